@@ -1,0 +1,125 @@
+"""The demo Odoo's in-memory database: the contract between the generator and the server.
+
+The generator (:mod:`nkdash.demo.generate`) fills a :class:`Database`; the server
+(:mod:`nkdash.demo.server`, :mod:`nkdash.demo.orm`) answers RPC calls from it.
+
+Values are stored in the shape Odoo's ORM ``read()`` returns them *before* many2one
+names are attached:
+
+- many2one: the related id (``int``) or ``False``
+- one2many: not stored; computed by the server from ``Field.inverse``
+- many2many: a list of ids
+- char/text/selection: ``str`` or ``False``
+- date: ``"YYYY-MM-DD"`` or ``False``; datetime: naive UTC ``"YYYY-MM-DD HH:MM:SS"`` or ``False``
+- integer/float/monetary: numbers (never ``False``); boolean: ``bool``
+
+Every record has ``id``, ``create_date`` and ``write_date`` (datetime strings).
+``display_name`` is computed by the server from :attr:`Model.rec_name`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+FieldType = Literal[
+    "integer", "float", "monetary", "char", "text", "boolean", "date", "datetime",
+    "selection", "many2one", "one2many", "many2many",
+]
+
+
+@dataclass(frozen=True)
+class Field:
+    type: FieldType
+    string: str = ""
+    relation: str | None = None        # many2one / one2many / many2many target model
+    inverse: str | None = None         # one2many: the many2one field on `relation` pointing back
+    selection: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    readonly: bool = False
+    store: bool = True
+    aggregator: str | None = None      # "sum" for numeric fields that read_group sums by default
+
+
+def m2o(relation: str, string: str = "", **kw: Any) -> Field:
+    return Field("many2one", string, relation=relation, **kw)
+
+
+def o2m(relation: str, inverse: str, string: str = "") -> Field:
+    return Field("one2many", string, relation=relation, inverse=inverse)
+
+
+@dataclass
+class Model:
+    name: str
+    fields: dict[str, Field]
+    rec_name: str = "name"
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)  # insertion order = id order
+    description: str = ""
+    next_id: int = 1
+
+    def add(self, values: dict[str, Any]) -> int:
+        """Insert a record; ``values`` may carry its own ``id`` (>= next_id)."""
+        rid = values.get("id") or self.next_id
+        values["id"] = rid
+        self.records[rid] = values
+        self.next_id = max(self.next_id, rid + 1)
+        return rid
+
+
+def fmt_datetime(value: dt.datetime) -> str:
+    """Naive-UTC datetime -> Odoo's string form."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+BASE_FIELDS: dict[str, Field] = {
+    "id": Field("integer", "ID", readonly=True),
+    "display_name": Field("char", "Display Name", readonly=True, store=False),
+    "create_date": Field("datetime", "Created on", readonly=True),
+    "write_date": Field("datetime", "Last Updated on", readonly=True),
+}
+
+
+@dataclass
+class User:
+    login: str
+    password: str
+    uid: int
+    api_key: str | None = None          # JSON-2 bearer key (Odoo 19); also accepted as password
+    allowed_models: frozenset[str] | None = None   # None = all models readable
+
+
+@dataclass
+class Database:
+    """One demo Odoo database."""
+
+    name: str
+    version: int                        # 16, 17, 18 or 19
+    models: dict[str, Model] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)   # by login
+    company_tz: str = "Europe/Brussels"
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.utcnow().replace(microsecond=0))
+
+    def model(self, name: str) -> Model:
+        return self.models[name]
+
+    def define(self, name: str, fields: dict[str, Field], rec_name: str = "name", description: str = "") -> Model:
+        model = Model(name, {**BASE_FIELDS, **fields}, rec_name=rec_name, description=description or name)
+        self.models[name] = model
+        return model
+
+    def write(self, model: str, ids: Iterable[int], values: dict[str, Any], when: dt.datetime | None = None) -> None:
+        """Change records after the fact (a late edit): bumps ``write_date``."""
+        stamp = fmt_datetime(when or self.now)
+        recs = self.models[model].records
+        for rid in ids:
+            recs[rid].update(values)
+            recs[rid]["write_date"] = stamp
+
+    def create(self, model: str, values: dict[str, Any], when: dt.datetime | None = None) -> int:
+        stamp = fmt_datetime(when or self.now)
+        values = {"create_date": stamp, "write_date": stamp, **values}
+        return self.models[model].add(values)

@@ -1,0 +1,107 @@
+"""One error base for nkdash, a few clear subclasses that carry the offending value.
+
+The CLI turns any :class:`NKDashError` into a one-line message and a non-zero exit.
+Messages never contain secrets: pass the *name* of a setting, never its value.
+"""
+
+from __future__ import annotations
+
+
+class NKDashError(Exception):
+    """Base class of every error nkdash raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(NKDashError):
+    """A setting is missing or invalid. ``setting`` names the variable to fix."""
+
+    exit_code = 2
+
+    def __init__(self, setting: str, problem: str):
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class InputError(NKDashError):
+    """A user-supplied value (date, dataset, range...) is not acceptable."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, value: object = None):
+        self.value = value
+        super().__init__(message)
+
+
+class OdooError(NKDashError):
+    """Anything that went wrong talking to Odoo.
+
+    ``transient`` says whether retrying the same call may succeed.
+    """
+
+    transient = False
+    hint = ""
+
+    def __init__(self, message: str, *, model: str | None = None, method: str | None = None):
+        self.model = model
+        self.method = method
+        super().__init__(message)
+
+
+class OdooUnreachable(OdooError):
+    transient = True
+    hint = "check ODOO_URL and that the server is up"
+
+
+class OdooTimeout(OdooError):
+    transient = True
+    hint = "Odoo is slow or overloaded; try a smaller batch (NKDASH_ODOO_BATCH_SIZE) or a larger NKDASH_ODOO_TIMEOUT"
+
+
+class OdooTLSError(OdooError):
+    hint = "check the certificate of ODOO_URL (or NKDASH_ODOO_VERIFY_TLS)"
+
+
+class OdooServerError(OdooError):
+    """HTTP 5xx, Odoo's internal server error, 'too many requests'. Retried."""
+
+    transient = True
+
+
+class OdooAuthError(OdooError):
+    """Bad login/password/API key (authenticate returned False, or 401)."""
+
+    hint = "check ODOO_USER and ODOO_PASSWORD"
+
+
+class OdooUnknownDatabase(OdooError):
+    hint = "check ODOO_DB"
+
+
+class OdooAccessDenied(OdooError):
+    """odoo.exceptions.AccessDenied (XML-RPC faultCode 3)."""
+
+    hint = "check ODOO_USER and ODOO_PASSWORD"
+
+
+class OdooAccessError(OdooError):
+    """odoo.exceptions.AccessError (faultCode 4): the user may not read this."""
+
+    hint = "give the Odoo user read access to this model"
+
+
+class OdooUserError(OdooError):
+    """odoo.exceptions.UserError / ValidationError (faultCode 2)."""
+
+
+class OdooRequestError(OdooError):
+    """The request itself is wrong: unknown model, field or method, bad domain."""
+
+
+class LakeError(NKDashError):
+    """The lake could not be read or written."""
+
+    def __init__(self, message: str, path: object = None):
+        self.path = path
+        super().__init__(message)

@@ -1,0 +1,216 @@
+"""Settings, read once from the environment and a ``.env`` file.
+
+Environment variables win over ``.env``. Secrets are wrapped in :class:`Secret`, whose
+``repr``/``str`` never show the value.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Literal, Mapping
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+Protocol = Literal["auto", "json2", "jsonrpc", "xmlrpc"]
+PROTOCOLS: tuple[str, ...] = ("auto", "json2", "jsonrpc", "xmlrpc")
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None):
+        self._value = value or ""
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Odoo source. No ODOO_URL -> the embedded demo Odoo.
+    odoo_url: str | None = None
+    odoo_db: str = "demo"
+    odoo_user: str = "admin"
+    odoo_password: Secret = field(default_factory=lambda: Secret("admin"))
+    odoo_protocol: Protocol = "auto"
+    odoo_timeout: float = 60.0
+    odoo_retries: int = 5
+    odoo_batch_size: int = 1000
+    odoo_verify_tls: bool = True
+    # Lake and business calendar.
+    lake: Path = Path("data-lake")
+    tz: str | None = None
+    # Where the queue, logs and other state live.
+    state_dir: Path = Path("state")
+    log_dir: Path = Path("logs")
+    # The embedded demo Odoo (used when odoo_url is None).
+    demo_version: int = 17
+    demo_seed: int = 42
+    demo_scale: str = "small"
+    demo_days: int = 60
+    demo_end: str | None = None  # last generated business date; default yesterday
+
+    @property
+    def uses_demo(self) -> bool:
+        return not self.odoo_url
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def public(self) -> dict[str, object]:
+        """Every setting, secrets masked: safe to print or log."""
+        return {f.name: getattr(self, f.name) if not isinstance(getattr(self, f.name), Secret)
+                else repr(getattr(self, f.name)) for f in fields(self)}
+
+
+# env var -> (attribute, parser)
+def _int(name: str, value: str, lo: int = 0) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {value!r}") from None
+    if n < lo:
+        raise ConfigError(name, f"must be at least {lo}")
+    return n
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise ConfigError(name, f"expected a number of seconds, got {value!r}") from None
+    if x <= 0:
+        raise ConfigError(name, "must be positive")
+    return x
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {value!r}")
+
+
+def _protocol(name: str, value: str) -> str:
+    if value not in PROTOCOLS:
+        raise ConfigError(name, f"expected one of {', '.join(PROTOCOLS)}, got {value!r}")
+    return value
+
+
+def _url(name: str, value: str) -> str | None:
+    value = value.strip().rstrip("/")
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(name, "must start with http:// or https://")
+    return value
+
+
+def _tz(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, f"unknown timezone {value!r} (use an IANA name like Europe/Brussels)") from None
+    return value
+
+
+def _version(name: str, value: str) -> int:
+    n = _int(name, value)
+    if n not in (16, 17, 18, 19):
+        raise ConfigError(name, "the demo Odoo plays versions 16, 17, 18 or 19")
+    return n
+
+
+def _scale(name: str, value: str) -> str:
+    from .demo.generate import SCALES  # local: keeps settings import-light
+
+    if value not in SCALES:
+        raise ConfigError(name, f"expected one of {', '.join(SCALES)}, got {value!r}")
+    return value
+
+
+def _date(name: str, value: str) -> str | None:
+    import datetime as dt
+
+    if not value:
+        return None
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(name, f"expected a date YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
+_ENV: dict[str, tuple[str, object]] = {
+    "ODOO_URL": ("odoo_url", _url),
+    "ODOO_DB": ("odoo_db", lambda n, v: v),
+    "ODOO_USER": ("odoo_user", lambda n, v: v),
+    "ODOO_PASSWORD": ("odoo_password", lambda n, v: Secret(v)),
+    "NKDASH_ODOO_PROTOCOL": ("odoo_protocol", _protocol),
+    "NKDASH_ODOO_TIMEOUT": ("odoo_timeout", _float),
+    "NKDASH_ODOO_RETRIES": ("odoo_retries", _int),
+    "NKDASH_ODOO_BATCH_SIZE": ("odoo_batch_size", lambda n, v: _int(n, v, 1)),
+    "NKDASH_ODOO_VERIFY_TLS": ("odoo_verify_tls", _bool),
+    "NKDASH_LAKE": ("lake", lambda n, v: Path(v)),
+    "NKDASH_TZ": ("tz", _tz),
+    "NKDASH_STATE_DIR": ("state_dir", lambda n, v: Path(v)),
+    "NKDASH_LOG_DIR": ("log_dir", lambda n, v: Path(v)),
+    "NKDASH_DEMO_VERSION": ("demo_version", _version),
+    "NKDASH_DEMO_SEED": ("demo_seed", _int),
+    "NKDASH_DEMO_SCALE": ("demo_scale", _scale),
+    "NKDASH_DEMO_DAYS": ("demo_days", lambda n, v: _int(n, v, 1)),
+    "NKDASH_DEMO_END": ("demo_end", _date),
+}
+ENV_VARS: tuple[str, ...] = tuple(_ENV)
+
+
+def load_settings(env: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env") -> Settings:
+    """Build :class:`Settings` from ``env`` (default ``os.environ``) over ``env_file``."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if env is None else env)
+    kwargs: dict[str, object] = {}
+    for var, (attr, parse) in _ENV.items():
+        if var in values:
+            kwargs[attr] = parse(var, values[var])  # type: ignore[operator]
+    settings = Settings(**kwargs)
+    if settings.odoo_url and not settings.odoo_password:
+        raise ConfigError("ODOO_PASSWORD", "is required when ODOO_URL is set")
+    return settings
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
