@@ -56,6 +56,7 @@ class Settings:
     odoo_protocol: Protocol = "auto"
     odoo_timeout: float = 60.0
     odoo_retries: int = 5
+    odoo_backoff: float = 0.5          # first retry delay (s); doubles each retry, with jitter
     odoo_batch_size: int = 1000
     odoo_verify_tls: bool = True
     # Lake and business calendar.
@@ -174,6 +175,7 @@ _ENV: dict[str, tuple[str, object]] = {
     "NKDASH_ODOO_PROTOCOL": ("odoo_protocol", _protocol),
     "NKDASH_ODOO_TIMEOUT": ("odoo_timeout", _float),
     "NKDASH_ODOO_RETRIES": ("odoo_retries", _int),
+    "NKDASH_ODOO_BACKOFF": ("odoo_backoff", _float),
     "NKDASH_ODOO_BATCH_SIZE": ("odoo_batch_size", lambda n, v: _int(n, v, 1)),
     "NKDASH_ODOO_VERIFY_TLS": ("odoo_verify_tls", _bool),
     "NKDASH_LAKE": ("lake", lambda n, v: Path(v)),
@@ -200,7 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | os.PathL
         if var in values:
             kwargs[attr] = parse(var, values[var])  # type: ignore[operator]
     settings = Settings(**kwargs)
-    if settings.odoo_url and not settings.odoo_password:
+    if settings.odoo_url and not values.get("ODOO_PASSWORD"):
         raise ConfigError("ODOO_PASSWORD", "is required when ODOO_URL is set")
     return settings
 

@@ -1,0 +1,63 @@
+"""Talking to Odoo: the client (three protocols), value normalisation, version profile."""
+
+from __future__ import annotations
+
+import threading
+
+from ..settings import Settings, get_settings
+from .client import (  # noqa: F401
+    PROTOCOL_CLASSES, Json2Client, JsonRpcClient, OdooClient, Page, XmlRpcClient, detect_version,
+)
+from .normalize import format_datetime, normalize, parse_date, parse_datetime  # noqa: F401
+from .versions import VersionProfile  # noqa: F401
+
+_demo_lock = threading.Lock()
+_demo_servers: dict[tuple, object] = {}
+
+
+def demo_config(settings: Settings):
+    """The demo Odoo configuration the settings describe."""
+    import datetime as dt
+
+    from ..demo.generate import DemoConfig
+
+    end = dt.date.fromisoformat(settings.demo_end) if settings.demo_end else None
+    kwargs = dict(version=settings.demo_version, seed=settings.demo_seed, scale=settings.demo_scale,
+                  days=settings.demo_days, end=end, db_name=settings.odoo_db, login=settings.odoo_user,
+                  password=settings.odoo_password.get())
+    if settings.tz:
+        kwargs["tz"] = settings.tz
+    return DemoConfig(**kwargs)
+
+
+def embedded_demo_url(settings: Settings) -> str:
+    """Start (once per process and configuration) the embedded demo Odoo; return its URL."""
+    from ..demo import start_demo
+
+    config = demo_config(settings)
+    with _demo_lock:
+        server = _demo_servers.get(config)
+        if server is None:
+            server = _demo_servers[config] = start_demo(config)
+    return server.url  # type: ignore[attr-defined]
+
+
+def choose_protocol(settings: Settings, version: int) -> str:
+    if settings.odoo_protocol != "auto":
+        return settings.odoo_protocol
+    return "json2" if version >= 19 else "jsonrpc"
+
+
+def connect(settings: Settings | None = None, *, authenticate: bool = True) -> OdooClient:
+    """An authenticated client for the configured Odoo (the embedded demo when ODOO_URL is unset)."""
+    settings = settings or get_settings()
+    url = settings.odoo_url or embedded_demo_url(settings)
+    probe = OdooClient(url, settings.odoo_db, settings.odoo_user, "", timeout=settings.odoo_timeout,
+                       retries=settings.odoo_retries, backoff=settings.odoo_backoff,
+                       verify_tls=settings.odoo_verify_tls)
+    version = probe._with_retries(detect_version, url, probe._http, settings.odoo_timeout)
+    cls = PROTOCOL_CLASSES[choose_protocol(settings, version)]
+    client = cls.from_settings(settings, url=url, version=version)
+    if authenticate:
+        client.authenticate()
+    return client

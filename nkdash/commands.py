@@ -1,0 +1,62 @@
+"""Foundation commands: the demo Odoo, an Odoo connectivity check, the settings."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from .cli import command
+from .settings import get_settings
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    s = get_settings()
+    p.add_argument("--port", type=int, default=8069, help="port on 127.0.0.1 (default 8069)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--version", type=int, choices=(16, 17, 18, 19), default=s.demo_version,
+                   help="Odoo version to play (default NKDASH_DEMO_VERSION or 17)")
+    p.add_argument("--seed", type=int, default=s.demo_seed, help="data seed (default 42)")
+    p.add_argument("--scale", default=s.demo_scale, help="tiny, small, medium or full (default small)")
+    p.add_argument("--days", type=int, default=s.demo_days, help="days of history (default 60)")
+    p.add_argument("--end", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                   help="last business date with activity (default yesterday)")
+
+
+@command("odoo-demo", "serve the demo Odoo (database 'demo', login admin/admin)", _demo_args)
+def odoo_demo(args: argparse.Namespace) -> int:
+    from .demo import start_demo
+    from .demo.generate import SCALES, DemoConfig
+    from .errors import InputError
+
+    if args.scale not in SCALES:
+        raise InputError(f"unknown scale {args.scale!r}; choose from {', '.join(SCALES)}", args.scale)
+    config = DemoConfig(version=args.version, seed=args.seed, scale=args.scale, days=args.days, end=args.end)
+    server = start_demo(config, port=args.port, host=args.host)
+    print(f"demo Odoo {args.version}.0 at {server.url}  database={config.db_name} "
+          f"login={config.login} (password: see docs)  — Ctrl+C to stop", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+@command("odoo-check", "check that Odoo is reachable and the credentials work")
+def odoo_check(args: argparse.Namespace) -> int:
+    from .odoo import connect
+
+    settings = get_settings()
+    client = connect(settings)
+    where = settings.odoo_url or "embedded demo Odoo"
+    print(f"ok: Odoo {client.version} at {where}, database {client.db!r}, user {client.login!r} "
+          f"(uid {client.uid}), protocol {client.protocol}, timezone {client.user_tz()}")
+    return 0
+
+
+@command("settings", "show the effective settings (secrets masked)")
+def show_settings(args: argparse.Namespace) -> int:
+    for key, value in get_settings().public().items():
+        print(f"{key:18} {value}")
+    return 0

@@ -1,0 +1,424 @@
+"""The Odoo client: nkdash's only way to talk to Odoo.
+
+Three interchangeable protocols share one base class:
+
+- :class:`Json2Client` — ``POST /json/2/<model>/<method>``, bearer API key (Odoo 19+)
+- :class:`JsonRpcClient` — ``POST /jsonrpc``, ``execute_kw`` (Odoo 16-19)
+- :class:`XmlRpcClient` — ``/xmlrpc/2/common`` and ``/xmlrpc/2/object`` (Odoo 16-19)
+
+The base class owns what is common: retries with exponential backoff and jitter for
+transient failures, keyset paging, value normalisation and the version profile.
+A subclass only knows how to encode one call and decode its answer or error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import xmlrpc.client
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import requests
+
+from ..errors import (
+    OdooAccessDenied, OdooAccessError, OdooAuthError, OdooError, OdooRequestError,
+    OdooServerError, OdooTimeout, OdooTLSError, OdooUnknownDatabase, OdooUnreachable,
+    OdooUserError,
+)
+from ..settings import Settings
+from .normalize import normalize
+from .versions import VersionProfile, build_profile
+
+log = logging.getLogger(__name__)
+
+Domain = list[Any]
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+DEFAULT_CONTEXT = {"tz": "UTC"}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One batch of a keyset-paged read; ``cursor`` is the last id, to resume after."""
+
+    records: list[dict[str, Any]]
+    cursor: int
+
+
+# --------------------------------------------------------------------------- errors
+_NAME_TO_ERROR: dict[str, type[OdooError]] = {
+    "odoo.exceptions.AccessDenied": OdooAccessDenied,
+    "odoo.exceptions.AccessError": OdooAccessError,
+    "odoo.exceptions.UserError": OdooUserError,
+    "odoo.exceptions.ValidationError": OdooUserError,
+    "odoo.exceptions.MissingError": OdooUserError,
+    "odoo.exceptions.RedirectWarning": OdooUserError,
+    "odoo.exceptions.Warning": OdooUserError,
+    "werkzeug.exceptions.Unauthorized": OdooAuthError,
+    "werkzeug.exceptions.NotFound": OdooRequestError,
+    "werkzeug.exceptions.UnprocessableEntity": OdooRequestError,
+    "builtins.ValueError": OdooRequestError,
+    "builtins.KeyError": OdooRequestError,
+    "builtins.TypeError": OdooRequestError,
+    "builtins.AttributeError": OdooRequestError,
+}
+_REQUEST_MARKERS = ("Invalid field", "Unknown field", "ValueError", "KeyError", "TypeError",
+                    "AttributeError", "doesn't exist", "Invalid domain", "Invalid leaf",
+                    "not found", "unexpected keyword", "required positional")
+
+
+def _is_unknown_db(message: str) -> bool:
+    low = message.lower()
+    return "database" in low and ("does not exist" in low or "not found" in low or "unknown" in low)
+
+
+def error_from_odoo(name: str, message: str, *, model: str | None = None, method: str | None = None) -> OdooError:
+    """Map Odoo's exception name and message to one of nkdash's error classes."""
+    where = f" ({model}.{method})" if model else ""
+    if _is_unknown_db(message):
+        return OdooUnknownDatabase(f"Odoo database not found{where}: {first_line(message)}", model=model, method=method)
+    cls = _NAME_TO_ERROR.get(name)
+    if cls is None:
+        cls = OdooRequestError if any(m in message for m in _REQUEST_MARKERS) else OdooServerError
+    return cls(f"{name or 'Odoo error'}{where}: {first_line(message)}", model=model, method=method)
+
+
+def error_from_fault(fault: xmlrpc.client.Fault, *, model: str | None = None, method: str | None = None) -> OdooError:
+    """XML-RPC faultCode 1/2/3/4 = server error / UserError / AccessDenied / AccessError."""
+    text = str(fault.faultString)
+    code = fault.faultCode
+    name = {2: "odoo.exceptions.UserError", 3: "odoo.exceptions.AccessDenied",
+            4: "odoo.exceptions.AccessError"}.get(code if isinstance(code, int) else -1, "")
+    if not name and isinstance(code, str) and code:   # old servers send the message as code
+        text = code if not text else text
+    return error_from_odoo(name, text, model=model, method=method)
+
+
+def first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    # tracebacks end with the exception line; plain messages start with it
+    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:300]
+
+
+# --------------------------------------------------------------------------- base
+class OdooClient:
+    """Common behaviour; subclasses implement :meth:`_authenticate`, :meth:`_execute`."""
+
+    protocol = "base"
+
+    def __init__(self, url: str, db: str, login: str, password: str, *, timeout: float = 60.0,
+                 retries: int = 5, backoff: float = 0.5, batch_size: int = 1000,
+                 verify_tls: bool = True, version: int | None = None):
+        self.url = url.rstrip("/")
+        self.db = db
+        self.login = login
+        self._password = password
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self.uid: int | None = None
+        self._version = version
+        self._http = requests.Session()
+        self._http.verify = verify_tls
+        self._fields: dict[str, dict[str, Any] | None] = {}
+        self._profile: VersionProfile | None = None
+        self.calls = 0          # RPC calls made (for tests and monitoring)
+        self.retried = 0        # retries made
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} db={self.db!r} login={self.login!r}>"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, url: str | None = None, version: int | None = None) -> "OdooClient":
+        return cls(url or settings.odoo_url or "", settings.odoo_db, settings.odoo_user,
+                   settings.odoo_password.get(), timeout=settings.odoo_timeout,
+                   retries=settings.odoo_retries, backoff=settings.odoo_backoff,
+                   batch_size=settings.odoo_batch_size, verify_tls=settings.odoo_verify_tls,
+                   version=version)
+
+    # ---- transport -----------------------------------------------------------
+    def _post(self, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._http.post(self.url + path, timeout=self.timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise OdooTLSError(f"TLS failure talking to Odoo at {self.url}: {type(exc).__name__}") from None
+        except requests.exceptions.Timeout:
+            raise OdooTimeout(f"Odoo at {self.url} did not answer within {self.timeout:g}s") from None
+        except requests.exceptions.ConnectionError:
+            raise OdooUnreachable(f"cannot connect to Odoo at {self.url}") from None
+
+    def _raise_for_http(self, resp: requests.Response) -> None:
+        if resp.status_code in TRANSIENT_STATUS:
+            what = "too many requests" if resp.status_code == 429 else "server error"
+            raise OdooServerError(f"Odoo answered HTTP {resp.status_code} ({what})")
+        if resp.status_code == 404:
+            raise OdooRequestError(f"Odoo has no endpoint {resp.request.path_url} (HTTP 404): wrong ODOO_URL or protocol?")
+        if resp.status_code >= 400:
+            raise OdooRequestError(f"Odoo answered HTTP {resp.status_code}")
+
+    def _with_retries(self, fn, *args: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                self.calls += 1
+                return fn(*args)
+            except OdooError as exc:
+                if not exc.transient or attempt >= self.retries:
+                    raise
+                delay = random.uniform(0, self.backoff * (2 ** attempt))   # full jitter
+                attempt += 1
+                self.retried += 1
+                log.warning("Odoo call failed (%s); retry %d/%d in %.2fs", exc, attempt, self.retries, delay)
+                time.sleep(delay)
+
+    # ---- protocol hooks ------------------------------------------------------
+    def _authenticate(self) -> int:
+        raise NotImplementedError
+
+    def _execute(self, model: str, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _server_version(self) -> int:
+        return detect_version(self.url, self._http, self.timeout)
+
+    # ---- public API ------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        if self._version is None:
+            self._version = self._with_retries(self._server_version)
+        return self._version
+
+    def authenticate(self) -> int:
+        """Log in; raise :class:`OdooAuthError` when Odoo refuses the credentials."""
+        uid = self._with_retries(self._authenticate)
+        if not uid:
+            raise OdooAuthError(f"Odoo refused the login {self.login!r} on database {self.db!r}")
+        self.uid = uid
+        return uid
+
+    def execute(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``model.method(*args, **kwargs)`` with retries for transient failures."""
+        if self.uid is None:
+            self.authenticate()
+        return self._with_retries(self._execute, model, method, args, kwargs)
+
+    def fields(self, model: str) -> dict[str, Any] | None:
+        """fields_get() of ``model`` (cached per connection); None if the model is unknown."""
+        if model not in self._fields:
+            try:
+                self._fields[model] = self.execute(model, "fields_get", attributes=["type", "string", "relation", "selection"])
+            except OdooRequestError:
+                self._fields[model] = None
+        return self._fields[model]
+
+    def field_types(self, model: str) -> dict[str, str]:
+        fields = self.fields(model)
+        if fields is None:
+            raise OdooRequestError(f"Odoo has no model {model!r}", model=model)
+        return {name: spec.get("type", "char") for name, spec in fields.items()}
+
+    @property
+    def profile(self) -> VersionProfile:
+        if self._profile is None:
+            self._profile = build_profile(self.version, self.fields)
+        return self._profile
+
+    def context_get(self) -> dict[str, Any]:
+        return self.execute("res.users", "context_get")
+
+    def user_tz(self) -> str | None:
+        return self.context_get().get("tz") or None
+
+    def search_count(self, model: str, domain: Domain, context: dict | None = None) -> int:
+        return self.execute(model, "search_count", domain, context={**DEFAULT_CONTEXT, **(context or {})})
+
+    def search_read(self, model: str, domain: Domain, fields: Sequence[str], *, order: str | None = None,
+                    limit: int | None = None, offset: int = 0, context: dict | None = None,
+                    with_names: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """One ``search_read`` call, normalised. Prefer :meth:`pages` for big reads."""
+        kwargs: dict[str, Any] = {"fields": list(fields), "offset": offset,
+                                  "context": {**DEFAULT_CONTEXT, **(context or {})}}
+        if order:
+            kwargs["order"] = order
+        if limit:
+            kwargs["limit"] = limit
+        rows = self.execute(model, "search_read", domain, **kwargs)
+        types = self.field_types(model)
+        return [normalize(r, types, with_names) for r in rows]
+
+    def pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
+              batch_size: int | None = None, context: dict | None = None,
+              with_names: Sequence[str] = ()) -> Iterator[Page]:
+        """Keyset paging on id: ``[("id", ">", cursor)] + domain``, ``order="id asc"``.
+
+        Each page's ``cursor`` is the last id read; pass it back as ``after_id`` to resume.
+        """
+        size = batch_size or self.batch_size
+        cursor = after_id
+        fields = list(dict.fromkeys(["id", *fields]))
+        while True:
+            batch = self.search_read(model, [("id", ">", cursor), *domain], fields, order="id asc",
+                                     limit=size, context=context, with_names=with_names)
+            if not batch:
+                return
+            cursor = batch[-1]["id"]
+            yield Page(batch, cursor)
+            if len(batch) < size:
+                return
+
+    def read_all(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
+        return [rec for page in self.pages(model, domain, fields, **kwargs) for rec in page.records]
+
+    def aggregate(self, model: str, domain: Domain, sums: Sequence[str], groupby: Sequence[str] = (),
+                  context: dict | None = None) -> list[dict[str, Any]]:
+        """Counts and sums computed by Odoo itself, whatever the version.
+
+        Returns one dict per group: the groupby keys (many2one -> id), each summed field
+        under its own name, and ``count``.
+        """
+        ctx = {**DEFAULT_CONTEXT, **(context or {})}
+        if self.profile.group_method == "formatted_read_group":
+            rows = self.execute(model, "formatted_read_group", domain, groupby=list(groupby),
+                                aggregates=[f"{f}:sum" for f in sums] + ["__count"], context=ctx)
+            return [_group_row(r, sums, groupby, lambda f: f"{f}:sum") for r in rows]
+        rows = self.execute(model, "read_group", domain, [f"{f}:sum" for f in sums], list(groupby),
+                            lazy=False, context=ctx)
+        return [_group_row(r, sums, groupby, lambda f: f) for r in rows]
+
+
+def _group_row(row: dict[str, Any], sums: Sequence[str], groupby: Sequence[str], key) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for g in groupby:
+        value = row.get(g)
+        out[g] = value[0] if isinstance(value, (list, tuple)) else (None if value is False else value)
+    for f in sums:
+        out[f] = row.get(key(f)) or 0
+    out["count"] = row.get("__count", 0)
+    return out
+
+
+def detect_version(url: str, http: requests.Session, timeout: float) -> int:
+    """Major Odoo version from ``GET /web/version``, falling back to JSON-RPC ``common.version``."""
+    tmp = OdooClient(url, "", "", "", timeout=timeout)
+    tmp._http = http
+    resp = tmp._post("/web/webclient/version_info", json={"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1})
+    if resp.ok:
+        info = resp.json().get("result") or {}
+        if info.get("server_version_info"):
+            return int(info["server_version_info"][0])
+    resp = tmp._post("/jsonrpc", json={"jsonrpc": "2.0", "method": "call", "id": 1,
+                                       "params": {"service": "common", "method": "version", "args": []}})
+    tmp._raise_for_http(resp)
+    info = resp.json().get("result") or {}
+    try:
+        return int(info["server_version_info"][0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise OdooRequestError(f"{url} does not look like an Odoo server (no version)") from None
+
+
+# --------------------------------------------------------------------------- protocols
+class JsonRpcClient(OdooClient):
+    protocol = "jsonrpc"
+
+    def _rpc(self, service: str, method: str, args: Sequence[Any], model: str | None = None,
+             model_method: str | None = None) -> Any:
+        payload = {"jsonrpc": "2.0", "method": "call", "id": self.calls,
+                   "params": {"service": service, "method": method, "args": list(args)}}
+        resp = self._post("/jsonrpc", json=payload)
+        self._raise_for_http(resp)
+        body = resp.json()
+        if "error" in body:
+            err = body["error"]
+            data = err.get("data") or {}
+            raise error_from_odoo(data.get("name", ""), data.get("message") or err.get("message", ""),
+                                  model=model, method=model_method)
+        return body.get("result")
+
+    def _authenticate(self) -> int:
+        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
+
+    def _execute(self, model, method, args, kwargs):
+        return self._rpc("object", "execute_kw",
+                         [self.db, self.uid, self._password, model, method, list(args), kwargs],
+                         model=model, model_method=method)
+
+
+class XmlRpcClient(OdooClient):
+    protocol = "xmlrpc"
+
+    def _rpc(self, endpoint: str, method: str, args: Sequence[Any], model: str | None = None,
+             model_method: str | None = None) -> Any:
+        body = xmlrpc.client.dumps(tuple(args), method, allow_none=True)
+        resp = self._post(f"/xmlrpc/2/{endpoint}", data=body.encode(), headers={"Content-Type": "text/xml"})
+        self._raise_for_http(resp)
+        try:
+            (result,), _ = xmlrpc.client.loads(resp.content, use_datetime=False)
+        except xmlrpc.client.Fault as fault:
+            raise error_from_fault(fault, model=model, method=model_method) from None
+        except Exception as exc:  # malformed answer (proxy page, truncated body)
+            raise OdooServerError(f"unreadable XML-RPC answer from Odoo ({type(exc).__name__})") from None
+        return result
+
+    def _authenticate(self) -> int:
+        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
+
+    def _execute(self, model, method, args, kwargs):
+        return self._rpc("object", "execute_kw",
+                         [self.db, self.uid, self._password, model, method, list(args), kwargs],
+                         model=model, model_method=method)
+
+
+class Json2Client(OdooClient):
+    """Odoo 19+ JSON-2: keyword arguments only, bearer API key (ODOO_PASSWORD holds it)."""
+
+    protocol = "json2"
+    # positional parameter names of the methods nkdash calls
+    _POSITIONAL = {
+        "search_read": ("domain",), "search": ("domain",), "search_count": ("domain",),
+        "read": ("ids",), "fields_get": ("allfields",), "read_group": ("domain", "fields", "groupby"),
+        "formatted_read_group": ("domain",), "context_get": (),
+    }
+
+    def _call(self, model: str, method: str, kwargs: dict[str, Any]) -> Any:
+        headers = {"Authorization": f"bearer {self._password}", "X-Odoo-Database": self.db,
+                   "Content-Type": "application/json"}
+        resp = self._post(f"/json/2/{model}/{method}", json=kwargs, headers=headers)
+        if resp.status_code == 200:
+            return resp.json()
+        try:
+            err = resp.json()
+        except ValueError:
+            err = {}
+        name, message = err.get("name", ""), err.get("message", "") or resp.reason or ""
+        if resp.status_code == 401:
+            raise OdooAuthError(f"Odoo refused the API key of {self.login!r} (HTTP 401)", model=model, method=method)
+        if resp.status_code == 403:
+            raise OdooAccessError(f"{name or 'AccessError'} ({model}.{method}): {first_line(message)}", model=model, method=method)
+        if resp.status_code in TRANSIENT_STATUS:
+            what = "too many requests" if resp.status_code == 429 else "server error"
+            raise OdooServerError(f"Odoo answered HTTP {resp.status_code} ({what}) to {model}.{method}",
+                                  model=model, method=method)
+        if resp.status_code == 404 and _is_unknown_db(message):
+            raise OdooUnknownDatabase(f"Odoo database {self.db!r} not found", model=model, method=method)
+        raise error_from_odoo(name, message or f"HTTP {resp.status_code}", model=model, method=method) \
+            if name else OdooRequestError(f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
+                                          model=model, method=method)
+
+    def _authenticate(self) -> int:
+        ctx = self._call("res.users", "context_get", {})
+        return int(ctx.get("uid") or 1) if isinstance(ctx, dict) else 0
+
+    def _execute(self, model, method, args, kwargs):
+        names = self._POSITIONAL.get(method, ())
+        if len(args) > len(names):
+            raise OdooRequestError(f"JSON-2 takes keyword arguments; cannot map {len(args)} positional args of {method}")
+        return self._call(model, method, {**dict(zip(names, args)), **kwargs})
+
+
+PROTOCOL_CLASSES: dict[str, type[OdooClient]] = {
+    "json2": Json2Client, "jsonrpc": JsonRpcClient, "xmlrpc": XmlRpcClient,
+}
