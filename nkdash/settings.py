@@ -65,6 +65,16 @@ class Settings:
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
+    # Web app (nkdash serve): two roles, HTTP credentials from .env.
+    web_host: str = "127.0.0.1"
+    web_port: int = 2718
+    viewer_user: str = "viewer"
+    viewer_password: Secret = field(default_factory=lambda: Secret(""))
+    operator_user: str = "operator"
+    operator_password: Secret = field(default_factory=lambda: Secret(""))
+    # Background work (huey): "sqlite" (file under state_dir) or "redis" (redis_url).
+    queue: str = "sqlite"
+    redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
     # The embedded demo Odoo (used when odoo_url is None).
     demo_version: int = 17
     demo_seed: int = 42
@@ -115,10 +125,14 @@ def _bool(name: str, value: str) -> bool:
     raise ConfigError(name, f"expected true or false, got {value!r}")
 
 
-def _protocol(name: str, value: str) -> str:
-    if value not in PROTOCOLS:
-        raise ConfigError(name, f"expected one of {', '.join(PROTOCOLS)}, got {value!r}")
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _protocol(name: str, value: str) -> str:
+    return _choice(name, value, PROTOCOLS)
 
 
 def _url(name: str, value: str) -> str | None:
@@ -182,6 +196,14 @@ _ENV: dict[str, tuple[str, object]] = {
     "NKDASH_TZ": ("tz", _tz),
     "NKDASH_STATE_DIR": ("state_dir", lambda n, v: Path(v)),
     "NKDASH_LOG_DIR": ("log_dir", lambda n, v: Path(v)),
+    "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
+    "NKDASH_WEB_PORT": ("web_port", lambda n, v: _int(n, v, 1)),
+    "NKDASH_VIEWER_USER": ("viewer_user", lambda n, v: v),
+    "NKDASH_VIEWER_PASSWORD": ("viewer_password", lambda n, v: Secret(v)),
+    "NKDASH_OPERATOR_USER": ("operator_user", lambda n, v: v),
+    "NKDASH_OPERATOR_PASSWORD": ("operator_password", lambda n, v: Secret(v)),
+    "NKDASH_QUEUE": ("queue", lambda n, v: _choice(n, v, ("sqlite", "redis"))),
+    "NKDASH_REDIS_URL": ("redis_url", lambda n, v: Secret(v)),
     "NKDASH_DEMO_VERSION": ("demo_version", _version),
     "NKDASH_DEMO_SEED": ("demo_seed", _int),
     "NKDASH_DEMO_SCALE": ("demo_scale", _scale),

@@ -1,0 +1,20 @@
+"""The embedded demo Odoo: a generated retail database served over Odoo's own protocols."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .faults import Faults
+from .server import DemoServer
+
+if TYPE_CHECKING:
+    from .generate import DemoConfig
+
+__all__ = ["DemoServer", "Faults", "start_demo"]
+
+
+def start_demo(config: DemoConfig | None = None, port: int = 0, host: str = "127.0.0.1") -> DemoServer:
+    """Generate the database ``config`` describes and serve it; stop it with ``server.stop()``."""
+    from .generate import DemoConfig, generate
+
+    return DemoServer(generate(config or DemoConfig()), host=host, port=port).start()

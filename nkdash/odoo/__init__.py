@@ -16,7 +16,11 @@ _demo_servers: dict[tuple, object] = {}
 
 
 def demo_config(settings: Settings):
-    """The demo Odoo configuration the settings describe."""
+    """The demo Odoo configuration the settings describe.
+
+    The embedded demo accepts the configured password as the JSON-2 API key too, so
+    ``NKDASH_DEMO_VERSION=19`` works with no extra setting.
+    """
     import datetime as dt
 
     from ..demo.generate import DemoConfig
@@ -24,7 +28,7 @@ def demo_config(settings: Settings):
     end = dt.date.fromisoformat(settings.demo_end) if settings.demo_end else None
     kwargs = dict(version=settings.demo_version, seed=settings.demo_seed, scale=settings.demo_scale,
                   days=settings.demo_days, end=end, db_name=settings.odoo_db, login=settings.odoo_user,
-                  password=settings.odoo_password.get())
+                  password=settings.odoo_password.get(), api_key=settings.odoo_password.get())
     if settings.tz:
         kwargs["tz"] = settings.tz
     return DemoConfig(**kwargs)

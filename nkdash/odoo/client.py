@@ -57,6 +57,11 @@ _NAME_TO_ERROR: dict[str, type[OdooError]] = {
     "odoo.exceptions.Warning": OdooUserError,
     "werkzeug.exceptions.Unauthorized": OdooAuthError,
     "werkzeug.exceptions.NotFound": OdooRequestError,
+    "werkzeug.exceptions.ServiceUnavailable": OdooServerError,
+    "werkzeug.exceptions.TooManyRequests": OdooServerError,
+    "werkzeug.exceptions.InternalServerError": OdooServerError,
+    "werkzeug.exceptions.BadGateway": OdooServerError,
+    "werkzeug.exceptions.GatewayTimeout": OdooServerError,
     "werkzeug.exceptions.UnprocessableEntity": OdooRequestError,
     "builtins.ValueError": OdooRequestError,
     "builtins.KeyError": OdooRequestError,
@@ -79,6 +84,8 @@ def error_from_odoo(name: str, message: str, *, model: str | None = None, method
     if _is_unknown_db(message):
         return OdooUnknownDatabase(f"Odoo database not found{where}: {first_line(message)}", model=model, method=method)
     cls = _NAME_TO_ERROR.get(name)
+    if "doesn't exist" in message:   # Odoo raises UserError("Object x doesn't exist") for a bad model
+        cls = OdooRequestError
     if cls is None:
         cls = OdooRequestError if any(m in message for m in _REQUEST_MARKERS) else OdooServerError
     return cls(f"{name or 'Odoo error'}{where}: {first_line(message)}", model=model, method=method)
@@ -391,22 +398,23 @@ class Json2Client(OdooClient):
             return resp.json()
         try:
             err = resp.json()
-        except ValueError:
+        except ValueError:   # werkzeug's HTML page: Odoo could not even open the database
+            if resp.status_code == 404:
+                raise OdooUnknownDatabase(f"Odoo database {self.db!r} not found", model=model, method=method) from None
             err = {}
         name, message = err.get("name", ""), err.get("message", "") or resp.reason or ""
         if resp.status_code == 401:
             raise OdooAuthError(f"Odoo refused the API key of {self.login!r} (HTTP 401)", model=model, method=method)
         if resp.status_code == 403:
             raise OdooAccessError(f"{name or 'AccessError'} ({model}.{method}): {first_line(message)}", model=model, method=method)
+        if name:   # Odoo's own exception: its name decides (a ValueError answers 500 but is not transient)
+            raise error_from_odoo(name, message, model=model, method=method)
         if resp.status_code in TRANSIENT_STATUS:
             what = "too many requests" if resp.status_code == 429 else "server error"
             raise OdooServerError(f"Odoo answered HTTP {resp.status_code} ({what}) to {model}.{method}",
                                   model=model, method=method)
-        if resp.status_code == 404 and _is_unknown_db(message):
-            raise OdooUnknownDatabase(f"Odoo database {self.db!r} not found", model=model, method=method)
-        raise error_from_odoo(name, message or f"HTTP {resp.status_code}", model=model, method=method) \
-            if name else OdooRequestError(f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
-                                          model=model, method=method)
+        raise OdooRequestError(f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
+                               model=model, method=method)
 
     def _authenticate(self) -> int:
         ctx = self._call("res.users", "context_get", {})

@@ -1,0 +1,707 @@
+"""Odoo's model methods over a demo :class:`~nkdash.demo.store.Database`, per version.
+
+``Registry(db)`` authenticates users and hands out an :class:`Env`; ``env[model]`` is a
+``Methods<version>`` object whose ``@rpc`` methods are exactly what ``execute_kw`` and
+JSON-2 may call, with Odoo's signatures (a record method takes the ids first, as
+``execute_kw`` passes them). Results have Odoo's shapes: many2one ``[id, name]`` or
+``False``, x2many id lists, ``read_group`` rows with ``__domain``/``__range``/counts,
+``formatted_read_group`` rows (Odoo 19) with ``__extra_domain``.
+
+Exceptions carry the name Odoo's RPC layers serialise (``odoo_name``) and the HTTP
+status JSON-2 answers with (``http_status``).
+
+Simplifications, documented: the default order and the order of many2one values is
+``id`` / the related display name (not each model's ``_order``); weeks are en_US weeks
+(Sunday first, week 1 holds 1 January); group labels are English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .domain import AND, Domains, Indexes, dict_predicate, display_name, is_null
+from .store import Database, Field, Model, User
+
+
+# --------------------------------------------------------------------------- exceptions
+class UserError(Exception):
+    odoo_name = "odoo.exceptions.UserError"
+    http_status = 422
+
+
+class AccessDenied(UserError):
+    odoo_name = "odoo.exceptions.AccessDenied"
+    http_status = 403
+
+    def __init__(self, message: str = "Access Denied"):
+        super().__init__(message)
+
+
+class AccessError(UserError):
+    odoo_name = "odoo.exceptions.AccessError"
+    http_status = 403
+
+
+class MissingError(UserError):
+    odoo_name = "odoo.exceptions.MissingError"
+    http_status = 404
+
+
+class DatabaseNotFound(Exception):
+    """What Odoo lets escape when a call names a database PostgreSQL does not have."""
+
+    odoo_name = "psycopg2.OperationalError"
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__('connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+                         f'FATAL:  database "{name}" does not exist\n')
+
+
+def odoo_name(exc: BaseException) -> str:
+    """The exception name Odoo puts in error bodies (``builtins.ValueError`` for builtins)."""
+    cls = type(exc)
+    return getattr(exc, "odoo_name", f"{cls.__module__}.{cls.__qualname__}")
+
+
+# --------------------------------------------------------------------------- registry
+class Registry:
+    """The ORM over one database: users, environments, indexes, one lock for all calls."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.indexes = Indexes()
+        self.lock = threading.RLock()
+        self.methods = METHODS[db.version]
+        _watch_writes(db, self.lock, self.indexes.invalidate)
+
+    def check_db(self, name: str) -> None:
+        if name != self.db.name:
+            raise DatabaseNotFound(name)
+
+    def authenticate(self, db_name: str, login: str, password: str) -> int | bool:
+        """``common.authenticate``: the uid, or ``False`` for bad credentials."""
+        self.check_db(db_name)
+        user = self.db.users.get(login)
+        return user.uid if user is not None and _password_ok(user, password) else False
+
+    def user(self, db_name: str, uid: int, password: str) -> User:
+        """The user ``execute_kw`` runs as; :class:`AccessDenied` unless uid and password match."""
+        self.check_db(db_name)
+        user = self.find_user(uid)
+        if user is None or not _password_ok(user, password):
+            raise AccessDenied()
+        return user
+
+    def find_user(self, uid: int) -> User | None:
+        return next((u for u in self.db.users.values() if u.uid == uid), None)
+
+    def api_key_user(self, key: str) -> User | None:
+        return next((u for u in self.db.users.values() if u.api_key and u.api_key == key), None)
+
+    def env(self, user: User, context: Mapping | None = None) -> Env:
+        return Env(self, user, dict(context or {}))
+
+
+def _password_ok(user: User, password: Any) -> bool:
+    return bool(password) and password in (user.password, user.api_key)
+
+
+def _watch_writes(db: Database, lock: threading.RLock, invalidate: Callable[[str], None]) -> None:
+    """Wrap this database's ``write(model, ...)``/``create(model, ...)``: they run under the
+    ORM's lock, then the indexes of that model are refreshed."""
+    for name in ("write", "create"):
+        original = getattr(db, name)
+
+        @functools.wraps(original)
+        def tracked(*args, _original=original, **kwargs):
+            with lock:
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    invalidate(args[0] if args else kwargs["model"])
+        setattr(db, name, tracked)
+
+
+@dataclass
+class Env:
+    registry: Registry
+    user: User
+    context: dict = field(default_factory=dict)
+
+    def __getitem__(self, model: str) -> Methods17:
+        return self.registry.methods(self, self.registry.db.models[model])
+
+    def __contains__(self, model: str) -> bool:
+        return model in self.registry.db.models
+
+    @property
+    def tz(self) -> ZoneInfo | None:
+        try:
+            return ZoneInfo(self.context["tz"]) if self.context.get("tz") else None
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+
+
+# --------------------------------------------------------------------------- RPC methods
+def rpc(func: Callable | None = None, *, records: bool = False, free: bool = False):
+    """Mark a public model method. ``records``: takes ids first; ``free``: no access check."""
+    def mark(f: Callable) -> Callable:
+        f.rpc_records, f.rpc_free = records, free
+        return f
+    return mark(func) if func is not None else mark
+
+
+ORDER_TERM = re.compile(r'\s*"?([\w.:]+)"?(?:\s+(asc|desc))?\s*', re.I)
+BAD_ORDER = ('Invalid "order" specified ({}). A valid "order" specification is a comma-separated list '
+             'of valid field names (optionally followed by asc/desc for the direction)')
+
+
+def parse_order(order: str | None) -> list[tuple[str, bool]]:
+    """``"date_order desc, id"`` -> ``[("date_order", True), ("id", False)]`` (True = descending)."""
+    terms = []
+    for part in (order or "").split(","):
+        if not part.strip():
+            continue
+        match = ORDER_TERM.fullmatch(part)
+        if not match:
+            raise ValueError(BAD_ORDER.format(order))
+        terms.append((match.group(1), (match.group(2) or "").lower() == "desc"))
+    return terms
+
+
+class Methods17:
+    """The model methods of Odoo 17 (the base the other versions adjust)."""
+
+    def __init__(self, env: Env, model: Model):
+        self.env = env
+        self.model = model
+        self.db = env.registry.db
+        self.domains = Domains(self.db, env.registry.indexes, env.context)
+
+    # dispatch ----------------------------------------------------------------
+    def public_method(self, name: str) -> Callable:
+        """The function behind an RPC method name (unbound: call it with this object first)."""
+        if name.startswith("_"):
+            raise AccessError(f"Private methods (such as '{self.model.name}.{name}') cannot be called remotely.")
+        func = getattr(type(self), name, None)
+        if not hasattr(func, "rpc_records") or (name == "context_get" and self.model.name != "res.users"):
+            raise AttributeError(f"The method '{self.model.name}.{name}' does not exist")
+        return func
+
+    def call(self, name: str, args: Sequence = (), kwargs: Mapping | None = None) -> Any:
+        """``execute_kw`` semantics: a record method gets the ids as its first argument."""
+        func = self.public_method(name)
+        if not func.rpc_free:
+            self.check_access()
+        with self.env.registry.lock:
+            return func(self, *args, **dict(kwargs or {}))
+
+    def check_access(self) -> None:
+        allowed = self.env.user.allowed_models
+        if allowed is not None and self.model.name not in allowed:
+            raise AccessError(f"You are not allowed to access '{self.model.description}' ({self.model.name}) "
+                              "records.\n\nContact your administrator to request access if necessary.")
+
+    # search / read -----------------------------------------------------------
+    @rpc
+    def search(self, domain, offset=0, limit=None, order=None):
+        return self._search(domain, offset, limit, order)
+
+    @rpc
+    def search_count(self, domain, limit=None):
+        return sum(1 for _ in islice(self.domains.search(self.model, domain), limit or None))
+
+    @rpc
+    def search_read(self, domain=None, fields=None, offset=0, limit=None, order=None, **read_kwargs):
+        return self._read(self._search(domain, offset, limit, order), fields, **read_kwargs)
+
+    @rpc(records=True)
+    def read(self, ids, fields=None, load="_classic_read"):
+        return self._read(ids, fields, load)
+
+    @rpc(records=True)
+    def write(self, ids, vals):
+        ids = _as_ids(ids)
+        for name in vals:
+            spec = self.model.fields.get(name)
+            if spec is None or not spec.store or spec.readonly or spec.type == "one2many":
+                raise ValueError(f"Invalid field {name!r} on model {self.model.name!r}")
+        missing = [i for i in ids if i not in self.model.records]
+        if missing:
+            record = f"{self.model.name}({', '.join(map(str, missing))},)"
+            raise MissingError("Record does not exist or has been deleted.\n"
+                               f"(Record: {record}, User: {self.env.user.uid})")
+        self.db.write(self.model.name, ids, dict(vals))
+        return True
+
+    def _search(self, domain, offset=0, limit=None, order=None) -> list[int]:
+        offset = offset or 0
+        terms = parse_order(order)
+        for fname, _ in terms:
+            spec = self.model.fields.get(fname)
+            if spec is None or not spec.store:
+                raise ValueError(f"Invalid field {fname!r} on model {self.model.name!r}")
+        stop = offset + limit if limit else None
+        if all(fname == "id" for fname, _ in terms[:1]):      # id order: stream, stop early
+            reverse = bool(terms) and terms[0][1]
+            return list(islice(self.domains.search(self.model, domain, reverse=reverse), offset, stop))
+        ids = self.domains.ids(self.model, domain)
+        for fname, descending in reversed(terms):
+            key = self._sort_key(fname)
+            ids.sort(key=lambda rid: key(self.model.records[rid]), reverse=descending)
+        return ids[offset:stop]
+
+    def _sort_key(self, fname: str) -> Callable[[dict], tuple]:
+        """PostgreSQL order: nulls last ascending, first descending; many2one by related name."""
+        spec = self.model.fields[fname]
+        if spec.type == "boolean":
+            return lambda record: (False, bool(record.get(fname)))
+        if spec.type == "many2one":
+            comodel = self.db.models[spec.relation]
+            return lambda record: _null_last(record.get(fname, False), lambda v: _related_name(comodel, v))
+        return lambda record: _null_last(record.get(fname, False), lambda v: v)
+
+    def _read(self, ids, fields=None, load="_classic_read") -> list[dict]:
+        names = self._check_fields(fields) if fields else list(self.model.fields)
+        readers = {name: self._reader(name, load) for name in names if name != "id"}
+        rows = []
+        for rid in _as_ids(ids):
+            record = self.model.records.get(rid)
+            if record is not None:
+                rows.append({"id": rid, **{name: read(record) for name, read in readers.items()}})
+        return rows
+
+    def _check_fields(self, fields) -> list[str]:
+        names = [fields] if isinstance(fields, str) else list(fields)
+        for name in names:
+            if name not in self.model.fields:
+                raise ValueError(f"Invalid field {name!r} on model {self.model.name!r}")
+        return names
+
+    def _reader(self, name: str, load: str | None) -> Callable[[dict], Any]:
+        spec = self.model.fields[name]
+        if name == "display_name":
+            return lambda record: display_name(self.model, record)
+        if spec.type == "many2one":
+            comodel = self.db.models[spec.relation]
+            if load != "_classic_read":
+                return lambda record: record.get(name) or False
+            names: dict[int, list] = {}        # one lookup per related record and call
+            return lambda record: _many2one(comodel, record.get(name, False), names)
+        if spec.type == "one2many":
+            children = self.env.registry.indexes.buckets(self.db.models[spec.relation], spec.inverse)
+            return lambda record: list(children.get(record["id"], ()))
+        if spec.type == "many2many":
+            return lambda record: list(record.get(name) or ())
+        default = 0 if spec.type in ("integer", "float", "monetary") else False
+        return lambda record: record.get(name, default)
+
+    # metadata ----------------------------------------------------------------
+    @rpc(free=True)
+    def fields_get(self, allfields=None, attributes=None):
+        names = allfields or list(self.model.fields)
+        described = {name: self._describe(name, self.model.fields[name])
+                     for name in names if name in self.model.fields}
+        if attributes:
+            described = {name: {k: d[k] for k in attributes if k in d} for name, d in described.items()}
+        return described
+
+    aggregator_attribute = "group_operator"
+
+    def _describe(self, name: str, spec: Field) -> dict:
+        out = {
+            "name": name, "type": spec.type, "string": spec.string or name.replace("_", " ").title(),
+            "required": spec.required, "readonly": spec.readonly, "store": spec.store,
+            "sortable": spec.store, "searchable": True, "groupable": spec.store and spec.type != "one2many",
+            "manual": False, "company_dependent": False, "depends": [], "exportable": True,
+            "translate": False, "change_default": False,
+        }
+        if spec.relation:
+            out.update(relation=spec.relation, context={}, domain=[])
+        if spec.inverse:
+            out["relation_field"] = spec.inverse
+        if spec.type == "selection":
+            out["selection"] = [list(pair) for pair in spec.selection]
+        if spec.aggregator:
+            out[self.aggregator_attribute] = spec.aggregator
+        return out
+
+    @rpc(free=True)
+    def check_access_rights(self, operation, raise_exception=True):
+        try:
+            self.check_access()
+        except AccessError:
+            if raise_exception:
+                raise
+            return False
+        return True
+
+    @rpc(free=True)
+    def context_get(self):
+        record = self.model.records.get(self.env.user.uid, {})
+        return {"lang": record.get("lang") or "en_US", "tz": record.get("tz") or self.db.company_tz,
+                "uid": self.env.user.uid}
+
+    @rpc
+    def name_search(self, name="", args=None, operator="ilike", limit=100):
+        return self._name_search(name, args, operator, limit)
+
+    def _name_search(self, name, domain, operator, limit) -> list[list]:
+        if name or operator not in ("ilike", "like", "=ilike", "=like"):
+            domain = AND([domain or [], [("display_name", operator, name)]])
+        ids = islice(self.domains.search(self.model, domain), limit or None)
+        return [[rid, display_name(self.model, self.model.records[rid])] for rid in ids]
+
+    # grouping ----------------------------------------------------------------
+    @rpc
+    def read_group(self, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True):
+        groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
+        shown = groupby[:1] if lazy else groupby
+        specs = [GroupBy.parse(self.model, spec, default="month") for spec in shown]
+        count_key = f"{shown[0].split(':')[0]}_count" if lazy and shown else "__count"
+        aggregates = {count_key: COUNT, **self._read_group_aggregates(fields, {s.fname for s in specs})}
+        field_names = {s.fname: s.spec for s in specs}      # orderby may name the field of "date:day"
+        rows = []
+        for key, values in self._grouped(domain, specs, {**aggregates, "__count": COUNT}, orderby,
+                                         aliases=field_names, offset=offset, limit=limit):
+            row, pieces = self._group_row(specs, key, formatted=False)
+            row.update((name, values[name]) for name in aggregates)
+            row["__domain"] = AND([domain or [], *pieces])
+            if lazy and len(groupby) > 1:
+                row["__context"] = {"group_by": groupby[1:]}
+            rows.append(row)
+        return rows
+
+    def _read_group_aggregates(self, fields, grouped: set[str]) -> dict[str, Aggregate]:
+        """``read_group`` field specs: ``name``, ``name:func``, ``alias:func(name)``."""
+        if not fields:
+            fields = [n for n, f in self.model.fields.items() if f.aggregator and f.store]
+        out = {}
+        for spec in fields:
+            match = re.fullmatch(r"(\w+)(?::(\w+)(?:\((\w+)\))?)?", spec.strip())
+            if not match:
+                raise ValueError(f"Invalid field specification {spec!r}.")
+            name, func, fname = match.groups()
+            if name == "__count":
+                continue
+            fname = fname or name
+            field_spec = self.model.fields.get(fname)
+            if field_spec is None:
+                raise ValueError(f"Invalid field {fname!r} on model {self.model.name!r}")
+            func = func or (field_spec.aggregator if fname not in grouped else None)
+            if func and field_spec.store:
+                out[name] = Aggregate(fname, Aggregate.check(func))
+        return out
+
+    def _grouped(self, domain, specs: list[GroupBy], aggregates: Mapping[str, Aggregate], order, *,
+                 aliases: Mapping[str, str] | None = None, having=None, offset=0, limit=None) -> list[tuple]:
+        """(group key, aggregate values) per group: kept by ``having``, ordered, paged."""
+        groups = [(key, {name: agg.compute(self.model, records) for name, agg in aggregates.items()})
+                  for key, records in self._groups(domain, specs)]
+        if having:
+            keep = dict_predicate(having)
+            groups = [group for group in groups if keep(group[1])]
+        for name, descending in reversed(parse_order(order)):
+            name = (aliases or {}).get(name, name)
+            groups.sort(key=self._group_order(name, specs, aggregates, order), reverse=descending)
+        offset = offset or 0
+        return groups[offset:offset + limit if limit else None]
+
+    def _groups(self, domain, specs: list[GroupBy]) -> list[tuple[tuple, list]]:
+        """(key, records) per group, ordered by the groupby values."""
+        tz = self.env.tz
+        groups: dict[tuple, list] = {}
+        records = self.model.records
+        for rid in self.domains.search(self.model, domain):
+            record = records[rid]
+            groups.setdefault(tuple(s.key(record, tz) for s in specs), []).append(record)
+        if not specs and not groups:
+            groups[()] = []              # no groupby: always one group
+        keys = [s.sort_key(self.db) for s in specs]
+        return sorted(groups.items(), key=lambda item: tuple(k(v) for k, v in zip(keys, item[0])))
+
+    def _group_order(self, name: str, specs: list[GroupBy], aggregates: Mapping, order) -> Callable:
+        """Sort key of an order term: a groupby spec or an aggregate name."""
+        for index, spec in enumerate(specs):
+            if spec.spec == name:
+                sort_key = spec.sort_key(self.db)
+                return lambda group: sort_key(group[0][index])
+        if name in aggregates:
+            return lambda group: _null_last(group[1][name], lambda v: v)
+        raise ValueError(BAD_ORDER.format(order))
+
+    def _group_row(self, specs: list[GroupBy], key: tuple, *, formatted: bool) -> tuple[dict, list]:
+        """The groupby values of one row and the domain pieces that select its records."""
+        row: dict[str, Any] = {}
+        pieces = []
+        for spec, value in zip(specs, key):
+            shown, piece, span = spec.describe(value, self.db, self.env.tz, formatted=formatted)
+            row[spec.spec] = shown
+            pieces.append(piece)
+            if spec.granularity and not formatted:
+                row.setdefault("__range", {})[spec.spec] = span
+        return row, pieces
+
+
+class Methods16(Methods17):
+    """Odoo 16: ``search`` still takes ``count``; ``name_get`` still exists."""
+
+    @rpc
+    def search(self, domain, offset=0, limit=None, order=None, count=False):
+        ids = self._search(domain, offset, limit, order)
+        return len(ids) if count else ids
+
+    @rpc(records=True)
+    def name_get(self, ids):
+        return [[rid, display_name(self.model, self.model.records[rid])]
+                for rid in _as_ids(ids) if rid in self.model.records]
+
+
+class Methods18(Methods17):
+    """Odoo 18: ``name_search`` takes ``domain``; fields_get says ``aggregator``."""
+
+    aggregator_attribute = "aggregator"
+
+    @rpc
+    def name_search(self, name="", domain=None, operator="ilike", limit=100):
+        return self._name_search(name, domain, operator, limit)
+
+
+class Methods19(Methods18):
+    """Odoo 19: ``formatted_read_group`` (``read_group`` is deprecated but still answers)."""
+
+    @rpc
+    def formatted_read_group(self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None):
+        specs = [GroupBy.parse(self.model, spec, default=None) for spec in groupby]
+        wanted = {spec: Aggregate.parse(self.model, spec) for spec in aggregates}
+        mentioned = {name for name, _ in parse_order(order)}
+        mentioned |= {term[0] for term in having or () if isinstance(term, (list, tuple))}
+        extra = {name: Aggregate.parse(self.model, name) for name in mentioned - {s.spec for s in specs} - set(wanted)}
+        rows = []
+        for key, values in self._grouped(domain, specs, {**extra, **wanted}, order, having=having,
+                                         offset=offset, limit=limit):
+            row, pieces = self._group_row(specs, key, formatted=True)
+            row.update((name, values[name]) for name in wanted)
+            row["__extra_domain"] = AND(pieces)
+            rows.append(row)
+        return rows
+
+
+METHODS: dict[int, type[Methods17]] = {16: Methods16, 17: Methods17, 18: Methods18, 19: Methods19}
+
+
+# --------------------------------------------------------------------------- values
+def _as_ids(ids: Any) -> list[int]:
+    return [ids] if isinstance(ids, int) else list(ids or ())
+
+
+def _null_last(value: Any, comparable: Callable[[Any], Any]) -> tuple:
+    return (True, 0) if is_null(value) else (False, comparable(value))
+
+
+def _related_name(comodel: Model, rid: int) -> str:
+    record = comodel.records.get(rid)
+    return display_name(comodel, record) if record is not None else f"{comodel.name},{rid}"
+
+
+def _many2one(comodel: Model, rid: Any, memo: dict | None = None) -> list | bool:
+    if is_null(rid):
+        return False
+    if memo is None:
+        return [rid, _related_name(comodel, rid)]
+    if rid not in memo:
+        memo[rid] = _related_name(comodel, rid)
+    return [rid, memo[rid]]
+
+
+# --------------------------------------------------------------------------- grouping
+AGGREGATORS = frozenset({"sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or", "array_agg"})
+GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+FIXED_STEPS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}
+MONTH_STEPS = {"month": 1, "quarter": 3, "year": 12}
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    fname: str        # "__count" counts records
+    func: str
+
+    @staticmethod
+    def check(func: str) -> str:
+        if func not in AGGREGATORS:
+            raise ValueError(f"Invalid aggregation function {func!r}.")
+        return func
+
+    @classmethod
+    def parse(cls, model: Model, spec: str) -> Aggregate:
+        """``formatted_read_group`` spec: ``"__count"`` or ``"<field>:<func>"``."""
+        if spec == "__count":
+            return cls("__count", "count")
+        match = re.fullmatch(r"(\w+):(\w+)", spec)
+        if not match:
+            raise ValueError(f"Invalid aggregate specification {spec!r}.")
+        fname, func = match.groups()
+        spec_field = model.fields.get(fname)
+        if spec_field is None or not spec_field.store:
+            raise ValueError(f"Invalid field {fname!r} on model {model.name!r} for {spec!r}.")
+        return cls(fname, cls.check(func))
+
+    def compute(self, model: Model, records: list[dict]) -> Any:
+        if self.fname == "__count":
+            return len(records)
+        spec = model.fields[self.fname]
+        values = [r.get(self.fname, False) for r in records]
+        if self.func in ("bool_and", "bool_or", "array_agg"):
+            return {"bool_and": all, "bool_or": any, "array_agg": list}[self.func](values)
+        present = values if spec.type == "boolean" else [v for v in values if not is_null(v)]
+        if self.func == "count":
+            return len(present)
+        if self.func == "count_distinct":
+            return len(set(present))
+        if self.func == "sum":
+            return math.fsum(present) if any(isinstance(v, float) for v in present) else sum(present)
+        if not present:
+            return False
+        if self.func == "avg":
+            return math.fsum(present) / len(present)
+        return min(present) if self.func == "min" else max(present)
+
+
+COUNT = Aggregate("__count", "count")
+
+
+@dataclass(frozen=True)
+class GroupBy:
+    spec: str                 # as requested, also the row key: "date_order:day"
+    fname: str
+    ftype: str
+    relation: str | None
+    granularity: str | None
+
+    @classmethod
+    def parse(cls, model: Model, spec: str, *, default: str | None) -> GroupBy:
+        match = re.fullmatch(r"(\w+)(?::(\w+))?", spec.strip()) if isinstance(spec, str) else None
+        if not match:
+            raise ValueError(f"Invalid groupby specification {spec!r}.")
+        fname, granularity = match.groups()
+        field_spec = model.fields.get(fname)
+        if field_spec is None:
+            raise ValueError(f"Invalid field {fname!r} on model {model.name!r}")
+        if not field_spec.store or field_spec.type in ("one2many", "many2many"):
+            raise ValueError(f"Field {fname!r} on model {model.name!r} cannot be grouped.")
+        if field_spec.type in ("date", "datetime"):
+            granularity = granularity or default
+            if granularity not in GRANULARITIES or (granularity == "hour" and field_spec.type == "date"):
+                raise ValueError(f"Invalid groupby specification {spec!r}: granularity is one of {GRANULARITIES}.")
+        elif granularity:
+            raise ValueError(f"Invalid groupby specification {spec!r}: {fname!r} is not a date.")
+        return cls(spec, fname, field_spec.type, field_spec.relation, granularity)
+
+    def key(self, record: dict, tz: ZoneInfo | None) -> Any:
+        value = record.get(self.fname, False)
+        if self.ftype == "boolean":
+            return bool(value)
+        if is_null(value):
+            return False
+        if self.ftype == "date":
+            return truncate(dt.date.fromisoformat(value), self.granularity)
+        if self.ftype == "datetime":
+            return truncate(to_local(value, tz), self.granularity)
+        return value
+
+    def sort_key(self, db: Database) -> Callable[[Any], tuple]:
+        if self.ftype == "boolean":
+            return lambda value: (False, value)
+        if self.ftype == "many2one":
+            comodel = db.models[self.relation]
+            return lambda value: _null_last(value, lambda v: (_related_name(comodel, v), v))
+        return lambda value: _null_last(value, lambda v: v)
+
+    def describe(self, value: Any, db: Database, tz: ZoneInfo | None, *, formatted: bool) -> tuple[Any, list, Any]:
+        """(value shown in the row, domain piece selecting the group, ``__range`` entry)."""
+        if self.ftype != "boolean" and is_null(value):
+            return False, [(self.fname, "=", False)], False
+        if self.ftype == "many2one":
+            return _many2one(db.models[self.relation], value), [(self.fname, "=", value)], None
+        if not self.granularity:
+            return value, [(self.fname, "=", value)], None
+        end = step(value, self.granularity)
+        if self.ftype == "datetime":
+            start_s, end_s = to_utc_string(value, tz), to_utc_string(end, tz)
+        else:
+            start_s, end_s = value.isoformat(), end.isoformat()
+        text = label(value, self.granularity)
+        piece = ["&", (self.fname, ">=", start_s), (self.fname, "<", end_s)]
+        return ([start_s, text] if formatted else text), piece, {"from": start_s, "to": end_s}
+
+
+def to_local(value: str, tz: ZoneInfo | None) -> dt.datetime:
+    """Stored naive-UTC string -> naive datetime in ``tz`` (UTC when None)."""
+    moment = dt.datetime.fromisoformat(value)
+    return moment if tz is None else moment.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+
+
+def to_utc_string(local: dt.datetime, tz: ZoneInfo | None) -> str:
+    moment = local if tz is None else local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def truncate(value: dt.date, granularity: str) -> dt.date:
+    """Start of the period holding ``value`` (a date, or a naive datetime at midnight/the hour)."""
+    if granularity == "hour":
+        return value.replace(minute=0, second=0, microsecond=0)
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if granularity == "week":
+        day -= dt.timedelta(days=(day.weekday() + 1) % 7)
+    elif granularity == "month":
+        day = day.replace(day=1)
+    elif granularity == "quarter":
+        day = day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+    elif granularity == "year":
+        day = day.replace(month=1, day=1)
+    return dt.datetime.combine(day, dt.time()) if isinstance(value, dt.datetime) else day
+
+
+def step(start: dt.date, granularity: str) -> dt.date:
+    """Start of the next period."""
+    if granularity in FIXED_STEPS:
+        return start + FIXED_STEPS[granularity]
+    year, month = divmod(start.month - 1 + MONTH_STEPS[granularity], 12)
+    return start.replace(year=start.year + year, month=month + 1)
+
+
+def label(start: dt.date, granularity: str) -> str:
+    month = MONTHS[start.month - 1]
+    if granularity == "hour":
+        return f"{start.hour:02d}:00 {start.day:02d} {month[:3]}"
+    if granularity == "day":
+        return f"{start.day:02d} {month[:3]} {start.year}"
+    if granularity == "week":
+        year, week = week_number(start.date() if isinstance(start, dt.datetime) else start)
+        return f"W{week} {year}"
+    if granularity == "month":
+        return f"{month} {start.year}"
+    if granularity == "quarter":
+        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return str(start.year)
+
+
+def week_number(sunday: dt.date) -> tuple[int, int]:
+    """en_US week of the week starting ``sunday``: week 1 is the one holding 1 January."""
+    year = (sunday + dt.timedelta(days=6)).year
+    first = dt.date(year, 1, 1)
+    first_sunday = first - dt.timedelta(days=(first.weekday() + 1) % 7)
+    return year, (sunday - first_sunday).days // 7 + 1

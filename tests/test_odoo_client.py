@@ -1,0 +1,202 @@
+"""The Odoo client against the demo Odoo over real HTTP: 3 protocols x 4 versions."""
+
+import socket
+
+import pytest
+
+from nkdash.demo import Faults, start_demo
+from nkdash.demo.generate import DemoConfig
+from nkdash.demo.store import User
+from nkdash.errors import (
+    OdooAccessDenied, OdooAccessError, OdooAuthError, OdooRequestError, OdooServerError,
+    OdooTimeout, OdooTLSError, OdooUnknownDatabase, OdooUnreachable,
+)
+from nkdash.odoo import PROTOCOL_CLASSES, connect
+from nkdash.settings import Settings, Secret
+
+VERSIONS = (16, 17, 18, 19)
+CASES = [(v, p) for v in VERSIONS for p in ("jsonrpc", "xmlrpc")] + [(19, "json2")]
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def server(request):
+    with start_demo(DemoConfig(version=request.param, scale="tiny", days=5)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def servers():
+    started = {v: start_demo(DemoConfig(version=v, scale="tiny", days=5)) for v in VERSIONS}
+    yield started
+    for srv in started.values():
+        srv.stop()
+
+
+def make(servers, version, protocol, **kw):
+    srv = servers[version]
+    password = "demo-api-key" if protocol == "json2" else "admin"
+    opts = dict(timeout=5, retries=2, backoff=0.01, batch_size=50, version=None)
+    opts.update(kw)
+    return PROTOCOL_CLASSES[protocol](srv.url, kw.pop("db", "demo"), "admin", kw.pop("password", password),
+                                      **{k: v for k, v in opts.items() if k not in ("db", "password")})
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_login_version_and_profile(servers, version, protocol):
+    client = make(servers, version, protocol)
+    assert client.authenticate() > 0
+    assert client.version == version
+    prof = client.profile
+    assert prof.move_qty_field == ("quantity_done" if version == 16 else "quantity")
+    assert prof.storable_field == ("detailed_type" if version <= 17 else "is_storable")
+    assert ("invoiced" in prof.pos_sold_states) == (version <= 18)
+    assert prof.has_valuation_layer == (version <= 18)
+    assert prof.group_method == ("formatted_read_group" if version >= 19 else "read_group")
+    assert client.user_tz() == "Europe/Brussels"
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_keyset_paging_crosses_batch_boundaries(servers, version, protocol):
+    client = make(servers, version, protocol, batch_size=7)
+    domain = [("state", "!=", "cancel")]
+    pages = list(client.pages("pos.order.line", [("qty", "!=", 0)], ["order_id", "qty"], batch_size=7))
+    ids = [r["id"] for p in pages for r in p.records]  # noqa: E741
+    assert len(pages) > 3 and all(len(p.records) == 7 for p in pages[:-1])
+    assert ids == sorted(set(ids))
+    assert len(ids) == client.search_count("pos.order.line", [("qty", "!=", 0)])
+    assert pages[-1].cursor == ids[-1]
+    # resuming from a cursor continues exactly where it stopped
+    rest = [r["id"] for p in client.pages("pos.order.line", [("qty", "!=", 0)], ["qty"], after_id=pages[1].cursor)
+            for r in p.records]
+    assert rest == ids[14:]
+    assert client.search_count("pos.order", domain) > 0
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_values_are_normalised(servers, version, protocol):
+    client = make(servers, version, protocol)
+    orders = client.search_read("pos.order", [], ["partner_id", "date_order", "account_move", "amount_total"],
+                                limit=200, with_names=["partner_id"])
+    assert any(o["partner_id"] is None for o in orders), "orders without customer -> None, not False"
+    named = next(o for o in orders if o["partner_id"] is not None)
+    assert isinstance(named["partner_id"], int) and isinstance(named["partner_id_name"], str)
+    assert all(o["date_order"].tzinfo is not None for o in orders)
+    assert all(o["account_move"] is None or isinstance(o["account_move"], int) for o in orders)
+    products = client.search_read("product.product", [("active", "=", False)], ["active", "categ_id"],
+                                  context={"active_test": False})
+    assert products and all(p["active"] is False for p in products)
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_aggregate_matches_the_records(servers, version, protocol):
+    client = make(servers, version, protocol)
+    domain = [("state", "in", list(client.profile.pos_sold_states))]
+    rows = client.aggregate("pos.order", domain, ["amount_total"], ["config_id"])
+    records = client.read_all("pos.order", domain, ["config_id", "amount_total"])
+    by_store: dict = {}
+    for r in records:
+        by_store.setdefault(r["config_id"], [0, 0.0])
+        by_store[r["config_id"]][0] += 1
+        by_store[r["config_id"]][1] += r["amount_total"]
+    assert {r["config_id"]: r["count"] for r in rows} == {k: v[0] for k, v in by_store.items()}
+    for r in rows:
+        assert r["amount_total"] == pytest.approx(by_store[r["config_id"]][1], abs=0.01)
+    total = client.aggregate("pos.order", domain, ["amount_total"])
+    assert total[0]["count"] == len(records)
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_bad_credentials(servers, version, protocol):
+    client = make(servers, version, protocol, password="wrong")
+    with pytest.raises(OdooAuthError) as err:
+        client.authenticate()
+    assert "wrong" not in str(err.value)
+    assert client.retried == 0
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_unknown_database(servers, version, protocol):
+    client = make(servers, version, protocol, db="nope")
+    with pytest.raises(OdooUnknownDatabase):
+        client.authenticate()
+    assert client.retried == 0
+
+
+@pytest.mark.parametrize("version,protocol", [(17, "jsonrpc"), (17, "xmlrpc")])
+def test_access_denied_after_login_is_not_retried(servers, version, protocol):
+    client = make(servers, version, protocol)
+    client.authenticate()
+    client._password = "changed-meanwhile"
+    with pytest.raises(OdooAccessDenied):
+        client.execute("res.partner", "search_count", [])
+    assert client.retried == 0
+
+
+@pytest.mark.parametrize("version,protocol", CASES)
+def test_access_error_and_unknown_field_are_not_retried(servers, version, protocol):
+    srv = servers[version]
+    srv.db.users["clerk"] = User("clerk", "clerk-pw", uid=99, api_key="clerk-key",
+                                 allowed_models=frozenset({"res.users", "product.product"}))
+    client = make(servers, version, protocol)
+    client.login, client._password = "clerk", ("clerk-key" if protocol == "json2" else "clerk-pw")
+    client.authenticate()
+    with pytest.raises(OdooAccessError):
+        client.search_read("account.move", [], ["name"], limit=1)
+    with pytest.raises(OdooRequestError):
+        client.search_read("product.product", [("no_such_field", "=", 1)], ["name"], limit=1)
+    assert client.retried == 0
+
+
+def test_unreachable_host_is_retried_then_clear():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]   # closed once the block ends: nothing listens there
+    client = PROTOCOL_CLASSES["jsonrpc"](f"http://127.0.0.1:{port}", "demo", "admin", "admin",
+                                         retries=2, backoff=0.01, timeout=2)
+    with pytest.raises(OdooUnreachable) as err:
+        client.authenticate()
+    assert client.retried == 2 and "ODOO_URL" in err.value.hint
+
+
+def test_tls_failure(servers):
+    url = servers[17].url.replace("http://", "https://")
+    client = PROTOCOL_CLASSES["jsonrpc"](url, "demo", "admin", "admin", retries=1, backoff=0.01, timeout=5)
+    with pytest.raises(OdooTLSError):
+        client.authenticate()
+    assert client.retried == 0
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+def test_timeouts_are_retried_then_reported(protocol):
+    with start_demo(DemoConfig(version=17, scale="tiny", days=2)) as srv:
+        client = make({17: srv}, 17, protocol, timeout=0.5, retries=1)
+        client.authenticate()
+        srv.faults = Faults(timeout_rate=1.0, hang_seconds=3.0)
+        with pytest.raises(OdooTimeout):
+            client.search_count("res.partner", [])
+        assert client.retried == 1
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc", "json2"])
+def test_transient_errors_are_retried_until_success(protocol):
+    with start_demo(DemoConfig(version=19, scale="tiny", days=2)) as srv:
+        client = make({19: srv}, 19, protocol, retries=8)
+        client.authenticate()
+        expected = client.search_count("product.product", [])
+        srv.faults = Faults(error_rate=0.5, seed=3)
+        counts = [client.search_count("product.product", []) for _ in range(10)]
+        assert counts == [expected] * 10
+        assert client.retried > 0
+        srv.faults = Faults(error_rate=1.0)
+        client.retried = 0
+        with pytest.raises(OdooServerError):
+            client.search_count("product.product", [])
+        assert client.retried == 8
+
+
+def test_connect_uses_the_embedded_demo_and_picks_the_protocol(tmp_path):
+    base = Settings(lake=tmp_path, demo_scale="tiny", demo_days=3, odoo_retries=1, odoo_backoff=0.01)
+    assert connect(base.with_(demo_version=17)).protocol == "jsonrpc"
+    assert connect(base.with_(demo_version=19, odoo_password=Secret("demo-api-key"))).protocol == "json2"
+    assert connect(base.with_(demo_version=19, odoo_protocol="xmlrpc")).protocol == "xmlrpc"
