@@ -1,0 +1,31 @@
+"""nkdash's huey tasks: the instance, the schedule tick, the daily jobs, async refreshes.
+
+Start a consumer with ``nkdash worker`` (logs in ``<log_dir>/huey/``), or from this
+directory ``huey_consumer tasks.huey -w 2 -g TERM -l logs/huey/consumer.log``. Every
+consumer may run the scheduler (no ``-n``); no ``-f`` (stale locks are freed safely when a
+consumer starts). All logic is in :mod:`nkdash.queue`; the schedule is ``queue.SCHEDULE``.
+"""
+
+from huey import crontab
+
+from nkdash import queue
+
+huey = queue.build_huey()   # storage from the settings, opened on first use
+
+
+@huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
+def tick():
+    """Every minute (UTC), ahead of queued work: enqueue the daily jobs whose local time has come."""
+    queue.tick(daily)
+
+
+@huey.task(context=True, retries=2, retry_delay=600)
+def daily(dataset, day, task=None, **state):
+    """Load every missing, failed or stale date of ``dataset`` up to the day before ``day``."""
+    queue.run_daily(dataset, day, task)
+
+
+@huey.task(context=True)
+def refresh_partition(dataset, day, task=None, **request):
+    """One date of an async refresh (``nkdash refresh-async``)."""
+    queue.run_partition(dataset, day, task)

@@ -1,0 +1,281 @@
+"""tasks.py run by real consumer processes (``nkdash worker``) on the SQLite queue.
+
+Time is injected (``NKDASH_CLOCK_FILE``, the scheduler looking every second), never
+waited for; every wait polls for a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+import tasks
+from nkdash import queue
+from nkdash.demo import DemoServer, Faults, start_demo
+from nkdash.errors import InputError
+from nkdash.etl import refresh
+from nkdash.settings import Settings
+from tests.conftest import DATES, TZ, demo_config, settings_for
+
+pytestmark = pytest.mark.slow
+UTC = dt.timezone.utc
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "the condition") -> object:
+    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+    return value
+
+
+class Clock:
+    """The instant the consumers see (``NKDASH_CLOCK_FILE``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def set(self, at: dt.datetime) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(at.isoformat())
+        os.replace(tmp, self.path)                # consumers never read half a file
+
+    def step(self, settings: Settings, at: dt.datetime) -> None:
+        """Move time to ``at`` and wait until a consumer's tick has seen it."""
+        self.set(at)
+        wait_for(lambda: queue.last_tick(settings) == at, 30, f"a tick at {at}")
+
+
+@pytest.fixture
+def clock(tmp_path) -> Clock:
+    return Clock(tmp_path / "clock")
+
+
+def started(settings: Settings, pid: int) -> bool:
+    log = queue.log_file(settings)
+    return log.exists() and f"consumer {pid} ready" in log.read_text()
+
+
+@pytest.fixture
+def consumers(clock) -> Iterator[Callable[..., object]]:
+    """``start(settings, workers=1, periodic=False)``: a consumer process, killed at teardown.
+
+    It sees the injected clock once the test has set it, and checks the schedule every second.
+    """
+    procs = []
+
+    def start(settings: Settings, workers: int = 1, periodic: bool = False, worker_type: str = "thread"):
+        env = {queue.PERIODIC_ENV: "1", **({queue.CLOCK_ENV: str(clock.path)} if clock.path.exists() else {})}
+        proc = queue.start_worker_process(settings, workers=workers, worker_type=worker_type, periodic=periodic,
+                                          env=env)
+        procs.append(proc)
+        wait_for(lambda: started(settings, proc.pid) or proc.poll() is not None, 60, "the consumer to start")
+        assert proc.poll() is None, queue.log_file(settings).with_name("worker.out").read_text()
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def slow_demo() -> Iterator[DemoServer]:
+    """A private demo Odoo 17 (tests slow it down with latency)."""
+    server = start_demo(demo_config(17))
+    yield server
+    server.stop()
+
+
+def make_settings(server: DemoServer, tmp_path: Path, **changes) -> Settings:
+    settings = settings_for(server, tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
+                            tz=TZ, **changes)
+    queue.connect(settings)
+    return settings
+
+
+@pytest.fixture
+def qs(demo_server, tmp_path) -> Settings:
+    return make_settings(demo_server(17), tmp_path)
+
+
+def history(settings: Settings, name: str | None = None) -> list[dict]:
+    return [row for row in queue.tasks(settings, limit=None) if name is None or row["name"] == name]
+
+
+def fired_at(settings: Settings, at: dt.datetime) -> set[tuple[str, dt.date]]:
+    """The daily jobs a tick at ``at`` enqueued."""
+    return {(row["dataset"], row["date"]) for row in history(settings, "daily")
+            if row["params"]["kwargs"]["slot"]["fired_at"] == at.isoformat()}
+
+
+def settled(settings: Settings) -> bool:
+    """Nothing queued, scheduled or running (also no task taken but not started yet)."""
+    busy = [row for row in history(settings) if row["state"] in ("queued", "running")]
+    return not (busy or queue.pending(settings) or queue.scheduled(settings))
+
+
+def runs(settings: Settings, dataset: str, day: dt.date) -> list[str]:
+    meta = queue.connect(settings).history.meta
+    return sorted(r["status"] for r in meta.runs(dataset=dataset) if r["date"] == day)
+
+
+SPRING_NIGHT = [   # (UTC instant, daily jobs it fires) in Brussels, 31 March 2024 (02:00 CET -> 03:00 CEST)
+    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in queue.SCHEDULE}),   # first start: yesterday's
+    (utc(2024, 3, 31, 0, 49), set()),
+    (utc(2024, 3, 31, 0, 50), {("dimensions", dt.date(2024, 3, 31))}),                # 01:50 CET
+    (utc(2024, 3, 31, 0, 59), set()),                                                  # 01:59 CET
+    (utc(2024, 3, 31, 1, 0), {("pos", dt.date(2024, 3, 31))}),                        # 03:00 CEST (02:00 skipped)
+    (utc(2024, 3, 31, 1, 12), {("invoices", dt.date(2024, 3, 31)), ("purchases", dt.date(2024, 3, 31))}),
+    (utc(2024, 3, 31, 1, 30), {(n, dt.date(2024, 3, 31)) for n in ("inventory", "profit", "stock-quants")}),
+    (utc(2024, 3, 31, 12, 0), set()),
+]
+AUTUMN_NIGHT = [   # 27 October 2024: 03:00 CEST -> 02:00 CET, 02:00-02:59 happens twice
+    (utc(2024, 10, 26, 23, 49), {(n, dt.date(2024, 10, 26)) for n in queue.SCHEDULE}),  # back after 7 months
+    (utc(2024, 10, 26, 23, 50), {("dimensions", dt.date(2024, 10, 27))}),            # 01:50 CEST
+    (utc(2024, 10, 27, 0, 0), {("pos", dt.date(2024, 10, 27))}),                      # 02:00 CEST, first
+    (utc(2024, 10, 27, 0, 30), {(n, dt.date(2024, 10, 27))
+                                for n in ("invoices", "purchases", "inventory", "profit", "stock-quants")}),
+    (utc(2024, 10, 27, 1, 0), set()),                                                  # 02:00 CET, again
+    (utc(2024, 10, 27, 1, 30), set()),                                                 # 02:30 CET, again
+]
+
+
+def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):
+    tasks.huey.revoke_all(tasks.daily)            # watch what is enqueued; do not load anything
+    clock.set(SPRING_NIGHT[0][0])
+    consumers(qs, periodic=True)
+    for at, expected in SPRING_NIGHT + AUTUMN_NIGHT:
+        clock.step(qs, at)
+        assert fired_at(qs, at) == expected, at
+    daily = history(qs, "daily")
+    assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 4 * len(queue.SCHEDULE)
+    wait_for(lambda: all(r["state"] == "revoked" for r in history(qs, "daily")), 30, "the jobs to be skipped")
+    ticks = queue.log_file(qs).read_text().count("Enqueueing periodic task tasks.tick")
+    assert ticks == len(SPRING_NIGHT + AUTUMN_NIGHT)           # one per minute, however often it looked
+
+
+def test_after_three_days_down_one_run_loads_every_missing_date(qs, clock, consumers):
+    assert refresh("pos", [DATES[0]], settings=qs, progress=False).ok          # 29 March, then down
+    at = utc(2024, 4, 2, 0, 1)                                                  # 02:01 CEST on 2 April
+    huey = queue.connect(qs)
+    for slot in queue.due_slots(at, queue.business_tz(qs)):
+        if (slot.dataset, slot.day) != ("pos", dt.date(2024, 4, 2)):
+            queue.claim(huey, slot.key)                                         # only watch POS
+    clock.set(at)
+    consumers(qs, periodic=True)
+    [job] = wait_for(lambda: [r for r in history(qs, "daily") if r["state"] in ("done", "failed")], 60, "the job")
+    assert (job["dataset"], job["state"], job["error"]) == ("pos", "done", None)
+    missing = DATES[1:4]                                                        # 30 March .. 1 April
+    assert job["params"]["outcome"]["loaded"] == [d.isoformat() for d in missing]
+    meta = huey.history.meta
+    assert {(r["date"], r["trigger"], r["status"]) for r in meta.runs(dataset="pos") if r["task_id"] == job["id"]} \
+        == {(d, "schedule", "success") for d in missing}
+    assert all(meta.partition("pos", d)["status"] == "loaded" for d in DATES[:4])
+
+
+def test_two_requests_for_one_partition_write_once(slow_demo, tmp_path, consumers):
+    settings = make_settings(slow_demo, tmp_path)
+    slow_demo.faults = Faults(latency=0.02)
+    day = DATES[1]
+    first = queue.enqueue_refresh("pos", day, day, settings=settings)
+    second = queue.enqueue_refresh("pos", day, day, settings=settings)
+    consumers(settings, workers=2)
+    wait_for(lambda: settled(settings), 60, "both requests")
+    assert runs(settings, "pos", day) == ["skipped", "success"]
+    details = {s.task_id: (s.state, s.detail) for r in (first, second) for s in queue.request_status(r, settings)}
+    loader = next(t for t, (_, detail) in details.items() if detail == f"pos: loaded {day}")
+    [other] = set(details) - {loader}
+    assert details[other] == ("done", f"duplicate of {loader}") and details[loader][0] == "done"
+    assert queue.locks(settings) == {}
+
+
+def test_killed_consumer_leaves_a_state_the_next_run_repairs(slow_demo, tmp_path, consumers):
+    settings = make_settings(slow_demo, tmp_path)
+    assert refresh("pos", [DATES[0]], settings=settings, progress=False).ok
+    slow_demo.faults = Faults(latency=0.1)
+    day = DATES[1]
+    request = queue.enqueue_refresh("pos", day, day, settings=settings)
+    proc = consumers(settings)
+    wait_for(lambda: runs(settings, "pos", day) == ["running"], 60, "the load to start")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    [status] = queue.request_status(request, settings)
+    assert status.state == "running"                                    # what the history knew
+    assert set(queue.locks(settings)) == {f"pos:{day}"}
+    meta = queue.connect(settings).history.meta
+    assert meta.partition("pos", day) is None and not queue.input_ready(meta, settings, "pos", day)
+
+    slow_demo.faults = Faults()
+    consumers(settings)                                                 # recovers on start
+    [status] = queue.request_status(request, settings)
+    assert status.state == "failed" and status.detail.startswith("lost: its consumer")
+    assert queue.locks(settings) == {} and runs(settings, "pos", day) == ["failed"]
+    queue.submit(queue.connect(settings), tasks.daily.s(dataset="pos", day=str(DATES[3])))   # the next daily run
+    wait_for(lambda: settled(settings) and history(settings, "daily")[0]["state"] == "done", 60, "the daily job")
+    assert meta.partition("pos", day)["status"] == "loaded"
+    assert runs(settings, "pos", day) == ["failed", "success"]
+
+
+def test_sigterm_lets_the_task_in_hand_finish(slow_demo, tmp_path, consumers):
+    settings = make_settings(slow_demo, tmp_path)
+    slow_demo.faults = Faults(latency=0.05)
+    day = DATES[2]
+    request = queue.enqueue_refresh("pos", day, day, settings=settings)
+    proc = consumers(settings)
+    wait_for(lambda: runs(settings, "pos", day) == ["running"], 60, "the load to start")
+    assert queue.stop_worker(proc, timeout=60) == 0
+    [status] = queue.request_status(request, settings)
+    assert status.state == "done" and runs(settings, "pos", day) == ["success"]
+    assert "Shutting down gracefully" in queue.log_file(settings).read_text()
+
+
+def test_sighup_restarts_the_consumer(qs, consumers):
+    proc = consumers(qs)
+    proc.send_signal(signal.SIGHUP)
+    log = queue.log_file(qs)
+    wait_for(lambda: log.read_text().count(f"consumer {proc.pid} ready") == 2, 60, "a restart")
+    request = queue.enqueue_refresh("purchases", DATES[0], DATES[0], settings=qs)
+    wait_for(lambda: queue.request_status(request, qs)[0].state == "done", 60, "the restarted consumer")
+    assert queue.stop_worker(proc, timeout=30) == 0
+
+
+def test_async_refresh_of_31_days_reports_each_date(qs, consumers):
+    with pytest.raises(InputError, match="32 days"):
+        queue.enqueue_refresh("purchases", "2024-03-02", "2024-04-02", settings=qs)
+    assert history(qs) == []
+    request = queue.enqueue_refresh("purchases", "2024-03-03", "2024-04-02", settings=qs)
+    consumers(qs, workers=2)
+    wait_for(lambda: {s.state for s in queue.request_status(request, qs)} == {"done"}, 90, "31 dates")
+    statuses = queue.request_status(request, qs)
+    assert [s.date for s in statuses] == [dt.date(2024, 3, 3) + dt.timedelta(days=n) for n in range(31)]
+    assert all(runs(qs, "purchases", s.date) == ["success"] for s in statuses)
+    assert statuses[-1].detail == "purchases: loaded 2024-04-02"
+
+
+def test_purge_empties_the_queue_while_a_consumer_works(slow_demo, tmp_path, consumers):
+    settings = make_settings(slow_demo, tmp_path)
+    slow_demo.faults = Faults(latency=0.05)
+    request = queue.enqueue_refresh("pos", DATES[0], DATES[4], settings=settings)
+    consumers(settings)
+    wait_for(lambda: queue.running(settings), 60, "a task to start")
+    purged = queue.purge(settings)
+    assert queue.pending(settings) == [] and queue.scheduled(settings) == []
+    wait_for(lambda: settled(settings), 60, "the task in hand")
+    states = [s.state for s in queue.request_status(request, settings)]
+    assert purged >= 3 and states.count("revoked") == purged and states.count("done") == 5 - purged
+    loaded = [p["date"] for p in queue.connect(settings).history.meta.partitions("pos")]
+    assert len(loaded) == 5 - purged
