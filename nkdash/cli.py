@@ -53,7 +53,8 @@ def _load_command_modules() -> None:
     """Import the modules whose commands register themselves (late: keeps start-up light)."""
     import importlib
 
-    for module in ("nkdash.commands",):
+    for module in ("nkdash.commands", "nkdash.etl_commands", "nkdash.web_commands", "nkdash.queue_commands",
+                   "nkdash.storage_commands"):
         importlib.import_module(module)
 
 

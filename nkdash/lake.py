@@ -3,9 +3,12 @@
 Layout (plain hive, readable by DuckDB, pyarrow, polars, Spark or Trino without nkdash)::
 
     <root>/star-schema/<fact>/_common_metadata                    schema of the table (no rows)
-    <root>/star-schema/<fact>/year=YYYY/month=MM/day=DD/part-<h>.parquet
+    <root>/star-schema/<fact>/year=YYYY/month=MM/day=DD/part-<h>.parquet       a daily partition
+    <root>/star-schema/<fact>/year=YYYY/month=MM/day=__HIVE_DEFAULT_PARTITION__/part-<h>.parquet
+                                                                  a compacted month (see below)
     <root>/star-schema/<dim>/part-<h>.parquet                     whole-table dimensions
     <root>/_staging/<table>/                                      private: writes in flight, lock
+    <root>/_staging/_work-<pid>-<tok>/                            private: backup snapshots, restores
     <root>/_quarantine/<table>/<utc-stamp>/...                    partitions moved aside by quarantine
     <root>/_meta/                                                 metadata store (see nkdash.meta)
 
@@ -57,6 +60,45 @@ filesystems without RENAME_EXCHANGE (ext4, xfs, btrfs and tmpfs have it), and th
 access restores it. Deleting a partition directory by hand stays a valid move: it is then
 missing, and the next refresh rebuilds it.
 
+Compacted months
+----------------
+Three years of daily partitions are ~1,100 small files per table, and opening files is what
+old-data queries then pay for. :meth:`Lake.compact_month` merges a month's daily partitions
+into one file, sorted by date, whose row groups hold whole dates (a date never shares a row
+group with rows of another date unless both are small: groups close at
+``COMPACT_GROUP_ROWS``), so parquet statistics on ``date`` still prune row groups. Where the
+month file sits was decided by experiment (DuckDB 2.0, pyarrow 26)::
+
+    year=YYYY/month=MM/part.parquet          DuckDB: "Hive partition mismatch" for
+                                             read_parquet('**/*.parquet', hive_partitioning=true)
+    year=YYYY/month=MM/day=ALL/...           DuckDB and pyarrow turn ``day`` into a string
+                                             (and ``WHERE day = 1`` fails in DuckDB)
+    year=YYYY/month=MM/day=__HIVE_DEFAULT_PARTITION__/...
+                                             hive's NULL partition value: DuckDB and pyarrow
+                                             read ``day`` as NULL, every other column and type
+                                             unchanged; ``WHERE day = 1`` skips the month file
+
+So a compacted month lives in ``day=__HIVE_DEFAULT_PARTITION__`` (``COMPACT_DIR``): generic
+hive readers see the same columns as before, with ``day`` NULL for its rows (``date`` is the
+business date; year and month stay exact). The file's footer carries an index
+(``nkdash.dates``: per date its rows, and the sha256 and size of the canonical daily file
+that ``write_partition`` wrote for it), so :meth:`Lake.info` keeps returning the checksum of
+a date's content, equal before and after compaction.
+
+A date lives in exactly one place: its ``day=DD`` directory or the month file, never both.
+Everything that changes a compacted month builds the month's new directory in staging
+(untouched daily partitions hard-linked into it) and swaps the whole ``month=MM`` directory
+in one step, like a partition (staging key ``YYYY-MM``): readers see the month before or
+after, never a date twice or missing. Writing a date that sits in the month file rewrites
+the month file without it and puts the new rows in a fresh ``day=DD`` (a later compaction
+merges it back); deleting one rewrites the month file without it. Dates written into a
+compacted month that the month file does not hold simply get their daily partition.
+
+Hand repairs: deleting a ``day=DD`` directory stays valid; for a compacted month, delete its
+``day=__HIVE_DEFAULT_PARTITION__`` directory (or quarantine it): every date of the month is
+then missing and the next refresh rebuilds them as daily partitions (or call
+``delete_partition`` for one date).
+
 Platform: Linux/Unix (``fcntl``, ``renameat2``); the lake root must be one filesystem.
 """
 
@@ -66,19 +108,24 @@ import ctypes
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
+import json
+import operator
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal, NamedTuple, get_args
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import LakeError
@@ -98,12 +145,19 @@ ROW_GROUP_ROWS = 128 * 1024
 COMPRESSION = "zstd"
 SCHEMA_FILE = "_common_metadata"  # parquet convention: schema only, ignored by readers
 LOCK_FILE = ".lock"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # hive's NULL partition value (DuckDB and pyarrow agree)
+COMPACT_DIR = f"day={HIVE_NULL}"  # a compacted month's directory, beside its month's day=DD
+COMPACT_GROUP_ROWS = 16 * 1024  # a month file's row group closes once it holds this many rows
+INDEX_KEY = b"nkdash.dates"  # footer key of a month file: {date: [rows, sha256, bytes]}
+WORK_PREFIX = "_work-"  # _staging/_work-<pid>-<tok>: private work dirs (backups, restores)
 
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
 
 _YEAR, _MONTH, _DAY = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{2})"), re.compile(r"day=(\d{2})")
 _DATA_FILE = re.compile(r"part-([0-9a-f]{16})\.parquet")
-_STAGED = re.compile(r"(?P<key>\d{4}-\d{2}-\d{2}|whole|schema)\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}")
+_STAGED = re.compile(r"(?P<key>\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|whole|schema)"
+                     r"\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}")
+_WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
 
 
 @dataclass(frozen=True)
@@ -118,10 +172,83 @@ class PartitionInfo:
     checksum: str
 
 
+@dataclass(frozen=True)
+class DateEntry:
+    """One date of a compacted month: its rows, and the sha256 and size of the canonical daily
+    file ``write_partition`` wrote for it (what :attr:`PartitionInfo.checksum` reports)."""
+
+    date: dt.date
+    rows: int
+    checksum: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of the lake: a daily partition, a compacted month or a dimension.
+
+    ``dates``: the dates it holds (one for a daily partition, the index of a month file,
+    none for a dimension or an unreadable month file); ``first``/``last``: the span it may
+    hold (a month file whose index cannot be read spans its whole month).
+    """
+
+    table: str
+    path: Path
+    bytes: int
+    dates: tuple[dt.date, ...]
+    first: dt.date | None
+    last: dt.date | None
+    compacted: bool = False
+
+
+@dataclass(frozen=True)
+class MonthLayout:
+    """How one month of a table is stored (see :meth:`Lake.months`)."""
+
+    table: str
+    year: int
+    month: int
+    daily: int  # daily partitions (data files in day=DD directories)
+    compacted: bool  # whether a month file exists
+    dates: int
+    bytes: int
+
+    @property
+    def last_day(self) -> dt.date:
+        return _month_span(self.year, self.month)[1]
+
+    @property
+    def name(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What :meth:`Lake.compact_month` did to one month of one table."""
+
+    table: str
+    month: str  # YYYY-MM
+    dates: int
+    rows: int
+    files_before: int
+    bytes_before: int
+    path: Path
+    bytes_after: int
+
+
 class _Entry(NamedTuple):
     date: dt.date | None
     path: Path
     partition: bool  # a valid partition directory (or a dim's table dir), else an odd entry
+    month: tuple[int, int] | None = None  # (year, month) of a compacted month's directory
+
+
+class _Source(NamedTuple):
+    """A date's rows to put in a month file, and how to read them."""
+
+    entry: DateEntry
+    schema: pa.Schema
+    read: Callable[[], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -142,15 +269,20 @@ class Problem:
 
 
 class Lake:
-    """A lake rooted at ``root``; ``read_only=True`` refuses every write with LakeError."""
+    """A lake rooted at ``root``; ``read_only=True`` refuses every write with LakeError.
 
-    def __init__(self, root: Path | str, read_only: bool = False):
+    ``compression_level``: zstd level of the files it writes (None: the codec's default).
+    """
+
+    def __init__(self, root: Path | str, read_only: bool = False, *, compression_level: int | None = None):
         self.root = Path(root).absolute()
         self.read_only = read_only
+        self.compression_level = compression_level
         self.star = self.root / "star-schema"
         self.meta_dir = self.root / "_meta"
         self.staging_dir = self.root / "_staging"
         self.quarantine_dir = self.root / "_quarantine"
+        self._frozen = 0
         if not read_only:
             for d in (self.star, self.meta_dir, self.staging_dir, self.quarantine_dir):
                 _makedirs(d)
@@ -168,7 +300,12 @@ class Lake:
     def partition_dir(self, table: str, date: dt.date) -> Path:
         _check_partitioned(table)
         d = _check_date(date)
-        return self.table_dir(table) / f"year={d.year:04d}" / f"month={d.month:02d}" / f"day={d.day:02d}"
+        return self.month_dir(table, d.year, d.month) / f"day={d.day:02d}"
+
+    def month_dir(self, table: str, year: int, month: int) -> Path:
+        """``<table>/year=YYYY/month=MM``: the unit a compacted month is swapped as."""
+        _check_partitioned(table)
+        return self.table_dir(table) / f"year={year:04d}" / f"month={month:02d}"
 
     def _final_dir(self, table: str, date: dt.date | None) -> Path:
         """The directory a write replaces: the day dir of a fact, the table dir of a dim."""
@@ -177,33 +314,84 @@ class Lake:
             return self.table_dir(table)
         return self.partition_dir(table, date)
 
+    def _key_dir(self, table: str, key: str) -> Path:
+        """The directory a staging key stands for: ``whole``, ``YYYY-MM-DD`` or ``YYYY-MM``."""
+        if key == "whole":
+            return self._final_dir(table, None)
+        if len(key) == 7:
+            return self.month_dir(table, int(key[:4]), int(key[5:]))
+        return self.partition_dir(table, dt.date.fromisoformat(key))
+
     # ---- reading -----------------------------------------------------------------------
 
     def partitions(self, table: str) -> list[dt.date]:
-        """Dates that have a data file on disk, ascending (directory listing only)."""
+        """Dates that have data on disk, ascending: daily partitions (directory listing) and
+        the dates in compacted month files (their footer index, cached per file)."""
         _check_partitioned(table)
-        return [e.date for e in self._walk(table) if e.partition and _data_files(e.path)]
+        return sorted({d for f in self.data_files(table) for d in f.dates})
 
     def has_partition(self, table: str, date: dt.date) -> bool:
-        return bool(_data_files(self.partition_dir(table, date)))
+        return bool(_data_files(self.partition_dir(table, date))) or self._compacted_file(table, date) is not None
 
     def partition_files(self, table: str | None = None) -> Iterator[tuple[str, dt.date | None, Path, int]]:
-        """``(table, date, data file, size in bytes)`` for every data file; date None for dims."""
+        """``(table, date, data file, size in bytes)`` for every data file; date None for dims
+        and compacted month files (see :meth:`data_files` for the dates those hold)."""
+        for f in self.data_files(table):
+            yield f.table, None if f.compacted or not f.dates else f.dates[0], f.path, f.bytes
+
+    def data_files(self, table: str | None = None, start: dt.date | None = None,
+                   end: dt.date | None = None) -> list[DataFile]:
+        """Every data file (of ``table``, or all tables) that may hold dates in ``start..end``
+        (dims always), in table and date order. Only month files' footers are read (cached)."""
+        lo, hi = start or dt.date.min, end or dt.date.max
+        files = []
         for name in (TABLES if table is None else (_check_table(table),)):
             for entry in self._walk(name):
-                if entry.partition:
-                    for f in _data_files(entry.path):
-                        yield name, entry.date, f, f.stat().st_size
+                if not entry.partition:
+                    continue
+                if entry.date is not None and not lo <= entry.date <= hi:
+                    continue
+                if entry.month is not None:
+                    first, last = _month_span(*entry.month)
+                    if last < lo or first > hi:
+                        continue
+                for path in _data_files(entry.path):
+                    files.append(self._data_file_of(name, entry, path))
+        return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
+
+    def _data_file_of(self, table: str, entry: _Entry, path: Path) -> DataFile:
+        size = path.stat().st_size
+        if entry.month is None:
+            return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
+        try:
+            dates = tuple(month_index(path))
+        except LakeError:
+            dates = ()
+        first, last = (dates[0], dates[-1]) if dates else _month_span(*entry.month)
+        return DataFile(table, path, size, dates, first, last, compacted=True)
+
+    def _compact_file(self, table: str, year: int, month: int) -> Path | None:
+        """The month file of a compacted month, if there is exactly one (else None)."""
+        files = _data_files(self.month_dir(table, year, month) / COMPACT_DIR)
+        return files[0] if len(files) == 1 else None
+
+    def _compacted_file(self, table: str, date: dt.date) -> Path | None:
+        """The month file that holds ``date``, if any (an unreadable one holds nothing)."""
+        path = self._compact_file(table, date.year, date.month)
+        try:
+            return path if path is not None and date in month_index(path) else None
+        except LakeError:
+            return None
 
     def schema(self, table: str) -> pa.Schema | None:
         """The table's schema as stored in parquet, or None if the table was never written.
 
         Facts: ``_common_metadata`` (kept after every partition is gone), else the newest
-        readable partition. Dims: their data file.
+        readable data file. Dims: their data file.
         """
         for f in self._schema_sources(table):
             try:
-                return pq.read_schema(f)
+                return pq.read_schema(f).remove_metadata()
             except (OSError, pa.ArrowException):  # missing or unreadable: try the next
                 continue
         return None
@@ -213,19 +401,34 @@ class Lake:
             yield from _data_files(self.table_dir(table))
             return
         yield self.table_dir(table) / SCHEMA_FILE  # facts: recorded schema first, then newest files
-        for date in reversed(self.partitions(table)):
-            yield from _data_files(self.partition_dir(table, date))
+        for f in reversed(self.data_files(table)):
+            yield f.path
 
     def read_partition(self, table: str, date: dt.date) -> pa.Table:
-        return _read(self._data_file(self.partition_dir(table, date)))
+        day_dir = self.partition_dir(table, date)
+        if not _data_files(day_dir):
+            month_file = self._compacted_file(table, date)
+            if month_file is not None:
+                return read_month_date(month_file, date)
+        return _read(self._data_file(day_dir))
 
     def read_whole(self, table: str) -> pa.Table:
         _check_whole(table)
         return _read(self._data_file(self.table_dir(table)))
 
     def info(self, table: str, date: dt.date | None = None) -> PartitionInfo:
-        """Rows, size and sha256 of what is on disk now (hashes the file: use to verify)."""
-        path = self._data_file(self._final_dir(table, date))
+        """Rows, size and sha256 of what is on disk now (hashes the file: use to verify).
+
+        A date in a compacted month reports the month file as ``path`` and, from its index,
+        the rows, size and sha256 of the date's canonical daily file (as when it was written).
+        """
+        final = self._final_dir(table, date)
+        if date is not None and not _data_files(final):
+            month_file = self._compacted_file(table, date)
+            if month_file is not None:
+                e = month_index(month_file)[date]
+                return PartitionInfo(table, date, month_file, e.rows, e.bytes, e.checksum)
+        path = self._data_file(final)
         digest, size = _sha256(path)
         return PartitionInfo(table, date, path, pq.read_metadata(path).num_rows, size, digest)
 
@@ -235,6 +438,20 @@ class Lake:
             problem = "does not exist" if not files else f"has {len(files)} data files (run scan)"
             raise LakeError(f"partition {directory.relative_to(self.star)} {problem}", directory)
         return files[0]
+
+    def months(self, table: str) -> list[MonthLayout]:
+        """How each month of ``table`` is stored: daily partitions and/or a month file."""
+        _check_partitioned(table)
+        months: dict[tuple[int, int], dict] = {}
+        for f in self.data_files(table):
+            key = (f.first.year, f.first.month)
+            m = months.setdefault(key, {"daily": 0, "compacted": False, "bytes": 0, "dates": set()})
+            m["compacted"] |= f.compacted
+            m["daily"] += not f.compacted
+            m["bytes"] += f.bytes
+            m["dates"].update(f.dates)
+        return [MonthLayout(table, y, mo, m["daily"], m["compacted"], len(m["dates"]), m["bytes"])
+                for (y, mo), m in sorted(months.items())]
 
     # ---- writing -----------------------------------------------------------------------
 
@@ -257,16 +474,38 @@ class Lake:
         return self._write(table, None, _check_table_data(data), allow_schema_change)
 
     def delete_partition(self, table: str, date: dt.date) -> None:
-        """Remove a partition atomically (no-op if absent); the next refresh rebuilds it."""
-        final = self.partition_dir(table, date)
+        """Remove a partition atomically (no-op if absent); the next refresh rebuilds it.
+
+        A date in a compacted month is removed by rewriting the month file without it.
+        """
+        self.delete_partitions(table, [date])
+
+    def delete_partitions(self, table: str, dates: Iterable[dt.date]) -> None:
+        """Remove the partitions of ``dates`` (absent ones are skipped), one atomic step per
+        daily partition, or per month where a month file or several dates are involved."""
+        _check_partitioned(table)
+        by_month: dict[tuple[int, int], set[dt.date]] = {}
+        for date in dates:
+            by_month.setdefault((_check_date(date).year, date.month), set()).add(date)
         with self._locked(table):
             self._recover(table)
-            if final.exists():
-                gone = self._staged(table, date.isoformat(), "del")
-                os.rename(final, gone)
-                _fsync_dir(final.parent)
-                _fsync_dir(gone.parent)
-                shutil.rmtree(gone)
+            for (year, month), days in sorted(by_month.items()):
+                self._delete_in_month(table, year, month, days)
+
+    def _delete_in_month(self, table: str, year: int, month: int, days: set[dt.date]) -> None:
+        if len(days) > 1 or self._compact_file(table, year, month) is not None:
+            self._rewrite_month(table, year, month, drop=days)
+        else:
+            self._delete_day(table, next(iter(days)))
+
+    def _delete_day(self, table: str, date: dt.date) -> None:
+        final = self.partition_dir(table, date)
+        if final.exists():
+            gone = self._staged(table, date.isoformat(), "del")
+            os.rename(final, gone)
+            _fsync_dir(final.parent)
+            _fsync_dir(gone.parent)
+            shutil.rmtree(gone)
 
     def _write(self, table: str, date: dt.date | None, data: pa.Table, allow_schema_change: bool) -> PartitionInfo:
         self._check_writable()
@@ -279,12 +518,189 @@ class Lake:
                 new.mkdir()
                 path, digest, size = _write_parquet(_normalize(data), new)
                 self._check_schema(table, pq.read_schema(path), allow_schema_change)
-                _makedirs(final.parent)
-                self._swap_in(table, key, new, final)
+                if date is not None and self._compacted_file(table, date) is not None:
+                    self._rewrite_month(table, date.year, date.month, add={date: new})
+                else:
+                    _makedirs(final.parent)
+                    self._swap_in(table, key, new, final)
             except BaseException:
                 self._recover(table)  # back to the last committed state, staging emptied
                 raise
         return PartitionInfo(table, date, final / path.name, data.num_rows, size, digest)
+
+    # ---- compacted months --------------------------------------------------------------
+
+    def compact_month(self, table: str, year: int, month: int) -> Compaction | None:
+        """Merge the month's daily partitions (and its month file, if any) into one month file.
+
+        Returns None if there is nothing to merge (no daily partition: already compacted, or
+        empty). Raises LakeError, changing nothing, if a daily partition is damaged in layout
+        (several data files) or the month's files differ in schema (migrate them first).
+        """
+        self._check_writable()
+        _check_partitioned(table)
+        with self._locked(table):
+            self._recover(table)
+            before = [f for f in self.data_files(table, *_month_span(year, month))]
+            if not any(not f.compacted for f in before):
+                return None
+            path = self._rewrite_month(table, year, month, merge_days=True)
+            index = month_index(path)
+            return Compaction(table, f"{year:04d}-{month:02d}", len(index), sum(e.rows for e in index.values()),
+                              len(before), sum(f.bytes for f in before), path, path.stat().st_size)
+
+    def import_dates(self, source: Lake, table: str, dates: Iterable[dt.date]) -> list[Path]:
+        """Copy ``dates`` of ``table`` from the lake ``source`` into this one as compacted months
+        (replacing those dates here, keeping the others); returns the month files written.
+
+        Checksums travel with the rows (:meth:`info` reports the same here as in ``source``).
+        This is how an archive (a lake of compacted months) receives old data.
+        """
+        self._check_writable()
+        _check_partitioned(table)
+        by_month: dict[tuple[int, int], list[dt.date]] = {}
+        for date in sorted(set(dates)):
+            by_month.setdefault((date.year, date.month), []).append(date)
+        written = []
+        with self._locked(table):
+            self._recover(table)
+            for (year, month), days in sorted(by_month.items()):
+                sources = [source._source(table, d) for d in days]
+                written.append(self._rewrite_month(table, year, month, merge_days=True, extra=sources))
+        return [p for p in written if p is not None]
+
+    def move_dates(self, dest: Lake, table: str, dates: Iterable[dt.date]) -> list[Path]:
+        """Move ``dates`` of ``table`` into the lake ``dest`` as compacted months (see
+        :meth:`import_dates`), then remove them here, all under this table's lock: a write
+        of one of those dates waits, so nothing written meanwhile is lost. Each date is
+        checked in ``dest`` (rows and checksum) before it is removed here."""
+        self._check_writable()
+        days = sorted(set(dates))
+        with self._locked(table):
+            self._recover(table)
+            written = dest.import_dates(self, table, days)
+            for day in days:
+                here, there = self.info(table, day), dest.info(table, day)
+                if (here.rows, here.checksum) != (there.rows, there.checksum):
+                    raise LakeError(f"{table} {day}: the copy in {dest.root} differs; nothing removed", day)
+            by_month: dict[tuple[int, int], set[dt.date]] = {}
+            for day in days:
+                by_month.setdefault((day.year, day.month), set()).add(day)
+            for (year, month), month_days in sorted(by_month.items()):
+                self._delete_in_month(table, year, month, month_days)
+        return written
+
+    def _source(self, table: str, date: dt.date) -> _Source:
+        """Where ``date``'s rows are, as a month-file source (raises LakeError if absent)."""
+        day_file = _data_files(self.partition_dir(table, date))
+        if day_file:
+            return _day_source(self._data_file(self.partition_dir(table, date)), date)
+        month_file = self._compacted_file(table, date)
+        if month_file is None:
+            raise LakeError(f"{table} has no partition for {date}", date)
+        return _month_source(month_file, date)
+
+    def _rewrite_month(self, table: str, year: int, month: int, *, drop: Iterable[dt.date] = (),
+                       add: Mapping[dt.date, Path] | None = None, merge_days: bool = False,
+                       extra: Sequence[_Source] = ()) -> Path | None:
+        """Replace the month's directory, in one swap, by one where: the dates of ``drop``,
+        ``add`` and ``extra`` are gone from the month file and their daily partitions;
+        ``add`` (staged partition dirs) become daily partitions; ``extra`` rows join the month
+        file; with ``merge_days`` every other daily partition joins it too, else it is kept
+        (hard-linked). Returns the new month file (None if the month holds no month file).
+        Caller holds the table lock.
+        """
+        add = dict(add or {})
+        final = self.month_dir(table, year, month)
+        if not final.exists() and not add and not extra:
+            return None
+        replaced = set(drop) | set(add) | {s.entry.date for s in extra}
+        new = self._staged(table, f"{year:04d}-{month:02d}", "new")
+        new.mkdir()
+        sources = list(extra)
+        for entry in _listdir(final):
+            if entry.name == COMPACT_DIR:
+                sources += self._month_sources(entry, replaced, new / COMPACT_DIR)
+                continue
+            date = _partition_date(final.parent.name, final.name, entry.name) if entry.is_dir() else None
+            if date is not None and date in replaced:
+                continue
+            if date is not None and merge_days:
+                files = _data_files(entry)
+                if len(files) > 1 or len(files) < len(_listdir(entry)):
+                    raise LakeError(f"{entry.relative_to(self.star)} holds more than its data file (run scan)", entry)
+                sources += [_day_source(f, date) for f in files]
+            else:
+                link_tree(entry, new / entry.name)
+        path = None
+        if sources:
+            _makedirs(new / COMPACT_DIR)
+            path, _, _ = write_month_file(new / COMPACT_DIR, sources, self.compression_level)
+        for date, staged in sorted(add.items()):
+            os.rename(staged, new / f"day={date.day:02d}")
+        _fsync_tree(new)
+        _makedirs(final.parent)
+        self._swap_in(table, f"{year:04d}-{month:02d}", new, final)
+        if not _listdir(final):
+            final.rmdir()
+            _fsync_dir(final.parent)
+        return None if path is None else final / COMPACT_DIR / path.name
+
+    def _month_sources(self, compact_dir: Path, replaced: set[dt.date], new_dir: Path) -> list[_Source]:
+        """The dates of a month file not in ``replaced``; odd entries beside it are kept."""
+        files = _data_files(compact_dir)
+        if len(files) > 1:
+            raise LakeError(f"{compact_dir.relative_to(self.star)} has {len(files)} data files (run scan)", compact_dir)
+        for other in _listdir(compact_dir):
+            if other not in files:
+                _makedirs(new_dir)
+                link_tree(other, new_dir / other.name)
+        if not files:
+            return []
+        return [_month_source(files[0], d) for d in month_index(files[0]) if d not in replaced]
+
+    # ---- whole-lake operations (backup, restore) ---------------------------------------
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Hold every table's write lock (killed writes recovered): nothing under
+        ``star-schema`` changes meanwhile. Writers wait; hold it briefly."""
+        self._check_writable()
+        with ExitStack() as stack:
+            for table in sorted(TABLES):
+                stack.enter_context(self._locked(table))
+                self._recover(table)
+            self._frozen += 1
+            try:
+                yield
+            finally:
+                self._frozen -= 1
+
+    def work_dir(self, purpose: str) -> Path:
+        """A new private directory in ``_staging`` (same filesystem as ``star-schema``), for
+        snapshots and restores; removed by the caller, or by :meth:`clean_temp` once its
+        process is gone."""
+        self._check_writable()
+        path = self.staging_dir / f"{WORK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}" / purpose
+        _makedirs(path)
+        return path
+
+    def replace_star(self, new_star: Path, keep_old_in: Path) -> None:
+        """Make ``new_star`` (a directory in :meth:`work_dir`) the lake's ``star-schema`` in one
+        swap, moving the previous one to ``keep_old_in``. Only inside :meth:`frozen`."""
+        if not self._frozen:
+            raise LakeError("replace_star needs the lake frozen (with lake.frozen(): ...)", self.root)
+        if new_star.stat().st_dev != self.star.stat().st_dev:
+            raise LakeError(f"{new_star} is not on the lake's filesystem", new_star)
+        _makedirs(keep_old_in.parent)
+        if _exchange(new_star, self.star):
+            os.rename(new_star, keep_old_in)
+        else:
+            os.rename(self.star, keep_old_in)
+            os.rename(new_star, self.star)
+        _fsync_dir(self.root)
+        _fsync_dir(keep_old_in.parent)
+        _fsync_dir(new_star.parent)
 
     def _check_schema(self, table: str, schema: pa.Schema, allow_change: bool) -> None:
         """Refuse a schema change unless allowed; keep ``_common_metadata`` of facts current.
@@ -333,7 +749,7 @@ class Lake:
         for old in reversed(entries):  # newest first: restore at most one .old per key
             m = _STAGED.fullmatch(old.name)
             if m and m["kind"] == "old" and m["key"] != "schema":
-                final = self._final_dir(table, None if m["key"] == "whole" else dt.date.fromisoformat(m["key"]))
+                final = self._key_dir(table, m["key"])
                 if not final.exists():
                     _makedirs(final.parent)
                     os.rename(old, final)
@@ -354,7 +770,9 @@ class Lake:
         Shallow: directory structure and parquet footers (schema, readability). ``deep``
         also reads every page (page checksums verified) and compares each file's sha256 with
         its name. The reference schema is the table's (see :meth:`schema`). ``dates`` limits
-        the fact partitions examined (dims and stray entries are always examined).
+        the fact partitions examined (dims and stray entries are always examined). Month
+        files are also checked against their index (shallow: readable; deep: rows per date);
+        their problems have ``date`` None (they concern every date of the month).
         """
         wanted = None if dates is None else set(dates)
         problems: list[Problem] = []
@@ -362,10 +780,13 @@ class Lake:
             problems += self._scan_staging(table)
             problems += [p for p in self._layout_problems(table) if _selected(p.date, wanted)]
             reference = self.schema(table) if table in PARTITIONED else None
-            for _, date, f, _ in self.partition_files(table):
-                problem = _check_file(f, reference, deep) if _selected(date, wanted) else None
+            for f in self.data_files(table):
+                if wanted is not None and f.dates and not wanted.intersection(f.dates):
+                    continue
+                problem = _check_file(f.path, reference, deep) or (_check_month(f.path, deep) if f.compacted else None)
                 if problem:
-                    problems.append(Problem(table, date, f, *problem))
+                    problems.append(Problem(table, None if f.compacted or not f.dates else f.dates[0], f.path,
+                                            *problem))
         return problems
 
     def _scan_staging(self, table: str) -> list[Problem]:
@@ -400,11 +821,16 @@ class Lake:
         schema_file = self.table_dir(table) / SCHEMA_FILE
         if table in PARTITIONED and schema_file.exists() and _check_file(schema_file, None, deep=False):
             yield Problem(table, None, schema_file, "unreadable", "table schema file is damaged")
+        daily: set[dt.date] = set()
         for entry in self._walk(table):
             if not entry.partition:
                 yield _odd_entry(table, None, entry.path)
                 continue
             files = _data_files(entry.path)
+            if entry.date is not None and files:
+                daily.add(entry.date)
+            if entry.month is not None and len(files) == 1:
+                yield from self._doubled_dates(table, files[0], daily)
             if not files:
                 yield Problem(table, entry.date, entry.path, "empty", "no data file")
             elif len(files) > 1:
@@ -414,11 +840,23 @@ class Lake:
                 if other not in files and not other.name.startswith("_"):
                     yield _odd_entry(table, entry.date, other)
 
+    def _doubled_dates(self, table: str, month_file: Path, daily: set[dt.date]) -> Iterator[Problem]:
+        """Dates both in a month file and in their own daily partition (readers see them twice)."""
+        try:
+            doubled = sorted(daily.intersection(month_index(month_file)))
+        except LakeError:
+            return  # reported by the file check
+        for date in doubled:
+            yield Problem(table, date, self.partition_dir(table, date), "stray",
+                          f"{date} is also in the month file {month_file.name}: readers see it twice "
+                          "(quarantine one of them)")
+
     def quarantine(self, problem_or_path: Problem | Path) -> Path:
         """Move the partition (or dim table, or stray entry) at fault to ``_quarantine``.
 
         A partition is moved whole, so it is then missing and the next refresh rebuilds
-        it. Returns the new location.
+        it; a month file's whole ``day=__HIVE_DEFAULT_PARTITION__`` directory goes, so every
+        date it held is then missing. Returns the new location.
         """
         self._check_writable()
         path = problem_or_path.path if isinstance(problem_or_path, Problem) else Path(problem_or_path)
@@ -445,9 +883,18 @@ class Lake:
         table, table_dir = parts[0], self.star / parts[0]
         if table in WHOLE:
             return table, table_dir
-        if len(parts) >= 4 and _partition_date(*parts[1:4]):
+        if len(parts) >= 4 and (_partition_date(*parts[1:4]) or (
+                _YEAR.fullmatch(parts[1]) and _MONTH.fullmatch(parts[2]) and parts[3] == COMPACT_DIR)):
             return table, table_dir.joinpath(*parts[1:4])
         return table, path
+
+    def temp_entries(self) -> list[Path]:
+        """What :meth:`clean_temp` may remove or restore: ``_staging`` leftovers (also of
+        writes in flight), work directories, temp-looking entries under ``star-schema``."""
+        found = [p for table in TABLES for p in _listdir(self.staging_dir / table) if p.name != LOCK_FILE]
+        found += [p for p in _listdir(self.staging_dir) if _WORK.fullmatch(p.name)]
+        found += [p.path for table in TABLES for p in self._layout_problems(table) if p.kind == "temp"]
+        return found
 
     def clean_temp(self, older_than_s: float = 3600) -> list[Path]:
         """Remove leftovers of killed writes; returns what was removed or restored.
@@ -455,11 +902,17 @@ class Lake:
         ``_staging`` entries are handled by recovery at once (the table lock proves their
         writer dead; tables being written right now are skipped). Temp-looking entries
         under ``star-schema`` (dot files, ``*.tmp``, DuckDB's ``tmp_*``) come from other
-        tools, so only those older than ``older_than_s`` are removed.
+        tools, so only those older than ``older_than_s`` are removed. Work directories
+        (``_staging/_work-<pid>-*``) go once their process is gone.
         """
         self._check_writable()
         removed: list[Path] = []
         cutoff = time.time() - older_than_s
+        for work in _listdir(self.staging_dir):
+            m = _WORK.fullmatch(work.name)
+            if m and not _process_alive(int(m["pid"])):
+                _remove(work)
+                removed.append(work)
         for table in TABLES:
             with self._locked(table, wait=False) as free:
                 if free:
@@ -494,6 +947,9 @@ class Lake:
                     yield _Entry(None, month, False)
                     continue
                 for day in _listdir(month):
+                    if day.name == COMPACT_DIR and day.is_dir():
+                        yield _Entry(None, day, True, (int(year.name[5:]), int(month.name[6:])))
+                        continue
                     date = _partition_date(year.name, month.name, day.name) if day.is_dir() else None
                     yield _Entry(date, day, date is not None)
 
@@ -640,6 +1096,29 @@ def _check_file(path: Path, reference: pa.Schema | None, deep: bool) -> tuple[Pr
     return None
 
 
+def _check_month(path: Path, deep: bool) -> tuple[ProblemKind, str] | None:
+    """A month file's index: readable, within the month of its directory; ``deep``: the
+    rows of each date are what the index says."""
+    try:
+        index = month_index(path)
+    except LakeError as e:
+        return "unreadable", str(e)
+    year, month = int(path.parent.parent.parent.name[5:]), int(path.parent.parent.name[6:])
+    outside = [d for d in index if (d.year, d.month) != (year, month)]
+    if outside:
+        return "stray", f"its index holds dates outside {year:04d}-{month:02d}: {outside[:3]}"
+    if deep:
+        try:
+            counts = pq.ParquetFile(path).read(columns=[DATE_COLUMN])[DATE_COLUMN].value_counts().to_pylist()
+        except (OSError, pa.ArrowException) as e:
+            return "unreadable", str(e)
+        found = {c["values"]: c["counts"] for c in counts}
+        expected = {d: e.rows for d, e in index.items() if e.rows}
+        if found != expected:
+            return "checksum", f"rows per date differ from the file's index ({len(found)} vs {len(expected)} dates)"
+    return None
+
+
 def _is_data_file(path: Path) -> bool:
     name = path.name
     return name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name) and path.is_file()
@@ -660,7 +1139,174 @@ def _odd_entry(table: str, date: dt.date | None, path: Path) -> Problem:
     return Problem(table, date, path, "stray", "unexpected entry in the partition tree")
 
 
+# ---- compacted months ----------------------------------------------------------------------
+
+
+def partition_expression(f: DataFile) -> pc.Expression | None:
+    """What every row of a fact file satisfies, for a pyarrow dataset over the lake's files
+    (with ``year, month, day`` int32 fields): a filter on ``date`` (or year/month/day) then
+    skips the file unopened. A month file guarantees its date span, year, month and a NULL
+    ``day`` (what hive readers see). None for dims."""
+    if f.first is None:
+        return None
+    year, month = pa.scalar(f.first.year, pa.int32()), pa.scalar(f.first.month, pa.int32())
+    terms = [pc.field("year") == year, pc.field("month") == month]
+    if f.compacted:
+        terms += [pc.field(DATE_COLUMN) >= pa.scalar(f.first, pa.date32()),
+                  pc.field(DATE_COLUMN) <= pa.scalar(f.last, pa.date32()), pc.field("day").is_null()]
+    else:
+        terms += [pc.field(DATE_COLUMN) == pa.scalar(f.first, pa.date32()),
+                  pc.field("day") == pa.scalar(f.first.day, pa.int32())]
+    return functools.reduce(operator.and_, terms)
+
+
+def month_index(path: Path) -> Mapping[dt.date, DateEntry]:
+    """The footer index of a month file, in date order (cached per file version).
+
+    Raises LakeError if the file is missing, unreadable or has no valid index."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise LakeError(f"cannot read {path}: {e}", path) from e
+    return _cached_index(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_index(path: str, size: int, mtime_ns: int) -> Mapping[dt.date, DateEntry]:
+    try:
+        raw = json.loads((pq.read_metadata(path).metadata or {})[INDEX_KEY])
+        entries = [DateEntry(dt.date.fromisoformat(day), int(rows), str(sha), int(size))
+                   for day, (rows, sha, size) in raw.items()]
+    except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as e:
+        raise LakeError(f"{path} is not a readable month file ({type(e).__name__}: {e}); run scan",
+                        Path(path)) from e
+    return MappingProxyType({e.date: e for e in sorted(entries, key=lambda e: e.date)})
+
+
+def read_month_date(path: Path, date: dt.date) -> pa.Table:
+    """The rows of ``date`` in a month file, as written (only row groups that may hold it)."""
+    expected = month_index(path).get(date)
+    try:
+        pf = pq.ParquetFile(path)
+        column = next(i for i in range(pf.metadata.num_columns)
+                      if pf.metadata.schema.column(i).path == DATE_COLUMN)
+        groups = [i for i in range(pf.metadata.num_row_groups) if _may_hold(pf.metadata.row_group(i).column(column),
+                                                                              date)]
+        table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
+    except (OSError, pa.ArrowException, StopIteration) as e:
+        raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
+    table = table.filter(pc.equal(table[DATE_COLUMN], pa.scalar(date, pa.date32()))).replace_schema_metadata(None)
+    if expected is None or table.num_rows != expected.rows:
+        raise LakeError(f"{path}: {table.num_rows} rows for {date}, its index says "
+                        f"{expected.rows if expected else 'none'} (run scan)", path)
+    return table
+
+
+def _may_hold(column: pq.ColumnChunkMetaData, date: dt.date) -> bool:
+    stats = column.statistics
+    return stats is None or not stats.has_min_max or stats.min <= date <= stats.max
+
+
+def write_month_file(directory: Path, sources: Sequence[_Source],
+                     compression_level: int | None = None) -> tuple[Path, str, int]:
+    """Write ``sources`` as ``directory/part-<sha>.parquet``: sorted by date, row groups of whole
+    dates, the index in the footer; durably. Returns (path, sha256, size)."""
+    sources = sorted(sources, key=lambda s: s.entry.date)
+    dates = [s.entry.date for s in sources]
+    if not sources or len(set(dates)) != len(dates) or len({(d.year, d.month) for d in dates}) != 1:
+        raise LakeError(f"a month file needs distinct dates of one month, got {dates}", directory)
+    schema = sources[0].schema.remove_metadata()
+    for s in sources[1:]:
+        if not s.schema.equals(schema, check_metadata=False):
+            raise LakeError(f"{s.entry.date} differs in schema from {dates[0]} (migrate the month before "
+                            f"compacting it):\n{_schema_diff(schema, s.schema)}", s.entry.date)
+    index = {s.entry.date.isoformat(): [s.entry.rows, s.entry.checksum, s.entry.bytes] for s in sources}
+    schema = schema.with_metadata({INDEX_KEY: json.dumps(index, sort_keys=True, separators=(",", ":")).encode()})
+    tmp = directory / "part.tmp"
+    with pq.ParquetWriter(tmp, schema, compression=COMPRESSION, compression_level=compression_level,
+                          write_statistics=True, write_page_checksum=True) as writer:
+        group: list[pa.Table] = []
+        for s in sources:
+            table = s.read()
+            if table.num_rows != s.entry.rows:
+                raise LakeError(f"{s.entry.date}: read {table.num_rows} rows, expected {s.entry.rows}", s.entry.date)
+            if group and sum(t.num_rows for t in group) + table.num_rows > ROW_GROUP_ROWS:
+                _write_group(writer, group)
+            group.append(table)
+            if sum(t.num_rows for t in group) >= COMPACT_GROUP_ROWS:
+                _write_group(writer, group)
+        _write_group(writer, group)
+    digest, size = _sha256(tmp)
+    path = directory / f"part-{digest[:16]}.parquet"
+    os.rename(tmp, path)
+    _fsync_dir(directory)
+    return path, digest, size
+
+
+def _write_group(writer: pq.ParquetWriter, group: list[pa.Table]) -> None:
+    """Write the buffered dates as one row group (split at ROW_GROUP_ROWS), then empty it."""
+    rows = [t for t in group if t.num_rows]
+    if rows:
+        writer.write_table(pa.concat_tables(rows).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+    group.clear()
+
+
+def _day_source(path: Path, date: dt.date) -> _Source:
+    try:
+        schema, rows = pq.read_schema(path), pq.read_metadata(path).num_rows
+    except (OSError, pa.ArrowException) as e:
+        raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
+    digest, size = _sha256(path, sync=False)
+    return _Source(DateEntry(date, rows, digest, size), schema, lambda: _read(path))
+
+
+def _month_source(path: Path, date: dt.date) -> _Source:
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
+    return _Source(month_index(path)[date], schema, lambda: read_month_date(path, date))
+
+
+def _month_span(year: int, month: int) -> tuple[dt.date, dt.date]:
+    first = dt.date(year, month, 1)
+    return first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+
+
 # ---- filesystem ----------------------------------------------------------------------------
+
+
+def link_tree(src: Path, dst: Path) -> int:
+    """Hard-link the file or tree ``src`` at ``dst`` (lake files are never modified in place,
+    so a link is a copy); copies where linking is impossible (another filesystem). Returns
+    the number of files."""
+    if src.is_dir() and not src.is_symlink():
+        dst.mkdir()
+        return sum(link_tree(entry, dst / entry.name) for entry in _listdir(src))
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+        shutil.copy2(src, dst, follow_symlinks=False)
+        _sha256(dst)  # fsync
+    return 1
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _, _ in os.walk(root):
+        _fsync_dir(Path(directory))
+
 
 
 def _listdir(directory: Path) -> list[Path]:

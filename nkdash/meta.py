@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ TaskState = Literal["queued", "running", "done", "failed", "revoked"]
 FreshnessStatus = Literal["ok", "late", "critical"]
 
 FILE_NAME = "nkdash.sqlite"
+_THREAD = threading.local()   # per-thread connections of writable stores (see MetaStore._connect)
 BUSY_TIMEOUT_MS = 30_000
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
@@ -333,15 +336,47 @@ class MetaStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one operation (autocommit mode: transactions are explicit)."""
+        """A connection for one operation (autocommit mode: transactions are explicit).
+
+        A writable store keeps one connection per thread and process: closing the last
+        connection makes SQLite checkpoint and delete its WAL (~30 ms here), which every
+        operation would otherwise pay. The connection is dropped when the file is replaced
+        (a restore) and never used across a fork. A read-only store opens a fresh one each
+        time, so it sees a damaged or replaced file as it is now (the health check).
+        """
+        if self.read_only:
+            con = self._open()
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        yield self._cached()
+
+    def _open(self) -> sqlite3.Connection:
         uri = f"{self.path.as_uri()}?mode={'ro' if self.read_only else 'rwc'}"
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                              check_same_thread=True)
+        con.row_factory = sqlite3.Row
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return con
+
+    def _cached(self) -> sqlite3.Connection:
+        cache = getattr(_THREAD, "connections", None)
+        if cache is None:
+            cache = _THREAD.connections = {}
+        key = (os.getpid(), str(self.path))
         try:
-            con.row_factory = sqlite3.Row
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            yield con
-        finally:
-            con.close()
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            inode = None
+        entry = cache.get(key)
+        if entry is None or entry[1] != inode or inode is None:
+            if entry is not None:
+                entry[0].close()
+            con = self._open()
+            cache[key] = entry = (con, self.path.stat().st_ino)
+        return entry[0]
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

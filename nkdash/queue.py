@@ -263,12 +263,23 @@ class _Consumer(Consumer):
         log.info("consumer %d ready (%s: stop after the tasks in hand; SIGHUP: restart)", os.getpid(), graceful)
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The SQLite queue file (``NKDASH_QUEUE=sqlite``)."""
+    return settings.state_dir / "huey.sqlite"
+
+
 def make_storage(name: str, settings: Settings):
     """The huey storage the settings ask for."""
     if settings.queue == "redis":
         return PriorityRedisStorage(name, url=settings.redis_url.get())
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteStorage(name, filename=str(settings.state_dir / "huey.sqlite"), timeout=30)
+    return SqliteStorage(name, filename=str(sqlite_path(settings)), timeout=30)
+
+
+def depth(settings: Settings | None = None) -> int:
+    """Tasks waiting in the queue (not counting scheduled ones)."""
+    with backend_errors(settings):
+        return connect(settings).storage.queue_size()
 
 
 def build_huey(settings: Settings | None = None) -> Queue:
@@ -279,7 +290,7 @@ def build_huey(settings: Settings | None = None) -> Queue:
 def backend(settings: Settings) -> str:
     """``sqlite <file>`` or ``redis host:port/db`` (no credentials): safe to print."""
     if settings.queue != "redis":
-        return f"sqlite {settings.state_dir / 'huey.sqlite'}"
+        return f"sqlite {sqlite_path(settings)}"
     from urllib.parse import urlsplit
 
     url = urlsplit(settings.redis_url.get())
@@ -880,16 +891,7 @@ def retry_failed(settings: Settings | None = None) -> list[str]:
 # ----------------------------------------------------------------------------- the consumer
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment variables that make a child process read ``settings``."""
-    from .settings import _ENV, Secret
-
-    def text(value: object) -> str:
-        if isinstance(value, Secret):
-            return value.get()
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return "" if value is None else str(value)
-
-    return {var: text(getattr(settings, attr)) for var, (attr, _) in _ENV.items()}
+    return settings.to_env()
 
 
 def log_file(settings: Settings) -> Path:

@@ -89,6 +89,20 @@ class Settings:
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that make a child process read these settings.
+
+        Contains secrets: pass it to a child's environment, never print or log it.
+        """
+        def text(value: object) -> str:
+            if isinstance(value, Secret):
+                return value.get()
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            return "" if value is None else str(value)
+
+        return {var: text(getattr(self, attr)) for var, (attr, _) in _ENV.items()}
+
     def public(self) -> dict[str, object]:
         """Every setting, secrets masked: safe to print or log."""
         return {f.name: getattr(self, f.name) if not isinstance(getattr(self, f.name), Secret)

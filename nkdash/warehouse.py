@@ -14,7 +14,9 @@ DuckDB 2.0:
 2. Pruning on ``date``. Each fact file is registered with its partition expression
    ``year, month, day`` *and* ``date`` (the lake guarantees every row's ``date`` equals its
    partition's), so ``WHERE date = ?`` or ``BETWEEN`` skips other files without opening
-   them. Filters on ``year``/``month`` prune the same way.
+   them. Filters on ``year``/``month`` prune the same way. A compacted month file is
+   registered with its date span (``day`` is NULL for its rows, as for hive readers); its
+   row groups hold whole dates, so parquet statistics prune inside it.
 
 What callers should know:
 
@@ -30,10 +32,7 @@ What callers should know:
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
-import operator
 import threading
 import time
 import weakref
@@ -45,12 +44,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from .errors import NKDashError
-from .lake import PARTITION_COLUMNS, TABLES, WHOLE, Lake
+from .lake import PARTITION_COLUMNS, TABLES, WHOLE, DataFile, Lake, partition_expression
 from .meta import MetaStore
 from .settings import get_settings
 
@@ -92,8 +90,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     if views is None:
         raise NKDashError("refresh_views needs a connection made by nkdash.warehouse.connect")
     for table in TABLES:
-        files = list(views.lake.partition_files(table))
-        paths = tuple(path for _, _, path, _ in files)
+        files = views.lake.data_files(table)
+        paths = tuple(f.path for f in files)
         if table in views.files and views.files[table] == paths:
             continue
         schema = views.lake.schema(table)
@@ -101,7 +99,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> list[str]:
             if views.files.pop(table, None) is not None:
                 con.unregister(table)
             continue
-        con.register(table, _dataset(table, [(date, path) for _, date, path, _ in files], schema))
+        con.register(table, _dataset(table, files, schema))
         views.files[table] = paths
     return sorted(views.files)
 
@@ -139,20 +137,13 @@ def _as_lake(lake: Lake | Path | str | None) -> Lake:
     return Lake(get_settings().lake if lake is None else lake, read_only=True)
 
 
-def _dataset(table: str, files: list[tuple[dt.date | None, Path]], schema: pa.Schema) -> ds.Dataset:
+def _dataset(table: str, files: list[DataFile], schema: pa.Schema) -> ds.Dataset:
     """A dataset over exactly ``files``; facts carry their partition values as expressions."""
-    paths = [str(path) for _, path in files]
+    paths = [str(f.path) for f in files]
     if table in WHOLE:
         partitions = None
     else:
         schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
-        partitions = [_partition_expression(date) for date, _ in files]
+        partitions = [partition_expression(f) for f in files]
     return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
                                            filesystem=pafs.LocalFileSystem(), partitions=partitions)
-
-
-def _partition_expression(date: dt.date) -> pc.Expression:
-    """What every row of the partition for ``date`` satisfies: lets pyarrow skip the file."""
-    parts = zip(PARTITION_COLUMNS, (date.year, date.month, date.day))
-    terms = [pc.field(c) == pa.scalar(v, pa.int32()) for c, v in parts]
-    return functools.reduce(operator.and_, terms, pc.field("date") == pa.scalar(date, pa.date32()))

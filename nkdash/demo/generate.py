@@ -195,6 +195,7 @@ def apply_late_edits(db: Database, when: dt.datetime, n: int = 5, seed: int = 0)
                  edits.backdated_credit_notes, edits.correct_receipts):
         kind(n)
     db.now = max(db.now, edits.when)
+    db.notify()   # records changed in place: the server's indexes must be rebuilt
     return {model: sorted(ids) for model, ids in edits.changed.items()}
 
 

@@ -83,6 +83,7 @@ class Registry:
         self.lock = threading.RLock()
         self.methods = METHODS[db.version]
         _watch_writes(db, self.lock, self.indexes.invalidate)
+        db.listeners.append(self.indexes.invalidate)
 
     def check_db(self, name: str) -> None:
         if name != self.db.name:

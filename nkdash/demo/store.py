@@ -102,6 +102,12 @@ class Database:
     users: dict[str, User] = field(default_factory=dict)   # by login
     company_tz: str = "Europe/Brussels"
     now: dt.datetime = field(default_factory=lambda: dt.datetime.utcnow().replace(microsecond=0))
+    listeners: list = field(default_factory=list, repr=False, compare=False)   # called as f(model|None) on change
+
+    def notify(self, model: str | None = None) -> None:
+        """Tell whoever indexes these records (the demo server) that ``model`` (None: any) changed."""
+        for listener in self.listeners:
+            listener(model)
 
     def model(self, name: str) -> Model:
         return self.models[name]

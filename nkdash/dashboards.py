@@ -1,0 +1,1040 @@
+"""The dashboards' queries: one function per query, each returning a pandas DataFrame.
+
+Every query
+
+- reads the aggregate ``agg_profit_daily`` wherever it can (sales, margin, units); the
+  fact tables only for what no aggregate holds (orders and baskets from ``fact_sales``,
+  stock from ``fact_stock_quants``, moves, purchases);
+- filters every fact on ``date BETWEEN $start AND $end`` with bound dates, and sees only
+  the files of the dates it may read (each registered with its date, so a narrower filter
+  skips files unopened): partitions outside the range are never opened;
+- binds every value (dates, store and category id lists, granularity); identifiers in
+  the SQL come from this module only, never from a caller;
+- is cached: a small LRU per :class:`Dashboard` keyed by (query, arguments, lake state),
+  where the lake state is the listing of the files the query can read (the tables' files
+  for the dates in range, and the dimensions) — the very files its SQL is given. Lake
+  files are content-addressed, so any reload, deletion or quarantine of a partition in
+  range changes the key, and nothing else does;
+- is timed: each execution (a cache miss) goes to ``MetaStore.record_query`` for
+  ``nkdash monitor``.
+
+Filters: a :class:`Filters` holds the date range, store ids and category ids. Store ids
+are ``dim_store.id`` (POS configs); invoice sales have no store, so a store filter leaves
+them out. A category id selects the category and all its subcategories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from . import calendar as cal
+from .datasets.inventory import MOVE_KINDS
+from .datasets.registry import REGISTRY
+from .errors import InputError, LakeError
+from .lake import PARTITION_COLUMNS, WHOLE, Lake
+from .meta import FILE_NAME, MetaStore
+from .settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[Grain, ...] = get_args(Grain)
+ProfitBy = Literal["store", "category", "department", "product"]
+StockBy = Literal["location", "category", "department", "product"]
+PurchasesBy = Literal["vendor", "category", "department", "product"]
+
+DEFAULT_DAYS = 30
+SLOW_MOVER_LOOKBACK_DAYS = 90    # how far back slow movers look for their last sale
+RECEIPT_WINDOW_DAYS = 14         # purchases: receipts searched this far around the range (store filter)
+CACHE_SIZE = 256
+CHANNEL_LABELS = {"pos": "Point of sale", "invoice": "Invoice"}
+NO_STORE = "Invoices (no store)"
+
+SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
+# The dashboards' DuckDB reads registered Arrow datasets only: no file access at all (no
+# COPY, ATTACH, read_csv, INSTALL), settings locked; one thread: on small per-request scans
+# it is the fastest, and float sums come out the same on every run.
+READ_ONLY = {"threads": 1, "enable_external_access": False, "lock_configuration": True}
+
+
+# ----------------------------------------------------------------------------- filters
+@dataclass(frozen=True)
+class Filters:
+    """What a dashboard shows: ``start``..``end`` (inclusive), stores, categories."""
+
+    start: dt.date
+    end: dt.date
+    stores: tuple[int, ...] = ()
+    categories: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+                raise InputError(f"{name} must be a date, got {value!r}", value)
+        if self.end < self.start:
+            raise InputError(f"the period ends ({self.end}) before it starts ({self.start})", (self.start, self.end))
+        object.__setattr__(self, "stores", _ids("store", self.stores))
+        object.__setattr__(self, "categories", _ids("category", self.categories))
+
+    @classmethod
+    def of(cls, period: Sequence[dt.date], stores: Iterable[int] = (), categories: Iterable[int] = ()) -> Filters:
+        """From widget values: a (start, end) pair and lists of ids."""
+        start, end = period
+        return cls(start, end, tuple(stores), tuple(categories))
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one, same stores and categories."""
+        end = self.start - dt.timedelta(days=1)
+        return dataclasses.replace(self, start=end - dt.timedelta(days=self.days - 1), end=end)
+
+    def with_stores(self, stores: Iterable[int]) -> Filters:
+        return dataclasses.replace(self, stores=tuple(stores))
+
+    def with_categories(self, categories: Iterable[int]) -> Filters:
+        return dataclasses.replace(self, categories=tuple(categories))
+
+    def describe(self) -> str:
+        """One line for humans, e.g. ``2024-03-01 → 2024-03-30 (30 days), 2 stores``."""
+        parts = [f"{self.start} → {self.end} ({self.days} day{'s' if self.days > 1 else ''})"]
+        parts.append(f"{len(self.stores)} store(s)" if self.stores else "all stores")
+        parts.append(f"{len(self.categories)} categor{'ies' if len(self.categories) > 1 else 'y'}"
+                     if self.categories else "all categories")
+        return ", ".join(parts)
+
+    def log_params(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                "stores": list(self.stores), "categories": list(self.categories)}
+
+
+def _ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
+    """Sorted, distinct, whole-number ids; anything else is refused (never reaches SQL)."""
+    if isinstance(values, (str, bytes)):
+        raise InputError(f"{what} ids must be a list of numbers, got {values!r}", values)
+    out = set()
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{what} id must be a whole number, got {value!r}", value)
+        out.add(int(value))
+    return tuple(sorted(out))
+
+
+def _grain(grain: str) -> Grain:
+    if grain not in GRAINS:
+        raise InputError(f"granularity must be one of {', '.join(GRAINS)}, got {grain!r}", grain)
+    return grain  # type: ignore[return-value]
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}", value)
+    return value
+
+
+# ----------------------------------------------------------------------------- the dashboard
+@dataclass(frozen=True)
+class Reads:
+    """What a query reads: tables, and how far before/after the filter range (days)."""
+
+    tables: tuple[str, ...]
+    before: int = 0
+    after: int = 0
+
+
+class Dashboard:
+    """Read-only access to one lake for the dashboards: cached, timed queries.
+
+    One instance can serve many threads (marimo sessions): each thread gets its own
+    DuckDB connection; the cache is shared.
+    """
+
+    def __init__(self, lake: Lake | Path | str | None = None, *, meta: MetaStore | None | Literal["auto"] = "auto",
+                 cache_size: int = CACHE_SIZE):
+        """``meta``: where timings go and freshness comes from; "auto" = the lake's metadata
+        store once the ETL has created it (dashboards never create it); None = nowhere."""
+        self.lake = Lake(_root(lake), read_only=True)
+        self._meta = meta
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"Dashboard({str(self.lake.root)!r})"
+
+    # ---- metadata store (timings, freshness) -------------------------------------------
+    @property
+    def meta(self) -> MetaStore | None:
+        if self._meta == "auto" and (self.lake.meta_dir / FILE_NAME).is_file():
+            self._meta = MetaStore.for_lake(self.lake)
+        return None if self._meta == "auto" else self._meta
+
+    # ---- cache ---------------------------------------------------------------------------
+    def run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``compute()`` once per (query, args, lake state); a copy of the cached frame.
+
+        While ``compute`` runs, its SQL sees exactly the files listed for the key.
+        """
+        files = self.files(reads, _filters_in(args))
+        key = (name, args, hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest())
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return self._cache[key].copy()
+            self.misses += 1
+        stack = self._local.__dict__.setdefault("files", [])
+        stack.append(files)
+        try:
+            frame = tidy(compute())
+        finally:
+            stack.pop()
+        with self._lock:
+            self._cache[key] = frame
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return frame.copy()
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def files(self, reads: Reads, filters: Filters | None) -> dict[str, tuple[tuple[dt.date | None, str], ...]]:
+        """Every data file ``reads`` can touch, per table: its dates in range, or the whole dim.
+
+        This listing is the cache key's lake state (file names are content-addressed) and
+        what the query's SQL sees, so the two always agree.
+        """
+        out = {}
+        for table in reads.tables:
+            base = str(self.lake.table_dir(table))
+            if table in WHOLE:
+                out[table] = tuple((None, path) for path in _parquet_files(base))
+                continue
+            dates = cal.days(filters.start - dt.timedelta(days=reads.before),
+                             filters.end + dt.timedelta(days=reads.after)) if filters else self.lake.partitions(table)
+            out[table] = tuple((d, path) for d in dates for path in _parquet_files(_day_dir(base, d)))
+        return out
+
+    # ---- running SQL ---------------------------------------------------------------------
+    def sql(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
+            ) -> pd.DataFrame:
+        """Run ``sql`` with ``params`` bound (only those it names), timed and recorded."""
+        bound = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
+        started = time.perf_counter()
+        try:
+            frame = self._connection().execute(sql, bound).df()
+        except duckdb.Error as exc:
+            raise LakeError(f"dashboard query {name} failed: {str(exc).splitlines()[0]} (a damaged partition? "
+                            "the Recovery page finds and repairs them)", self.lake.root) from exc
+        seconds = time.perf_counter() - started
+        self._record(name, seconds, len(frame), log_params if log_params is not None else bound)
+        return frame
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read-only DuckDB, each table the running query declared registered
+        over exactly its listed files (re-registered only when they differ: it costs ms)."""
+        local = self._local
+        if getattr(local, "con", None) is None:
+            local.con, local.registered = duckdb.connect(":memory:", config=READ_ONLY), {}
+            for table in SCHEMAS:
+                local.con.register(table, _dataset(table, ()))
+                local.registered[table] = ()
+        listing = (local.__dict__.get("files") or [{}])[-1]
+        for table, files in listing.items():
+            if local.registered.get(table) != files:
+                local.con.register(table, _dataset(table, files))
+                local.registered[table] = files
+        return local.con
+
+    def _record(self, name: str, seconds: float, rows: int, params: dict[str, Any]) -> None:
+        meta = self.meta
+        if meta is None:
+            return
+        try:
+            meta.record_query(f"dashboards.{name}", seconds, rows, json.dumps(params, default=str, sort_keys=True))
+        except Exception:   # monitoring must never break a dashboard
+            log.warning("could not record the timing of %s", name, exc_info=True)
+
+    # ---- binding ---------------------------------------------------------------------------
+    def bind(self, f: Filters, **extra: Any) -> dict[str, Any]:
+        """The parameters every query may use: dates, store ids, categories with descendants."""
+        return {"start": f.start, "end": f.end, "stores": list(f.stores),
+                "categories": self.descendants(f.categories), **extra}
+
+    def descendants(self, categories: Sequence[int]) -> list[int]:
+        """``categories`` and every category below them."""
+        if not categories:
+            return []
+        tree = category_tree(self)
+        children: dict[int, list[int]] = {}
+        for cid, parent in zip(tree["id"], tree["parent_id"]):
+            if pd.notna(parent):
+                children.setdefault(int(parent), []).append(int(cid))
+        found, todo = set(), list(categories)
+        while todo:
+            cid = todo.pop()
+            if cid not in found:
+                found.add(cid)
+                todo.extend(children.get(cid, ()))
+        return sorted(found)
+
+
+_SHARED: dict[Path, Dashboard] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def open_dashboard(lake: Lake | Path | str | None = None) -> Dashboard:
+    """The process-wide :class:`Dashboard` of ``lake`` (default ``NKDASH_LAKE``), read-only."""
+    root = _root(lake)
+    with _SHARED_LOCK:
+        if root not in _SHARED:
+            _SHARED[root] = Dashboard(root)
+        return _SHARED[root]
+
+
+def _root(lake: Lake | Path | str | None) -> Path:
+    if isinstance(lake, Lake):
+        return lake.root
+    return Path(lake if lake is not None else get_settings().lake).absolute()
+
+
+def query(*tables: str, before: int = 0, after: int = 0):
+    """Declare a dashboard query reading ``tables``: cached per lake state, its SQL timed."""
+    reads = Reads(tables, before, after)
+
+    def wrap(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+        @functools.wraps(fn)
+        def run(db: Dashboard, *args: Any, **kwargs: Any) -> pd.DataFrame:
+            key = (*args, *sorted(kwargs.items()))
+            return db.run(fn.__name__, reads, key, lambda: fn(db, *args, **kwargs))
+
+        run.reads = reads  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
+RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct", "daily_units"}
+QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
+              "to_invoice", "lines", "orders", "refunds", "products", "moves"}
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round float columns: ratios to 6 decimals, quantities to 3, money to cents.
+
+    Float sums depend on the order DuckDB's threads add them up; rounding makes every
+    run show the same numbers (and turns -0.0 into 0.0).
+    """
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            digits = 6 if column in RATIOS else 3 if column in QUANTITIES else 2
+            frame[column] = frame[column].round(digits) + 0.0
+    return frame
+
+
+def _filters_in(args: tuple) -> Filters | None:
+    return next((a for a in args if isinstance(a, Filters)), None)
+
+
+def _day_dir(table_dir: str, day: dt.date) -> str:
+    return f"{table_dir}/year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
+
+
+def _parquet_files(directory: str) -> list[str]:
+    try:
+        return sorted(e.path for e in os.scandir(directory) if e.name.endswith(".parquet") and e.name[0] not in "._")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _dataset(table: str, files: Sequence[tuple[dt.date | None, str]]) -> ds.Dataset:
+    """A pyarrow dataset over exactly ``files``; each fact file carries its date (and
+    year/month/day) as a partition expression, so a date filter skips it unopened."""
+    schema = SCHEMAS[table]
+    partitions = None
+    if table not in WHOLE:
+        schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
+        partitions = [_partition(day) for day, _ in files]
+    return ds.FileSystemDataset.from_paths([path for _, path in files], schema=schema, format=ds.ParquetFileFormat(),
+                                           filesystem=pafs.LocalFileSystem(), partitions=partitions)
+
+
+def _partition(day: dt.date) -> pc.Expression:
+    return ((pc.field("date") == pa.scalar(day, pa.date32())) & (pc.field("year") == pa.scalar(day.year, pa.int32()))
+            & (pc.field("month") == pa.scalar(day.month, pa.int32()))
+            & (pc.field("day") == pa.scalar(day.day, pa.int32())))
+
+
+# ----------------------------------------------------------------------------- SQL pieces
+# Column expressions and filters, written here only. ``{a}`` is a table alias with its dot.
+def _range(a: str = "") -> str:
+    return f"{a}date BETWEEN $start AND $end"
+
+
+def _stores(col: str) -> str:
+    return f"(len($stores::BIGINT[]) = 0 OR list_contains($stores::BIGINT[], {col}))"
+
+
+def _categories(col: str) -> str:
+    return f"(len($categories::BIGINT[]) = 0 OR list_contains($categories::BIGINT[], {col}))"
+
+
+def _warehouses(col: str) -> str:
+    """``col`` (a warehouse id) belongs to one of the selected stores."""
+    return (f"(len($stores::BIGINT[]) = 0 OR {col} IN "
+            f"(SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id)))")
+
+
+CATEGORY_LABEL = ("CASE WHEN {c}.parent_id IS NULL THEN {c}.name "
+                  "ELSE regexp_replace({c}.complete_name, '^.*? / ', '') END")
+DEPARTMENT = "coalesce(nullif(split_part({c}.complete_name, ' / ', 2), ''), {c}.name)"
+PERIOD = "CAST(date_trunc($grain, {a}date) AS DATE)"
+
+SALES_KEYS = {"period": PERIOD, "store_id": "{a}store_id", "channel": "{a}channel"}
+
+
+def _sales_sql(keys: Sequence[str]) -> str:
+    """Sales and margin from agg_profit_daily, orders and baskets from fact_sales, per ``keys``.
+
+    An order is a distinct (channel, order_ref): a POS order or an invoice. It counts as an
+    order when its lines in the selection sum to a positive revenue, as a refund when
+    negative. The basket is the average revenue of the orders (refunds not deducted).
+    """
+    sel = "".join(f"{SALES_KEYS[k].format(a='')} AS {k}, " for k in keys)
+    names = "".join(f"{k}, " for k in keys)
+    on = " AND ".join(f"s.{k} IS NOT DISTINCT FROM o.{k}" for k in keys) or "TRUE"
+    where = f"{_range()} AND {_stores('store_id')} AND {_categories('category_id')}"
+    return f"""
+        WITH s AS (
+            SELECT {sel}sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin,
+                   sum(lines) AS lines
+            FROM agg_profit_daily WHERE {where} GROUP BY ALL
+        ), per_order AS (
+            SELECT {sel}channel AS order_channel, order_ref, sum(revenue) AS revenue
+            FROM fact_sales WHERE {where} GROUP BY ALL
+        ), o AS (
+            SELECT {names}count_if(revenue > 0) AS orders, count_if(revenue < 0) AS refunds,
+                   sum(revenue) FILTER (WHERE revenue > 0) AS order_revenue
+            FROM per_order GROUP BY ALL
+        )
+        SELECT s.*, coalesce(o.orders, 0) AS orders, coalesce(o.refunds, 0) AS refunds,
+               o.order_revenue / nullif(o.orders, 0) AS basket,
+               s.margin / nullif(s.revenue, 0) AS margin_pct
+        FROM s LEFT JOIN o ON {on}
+        WHERE s.lines > 0"""
+
+
+# ----------------------------------------------------------------------------- options
+@query("dim_category")
+def category_tree(db: Dashboard) -> pd.DataFrame:
+    """Every category: id, parent_id, label (path without the root), department."""
+    return db.sql("category_tree", f"""
+        SELECT c.id, c.parent_id, {CATEGORY_LABEL.format(c='c')} AS label, {DEPARTMENT.format(c='c')} AS department
+        FROM dim_category c ORDER BY label, c.id""", {})
+
+
+@query("dim_store")
+def stores(db: Dashboard) -> pd.DataFrame:
+    """Every store: id, name, warehouse_id, active."""
+    return db.sql("stores", "SELECT id, name, warehouse_id, active FROM dim_store ORDER BY name, id", {})
+
+
+def store_options(db: Dashboard) -> dict[str, int]:
+    """``{store name: id}`` for a multiselect, by name."""
+    frame = stores(db)
+    return {str(name): int(sid) for name, sid in zip(frame["name"], frame["id"])}
+
+
+def category_options(db: Dashboard) -> dict[str, int]:
+    """``{category path: id}`` for a multiselect; a category includes its subcategories."""
+    frame = category_tree(db)
+    frame = frame[frame["parent_id"].notna()]  # the root is "everything": no filter does that
+    return {str(label): int(cid) for label, cid in zip(frame["label"], frame["id"])}
+
+
+def date_bounds(db: Dashboard, table: str = "agg_profit_daily") -> tuple[dt.date, dt.date] | None:
+    """First and last date that ``table`` holds (from the lake's listing), or None."""
+    dates = db.lake.partitions(table)
+    return (dates[0], dates[-1]) if dates else None
+
+
+def default_period(db: Dashboard, table: str = "agg_profit_daily", days: int = DEFAULT_DAYS,
+                   today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The last ``days`` days ending at the latest loaded date (yesterday if nothing is)."""
+    bounds = date_bounds(db, table)
+    end = bounds[1] if bounds else (today or _today()) - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=days - 1)
+    return (max(start, bounds[0]) if bounds else start), end
+
+
+def selectable_range(db: Dashboard, table: str = "agg_profit_daily",
+                     today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The dates a period picker offers: what the lake holds, at least the default period."""
+    bounds = date_bounds(db, table)
+    start, end = default_period(db, table, today=today)
+    return (min(start, bounds[0]) if bounds else start), end
+
+
+def selected_ids(selection: Any, column: str) -> tuple[int, ...]:
+    """The distinct ids in ``column`` of a chart selection (``mo.ui.altair_chart(...).value``)."""
+    if not isinstance(selection, pd.DataFrame) or column not in selection or selection.empty:
+        return ()
+    return tuple(sorted({int(v) for v in selection[column].dropna()}))
+
+
+def _today() -> dt.date:
+    return cal.today(cal.timezone(get_settings().tz))
+
+
+# ----------------------------------------------------------------------------- sales
+SUMMARY_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refunds", "basket", "margin_pct"]
+
+
+@query("agg_profit_daily", "fact_sales", "dim_category")
+def sales_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """One row: units, revenue, cost, margin, lines, orders, refunds, basket, margin_pct."""
+    frame = db.sql("sales_summary", _sales_sql(()), db.bind(f), f.log_params())
+    if frame.empty:
+        return pd.DataFrame([{c: (None if c in ("basket", "margin_pct") else 0) for c in SUMMARY_COLUMNS}],
+                            columns=SUMMARY_COLUMNS).astype(float)
+    return frame[SUMMARY_COLUMNS].astype(float)
+
+
+KPIS: tuple[tuple[str, str, str], ...] = (   # column, label, better when it goes ...
+    ("revenue", "Revenue", "increase"),
+    ("orders", "Orders", "increase"),
+    ("basket", "Average basket", "increase"),
+    ("units", "Units sold", "increase"),
+    ("margin", "Margin", "increase"),
+    ("margin_pct", "Margin %", "increase"),
+    ("refunds", "Refunds", "decrease"),
+)
+
+
+def sales_comparison(db: Dashboard, f: Filters, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each KPI (or those in ``metrics``) now and in the previous period of the same
+    length: metric, label, current, previous, change, change_pct, better
+    ('increase'|'decrease')."""
+    now, before = sales_summary(db, f).iloc[0], sales_summary(db, f.previous()).iloc[0]
+    rows = []
+    for col, label, better in KPIS:
+        if metrics is not None and col not in metrics:
+            continue
+        cur, prev = now[col], before[col]
+        change = cur - prev if pd.notna(cur) and pd.notna(prev) else float("nan")
+        pct = change / abs(prev) if pd.notna(change) and prev else float("nan")
+        rows.append({"metric": col, "label": label, "current": cur, "previous": prev,
+                     "change": round(change, 6) + 0.0, "change_pct": round(pct, 6) + 0.0, "better": better})
+    return pd.DataFrame(rows)
+
+
+def has_sales(db: Dashboard, f: Filters) -> bool:
+    return bool(sales_summary(db, f)["lines"].iloc[0] > 0)
+
+
+def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily") -> str:
+    """The empty-state message: what is missing, and what the lake does hold."""
+    bounds = date_bounds(db, table)
+    held = (f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
+            + (" or clear the store and category filters." if f.stores or f.categories else ".")
+            if bounds else "Nothing is loaded yet: an operator loads data from the Operations page.")
+    return f"**No {what}** for {f.describe()}.\n\n{held}"
+
+
+TREND_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refunds", "basket", "margin_pct"]
+
+
+@query("agg_profit_daily", "fact_sales", "dim_category", "dim_store")
+def sales_trend(db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["channel", "store"] | None = None
+                ) -> pd.DataFrame:
+    """Per period (and channel or store): units, revenue, cost, margin, orders, basket...
+
+    Every period of the range is present (zeros where nothing sold). ``period`` is the
+    first day of the day/week (Monday)/month.
+    """
+    keys = ("period",) + ({"channel": ("channel",), "store": ("store_id",), None: ()}[by])
+    frame = db.sql("sales_trend", _sales_sql(keys), db.bind(f, grain=_grain(grain)),
+                   {**f.log_params(), "grain": grain, "by": by})
+    frame = _fill_periods(frame, f, grain, keys[1:])
+    if by == "store":
+        frame = _store_names(db, frame)
+    if by == "channel":
+        frame["channel"] = frame["channel"].map(CHANNEL_LABELS).fillna(frame["channel"])
+    return frame
+
+
+@query("agg_profit_daily", "fact_sales", "dim_category", "dim_store")
+def sales_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """Per store (invoices as one line): revenue, orders, basket, units, margin, share of revenue."""
+    frame = db.sql("sales_by_store", _sales_sql(("store_id",)), db.bind(f), f.log_params())
+    frame = _store_names(db, frame)
+    frame["share"] = frame["revenue"] / frame["revenue"].sum() if len(frame) else []
+    return frame.sort_values(["revenue", "store"], ascending=[False, True], ignore_index=True)
+
+
+@query("agg_profit_daily", "fact_sales", "dim_category")
+def sales_by_channel(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """Per channel (point of sale, invoice): revenue, orders, basket, units, margin, share."""
+    frame = db.sql("sales_by_channel", _sales_sql(("channel",)), db.bind(f), f.log_params())
+    frame["channel"] = frame["channel"].map(CHANNEL_LABELS).fillna(frame["channel"])
+    frame["share"] = frame["revenue"] / frame["revenue"].sum() if len(frame) else []
+    return frame.sort_values(["revenue", "channel"], ascending=[False, True], ignore_index=True)
+
+
+def _store_names(db: Dashboard, frame: pd.DataFrame) -> pd.DataFrame:
+    names = dict(zip(stores(db)["id"], stores(db)["name"]))
+    frame.insert(frame.columns.get_loc("store_id") + 1, "store",
+                 [names.get(s, f"store {s}") if pd.notna(s) else NO_STORE for s in frame["store_id"]])
+    return frame
+
+
+def periods(f: Filters, grain: Grain) -> list[dt.date]:
+    """The first day of every day/week/month that overlaps ``f``'s range."""
+    out: list[dt.date] = []
+    for day in cal.days(f.start, f.end):
+        start = {"day": day, "week": day - dt.timedelta(days=day.weekday()), "month": day.replace(day=1)}[grain]
+        if not out or out[-1] != start:
+            out.append(start)
+    return out
+
+
+def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
+    """Every period x key combination, zeros where nothing happened (ratios stay empty)."""
+    index = pd.to_datetime(pd.Series(periods(f, grain)))
+    if keys:
+        values = frame[list(keys)].drop_duplicates()
+        grid = pd.DataFrame({"period": index}).merge(values, how="cross")
+    else:
+        grid = pd.DataFrame({"period": index})
+    frame = frame.assign(period=pd.to_datetime(frame["period"]))
+    out = grid.merge(frame, on=["period", *keys], how="left")
+    sums = [c for c in out.columns if c not in ("period", *keys, "basket", "margin_pct")]
+    out[sums] = out[sums].fillna(0)
+    return out.sort_values(["period", *keys], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- profit
+PROFIT_KEYS: dict[str, tuple[str, str]] = {   # by -> (select list, joins)
+    "store": ("a.store_id, coalesce(s.name, '" + NO_STORE + "') AS store",
+              "LEFT JOIN dim_store s ON s.id = a.store_id"),
+    "category": (f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
+                 "LEFT JOIN dim_category c ON c.id = a.category_id"),
+    "department": (f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
+    "product": ("a.product_id, p.default_code AS code, p.name AS product, "
+                f"{CATEGORY_LABEL.format(c='c')} AS category",
+                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
+}
+
+
+@query("agg_profit_daily", "dim_store", "dim_category", "dim_product")
+def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame:
+    """Per store, category, department or product: units, revenue, cost, margin, margin_pct,
+    share of margin; by margin, largest first."""
+    select, joins = PROFIT_KEYS[_choice("by", by, get_args(ProfitBy))]
+    frame = db.sql(f"profit_by_{by}", f"""
+        SELECT {select}, sum(a.qty) AS units, sum(a.revenue) AS revenue, sum(a.cost) AS cost,
+               sum(a.margin) AS margin, sum(a.margin) / nullif(sum(a.revenue), 0) AS margin_pct
+        FROM agg_profit_daily a {joins}
+        WHERE {_range('a.')} AND {_stores('a.store_id')} AND {_categories('a.category_id')}
+        GROUP BY ALL ORDER BY margin DESC, 1""",
+        db.bind(f), {**f.log_params(), "by": by})
+    frame["margin_share"] = frame["margin"] / frame["margin"].sum() if len(frame) else []
+    return frame
+
+
+def profit_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
+    return profit_by(db, f, "store")
+
+
+def profit_by_category(db: Dashboard, f: Filters) -> pd.DataFrame:
+    return profit_by(db, f, "category")
+
+
+def profit_by_product(db: Dashboard, f: Filters) -> pd.DataFrame:
+    return profit_by(db, f, "product")
+
+
+def top_products(db: Dashboard, f: Filters, n: int = 10) -> pd.DataFrame:
+    """The ``n`` products with the highest margin and the ``n`` with the lowest (``rank``:
+    'top' or 'bottom'); a product appears once even when there are fewer than 2n."""
+    frame = profit_by(db, f, "product")
+    top = frame.head(n).assign(rank="top")
+    bottom = frame.iloc[n:].tail(n).iloc[::-1].assign(rank="bottom")
+    return pd.concat([top, bottom], ignore_index=True)
+
+
+def profit_trend(db: Dashboard, f: Filters, grain: Grain = "day",
+                 by: Literal["channel", "store"] | None = None) -> pd.DataFrame:
+    """Per period: revenue, cost, margin, margin_pct (and units, orders...), zeros filled."""
+    return sales_trend(db, f, grain, by)
+
+
+# ----------------------------------------------------------------------------- inventory
+def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
+    """The stock snapshot a dashboard shows: the latest date in range with stock levels."""
+    return next((day for day in reversed(cal.days(f.start, f.end)) if db.lake.has_partition("fact_stock_quants", day)),
+                None)
+
+
+STOCK_KEYS: dict[str, tuple[str, str]] = {
+    "location": ("q.location_id, l.complete_name AS location, s.name AS store",
+                 "LEFT JOIN dim_location l ON l.id = q.location_id "
+                 "LEFT JOIN dim_store s ON s.warehouse_id = q.warehouse_id"),
+    "category": (f"p.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
+                 ""),
+    "department": (f"{DEPARTMENT.format(c='c')} AS department", ""),
+    "product": ("q.product_id, p.default_code AS code, p.name AS product, "
+                f"{CATEGORY_LABEL.format(c='c')} AS category", ""),
+}
+
+
+@query("fact_stock_quants", "dim_product", "dim_category", "dim_location", "dim_store")
+def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.DataFrame:
+    """Stock on hand at :func:`stock_date` per location, category, department or product:
+    products, qty, value (qty x the product's current cost), by value, largest first."""
+    select, joins = STOCK_KEYS[_choice("by", by, get_args(StockBy))]
+    day = stock_date(db, f)
+    frame = db.sql(f"stock_levels_{by}", f"""
+        SELECT {select}, count(DISTINCT q.product_id) AS products, sum(q.quantity) AS qty,
+               sum(q.quantity * coalesce(p.standard_price, 0)) AS value
+        FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
+        LEFT JOIN dim_category c ON c.id = p.category_id {joins}
+        WHERE {_range('q.')} AND {_warehouses('q.warehouse_id')} AND {_categories('p.category_id')}
+        GROUP BY ALL ORDER BY value DESC, 1""",
+        db.bind(_on(f, day)), {**f.log_params(), "by": by, "stock_date": str(day)})
+    return frame
+
+
+def _on(f: Filters, day: dt.date | None) -> Filters:
+    """``f`` narrowed to the one day ``day`` (no day: an empty range in the past)."""
+    day = day or dt.date(1, 1, 1)
+    return dataclasses.replace(f, start=day, end=day)
+
+
+@query("fact_inventory_moves", "dim_product", "dim_location", "dim_store", "dim_category")
+def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Quantities moved into and out of stock per period and kind (receipt, delivery...;
+    only ``kinds`` if given): period, kind, direction ('in'|'out'), qty, value (qty x
+    current cost), moves.
+
+    In = into an internal location (of the selected stores), out = out of one. A transfer
+    between two selected shops is both.
+    """
+    kinds = tuple(_choice("kind", k, MOVE_KINDS) for k in kinds)
+    ins = f"d.usage = 'internal' AND {_warehouses('d.warehouse_id')}"
+    outs = f"o.usage = 'internal' AND {_warehouses('o.warehouse_id')}"
+    frame = db.sql("stock_moves", f"""
+        WITH m AS (
+            SELECT {PERIOD.format(a='m.')} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
+                   {ins} AS is_in, {outs} AS is_out
+            FROM fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id
+            JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id
+            WHERE {_range('m.')} AND {_categories('p.category_id')}
+              AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind))
+        )
+        SELECT period, kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value, count(*) AS moves
+        FROM m WHERE is_in GROUP BY ALL
+        UNION ALL
+        SELECT period, kind, 'out', sum(qty), sum(value), count(*) FROM m WHERE is_out GROUP BY ALL
+        ORDER BY period, direction, kind""", db.bind(f, grain=_grain(grain), kinds=list(kinds)),
+        {**f.log_params(), "grain": grain, "kinds": list(kinds)})
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame
+
+
+@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store",
+       before=SLOW_MOVER_LOOKBACK_DAYS)
+def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """Products in stock at :func:`stock_date` that sold nothing in the period (in the
+    selected stores): qty, value, last sale in the :data:`SLOW_MOVER_LOOKBACK_DAYS` before
+    the period (empty if none), days since; by value, largest first."""
+    day = stock_date(db, f)
+    since = f.start - dt.timedelta(days=SLOW_MOVER_LOOKBACK_DAYS)
+    frame = db.sql("slow_movers", f"""
+        WITH stock AS (
+            SELECT q.product_id, sum(q.quantity) AS qty
+            FROM fact_stock_quants q
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id')}
+            GROUP BY ALL HAVING sum(q.quantity) > 0
+        ), sold AS (
+            SELECT a.product_id, max(a.date) AS last_sold
+            FROM agg_profit_daily a
+            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id')} AND a.qty > 0
+            GROUP BY ALL
+        )
+        SELECT stock.product_id, p.default_code AS code, p.name AS product,
+               {CATEGORY_LABEL.format(c='c')} AS category, stock.qty,
+               stock.qty * coalesce(p.standard_price, 0) AS value, sold.last_sold,
+               date_diff('day', sold.last_sold, $end) AS days_since_sale
+        FROM stock JOIN dim_product p ON p.id = stock.product_id
+        LEFT JOIN dim_category c ON c.id = p.category_id
+        LEFT JOIN sold ON sold.product_id = stock.product_id
+        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories('p.category_id')}
+        ORDER BY value DESC, stock.product_id""",
+        db.bind(f, day=day or dt.date(1, 1, 1), since=since), {**f.log_params(), "stock_date": str(day)})
+    return frame
+
+
+@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store")
+def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
+    they sold in the period, or with negative stock: store, product, on_hand, units sold,
+    revenue, daily units; by revenue, largest first."""
+    day = stock_date(db, f)
+    frame = db.sql("stock_outs", f"""
+        WITH demand AS (
+            SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
+            FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
+            WHERE {_range('a.')} AND {_stores('a.store_id')}
+            GROUP BY ALL HAVING sum(a.qty) > 0
+        ), stock AS (
+            SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
+            FROM fact_stock_quants q
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id')}
+            GROUP BY ALL
+        ), candidates AS (
+            SELECT warehouse_id, product_id FROM demand
+            UNION SELECT warehouse_id, product_id FROM stock WHERE on_hand < 0
+        )
+        SELECT s.name AS store, k.product_id, p.default_code AS code, p.name AS product,
+               {CATEGORY_LABEL.format(c='c')} AS category, coalesce(stock.on_hand, 0) AS on_hand,
+               coalesce(demand.units, 0) AS units_sold, coalesce(demand.revenue, 0) AS revenue,
+               coalesce(demand.units, 0) / $days AS daily_units
+        FROM candidates k JOIN dim_product p ON p.id = k.product_id AND p.storable
+        LEFT JOIN dim_category c ON c.id = p.category_id
+        LEFT JOIN (SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store ORDER BY warehouse_id, id) s
+               ON s.warehouse_id = k.warehouse_id
+        LEFT JOIN stock ON stock.warehouse_id = k.warehouse_id AND stock.product_id = k.product_id
+        LEFT JOIN demand ON demand.warehouse_id = k.warehouse_id AND demand.product_id = k.product_id
+        WHERE coalesce(stock.on_hand, 0) <= 0 AND {_categories('p.category_id')} AND $has_stock
+        ORDER BY revenue DESC, store, k.product_id""",
+        db.bind(f, day=day or dt.date(1, 1, 1), days=float(f.days), has_stock=day is not None),
+        {**f.log_params(), "stock_date": str(day)})
+    return frame
+
+
+def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """One row: stock_date, qty, value, products in stock, stock_outs, slow_movers,
+    slow_value (stock value of the slow movers), moves_in, moves_out (quantities)."""
+    levels, moved = stock_levels(db, f, "product"), stock_moves(db, f, "month")
+    slow = slow_movers(db, f)
+    return pd.DataFrame([{
+        "stock_date": stock_date(db, f), "qty": levels["qty"].sum(), "value": round(levels["value"].sum(), 2),
+        "products": int((levels["qty"] > 0).sum()), "stock_outs": len(stock_outs(db, f)),
+        "slow_movers": len(slow), "slow_value": round(slow["value"].sum(), 2),
+        "moves_in": moved.loc[moved["direction"] == "in", "qty"].sum(),
+        "moves_out": moved.loc[moved["direction"] == "out", "qty"].sum(),
+    }])
+
+
+def has_inventory(db: Dashboard, f: Filters) -> bool:
+    """Stock levels or stock moves exist for ``f``."""
+    return stock_date(db, f) is not None or not stock_moves(db, f, "month").empty
+
+
+# ----------------------------------------------------------------------------- purchases
+def _purchase_where() -> str:
+    """Purchase lines in range, of the selected categories and stores.
+
+    fact_purchases has no warehouse: a purchase belongs to the warehouse its receipts
+    (stock moves with the same operation type, kind 'receipt') go to, found among the
+    receipts within :data:`RECEIPT_WINDOW_DAYS` of the range.
+    """
+    return f"""{_range('f.')} AND {_categories('p.category_id')}
+        AND (len($stores::BIGINT[]) = 0 OR f.picking_type_id IN (
+            SELECT m.picking_type_id FROM fact_inventory_moves m JOIN dim_location l ON l.id = m.location_dest_id
+            WHERE m.date BETWEEN $window_start AND $window_end AND m.kind = 'receipt'
+              AND {_warehouses('l.warehouse_id')}))"""
+
+
+def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
+    window = dt.timedelta(days=RECEIPT_WINDOW_DAYS)
+    return db.bind(f, window_start=f.start - window, window_end=f.end + window, **extra)
+
+
+PURCHASE_KEYS: dict[str, tuple[str, str]] = {
+    "vendor": ("f.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || f.partner_id) AS vendor",
+               "LEFT JOIN dim_partner v ON v.id = f.partner_id"),
+    "category": (f"p.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
+                 ""),
+    "department": (f"{DEPARTMENT.format(c='c')} AS department", ""),
+    "product": ("f.product_id, p.default_code AS code, p.name AS product, "
+                f"{CATEGORY_LABEL.format(c='c')} AS category", ""),
+}
+PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(f.price_subtotal) AS spend,
+    sum(f.product_qty) AS ordered_qty, sum(f.qty_received) AS received_qty, sum(f.qty_invoiced) AS invoiced_qty,
+    sum(f.product_qty * f.price_unit) AS ordered_value, sum(f.qty_received * f.price_unit) AS received_value,
+    sum(f.qty_invoiced * f.price_unit) AS invoiced_value"""
+
+
+@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
+       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.DataFrame:
+    """Confirmed purchases per vendor, category, department or product: orders, lines,
+    spend (untaxed), ordered / received / invoiced quantities and values (qty x unit
+    price), received_pct and invoiced_pct of the ordered value; by spend, largest first."""
+    select, joins = PURCHASE_KEYS[_choice("by", by, get_args(PurchasesBy))]
+    frame = db.sql(f"purchases_by_{by}", f"""
+        SELECT {select}, {PURCHASE_SUMS}
+        FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
+        LEFT JOIN dim_category c ON c.id = p.category_id {joins}
+        WHERE {_purchase_where()}
+        GROUP BY ALL ORDER BY spend DESC, 1""",
+        _purchase_params(db, f), {**f.log_params(), "by": by})
+    frame["received_pct"] = frame["received_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
+    frame["invoiced_pct"] = frame["invoiced_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
+    return frame
+
+
+@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_location", "dim_store",
+       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.DataFrame:
+    """Ordered vs received vs invoiced value per period of the order date:
+    period, stage ('ordered'|'received'|'invoiced'), value, qty; every period present."""
+    frame = db.sql("purchase_fulfilment", f"""
+        SELECT {PERIOD.format(a='f.')} AS period, {PURCHASE_SUMS}
+        FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
+        WHERE {_purchase_where()}
+        GROUP BY ALL ORDER BY period""", _purchase_params(db, f, grain=_grain(grain)),
+        {**f.log_params(), "grain": grain})
+    frame = _fill_periods(frame, f, grain, ())
+    stages = [frame[["period"]].assign(stage=stage, value=frame[f"{stage}_value"], qty=frame[f"{stage}_qty"])
+              for stage in ("ordered", "received", "invoiced")]
+    return pd.concat(stages, ignore_index=True)
+
+
+@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
+       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Purchase lines not fully received or not fully invoiced (of ``vendors`` if given):
+    order, date, vendor, product, ordered / received / invoiced qty, to_receive,
+    to_invoice, open_value (value still to receive); by date then order."""
+    vendors = _ids("vendor", vendors)
+    return db.sql("open_purchases", f"""
+        SELECT f.order_ref, f.date, f.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || f.partner_id) AS vendor,
+               p.default_code AS code,
+               p.name AS product, f.product_qty AS ordered_qty, f.qty_received AS received_qty,
+               f.qty_invoiced AS invoiced_qty, f.product_qty - f.qty_received AS to_receive,
+               f.qty_received - f.qty_invoiced AS to_invoice,
+               greatest(f.product_qty - f.qty_received, 0) * f.price_unit AS open_value
+        FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
+        LEFT JOIN dim_partner v ON v.id = f.partner_id
+        WHERE {_purchase_where()} AND (f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)
+          AND (len($vendors::BIGINT[]) = 0 OR list_contains($vendors::BIGINT[], f.partner_id))
+        ORDER BY f.date, f.order_ref, f.line_id""", _purchase_params(db, f, vendors=list(vendors)),
+        {**f.log_params(), "vendors": list(vendors)})
+
+
+def purchases_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """One row: orders, lines, spend, vendors, received_pct and invoiced_pct of the ordered
+    value, open_value (still to receive)."""
+    by_vendor, still_open = purchases_by(db, f, "vendor"), open_purchases(db, f)
+    ordered = by_vendor["ordered_value"].sum()
+    return pd.DataFrame([{
+        "orders": int(by_vendor["orders"].sum()), "lines": int(by_vendor["lines"].sum()),
+        "spend": round(by_vendor["spend"].sum(), 2), "vendors": len(by_vendor),
+        "received_pct": round(by_vendor["received_value"].sum() / ordered, 6) if ordered else float("nan"),
+        "invoiced_pct": round(by_vendor["invoiced_value"].sum() / ordered, 6) if ordered else float("nan"),
+        "open_value": round(still_open["open_value"].sum(), 2),
+    }])
+
+
+def has_purchases(db: Dashboard, f: Filters) -> bool:
+    return not purchases_by(db, f, "vendor").empty
+
+
+# ----------------------------------------------------------------------------- freshness
+FRESHNESS_KINDS = {"ok": "success", "late": "warn", "critical": "danger"}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What a dashboard shows about the freshness of its data.
+
+    ``kind`` is a ``mo.callout`` kind (success, warn, danger); ``text`` one markdown line.
+    """
+
+    status: str
+    kind: str
+    text: str
+    last_loaded: dt.date | None
+    missing_in_period: tuple[dt.date, ...]
+
+
+def freshness_badge(db: Dashboard, datasets: Sequence[str], f: Filters | None = None,
+                    today: dt.date | None = None) -> Badge:
+    """The freshness of the ``datasets`` a dashboard reads (the least fresh one speaks).
+
+    Uses the metadata store (last loaded date, failed dates, SLA status: yesterday loaded
+    is on target, more than 3 days behind is critical); without one, the lake's listing.
+    ``missing_in_period``: dates of ``f``'s range with no data for some dataset.
+    """
+    today = today or _today()
+    rows = _freshness(db, datasets, today)
+    worst = max(rows, key=lambda r: (_RANK[r["status"]], 10**6 if r["lag"] is None else r["lag"]))
+    last = worst["last"]
+    if last is None:
+        return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]],
+                     f"**No data loaded yet** for {worst['title']}.", None, ())
+    missing = tuple(sorted({d for r in rows for d in r["missing"] if f and f.start <= d <= f.end}))
+    failed = sorted({d for r in rows for d in r["failed"]})
+    text = f"Data up to **{last:%a %d %b %Y}** ({_ago((today - last).days)}) — {SLA_TEXT[worst['status']]}."
+    if missing:
+        text += f" {len(missing)} date(s) of this period not loaded: {cal.format_spans(missing)}."
+    if failed:
+        text += f" {len(failed)} failed load(s): {cal.format_spans(failed)}."
+    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing)
+
+
+SLA_TEXT = {"ok": "on target", "late": "late", "critical": "critical: more than 3 days behind"}
+_RANK = {"ok": 0, "late": 1, "critical": 2}
+
+
+def _freshness(db: Dashboard, datasets: Sequence[str], today: dt.date) -> list[dict[str, Any]]:
+    meta = db.meta
+    if meta is not None:
+        return [{"title": REGISTRY[r.dataset].title, "status": r.status, "last": r.last_loaded, "lag": r.lag_days,
+                 "missing": r.missing, "failed": r.failed} for r in meta.freshness(list(datasets), today)]
+    rows = []
+    for name in datasets:
+        on_disk = set.intersection(*(set(db.lake.partitions(t)) for t in REGISTRY[name].table_names))
+        last = max(on_disk, default=None)
+        first = min(on_disk, default=today - dt.timedelta(days=1))
+        lag = (today - last).days if last else None
+        status = "critical" if lag is None or lag > 3 else "late" if lag >= 2 else "ok"
+        missing = [d for d in cal.days(first, today - dt.timedelta(days=1)) if d not in on_disk]
+        rows.append({"title": REGISTRY[name].title, "status": status, "last": last, "lag": lag,
+                     "missing": missing, "failed": []})
+    return rows
+
+
+def _ago(days: int) -> str:
+    return {0: "today", 1: "yesterday"}.get(days, f"{days} days ago")

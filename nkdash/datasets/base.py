@@ -1,0 +1,208 @@
+"""What a dataset is, and the few helpers every dataset spec shares.
+
+A :class:`Dataset` is declarative: its lake tables (fixed pyarrow schema + checks), the
+Odoo models it reads (:class:`Source`: model, explicit fields, fixed filter, the field
+that dates a record), a shaping function that turns one business date into pyarrow
+tables, and how to count and sum that date both in Odoo (Odoo aggregates, for
+validation) and in the lake. The ETL runner, the validator and the stale-date detector
+are generic over these specs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..calendar import day_bounds
+from ..odoo import OdooClient, VersionProfile, format_datetime
+from .checks import Check
+
+if TYPE_CHECKING:
+    from ..lake import Lake
+    from ..meta import MetaStore
+
+DatasetName = Literal["pos", "invoices", "purchases", "inventory", "stock-quants", "dimensions", "profit"]
+Channel = Literal["pos", "invoice"]
+CostSource = Literal["pos_total_cost", "valuation_layer", "standard_price", "none"]
+Domain = list[Any]
+Totals = dict[str, float]
+T = TypeVar("T")
+
+ALL_RECORDS = {"active_test": False}   # read archived records too (they may still be referenced)
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def no_filter(profile: VersionProfile) -> Domain:
+    return []
+
+
+@dataclass(frozen=True)
+class Source:
+    """One Odoo model a dataset reads, with an explicit field list.
+
+    A *header* source has ``date_field``: the field whose value, in the business
+    timezone, is the record's business date. A *line* source has ``parent``: the
+    many2one to the header that dates it. ``where`` is the fixed filter (states, types),
+    which may depend on the Odoo version.
+    """
+
+    model: str
+    fields: tuple[str, ...]
+    where: Callable[[VersionProfile], Domain] = no_filter
+    date_field: str | None = None
+    parent: str | None = None
+    context: Mapping[str, Any] | None = None
+    profile_fields: tuple[str, ...] = ()   # VersionProfile attributes naming version-dependent fields
+
+    def field_list(self, profile: VersionProfile) -> list[str]:
+        return [*self.fields, *(getattr(profile, attr) for attr in self.profile_fields)]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A lake table: fixed schema (same for every partition) and its checks."""
+
+    name: str
+    schema: pa.Schema
+    checks: tuple[Check, ...] = ()
+
+
+@dataclass
+class Context:
+    """What one ETL run shares across its units: connections, timezone, per-run caches."""
+
+    client: OdooClient
+    lake: Lake
+    meta: MetaStore
+    tz: dt.tzinfo
+    dates: tuple[dt.date, ...] = ()  # every business date this run loads (for per-run caches)
+    full: bool = False              # dimensions: reload everything, ignore watermarks
+    watermarks: dict[str, dt.datetime] = field(default_factory=dict)   # to commit after a unit succeeds
+    _cache: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> VersionProfile:
+        return self.client.profile
+
+    def cached(self, key: Any, load: Callable[[], T]) -> T:
+        """``load()`` once per run."""
+        if key not in self._cache:
+            self._cache[key] = load()
+        return self._cache[key]
+
+    def clear(self) -> None:
+        """Drop the per-run caches (after the dimensions were rewritten)."""
+        self._cache.clear()
+
+    def dim(self, table: str) -> pa.Table:
+        """A dimension table from the lake, read once per run."""
+        return self.cached(("dim", table), lambda: self.lake.read_whole(table))
+
+    def lookup(self, table: str, column: str) -> dict[int, Any]:
+        """``{id: column}`` of a dimension table, built once per run."""
+        def build() -> dict[int, Any]:
+            dim = self.dim(table)
+            return dict(zip(dim.column("id").to_pylist(), dim.column(column).to_pylist()))
+        return self.cached(("lookup", table, column), build)
+
+    def read(self, source: Source, domain: Domain) -> Iterator[dict[str, Any]]:
+        """Every record of ``source`` matching ``where + domain``, keyset-paged."""
+        full = [*source.where(self.profile), *domain]
+        context = dict(source.context) if source.context else None
+        fields = source.field_list(self.profile)
+        for page in self.client.pages(source.model, full, fields, context=context):
+            yield from page.records
+
+    def day_domain(self, source: Source, day: dt.date) -> Domain:
+        """Records of ``source`` dated on business date ``day`` (by its ``date_field``)."""
+        return date_domain(self.client, source.model, source.date_field or "", day, self.tz)
+
+    def read_day(self, header: Source, lines: Source, day: dt.date) -> tuple[dict[int, dict], list[dict]]:
+        """The header records of ``day`` (by id) and all their lines, each read once."""
+        headers = {rec["id"]: rec for rec in self.read(header, self.day_domain(header, day))}
+        if not headers:
+            return headers, []
+        return headers, list(self.read(lines, [(lines.parent, "in", sorted(headers))]))
+
+
+def date_domain(client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo,
+                prefix: str = "") -> Domain:
+    """Domain selecting business date ``day``: a date field equals it; a datetime field
+    falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it through a many2one."""
+    name = prefix + date_field
+    if client.field_types(model)[date_field] == "date":
+        return [(name, "=", day.isoformat())]
+    start, end = day_bounds(day, tz)
+    return [(name, ">=", format_datetime(start)), (name, "<", format_datetime(end))]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: tables, sources, shaping, and how to reconcile a date with Odoo."""
+
+    name: DatasetName
+    title: str
+    tables: tuple[Table, ...]
+    sources: tuple[Source, ...]
+    extract: Callable[[Context, dt.date], dict[str, pa.Table]]
+    source_totals: Callable[[Context, dt.date], Totals] | None = None
+    lake_totals: Callable[[Mapping[str, pa.Table]], Totals] | None = None
+    inputs: tuple[DatasetName, ...] = ()   # datasets whose partitions this one is built from
+    partitioned: bool = True               # False: whole tables (dimensions)
+    stale_onward: bool = False             # a change on date D also changes every later date
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tables)
+
+    def table(self, name: str) -> Table:
+        return next(t for t in self.tables if t.name == name)
+
+
+# ----------------------------------------------------------------------------- shaping
+def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts with every schema column) -> one pyarrow table of exactly ``schema``."""
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    appenders = [(name, columns[name].append) for name in schema.names]
+    for row in rows:
+        for name, append in appenders:
+            append(row[name])
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def signed(value: float, like: float) -> float:
+    """``value`` with the sign of ``like`` (a zero ``like`` leaves ``value`` as is)."""
+    if like < 0:
+        return -abs(value)
+    if like > 0:
+        return abs(value)
+    return value
+
+
+def latest(*stamps: dt.datetime | None) -> dt.datetime | None:
+    present = [s for s in stamps if s is not None]
+    return max(present) if present else None
+
+
+# ----------------------------------------------------------------------------- totals
+def odoo_totals(ctx: Context, model: str, domain: Domain, sums: Mapping[str, str]) -> Totals:
+    """Count and sums computed by Odoo itself (read_group / formatted_read_group).
+
+    ``sums`` maps a total's name to the Odoo field summed for it.
+    """
+    rows = ctx.client.aggregate(model, domain, sorted(set(sums.values())))
+    row = rows[0] if rows else {}
+    totals: Totals = {"count": float(row.get("count") or 0)}
+    totals.update({name: float(row.get(fname) or 0.0) for name, fname in sums.items()})
+    return totals
+
+
+def arrow_totals(table: pa.Table, sums: Mapping[str, str]) -> Totals:
+    """The same count and sums over a lake table; ``sums`` maps total name -> column."""
+    totals: Totals = {"count": float(table.num_rows)}
+    totals.update({name: float(pc.sum(table.column(col)).as_py() or 0.0) for name, col in sums.items()})
+    return totals

@@ -1,0 +1,349 @@
+"""The ETL runner: one dataset x one business date is one unit of work.
+
+- :func:`refresh` loads a list of dates (a loop of units, with a progress bar on a
+  terminal). Before the dated units it syncs the dimensions incrementally and, for a
+  dataset built from others (profit), loads the inputs it lacks. Every unit is recorded
+  in the metadata store (run and partition: rows, Odoo's count and totals, checksum,
+  duration, status, error); a failed unit is recorded and the loop goes on.
+- Re-running a date atomically replaces its partition; same data -> same checksum.
+- :func:`plan` lists the dates a dataset needs: missing, failed and stale ones. Stale
+  means the records changed in Odoo after the date was loaded: every model a dataset
+  reads has a watermark (the latest ``write_date`` seen), records written after it are
+  mapped to their business dates, and those dates are marked stale, so that the lake
+  converges on what Odoo says. Reloading a pos/invoices date whose content changed marks
+  the dependent profit date stale.
+- :func:`catch_up` = plan + refresh: what the daily schedule runs.
+
+Edits that move a record to another date mark the new date stale, not the old one; a
+full reload of the range (``refresh`` over it) repairs that rare case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Literal, Sequence
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from . import calendar as cal
+from .datasets import Context, Dataset, Source, dependents, get
+from .datasets.base import ALL_RECORDS
+from .errors import NKDashError
+from .lake import Lake, PartitionInfo
+from .meta import MetaStore, Trigger
+from .odoo import OdooClient, connect, format_datetime
+from .settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Status = Literal["success", "failed"]
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """The outcome of one dataset x date."""
+
+    dataset: str
+    date: dt.date | None     # None for whole tables (dimensions)
+    status: Status
+    rows: int = 0
+    seconds: float = 0.0
+    checksum: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    """What a refresh did, unit by unit (inputs and dimensions included)."""
+
+    dataset: str
+    units: list[UnitResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [u for u in self.units if u.status == "failed"]
+
+    @property
+    def failed_dates(self) -> list[dt.date]:
+        return sorted({u.date for u in self.failed if u.dataset == self.dataset and u.date})
+
+    @property
+    def rows(self) -> int:
+        return sum(u.rows for u in self.units)
+
+    @property
+    def seconds(self) -> float:
+        return sum(u.seconds for u in self.units)
+
+    def summary(self) -> str:
+        """A few lines for a terminal or a notebook."""
+        spec = get(self.dataset)
+        dated = [u.date for u in self.units if u.dataset == self.dataset and u.date]
+        scope = f"{len(dated)} date(s) {cal.format_spans(dated)}" if spec.partitioned else "whole tables"
+        lines = [f"{spec.title}: {scope}, "
+                 f"{len(self.units) - len(self.failed)}/{len(self.units)} unit(s) ok, "
+                 f"{self.rows} rows in {self.seconds:.1f}s"]
+        lines += [f"  FAILED {u.dataset} {u.date or ''}: {u.error}" for u in self.failed]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- sessions
+def business_tz(settings: Settings, client: OdooClient | None = None) -> dt.tzinfo:
+    """NKDASH_TZ, else the Odoo user's timezone (asking Odoo only then), else UTC."""
+    return cal.timezone(settings.tz or (client or connect(settings)).user_tz())
+
+
+@contextlib.contextmanager
+def session(settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
+            dates: Sequence[dt.date] = (), full: bool = False) -> Iterator[Context]:
+    """A run's context: Odoo connection, lake, metadata store, timezone, caches."""
+    settings = settings or get_settings()
+    client = client or connect(settings)
+    lake = lake or Lake(settings.lake)
+    meta = MetaStore.for_lake(lake)
+    yield Context(client=client, lake=lake, meta=meta, tz=business_tz(settings, client),
+                  dates=tuple(sorted(dates)), full=full)
+
+
+# ----------------------------------------------------------------------------- refresh
+def refresh(dataset: str, dates: Iterable[dt.date], *, trigger: Trigger = "manual",
+            settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
+            progress: bool = True, full: bool = False, task_id: str | None = None) -> RunReport:
+    """Load ``dataset`` for each of ``dates`` (see the module docstring).
+
+    ``full`` reloads the dimensions completely instead of incrementally.
+    """
+    spec = get(dataset)
+    dates = sorted(set(dates))
+    report = RunReport(spec.name)
+    if not dates:
+        return report
+    with session(settings, client, lake, dates, full) as ctx:
+        run = _Run(ctx, trigger, task_id, report)
+        run.all(spec, dates, progress)
+    return report
+
+
+def profit(dates: Iterable[dt.date], **kwargs) -> RunReport:
+    """The profit ETL: load missing POS and invoice inputs, then cost and aggregates."""
+    return refresh("profit", dates, **kwargs)
+
+
+def plan(dataset: str, today: dt.date | None = None, *, start: dt.date | None = None,
+         settings: Settings | None = None, client: OdooClient | None = None,
+         lake: Lake | None = None) -> list[dt.date]:
+    """Dates of ``dataset`` to (re)load up to yesterday: missing, failed or stale.
+
+    Checks Odoo for records changed since the last look and marks their dates stale.
+    Missing dates count from ``start``, default the first date loaded (of the dataset
+    or its inputs). Dimensions are not dated: their plan is yesterday (an incremental sync).
+    """
+    with session(settings, client, lake) as ctx:
+        return due_dates(ctx, get(dataset), _latest(ctx, today), start)
+
+
+def catch_up(dataset: str, today: dt.date | None = None, *, trigger: Trigger = "schedule",
+             settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
+             progress: bool = False, task_id: str | None = None) -> RunReport:
+    """Load every date :func:`plan` lists (the daily job: it also repairs missed days)."""
+    with session(settings, client, lake) as ctx:
+        dates = due_dates(ctx, get(dataset), _latest(ctx, today), None)
+        return refresh(dataset, dates, trigger=trigger, settings=settings, client=ctx.client, lake=ctx.lake,
+                       progress=progress, task_id=task_id)
+
+
+def _latest(ctx: Context, today: dt.date | None) -> dt.date:
+    return (today or cal.today(ctx.tz)) - dt.timedelta(days=1)
+
+
+@dataclass
+class _Run:
+    """One refresh: runs units and records them."""
+
+    ctx: Context
+    trigger: Trigger
+    task_id: str | None
+    report: RunReport
+
+    def all(self, spec: Dataset, dates: list[dt.date], progress: bool) -> None:
+        if spec.partitioned:
+            self.unit(get("dimensions"), None)
+        for name in spec.inputs:
+            for day in dates:
+                if not input_ready(self.ctx, get(name), day):
+                    self.unit(get(name), day)
+        targets: list[dt.date | None] = list(dates) if spec.partitioned else [None]
+        for day in tqdm(targets, desc=spec.title, unit="day", disable=None if progress else True, leave=False):
+            self.unit(spec, day)
+
+    def unit(self, spec: Dataset, day: dt.date | None) -> UnitResult:
+        ctx, started = self.ctx, time.perf_counter()
+        run_id = ctx.meta.start_run(spec.name, day, self.trigger, task_id=self.task_id)
+        try:
+            result = self._load(spec, day, run_id, started)
+        except Exception as exc:   # one failed date must not stop the range
+            log.debug("unit %s %s failed", spec.name, day, exc_info=True)
+            error = _describe(exc)
+            ctx.meta.finish_run(run_id, status="failed", error=error)
+            ctx.meta.set_partition(spec.name, day, status="failed", run_id=run_id, error=error)
+            result = UnitResult(spec.name, day, "failed", seconds=time.perf_counter() - started, error=error)
+        self.report.units.append(result)
+        return result
+
+    def _load(self, spec: Dataset, day: dt.date | None, run_id: int, started: float) -> UnitResult:
+        ctx = self.ctx
+        ctx.watermarks.clear()
+        start_watermarks(ctx, spec)
+        for name in spec.inputs:
+            if not input_ready(ctx, get(name), day):
+                raise NKDashError(f"input {name} for {day} is not loaded")
+        tables = spec.extract(ctx, day)
+        totals = spec.source_totals(ctx, day) if spec.source_totals else {}
+        followers = dependents(spec.name) if day is not None else []
+        previous = ctx.meta.partition(spec.name, day) if followers else None
+        infos = write_tables(ctx, spec, day, tables)
+        rows, checksum, size = sum(i.rows for i in infos), combined_checksum(infos), sum(i.bytes for i in infos)
+        ctx.meta.set_partition(spec.name, day, status="loaded", rows=rows, checksum=checksum, run_id=run_id,
+                               source_max_write_date=max_write_date(tables.values()))
+        ctx.meta.finish_run(run_id, status="success", rows=rows, source_count=int(totals.get("count", rows)),
+                            source_totals=totals, checksum=checksum, bytes=size)
+        for key, stamp in ctx.watermarks.items():
+            ctx.meta.set_watermark(key, stamp)
+        if followers and (previous is None or previous["checksum"] != checksum):
+            mark_stale_if_loaded(ctx, followers, day, reason=f"{spec.name} {day} reloaded")
+        return UnitResult(spec.name, day, "success", rows, time.perf_counter() - started, checksum)
+
+
+def _describe(exc: Exception) -> str:
+    hint = getattr(exc, "hint", "")
+    text = f"{exc}" if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
+    return text + (f" ({hint})" if hint else "")
+
+
+def write_tables(ctx: Context, spec: Dataset, day: dt.date | None, tables: dict[str, pa.Table]) -> list[PartitionInfo]:
+    """Write a unit's tables: a dated partition each, or the whole dimension tables that
+    changed (the others are described as they are)."""
+    if day is not None:
+        return [ctx.lake.write_partition(t.name, day, tables[t.name]) for t in spec.tables]
+    if tables:
+        ctx.clear()   # later units of this run must see the new dimensions
+    return [ctx.lake.write_whole(t.name, tables[t.name]) if t.name in tables else ctx.lake.info(t.name)
+            for t in spec.tables]
+
+
+def combined_checksum(infos: Sequence[PartitionInfo]) -> str:
+    """The file's sha256 for one table; a sha256 over ``table:sha256`` pairs for several."""
+    if len(infos) == 1:
+        return infos[0].checksum
+    return hashlib.sha256("\n".join(f"{i.table}:{i.checksum}" for i in infos).encode()).hexdigest()
+
+
+def max_write_date(tables: Iterable[pa.Table]) -> dt.datetime | None:
+    stamps = [t.column("write_date") for t in tables if "write_date" in t.column_names and t.num_rows]
+    return max((s for col in stamps for s in col.to_pylist() if s is not None), default=None)
+
+
+def input_ready(ctx: Context, spec: Dataset, day: dt.date) -> bool:
+    """The input partition is loaded, current (not failed or stale) and on disk."""
+    state = ctx.meta.partition(spec.name, day)
+    return (state is not None and state["status"] == "loaded"
+            and all(ctx.lake.has_partition(t, day) for t in spec.table_names))
+
+
+def mark_stale_if_loaded(ctx: Context, specs: list[Dataset], day: dt.date, reason: str) -> None:
+    """A reloaded input changed: the datasets built from it for ``day`` are stale."""
+    for spec in specs:
+        if ctx.meta.partition(spec.name, day) is not None:
+            ctx.meta.mark_stale(spec.name, [day], reason=reason)
+
+
+# ----------------------------------------------------------------------------- stale dates
+def tracked(spec: Dataset) -> list[Source]:
+    """The sources whose changes date a partition: headers (dated) and their lines."""
+    return [s for s in spec.sources if s.date_field or s.parent]
+
+
+def watermark_key(spec: Dataset, source: Source) -> str:
+    return f"stale:{spec.name}:{source.model}"
+
+
+def start_watermarks(ctx: Context, spec: Dataset) -> None:
+    """Before a dataset's first load, note the latest ``write_date`` Odoo has per model
+    (checked once per run). Records written after it changed after (or while) the load
+    ran. Odoo's clock is used, never ours."""
+    for source in tracked(spec):
+        key = watermark_key(spec, source)
+        ctx.cached(("watermark", key), lambda: ctx.meta.get_watermark(key) or start_watermark(ctx, key, source))
+
+
+def start_watermark(ctx: Context, key: str, source: Source) -> dt.datetime:
+    newest = ctx.client.search_read(source.model, [], ["write_date"], order="write_date desc", limit=1,
+                                    context=ALL_RECORDS)
+    stamp = newest[0]["write_date"] if newest else EPOCH
+    ctx.meta.set_watermark(key, stamp)
+    return stamp
+
+
+def changed_dates(ctx: Context, spec: Dataset, source: Source, since: dt.datetime) -> tuple[set[dt.date], dt.datetime]:
+    """Business dates of ``source`` records written after ``since``, and the newest stamp."""
+    header = next(s for s in spec.sources if s.date_field)
+    link = source.date_field or source.parent or ""
+    changed = ctx.client.read_all(source.model, [("write_date", ">", format_datetime(since))],
+                                  [link, "write_date"], context=ALL_RECORDS)
+    newest = max((r["write_date"] for r in changed), default=since)
+    values = [r[link] for r in changed]
+    if source.parent:
+        parents = ctx.client.read_all(header.model, [("id", "in", sorted({v for v in values if v}))],
+                                      [header.date_field or ""], context=ALL_RECORDS)
+        values = [p[header.date_field] for p in parents]
+    return {_as_date(v, ctx.tz) for v in values if v is not None}, newest
+
+
+def _as_date(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.date:
+    return cal.business_date(value, tz) if isinstance(value, dt.datetime) else value
+
+
+def mark_changed(ctx: Context, spec: Dataset) -> None:
+    """Mark stale the loaded dates whose records changed in Odoo; advance the watermarks."""
+    loaded = {p["date"] for p in ctx.meta.partitions(spec.name) if p["status"] == "loaded"}
+    for source in tracked(spec):
+        key = watermark_key(spec, source)
+        since = ctx.meta.get_watermark(key)
+        if since is None:
+            continue
+        dates, newest = changed_dates(ctx, spec, source, since)
+        if spec.stale_onward and dates:
+            dates = {d for d in loaded if d >= min(dates)}
+        hit = sorted(dates & loaded)
+        if hit:
+            ctx.meta.mark_stale(spec.name, hit, reason=f"{source.model} changed in Odoo")
+        if newest > since:
+            ctx.meta.set_watermark(key, newest)
+
+
+def due_dates(ctx: Context, spec: Dataset, latest: dt.date, start: dt.date | None) -> list[dt.date]:
+    """Missing, failed and stale dates of ``spec`` (and of its inputs) up to ``latest``."""
+    if not spec.partitioned:
+        return [latest]
+    mark_changed(ctx, spec)
+    states = {p["date"]: p["status"] for p in ctx.meta.partitions(spec.name)}
+    known = [*states, *(p["date"] for name in spec.inputs for p in ctx.meta.partitions(name))]
+    first = start or min(known, default=latest)
+    on_disk = [set(ctx.lake.partitions(t)) for t in spec.table_names]
+    due = {d for d in cal.days(first, latest)
+           if states.get(d) != "loaded" or any(d not in present for present in on_disk)}
+    for name in spec.inputs:
+        due.update(due_dates(ctx, get(name), latest, first))
+    return sorted(d for d in due if first <= d <= latest)
+

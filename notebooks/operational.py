@@ -1,0 +1,106 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="full", app_title="Operations")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    from nkdash import ops
+    from nkdash import ops_views as views
+    from nkdash.settings import get_settings
+
+    return get_settings, mo, ops, views
+
+
+@app.cell
+def _(get_settings, mo, ops):
+    settings = get_settings()
+    query = mo.query_params()
+    mo.md(f"# Operations\n{ops.describe_setup(settings)}")
+    return query, settings
+
+
+@app.cell
+def _(mo, ops, query, settings):
+    dataset = mo.ui.dropdown(ops.DATASET_CHOICES, value=ops.title_of(ops.choice(query.get("dataset"))),
+                             label="Dataset")
+    period = mo.ui.date_range(stop=ops.latest_date(settings), value=ops.period_from(query, settings),
+                              label="Dates")
+    async_button = mo.ui.run_button(label="Async Refresh", tooltip="queue one task per date (at most 31 days)")
+    sync_button = mo.ui.run_button(label="Sync Refresh", kind="warn", tooltip="load one day now")
+    return async_button, dataset, period, sync_button
+
+
+@app.cell
+def _(async_button, dataset, mo, period, sync_button):
+    mo.vstack([
+        mo.md("## Refresh a dataset"),
+        mo.hstack([dataset, period, async_button, sync_button], justify="start", align="end"),
+        mo.md("<small>**Async Refresh** queues one task per date (at most 31 days); a worker loads them. "
+              "**Sync Refresh** loads one day now, in this page.</small>"),
+    ])
+    return
+
+
+@app.cell
+def _(async_button, dataset, mo, ops, period, settings):
+    mo.stop(not async_button.value)
+    request = ops.async_refresh(dataset.value, period.value, settings=settings)
+    return (request,)
+
+
+@app.cell
+def _(request, views):
+    views.show(request)
+    return
+
+
+@app.cell
+def _(dataset, mo, ops, period, settings, sync_button):
+    mo.stop(not sync_button.value)
+    synced = ops.sync_refresh(dataset.value, period.value, settings=settings, progress=mo.status.progress_bar)
+    return (synced,)
+
+
+@app.cell
+def _(synced, views):
+    views.show(synced)
+    return
+
+
+@app.cell
+def _(mo):
+    live = mo.ui.refresh(options=["2s", "5s", "15s", "1m"], default_interval="5s",
+                         label="Live: the tables below refresh every")
+    live
+    return (live,)
+
+
+@app.cell
+def _(live, mo, ops, request, settings, views):
+    live.value
+    mo.stop(not request.ok)
+    mo.vstack([mo.md(f"### Request `{request.value}`"), views.table(ops.request_table(request.value, settings))])
+    return
+
+
+@app.cell
+def _(live, mo, ops, settings, views):
+    live.value
+    mo.vstack([mo.md("## Last processed dates"), views.freshness(ops.freshness_table(settings))])
+    return
+
+
+@app.cell
+def _(live, mo, ops, settings, views):
+    live.value
+    mo.vstack([mo.md("## Tasks"), views.counts(ops.task_counts(settings)),
+               views.table(ops.task_table(settings), page_size=15, label="Most recent first")])
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,423 @@
+"""nkdash.dashboards: the dashboards' queries against a lake the ETL loaded from the demo Odoo.
+
+Expected numbers are computed independently, with pyarrow/pandas straight from the
+parquet files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+from nkdash import dashboards as d
+from nkdash.dashboards import Dashboard, Filters
+from nkdash.errors import InputError, LakeError
+from nkdash.lake import PARTITIONED, Lake
+from nkdash.meta import MetaStore
+
+from .conftest import DATES, END
+
+F = Filters(DATES[0], DATES[-1])
+CENT = 0.005
+
+
+def approx(value):
+    return pytest.approx(value, abs=CENT)
+
+
+@pytest.fixture(scope="module")
+def lake(loaded_lake) -> Path:
+    return loaded_lake(17).lake
+
+
+@pytest.fixture(scope="module")
+def db(lake) -> Dashboard:
+    return Dashboard(lake)
+
+
+@pytest.fixture
+def private(lake, tmp_path) -> Path:
+    """A copy of the loaded lake a test may change."""
+    shutil.copytree(lake, tmp_path / "lake")
+    return tmp_path / "lake"
+
+
+def read(lake: Path, table: str) -> pd.DataFrame:
+    """A whole table straight from its parquet files (no nkdash)."""
+    table = ds.dataset(lake / "star-schema" / table, format="parquet", partitioning="hive").to_table()
+    return table.to_pandas(date_as_object=False)
+
+
+def descendants(lake: Path, ids) -> set[int]:
+    cats = read(lake, "dim_category")
+    found, todo = set(), list(ids)
+    while todo:
+        cid = todo.pop()
+        found.add(cid)
+        todo += cats.loc[cats["parent_id"] == cid, "id"].tolist()
+    return found
+
+
+def category_id(lake: Path, name: str) -> int:
+    cats = read(lake, "dim_category")
+    return int(cats.loc[cats["name"] == name, "id"].iloc[0])
+
+
+def expected_sales(lake: Path, f: Filters) -> dict[str, float]:
+    lines = read(lake, "fact_sales")
+    lines = lines[(lines["date"] >= pd.Timestamp(f.start)) & (lines["date"] <= pd.Timestamp(f.end))]
+    if f.stores:
+        lines = lines[lines["store_id"].isin(f.stores)]
+    if f.categories:
+        lines = lines[lines["category_id"].isin(descendants(lake, f.categories))]
+    orders = lines.groupby(["channel", "order_ref"])["revenue"].sum()
+    return {"revenue": lines["revenue"].sum(), "cost": lines["cost"].sum(), "margin": lines["margin"].sum(),
+            "units": lines["qty"].sum(), "lines": len(lines), "orders": int((orders > 0).sum()),
+            "refunds": int((orders < 0).sum()), "basket": orders[orders > 0].mean()}
+
+
+# ----------------------------------------------------------------------------- sales
+@pytest.mark.parametrize("stores, categories", [
+    ((), ()), ((1,), ()), ((2,), ()), ((), ("Food",)), ((1,), ("Beverages", "Dairy")),
+])
+def test_sales_summary_matches_fact_sales(db, lake, stores, categories):
+    f = Filters(DATES[0], DATES[-1], stores, tuple(category_id(lake, c) for c in categories))
+    want = expected_sales(lake, f)
+    got = d.sales_summary(db, f).iloc[0]
+    assert want["lines"] > 0
+    for column in ("revenue", "cost", "margin", "units", "lines", "orders", "refunds", "basket"):
+        assert got[column] == approx(want[column]), column
+    assert got["margin_pct"] == pytest.approx(want["margin"] / want["revenue"], abs=1e-5)
+
+
+def test_sales_by_store_and_channel_split_the_total(db):
+    total = d.sales_summary(db, F).iloc[0]
+    stores, channels = d.sales_by_store(db, F), d.sales_by_channel(db, F)
+    assert set(stores["store"]) == {"Brussels Centre", "Antwerp Central Station", d.NO_STORE}
+    assert set(channels["channel"]) == {"Point of sale", "Invoice"}
+    for frame in (stores, channels):
+        assert frame["revenue"].sum() == approx(total["revenue"])
+        assert frame["orders"].sum() == total["orders"]
+        assert frame["share"].sum() == pytest.approx(1, abs=1e-5)
+        assert frame["revenue"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("grain, periods", [
+    ("day", DATES), ("week", [dt.date(2024, 3, 25), dt.date(2024, 4, 1)]),
+    ("month", [dt.date(2024, 3, 1), dt.date(2024, 4, 1)]),
+])
+def test_trend_has_every_period_and_adds_up(db, grain, periods):
+    total = d.sales_summary(db, F).iloc[0]
+    trend = d.sales_trend(db, F, grain)
+    assert [p.date() for p in trend["period"]] == periods
+    assert trend["revenue"].sum() == approx(total["revenue"])
+    assert trend["orders"].sum() == total["orders"]
+    by_channel = d.sales_trend(db, F, grain, "channel")
+    assert len(by_channel) == 2 * len(periods)           # every period x channel, zeros filled
+    assert by_channel["revenue"].sum() == approx(total["revenue"])
+
+
+def test_trend_by_store_names_stores(db):
+    trend = d.sales_trend(db, Filters(DATES[0], DATES[-1], (1,)), "day", "store")
+    assert set(trend["store"]) == {"Brussels Centre"} and len(trend) == len(DATES)
+
+
+def test_previous_period_comparison(db, lake):
+    f = Filters(DATES[3], DATES[4])
+    assert f.previous() == Filters(DATES[1], DATES[2])
+    kpis = d.sales_comparison(db, f).set_index("metric")
+    before = expected_sales(lake, f.previous())
+    assert kpis.loc["revenue", "previous"] == approx(before["revenue"])
+    assert kpis.loc["orders", "previous"] == before["orders"]
+    assert kpis.loc["revenue", "change"] == approx(kpis.loc["revenue", "current"] - before["revenue"])
+    assert kpis.loc["refunds", "better"] == "decrease"
+    # nothing before the first loaded date: previous is zero, the change is "new"
+    first = d.sales_comparison(db, F).set_index("metric")
+    assert first.loc["revenue", "previous"] == 0 and pd.isna(first.loc["revenue", "change_pct"])
+
+
+# ----------------------------------------------------------------------------- profit
+def test_profit_by_product_and_extremes(db):
+    products = d.profit_by(db, F, "product")
+    total = d.sales_summary(db, F).iloc[0]
+    assert products["margin"].sum() == approx(total["margin"])
+    assert ((products["revenue"] - products["cost"] - products["margin"]).abs() < 0.011).all()
+    assert products["margin"].is_monotonic_decreasing
+    extremes = d.top_products(db, F, 5)
+    top, bottom = extremes[extremes["rank"] == "top"], extremes[extremes["rank"] == "bottom"]
+    assert len(top) == len(bottom) == 5 and not set(top["product_id"]) & set(bottom["product_id"])
+    assert top["margin"].min() >= bottom["margin"].max()
+    assert bottom["margin"].iloc[0] == products["margin"].min()
+
+
+@pytest.mark.parametrize("by", ["store", "category", "department"])
+def test_profit_by_splits_the_margin(db, by):
+    frame = d.profit_by(db, F, by)
+    assert frame["margin"].sum() == approx(d.sales_summary(db, F).iloc[0]["margin"])
+    assert frame["margin_share"].sum() == pytest.approx(1, abs=1e-5)
+    if by != "store":
+        assert not frame["department"].str.startswith("All").any()
+
+
+# ----------------------------------------------------------------------------- inventory
+def stock_at(lake: Path, day: dt.date) -> pd.DataFrame:
+    quants = read(lake, "fact_stock_quants")
+    quants = quants[quants["date"] == pd.Timestamp(day)]
+    products = read(lake, "dim_product").rename(columns={"id": "product_id"})
+    return quants.merge(products[["product_id", "standard_price", "category_id"]], on="product_id")
+
+
+@pytest.mark.parametrize("end", [DATES[-1], DATES[2]])
+def test_stock_levels_at_the_last_date_of_the_period(db, lake, end):
+    f = Filters(DATES[0], end)
+    assert d.stock_date(db, f) == end
+    want = stock_at(lake, end)
+    for by in ("location", "category", "product"):
+        got = d.stock_levels(db, f, by)
+        assert got["qty"].sum() == pytest.approx(want["quantity"].sum())
+        assert got["value"].sum() == approx((want["quantity"] * want["standard_price"]).sum())
+    locations = d.stock_levels(db, Filters(DATES[0], end, (1,)), "location")
+    assert list(locations["location"]) == ["BRU/Stock"]
+
+
+def test_stock_moves_in_and_out(db, lake):
+    moves = read(lake, "fact_inventory_moves")
+    got = d.stock_moves(db, F, "day")
+    for direction, usage in (("in", "dest_usage"), ("out", "src_usage")):
+        want = moves.loc[moves[usage] == "internal"].groupby("kind")["qty"].sum()
+        mine = got[got["direction"] == direction].groupby("kind")["qty"].sum()
+        pd.testing.assert_series_equal(mine.sort_index(), want.sort_index(), check_names=False)
+
+
+def test_slow_movers_have_stock_and_no_sales(db, lake):
+    slow = d.slow_movers(db, F)
+    stock = stock_at(lake, END).groupby("product_id")["quantity"].sum()
+    sold = read(lake, "agg_profit_daily").query("qty > 0")["product_id"].unique()
+    want = set(stock[stock > 0].index) - set(sold)
+    assert set(slow["product_id"]) == want and len(want) > 0
+    assert slow["value"].is_monotonic_decreasing and slow["last_sold"].isna().all()
+
+
+def test_stock_outs_are_storable_and_not_in_stock(db, lake):
+    outs = d.stock_outs(db, F)
+    storable = set(read(lake, "dim_product").query("storable")["id"])
+    assert len(outs) > 0
+    assert (outs["on_hand"] <= 0).all() and set(outs["product_id"]) <= storable
+    assert ((outs["units_sold"] > 0) | (outs["on_hand"] < 0)).all()
+
+
+def test_inventory_summary(db):
+    row = d.inventory_summary(db, F).iloc[0]
+    assert row["stock_date"] == END and row["value"] == approx(d.stock_levels(db, F, "location")["value"].sum())
+    assert row["stock_outs"] == len(d.stock_outs(db, F)) and row["slow_movers"] == len(d.slow_movers(db, F))
+
+
+# ----------------------------------------------------------------------------- purchases
+def test_purchases_by_vendor_and_category(db, lake):
+    lines = read(lake, "fact_purchases")
+    for by in ("vendor", "category", "department", "product"):
+        got = d.purchases_by(db, F, by)
+        assert got["spend"].sum() == approx(lines["price_subtotal"].sum())
+        assert got["ordered_value"].sum() == approx((lines["product_qty"] * lines["price_unit"]).sum())
+        assert got["received_qty"].sum() == pytest.approx(lines["qty_received"].sum())
+    vendors = d.purchases_by(db, F, "vendor")
+    assert vendors["orders"].sum() == lines["order_id"].nunique()
+
+
+def test_purchases_store_filter_splits_the_total(db):
+    total = d.purchases_by(db, F, "vendor")["spend"].sum()
+    parts = [d.purchases_by(db, Filters(F.start, F.end, (store,)), "vendor")["spend"].sum() for store in (1, 2)]
+    assert all(p > 0 for p in parts) and sum(parts) == approx(total)
+
+
+def test_purchase_fulfilment_and_open_lines(db, lake):
+    lines = read(lake, "fact_purchases")
+    stages = d.purchase_fulfilment(db, F, "day")
+    assert len(stages) == 3 * len(DATES)
+    totals = stages.groupby("stage")["value"].sum()
+    assert totals["ordered"] == approx((lines["product_qty"] * lines["price_unit"]).sum())
+    assert totals["invoiced"] == approx((lines["qty_invoiced"] * lines["price_unit"]).sum())
+    still_open = d.open_purchases(db, F)
+    want = lines[(lines["qty_received"] < lines["product_qty"]) | (lines["qty_invoiced"] < lines["qty_received"])]
+    assert len(still_open) == len(want) > 0
+    vendor = int(still_open["vendor_id"].iloc[0])
+    assert set(d.open_purchases(db, F, (vendor,))["vendor_id"]) == {vendor}
+
+
+# ----------------------------------------------------------------------------- options, periods
+def test_filter_options(db):
+    assert d.store_options(db) == {"Antwerp Central Station": 2, "Brussels Centre": 1}
+    categories = d.category_options(db)
+    assert "Food" in categories and "Food / Dairy" in categories and "All" not in categories
+    assert d.default_period(db) == (DATES[0], DATES[-1])
+    assert d.default_period(db, days=2) == (DATES[-2], DATES[-1])
+    assert d.selectable_range(db) == (DATES[0], DATES[-1])
+
+
+def test_a_category_includes_its_subcategories(db, lake):
+    food = category_id(lake, "Food")
+    assert set(db.descendants([food])) == descendants(lake, [food]) and len(db.descendants([food])) > 1
+
+
+def test_selected_ids_reads_chart_selections():
+    assert d.selected_ids(pd.DataFrame({"store_id": [2, 1, 2, None]}), "store_id") == (1, 2)
+    assert d.selected_ids(pd.DataFrame({"store_id": []}), "store_id") == ()
+    assert d.selected_ids([], "store_id") == ()
+
+
+# ----------------------------------------------------------------------------- binding
+@pytest.mark.parametrize("make", [
+    lambda: Filters(DATES[0], DATES[-1], ("1) OR 1=1; DROP TABLE dim_store; --",)),
+    lambda: Filters(DATES[0], DATES[-1], (), ("'; COPY dim_store TO '/tmp/x.csv'; --",)),
+    lambda: Filters(DATES[0], DATES[-1], (1.5,)),
+    lambda: Filters(DATES[0], DATES[-1], "12"),
+    lambda: Filters(DATES[0], DATES[-1], (True,)),
+    lambda: Filters("2024-03-29' OR '1'='1", DATES[-1]),
+    lambda: Filters(dt.datetime(2024, 3, 29), DATES[-1]),
+    lambda: Filters(DATES[-1], DATES[0]),
+])
+def test_filters_refuse_anything_but_dates_and_ids(make):
+    with pytest.raises(InputError):
+        make()
+
+
+@pytest.mark.parametrize("call", [
+    lambda db: d.sales_trend(db, F, "day'); DROP TABLE dim_store; --"),
+    lambda db: d.profit_by(db, F, "store; DROP TABLE dim_store"),
+    lambda db: d.stock_levels(db, F, "location) --"),
+    lambda db: d.purchases_by(db, F, "1=1"),
+    lambda db: d.open_purchases(db, F, ("1 OR 1=1",)),
+])
+def test_query_arguments_are_checked_before_any_sql(private, call):
+    db = Dashboard(private)
+    before = sorted((p, p.stat().st_size) for p in private.rglob("*.parquet"))
+    with pytest.raises(InputError):
+        call(db)
+    assert d.sales_summary(db, F).iloc[0]["lines"] > 0
+    assert sorted((p, p.stat().st_size) for p in private.rglob("*.parquet")) == before
+
+
+def test_values_are_bound_never_spliced(db):
+    def count(op: str) -> int:
+        sql = f"SELECT count(*) AS n FROM dim_store WHERE name {op} $name"
+        hostile = {"name": "x' OR '1'='1"}
+        frame = db.run(f"probe{op}", d.Reads(("dim_store",)), (), lambda: db.sql("probe", sql, hostile))
+        return int(frame["n"][0])
+
+    assert (count("="), count("<>")) == (0, 2)
+
+
+# ----------------------------------------------------------------------------- cache, timings
+def test_cache_hits_and_timings(private):
+    db = Dashboard(private)
+    meta, started = MetaStore.for_lake(Lake(private)), dt.datetime.now(dt.UTC)
+    first = d.sales_summary(db, F)
+    first.loc[0, "revenue"] = -1                                 # callers get copies
+    again = d.sales_summary(db, F)
+    assert (db.hits, db.misses) == (1, 1) and again.loc[0, "revenue"] > 0
+    [timing] = [t for t in meta.query_timings(since=started) if t["name"] == "dashboards.sales_summary"]
+    assert timing["rows"] == 1 and timing["seconds"] > 0
+    assert json.loads(timing["params"]) == {"start": str(F.start), "end": str(F.end), "stores": [], "categories": []}
+
+
+def test_cache_follows_the_lake(private):
+    db, lake = Dashboard(private), Lake(private)
+    inside, outside = Filters(DATES[1], DATES[-1]), DATES[0]
+    before = d.sales_summary(db, inside).iloc[0]["revenue"]
+    # a change outside the range leaves the cached answer valid
+    lake.delete_partition("agg_profit_daily", outside)
+    assert d.sales_summary(db, inside).iloc[0]["revenue"] == before and db.hits == 1
+    # a reloaded partition inside the range is seen at once
+    day = DATES[-1]
+    agg = lake.read_partition("agg_profit_daily", day)
+    doubled = agg.set_column(agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2))
+    lake.write_partition("agg_profit_daily", day, doubled)
+    added = pc.sum(agg["revenue"]).as_py()
+    assert d.sales_summary(db, inside).iloc[0]["revenue"] == approx(before + added)
+    # a partition deleted by hand is gone from the answer
+    lake.delete_partition("agg_profit_daily", day)
+    assert d.sales_summary(db, inside).iloc[0]["revenue"] == approx(before - added)
+    assert db.misses == 3
+
+
+QUERIES = [
+    (d.sales_summary, ()), (d.sales_trend, ("week", "channel")), (d.sales_by_store, ()), (d.sales_by_channel, ()),
+    (d.profit_by, ("product",)), (d.stock_levels, ("category",)), (d.stock_moves, ("day",)), (d.slow_movers, ()),
+    (d.stock_outs, ()), (d.purchases_by, ("vendor",)), (d.purchase_fulfilment, ("week",)), (d.open_purchases, ()),
+]
+
+
+@pytest.mark.parametrize("query, args", QUERIES + [(d.profit_by, ("store",)), (d.stock_levels, ("location",))],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
+    """A query's SQL sees only the tables it declares (``@query(...)``): check its SQL."""
+    db, seen = Dashboard(lake), []
+    run_sql = Dashboard.sql
+
+    def spy(self, name, sql, params, log_params=None):
+        declared = self._local.files[-1].keys()
+        seen.append({t for t in d.SCHEMAS if re.search(rf"\b{t}\b", sql)} - declared)
+        return run_sql(self, name, sql, params, log_params)
+
+    monkeypatch.setattr(Dashboard, "sql", spy)
+    query(db, Filters(DATES[0], DATES[-1], (1,), (2,)), *args)
+    assert seen and not any(seen), seen
+
+
+def test_partitions_outside_the_range_are_never_opened(private):
+    """Every fact partition of the last date is destroyed: queries over the other dates
+    (those that do not look past their range) still answer, so they never opened it."""
+    lake = Lake(private)
+    for table in PARTITIONED:
+        for path in lake.partition_dir(table, DATES[-1]).glob("*.parquet"):
+            path.write_bytes(b"\0" * path.stat().st_size)
+    db = Dashboard(private)
+    earlier = Filters(DATES[0], DATES[-2])
+    for query, args in QUERIES:
+        if query.reads.after == 0:
+            assert isinstance(query(db, earlier, *args), pd.DataFrame), query.__name__
+    with pytest.raises(LakeError, match="damaged partition"):
+        d.sales_summary(db, F)
+
+
+# ----------------------------------------------------------------------------- empty lake, freshness
+def test_an_empty_lake_answers_empty(tmp_path):
+    db = Dashboard(tmp_path / "no-lake")
+    assert not d.has_sales(db, F) and not d.has_inventory(db, F) and not d.has_purchases(db, F)
+    for query, args in QUERIES:
+        assert isinstance(query(db, F, *args), pd.DataFrame), query.__name__
+    assert d.store_options(db) == {} and d.category_options(db) == {}
+    assert d.date_bounds(db) is None
+    start, end = d.default_period(db, today=dt.date(2024, 5, 1))
+    assert (start, end) == (dt.date(2024, 4, 1), dt.date(2024, 4, 30))
+    badge = d.freshness_badge(db, ["profit"], F, today=END)
+    assert badge.kind == "danger" and "No data loaded yet" in badge.text
+    assert "Nothing is loaded yet" in d.no_data(db, "sales", F)
+
+
+@pytest.mark.parametrize("lag, status, kind", [(1, "ok", "success"), (3, "late", "warn"), (5, "critical", "danger")])
+def test_freshness_badge_follows_the_sla(db, lag, status, kind):
+    today = END + dt.timedelta(days=lag)
+    badge = d.freshness_badge(db, ["profit", "pos"], Filters(DATES[0], today - dt.timedelta(days=1)), today)
+    assert (badge.status, badge.kind, badge.last_loaded) == (status, kind, END)
+    assert len(badge.missing_in_period) == lag - 1
+    assert ("not loaded" in badge.text) == (lag > 1)
+
+
+def test_freshness_without_metadata_reads_the_listing(private):
+    Lake(private).delete_partition("agg_profit_daily", DATES[2])
+    badge = d.freshness_badge(Dashboard(private, meta=None), ["profit"], F, END + dt.timedelta(days=1))
+    assert badge.status == "ok" and badge.missing_in_period == (DATES[2],)
+
+
+def test_open_dashboard_is_shared_per_lake(lake):
+    assert d.open_dashboard(lake) is d.open_dashboard(str(lake))
+    assert d.open_dashboard(lake).lake.read_only

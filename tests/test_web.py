@@ -1,0 +1,440 @@
+"""nkdash.web and nkdash.health: access control, login, /health, logs — on a real uvicorn."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import quote
+
+import pyarrow as pa
+import pytest
+import requests
+import uvicorn
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from nkdash.errors import ConfigError
+from nkdash import queue
+from nkdash.health import check_health, queue_status
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
+from nkdash.settings import Secret, Settings
+from nkdash.web import SESSION_COOKIE, Auth, User, build_app, serve
+
+REPO = Path(__file__).resolve().parent.parent
+VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
+DATED = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
+HTML = {"Accept": "text/html"}
+NOTEBOOK = '''import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    mo.md("placeholder notebook")
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+def yesterday() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def load_meta(lake: Path, last: dt.date, datasets=DATED) -> None:
+    """Record ``datasets`` as loaded up to ``last`` (no files: a lake the scan finds clean)."""
+    meta = MetaStore.for_lake(Lake(lake))
+    for name in datasets:
+        meta.set_partition(name, last, status="loaded", rows=1)
+
+
+@pytest.fixture
+def web_settings(tmp_path) -> Settings:
+    """Both roles enabled, a lake fresh up to yesterday, private state and log dirs."""
+    load_meta(tmp_path / "lake", yesterday())
+    return Settings(lake=tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
+                    viewer_password=Secret(VIEWER_PW), operator_password=Secret(OPERATOR_PW))
+
+
+@pytest.fixture
+def notebooks_dir(tmp_path) -> Path:
+    """A placeholder viewer notebook (/sales) and operator notebook (/operational)."""
+    directory = tmp_path / "notebooks"
+    directory.mkdir()
+    for name in ("sales.py", "operational.py"):
+        (directory / name).write_text(NOTEBOOK)
+    return directory
+
+
+@pytest.fixture
+def start(monkeypatch, notebooks_dir) -> Iterator[Callable[..., str]]:
+    """``start(settings, **build_app_kwargs)``: serve ``build_app`` on a free port; the base URL."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    monkeypatch.setenv("NKDASH_LAKE", "")  # build_app exports it and sets up logging: both restored
+    monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)
+
+    def run(settings: Settings, **kwargs) -> str:
+        kwargs.setdefault("health_ttl", 0)
+        app = build_app(settings, notebooks_dir, **kwargs)
+        sock = socket.create_server(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        for _ in range(100):
+            if server.started:
+                return url
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    yield run
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+    for logger in (logging.getLogger(), logging.getLogger("marimo"), logging.getLogger("nkdash.web.access")):
+        for handler in [h for h in logger.handlers if (h.get_name() or "").startswith("nkdash-")]:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    return requests.get(url, allow_redirects=False, timeout=10, **kwargs)
+
+
+def login(url: str, username: str, password: str, next_: str = "/") -> requests.Response:
+    return requests.post(f"{url}/login", data={"username": username, "password": password, "next": next_},
+                         allow_redirects=False, timeout=10)
+
+
+def ws_status(url: str, path: str, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status of a WebSocket handshake (101 when accepted)."""
+    try:
+        with ws_connect(url.replace("http", "ws") + path, additional_headers=headers or {}, open_timeout=10):
+            return 101
+    except InvalidStatus as e:
+        return e.response.status_code
+
+
+# ----------------------------------------------------------------------------- /health
+
+
+def test_health_ok_on_a_fresh_lake(start, web_settings):
+    response = get(f"{start(web_settings)}/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["metadata"] == {"ok": True}
+    assert body["lake"]["readable"] and body["lake"]["status"] == "ok" and body["lake"]["problems"] == []
+    assert set(body["lake"]["datasets"]) == set(DATED)
+    assert body["lake"]["datasets"]["pos"] == {"last_loaded": yesterday().isoformat(), "lag_days": 1,
+                                               "status": "ok", "missing": 0, "failed": 0, "stale": 0}
+    assert body["queue"] == {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
+
+
+def test_health_503_when_metadata_store_unreadable(start, web_settings):
+    meta_file = web_settings.lake / "_meta" / "nkdash.sqlite"
+    for leftover in (meta_file, meta_file.with_name("nkdash.sqlite-wal"), meta_file.with_name("nkdash.sqlite-shm")):
+        leftover.unlink(missing_ok=True)   # a damaged store: its write-ahead log gone with it
+    meta_file.write_bytes(b"not a database" * 100)
+    response = get(f"{start(web_settings)}/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail" and body["metadata"]["ok"] is False and body["lake"]["status"] == "unknown"
+
+
+def test_health_503_when_a_dataset_is_critical(start, web_settings):
+    meta = MetaStore.for_lake(Lake(web_settings.lake))
+    meta.set_partition("profit", yesterday() - dt.timedelta(days=4), status="loaded")
+    meta.set_partition("profit", yesterday(), status="quarantined")  # last loaded: 5 days ago
+    response = get(f"{start(web_settings)}/health")
+    assert response.status_code == 503
+    assert response.json()["lake"]["datasets"]["profit"]["status"] == "critical"
+
+
+def test_health_degraded_but_200_when_late(web_settings):
+    meta = MetaStore.for_lake(Lake(web_settings.lake))
+    meta.set_partition("pos", yesterday(), status="quarantined")
+    meta.set_partition("pos", yesterday() - dt.timedelta(days=1), status="loaded")
+    health = check_health(web_settings)
+    assert health.status == "degraded" and health.ok and health.lake["datasets"]["pos"]["status"] == "late"
+
+
+def test_health_degraded_but_200_with_leftovers_of_a_write(web_settings):
+    (web_settings.lake / "_staging" / "fact_sales" / "2024-03-01.new-00000000000000000001-1-abcdef12").mkdir(
+        parents=True)
+    health = check_health(web_settings)
+    assert health.status == "degraded" and health.lake["problems"] == [{"table": "fact_sales", "date": None,
+                                                                        "kind": "temp"}]
+
+
+def test_health_503_when_a_partition_is_corrupt(start, web_settings):
+    lake = Lake(web_settings.lake)
+    table = pa.table({"date": pa.array([yesterday()], pa.date32()), "qty": [1.0]})
+    info = lake.write_partition("fact_purchases", yesterday(), table)
+    info.path.write_bytes(info.path.read_bytes()[:40])  # truncated
+    body = get(f"{start(web_settings)}/health").json()
+    assert body["status"] == "fail"
+    assert body["lake"]["problems"] == [{"table": "fact_purchases", "date": yesterday().isoformat(),
+                                         "kind": "unreadable"}]
+
+
+def test_health_503_when_the_lake_is_missing(web_settings, tmp_path):
+    health = check_health(web_settings.with_(lake=tmp_path / "nowhere"))
+    assert health.status == "fail" and health.lake["readable"] is False
+
+
+def test_health_shows_no_business_figures(web_settings):
+    text = str(check_health(web_settings).to_dict())
+    for word in ("rows", "revenue", "amount", "margin", "cost", "path"):
+        assert word not in text
+
+
+def test_queue_status_sqlite(web_settings):
+    path = queue.sqlite_path(web_settings)
+    assert queue_status(web_settings)["status"] == "unknown"
+    storage = queue.connect(web_settings).storage
+    for _ in range(3):
+        storage.enqueue(b"\x00", 0)
+    assert path.exists()
+    assert queue_status(web_settings) == {"backend": "sqlite", "ok": True, "status": "ok", "pending": 3}
+    path.write_bytes(b"garbage" * 200)
+    assert queue_status(web_settings)["ok"] is False
+    assert check_health(web_settings).status == "fail"
+
+
+def test_queue_status_redis_unreachable_never_shows_the_url(web_settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    status = queue_status(web_settings.with_(queue="redis", redis_url=Secret(f"redis://:pw-r3dis@127.0.0.1:{port}/0")))
+    assert status["ok"] is False and "pw-r3dis" not in str(status) and str(port) not in str(status)
+
+
+# ----------------------------------------------------------------------------- access
+
+NOTEBOOK_PATHS = ["/", "/sales/", "/sales", "/operational/", "/sales/api/status", "/sales/health",
+                  "/sales/public-files-sw.js", "/sales/@file/1-x.txt", "/sales/api/kernel/instantiate",
+                  "/operational/api/kernel/run", "/no/such/page"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS)
+def test_without_credentials_no_page_and_no_data(start, web_settings, path):
+    url = start(web_settings)
+    page = get(url + path, headers=HTML)
+    assert page.status_code == 303 and page.headers["location"] == f"/login?next={quote(path)}"
+    api = get(url + path)
+    assert api.status_code == 401 and api.json() == {"error": "authentication required"}
+    assert api.headers["www-authenticate"].startswith("Basic")
+    post = requests.post(url + path, json={}, allow_redirects=False, timeout=10)
+    assert post.status_code == 401 and "placeholder" not in post.text
+
+
+@pytest.mark.parametrize("path", ["/sales/ws?session_id=s_x", "/operational/ws?session_id=s_x"])
+def test_websocket_without_credentials_refused(start, web_settings, path):
+    assert ws_status(start(web_settings), path) == 403
+
+
+def test_marimo_frontend_files_are_public(start, web_settings):
+    url = start(web_settings)
+    assert get(f"{url}/sales/manifest.json").status_code == 200
+    index = get(f"{url}/sales/", auth=("viewer", VIEWER_PW)).text
+    asset = index.split('src="./assets/')[1].split('"')[0]
+    assert get(f"{url}/sales/assets/{asset}").status_code == 200
+    assert requests.post(f"{url}/sales/assets/{asset}", timeout=10).status_code == 401
+
+
+def test_viewer_opens_dashboards_not_operations(start, web_settings):
+    url = start(web_settings)
+    viewer = ("viewer", VIEWER_PW)
+    assert get(f"{url}/sales/", auth=viewer).status_code == 200
+    assert get(f"{url}/operational/", auth=viewer).status_code == 403
+    assert get(f"{url}/operational/api/status", auth=viewer).status_code == 403
+    cookie = login(url, "viewer", VIEWER_PW).cookies[SESSION_COOKIE]
+    assert ws_status(url, "/operational/ws?session_id=s_v", {"Cookie": f"{SESSION_COOKIE}={cookie}"}) == 403
+    index = get(f"{url}/", cookies={SESSION_COOKIE: cookie}).text
+    assert 'href="/sales/"' in index and "/operational" not in index
+
+
+@pytest.mark.parametrize("path", ["//operational/", "/./operational/", "/sales/../operational/", "/%2Foperational/",
+                                  "/operational%2F", "//operational/api/status"])
+def test_odd_paths_never_reach_an_operator_notebook(start, web_settings, path):
+    url = start(web_settings)
+    credentials = base64.b64encode(f"viewer:{VIEWER_PW}".encode()).decode()
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:  # the path as sent
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        status_line = s.makefile("rb").readline()
+    assert status_line.split()[1] in (b"403", b"404")
+
+
+def test_operator_opens_everything(start, web_settings):
+    url = start(web_settings)
+    operator = ("operator", OPERATOR_PW)
+    for path in ("/", "/sales/", "/operational/"):
+        assert get(url + path, auth=operator).status_code == 200
+    index = get(f"{url}/", auth=operator).text
+    assert 'href="/sales/"' in index and 'href="/operational/"' in index
+
+
+@pytest.mark.parametrize("username,password", [("viewer", OPERATOR_PW), ("operator", VIEWER_PW), ("viewer", ""),
+                                               ("nobody", VIEWER_PW), ("viewer", VIEWER_PW + "x")])
+def test_wrong_credentials_refused(start, web_settings, username, password):
+    url = start(web_settings)
+    assert get(f"{url}/sales/", auth=(username, password), headers=HTML).status_code == 401
+    response = login(url, username, password)
+    assert response.status_code == 401 and SESSION_COOKIE not in response.cookies
+    assert "Wrong user name or password" in response.text
+
+
+def test_disabled_role_cannot_log_in(start, web_settings):
+    url = start(web_settings.with_(operator_password=Secret("")))
+    assert get(f"{url}/sales/", auth=("operator", "")).status_code == 401
+    assert get(f"{url}/sales/", auth=("viewer", VIEWER_PW)).status_code == 200
+
+
+def test_login_and_logout(start, web_settings):
+    url = start(web_settings)
+    assert "<form" in get(f"{url}/login?next=/sales/").text
+    session = requests.Session()
+    response = session.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW, "next": "/sales/"},
+                            allow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/sales/"
+    set_cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie and "max-age=43200" in set_cookie
+    assert session.get(f"{url}/sales/", allow_redirects=False).status_code == 200
+    assert "viewer (viewer)" in session.get(f"{url}/").text
+    out = session.post(f"{url}/logout", allow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert not session.cookies.get(SESSION_COOKIE)
+    assert session.get(f"{url}/", allow_redirects=False, headers=HTML).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", ""])
+def test_login_never_redirects_off_site(start, web_settings, target):
+    assert login(start(web_settings), "viewer", VIEWER_PW, next_=target).headers["location"] == "/"
+
+
+def test_cross_origin_writes_and_websockets_refused(start, web_settings):
+    url = start(web_settings)
+    evil = {"Origin": "http://evil.example"}
+    response = requests.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW}, headers=evil,
+                             allow_redirects=False, timeout=10)
+    assert response.status_code == 403 and SESSION_COOKIE not in response.cookies
+    cookie = login(url, "operator", OPERATOR_PW).cookies[SESSION_COOKIE]
+    assert ws_status(url, "/sales/ws?session_id=s_e", {"Cookie": f"{SESSION_COOKIE}={cookie}", **evil}) == 403
+    same = {"Origin": url}
+    assert login(url, "viewer", VIEWER_PW).status_code == 303
+    assert requests.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW}, headers=same,
+                         allow_redirects=False, timeout=10).status_code == 303
+
+
+def test_tampered_and_expired_cookies_refused(web_settings):
+    auth = Auth(web_settings, b"k" * 32)
+    token = auth.issue(User("viewer", "viewer"))
+    assert auth.verify(token) == User("viewer", "viewer")
+    role, expires, signature = token.split(":")
+    assert auth.verify(f"operator:{expires}:{signature}") is None
+    assert auth.verify(f"viewer:{int(expires) + 999}:{signature}") is None
+    assert auth.verify(token, now=int(expires) + 1) is None
+    assert auth.verify("garbage") is None and auth.verify("") is None
+
+
+def test_sessions_survive_restarts_not_password_changes(web_settings):
+    token = Auth(web_settings, b"k" * 32).issue(User("operator", "operator"))
+    assert Auth(web_settings, b"k" * 32).verify(token) == User("operator", "operator")
+    assert Auth(web_settings, b"j" * 32).verify(token) is None
+    assert Auth(web_settings.with_(operator_password=Secret("new")), b"k" * 32).verify(token) is None
+    assert Auth(web_settings.with_(operator_password=Secret("")), b"k" * 32).verify(token) is None
+
+
+def test_session_key_is_private_and_kept(start, web_settings):
+    url = start(web_settings)
+    key = web_settings.state_dir / "web-session.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    cookie = login(url, "viewer", VIEWER_PW).cookies[SESSION_COOKIE]
+    url2 = start(web_settings)  # a restart: same key file, same sessions
+    assert get(f"{url2}/", cookies={SESSION_COOKIE: cookie}).status_code == 200
+
+
+def test_basic_auth_header_parsing(web_settings):
+    auth = Auth(web_settings, b"k" * 32)
+    encode = lambda text: "Basic " + base64.b64encode(text.encode()).decode()  # noqa: E731
+    assert auth.basic(encode(f"operator:{OPERATOR_PW}")) == User("operator", "operator")
+    assert auth.basic(encode(f"viewer{VIEWER_PW}")) is None
+    assert auth.basic("Basic !!!") is None and auth.basic(f"Bearer {VIEWER_PW}") is None
+
+
+# ----------------------------------------------------------------------------- refusing to start
+
+
+def test_no_password_refuses_to_start(web_settings, notebooks_dir):
+    bare = web_settings.with_(viewer_password=Secret(""), operator_password=Secret(""))
+    with pytest.raises(ConfigError, match="NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD"):
+        build_app(bare, notebooks_dir)
+    assert not (bare.state_dir / "web-session.key").exists()
+
+
+def test_no_auth_only_on_loopback(web_settings):
+    with pytest.raises(ConfigError, match="--no-auth"):
+        serve(web_settings, host="0.0.0.0", no_auth=True)
+
+
+def test_no_auth_makes_everyone_an_operator(start, web_settings):
+    url = start(web_settings.with_(viewer_password=Secret(""), operator_password=Secret("")), no_auth=True)
+    assert get(f"{url}/operational/").status_code == 200
+    assert "local (operator)" in get(f"{url}/").text
+
+
+def test_serve_command_without_password_exits_2(tmp_path):
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "nkdash", "serve", "--port", "0"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "nkdash: error: NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD: no web password is set; "
+        "set one in .env (or pass --no-auth for local use only)"]
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def test_access_log_and_no_secret_in_logs(start, web_settings):
+    url = start(web_settings)
+    cookie = login(url, "viewer", VIEWER_PW).cookies[SESSION_COOKIE]
+    login(url, "operator", VIEWER_PW)  # a failed login
+    login(url, VIEWER_PW, OPERATOR_PW)  # a password typed as the user name
+    get(f"{url}/sales/", auth=("operator", OPERATOR_PW))
+    get(f"{url}/sales/", auth=("viewer", "wrong-" + VIEWER_PW))
+    get(f"{url}/?password={OPERATOR_PW}", cookies={SESSION_COOKIE: cookie})
+    ws_status(url, f"/sales/ws?session_id=s_l&access_token={OPERATOR_PW}")
+    log_file = web_settings.log_dir / "web" / "access.log"
+    for _ in range(50):  # the server writes the line just after the client saw the answer
+        if " WS " in (access := log_file.read_text()):
+            break
+        time.sleep(0.05)
+    app_log = (web_settings.log_dir / "web" / "web.log").read_text()
+    basic = base64.b64encode(f"operator:{OPERATOR_PW}".encode()).decode()
+    for secret in (VIEWER_PW, OPERATOR_PW, cookie, cookie.split(":")[-1], basic):
+        assert secret not in access and secret not in app_log
+    lines = access.splitlines()
+    assert any(line.endswith(" GET /sales/ 200 " + line.split()[-1]) and " operator operator " in line
+               for line in lines)
+    assert any(" viewer viewer GET / 200 " in line for line in lines)
+    assert any(" - - WS /sales/ws 403 " in line for line in lines)
+    assert any(" - - POST /login 401 " in line for line in lines)
+    assert "failed login" in app_log
