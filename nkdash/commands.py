@@ -60,3 +60,32 @@ def show_settings(args: argparse.Namespace) -> int:
     for key, value in get_settings().public().items():
         print(f"{key:18} {value}")
     return 0
+
+
+def _up_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=int, default=30,
+                   help="days to load when the lake is empty (default 30); otherwise the daily catch-up runs")
+    p.add_argument("--port", type=int, default=None, help="web port (default NKDASH_WEB_PORT; 0 = a free one)")
+    p.add_argument("--no-serve", action="store_true",
+                   help="load and validate, then exit (no worker, no web app)")
+
+
+@command("up", "bring everything up: demo Odoo (if no ODOO_URL), load the lake, validate, worker + web app",
+         _up_args)
+def up_command(args: argparse.Namespace) -> int:
+    import logging
+    import os
+    import sys
+
+    from .errors import InputError
+    from .up import up
+
+    if not 1 <= args.days <= 366:
+        raise InputError(f"--days must be between 1 and 366, got {args.days}", args.days)
+    code = up(days=args.days, serve=not args.no_serve, port=args.port, say=lambda m: print(m, flush=True))
+    if args.no_serve:
+        return code
+    logging.shutdown()   # served notebooks leave native threads behind: skip finalization (see serve)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

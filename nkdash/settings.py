@@ -246,6 +246,12 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | os.PathL
 _cached: Settings | None = None
 
 
+def reset_settings() -> None:
+    """Forget the process-wide settings: the next :func:`get_settings` reads them again."""
+    global _cached
+    _cached = None
+
+
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     global _cached
