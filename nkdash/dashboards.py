@@ -31,7 +31,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -44,7 +43,6 @@ from typing import Any, Literal, get_args
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
@@ -52,7 +50,7 @@ from . import calendar as cal
 from .datasets.inventory import MOVE_KINDS
 from .datasets.registry import REGISTRY
 from .errors import InputError, LakeError
-from .lake import PARTITION_COLUMNS, WHOLE, Lake
+from .lake import PARTITION_COLUMNS, WHOLE, DataFile, Lake, partition_expression
 from .meta import FILE_NAME, MetaStore
 from .settings import get_settings
 
@@ -226,21 +224,20 @@ class Dashboard:
         with self._lock:
             self._cache.clear()
 
-    def files(self, reads: Reads, filters: Filters | None) -> dict[str, tuple[tuple[dt.date | None, str], ...]]:
-        """Every data file ``reads`` can touch, per table: its dates in range, or the whole dim.
+    def files(self, reads: Reads, filters: Filters | None) -> dict[str, tuple[DataFile, ...]]:
+        """Every data file ``reads`` can touch, per table: those that may hold its dates in
+        range (daily partitions or compacted months), or the whole dim.
 
         This listing is the cache key's lake state (file names are content-addressed) and
-        what the query's SQL sees, so the two always agree.
+        what the query's SQL sees, so the two always agree. A month file may hold dates
+        outside the range: every query filters on ``date`` itself.
         """
         out = {}
         for table in reads.tables:
-            base = str(self.lake.table_dir(table))
-            if table in WHOLE:
-                out[table] = tuple((None, path) for path in _parquet_files(base))
-                continue
-            dates = cal.days(filters.start - dt.timedelta(days=reads.before),
-                             filters.end + dt.timedelta(days=reads.after)) if filters else self.lake.partitions(table)
-            out[table] = tuple((d, path) for d in dates for path in _parquet_files(_day_dir(base, d)))
+            start = end = None
+            if filters and table not in WHOLE:
+                start, end = filters.start - dt.timedelta(days=reads.before), filters.end + dt.timedelta(days=reads.after)
+            out[table] = tuple(self.lake.data_files(table, start, end))
         return out
 
     # ---- running SQL ---------------------------------------------------------------------
@@ -364,33 +361,17 @@ def _filters_in(args: tuple) -> Filters | None:
     return next((a for a in args if isinstance(a, Filters)), None)
 
 
-def _day_dir(table_dir: str, day: dt.date) -> str:
-    return f"{table_dir}/year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
-
-
-def _parquet_files(directory: str) -> list[str]:
-    try:
-        return sorted(e.path for e in os.scandir(directory) if e.name.endswith(".parquet") and e.name[0] not in "._")
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _dataset(table: str, files: Sequence[tuple[dt.date | None, str]]) -> ds.Dataset:
-    """A pyarrow dataset over exactly ``files``; each fact file carries its date (and
+def _dataset(table: str, files: Sequence[DataFile]) -> ds.Dataset:
+    """A pyarrow dataset over exactly ``files``; each fact file carries its date span (and
     year/month/day) as a partition expression, so a date filter skips it unopened."""
     schema = SCHEMAS[table]
     partitions = None
     if table not in WHOLE:
         schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
-        partitions = [_partition(day) for day, _ in files]
-    return ds.FileSystemDataset.from_paths([path for _, path in files], schema=schema, format=ds.ParquetFileFormat(),
-                                           filesystem=pafs.LocalFileSystem(), partitions=partitions)
-
-
-def _partition(day: dt.date) -> pc.Expression:
-    return ((pc.field("date") == pa.scalar(day, pa.date32())) & (pc.field("year") == pa.scalar(day.year, pa.int32()))
-            & (pc.field("month") == pa.scalar(day.month, pa.int32()))
-            & (pc.field("day") == pa.scalar(day.day, pa.int32())))
+        partitions = [partition_expression(f) for f in files]
+    return ds.FileSystemDataset.from_paths([str(f.path) for f in files], schema=schema,
+                                           format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(),
+                                           partitions=partitions)
 
 
 # ----------------------------------------------------------------------------- SQL pieces

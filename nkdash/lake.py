@@ -162,7 +162,11 @@ _WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
 
 @dataclass(frozen=True)
 class PartitionInfo:
-    """One written partition. ``path`` is its data file; ``checksum`` the file's sha256."""
+    """One written partition. ``path`` is its data file; ``checksum`` the file's sha256.
+
+    A date inside a compacted month: ``path`` is the month file; ``rows``, ``bytes`` and
+    ``checksum`` are those of the daily file written for the date (kept in the month file's
+    index), so a date's checksum does not change when its month is compacted."""
 
     table: str
     date: dt.date | None
@@ -259,6 +263,10 @@ class Problem:
     what was written), ``schema`` (differs from the table's), ``empty`` (partition directory
     without a data file), ``stray`` (an unexpected entry that readers would pick up or trip
     over), ``temp`` (leftover of a killed write).
+
+    A problem with a compacted month file has ``date`` None and ``dates`` = the dates the
+    file holds (every day of its month if its index cannot be read): quarantining it makes
+    all of them missing.
     """
 
     table: str
@@ -266,6 +274,7 @@ class Problem:
     path: Path
     kind: ProblemKind
     detail: str
+    dates: tuple[dt.date, ...] = ()
 
 
 class Lake:
@@ -346,15 +355,9 @@ class Lake:
         lo, hi = start or dt.date.min, end or dt.date.max
         files = []
         for name in (TABLES if table is None else (_check_table(table),)):
-            for entry in self._walk(name):
-                if not entry.partition:
+            for entry in self._walk(name, lo, hi):
+                if not entry.partition or (entry.date is not None and not lo <= entry.date <= hi):
                     continue
-                if entry.date is not None and not lo <= entry.date <= hi:
-                    continue
-                if entry.month is not None:
-                    first, last = _month_span(*entry.month)
-                    if last < lo or first > hi:
-                        continue
                 for path in _data_files(entry.path):
                     files.append(self._data_file_of(name, entry, path))
         return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
@@ -784,9 +787,11 @@ class Lake:
                 if wanted is not None and f.dates and not wanted.intersection(f.dates):
                     continue
                 problem = _check_file(f.path, reference, deep) or (_check_month(f.path, deep) if f.compacted else None)
-                if problem:
-                    problems.append(Problem(table, None if f.compacted or not f.dates else f.dates[0], f.path,
-                                            *problem))
+                if problem and f.compacted:
+                    dates = f.dates or tuple(_days_between(f.first, f.last))
+                    problems.append(Problem(table, None, f.path, *problem, dates=dates))
+                elif problem:
+                    problems.append(Problem(table, f.dates[0] if f.dates else None, f.path, *problem))
         return problems
 
     def _scan_staging(self, table: str) -> list[Problem]:
@@ -925,11 +930,12 @@ class Lake:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _walk(self, table: str) -> Iterator[_Entry]:
+    def _walk(self, table: str, start: dt.date = dt.date.min, end: dt.date = dt.date.max) -> Iterator[_Entry]:
         """Every partition directory and every odd entry of a table's tree, in date order.
 
         A dim yields its table directory as its one partition. Odd entries are anything in a
         fact's tree that is not a valid ``year=/month=/day=`` directory or ``_common_metadata``.
+        ``start``/``end`` skip the years and months outside them (and their odd entries).
         """
         table_dir = self.table_dir(table)
         if table in WHOLE:
@@ -942,13 +948,19 @@ class Lake:
             if not (year.is_dir() and _YEAR.fullmatch(year.name)):
                 yield _Entry(None, year, False)
                 continue
+            if not start.year <= int(year.name[5:]) <= end.year:
+                continue
             for month in _listdir(year):
                 if not (month.is_dir() and _MONTH.fullmatch(month.name)):
                     yield _Entry(None, month, False)
                     continue
+                y, m = int(year.name[5:]), int(month.name[6:])
+                valid = 1 <= m <= 12
+                if valid and not (start <= _month_span(y, m)[1] and _month_span(y, m)[0] <= end):
+                    continue
                 for day in _listdir(month):
-                    if day.name == COMPACT_DIR and day.is_dir():
-                        yield _Entry(None, day, True, (int(year.name[5:]), int(month.name[6:])))
+                    if day.name == COMPACT_DIR and day.is_dir() and valid:
+                        yield _Entry(None, day, True, (y, m))
                         continue
                     date = _partition_date(year.name, month.name, day.name) if day.is_dir() else None
                     yield _Entry(date, day, date is not None)
@@ -1266,6 +1278,11 @@ def _month_source(path: Path, date: dt.date) -> _Source:
     except (OSError, pa.ArrowException) as e:
         raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
     return _Source(month_index(path)[date], schema, lambda: read_month_date(path, date))
+
+
+def _days_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    for n in range((last - first).days + 1):
+        yield first + dt.timedelta(days=n)
 
 
 def _month_span(year: int, month: int) -> tuple[dt.date, dt.date]:

@@ -421,3 +421,17 @@ def test_freshness_without_metadata_reads_the_listing(private):
 def test_open_dashboard_is_shared_per_lake(lake):
     assert d.open_dashboard(lake) is d.open_dashboard(str(lake))
     assert d.open_dashboard(lake).lake.read_only
+
+
+def test_compacted_months_answer_the_same(private):
+    """After `nkdash storage compact`, every dashboard query sees the same rows (month files)."""
+    from nkdash.storage import compact
+
+    f = Filters(DATES[0], END)
+    queries = (d.sales_summary, d.profit_by, d.top_products)
+    expected = [query(Dashboard(private), f) for query in queries]
+    compact(private, older_than_days=0, today=END + dt.timedelta(days=400))
+    assert all(x.compacted for x in Lake(private).data_files("fact_sales"))
+    after = Dashboard(private)
+    for want, query in zip(expected, queries):
+        pd.testing.assert_frame_equal(query(after, f), want)
