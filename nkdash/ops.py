@@ -30,8 +30,9 @@ import signal
 import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,7 @@ import pandas as pd
 
 from . import calendar as cal
 from . import queue, storage
-from .datasets import DATED, REGISTRY, get
+from .datasets import DATED, REGISTRY, dependents, get
 from .errors import InputError, NKDashError
 from .lake import PARTITIONED, WHOLE, Lake, Problem
 from .meta import MetaStore
@@ -55,8 +56,10 @@ REPAIR_LIMIT = cal.MAX_ASYNC_DAYS   # dates repaired per dataset in one call (th
 VALIDATE_LIMIT = cal.MAX_ASYNC_DAYS
 TAIL_LINES = 80
 WORKERS_DIR = "workers"             # <state_dir>/workers/<pid>.json: consumers started from a page
+READY_TIMEOUT = 30.0                # seconds a starting consumer gets to say it is ready
 STOP_TIMEOUT = 60.0                 # seconds a stopping consumer gets to finish its tasks in hand
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+COMPACT_AFTER_DAYS = storage.DEFAULT_COMPACT_AFTER_DAYS
 
 _children: dict[int, subprocess.Popen] = {}   # consumers this process started
 
@@ -148,6 +151,11 @@ def period_from(params: Any, settings: Settings | None = None) -> tuple[dt.date,
     return start, end
 
 
+def dates_of(period: Sequence[dt.date]) -> list[dt.date]:
+    """Every date of a ``(start, end)`` pair from a date-range control."""
+    return cal.days(*period)
+
+
 def _meta(settings: Settings, read_only: bool = True) -> MetaStore:
     return MetaStore.for_lake(Lake(settings.lake, read_only=read_only), read_only=read_only)
 
@@ -179,7 +187,7 @@ def async_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings
 
 def _queue_dimensions(settings: Settings) -> Result:
     tasks, huey = queue.app(), queue.connect(settings)
-    request_id = f"dims{time.time_ns() % 10**8:08d}"
+    request_id = uuid.uuid4().hex[:12]
     task_id = queue.submit(huey, tasks.daily.s(dataset="dimensions", day=today(settings).isoformat(),
                                               request_id=request_id, id=f"{request_id}.dimensions"))
     return Result(True, "Queued a sync of the dimensions",
@@ -222,9 +230,10 @@ def sync_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings 
 def _reload_dimensions(settings: Settings, progress: Progress) -> Result:
     from .etl import refresh
 
-    for _ in progress(["dimensions"], title="Reloading the dimensions", completion_title="Dimensions reloaded"):
-        report = refresh("dimensions", [latest_date(settings)], trigger="sync", settings=settings, progress=False,
+    (report,) = [refresh("dimensions", [latest_date(settings)], trigger="sync", settings=settings, progress=False,
                          full=True)
+                 for _ in progress(["dimensions"], title="Reloading the dimensions",
+                                   completion_title="Dimensions reloaded")]
     return Result(report.ok, "Dimensions reloaded" if report.ok else "Dimensions: reload failed", report.summary())
 
 
@@ -255,11 +264,14 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
                      "stale": cal.format_spans(f.stale),
                      "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
                      "last run status": last and last["status"]})
-    dims = report.dimensions_synced
+    dims, last = report.dimensions_synced, next(iter(meta.runs(dataset="dimensions", limit=1)), None)
     rows.append({"dataset": title_of("dimensions"), "last processed": dims and dims.date(), "lag (days)": None,
                  "SLA": "ok" if dims else "critical", "missing": "-", "failed": "-", "stale": "-",
-                 "last run": _stamp(dims), "last run status": None})
-    return pd.DataFrame(rows)
+                 "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
+                 "last run status": last and last["status"]})
+    frame = pd.DataFrame(rows)
+    frame["lag (days)"] = frame["lag (days)"].astype("Int64")
+    return frame
 
 
 def task_counts(settings: Settings | None = None, hours: int = 24) -> dict[str, int]:
@@ -353,15 +365,15 @@ def repair_all(settings: Settings | None = None, *, progress: Progress = no_prog
     """Reload every due date of every dataset (inputs before profit), at most ``limit``
     dates per dataset (the most recent), under the partition locks; trigger ``recovery``."""
     settings = settings or get_settings()
-    due = {name: dates[-limit:] for name, dates in due_dates(settings).items() if dates}
-    left = {name: len(dates) - limit for name, dates in due_dates(settings).items() if len(dates) > limit}
-    units = [(name, day) for name, dates in due.items() for day in dates]
+    due = due_dates(settings)
+    units = [(name, day) for name, dates in due.items() for day in dates[-limit:]]
+    left = {name: len(dates) - limit for name, dates in due.items() if len(dates) > limit}
     if not units:
         return Result(True, "Nothing to repair", "every dataset is loaded up to yesterday", value=[])
     outcomes = _load_units(units, settings, progress, "Repairing missing and failed dates")
     result = _units_result("Repair", outcomes)
     if left:
-        result.text += "\n" + "\n".join(f"{name}: {n} older date(s) left; run the repair again" for name, n in left.items())
+        result.text += "".join(f"\n{name}: {n} older date(s) left; run the repair again" for name, n in left.items())
     return result
 
 
@@ -473,12 +485,24 @@ def rebuild(quarantined: Sequence[Quarantined], settings: Settings | None = None
     units = sorted({u for q in quarantined for u in q.units}, key=lambda u: (DATASETS.index(u[0]), u[1] or dt.date.min))
     dims = [u for u in units if u[1] is None]
     dated = [(n, d) for n, d in units if d is not None]
-    result = _units_result("Rebuild", _load_units(dated, settings, progress, "Rebuilding quarantined partitions"))
+    outcomes = _load_units(dated, settings, progress, "Rebuilding quarantined partitions")
+    outcomes += _load_units(_stale_dependents(outcomes, settings), settings, progress,
+                            "Rebuilding what depends on them")
+    result = _units_result("Rebuild", outcomes)
     if dims:
         reloaded = _reload_dimensions(settings, progress)
         result.ok &= reloaded.ok
         result.text = "\n".join(filter(None, [result.text, reloaded.summary]))
     return result
+
+
+def _stale_dependents(outcomes: Sequence[tuple[str, dt.date, queue.Outcome]],
+                      settings: Settings) -> list[tuple[str, dt.date]]:
+    """Dates of datasets built from reloaded ones (profit from POS and invoices) that the
+    reload made stale."""
+    meta = _meta(settings)
+    units = {(spec.name, day) for name, day, outcome in outcomes if day in outcome.loaded for spec in dependents(name)}
+    return sorted(u for u in units if (meta.partition(*u) or {}).get("status") == "stale")
 
 
 @guarded("Quarantine and rebuild")
@@ -514,7 +538,7 @@ def odoo_check(settings: Settings | None = None) -> tuple[bool, str]:
         return False, describe(exc)
     seconds = time.perf_counter() - started
     return True, (f"Odoo {version} at {client.url} answered in {seconds:.2f}s: logged in as {settings.odoo_user} "
-                  f"on database {settings.odoo_db} ({type(client).__name__}); user timezone {user_tz or 'unset'}")
+                  f"on database {settings.odoo_db} (protocol {client.protocol}); user timezone {user_tz or 'unset'}")
 
 
 def odoo_result(settings: Settings | None = None) -> Result:
@@ -588,12 +612,9 @@ def _alive(holder: dict) -> bool:
     proc = _children.get(holder.get("pid"))
     if proc is not None:
         return proc.poll() is None
-    if queue.alive(holder) is False:
-        return False
-    try:
-        return Path(f"/proc/{holder['pid']}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return holder.get("host") != queue.HOST      # another machine: cannot tell
+    if holder.get("host") != queue.HOST:
+        return True                                 # another machine: cannot tell
+    return queue.alive(holder) is not False and _running(holder["pid"])
 
 
 def worker_table(settings: Settings | None = None) -> pd.DataFrame:
@@ -612,15 +633,24 @@ def start_worker(settings: Settings | None = None, *, workers_per_process: int =
     settings = settings or get_settings()
     proc = queue.start_worker_process(settings, workers=workers_per_process, periodic=periodic)
     _children[proc.pid] = proc
-    holder = {**queue.owner(f"worker-{proc.pid}"), "pid": proc.pid, "workers": workers_per_process,
-              "started": _process_start(proc.pid)}
-    (_workers_dir(settings) / f"{proc.pid}.json").write_text(json.dumps(holder))
-    time.sleep(0.5)
+    record_worker(proc.pid, settings, workers_per_process)
+    log = queue.log_file(settings)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while proc.poll() is None and f"consumer {proc.pid} ready" not in tail(log) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if proc.poll() is not None:
-        return Result(False, "The worker exited at once", tail(queue.log_file(settings).with_name("worker.out")))
+        return Result(False, "The worker exited at once", tail(log.with_name("worker.out")))
     return Result(True, f"Worker started (pid {proc.pid})",
-                  f"logs in {queue.log_file(settings).parent}; it recovers lost tasks first, then takes queued work",
-                  value=proc.pid)
+                  f"logs in {log.parent}; it recovered lost tasks first and now takes queued work", value=proc.pid)
+
+
+def record_worker(pid: int, settings: Settings | None = None, threads: int | None = None) -> dict:
+    """Record a consumer process of this machine in ``<state_dir>/workers/<pid>.json``, so
+    that the pages list, stop and restart it."""
+    holder = {"host": queue.HOST, "pid": pid, "started": _process_start(pid), "workers": threads,
+              "since": queue.now().isoformat()}
+    (_workers_dir(settings or get_settings()) / f"{pid}.json").write_text(json.dumps(holder))
+    return holder
 
 
 def _process_start(pid: int) -> int | None:
@@ -639,27 +669,35 @@ def stop_workers(settings: Settings | None = None, *, timeout: float = STOP_TIME
     if not found:
         return Result(True, "No worker started from this page is running",
                       "consumers started elsewhere (systemd, a terminal) are stopped there")
-    lines = [f"pid {w['pid']}: exited with {_stop(w['pid'], timeout)}" for w in found]
+    lines = [f"pid {w['pid']}: {_stop(w['pid'], timeout)}" for w in found]
     for w in found:
         (_workers_dir(settings) / f"{w['pid']}.json").unlink(missing_ok=True)
     return Result(True, f"Stopped {len(found)} worker(s)", "\n".join(lines))
 
 
-def _stop(pid: int, timeout: float) -> int | str:
+def _stop(pid: int, timeout: float) -> str:
     proc = _children.pop(pid, None)
     if proc is not None:
-        return queue.stop_worker(proc, timeout)
+        return f"exited with code {queue.stop_worker(proc, timeout)}"
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
-            return "gone"
+            return "already gone"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not Path(f"/proc/{pid}").exists():
+            if not _running(pid):
                 return "stopped"
             time.sleep(0.2)
     return "still running"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (exited, waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @guarded("Restart the workers")
@@ -751,6 +789,16 @@ def runs_frame(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
              "seconds": r["duration_s"] or 0.0, "rows": r["rows"] or 0, "bytes": r["bytes"] or 0,
              "error": r["error"]} for r in runs if r["status"] != "running"]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "failed"]
+
+
+def run_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """Runs, failed runs and rows loaded in a :func:`runs_frame`."""
+    return {"runs": len(runs), "failed": len(failed_runs(runs)),
+            "rows loaded": int(runs.loc[runs["status"] == "success", "rows"].sum())}
 
 
 def dataset_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
@@ -918,9 +966,9 @@ def cache_check(settings: Settings | None = None) -> Result:
         dashboards.sales_by_store(db, filters)
         timings.append(time.perf_counter() - started)
     return Result(True, f"Cached: {timings[0] * 1000:.1f} ms, then {timings[1] * 1000:.1f} ms",
-                  f"query sales_by_store over {filters.describe()}: {db.misses} miss, {db.hits} hit. The cache "
-                  f"(per server process, {dashboards.CACHE_SIZE} entries) is keyed by the files a query reads, so a "
-                  "reload or quarantine invalidates it by itself.")
+                  f"query sales_by_store over {filters.describe()}: {db.misses} cache miss(es), then {db.hits} "
+                  f"hit(s). The cache (per server process, {dashboards.CACHE_SIZE} entries) is keyed by the files a "
+                  "query reads, so a reload or quarantine invalidates it by itself.")
 
 
 # ----------------------------------------------------------------------------- the runbook
@@ -934,7 +982,7 @@ class Params:
     days: int = 7
     backup: str | None = None           # a backup path; None: the newest
     task: str = ""                      # a task or request id
-    older_than_days: int = storage.DEFAULT_COMPACT_AFTER_DAYS
+    older_than_days: int = COMPACT_AFTER_DAYS
     archive_before: dt.date | None = None
     deep: bool = False
 
@@ -984,9 +1032,10 @@ class Procedure:
         return self.where or ("/runbook", self.section)
 
 
-def _view(title: str, frame_fn: Callable[..., pd.DataFrame], *args: Any) -> Action:
+def _view(title: str, frame_fn: Callable[[Settings], pd.DataFrame]) -> Action:
+    """An action that shows a table."""
     def act(p: Params, s: Settings, progress: Progress) -> Result:
-        frame = frame_fn(*args, s) if args else frame_fn(s)
+        frame = frame_fn(s)
         return Result(True, title, f"{len(frame)} row(s)", frame)
     return guarded(title)(act)
 
@@ -998,8 +1047,14 @@ def _both(*results: Result) -> Result:
 
 def _queue_status(p: Params, s: Settings, progress: Progress) -> Result:
     status = queue.status(s)
-    return Result(True, f"{len(status.pending)} pending, {len(status.scheduled)} scheduled, {len(status.running)} running",
-                  status.text(), task_table(s, state="running"))
+    title = f"{len(status.pending)} pending, {len(status.scheduled)} scheduled, {len(status.running)} running"
+    return Result(True, title, status.text(), task_table(s, state="running"))
+
+
+def _workers(p: Params, s: Settings, progress: Progress) -> Result:
+    frame = worker_table(s)
+    return Result(True, f"{len(frame)} worker(s) started here; schedule last checked "
+                        f"{frame.attrs['last_tick'] or 'never'}", "", frame)
 
 
 def _recover(p: Params, s: Settings, progress: Progress) -> Result:
@@ -1011,7 +1066,8 @@ def _recover(p: Params, s: Settings, progress: Progress) -> Result:
 def _purge(p: Params, s: Settings, progress: Progress) -> Result:
     dropped = queue.purge(s)
     left = len(queue.pending(s)) + len(queue.scheduled(s))
-    return Result(left == 0, f"Purged {dropped} task(s): the queue is {'empty' if left == 0 else f'not empty ({left})'}",
+    state = "empty" if left == 0 else f"not empty ({left})"
+    return Result(left == 0, f"Purged {dropped} task(s): the queue is {state}",
                   "queued and scheduled tasks were dropped and recorded as revoked; running tasks finish")
 
 
@@ -1104,17 +1160,17 @@ def _read_only(p: Params, s: Settings, progress: Progress) -> Result:
                   f"DuckDB settings of the dashboards: {READ_ONLY}; a write through a read-only Lake raises LakeError")
 
 
-S_REFRESH = "Schedule and refresh"
-S_PROFIT = "Profit ETL and validation"
+S_REFRESH = "Refresh"
+S_PROFIT = "Profit"
 S_MONITOR = "Monitoring"
-S_SERVICES = "Services and logs"
-S_STUCK = "Troubleshooting: queue and workers"
-S_DATA = "Troubleshooting: data and Odoo"
-S_RECOVERY = "Recovery procedure"
-S_QUERY = "Query performance"
+S_SERVICES = "Services"
+S_STUCK = "Queue and workers"
+S_DATA = "Data and Odoo"
+S_RECOVERY = "Recovery"
+S_QUERY = "Queries"
 S_STORAGE = "Storage"
 S_SECURITY = "Security"
-S_BACKUP = "Backup and restore"
+S_BACKUP = "Backup"
 SECTIONS = (S_REFRESH, S_PROFIT, S_MONITOR, S_SERVICES, S_STUCK, S_DATA, S_RECOVERY, S_QUERY, S_STORAGE,
             S_SECURITY, S_BACKUP)
 
@@ -1211,8 +1267,8 @@ RUNBOOK: tuple[Procedure, ...] = (
               ("nkdash.queue.request_status", "nkdash.ops.request_table"),
               _request, "Show the request", uses=("task",)),
     Procedure("freshness.sla", S_MONITOR, "Freshness SLA",
-              "Target: yesterday loaded (lag 1 day); 2-3 days behind is *late*; more than 3 days (or nothing loaded) is "
-              "**critical**. Missing, failed and stale dates are listed per dataset.",
+              "Target: yesterday loaded (lag 1 day); 2-3 days behind is *late*; more than 3 days (or nothing "
+              "loaded) is **critical**. Missing, failed and stale dates are listed per dataset.",
               ("nkdash.monitor.freshness_report", "nkdash.meta.MetaStore.freshness", "nkdash.ops.freshness_table"),
               _freshness, "Show freshness", where=FRESHNESS),
     Procedure("monitor.queue-depth", S_MONITOR, "Queue depth over time",
@@ -1222,11 +1278,10 @@ RUNBOOK: tuple[Procedure, ...] = (
               where=DEPTH, uses=("days",)),
     # ---- services
     Procedure("services.status", S_SERVICES, "Service status",
-              "Consumers started from these pages (pid, memory) and when the schedule was last checked by any consumer.",
+              "Consumers started from these pages (pid, memory) and when the schedule was last checked by any "
+              "consumer.",
               ("nkdash.ops.worker_table", "nkdash.queue.last_tick"),
-              lambda p, s, progress: (lambda f: Result(True, f"{len(f)} worker(s) started here; schedule last checked "
-                                                             f"{f.attrs['last_tick'] or 'never'}", "", f))(worker_table(s)),
-              "Show the workers"),
+              _workers, "Show the workers"),
     Procedure("services.start-worker", S_SERVICES, "Start the worker",
               "Start a huey consumer (`nkdash worker`, 2 threads) in the background; it first recovers tasks lost by a "
               "dead consumer, then runs the schedule and queued refreshes. Logs in `<log_dir>/huey/`.",
@@ -1306,7 +1361,8 @@ RUNBOOK: tuple[Procedure, ...] = (
               lambda p, s, progress: odoo_result(s), "Check Odoo", where=ODOO),
     Procedure("odoo.timeouts", S_DATA, "Odoo timeouts",
               "Odoo kills requests after `limit_time_real`; nkdash pages by id in batches and retries with backoff. "
-              "Runs that timed out are listed; lower `NKDASH_ODOO_BATCH_SIZE` or raise `NKDASH_ODOO_TIMEOUT` in `.env`.",
+              "Runs that timed out are listed; lower `NKDASH_ODOO_BATCH_SIZE` or raise `NKDASH_ODOO_TIMEOUT` in "
+              "`.env`.",
               ("nkdash.ops.odoo_timeouts", "nkdash.ops.odoo_check", "nkdash.monitor.monitor"),
               lambda p, s, progress: odoo_timeouts(s, p.days), "Check for timeouts", where=ODOO, uses=("days",)),
     Procedure("query.slowness", S_DATA, "Query slowness",
@@ -1316,7 +1372,8 @@ RUNBOOK: tuple[Procedure, ...] = (
               _view("Slowest queries", slowest_queries), "Show the slowest queries", where=QUERIES),
     Procedure("memory", S_DATA, "Memory",
               "Memory of the machine, the web server and the workers. Under pressure, use smaller ranges: an async "
-              "request is at most 31 days, loads one date per task, and dashboards read only the files of their period.",
+              "request is at most 31 days, loads one date per task, and dashboards read only the files of their "
+              "period.",
               ("nkdash.ops.memory_table", "nkdash.calendar.MAX_ASYNC_DAYS"),
               _view("Memory", memory_table), "Show memory use"),
     Procedure("corrupt.find", S_DATA, "Corrupt parquet: find",
@@ -1325,8 +1382,8 @@ RUNBOOK: tuple[Procedure, ...] = (
               ("nkdash.ops.scan_result", "nkdash.lake.Lake.scan"),
               lambda p, s, progress: scan_result(s, deep=p.deep), "Scan the lake", where=LAKE_SCAN, uses=("deep",)),
     Procedure("corrupt.rebuild", S_DATA, "Corrupt parquet: delete and re-run",
-              "Move every damaged partition to `_quarantine` (the old runbook deleted it), record it as missing, reload "
-              "it from Odoo, and scan again.",
+              "Move every damaged partition to `_quarantine` (the old runbook deleted it), record it as missing, "
+              "reload it from Odoo, and scan again.",
               ("nkdash.ops.repair_lake", "nkdash.ops.scan_and_quarantine", "nkdash.ops.rebuild",
                "nkdash.lake.Lake.quarantine", "nkdash.meta.MetaStore.set_partition"),
               lambda p, s, progress: repair_lake(s, deep=p.deep, progress=progress), "Quarantine and rebuild",
@@ -1343,7 +1400,7 @@ RUNBOOK: tuple[Procedure, ...] = (
     Procedure("recovery.validate", S_RECOVERY, "3. Validate",
               "Validate the dates of the range against Odoo: counts, totals and every declared check.",
               ("nkdash.ops.validate_dates", "nkdash.validate.validate"),
-              lambda p, s, progress: validate_dates(cal.days(*p.period), s, progress=progress), "Validate the range",
+              lambda p, s, progress: validate_dates(dates_of(p.period), s, progress=progress), "Validate the range",
               where=VALIDATE, uses=("range",)),
     # ---- query performance
     Procedure("query.date-filters", S_QUERY, "Date filters",
@@ -1378,8 +1435,8 @@ RUNBOOK: tuple[Procedure, ...] = (
               ("nkdash.storage.compact", "nkdash.lake.Lake.compact_month"),
               _compact, "Compact old months", "write", uses=("older than",)),
     Procedure("storage.archive", S_STORAGE, "Archive old data",
-              "Move every partition before a date to `<lake>/_archive` (a compacted lake, still readable); the metadata "
-              "forgets those dates so they are neither missing nor reloaded.",
+              "Move every partition before a date to `<lake>/_archive` (a compacted lake, still readable); the "
+              "metadata forgets those dates so they are neither missing nor reloaded.",
               ("nkdash.storage.archive",),
               _archive, "Archive the old partitions", "destructive", uses=("archive before",)),
     Procedure("storage.clean-temp", S_STORAGE, "Clean temporary files",
@@ -1392,13 +1449,14 @@ RUNBOOK: tuple[Procedure, ...] = (
               ("nkdash.settings.load_settings", "nkdash.settings.Secret", "nkdash.ops.security_table"),
               _security, "Run the security checks"),
     Procedure("security.etl-restricted", S_SECURITY, "ETL operations restricted",
-              "Operations, recovery, runbook and monitoring pages need the operator login; viewers see dashboards only.",
+              "Operations, recovery, runbook and monitoring pages need the operator login; viewers see dashboards "
+              "only.",
               ("nkdash.notebooks.NOTEBOOKS", "nkdash.notebooks.may_open", "nkdash.web.Gate"),
               _view("Pages and roles", _notebooks), "Show pages and roles"),
     Procedure("security.read-only", S_SECURITY, "Dashboards read-only",
               "Dashboards open the lake read-only and query it through DuckDB with file access disabled.",
               ("nkdash.dashboards.open_dashboard", "nkdash.dashboards.READ_ONLY"),
-              _read_only, "Check the dashboards' access"),
+              _read_only, "Check dashboard access"),
     Procedure("security.access-log", S_SECURITY, "Access logged",
               "One line per request in `<log_dir>/web/access.log`: time, client, user, role, method, path, status "
               "(never a query string, cookie or credential).",
@@ -1426,7 +1484,7 @@ RUNBOOK: tuple[Procedure, ...] = (
     Procedure("backup.validate", S_BACKUP, "Validate after a restore",
               "Validate the dates of the range against Odoo.",
               ("nkdash.ops.validate_dates", "nkdash.validate.validate"),
-              lambda p, s, progress: validate_dates(cal.days(*p.period), s, progress=progress), "Validate the range",
+              lambda p, s, progress: validate_dates(dates_of(p.period), s, progress=progress), "Validate the range",
               where=VALIDATE, uses=("range",)),
 )
 PROCEDURES: dict[str, Procedure] = {p.key: p for p in RUNBOOK}

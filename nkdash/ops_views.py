@@ -14,15 +14,14 @@ from .ops import RUNBOOK, SECTIONS, Procedure, Result
 
 HEIGHT = 260
 RISK_KIND = {"read": "neutral", "write": "warn", "destructive": "danger"}
-STATE_COLORS = {"domain": ["queued", "running", "done", "failed", "revoked"],
-                "range": ["#8c8c8c", "#1f77b4", "#2ca02c", "#d62728", "#c5b0d5"]}
 STATUS_COLORS = {"domain": ["success", "failed", "skipped"], "range": ["#2ca02c", "#d62728", "#bbbbbb"]}
 
 
 # ----------------------------------------------------------------------------- results and tables
 def table(frame: pd.DataFrame, page_size: int = 10, label: str = "") -> Any:
     """A read-only table (no row selection)."""
-    return mo.ui.table(frame, selection=None, page_size=page_size, label=label, show_column_summaries=False)
+    return mo.ui.table(frame, selection=None, page_size=page_size, label=label, show_column_summaries=False,
+                       show_data_types=False)
 
 
 def show(result: Result) -> Any:
@@ -46,7 +45,7 @@ def counts(values: Mapping[str, int]) -> Any:
 
 
 def freshness(frame: pd.DataFrame) -> Any:
-    return mo.ui.table(frame, selection=None, page_size=10, show_column_summaries=False,
+    return mo.ui.table(frame, selection=None, page_size=10, show_column_summaries=False, show_data_types=False,
                        style_cell=_sla_style, label="Freshness per dataset")
 
 
@@ -81,6 +80,11 @@ def procedure(p: Procedure, button: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- charts
+def chart(c: alt.Chart) -> Any:
+    """An altair chart as a marimo element: legend click filters, no point selection."""
+    return mo.ui.altair_chart(c, chart_selection=False, legend_selection=True)
+
+
 def _empty(message: str) -> alt.Chart:
     return alt.Chart(pd.DataFrame({"text": [message]})).mark_text(size=14, color="#777").encode(
         text="text:N").properties(width="container", height=60)
@@ -156,12 +160,13 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
 
 
 def table_totals(sizes: pd.DataFrame) -> alt.Chart:
-    """Total bytes per table, with its file count."""
+    """Total bytes per table, labelled with its file count."""
     if sizes.empty:
         return _empty("The lake holds no data files")
-    return alt.Chart(sizes).mark_bar().encode(
+    labelled = sizes.assign(label=sizes["table"] + " (" + sizes["files"].astype(str) + " files)")
+    return alt.Chart(labelled).mark_bar().encode(
         x=alt.X("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
-        y=alt.Y("table:N", title=None, sort="-x"),
+        y=alt.Y("label:N", title=None, sort="-x"),
         tooltip=["table:N", "files:Q", "partitions:Q", alt.Tooltip("rows:Q", format=","),
                  alt.Tooltip("bytes:Q", format=","), "oldest:N", "newest:N"],
     ).properties(width="container", height=max(120, 24 * len(sizes)), title="Bytes and files per table")
