@@ -1,14 +1,16 @@
 """The ``nkdash`` command line.
 
 Every command is a thin caller of a library function. Any :class:`NKDashError` becomes
-one line on stderr and a non-zero exit (2 for bad input or settings); never a traceback
-for a user mistake, never a secret.
+one line on stderr and a non-zero exit (2 for bad input or settings); so does a file that
+cannot be written or read (a full disk, a read-only lake: exit 1). Never a traceback for
+a user mistake or the machine's state, never a secret.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from typing import Callable, Sequence
 
@@ -72,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = getattr(exc, "hint", "")
         print(f"nkdash: error: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:   # disk full, read-only file system, permissions
+        detail = " ".join(str(exc).split())
+        print(f"nkdash: error: {type(exc).__name__}: {detail} (a file could not be written or read: "
+              "disk full, read-only or permissions?)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("nkdash: interrupted", file=sys.stderr)
         return 130

@@ -45,12 +45,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from . import calendar as cal
 from .datasets.inventory import MOVE_KINDS
 from .datasets.registry import REGISTRY
 from .errors import InputError, LakeError
-from .lake import PARTITION_COLUMNS, WHOLE, DataFile, Lake, partition_expression
+from .lake import (
+    PARTITION_COLUMNS, READ_ATTEMPTS, WHOLE, DataFile, Lake, Problem, partition_expression, swapped_out,
+)
 from .meta import FILE_NAME, MetaStore
 from .settings import get_settings
 
@@ -183,6 +186,8 @@ class Dashboard:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
+        self.damage: dict[Filters, list[Problem]] = {}   # what has_* found damaged, for no_data
+        self._footers: dict[tuple[Path, int, int], str] = {}
 
     def __repr__(self) -> str:
         return f"Dashboard({str(self.lake.root)!r})"
@@ -198,8 +203,20 @@ class Dashboard:
     def run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """``compute()`` once per (query, args, lake state); a copy of the cached frame.
 
-        While ``compute`` runs, its SQL sees exactly the files listed for the key.
+        While ``compute`` runs, its SQL sees exactly the files listed for the key. If a
+        writer swaps one of them out meanwhile (the query then fails: file not found), the
+        files are listed again and the query runs again.
         """
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return self._run(name, reads, args, compute)
+            except LakeError as exc:
+                if not swapped_out(exc) or attempt + 1 == READ_ATTEMPTS:
+                    raise
+            time.sleep(0.001 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         files = self.files(reads, _filters_in(args))
         key = (name, args, hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest())
         with self._lock:
@@ -223,6 +240,22 @@ class Dashboard:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+
+    def unreadable(self, path: Path) -> str:
+        """Why the parquet footer of ``path`` cannot be read ('' if it can). Checked once per
+        file version (lake files are never rewritten in place: damage changes size or mtime)."""
+        try:
+            st = path.stat()
+        except OSError:
+            return ""          # replaced since it was listed: the next listing has its successor
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in self._footers:
+            try:
+                pq.read_metadata(path)
+                self._footers[key] = ""
+            except (OSError, pa.ArrowException) as exc:
+                self._footers[key] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return self._footers[key]
 
     def files(self, reads: Reads, filters: Filters | None) -> dict[str, tuple[DataFile, ...]]:
         """Every data file ``reads`` can touch, per table: those that may hold its dates in
@@ -538,11 +571,47 @@ def sales_comparison(db: Dashboard, f: Filters, metrics: Sequence[str] | None = 
 
 
 def has_sales(db: Dashboard, f: Filters) -> bool:
-    return bool(sales_summary(db, f)["lines"].iloc[0] > 0)
+    """Sales exist for ``f``; False if a file the sales and profit dashboards read is damaged
+    (then :func:`no_data` names it)."""
+    return _readable(db, f, "sales") and bool(sales_summary(db, f)["lines"].iloc[0] > 0)
+
+
+def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) -> list[Problem]:
+    """The files ``queries`` read for ``f`` or the period before it whose parquet footer
+    cannot be read (truncated, zeroed, not parquet). Cheap: a listing, and each file version
+    opened once per :class:`Dashboard`."""
+    windows: dict[str, tuple[dt.date | None, dt.date | None]] = {}
+    for reads in (q.reads for q in queries):
+        first, last = f.previous().start - dt.timedelta(days=reads.before), f.end + dt.timedelta(days=reads.after)
+        for table in reads.tables:
+            lo, hi = windows.get(table, (first, last))
+            windows[table] = (None, None) if table in WHOLE else (min(lo, first), max(hi, last))
+    files = [file for table, (lo, hi) in windows.items() for file in db.lake.data_files(table, lo, hi)]
+    return [Problem(file.table, file.dates[0] if len(file.dates) == 1 and not file.compacted else None, file.path,
+                    "unreadable", detail, () if len(file.dates) == 1 else file.dates)
+            for file in files if (detail := db.unreadable(file.path))]
+
+
+def _readable(db: Dashboard, f: Filters, dashboard: str) -> bool:
+    """No file the ``dashboard``'s queries read for ``f`` is damaged; else False, with the
+    damage noted for :func:`no_data`: the page shows a warning instead of failing."""
+    problems = damaged(db, f, DASHBOARD_QUERIES[dashboard])
+    if problems:
+        db.damage[f] = problems
+    else:
+        db.damage.pop(f, None)
+    return not problems
 
 
 def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily") -> str:
-    """The empty-state message: what is missing, and what the lake does hold."""
+    """The empty-state message: what is missing, and what the lake does hold; or which
+    partitions are damaged (found by the ``has_*`` check just before)."""
+    problems = db.damage.get(f)
+    if problems:
+        shown = ", ".join(" ".join(map(str, filter(None, (p.table, p.date)))) + f" ({p.kind})" for p in problems[:5])
+        return (f"**Damaged data: {what} for {f.describe()} cannot be shown.** {len(problems)} partition(s) "
+                f"cannot be read: {shown}{' ...' if len(problems) > 5 else ''}.\n\nAn operator repairs them on "
+                "the Recovery page (quarantine and rebuild); meanwhile pick a period without them.")
     bounds = date_bounds(db, table)
     held = (f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
             + (" or clear the store and category filters." if f.stores or f.categories else ".")
@@ -838,7 +907,7 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
 
 def has_inventory(db: Dashboard, f: Filters) -> bool:
     """Stock levels or stock moves exist for ``f``."""
-    return stock_date(db, f) is not None or not stock_moves(db, f, "month").empty
+    return _readable(db, f, "inventory") and (stock_date(db, f) is not None or not stock_moves(db, f, "month").empty)
 
 
 # ----------------------------------------------------------------------------- purchases
@@ -949,7 +1018,15 @@ def purchases_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
 
 
 def has_purchases(db: Dashboard, f: Filters) -> bool:
-    return not purchases_by(db, f, "vendor").empty
+    return _readable(db, f, "purchases") and not purchases_by(db, f, "vendor").empty
+
+
+# The queries each dashboard runs (its has_* check looks at every file they read).
+DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
+    "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores),
+    "inventory": (stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
+    "purchases": (purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
+}
 
 
 # ----------------------------------------------------------------------------- freshness

@@ -150,6 +150,7 @@ COMPACT_DIR = f"day={HIVE_NULL}"  # a compacted month's directory, beside its mo
 COMPACT_GROUP_ROWS = 16 * 1024  # a month file's row group closes once it holds this many rows
 INDEX_KEY = b"nkdash.dates"  # footer key of a month file: {date: [rows, sha256, bytes]}
 WORK_PREFIX = "_work-"  # _staging/_work-<pid>-<tok>: private work dirs (backups, restores)
+READ_ATTEMPTS = 8  # a reader whose listed file a writer swapped out reads again (backoff 1 ms, doubling)
 
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
 
@@ -363,7 +364,10 @@ class Lake:
         return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
 
     def _data_file_of(self, table: str, entry: _Entry, path: Path) -> DataFile:
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as e:   # swapped out since the directory was listed
+            raise LakeError(f"{path} vanished while listing the lake (a write replaced it): list again", path) from e
         if entry.month is None:
             return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
         try:
@@ -408,6 +412,19 @@ class Lake:
             yield f.path
 
     def read_partition(self, table: str, date: dt.date) -> pa.Table:
+        """The partition's rows. A read that loses a race with a writer (the file it listed
+        is swapped out before it is opened) is done again: it returns the new version."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return self._read_partition(table, date)
+            except LakeError as exc:
+                swapped = swapped_out(exc) or (exc.__cause__ is None and self.has_partition(table, date))
+                if not swapped or attempt + 1 == READ_ATTEMPTS:
+                    raise
+                time.sleep(0.001 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _read_partition(self, table: str, date: dt.date) -> pa.Table:
         day_dir = self.partition_dir(table, date)
         if not _data_files(day_dir):
             month_file = self._compacted_file(table, date)
@@ -1080,6 +1097,13 @@ def _write_parquet(data: pa.Table, directory: Path) -> tuple[Path, str, int]:
     os.rename(tmp, path)
     _fsync_dir(directory)
     return path, digest, size
+
+
+def swapped_out(exc: BaseException) -> bool:
+    """Whether a read failed because a file it had listed is gone: a writer swapped the
+    partition meanwhile (the reader should list and read again)."""
+    return (isinstance(exc, FileNotFoundError) or isinstance(exc.__cause__, FileNotFoundError)
+            or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}")
 
 
 def _read(path: Path) -> pa.Table:

@@ -532,7 +532,10 @@ def _trigger(name: str) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
+    """One line, with the setting to check (an Odoo error's hint), as the CLI prints it."""
+    hint = getattr(exc, "hint", "")
+    text = str(exc) if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
+    return text + (f" ({hint})" if hint else "")
 
 
 def _decode(row: sqlite3.Row) -> dict:

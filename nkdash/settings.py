@@ -158,6 +158,13 @@ def _url(name: str, value: str) -> str | None:
     return value
 
 
+def _dir(name: str, value: str) -> Path:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(name, f"{value} exists and is not a directory")
+    return path
+
+
 def _tz(name: str, value: str) -> str | None:
     if not value:
         return None
@@ -206,10 +213,10 @@ _ENV: dict[str, tuple[str, object]] = {
     "NKDASH_ODOO_BACKOFF": ("odoo_backoff", _float),
     "NKDASH_ODOO_BATCH_SIZE": ("odoo_batch_size", lambda n, v: _int(n, v, 1)),
     "NKDASH_ODOO_VERIFY_TLS": ("odoo_verify_tls", _bool),
-    "NKDASH_LAKE": ("lake", lambda n, v: Path(v)),
+    "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
-    "NKDASH_STATE_DIR": ("state_dir", lambda n, v: Path(v)),
-    "NKDASH_LOG_DIR": ("log_dir", lambda n, v: Path(v)),
+    "NKDASH_STATE_DIR": ("state_dir", _dir),
+    "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
     "NKDASH_WEB_PORT": ("web_port", lambda n, v: _int(n, v, 1)),
     "NKDASH_VIEWER_USER": ("viewer_user", lambda n, v: v),

@@ -48,7 +48,9 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from .errors import NKDashError
-from .lake import PARTITION_COLUMNS, TABLES, WHOLE, DataFile, Lake, partition_expression
+from .lake import (
+    PARTITION_COLUMNS, READ_ATTEMPTS, TABLES, WHOLE, DataFile, Lake, partition_expression, swapped_out,
+)
 from .meta import MetaStore
 from .settings import get_settings
 
@@ -113,9 +115,16 @@ def query(sql: str, params: Params = None, *, lake: Lake | Path | str | None = N
     keeps one connection per lake; views are refreshed before every query.
     """
     con = _thread_connection(_as_lake(lake))
-    refresh_views(con)
-    started = time.perf_counter()
-    frame = con.execute(sql, params).df()
+    for attempt in range(READ_ATTEMPTS):       # a file swapped out by a writer meanwhile: list again
+        started = time.perf_counter()
+        try:
+            refresh_views(con)
+            frame = con.execute(sql, params).df()
+            break
+        except (duckdb.Error, NKDashError) as exc:
+            if not swapped_out(exc) or attempt + 1 == READ_ATTEMPTS:
+                raise
+        time.sleep(0.001 * 2 ** attempt)
     seconds = time.perf_counter() - started
     if name and meta is not None:
         meta.record_query(name, seconds, len(frame), None if params is None else json.dumps(params, default=str))

@@ -260,6 +260,7 @@ class Writers:
         env = {**os.environ, "PYTHONPATH": str(Path(nkdash.__file__).parents[1])}
         self.proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
+        self.backlog: list[str] = []   # lines read while waiting for another tag
 
     def start(self, root: Path, mode: str, rows: int, crash_at: int = 0) -> int:
         self.proc.stdin.write(f"{root} {mode} {rows} {crash_at}\n")
@@ -267,9 +268,15 @@ class Writers:
         return int(self.expect("pid"))
 
     def expect(self, tag: str) -> str:
+        # a writer's "ready" may come before the helper's "pid" line: keep what is not asked yet
+        for line in self.backlog:
+            if line.split()[0] == tag:
+                self.backlog.remove(line)
+                return line.partition(" ")[2].strip()
         while (line := self.proc.stdout.readline()):
             if line.split()[0] == tag:
                 return line.partition(" ")[2].strip()
+            self.backlog.append(line)
         raise AssertionError(f"writer helper ended before {tag!r}")
 
     def killed(self) -> bool:

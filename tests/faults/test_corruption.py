@@ -1,0 +1,180 @@
+"""Corruption: truncated, zeroed and deleted parquet files are detected by the scan,
+reported by validate and /health, repaired by recovery; dashboards show a warning, not a
+traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from nkdash import dashboards as dash
+from nkdash import ops
+from nkdash import settings as settings_module
+from nkdash.cli import main
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
+from nkdash.validate import validate
+from tests.conftest import DATED, DATES, TZ
+from tests.test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
+from tests.test_web import notebooks_dir, start  # noqa: F401  (fixtures: a real uvicorn serving build_app)
+
+from .conftest import copy_lake, lake_checksums
+
+pytestmark = pytest.mark.faults
+
+# (table, date) -> how it is damaged. The dates sit in every dashboard's default period.
+DAMAGE = {
+    ("fact_stock_quants", DATES[0]): "truncated",   # inventory dashboard
+    ("fact_sales", DATES[1]): "deleted",            # the file gone, its directory left
+    ("agg_profit_daily", DATES[3]): "zeroed",       # sales and profit dashboards
+}
+KIND = {"truncated": "unreadable", "zeroed": "unreadable", "deleted": "empty"}
+DATASET = {"fact_stock_quants": "stock-quants", "fact_sales": "profit", "agg_profit_daily": "profit"}
+
+
+def damage(root: Path) -> dict[tuple[str, dt.date], Path]:
+    """Apply :data:`DAMAGE` to the lake at ``root``; returns the damaged file (or dir) per key."""
+    lake, paths = Lake(root, read_only=True), {}
+    for (table, day), how in DAMAGE.items():
+        path = lake.info(table, day).path
+        if how == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        elif how == "zeroed":
+            path.write_bytes(bytes(path.stat().st_size))
+        else:
+            path.unlink()
+            path = path.parent
+        paths[table, day] = path
+    return paths
+
+
+@pytest.fixture(scope="module")
+def damaged(loaded_lake, tmp_path_factory):
+    """A copy of the loaded Odoo 17 lake with :data:`DAMAGE` done; (settings, damaged paths)."""
+    source = loaded_lake(17)
+    base = tmp_path_factory.mktemp("damaged")
+    settings = source.with_(lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state",
+                            log_dir=base / "logs", tz=TZ)
+    return settings, damage(settings.lake)
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
+def test_the_scan_finds_every_damaged_file(damaged, deep, tally):
+    settings, paths = damaged
+    found = {(p.table, p.date, p.kind, p.path) for p in Lake(settings.lake, read_only=True).scan(deep=deep)}
+    assert found == {(t, d, KIND[how], paths[t, d]) for (t, d), how in DAMAGE.items()}
+    tally(cases=len(DAMAGE))
+
+
+@pytest.mark.parametrize("key", list(DAMAGE), ids=[f"{t}-{how}" for (t, _), how in DAMAGE.items()])
+def test_validate_reports_the_damaged_partition(damaged, key, monkeypatch, capsys, tally):
+    settings, paths = damaged
+    table, day = key
+    report = validate(day, settings=settings)
+    failures = [r for d in report.datasets for r in d.failures]
+    assert not report.ok
+    assert any(r.table == table and r.check == "readable" and KIND[DAMAGE[key]] in r.detail for r in failures)
+    monkeypatch.setattr(settings_module, "_cached", settings)
+    code = main(["validate", "--date", str(day)])
+    out, _ = capsys.readouterr()
+    assert code == 1 and "FAIL" in out and f"x {table} readable: {KIND[DAMAGE[key]]}" in out
+    tally(cases=1)
+
+
+def fresh_meta(root: Path) -> None:
+    """Record every dataset loaded yesterday: freshness ok, so /health judges the lake alone."""
+    meta = MetaStore.for_lake(Lake(root))
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    for name in DATED:
+        meta.set_partition(name, yesterday, status="loaded", rows=1)
+
+
+def test_health_answers_503_and_lists_the_damaged_partitions(damaged, loaded_lake, start, tmp_path, tally):  # noqa: F811
+    settings, _ = damaged
+    healthy = settings.with_(lake=copy_lake(loaded_lake(17).lake, tmp_path / "healthy"))
+    broken = settings.with_(lake=copy_lake(settings.lake, tmp_path / "broken"))
+    for s in (healthy, broken):
+        fresh_meta(s.lake)
+    ok = requests.get(start(healthy.with_(tz=None), no_auth=True) + "/health", timeout=30)
+    assert ok.status_code == 200 and ok.json()["lake"]["damaged"] == 0
+    bad = requests.get(start(broken.with_(tz=None), no_auth=True) + "/health", timeout=30)
+    body = bad.json()
+    assert bad.status_code == 503 and body["status"] == "fail" and body["lake"]["damaged"] == len(DAMAGE)
+    assert {(p["table"], p["date"], p["kind"]) for p in body["lake"]["problems"]} == {
+        (t, str(d), KIND[how]) for (t, d), how in DAMAGE.items()}
+    assert str(broken.lake) not in bad.text                  # public: no paths
+    tally(cases=2)
+
+
+@pytest.mark.parametrize("lake_state", ["damaged", "clean"])
+def test_dashboard_library_warns_about_damaged_partitions(damaged, loaded_lake, lake_state, tally):
+    settings, _ = damaged
+    db = dash.Dashboard(settings.lake if lake_state == "damaged" else loaded_lake(17).lake, meta=None)
+    f = dash.Filters(*dash.default_period(db))
+    checks = {"sales": dash.has_sales, "stock data": dash.has_inventory, "purchases": dash.has_purchases}
+    for what, has in checks.items():
+        found = has(db, f)
+        text = dash.no_data(db, what, f)
+        if lake_state == "clean" or what == "purchases":      # purchases read no damaged file
+            assert found and "Damaged" not in text
+        else:
+            assert not found and text.startswith(f"**Damaged data: {what} for") and "Recovery page" in text
+    tally(cases=len(checks))
+
+
+@pytest.mark.slow
+def test_dashboard_notebooks_show_a_warning_not_a_traceback(damaged, tmp_path, tally):
+    """``marimo export html`` of the sales and inventory dashboards on the damaged lake:
+    exit 0, no cell error, and the page says which partitions are damaged."""
+    settings, _ = damaged
+    shutil.copytree(NOTEBOOKS, tmp_path / "nb", ignore=shutil.ignore_patterns("__marimo__", "*.ipynb"))
+
+    def export(name: str) -> tuple[int, str, str]:
+        html = tmp_path / f"{name}.html"
+        run = subprocess.run([str(BIN / "marimo"), "export", "html", str(tmp_path / "nb" / name), "-o", str(html)],
+                             env=env_for(settings.lake, tmp_path), cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)
+        return run.returncode, run.stdout + run.stderr, html.read_text() if html.exists() else ""
+
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip(("sales.py", "inventory.py"), pool.map(export, ("sales.py", "inventory.py"))))
+    for name, (code, log, html) in results.items():
+        assert code == 0, log
+        assert not cell_errors(html), cell_errors(html)
+        assert "Damaged data" in html and "Recovery page" in html and "Traceback" not in html
+    assert "agg_profit_daily 2024-04-01 (unreadable)" in results["sales.py"][2]
+    assert "fact_stock_quants 2024-03-29 (unreadable)" in results["inventory.py"][2]
+    tally(cases=len(results))
+
+
+def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_path, tally):
+    """The recovery library (``ops.repair_lake``: scan, quarantine, rebuild, scan) repairs
+    the damaged files; a partition directory deleted by hand shows as gone in the recovery
+    plan and the next refresh (the operations page's Sync Refresh) rebuilds it.
+    Then the lake equals the loaded lake by checksums and every damaged date validates."""
+    settings, paths = damaged
+    settings = settings.with_(lake=copy_lake(settings.lake, tmp_path / "lake"), state_dir=tmp_path / "state",
+                              log_dir=tmp_path / "logs")
+    gone = Lake(settings.lake).partition_dir("fact_pos_sales", DATES[2])
+    shutil.rmtree(gone)                                     # the old runbook's hand repair: valid too
+    result = ops.repair_lake(settings)
+    assert result.ok, result.text
+    assert len(list((Path(settings.lake) / "_quarantine").rglob("*.parquet"))) == 2   # kept, not deleted
+    plan = ops.recovery_plan(settings)
+    assert plan.loc[plan["dataset"] == "POS Sales", "gone from the lake"].item() == str(DATES[2])
+    repaired = ops.sync_refresh("pos", (DATES[2], DATES[2]), settings=settings)   # the next refresh
+    assert repaired.ok, repaired.text
+    assert lake_checksums(settings.lake) == lake_checksums(loaded_lake(17).lake)
+    assert Lake(settings.lake).scan(deep=True) == []
+    for day in {d for _, d in DAMAGE} | {DATES[2]}:
+        report = validate(day, settings=settings)
+        assert report.ok, report.text()
+    states = MetaStore.for_lake(Lake(settings.lake)).partitions()
+    assert [p for p in states if p["status"] != "loaded"] == []
+    tally(cases=len(DAMAGE) + 1, partitions_rebuilt=len(DAMAGE) + 1)
