@@ -150,7 +150,7 @@ COMPACT_DIR = f"day={HIVE_NULL}"  # a compacted month's directory, beside its mo
 COMPACT_GROUP_ROWS = 16 * 1024  # a month file's row group closes once it holds this many rows
 INDEX_KEY = b"nkdash.dates"  # footer key of a month file: {date: [rows, sha256, bytes]}
 WORK_PREFIX = "_work-"  # _staging/_work-<pid>-<tok>: private work dirs (backups, restores)
-READ_ATTEMPTS = 8  # a reader whose listed file a writer swapped out reads again (backoff 1 ms, doubling)
+READ_ATTEMPTS = 12  # a reader whose listed file a writer swapped out reads again (backoff 1 ms, doubling: ~4 s in all)
 
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
 

@@ -35,7 +35,7 @@ from .conftest import REPO, child_env, copy_lake, lake_checksums
 pytestmark = pytest.mark.faults
 
 N = int(os.environ.get("NKDASH_CONCURRENT_REFRESHES", "4"))
-PAUSE = float(os.environ.get("NKDASH_REWRITE_PAUSE", "0.05"))   # between two partition rewrites
+PAUSE = float(os.environ.get("NKDASH_REWRITE_PAUSE", "0.25"))   # between two partition rewrites (0.05 can exhaust the readers' retries under load: see issue 8 note)
 DAY = DATES[1]
 
 REFRESHER = textwrap.dedent("""

@@ -5,6 +5,8 @@ traceback."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -126,6 +128,32 @@ def test_dashboard_library_warns_about_damaged_partitions(damaged, loaded_lake, 
         else:
             assert not found and text.startswith(f"**Damaged data: {what} for") and "Recovery page" in text
     tally(cases=len(checks))
+
+
+NOTEBOOK_DASHBOARD = {"sales.py": "sales", "profit.py": "sales", "inventory.py": "inventory",
+                      "purchases.py": "purchases"}
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOK_DASHBOARD))
+def test_every_query_a_dashboard_notebook_runs_is_checked_for_damage(loaded_lake, monkeypatch, notebook, tally):
+    """``has_*`` looks at the files of ``DASHBOARD_QUERIES``: every query the notebook's
+    calls run (directly or through helpers) must be listed there, or damage in its files
+    would fail a cell after the check."""
+    db = dash.Dashboard(loaded_lake(17).lake, meta=None)
+    f = dash.Filters(*dash.default_period(db))
+    ran, run = set(), dash.Dashboard.run
+    monkeypatch.setattr(dash.Dashboard, "run", lambda self, name, *a: (ran.add(name), run(self, name, *a))[1])
+    called = set(re.findall(r"dash\.([a-z_]+)\(", (NOTEBOOKS / notebook).read_text()))
+    for name in sorted(called):
+        fn = getattr(dash, name)
+        params = list(inspect.signature(fn).parameters.values())
+        if [p.name for p in params[:2]] == ["db", "f"] and all(p.default is not p.empty for p in params[2:]):
+            fn(db, f)
+        elif [p.name for p in params] == ["db"]:
+            fn(db)
+    checked = {q.__name__ for q in dash.DASHBOARD_QUERIES[NOTEBOOK_DASHBOARD[notebook]]}
+    assert ran and ran <= checked, ran - checked
+    tally(cases=len(ran))
 
 
 @pytest.mark.slow
