@@ -60,6 +60,25 @@ filesystems without RENAME_EXCHANGE (ext4, xfs, btrfs and tmpfs have it), and th
 access restores it. Deleting a partition directory by hand stays a valid move: it is then
 missing, and the next refresh rebuilds it.
 
+Readers during swaps
+--------------------
+A committed directory (a partition, a month, a dim's table dir) never changes in place: a
+write swaps a whole new one in and then empties the old one. So
+
+- a listing (:func:`_entries`) reads a directory through a descriptor and keeps what it
+  read only if the path still names that same directory afterwards (same inode); else the
+  swap happened meanwhile (the descriptor may show the old directory half emptied) and it
+  lists again. A month is also re-listed if it was swapped while its days were listed. A
+  listing is therefore always the old or the new complete file set, never a mix, never
+  empty because of a swap;
+- a file can still be swapped out between its listing and its opening. Readers that hold a
+  listing for a while (the dashboards' DuckDB queries) hold the listed files open meanwhile
+  (:func:`pinned`) and read through :data:`LAKE_FS`, which opens a pinned path through its
+  descriptor: they read exactly what they listed, however often it is rewritten meanwhile.
+  Names are content-addressed, so a pinned path is the same bytes as the listed one.
+  :meth:`Lake.read_partition` opens the file right after listing it, and lists again in the
+  rare case it lost that race.
+
 Compacted months
 ----------------
 Three years of daily partitions are ~1,100 small files per table, and opening files is what
@@ -115,9 +134,11 @@ import operator
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import contextlib
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,13 +147,14 @@ from typing import Literal, NamedTuple, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import LakeError
 
 PartitionedTable = Literal[
     "fact_pos_sales", "fact_invoice_sales", "fact_purchases", "fact_inventory_moves",
-    "fact_stock_quants", "fact_sales", "agg_profit_daily",
+    "fact_stock_quants", "fact_sales", "agg_profit_daily", "agg_sales_daily", "agg_orders_daily",
 ]
 WholeTable = Literal["dim_product", "dim_category", "dim_partner", "dim_location", "dim_store"]
 PARTITIONED: tuple[str, ...] = get_args(PartitionedTable)
@@ -151,6 +173,7 @@ COMPACT_GROUP_ROWS = 16 * 1024  # a month file's row group closes once it holds 
 INDEX_KEY = b"nkdash.dates"  # footer key of a month file: {date: [rows, sha256, bytes]}
 WORK_PREFIX = "_work-"  # _staging/_work-<pid>-<tok>: private work dirs (backups, restores)
 READ_ATTEMPTS = 12  # a reader whose listed file a writer swapped out reads again (backoff 1 ms, doubling: ~4 s in all)
+LIST_ATTEMPTS = 1000  # a directory swapped while it is listed is listed again (only a writer storm loops)
 
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
 
@@ -246,6 +269,16 @@ class _Entry(NamedTuple):
     path: Path
     partition: bool  # a valid partition directory (or a dim's table dir), else an odd entry
     month: tuple[int, int] | None = None  # (year, month) of a compacted month's directory
+    files: tuple[_Listed, ...] = ()  # a partition's data files, listed with its month (see _walk)
+
+
+class _Listed(NamedTuple):
+    """One directory entry as listed (types and size read through the directory's descriptor)."""
+
+    path: Path
+    is_dir: bool
+    is_file: bool
+    size: int = 0
 
 
 class _Source(NamedTuple):
@@ -359,15 +392,11 @@ class Lake:
             for entry in self._walk(name, lo, hi):
                 if not entry.partition or (entry.date is not None and not lo <= entry.date <= hi):
                     continue
-                for path in _data_files(entry.path):
-                    files.append(self._data_file_of(name, entry, path))
+                for listed in entry.files:
+                    files.append(self._data_file_of(name, entry, listed.path, listed.size))
         return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
 
-    def _data_file_of(self, table: str, entry: _Entry, path: Path) -> DataFile:
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError as e:   # swapped out since the directory was listed
-            raise LakeError(f"{path} vanished while listing the lake (a write replaced it): list again", path) from e
+    def _data_file_of(self, table: str, entry: _Entry, path: Path, size: int) -> DataFile:
         if entry.month is None:
             return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
         try:
@@ -848,7 +877,7 @@ class Lake:
             if not entry.partition:
                 yield _odd_entry(table, None, entry.path)
                 continue
-            files = _data_files(entry.path)
+            files = [f.path for f in entry.files]
             if entry.date is not None and files:
                 daily.add(entry.date)
             if entry.month is not None and len(files) == 1:
@@ -932,7 +961,7 @@ class Lake:
         cutoff = time.time() - older_than_s
         for work in _listdir(self.staging_dir):
             m = _WORK.fullmatch(work.name)
-            if m and not _process_alive(int(m["pid"])):
+            if m and not process_alive(int(m["pid"])):
                 _remove(work)
                 removed.append(work)
         for table in TABLES:
@@ -956,31 +985,26 @@ class Lake:
         """
         table_dir = self.table_dir(table)
         if table in WHOLE:
-            if table_dir.is_dir():
-                yield _Entry(None, table_dir, True)
+            files = _scan(table_dir)
+            if files is not None:
+                yield _Entry(None, table_dir, True, files=tuple(f for f in files if _is_data(f)))
             return
-        for year in _listdir(table_dir):
-            if year.name == SCHEMA_FILE:
+        for year in _entries(table_dir):
+            if year.path.name == SCHEMA_FILE:
                 continue
-            if not (year.is_dir() and _YEAR.fullmatch(year.name)):
-                yield _Entry(None, year, False)
+            if not (year.is_dir and _YEAR.fullmatch(year.path.name)):
+                yield _Entry(None, year.path, False)
                 continue
-            if not start.year <= int(year.name[5:]) <= end.year:
+            if not start.year <= int(year.path.name[5:]) <= end.year:
                 continue
-            for month in _listdir(year):
-                if not (month.is_dir() and _MONTH.fullmatch(month.name)):
-                    yield _Entry(None, month, False)
+            for month in _entries(year.path):
+                if not (month.is_dir and _MONTH.fullmatch(month.path.name)):
+                    yield _Entry(None, month.path, False)
                     continue
-                y, m = int(year.name[5:]), int(month.name[6:])
-                valid = 1 <= m <= 12
-                if valid and not (start <= _month_span(y, m)[1] and _month_span(y, m)[0] <= end):
+                y, m = int(year.path.name[5:]), int(month.path.name[6:])
+                if 1 <= m <= 12 and not (start <= _month_span(y, m)[1] and _month_span(y, m)[0] <= end):
                     continue
-                for day in _listdir(month):
-                    if day.name == COMPACT_DIR and day.is_dir() and valid:
-                        yield _Entry(None, day, True, (y, m))
-                        continue
-                    date = _partition_date(year.name, month.name, day.name) if day.is_dir() else None
-                    yield _Entry(date, day, date is not None)
+                yield from _month_entries(month.path, y, m)
 
     @contextmanager
     def _locked(self, table: str, *, wait: bool = True) -> Iterator[bool]:
@@ -1106,6 +1130,132 @@ def swapped_out(exc: BaseException) -> bool:
             or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}")
 
 
+# ---- pinned reads ---------------------------------------------------------------------------
+
+
+class _Pins:
+    """Data files held open by the readers that listed them: path -> [descriptor, holders]."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, list[int]] = {}
+
+    @contextmanager
+    def __call__(self, paths: Iterable[Path | str]) -> Iterator[None]:
+        taken: list[str] = []
+        try:
+            for path in dict.fromkeys(map(str, paths)):
+                self._take(path)
+                taken.append(path)
+            yield
+        finally:
+            for path in taken:
+                self._drop(path)
+
+    def _take(self, path: str) -> None:
+        with self._lock:
+            if path in self._held:
+                self._held[path][1] += 1
+                return
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as e:
+            raise LakeError(f"{path} vanished before it was read (a write replaced it): list again", Path(path)) from e
+        with self._lock:
+            held = self._held.setdefault(path, [fd, 0])
+            held[1] += 1
+        if held[0] != fd:  # another reader pinned it meanwhile (same name: same bytes)
+            os.close(fd)
+
+    def _drop(self, path: str) -> None:
+        with self._lock:
+            held = self._held[path]
+            held[1] -= 1
+            if not held[1]:
+                del self._held[path]
+                os.close(held[0])
+
+    def resolve(self, path: str) -> str:
+        """Where to open ``path``: its pinned descriptor (Linux), else the path itself.
+        Call with the lock held, and open before releasing it."""
+        held = self._held.get(path)
+        return f"/proc/self/fd/{held[0]}" if held is not None and _PROC_FD else path
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+def _raise_open_file_limit(wanted: int = 65536) -> None:
+    """A query over a long range pins one descriptor per file it reads (1,096 daily files
+    for 3 years of one table): lift the soft limit (often 1,024) towards the hard one."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):   # not POSIX, or not allowed: keep the limit
+        pass
+
+
+_raise_open_file_limit()
+_PINS = _Pins()
+_LOCAL_FS = pafs.LocalFileSystem()
+
+
+def pinned(paths: Iterable[Path | str]) -> contextlib.AbstractContextManager[None]:
+    """Hold the data files ``paths`` (just listed) open for the duration of the ``with``:
+    reads through :data:`LAKE_FS` then get exactly those files, even if a writer swaps them
+    out meanwhile. Raises LakeError (``swapped_out``) if one is already gone: list again."""
+    return _PINS(paths)
+
+
+class _PinnedFiles(pafs.FileSystemHandler):
+    """The local filesystem, read-only, where a pinned path opens its pinned file."""
+
+    def get_type_name(self) -> str:
+        return "nkdash-lake"
+
+    def equals(self, other: object) -> bool:
+        return isinstance(other, _PinnedFiles)
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        infos = []
+        for path in paths:
+            with _PINS._lock:
+                info = _LOCAL_FS.get_file_info(_PINS.resolve(path))
+            infos.append(pafs.FileInfo(path, info.type, mtime_ns=info.mtime_ns, size=info.size))
+        return infos
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return _LOCAL_FS.get_file_info(selector)
+
+    def open_input_file(self, path: str) -> pa.NativeFile:
+        with _PINS._lock:
+            return _LOCAL_FS.open_input_file(_PINS.resolve(path))
+
+    def open_input_stream(self, path: str) -> pa.NativeFile:
+        with _PINS._lock:
+            return _LOCAL_FS.open_input_stream(_PINS.resolve(path))
+
+    def _read_only(self, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "the lake is read through a read-only filesystem")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = delete_file = _read_only
+    move = copy_file = open_output_stream = open_append_stream = _read_only
+
+
+LAKE_FS = pafs.PyFileSystem(_PinnedFiles())
+"""A read-only pyarrow filesystem over the local one that opens :func:`pinned` files through
+their descriptors (unpinned paths open normally)."""
+
+
 def _read(path: Path) -> pa.Table:
     try:
         return pq.ParquetFile(path).read()
@@ -1155,18 +1305,45 @@ def _check_month(path: Path, deep: bool) -> tuple[ProblemKind, str] | None:
     return None
 
 
-def _is_data_file(path: Path) -> bool:
-    name = path.name
-    return name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name) and path.is_file()
-
-
 def _looks_temp(name: str) -> bool:
     """Hidden files, ``*.tmp`` and DuckDB's ``tmp_*``: what killed writers leave behind."""
     return name.startswith((".", "tmp_")) or name.endswith(".tmp")
 
 
 def _data_files(directory: Path) -> list[Path]:
-    return sorted(p for p in _listdir(directory) if _is_data_file(p))
+    return [f.path for f in _entries(directory) if _is_data(f)]
+
+
+def _is_data(entry: _Listed) -> bool:
+    name = entry.path.name
+    return entry.is_file and name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name)
+
+
+def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
+    """The entries of one ``month=MM`` directory, each partition with its data files, as the
+    month held them at one instant: listed again if the month was swapped meanwhile (a
+    compacted month changes by swapping the whole month directory)."""
+    valid = 1 <= number <= 12
+    for _ in range(LIST_ATTEMPTS):
+        try:
+            before = os.stat(month)
+        except OSError:
+            return []
+        entries = []
+        for day in _entries(month):
+            compacted = day.path.name == COMPACT_DIR and day.is_dir and valid
+            date = None if compacted or not day.is_dir else _partition_date(month.parent.name, month.name,
+                                                                             day.path.name)
+            if not compacted and date is None:
+                entries.append(_Entry(None, day.path, False))
+                continue
+            files = _scan(day.path)
+            if files is not None:  # else deleted since the month was listed: gone, as after the delete
+                entries.append(_Entry(date, day.path, True, (year, number) if compacted else None,
+                                      tuple(f for f in files if _is_data(f))))
+        if _same_dir(month, before):
+            return entries
+    raise _kept_changing(month)
 
 
 def _odd_entry(table: str, date: dt.date | None, path: Path) -> Problem:
@@ -1334,7 +1511,8 @@ def link_tree(src: Path, dst: Path) -> int:
     return 1
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -1351,10 +1529,60 @@ def _fsync_tree(root: Path) -> None:
 
 
 def _listdir(directory: Path) -> list[Path]:
+    return [e.path for e in _entries(directory)]
+
+
+def _entries(directory: Path) -> list[_Listed]:
+    """The entries of ``directory`` (none if it is missing) as of one instant: see :func:`_scan`."""
+    return _scan(directory) or []
+
+
+def _scan(directory: Path) -> list[_Listed] | None:
+    """The entries of ``directory`` as it held them at one instant, sorted; None if missing.
+
+    Lists through a descriptor, then keeps the listing only if ``directory`` still names the
+    directory listed: otherwise a swap replaced it meanwhile, and the descriptor may have
+    shown the old directory while the writer emptied it, so it lists again. (Committed
+    directories never change in place, so an unchanged inode means an unchanged content.)
+    """
+    for _ in range(LIST_ATTEMPTS):
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            with os.scandir(fd) as it:
+                found = [_listed(directory, e) for e in it]
+            listed = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if _same_dir(directory, listed) and None not in found:
+            return sorted(found)
+    raise _kept_changing(directory)
+
+
+def _listed(directory: Path, entry: os.DirEntry) -> _Listed | None:
+    """``entry`` of a descriptor listing; None if it vanished meanwhile (list again)."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+        is_file = entry.is_file()
+        return _Listed(directory / entry.name, entry.is_dir(), is_file, entry.stat().st_size if is_file else 0)
+    except FileNotFoundError:
+        return None
+
+
+def _same_dir(directory: Path, listed: os.stat_result) -> bool:
+    try:
+        now = os.stat(directory)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (listed.st_dev, listed.st_ino)
+
+
+def _kept_changing(directory: Path) -> LakeError:
+    gone = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(directory))
+    error = LakeError(f"{directory} was replaced {LIST_ATTEMPTS} times while it was listed: list again", directory)
+    error.__cause__ = gone
+    return error
 
 
 def _sha256(path: Path, *, sync: bool = True) -> tuple[str, int]:

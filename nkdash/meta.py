@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .errors import InputError, LakeError
+from .lake import process_alive
 
 if TYPE_CHECKING:
     from .lake import Lake
@@ -43,6 +45,7 @@ _THREAD = threading.local()   # per-thread connections of writable stores (see M
 BUSY_TIMEOUT_MS = 30_000
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
+UNCHECKABLE_AFTER = dt.timedelta(hours=12)  # a running run on another host (or of an older nkdash): then interrupted
 
 _TASK_FIELDS = ("name", "dataset", "date", "state", "enqueued_at", "started_at", "finished_at",
                 "retries", "error", "params")
@@ -117,6 +120,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at TEXT NOT NULL)""",
         "CREATE INDEX tasks_state ON tasks (state, updated_at)",
     ),
+    (   # 2: who runs a run, so a run whose process was killed can be told from one still running
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN process_start TEXT",
+        "CREATE INDEX runs_status ON runs (status)",
+    ),
 )
 
 
@@ -157,12 +166,36 @@ class MetaStore:
     # ---- runs --------------------------------------------------------------------------
 
     def start_run(self, dataset: str, date: dt.date | None, trigger: Trigger, task_id: str | None = None) -> int:
-        """Record that an attempt at ``dataset`` x ``date`` starts now; returns the run id."""
+        """Record that an attempt at ``dataset`` x ``date`` starts now, by this process;
+        returns the run id. Runs left ``running`` by killed processes are closed first."""
         _check_choice("trigger", trigger, Trigger)
         with self._write() as con:
-            cur = con.execute("INSERT INTO runs (dataset, date, trigger, task_id, started_at) VALUES (?, ?, ?, ?, ?)",
-                              (dataset, _day(date), trigger, task_id, _now()))
+            self._close_interrupted(con)
+            cur = con.execute("INSERT INTO runs (dataset, date, trigger, task_id, started_at, pid, host, process_start)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (dataset, _day(date), trigger, task_id, _now(), os.getpid(), _HOST,
+                               _process_start(os.getpid())))
             return cur.lastrowid
+
+    def mark_interrupted(self) -> list[dict]:
+        """Close as failed every run left ``running`` by a process that is gone (killed mid-run:
+        ``kill -9``, a crash, a lost worker); returns them (closed). The ETL does this when a
+        run starts, the worker when it starts."""
+        with self._write() as con:
+            return self._close_interrupted(con)
+
+    def _close_interrupted(self, con: sqlite3.Connection) -> list[dict]:
+        rows = [_decode(r, ()) for r in con.execute("SELECT * FROM runs WHERE status = 'running'")]
+        closed = []
+        for run in rows:
+            reason = interrupted(run)
+            if reason is None:
+                continue
+            now = dt.datetime.now(dt.UTC)
+            con.execute("UPDATE runs SET status = 'failed', finished_at = ?, duration_s = ?, error = ? WHERE id = ?",
+                        (_ts(now), (now - run["started_at"]).total_seconds(), reason, run["id"]))
+            closed.append({**run, "status": "failed", "finished_at": now, "error": reason})
+        return closed
 
     def finish_run(self, run_id: int, *, status: RunStatus, rows: int = 0, source_count: int | None = None,
                    source_totals: dict | None = None, checksum: str | None = None, bytes: int | None = None,
@@ -182,9 +215,20 @@ class MetaStore:
 
     def runs(self, *, dataset: str | None = None, since: dt.datetime | None = None,
              status: str | None = None, limit: int | None = None) -> list[dict]:
-        """Runs, newest first. ``status`` may also be ``running`` (unfinished or orphaned)."""
-        where = _Where().eq("dataset", dataset).ge("started_at", since and _ts(since)).eq("status", status)
-        return self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, limit, json=("source_totals",))
+        """Runs, newest first. ``status`` may also be ``running`` (still in progress).
+
+        A run left ``running`` by a process that is gone is reported as it is: ``failed``,
+        with ``error`` saying it was interrupted (also by a read-only store, before any
+        writer has closed it, see :meth:`mark_interrupted`)."""
+        where = _Where().eq("dataset", dataset).ge("started_at", since and _ts(since))
+        if status in ("running", "failed"):    # which of the running ones are interrupted is decided below
+            where._add("status IN (?, 'running')", status)
+            found = self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, json=("source_totals",))
+            found = [r for r in map(_honest, found) if r["status"] == status]
+            return found if limit is None else found[:int(limit)]
+        where.eq("status", status)
+        return [_honest(r) for r in self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, limit,
+                                                 json=("source_totals",))]
 
     # ---- partitions --------------------------------------------------------------------
 
@@ -226,6 +270,16 @@ class MetaStore:
         """Partition states ordered by dataset and date."""
         where = _Where().eq("dataset", dataset)
         return self._select(f"SELECT * FROM partitions {where} ORDER BY dataset, date", where.args)
+
+    def date_range(self, dataset: str) -> tuple[dt.date, dt.date] | None:
+        """First and last date the lake holds ``dataset`` for, by the partition states
+        (loaded, stale, or failed after an earlier load); None if there is none."""
+        found = self._select(
+            "SELECT min(date) AS first, max(date) AS last FROM partitions WHERE dataset = ? AND date <> '' "
+            "AND (status IN ('loaded', 'stale') OR (status = 'failed' AND checksum IS NOT NULL))", [dataset])
+        if not found or found[0]["first"] is None:
+            return None
+        return dt.date.fromisoformat(found[0]["first"]), dt.date.fromisoformat(found[0]["last"])
 
     def mark_stale(self, dataset: str, dates: Iterable[dt.date], reason: str) -> int:
         """Flag loaded partitions whose source changed; returns how many were loaded before."""
@@ -445,6 +499,46 @@ class _Where:
 def _check_choice(name: str, value: object, choices: object) -> None:
     if value not in get_args(choices):
         raise InputError(f"{name} must be one of {', '.join(get_args(choices))}, got {value!r}", value)
+
+
+_HOST = socket.gethostname()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), to tell it from a later
+    process given the same pid; None if it is gone (or a zombie) or where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if len(fields) < 20 or fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def interrupted(run: dict, now: dt.datetime | None = None) -> str | None:
+    """Why a ``running`` run can no longer finish (its process is gone), or None if it may
+    still be running. Same host: its pid is dead, or is another process now. Another host
+    (or a run recorded without a pid): started more than :data:`UNCHECKABLE_AFTER` ago."""
+    if run["status"] != "running":
+        return None
+    pid, host = run.get("pid"), run.get("host")
+    if pid is not None and host == _HOST:
+        start = _process_start(pid)
+        if start is not None and start == run.get("process_start"):
+            return None
+        if start is None and run.get("process_start") is None and process_alive(pid):
+            return None
+        return f"interrupted: its process (pid {pid} on {host}) ended before the run finished (killed?)"
+    age = (now or dt.datetime.now(dt.UTC)) - run["started_at"]
+    if age > UNCHECKABLE_AFTER:
+        where = f"pid {pid} on {host}" if pid is not None else "an unrecorded process"
+        return f"interrupted: no end recorded {age.total_seconds() / 3600:.0f} h after it started ({where})"
+    return None
+
+
+def _honest(run: dict) -> dict:
+    reason = interrupted(run)
+    return run if reason is None else {**run, "status": "failed", "error": reason}
 
 
 def _now() -> str:

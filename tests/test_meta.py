@@ -12,7 +12,7 @@ import pytest
 
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import Lake
-from nkdash.meta import Freshness, MetaStore
+from nkdash.meta import MIGRATIONS, Freshness, MetaStore
 
 D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 UTC = dt.UTC
@@ -28,8 +28,32 @@ def test_for_lake_lives_in_meta_dir(tmp_path):
     assert store.path == tmp_path / "_meta" / "nkdash.sqlite" and store.path.exists()
     with sqlite3.connect(store.path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
     MetaStore.for_lake(Lake(tmp_path))  # reopening migrates nothing twice
+
+
+def test_a_store_of_an_older_nkdash_is_migrated_and_keeps_its_runs(tmp_path):
+    """A version-1 store (written before runs recorded their process) opens, gains the
+    later columns, and its old runs still read; a store newer than nkdash is refused."""
+    path = tmp_path / "meta.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version (version) VALUES (1)")
+        run = con.execute("INSERT INTO runs (dataset, date, trigger, status, started_at, finished_at, rows) "
+                          "VALUES ('pos_sales', ?, 'manual', 'success', '2024-03-01T02:00:00+00:00', "
+                          "'2024-03-01T02:01:00+00:00', 3)", (D1.isoformat(),)).lastrowid
+    store = MetaStore(path)
+    [done] = store.runs(status="success")
+    assert done["id"] == run and done["rows"] == 3 and done["date"] == D1
+    new = store.start_run("pos_sales", D1, "manual")     # the new columns are written
+    assert store.runs(status="running")[0]["id"] == new
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(LakeError, match="upgrade nkdash"):
+        MetaStore(path)
 
 
 def test_run_roundtrip(meta):

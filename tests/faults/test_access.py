@@ -174,7 +174,7 @@ def session(loaded_lake, tmp_path):
 # ----------------------------------------------------------------------------- access
 def test_access_and_secrets_in_a_realistic_session(session, tally):
     """One test, so that the checks and the search for secrets share one session (and one
-    worker: pytest-xdist's ``xdist_group`` does not group tests with pytest 9)."""
+    worker, whatever the scheduling)."""
     anonymous_gets_nothing(session, tally)
     viewer_gets_no_operation(session, tally)
     no_secret_is_written_or_served(session, tally)

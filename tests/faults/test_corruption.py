@@ -143,7 +143,9 @@ def test_every_query_a_dashboard_notebook_runs_is_checked_for_damage(loaded_lake
     f = dash.Filters(*dash.default_period(db))
     ran, run = set(), dash.Dashboard.run
     monkeypatch.setattr(dash.Dashboard, "run", lambda self, name, *a: (ran.add(name), run(self, name, *a))[1])
-    called = set(re.findall(r"dash\.([a-z_]+)\(", (NOTEBOOKS / notebook).read_text()))
+    # the notebook's own calls and those of the shared controls every dashboard notebook uses
+    source = (NOTEBOOKS / notebook).read_text() + (NOTEBOOKS.parent / "nkdash" / "controls.py").read_text()
+    called = set(re.findall(r"dash\.([a-z_]+)\(", source))
     for name in sorted(called):
         fn = getattr(dash, name)
         params = list(inspect.signature(fn).parameters.values())
@@ -206,3 +208,23 @@ def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_
     states = MetaStore.for_lake(Lake(settings.lake)).partitions()
     assert [p for p in states if p["status"] != "loaded"] == []
     tally(cases=len(DAMAGE) + 1, partitions_rebuilt=len(DAMAGE) + 1)
+
+
+@pytest.mark.parametrize("how", ["truncated", "zeroed"])
+def test_a_damaged_dimension_leaves_the_filters_working_and_the_page_warns(loaded_lake, tmp_path, tally, how):
+    """dim_store and dim_category damaged: the filter controls' options come back empty (no
+    exception in the sidebar cell) and the page's damage check shows "Damaged data" naming them."""
+    root = copy_lake(loaded_lake(17).lake, tmp_path / "lake")
+    lake = Lake(root, read_only=True)
+    for table in ("dim_store", "dim_category"):
+        path = lake.data_files(table)[0].path
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if how == "truncated"
+                         else bytes(path.stat().st_size))
+    db = dash.Dashboard(root, meta=None)
+    assert dash.store_options(db) == {} and dash.category_options(db) == {}
+    f = dash.Filters(DATES[0], DATES[-1])
+    assert not dash.has_sales(db, f)
+    message = dash.no_data(db, "sales", f)
+    assert "Damaged data" in message
+    assert "dim_store (unreadable)" in message and "dim_category (unreadable)" in message
+    tally(cases=1)

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -199,7 +200,10 @@ def test_kill_9_during_real_etl_runs_then_the_next_run_completes(demo_server, lo
                 killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
                 assert killed or status == 0, f"the run failed on its own (status {status})"
                 new = assert_each_old_or_new(root, old, clean)
-                tally(trials=1, etl_kills=killed, partitions_new_at_kill=new)
+                meta = MetaStore.for_lake(Lake(root, read_only=True), read_only=True)
+                assert not meta.runs(status="running"), "a killed run must not show as running"
+                cut = [r for r in meta.runs(status="failed") if r["error"].startswith("interrupted")]
+                tally(trials=1, etl_kills=killed, partitions_new_at_kill=new, runs_shown_interrupted=len(cut))
             if round_ == 0:                                    # the same refresh again
                 assert refresh("dimensions", DATES[-1:], settings=settings, progress=False, full=True).ok
                 for name in DATED:
@@ -224,3 +228,46 @@ def _dataset(table: str) -> str:
     from nkdash.ops import TABLE_DATASET
 
     return TABLE_DATASET[table]
+
+
+# ----------------------------------------------------------------------------- runs of killed processes
+RUN_STARTER = textwrap.dedent("""
+    # Starts a run in the metadata store of the lake argv[1], says so, then waits to be killed.
+    import sys, time, datetime as dt
+    from nkdash.lake import Lake
+    from nkdash.meta import MetaStore
+
+    print(MetaStore.for_lake(Lake(sys.argv[1])).start_run("pos", dt.date(2024, 3, 30), "async"), flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_run_whose_process_is_killed_shows_as_interrupted_never_running_forever(tmp_path, tally):
+    """kill -9 of the process holding a run (the ETL or the huey worker): status and monitoring
+    report the run failed, "interrupted", at once (read-only too); the next run closes it in
+    the store; a run of a live process stays running."""
+    from nkdash.monitor import monitor
+
+    root = tmp_path / "lake"
+    meta = MetaStore.for_lake(Lake(root))
+    mine = meta.start_run("invoices", dt.date(2024, 3, 30), "manual")         # this process: alive
+    script = tmp_path / "starter.py"
+    script.write_text(RUN_STARTER)
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    killed = int(proc.stdout.readline())
+    assert [r["id"] for r in meta.runs(status="running")] == [killed, mine]   # both running while alive (newest first)
+    proc.kill()
+    proc.wait()
+    for store in (meta, MetaStore.for_lake(Lake(root, read_only=True), read_only=True)):
+        assert [r["id"] for r in store.runs(status="running")] == [mine]
+        [run] = store.runs(status="failed")
+        assert run["id"] == killed and run["error"].startswith("interrupted") and str(proc.pid) in run["error"]
+    report = monitor(days=1, lake=Lake(root, read_only=True))
+    assert [r["id"] for r in report.failures] == [killed]
+    new = meta.start_run("pos", dt.date(2024, 3, 31), "manual")              # the next run closes it
+    with sqlite3.connect(meta.path) as con:
+        stored = dict(con.execute("SELECT id, status FROM runs").fetchall())
+    assert stored == {mine: "running", killed: "failed", new: "running"}
+    assert meta.mark_interrupted() == []                                       # the worker's start: nothing left
+    tally(cases=1, runs_shown_interrupted=1)

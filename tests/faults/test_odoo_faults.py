@@ -4,6 +4,7 @@ the metadata says so, and nothing already in the lake is lost."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from nkdash.etl import refresh
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.odoo import connect
-from tests.conftest import DATED, DATES, TZ, demo_config, settings_for
+from tests.conftest import DATED, DATES, END, TZ, demo_config, settings_for
 
 from .conftest import copy_lake, lake_checksums, tree_digest
 
@@ -126,3 +127,27 @@ def test_odoo_that_stays_unusable_fails_in_one_line_and_writes_no_data(down_lake
     assert task["state"] == "failed" and setting in task["error"]
     assert tree_digest(Path(settings.lake) / "star-schema") == star
     tally(cases=1)
+
+
+@pytest.mark.parametrize("entry", ["refresh", "catch_up"])
+def test_odoo_down_before_a_run_starts_records_a_failed_run_and_changes_no_data(down_lake, tally, entry):
+    """Connection refused at login: the run is recorded failed (per requested date; the daily
+    catch-up, whose dates need Odoo, one undated run) with the reason; the lake's data stays."""
+    from nkdash.etl import catch_up
+
+    server, settings = down_lake
+    server.stop()
+    star = tree_digest(Path(settings.lake) / "star-schema")
+    meta = MetaStore.for_lake(Lake(settings.lake))
+    before = {r["id"] for r in meta.runs()}
+    with pytest.raises(OdooError) as raised:
+        if entry == "refresh":
+            refresh("pos", DATES[:2], settings=settings, progress=False)
+        else:
+            catch_up("pos", END + dt.timedelta(days=1), settings=settings)
+    runs = [r for r in meta.runs() if r["id"] not in before]
+    dates = DATES[:2] if entry == "refresh" else [None]
+    assert sorted((r["dataset"], r["date"], r["status"]) for r in runs) == [("pos", d, "failed") for d in dates]
+    assert all("ODOO_URL" in r["error"] and str(raised.value) in r["error"] for r in runs), runs
+    assert tree_digest(Path(settings.lake) / "star-schema") == star
+    tally(cases=1, failed_runs_recorded=len(runs))
