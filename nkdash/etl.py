@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Literal, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from . import calendar as cal
 from .datasets import Context, Dataset, Source, dependents, get
 from .datasets.base import ALL_RECORDS
-from .errors import NKDashError
+from .errors import NKDashError, OdooError
 from .lake import Lake, PartitionInfo
 from .meta import MetaStore, Trigger
 from .odoo import OdooClient, connect, format_datetime
@@ -129,9 +130,10 @@ def refresh(dataset: str, dates: Iterable[dt.date], *, trigger: Trigger = "manua
     report = RunReport(spec.name)
     if not dates:
         return report
-    with session(settings, client, lake, dates, full) as ctx:
-        run = _Run(ctx, trigger, task_id, report)
-        run.all(spec, dates, progress)
+    with _recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake):
+        with session(settings, client, lake, dates, full) as ctx:
+            run = _Run(ctx, trigger, task_id, report)
+            run.all(spec, dates, progress)
     return report
 
 
@@ -157,10 +159,29 @@ def catch_up(dataset: str, today: dt.date | None = None, *, trigger: Trigger = "
              settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
              progress: bool = False, task_id: str | None = None) -> RunReport:
     """Load every date :func:`plan` lists (the daily job: it also repairs missed days)."""
-    with session(settings, client, lake) as ctx:
+    with _recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake), \
+            session(settings, client, lake) as ctx:
         dates = due_dates(ctx, get(dataset), _latest(ctx, today), None)
         return refresh(dataset, dates, trigger=trigger, settings=settings, client=ctx.client, lake=ctx.lake,
                        progress=progress, task_id=task_id)
+
+
+@contextlib.contextmanager
+def _recorded_if_unstarted(dataset: str, dates: Sequence[dt.date], trigger: Trigger, task_id: str | None,
+                           settings: Settings | None, lake: Lake | None) -> Iterator[None]:
+    """An OdooError escaping a refresh came before any unit ran (Odoo down at login, or while
+    planning; units record their own failures): record a failed run per date (one undated
+    run if the dates were not known yet) with the reason, and re-raise. The lake is untouched."""
+    try:
+        yield
+    except OdooError as exc:
+        if not getattr(exc, "run_recorded", False):
+            exc.run_recorded = True
+            meta = MetaStore.for_lake(lake or Lake((settings or get_settings()).lake))
+            for day in dates or [None]:
+                run_id = meta.start_run(dataset, day, trigger, task_id=task_id)
+                meta.finish_run(run_id, status="failed", error=_describe(exc))
+        raise
 
 
 def _latest(ctx: Context, today: dt.date | None) -> dt.date:
@@ -208,8 +229,7 @@ class _Run:
         for name in spec.inputs:
             if not input_ready(ctx, get(name), day):
                 raise NKDashError(f"input {name} for {day} is not loaded")
-        tables = spec.extract(ctx, day)
-        totals = spec.source_totals(ctx, day) if spec.source_totals else {}
+        tables, totals = spec.load(ctx, day)
         followers = dependents(spec.name) if day is not None else []
         previous = ctx.meta.partition(spec.name, day) if followers else None
         infos = write_tables(ctx, spec, day, tables)
@@ -250,8 +270,8 @@ def combined_checksum(infos: Sequence[PartitionInfo]) -> str:
 
 
 def max_write_date(tables: Iterable[pa.Table]) -> dt.datetime | None:
-    stamps = [t.column("write_date") for t in tables if "write_date" in t.column_names and t.num_rows]
-    return max((s for col in stamps for s in col.to_pylist() if s is not None), default=None)
+    stamps = [pc.max(t.column("write_date")).as_py() for t in tables if "write_date" in t.column_names and t.num_rows]
+    return max((s for s in stamps if s is not None), default=None)
 
 
 def input_ready(ctx: Context, spec: Dataset, day: dt.date) -> bool:

@@ -8,7 +8,8 @@ Per dataset loaded for the date:
   (``read_group`` / ``formatted_read_group``) over the dataset's rules;
 - the checks declared on each table (:mod:`nkdash.datasets.checks`) hold: keys not null,
   no duplicate source lines, accepted values, keys present in the dimensions,
-  ``margin = revenue - cost``, ``agg_profit_daily`` = sums of ``fact_sales``.
+  ``margin = revenue - cost``, ``agg_profit_daily`` = sums of ``fact_sales``, the
+  other aggregates recomputed from ``fact_sales``.
 
 This module is the one generic validator: :data:`EVALUATORS` maps each kind of check to
 how it is evaluated. Results are stored in the metadata store.
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 from .datasets import DATED, Context, Dataset, get
 from .datasets.base import Totals
 from .datasets.checks import (
-    AcceptedValues, Difference, NotNull, PartitionDate, Relationship, SumsOf, Unique,
+    AcceptedValues, Difference, NotNull, PartitionDate, Recomputed, Relationship, SumsOf, Unique,
 )
 from .errors import LakeError
 from .etl import session
@@ -131,8 +132,19 @@ def read_tables(ctx: Context, spec: Dataset, day: dt.date, result: DatasetValida
         try:
             tables[name] = ctx.lake.read_partition(name, day) if spec.partitioned else ctx.lake.read_whole(name)
         except LakeError as exc:
-            result.results.append(CheckResult(name, "loaded", False, str(exc)))
+            result.results.append(CheckResult(name, "loaded", False, _not_loaded(ctx, name, day, exc)))
     return tables if len(tables) == len(spec.tables) else None
+
+
+def _not_loaded(ctx: Context, table: str, day: dt.date, exc: LakeError) -> str:
+    """Why a table of ``day`` cannot be read; a missing derived table whose source is there
+    says so: the lake alone rebuilds it (``nkdash backfill``, :mod:`nkdash.derived`)."""
+    from .derived import DERIVATIONS
+
+    source = next((d.source for d in DERIVATIONS if table in d.tables), None)
+    if source and not ctx.lake.has_partition(table, day) and ctx.lake.has_partition(source, day):
+        return f"missing, though {source} is there: `nkdash backfill` rebuilds it from the lake (no Odoo)"
+    return str(exc)
 
 
 def compare_totals(spec: Dataset, lake: Totals, odoo: Totals) -> list[CheckResult]:
@@ -200,11 +212,21 @@ def sums_of(check: SumsOf, table: pa.Table, day: dt.date, ctx: Context,
             tables: Mapping[str, pa.Table]) -> Outcome:
     expected = _group_sums(tables[check.table], check.by, check.sums, None)
     actual = _group_sums(table, check.by, check.sums, check.count)
+    return _same_groups(expected, actual, check.table)
+
+
+def recomputed(check: Recomputed, table: pa.Table, day: dt.date, ctx: Context,
+               tables: Mapping[str, pa.Table]) -> Outcome:
+    expected = _group_sums(check.compute(tables[check.table]), check.by, check.values, None)
+    return _same_groups(expected, _group_sums(table, check.by, check.values, None), check.table)
+
+
+def _same_groups(expected: dict[tuple, list[float]], actual: dict[tuple, list[float]], source: str) -> Outcome:
     missing = expected.keys() ^ actual.keys()
     wrong = [k for k in expected.keys() & actual.keys()
              if not all(_close(a, e, SUMS_TOLERANCE) for a, e in zip(actual[k], expected[k]))]
     bad = sorted(missing | set(wrong), key=str)
-    return not bad, f"{len(bad)} group(s) differ from {check.table}: {_quote(bad)}" if bad else ""
+    return not bad, f"{len(bad)} group(s) differ from {source}: {_quote(bad)}" if bad else ""
 
 
 def _group_sums(table: pa.Table, by: tuple[str, ...], sums: tuple[str, ...],
@@ -225,4 +247,5 @@ def _group_sums(table: pa.Table, by: tuple[str, ...], sums: tuple[str, ...],
 EVALUATORS: dict[type, Callable[..., Outcome]] = {
     NotNull: not_null, Unique: unique, AcceptedValues: accepted_values, Relationship: relationship,
     Difference: difference, PartitionDate: partition_date, SumsOf: sums_of,
+    Recomputed: recomputed,
 }

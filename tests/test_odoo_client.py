@@ -1,6 +1,7 @@
 """The Odoo client against the demo Odoo over real HTTP: 3 protocols x 4 versions."""
 
 import socket
+import threading
 
 import pytest
 
@@ -200,3 +201,97 @@ def test_connect_uses_the_embedded_demo_and_picks_the_protocol(tmp_path):
     assert connect(base.with_(demo_version=17)).protocol == "jsonrpc"
     assert connect(base.with_(demo_version=19, odoo_password=Secret("demo-api-key"))).protocol == "json2"
     assert connect(base.with_(demo_version=19, odoo_protocol="xmlrpc")).protocol == "xmlrpc"
+
+
+# ---------------------------------------------------------------- the prefetching pager
+PAGER_CASES = [(16, "xmlrpc"), (17, "jsonrpc"), (19, "json2")]
+
+
+def prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("nkdash-prefetch")]
+
+
+@pytest.mark.parametrize("version,protocol", PAGER_CASES)
+def test_table_pages_hold_the_same_records_as_pages(servers, version, protocol):
+    client = make(servers, version, protocol)
+    fields = ["order_id", "product_id", "qty", "price_subtotal", "is_total_cost_computed", "write_date"]
+    records = [r for p in client.pages("pos.order.line", [], fields, batch_size=40) for r in p.records]
+    tables = list(client.table_pages("pos.order.line", [], fields, batch_size=40))
+    assert len(tables) > 3 and [t.table.num_rows for t in tables[:-1]] == [40] * (len(tables) - 1)
+    assert [row for t in tables for row in t.table.to_pylist()] == records
+    assert tables[-1].cursor == records[-1]["id"]
+    assert client.read_table("pos.order.line", [], fields, batch_size=40).to_pylist() == records
+    empty = client.read_table("pos.order.line", [("id", "<", 0)], fields)
+    assert empty.num_rows == 0 and empty.schema == tables[0].table.schema
+    assert not prefetch_threads()
+
+
+def test_the_next_page_is_requested_while_the_caller_works(servers):
+    client = make(servers, 17, "jsonrpc")
+    client.authenticate()
+    client.field_types("pos.order.line")
+    made = client.calls
+    pager = client.raw_pages("pos.order.line", [], ["qty"], batch_size=10)
+    first, cursor = next(pager)
+    assert len(first) == 10
+    assert wait_until(lambda: client.calls == made + 2)   # the caller is busy; page 2 is requested meanwhile
+    second, _ = next(pager)
+    assert second[0]["id"] > cursor and wait_until(lambda: client.calls == made + 3)   # and page 3
+    pager.close()
+    assert not prefetch_threads()
+
+
+def wait_until(condition, seconds: float = 5.0) -> bool:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return condition()
+
+
+def test_an_error_of_the_background_fetch_is_raised_in_the_caller(servers):
+    client = make(servers, 17, "jsonrpc", retries=0)
+    real = client.execute
+    seen = []
+
+    def execute(model, method, *args, **kwargs):
+        if method == "search_read":
+            seen.append(args)
+            if len(seen) == 3:
+                raise OdooServerError("Odoo answered HTTP 503 (server error)")
+        return real(model, method, *args, **kwargs)
+
+    client.execute = execute
+    got = []
+    with pytest.raises(OdooServerError, match="503"):
+        for page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
+            got.append(page.cursor)
+    assert len(got) == 2   # the pages before the failure were delivered, in order
+    assert not prefetch_threads()
+
+
+def test_closing_the_pager_early_leaves_no_thread_behind(servers):
+    client = make(servers, 17, "jsonrpc")
+    pager = client.table_pages("pos.order.line", [], ["qty"], batch_size=10)
+    next(pager)
+    assert prefetch_threads()   # the next page is being fetched
+    pager.close()
+    assert not prefetch_threads()
+    for page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
+        break   # a for loop left by break: the generator is closed when dropped
+    del page
+    import gc
+    gc.collect()
+    assert not prefetch_threads()
+
+
+def test_a_read_of_one_page_starts_no_thread(servers, monkeypatch):
+    import concurrent.futures
+
+    client = make(servers, 17, "jsonrpc", batch_size=1000)
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a thread was started for a single page")
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", no_thread)
+    assert client.read_table("pos.config", [], ["name"]).num_rows == len(client.read_all("pos.config", [], ["name"]))

@@ -101,7 +101,8 @@ def test_wrong_margin_and_stale_aggregates_fail(lake_copy):
     lake.write_partition("fact_sales", DAY, sales.set_column(margin, "margin", pc.multiply(sales["margin"], 2.0)))
     report = validate(DAY, ["profit"], settings=lake_copy)
     assert failures(report) == {("profit", "fact_sales", "margin = revenue - cost"),
-                                ("profit", "agg_profit_daily", "sums_of(fact_sales)")}
+                                ("profit", "agg_profit_daily", "sums_of(fact_sales)"),
+                                ("profit", "agg_sales_daily", "sums_of(fact_sales)")}
 
 
 @ODOO17

@@ -10,6 +10,7 @@ are generic over these specs.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, TypeVar
@@ -117,16 +118,29 @@ class Context:
         for page in self.client.pages(source.model, full, fields, context=context):
             yield from page.records
 
+    def read_table(self, source: Source, domain: Domain) -> pa.Table:
+        """:meth:`read` as one pyarrow table (``id`` + the source's fields, typed by Odoo type)."""
+        full = [*source.where(self.profile), *domain]
+        context = dict(source.context) if source.context else None
+        return self.client.read_table(source.model, full, source.field_list(self.profile), context=context)
+
+    def read_pages(self, source: Source, domain: Domain) -> Iterator[pa.Table]:
+        """:meth:`read_table` page by page (work on a page while Odoo reads the next)."""
+        full = [*source.where(self.profile), *domain]
+        context = dict(source.context) if source.context else None
+        for page in self.client.table_pages(source.model, full, source.field_list(self.profile), context=context):
+            yield page.table
+
     def day_domain(self, source: Source, day: dt.date) -> Domain:
         """Records of ``source`` dated on business date ``day`` (by its ``date_field``)."""
         return date_domain(self.client, source.model, source.date_field or "", day, self.tz)
 
-    def read_day(self, header: Source, lines: Source, day: dt.date) -> tuple[dict[int, dict], list[dict]]:
-        """The header records of ``day`` (by id) and all their lines, each read once."""
-        headers = {rec["id"]: rec for rec in self.read(header, self.day_domain(header, day))}
-        if not headers:
-            return headers, []
-        return headers, list(self.read(lines, [(lines.parent, "in", sorted(headers))]))
+    def read_day_tables(self, header: Source, lines: Source, day: dt.date) -> tuple[pa.Table, pa.Table]:
+        """The header records of ``day`` and all their lines (each read once), as tables."""
+        headers = self.read_table(header, self.day_domain(header, day))
+        if not headers.num_rows:
+            return headers, self.client.empty_table(lines.model, lines.field_list(self.profile))
+        return headers, self.read_table(lines, [(lines.parent, "in", sorted(headers.column("id").to_pylist()))])
 
 
 def date_domain(client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo,
@@ -162,16 +176,54 @@ class Dataset:
     def table(self, name: str) -> Table:
         return next(t for t in self.tables if t.name == name)
 
+    def load(self, ctx: Context, day: dt.date | None) -> tuple[dict[str, pa.Table], Totals]:
+        """``extract`` and ``source_totals`` of ``day``. They do not depend on each other, so
+        Odoo computes the totals while the records are read and shaped; an error of the
+        extraction wins over one of the totals (as when they ran one after the other)."""
+        if self.source_totals is None:
+            return self.extract(ctx, day), {}
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nkdash-totals") as pool:
+            totals = pool.submit(self.source_totals, ctx, day)
+            tables = self.extract(ctx, day)
+            return tables, totals.result()
+
 
 # ----------------------------------------------------------------------------- shaping
 def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows (dicts with every schema column) -> one pyarrow table of exactly ``schema``."""
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    appenders = [(name, columns[name].append) for name in schema.names]
-    for row in rows:
-        for name, append in appenders:
-            append(row[name])
-    return pa.Table.from_pydict(columns, schema=schema)
+    rows = rows if isinstance(rows, list) else list(rows)
+    if rows:
+        missing = [name for name in schema.names if name not in rows[0]]
+        if missing:
+            raise KeyError(missing[0])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def shape(schema: pa.Schema, day: dt.date | None, columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Table:
+    """Columns (every schema column but ``date``) -> one table of exactly ``schema``, its
+    ``date`` column (if the schema has one) all ``day``."""
+    rows = len(next(iter(columns.values()))) if columns else 0
+    arrays = []
+    for f in schema:
+        column = pa.repeat(pa.scalar(day, f.type), rows) if f.name == "date" else columns[f.name]
+        arrays.append(column if column.type == f.type else column.cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=schema).combine_chunks()
+
+
+def parent_rows(lines: pa.Table, parent: str, headers: pa.Table) -> pa.Table:
+    """For each line, its header's row (the header whose ``id`` is the line's ``parent``)."""
+    index = pc.index_in(lines.column(parent), value_set=headers.column("id"))
+    if index.null_count:
+        missing = lines.column(parent).filter(pc.is_null(index))[0].as_py()
+        raise KeyError(missing)
+    return headers.take(index)
+
+
+def latest_column(*columns: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """:func:`latest` per row: the newest non-null stamp (compared as integers: Arrow has
+    no element-wise max for zoned timestamps)."""
+    stamp = columns[0].type
+    return pc.max_element_wise(*(c.cast(pa.int64()) for c in columns), skip_nulls=True).cast(stamp)
 
 
 def signed(value: float, like: float) -> float:

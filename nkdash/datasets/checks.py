@@ -7,7 +7,10 @@ dictionary (which columns are keys, which values a column may take, where a key 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -92,4 +95,18 @@ class SumsOf:
         return f"sums_of({self.table})"
 
 
-Check = NotNull | Unique | AcceptedValues | Relationship | Difference | PartitionDate | SumsOf
+@dataclass(frozen=True)
+class Recomputed:
+    """This table is ``compute(table)`` per partition: the same ``by`` keys and, per key, the
+    same ``values`` (for aggregates that are not plain sums, e.g. orders counted per store)."""
+
+    table: str
+    compute: Callable[[pa.Table], pa.Table]
+    by: tuple[str, ...]
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"recomputed({self.table})"
+
+
+Check = NotNull | Unique | AcceptedValues | Relationship | Difference | PartitionDate | SumsOf | Recomputed

@@ -19,13 +19,14 @@ other           anything else (transit, returns to a vendor, ...)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Literal, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .base import (
     UTC_TIMESTAMP, Context, Dataset, Domain, Source, Table, Totals, arrow_totals, date_domain,
-    odoo_totals, to_table,
+    odoo_totals, shape,
 )
 from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
@@ -90,24 +91,27 @@ def move_kind(src_usage: str | None, dest_usage: str | None, dest_is_scrap: bool
     return KIND_BY_USAGE.get((src_usage or "", dest_usage or ""), "other")
 
 
-def rows(ctx: Context, day: dt.date, moves: Iterable[dict]) -> Iterator[dict[str, Any]]:
-    usage = ctx.lookup("dim_location", "usage")
-    scrap = ctx.lookup("dim_location", "scrap_location")
-    qty_field = ctx.profile.move_qty_field
-    for move in moves:
-        src, dest = move["location_id"], move["location_dest_id"]
-        yield {
-            "date": day, "move_id": move["id"], "reference": move["reference"], "product_id": move["product_id"],
-            "location_id": src, "location_dest_id": dest, "src_usage": usage.get(src),
-            "dest_usage": usage.get(dest), "kind": move_kind(usage.get(src), usage.get(dest), bool(scrap.get(dest))),
-            "qty": move[qty_field], "product_uom_qty": move["product_uom_qty"], "price_unit": move["price_unit"],
-            "picking_type_id": move["picking_type_id"], "date_done": move["date"], "write_date": move["write_date"],
-        }
+def table(ctx: Context, day: dt.date, moves: pa.Table) -> pa.Table:
+    """The fact of ``day`` from its done moves (columns of the Odoo fields)."""
+    locations = ctx.dim("dim_location")
+    src = pc.index_in(moves["location_id"], value_set=locations["id"])
+    dest = pc.index_in(moves["location_dest_id"], value_set=locations["id"])
+    src_usage, dest_usage = locations["usage"].take(src), locations["usage"].take(dest)
+    scrap = pc.fill_null(locations["scrap_location"].take(dest), False)
+    kinds = [move_kind(s, d, bool(x)) for s, d, x in zip(src_usage.to_pylist(), dest_usage.to_pylist(),
+                                                          scrap.to_pylist())]
+    return shape(SCHEMA, day, {
+        "move_id": moves["id"], "reference": moves["reference"], "product_id": moves["product_id"],
+        "location_id": moves["location_id"], "location_dest_id": moves["location_dest_id"],
+        "src_usage": src_usage, "dest_usage": dest_usage, "kind": pa.array(kinds, pa.string()),
+        "qty": moves[ctx.profile.move_qty_field], "product_uom_qty": moves["product_uom_qty"],
+        "price_unit": moves["price_unit"], "picking_type_id": moves["picking_type_id"], "date_done": moves["date"],
+        "write_date": moves["write_date"],
+    })
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
-    moves = ctx.read(MOVES, ctx.day_domain(MOVES, day))
-    return {TABLE.name: to_table(rows(ctx, day, moves), SCHEMA)}
+    return {TABLE.name: table(ctx, day, ctx.read_table(MOVES, ctx.day_domain(MOVES, day)))}
 
 
 def odoo_domain(ctx: Context, day: dt.date) -> Domain:

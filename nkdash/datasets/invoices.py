@@ -11,13 +11,13 @@ negative); it and the cost are derived by ``profit``. A product line may have no
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import pyarrow as pa
 
 from .base import (
     UTC_TIMESTAMP, Context, Dataset, Domain, Source, Table, Totals, arrow_totals, date_domain,
-    latest, odoo_totals, to_table,
+    latest_column, odoo_totals, parent_rows, shape,
 )
 from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
@@ -65,21 +65,20 @@ TABLE = Table("fact_invoice_sales", SCHEMA, checks=(
 SUMS = {"quantity": "quantity", "balance": "balance"}
 
 
-def rows(day: dt.date, moves: Mapping[int, dict], lines: list[dict]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        move = moves[line["move_id"]]
-        yield {
-            "date": day, "line_id": line["id"], "move_id": move["id"], "move_ref": move["name"],
-            "move_type": move["move_type"], "partner_id": move["partner_id"],
-            "product_id": line["product_id"], "quantity": line["quantity"], "price_unit": line["price_unit"],
-            "discount": line["discount"], "price_subtotal": line["price_subtotal"], "balance": line["balance"],
-            "write_date": latest(move["write_date"], line["write_date"]),
-        }
+def table(day: dt.date, moves: pa.Table, lines: pa.Table) -> pa.Table:
+    """The fact of ``day`` from its invoices and their product lines (columns of the Odoo fields)."""
+    move = parent_rows(lines, "move_id", moves)
+    return shape(SCHEMA, day, {
+        "line_id": lines["id"], "move_id": move["id"], "move_ref": move["name"], "move_type": move["move_type"],
+        "partner_id": move["partner_id"], "product_id": lines["product_id"], "quantity": lines["quantity"],
+        "price_unit": lines["price_unit"], "discount": lines["discount"], "price_subtotal": lines["price_subtotal"],
+        "balance": lines["balance"], "write_date": latest_column(move["write_date"], lines["write_date"]),
+    })
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
-    moves, lines = ctx.read_day(MOVES, LINES, day)
-    return {TABLE.name: to_table(rows(day, moves, lines), SCHEMA)}
+    moves, lines = ctx.read_day_tables(MOVES, LINES, day)
+    return {TABLE.name: table(day, moves, lines)}
 
 
 def odoo_domain(ctx: Context, day: dt.date) -> Domain:

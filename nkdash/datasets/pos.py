@@ -10,13 +10,13 @@ The fact keeps Odoo's natural columns; revenue and cost are derived by ``profit`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import pyarrow as pa
 
 from .base import (
-    UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, arrow_totals, date_domain, latest,
-    odoo_totals, to_table,
+    UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, arrow_totals, date_domain, latest_column,
+    odoo_totals, parent_rows, shape,
 )
 from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
@@ -68,25 +68,24 @@ TABLE = Table("fact_pos_sales", SCHEMA, checks=(
 SUMS = {"qty": "qty", "price_subtotal": "price_subtotal"}
 
 
-def rows(day: dt.date, orders: Mapping[int, dict], lines: list[dict]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        order = orders[line["order_id"]]
-        yield {
-            "date": day, "line_id": line["id"], "order_id": order["id"], "order_ref": order["name"],
-            "pos_reference": order["pos_reference"], "store_id": order["config_id"],
-            "session_id": order["session_id"], "partner_id": order["partner_id"],
-            "product_id": line["product_id"], "qty": line["qty"], "price_unit": line["price_unit"],
-            "discount": line["discount"], "price_subtotal": line["price_subtotal"],
-            "price_subtotal_incl": line["price_subtotal_incl"], "total_cost": line["total_cost"],
-            "is_total_cost_computed": line["is_total_cost_computed"],
-            "refunded_line_id": line["refunded_orderline_id"], "order_state": order["state"],
-            "date_order": order["date_order"], "write_date": latest(order["write_date"], line["write_date"]),
-        }
+def table(day: dt.date, orders: pa.Table, lines: pa.Table) -> pa.Table:
+    """The fact of ``day`` from its orders and their lines (columns of the Odoo fields)."""
+    order = parent_rows(lines, "order_id", orders)
+    return shape(SCHEMA, day, {
+        "line_id": lines["id"], "order_id": order["id"], "order_ref": order["name"],
+        "pos_reference": order["pos_reference"], "store_id": order["config_id"], "session_id": order["session_id"],
+        "partner_id": order["partner_id"], "product_id": lines["product_id"], "qty": lines["qty"],
+        "price_unit": lines["price_unit"], "discount": lines["discount"], "price_subtotal": lines["price_subtotal"],
+        "price_subtotal_incl": lines["price_subtotal_incl"], "total_cost": lines["total_cost"],
+        "is_total_cost_computed": lines["is_total_cost_computed"],
+        "refunded_line_id": lines["refunded_orderline_id"], "order_state": order["state"],
+        "date_order": order["date_order"], "write_date": latest_column(order["write_date"], lines["write_date"]),
+    })
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
-    orders, lines = ctx.read_day(ORDERS, LINES, day)
-    return {TABLE.name: to_table(rows(day, orders, lines), SCHEMA)}
+    orders, lines = ctx.read_day_tables(ORDERS, LINES, day)
+    return {TABLE.name: table(day, orders, lines)}
 
 
 def odoo_domain(ctx: Context, day: dt.date) -> list:

@@ -8,13 +8,13 @@ carry no product and are left out.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import pyarrow as pa
 
 from .base import (
     UTC_TIMESTAMP, Context, Dataset, Domain, Source, Table, Totals, arrow_totals, date_domain,
-    latest, odoo_totals, to_table,
+    latest_column, odoo_totals, parent_rows, shape,
 )
 from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
@@ -64,23 +64,23 @@ TABLE = Table("fact_purchases", SCHEMA, checks=(
 SUMS = {"product_qty": "product_qty", "price_subtotal": "price_subtotal"}
 
 
-def rows(day: dt.date, orders: Mapping[int, dict], lines: list[dict]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        order = orders[line["order_id"]]
-        yield {
-            "date": day, "line_id": line["id"], "order_id": order["id"], "order_ref": order["name"],
-            "partner_id": order["partner_id"], "picking_type_id": order["picking_type_id"],
-            "product_id": line["product_id"], "product_qty": line["product_qty"],
-            "qty_received": line["qty_received"], "qty_invoiced": line["qty_invoiced"],
-            "price_unit": line["price_unit"], "price_subtotal": line["price_subtotal"],
-            "price_total": line["price_total"], "state": order["state"], "date_approve": order["date_approve"],
-            "write_date": latest(order["write_date"], line["write_date"]),
-        }
+def table(day: dt.date, orders: pa.Table, lines: pa.Table) -> pa.Table:
+    """The fact of ``day`` from its orders and their product lines (columns of the Odoo fields)."""
+    order = parent_rows(lines, "order_id", orders)
+    return shape(SCHEMA, day, {
+        "line_id": lines["id"], "order_id": order["id"], "order_ref": order["name"],
+        "partner_id": order["partner_id"], "picking_type_id": order["picking_type_id"],
+        "product_id": lines["product_id"], "product_qty": lines["product_qty"],
+        "qty_received": lines["qty_received"], "qty_invoiced": lines["qty_invoiced"],
+        "price_unit": lines["price_unit"], "price_subtotal": lines["price_subtotal"],
+        "price_total": lines["price_total"], "state": order["state"], "date_approve": order["date_approve"],
+        "write_date": latest_column(order["write_date"], lines["write_date"]),
+    })
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
-    orders, lines = ctx.read_day(ORDERS, LINES, day)
-    return {TABLE.name: to_table(rows(day, orders, lines), SCHEMA)}
+    orders, lines = ctx.read_day_tables(ORDERS, LINES, day)
+    return {TABLE.name: table(day, orders, lines)}
 
 
 def odoo_domain(ctx: Context, day: dt.date) -> Domain:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..calendar import day_start
 from ..odoo import VersionProfile, format_datetime
-from .base import Context, Dataset, Domain, Source, Table, Totals, arrow_totals, odoo_totals, to_table
+from .base import Context, Dataset, Domain, Source, Table, Totals, arrow_totals, odoo_totals, shape
 from .checks import NotNull, PartitionDate, Relationship, Unique
 
 Key = tuple[int, int]            # (product_id, location_id)
@@ -61,17 +62,19 @@ TABLE = Table("fact_stock_quants", SCHEMA, checks=(
 def current_levels(ctx: Context) -> dict[Key, float]:
     """Today's quants summed per product and internal location (read once per run)."""
     levels: dict[Key, float] = defaultdict(float)
-    for quant in ctx.read(QUANTS, []):
-        levels[quant["product_id"], quant["location_id"]] += quant["quantity"]
+    for quants in ctx.read_pages(QUANTS, []):
+        for key, quantity in zip(zip(quants["product_id"].to_pylist(), quants["location_id"].to_pylist()),
+                                 quants["quantity"].to_pylist()):
+            levels[key] += quantity
     return levels
 
 
 def later_moves(ctx: Context) -> list[Move]:
     """Done moves after the earliest date of the run (read once per run)."""
     since = day_start(min(ctx.dates) + dt.timedelta(days=1), ctx.tz)
-    qty = ctx.profile.move_qty_field
-    moves = ctx.read(MOVES, [("date", ">=", format_datetime(since))])
-    return [(m["date"], m["product_id"], m["location_id"], m["location_dest_id"], m[qty]) for m in moves]
+    moves = ctx.read_table(MOVES, [("date", ">=", format_datetime(since))])
+    columns = ("date", "product_id", "location_id", "location_dest_id", ctx.profile.move_qty_field)
+    return list(zip(*(moves[name].to_pylist() for name in columns)))
 
 
 def levels_at(ctx: Context, day: dt.date) -> dict[Key, float]:
@@ -89,17 +92,25 @@ def levels_at(ctx: Context, day: dt.date) -> dict[Key, float]:
     return levels
 
 
-def rows(ctx: Context, day: dt.date, levels: Mapping[Key, float]) -> Iterator[dict[str, Any]]:
-    warehouse = ctx.lookup("dim_location", "warehouse_id")
-    for (product, location), quantity in sorted(levels.items()):
-        quantity = round(quantity, 6)
-        if quantity:
-            yield {"date": day, "product_id": product, "location_id": location,
-                   "warehouse_id": warehouse.get(location), "quantity": quantity}
+def _round6(quantity: float) -> float:
+    """``round(quantity, 6)``; a whole number is its own rounding (and most levels are)."""
+    return quantity if quantity % 1 == 0 else round(quantity, 6)
+
+
+def table(ctx: Context, day: dt.date, levels: Mapping[Key, float]) -> pa.Table:
+    """One row per product and location with stock (rounded to 6 decimals), sorted."""
+    products, locations = zip(*levels) if levels else ((), ())
+    quantity = pa.array([_round6(q) for q in levels.values()], pa.float64())
+    stock = pa.table({"product_id": pa.array(products, pa.int64()), "location_id": pa.array(locations, pa.int64()),
+                      "quantity": quantity}).filter(pc.not_equal(quantity, 0.0))
+    stock = stock.sort_by([("product_id", "ascending"), ("location_id", "ascending")])
+    dim = ctx.dim("dim_location")
+    warehouse = dim["warehouse_id"].take(pc.index_in(stock["location_id"], value_set=dim["id"]))
+    return shape(SCHEMA, day, {**{name: stock[name] for name in stock.column_names}, "warehouse_id": warehouse})
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
-    return {TABLE.name: to_table(rows(ctx, day, levels_at(ctx, day)), SCHEMA)}
+    return {TABLE.name: table(ctx, day, levels_at(ctx, day))}
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:

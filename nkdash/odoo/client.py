@@ -7,19 +7,24 @@ Three interchangeable protocols share one base class:
 - :class:`XmlRpcClient` — ``/xmlrpc/2/common`` and ``/xmlrpc/2/object`` (Odoo 16-19)
 
 The base class owns what is common: retries with exponential backoff and jitter for
-transient failures, keyset paging, value normalisation and the version profile.
+transient failures, keyset paging (the next page is requested while the caller works on
+the current one), value normalisation (per record, or per page as pyarrow columns) and
+the version profile.
 A subclass only knows how to encode one call and decode its answer or error.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import random
+import threading
 import time
 import xmlrpc.client
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
+import pyarrow as pa
 import requests
 
 from ..errors import (
@@ -28,7 +33,7 @@ from ..errors import (
     OdooUserError,
 )
 from ..settings import Settings
-from .normalize import normalize
+from .normalize import normalize, normalize_table
 from .versions import VersionProfile, build_profile
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,14 @@ class Page:
     """One batch of a keyset-paged read; ``cursor`` is the last id, to resume after."""
 
     records: list[dict[str, Any]]
+    cursor: int
+
+
+@dataclass(frozen=True)
+class TablePage:
+    """One batch of a keyset-paged read as a pyarrow table (one column per field)."""
+
+    table: pa.Table
     cursor: int
 
 
@@ -135,6 +148,7 @@ class OdooClient:
         self._profile: VersionProfile | None = None
         self.calls = 0          # RPC calls made (for tests and monitoring)
         self.retried = 0        # retries made
+        self._count = threading.Lock()   # the pager's prefetch thread calls too
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url} db={self.db!r} login={self.login!r}>"
@@ -171,14 +185,16 @@ class OdooClient:
         attempt = 0
         while True:
             try:
-                self.calls += 1
+                with self._count:
+                    self.calls += 1
                 return fn(*args)
             except OdooError as exc:
                 if not exc.transient or attempt >= self.retries:
                     raise
                 delay = random.uniform(0, self.backoff * (2 ** attempt))   # full jitter
                 attempt += 1
-                self.retried += 1
+                with self._count:
+                    self.retried += 1
                 log.warning("Odoo call failed (%s); retry %d/%d in %.2fs", exc, attempt, self.retries, delay)
                 time.sleep(delay)
 
@@ -263,19 +279,70 @@ class OdooClient:
         """Keyset paging on id: ``[("id", ">", cursor)] + domain``, ``order="id asc"``.
 
         Each page's ``cursor`` is the last id read; pass it back as ``after_id`` to resume.
+        Records are normalised one by one (dicts); :meth:`table_pages` gives columns.
+        """
+        types: dict[str, str] = {}
+        for rows, cursor in self.raw_pages(model, domain, fields, after_id=after_id, batch_size=batch_size,
+                                           context=context):
+            types = types or self.field_types(model)
+            yield Page([normalize(r, types, with_names) for r in rows], cursor)
+
+    def table_pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
+                    batch_size: int | None = None, context: dict | None = None,
+                    with_names: Sequence[str] = ()) -> Iterator[TablePage]:
+        """:meth:`pages` as pyarrow tables: ``id`` then ``fields``, typed by Odoo field type."""
+        columns = list(dict.fromkeys(["id", *fields]))
+        types: dict[str, str] = {}
+        for rows, cursor in self.raw_pages(model, domain, fields, after_id=after_id, batch_size=batch_size,
+                                           context=context):
+            types = types or self.field_types(model)
+            yield TablePage(normalize_table(rows, columns, types, with_names), cursor)
+
+    def read_table(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> pa.Table:
+        """Every matching record as one pyarrow table (typed even when there is none)."""
+        tables = [page.table for page in self.table_pages(model, domain, fields, **kwargs)]
+        if not tables:
+            return self.empty_table(model, fields, kwargs.get("with_names", ()))
+        return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+    def empty_table(self, model: str, fields: Sequence[str], with_names: Sequence[str] = ()) -> pa.Table:
+        """The table :meth:`read_table` gives when no record matches (no search made)."""
+        return normalize_table([], list(dict.fromkeys(["id", *fields])), self.field_types(model), with_names)
+
+    def raw_pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
+                  batch_size: int | None = None, context: dict | None = None) -> Iterator[tuple[list[dict], int]]:
+        """The keyset pager itself: ``(Odoo's records as they came, cursor)`` per page.
+
+        While the caller works on page n, a background thread already requests page n+1
+        (Odoo is another process: its time and ours overlap); a read of one page starts
+        no thread. Errors of that request (after its retries) are raised here, in the
+        caller; closing the generator early waits for the request in flight, so no
+        thread outlives it.
         """
         size = batch_size or self.batch_size
-        cursor = after_id
         fields = list(dict.fromkeys(["id", *fields]))
-        while True:
-            batch = self.search_read(model, [("id", ">", cursor), *domain], fields, order="id asc",
-                                     limit=size, context=context, with_names=with_names)
-            if not batch:
-                return
-            cursor = batch[-1]["id"]
-            yield Page(batch, cursor)
-            if len(batch) < size:
-                return
+        ctx = {**DEFAULT_CONTEXT, **(context or {})}
+
+        def fetch(cursor: int) -> list[dict[str, Any]]:
+            return self.execute(model, "search_read", [("id", ">", cursor), *domain], fields=fields, offset=0,
+                                context=ctx, order="id asc", limit=size)
+
+        pool: concurrent.futures.ThreadPoolExecutor | None = None   # started once a second page is due
+        try:
+            rows = fetch(after_id)
+            while rows:
+                cursor = rows[-1]["id"]
+                ahead = None
+                if len(rows) == size:
+                    pool = pool or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nkdash-prefetch")
+                    ahead = pool.submit(fetch, cursor)
+                yield rows, cursor
+                if ahead is None:
+                    return
+                rows = ahead.result()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     def read_all(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
         return [rec for page in self.pages(model, domain, fields, **kwargs) for rec in page.records]
