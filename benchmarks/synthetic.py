@@ -2,8 +2,8 @@
 
 ``build(spec)`` writes, for every date of ``spec``, every dated table the ETL writes
 (``fact_pos_sales``, ``fact_invoice_sales``, ``fact_sales``, ``agg_profit_daily``,
-``fact_purchases``, ``fact_inventory_moves``, ``fact_stock_quants``) through
-``Lake.write_partition`` — so the layout, file names, row groups and compression are the
+``agg_sales_daily``, ``agg_orders_daily``, ``fact_purchases``, ``fact_inventory_moves``,
+``fact_stock_quants``) through ``Lake.write_partition`` — so the layout, file names, row groups and compression are the
 real ones — plus the five dimensions (``Lake.write_whole``) and the metadata store's
 partition states (as the ETL would leave them). Columns come from the dataset specs'
 schemas: a column this generator does not know is written as nulls and reported.
@@ -18,8 +18,8 @@ of them; about 20,000 POS lines a day and 2,000 invoice lines a weekday.
   wine and spirits in December, garden in spring), POS baskets of 3.5 lines on average,
   quantities mostly 1, line discounts, refunds (negative quantities), credit notes;
 - money: list prices per department, margins 15-45 %, costs that drift up and change a
-  few times a year; ``margin = revenue - cost`` exactly, ``agg_profit_daily`` computed by
-  ``nkdash.datasets.profit.aggregate`` (the ETL's own function);
+  few times a year; ``margin = revenue - cost`` exactly, the aggregates computed by
+  ``nkdash.datasets.profit.aggregates`` (the ETL's own function);
 - stock: a daily quant snapshot per (store, storable product) following a sell-down /
   restock saw-tooth (some at zero, a few negative); delivery moves per (store, product)
   sold, receipts, transfers between stores, adjustments, scraps; purchase orders on
@@ -52,13 +52,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nkdash.datasets.profit import aggregate
+from nkdash.datasets.profit import aggregates
 from nkdash.datasets.registry import REGISTRY
 from nkdash.etl import combined_checksum
 from nkdash.lake import Lake, PartitionInfo
 from nkdash.meta import MetaStore
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 OUT = Path(__file__).resolve().parent / "out"
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
 DATASET_TABLES: dict[str, tuple[str, ...]] = {
@@ -352,7 +352,7 @@ class Company:
         sales = self._sales(day, pos, inv)
         return {
             "fact_pos_sales": pos["table"], "fact_invoice_sales": inv["table"], "fact_sales": sales,
-            "agg_profit_daily": aggregate(sales), "fact_purchases": self._purchases(day, rng),
+            **aggregates(sales), "fact_purchases": self._purchases(day, rng),
             "fact_inventory_moves": self._moves(day, rng, pos), "fact_stock_quants": self._quant_levels(day),
         }
 

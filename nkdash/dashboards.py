@@ -2,9 +2,15 @@
 
 Every query
 
-- reads the aggregate ``agg_profit_daily`` wherever it can (sales, margin, units); the
-  fact tables only for what no aggregate holds (orders and baskets from ``fact_sales``,
+- reads the smallest aggregate that answers it: ``agg_sales_daily`` (sales, margin,
+  units per date, channel, store, category) and ``agg_orders_daily`` (orders, refunds,
+  baskets per date, channel, store); ``agg_profit_daily`` per product; the fact tables
+  only for what no aggregate holds (orders of a category selection from ``fact_sales``,
   stock from ``fact_stock_quants``, moves, purchases);
+- reads the aggregates and dimensions from memory: :class:`~nkdash.memtables.Memory`
+  holds them as native DuckDB tables, loaded per lake file for the dates queries ask for
+  and kept equal to the listed files (a replaced, deleted or quarantined partition's rows
+  go); the other tables are registered as pyarrow datasets over the listed files;
 - filters every fact on ``date BETWEEN $start AND $end`` with bound dates, and sees only
   the files of the dates it may read (each registered with its date, so a narrower filter
   skips files unopened): partitions outside the range are never opened;
@@ -14,7 +20,9 @@ Every query
   where the lake state is the listing of the files the query can read (the tables' files
   for the dates in range, and the dimensions) — the very files its SQL is given. Lake
   files are content-addressed, so any reload, deletion or quarantine of a partition in
-  range changes the key, and nothing else does;
+  range changes the key, and nothing else does. The listing is cached per directory
+  mtime (:class:`~nkdash.listing.Listing`); a miss that another thread is computing is
+  waited for, not computed twice;
 - is timed: each execution (a cache miss) goes to ``MetaStore.record_query`` for
   ``nkdash monitor``.
 
@@ -28,23 +36,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import json
 import logging
 import re
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import calendar as cal
@@ -52,8 +60,11 @@ from .datasets.inventory import MOVE_KINDS
 from .datasets.registry import REGISTRY
 from .errors import InputError, LakeError
 from .lake import (
-    PARTITION_COLUMNS, READ_ATTEMPTS, WHOLE, DataFile, Lake, Problem, partition_expression, swapped_out,
+    LAKE_FS, PARTITION_COLUMNS, READ_ATTEMPTS, WHOLE, DataFile, Lake, Problem, partition_expression, pinned,
+    swapped_out,
 )
+from .listing import Listing
+from .memtables import ROLLUP_OF, Memory, held_name
 from .meta import FILE_NAME, MetaStore
 from .settings import get_settings
 
@@ -158,20 +169,43 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 # ----------------------------------------------------------------------------- the dashboard
+Condition = Literal["stores", "categories", "no_categories"]
+CONDITIONS: dict[str, Callable[[Filters], bool]] = {
+    "stores": lambda f: bool(f.stores), "categories": lambda f: bool(f.categories),
+    "no_categories": lambda f: not f.categories,
+}
+
+
 @dataclass(frozen=True)
 class Reads:
-    """What a query reads: tables, and how far before/after the filter range (days)."""
+    """What a query reads: tables, and how far before/after the filter range (days);
+    ``only_if``: tables read only when the filters ask for them (e.g. orders per category
+    from ``fact_sales`` only with a category filter); ``snapshot``: tables read at one date
+    only, the latest of the filter range that has data (stock levels: :func:`stock_date`)."""
 
     tables: tuple[str, ...]
     before: int = 0
     after: int = 0
+    only_if: tuple[tuple[str, Condition], ...] = ()
+    snapshot: tuple[str, ...] = ()
+
+    def wanted(self, f: Filters | None) -> tuple[str, ...]:
+        """The tables read with the filters ``f`` (all of them without filters)."""
+        skip = {t for t, cond in self.only_if if f is not None and not CONDITIONS[cond](f)}
+        return tuple(t for t in self.tables if t not in skip)
+
+
+class Replaced(LakeError):
+    """Rows a query held were replaced by another thread's newer listing while it ran."""
 
 
 class Dashboard:
     """Read-only access to one lake for the dashboards: cached, timed queries.
 
-    One instance can serve many threads (marimo sessions): each thread gets its own
-    DuckDB connection; the cache is shared.
+    One instance can serve many threads (marimo sessions): they share one in-memory DuckDB
+    (:class:`~nkdash.memtables.Memory`: the small aggregates and dimensions held as native
+    tables), each thread with its own cursor; the result cache is shared, and a cache miss
+    being computed is computed once: other threads asking for it wait for its result.
     """
 
     def __init__(self, lake: Lake | Path | str | None = None, *, meta: MetaStore | None | Literal["auto"] = "auto",
@@ -188,6 +222,9 @@ class Dashboard:
         self.misses = 0
         self.damage: dict[Filters, list[Problem]] = {}   # what has_* found damaged, for no_data
         self._footers: dict[tuple[Path, int, int], str] = {}
+        self._running: dict[tuple, Future] = {}          # cache misses being computed, by key
+        self._memory: Memory | None = None
+        self.listing = Listing(self.lake)
 
     def __repr__(self) -> str:
         return f"Dashboard({str(self.lake.root)!r})"
@@ -211,31 +248,74 @@ class Dashboard:
             try:
                 return self._run(name, reads, args, compute)
             except LakeError as exc:
-                if not swapped_out(exc) or attempt + 1 == READ_ATTEMPTS:
+                if not (swapped_out(exc) or isinstance(exc, Replaced)) or attempt + 1 == READ_ATTEMPTS:
                     raise
             time.sleep(0.001 * 2 ** attempt)
         raise AssertionError("unreachable")
 
     def _run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        files = self.files(reads, _filters_in(args))
-        key = (name, args, hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest())
+        filters = _filters_in(args)
+        files = self.files(reads, filters)
+        key = (name, args, Snapshot(files))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return self._cache[key].copy()
-            self.misses += 1
-        stack = self._local.__dict__.setdefault("files", [])
-        stack.append(files)
+            running = self._running.get(key)
+            if running is None:
+                self.misses += 1
+                mine = self._running[key] = Future()
+        if running is not None:           # another thread computes it: wait for its answer
+            return running.result().copy()
         try:
-            frame = tidy(compute())
-        finally:
-            stack.pop()
+            frame = self._compute(reads, filters, files, compute)
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            mine.set_exception(exc)
+            raise
         with self._lock:
-            self._cache[key] = frame
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            del self._running[key]
+            if self.cache_size > 0:
+                self._cache[key] = frame
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        mine.set_result(frame)
         return frame.copy()
+
+    def _compute(self, reads: Reads, filters: Filters | None, files: dict[str, tuple[DataFile, ...]],
+                 compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``compute()`` with its SQL over ``files``: the held tables loaded (and their rows
+        pinned in memory), the others' files pinned open (read as listed, whatever a writer
+        swaps meanwhile)."""
+        held = []
+        try:
+            for table, listed in files.items():
+                if self.memory.hold(table, listed, *_table_span(reads, filters, table, listed)):
+                    held.append(table)
+            epochs = {table: self.memory.epoch(table) for table in held}
+            stack = self._local.__dict__.setdefault("files", [])
+            stack.append((files, frozenset(held)))
+            try:
+                with pinned(f.path for table, listed in files.items() if table not in held for f in listed):
+                    frame = tidy(compute())
+            finally:
+                stack.pop()
+            if any(self.memory.epoch(table) != epoch for table, epoch in epochs.items()):
+                raise Replaced("a newer listing replaced rows of this query's files while it ran: run again",
+                               self.lake.root)
+            return frame
+        finally:
+            for table in held:
+                self.memory.release(table)
+
+    @property
+    def memory(self) -> Memory:
+        with self._lock:
+            if self._memory is None:
+                self._memory = Memory()
+            return self._memory
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -266,12 +346,21 @@ class Dashboard:
         outside the range: every query filters on ``date`` itself.
         """
         out = {}
-        for table in reads.tables:
-            start = end = None
-            if filters and table not in WHOLE:
-                start, end = filters.start - dt.timedelta(days=reads.before), filters.end + dt.timedelta(days=reads.after)
-            out[table] = tuple(self.lake.data_files(table, start, end))
+        span = _span(reads, filters)
+        for table in reads.wanted(filters):
+            if table in WHOLE:
+                out[table] = self.listing.data_files(table)
+            elif table in reads.snapshot and filters is not None:
+                out[table] = self.snapshot_files(table, filters.start, filters.end)
+            else:
+                out[table] = self.listing.data_files(table, *span)
         return out
+
+    def snapshot_files(self, table: str, start: dt.date, end: dt.date) -> tuple[DataFile, ...]:
+        """The files holding the latest date of ``start..end`` that ``table`` has data for."""
+        listed = self.listing.data_files(table, start, end)
+        day = _last_date(listed, start, end)
+        return tuple(f for f in listed if day in f.dates) if day is not None else ()
 
     # ---- running SQL ---------------------------------------------------------------------
     def sql(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
@@ -279,8 +368,14 @@ class Dashboard:
         """Run ``sql`` with ``params`` bound (only those it names), timed and recorded."""
         bound = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
         started = time.perf_counter()
+        con, held = self._connection()
+        # a held table's name -> its memory table; a rollup's -> its memory table if its table
+        # is held, else its table (same columns, summed by the SQL)
+        names = [*held, *(r for r, t in ROLLUP_OF.items())]
+        sql = re.sub(rf"\b({'|'.join(names)})\b", lambda m: held_name(m[1]) if m[1] in held or ROLLUP_OF.get(
+            m[1]) in held else ROLLUP_OF[m[1]], sql)
         try:
-            frame = self._connection().execute(sql, bound).df()
+            frame = con.execute(sql, bound).df()
         except duckdb.Error as exc:
             raise LakeError(f"dashboard query {name} failed: {str(exc).splitlines()[0]} (a damaged partition? "
                             "the Recovery page finds and repairs them)", self.lake.root) from exc
@@ -288,21 +383,22 @@ class Dashboard:
         self._record(name, seconds, len(frame), log_params if log_params is not None else bound)
         return frame
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        """This thread's read-only DuckDB, each table the running query declared registered
-        over exactly its listed files (re-registered only when they differ: it costs ms)."""
+    def _connection(self) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
+        """This thread's cursor of the shared read-only DuckDB, and the tables the running
+        query reads from memory; each other table it declared is registered over exactly
+        its listed files (re-registered only when they differ: it costs ms)."""
         local = self._local
         if getattr(local, "con", None) is None:
-            local.con, local.registered = duckdb.connect(":memory:", config=READ_ONLY), {}
+            local.con, local.registered = self.memory.cursor(), {}
             for table in SCHEMAS:
                 local.con.register(table, _dataset(table, ()))
                 local.registered[table] = ()
-        listing = (local.__dict__.get("files") or [{}])[-1]
+        listing, held = (local.__dict__.get("files") or [({}, frozenset())])[-1]
         for table, files in listing.items():
-            if local.registered.get(table) != files:
+            if table not in held and local.registered.get(table) != files:
                 local.con.register(table, _dataset(table, files))
                 local.registered[table] = files
-        return local.con
+        return local.con, held
 
     def _record(self, name: str, seconds: float, rows: int, params: dict[str, Any]) -> None:
         meta = self.meta
@@ -356,15 +452,19 @@ def _root(lake: Lake | Path | str | None) -> Path:
     return Path(lake if lake is not None else get_settings().lake).absolute()
 
 
-def query(*tables: str, before: int = 0, after: int = 0):
-    """Declare a dashboard query reading ``tables``: cached per lake state, its SQL timed."""
-    reads = Reads(tables, before, after)
+def query(*tables: str, before: int = 0, after: int = 0, only_if: dict[str, Condition] | None = None,
+          snapshot: tuple[str, ...] = (), name: str | None = None):
+    """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
+    filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
+    cached per lake state, its SQL timed. ``name``: the query's name in the cache (default:
+    the function's)."""
+    reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 
     def wrap(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
         @functools.wraps(fn)
         def run(db: Dashboard, *args: Any, **kwargs: Any) -> pd.DataFrame:
             key = (*args, *sorted(kwargs.items()))
-            return db.run(fn.__name__, reads, key, lambda: fn(db, *args, **kwargs))
+            return db.run(name or fn.__name__, reads, key, lambda: fn(db, *args, **kwargs))
 
         run.reads = reads  # type: ignore[attr-defined]
         return run
@@ -383,15 +483,58 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     Float sums depend on the order DuckDB's threads add them up; rounding makes every
     run show the same numbers (and turns -0.0 into 0.0).
     """
-    for column in frame.columns:
-        if pd.api.types.is_float_dtype(frame[column]):
-            digits = 6 if column in RATIOS else 3 if column in QUANTITIES else 2
-            frame[column] = frame[column].round(digits) + 0.0
-    return frame
+    digits = {i: 6 if column in RATIOS else 3 if column in QUANTITIES else 2
+              for i, (column, dtype) in enumerate(frame.dtypes.items()) if dtype.kind == "f"}
+    if not frame.columns.is_unique:
+        for i, n in digits.items():
+            frame.isetitem(i, np.round(frame.iloc[:, i].to_numpy(), n) + 0.0)
+        return frame
+    # a new frame: cheaper than setting columns in place; np.round is what Series.round does
+    return pd.DataFrame({column: np.round(frame[column].to_numpy(), digits[i]) + 0.0 if i in digits else frame[column]
+                         for i, column in enumerate(frame.columns)}, index=frame.index)
+
+
+class Snapshot:
+    """A listing as a cache key: equal when the files are (exact), its hash computed once."""
+
+    __slots__ = ("files", "_hash")
+
+    def __init__(self, files: dict[str, tuple[DataFile, ...]]):
+        self.files = tuple(files.items())
+        self._hash = hash(self.files)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Snapshot) and self._hash == other._hash and self.files == other.files
 
 
 def _filters_in(args: tuple) -> Filters | None:
     return next((a for a in args if isinstance(a, Filters)), None)
+
+
+def _last_date(files: Iterable[DataFile], start: dt.date, end: dt.date) -> dt.date | None:
+    return max((d for f in files for d in f.dates if start <= d <= end), default=None)
+
+
+def _table_span(reads: Reads, filters: Filters | None, table: str, files: Sequence[DataFile]
+                ) -> tuple[dt.date | None, dt.date | None]:
+    """The dates of ``table`` a query reads: all (a dimension, no filters), its snapshot
+    date, or the filter range widened by ``reads``."""
+    if table in WHOLE or filters is None:
+        return None, None
+    if table in reads.snapshot:
+        day = _last_date(files, filters.start, filters.end)
+        return (day, day) if day is not None else (filters.start, filters.start)
+    return _span(reads, filters)
+
+
+def _span(reads: Reads, filters: Filters | None) -> tuple[dt.date | None, dt.date | None]:
+    """The dates ``reads`` reads for ``filters`` (None, None: all)."""
+    if filters is None:
+        return None, None
+    return filters.start - dt.timedelta(days=reads.before), filters.end + dt.timedelta(days=reads.after)
 
 
 def _dataset(table: str, files: Sequence[DataFile]) -> ds.Dataset:
@@ -403,7 +546,7 @@ def _dataset(table: str, files: Sequence[DataFile]) -> ds.Dataset:
         schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
         partitions = [partition_expression(f) for f in files]
     return ds.FileSystemDataset.from_paths([str(f.path) for f in files], schema=schema,
-                                           format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(),
+                                           format=ds.ParquetFileFormat(), filesystem=LAKE_FS,
                                            partitions=partitions)
 
 
@@ -413,18 +556,20 @@ def _range(a: str = "") -> str:
     return f"{a}date BETWEEN $start AND $end"
 
 
-def _stores(col: str) -> str:
-    return f"(len($stores::BIGINT[]) = 0 OR list_contains($stores::BIGINT[], {col}))"
+# A filter the Filters do not ask for is left out of the SQL (``TRUE``): a scan then does not
+# test every row against an empty list.
+def _stores(col: str, f: Filters) -> str:
+    return f"list_contains($stores::BIGINT[], {col})" if f.stores else "TRUE"
 
 
-def _categories(col: str) -> str:
-    return f"(len($categories::BIGINT[]) = 0 OR list_contains($categories::BIGINT[], {col}))"
+def _categories(col: str, f: Filters) -> str:
+    return f"list_contains($categories::BIGINT[], {col})" if f.categories else "TRUE"
 
 
-def _warehouses(col: str) -> str:
+def _warehouses(col: str, f: Filters) -> str:
     """``col`` (a warehouse id) belongs to one of the selected stores."""
-    return (f"(len($stores::BIGINT[]) = 0 OR {col} IN "
-            f"(SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id)))")
+    return (f"{col} IN (SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id))"
+            if f.stores else "TRUE")
 
 
 CATEGORY_LABEL = ("CASE WHEN {c}.parent_id IS NULL THEN {c}.name "
@@ -435,30 +580,46 @@ PERIOD = "CAST(date_trunc($grain, {a}date) AS DATE)"
 SALES_KEYS = {"period": PERIOD, "store_id": "{a}store_id", "channel": "{a}channel"}
 
 
-def _sales_sql(keys: Sequence[str]) -> str:
-    """Sales and margin from agg_profit_daily, orders and baskets from fact_sales, per ``keys``.
+SALES_BY_STORE = "agg_sales_daily_by_store"    # agg_sales_daily summed over categories (memtables.ROLLUPS)
+SALES_READS = {"only_if": {"agg_orders_daily": "no_categories", "fact_sales": "categories"}}
+
+
+def _sales_sql(keys: Sequence[str], f: Filters) -> str:
+    """Sales and margin from agg_sales_daily, orders and baskets per ``keys``.
 
     An order is a distinct (channel, order_ref): a POS order or an invoice. It counts as an
     order when its lines in the selection sum to a positive revenue, as a refund when
     negative. The basket is the average revenue of the orders (refunds not deducted).
+    Without a category filter the orders come from agg_orders_daily (counted per date,
+    channel and store: an order has one of each); with one, from the lines of those
+    categories in fact_sales.
     """
     sel = "".join(f"{SALES_KEYS[k].format(a='')} AS {k}, " for k in keys)
     names = "".join(f"{k}, " for k in keys)
     on = " AND ".join(f"s.{k} IS NOT DISTINCT FROM o.{k}" for k in keys) or "TRUE"
-    where = f"{_range()} AND {_stores('store_id')} AND {_categories('category_id')}"
-    return f"""
-        WITH s AS (
-            SELECT {sel}sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin,
-                   sum(lines) AS lines
-            FROM agg_profit_daily WHERE {where} GROUP BY ALL
-        ), per_order AS (
+    where = f"{_range()} AND {_stores('store_id', f)}"
+    if f.categories:
+        orders = f"""per_order AS (
             SELECT {sel}channel AS order_channel, order_ref, sum(revenue) AS revenue
-            FROM fact_sales WHERE {where} GROUP BY ALL
+            FROM fact_sales WHERE {where} AND {_categories('category_id', f)} GROUP BY ALL
         ), o AS (
             SELECT {names}count_if(revenue > 0) AS orders, count_if(revenue < 0) AS refunds,
                    sum(revenue) FILTER (WHERE revenue > 0) AS order_revenue
             FROM per_order GROUP BY ALL
-        )
+        )"""
+    else:
+        orders = f"""o AS (
+            SELECT {sel}sum(orders)::BIGINT AS orders, sum(refunds)::BIGINT AS refunds,
+                   sum(order_revenue) FILTER (WHERE orders > 0) AS order_revenue
+            FROM agg_orders_daily WHERE {where} GROUP BY ALL
+        )"""
+    return f"""
+        WITH s AS (
+            SELECT {sel}sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin,
+                   sum(lines) AS lines
+            FROM {SALES_BY_STORE if not f.categories else "agg_sales_daily"}
+            WHERE {where} AND {_categories('category_id', f)} GROUP BY ALL
+        ), {orders}
         SELECT s.*, coalesce(o.orders, 0) AS orders, coalesce(o.refunds, 0) AS refunds,
                o.order_revenue / nullif(o.orders, 0) AS basket,
                s.margin / nullif(s.revenue, 0) AS margin_pct
@@ -482,28 +643,54 @@ def stores(db: Dashboard) -> pd.DataFrame:
 
 
 def store_options(db: Dashboard) -> dict[str, int]:
-    """``{store name: id}`` for a multiselect, by name."""
-    frame = stores(db)
+    """``{store name: id}`` for a multiselect, by name; none if ``dim_store`` is damaged (the
+    page's ``has_*`` check then shows the "Damaged data" warning)."""
+    frame = _options(db, stores)
     return {str(name): int(sid) for name, sid in zip(frame["name"], frame["id"])}
 
 
 def category_options(db: Dashboard) -> dict[str, int]:
-    """``{category path: id}`` for a multiselect; a category includes its subcategories."""
-    frame = category_tree(db)
+    """``{category path: id}`` for a multiselect; a category includes its subcategories.
+    None if ``dim_category`` is damaged (as for :func:`store_options`)."""
+    frame = _options(db, category_tree)
     frame = frame[frame["parent_id"].notna()]  # the root is "everything": no filter does that
     return {str(label): int(cid) for label, cid in zip(frame["label"], frame["id"])}
 
 
+def _options(db: Dashboard, dimension: Callable[[Dashboard], pd.DataFrame]) -> pd.DataFrame:
+    """The dimension's rows, or none (same columns) if its file cannot be read: the filter
+    controls still render, and the damage is reported by the page's damage check."""
+    try:
+        return dimension(db)
+    except LakeError as exc:
+        log.warning("filter options unavailable: %s", exc)
+        return pd.DataFrame(columns=["id", "parent_id", "name", "label"])
+
+
+DATASET_OF = {table: spec.name for spec in REGISTRY.values() for table in spec.table_names}
+
+
 def date_bounds(db: Dashboard, table: str = "agg_profit_daily") -> tuple[dt.date, dt.date] | None:
-    """First and last date that ``table`` holds (from the lake's listing), or None."""
-    dates = db.lake.partitions(table)
+    """First and last date that ``table`` holds, or None: from the metadata store's
+    partition states of its dataset, else (no metadata) from the lake's listing."""
+    meta = db.meta
+    if meta is not None:
+        try:
+            bounds = meta.date_range(DATASET_OF[table])
+        except Exception:   # the listing below answers as well, only slower
+            log.warning("could not read the date range of %s from the metadata store", table, exc_info=True)
+            bounds = None
+        if bounds is not None:
+            return bounds
+    dates = sorted({d for f in db.listing.data_files(table) for d in f.dates})
     return (dates[0], dates[-1]) if dates else None
 
 
 def default_period(db: Dashboard, table: str = "agg_profit_daily", days: int = DEFAULT_DAYS,
-                   today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+                   today: dt.date | None = None, bounds: tuple[dt.date, dt.date] | None | Literal["?"] = "?"
+                   ) -> tuple[dt.date, dt.date]:
     """The last ``days`` days ending at the latest loaded date (yesterday if nothing is)."""
-    bounds = date_bounds(db, table)
+    bounds = date_bounds(db, table) if bounds == "?" else bounds
     end = bounds[1] if bounds else (today or _today()) - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
     return (max(start, bounds[0]) if bounds else start), end
@@ -513,7 +700,7 @@ def selectable_range(db: Dashboard, table: str = "agg_profit_daily",
                      today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The dates a period picker offers: what the lake holds, at least the default period."""
     bounds = date_bounds(db, table)
-    start, end = default_period(db, table, today=today)
+    start, end = default_period(db, table, today=today, bounds=bounds)
     return (min(start, bounds[0]) if bounds else start), end
 
 
@@ -532,10 +719,10 @@ def _today() -> dt.date:
 SUMMARY_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refunds", "basket", "margin_pct"]
 
 
-@query("agg_profit_daily", "fact_sales", "dim_category")
+@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", **SALES_READS)
 def sales_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: units, revenue, cost, margin, lines, orders, refunds, basket, margin_pct."""
-    frame = db.sql("sales_summary", _sales_sql(()), db.bind(f), f.log_params())
+    frame = db.sql("sales_summary", _sales_sql((), f), db.bind(f), f.log_params())
     if frame.empty:
         return pd.DataFrame([{c: (None if c in ("basket", "margin_pct") else 0) for c in SUMMARY_COLUMNS}],
                             columns=SUMMARY_COLUMNS).astype(float)
@@ -586,7 +773,7 @@ def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) ->
         for table in reads.tables:
             lo, hi = windows.get(table, (first, last))
             windows[table] = (None, None) if table in WHOLE else (min(lo, first), max(hi, last))
-    files = [file for table, (lo, hi) in windows.items() for file in db.lake.data_files(table, lo, hi)]
+    files = [file for table, (lo, hi) in windows.items() for file in db.listing.data_files(table, lo, hi)]
     return [Problem(file.table, file.dates[0] if len(file.dates) == 1 and not file.compacted else None, file.path,
                     "unreadable", detail, () if len(file.dates) == 1 else file.dates)
             for file in files if (detail := db.unreadable(file.path))]
@@ -622,7 +809,7 @@ def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily
 TREND_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refunds", "basket", "margin_pct"]
 
 
-@query("agg_profit_daily", "fact_sales", "dim_category", "dim_store")
+@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", "dim_store", **SALES_READS)
 def sales_trend(db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["channel", "store"] | None = None
                 ) -> pd.DataFrame:
     """Per period (and channel or store): units, revenue, cost, margin, orders, basket...
@@ -631,7 +818,7 @@ def sales_trend(db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["ch
     first day of the day/week (Monday)/month.
     """
     keys = ("period",) + ({"channel": ("channel",), "store": ("store_id",), None: ()}[by])
-    frame = db.sql("sales_trend", _sales_sql(keys), db.bind(f, grain=_grain(grain)),
+    frame = db.sql("sales_trend", _sales_sql(keys, f), db.bind(f, grain=_grain(grain)),
                    {**f.log_params(), "grain": grain, "by": by})
     frame = _fill_periods(frame, f, grain, keys[1:])
     if by == "store":
@@ -641,26 +828,27 @@ def sales_trend(db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["ch
     return frame
 
 
-@query("agg_profit_daily", "fact_sales", "dim_category", "dim_store")
+@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", "dim_store", **SALES_READS)
 def sales_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Per store (invoices as one line): revenue, orders, basket, units, margin, share of revenue."""
-    frame = db.sql("sales_by_store", _sales_sql(("store_id",)), db.bind(f), f.log_params())
+    frame = db.sql("sales_by_store", _sales_sql(("store_id",), f), db.bind(f), f.log_params())
     frame = _store_names(db, frame)
     frame["share"] = frame["revenue"] / frame["revenue"].sum() if len(frame) else []
     return frame.sort_values(["revenue", "store"], ascending=[False, True], ignore_index=True)
 
 
-@query("agg_profit_daily", "fact_sales", "dim_category")
+@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", **SALES_READS)
 def sales_by_channel(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Per channel (point of sale, invoice): revenue, orders, basket, units, margin, share."""
-    frame = db.sql("sales_by_channel", _sales_sql(("channel",)), db.bind(f), f.log_params())
+    frame = db.sql("sales_by_channel", _sales_sql(("channel",), f), db.bind(f), f.log_params())
     frame["channel"] = frame["channel"].map(CHANNEL_LABELS).fillna(frame["channel"])
     frame["share"] = frame["revenue"] / frame["revenue"].sum() if len(frame) else []
     return frame.sort_values(["revenue", "channel"], ascending=[False, True], ignore_index=True)
 
 
 def _store_names(db: Dashboard, frame: pd.DataFrame) -> pd.DataFrame:
-    names = dict(zip(stores(db)["id"], stores(db)["name"]))
+    known = stores(db)
+    names = dict(zip(known["id"], known["name"]))
     frame.insert(frame.columns.get_loc("store_id") + 1, "store",
                  [names.get(s, f"store {s}") if pd.notna(s) else NO_STORE for s in frame["store_id"]])
     return frame
@@ -668,27 +856,38 @@ def _store_names(db: Dashboard, frame: pd.DataFrame) -> pd.DataFrame:
 
 def periods(f: Filters, grain: Grain) -> list[dt.date]:
     """The first day of every day/week/month that overlaps ``f``'s range."""
-    out: list[dt.date] = []
-    for day in cal.days(f.start, f.end):
-        start = {"day": day, "week": day - dt.timedelta(days=day.weekday()), "month": day.replace(day=1)}[grain]
-        if not out or out[-1] != start:
-            out.append(start)
-    return out
+    return [stamp.date() for stamp in _period_index(f, grain)]
+
+
+def _period_index(f: Filters, grain: Grain) -> pd.DatetimeIndex:
+    first = {"day": f.start, "week": f.start - dt.timedelta(days=f.start.weekday()),
+             "month": f.start.replace(day=1)}[grain]
+    return pd.date_range(first, f.end, freq={"day": "D", "week": "7D", "month": "MS"}[grain])
+
+
+PERIOD_DTYPE = pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype   # what pandas makes of dates
 
 
 def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
-    """Every period x key combination, zeros where nothing happened (ratios stay empty)."""
-    index = pd.to_datetime(pd.Series(periods(f, grain)))
-    if keys:
-        values = frame[list(keys)].drop_duplicates()
-        grid = pd.DataFrame({"period": index}).merge(values, how="cross")
-    else:
-        grid = pd.DataFrame({"period": index})
-    frame = frame.assign(period=pd.to_datetime(frame["period"]))
-    out = grid.merge(frame, on=["period", *keys], how="left")
+    """Every period x key combination, zeros where nothing happened (ratios stay empty);
+    by period, then keys (missing keys last). Built with numpy: a handful of rows, where
+    pandas merges cost milliseconds."""
+    index = _period_index(f, grain)
+    stamps = pd.to_datetime(frame["period"]).to_numpy(dtype="datetime64[ns]")
+    columns = [[None if pd.isna(v) else v for v in frame[k].tolist()] for k in keys]
+    combos = sorted(set(zip(*columns)), key=lambda c: [(v is None, v if v is not None else 0) for v in c]) \
+        if keys else [()]
+    rows = {(int(t), *c): i for i, (t, *c) in enumerate(zip(stamps.view("int64").tolist(), *columns))}
+    wanted = index.to_numpy(dtype="datetime64[ns]")
+    take = np.array([rows.get((int(t), *c), -1) for t in wanted.view("int64").tolist() for c in combos], dtype=np.int64)
+    out = frame.reset_index(drop=True).reindex(take).reset_index(drop=True)
+    unit = np.promote_types(PERIOD_DTYPE, pd.to_datetime(frame["period"]).dtype)   # as a merge would
+    out["period"] = np.repeat(wanted, len(combos)).astype(unit)
+    for i, k in enumerate(keys):
+        out[k] = pd.Series([c[i] for c in combos] * len(wanted), dtype=frame[k].dtype)
     sums = [c for c in out.columns if c not in ("period", *keys, "basket", "margin_pct")]
     out[sums] = out[sums].fillna(0)
-    return out.sort_values(["period", *keys], ignore_index=True)
+    return out
 
 
 # ----------------------------------------------------------------------------- profit
@@ -704,16 +903,44 @@ PROFIT_KEYS: dict[str, tuple[str, str]] = {   # by -> (select list, joins)
 }
 
 
-@query("agg_profit_daily", "dim_store", "dim_category", "dim_product")
+PROFIT_IDS = {"store": "store_id", "category": "category_id", "department": "category_id",
+              "product": "product_id, category_id"}
+
+
 def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame:
     """Per store, category, department or product: units, revenue, cost, margin, margin_pct,
-    share of margin; by margin, largest first."""
-    select, joins = PROFIT_KEYS[_choice("by", by, get_args(ProfitBy))]
+    share of margin; by margin, largest first.
+
+    Sums by ids first (agg_sales_daily; agg_profit_daily per product), then the labels."""
+    by = _choice("by", by, get_args(ProfitBy))  # type: ignore[assignment]
+    return (_profit_by_product if by == "product" else _profit_by_key)(db, f, by)
+
+
+@query("agg_sales_daily", "dim_store", "dim_category", name="profit_by")
+def _profit_by_key(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
+    return _profit_by(db, f, by, SALES_BY_STORE if by == "store" and not f.categories else "agg_sales_daily")
+
+
+@query("agg_profit_daily", "dim_category", "dim_product", name="profit_by")
+def _profit_by_product(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
+    return _profit_by(db, f, by, "agg_profit_daily")
+
+
+profit_by.reads = Reads(("agg_sales_daily", "agg_profit_daily", "dim_store", "dim_category", "dim_product"))  # type: ignore[attr-defined]
+
+
+def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataFrame:
+    select, joins = PROFIT_KEYS[by]
     frame = db.sql(f"profit_by_{by}", f"""
+        WITH a AS (
+            SELECT {PROFIT_IDS[by]}, sum(qty) AS qty, sum(revenue) AS revenue, sum(cost) AS cost,
+                   sum(margin) AS margin
+            FROM {source}
+            WHERE {_range()} AND {_stores('store_id', f)} AND {_categories('category_id', f)}
+            GROUP BY ALL)
         SELECT {select}, sum(a.qty) AS units, sum(a.revenue) AS revenue, sum(a.cost) AS cost,
                sum(a.margin) AS margin, sum(a.margin) / nullif(sum(a.revenue), 0) AS margin_pct
-        FROM agg_profit_daily a {joins}
-        WHERE {_range('a.')} AND {_stores('a.store_id')} AND {_categories('a.category_id')}
+        FROM a {joins}
         GROUP BY ALL ORDER BY margin DESC, 1""",
         db.bind(f), {**f.log_params(), "by": by})
     frame["margin_share"] = frame["margin"] / frame["margin"].sum() if len(frame) else []
@@ -748,10 +975,13 @@ def profit_trend(db: Dashboard, f: Filters, grain: Grain = "day",
 
 
 # ----------------------------------------------------------------------------- inventory
+STOCK = "fact_stock_quants"
+
+
 def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
-    """The stock snapshot a dashboard shows: the latest date in range with stock levels."""
-    return next((day for day in reversed(cal.days(f.start, f.end)) if db.lake.has_partition("fact_stock_quants", day)),
-                None)
+    """The stock snapshot a dashboard shows: the latest date in range with stock levels
+    (from the cached listing: the very files the stock queries then read)."""
+    return _last_date(db.snapshot_files(STOCK, f.start, f.end), f.start, f.end)
 
 
 STOCK_KEYS: dict[str, tuple[str, str]] = {
@@ -766,7 +996,7 @@ STOCK_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
-@query("fact_stock_quants", "dim_product", "dim_category", "dim_location", "dim_store")
+@query("fact_stock_quants", "dim_product", "dim_category", "dim_location", "dim_store", snapshot=(STOCK,))
 def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.DataFrame:
     """Stock on hand at :func:`stock_date` per location, category, department or product:
     products, qty, value (qty x the product's current cost), by value, largest first."""
@@ -777,7 +1007,7 @@ def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.Data
                sum(q.quantity * coalesce(p.standard_price, 0)) AS value
         FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
         LEFT JOIN dim_category c ON c.id = p.category_id {joins}
-        WHERE {_range('q.')} AND {_warehouses('q.warehouse_id')} AND {_categories('p.category_id')}
+        WHERE {_range('q.')} AND {_warehouses('q.warehouse_id', f)} AND {_categories('p.category_id', f)}
         GROUP BY ALL ORDER BY value DESC, 1""",
         db.bind(_on(f, day)), {**f.log_params(), "by": by, "stock_date": str(day)})
     return frame
@@ -799,15 +1029,15 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     between two selected shops is both.
     """
     kinds = tuple(_choice("kind", k, MOVE_KINDS) for k in kinds)
-    ins = f"d.usage = 'internal' AND {_warehouses('d.warehouse_id')}"
-    outs = f"o.usage = 'internal' AND {_warehouses('o.warehouse_id')}"
+    ins = f"d.usage = 'internal' AND {_warehouses('d.warehouse_id', f)}"
+    outs = f"o.usage = 'internal' AND {_warehouses('o.warehouse_id', f)}"
     frame = db.sql("stock_moves", f"""
         WITH m AS (
             SELECT {PERIOD.format(a='m.')} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
                    {ins} AS is_in, {outs} AS is_out
             FROM fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id
             JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id
-            WHERE {_range('m.')} AND {_categories('p.category_id')}
+            WHERE {_range('m.')} AND {_categories('p.category_id', f)}
               AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind))
         )
         SELECT period, kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value, count(*) AS moves
@@ -821,7 +1051,7 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
 
 
 @query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store",
-       before=SLOW_MOVER_LOOKBACK_DAYS)
+       before=SLOW_MOVER_LOOKBACK_DAYS, snapshot=(STOCK,))
 def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Products in stock at :func:`stock_date` that sold nothing in the period (in the
     selected stores): qty, value, last sale in the :data:`SLOW_MOVER_LOOKBACK_DAYS` before
@@ -832,12 +1062,12 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
         WITH stock AS (
             SELECT q.product_id, sum(q.quantity) AS qty
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id')}
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
             GROUP BY ALL HAVING sum(q.quantity) > 0
         ), sold AS (
             SELECT a.product_id, max(a.date) AS last_sold
             FROM agg_profit_daily a
-            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id')} AND a.qty > 0
+            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id', f)} AND a.qty > 0
             GROUP BY ALL
         )
         SELECT stock.product_id, p.default_code AS code, p.name AS product,
@@ -847,13 +1077,13 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
         FROM stock JOIN dim_product p ON p.id = stock.product_id
         LEFT JOIN dim_category c ON c.id = p.category_id
         LEFT JOIN sold ON sold.product_id = stock.product_id
-        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories('p.category_id')}
+        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories('p.category_id', f)}
         ORDER BY value DESC, stock.product_id""",
         db.bind(f, day=day or dt.date(1, 1, 1), since=since), {**f.log_params(), "stock_date": str(day)})
     return frame
 
 
-@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store")
+@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,))
 def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
     they sold in the period, or with negative stock: store, product, on_hand, units sold,
@@ -863,28 +1093,29 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
         WITH demand AS (
             SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
             FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
-            WHERE {_range('a.')} AND {_stores('a.store_id')}
+            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
             GROUP BY ALL HAVING sum(a.qty) > 0
         ), stock AS (
             SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id')}
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
             GROUP BY ALL
-        ), candidates AS (
-            SELECT warehouse_id, product_id FROM demand
-            UNION SELECT warehouse_id, product_id FROM stock WHERE on_hand < 0
+        ), k AS (   -- the candidates (sold in the period, or negative stock) with no stock on hand
+            SELECT coalesce(d.warehouse_id, q.warehouse_id) AS warehouse_id,
+                   coalesce(d.product_id, q.product_id) AS product_id, coalesce(q.on_hand, 0) AS on_hand,
+                   coalesce(d.units, 0) AS units, coalesce(d.revenue, 0) AS revenue
+            FROM demand d FULL JOIN stock q ON q.warehouse_id = d.warehouse_id AND q.product_id = d.product_id
+            WHERE (d.product_id IS NOT NULL OR q.on_hand < 0) AND coalesce(q.on_hand, 0) <= 0
+        ), c AS (
+            SELECT id, {CATEGORY_LABEL.format(c='dim_category')} AS category FROM dim_category
         )
-        SELECT s.name AS store, k.product_id, p.default_code AS code, p.name AS product,
-               {CATEGORY_LABEL.format(c='c')} AS category, coalesce(stock.on_hand, 0) AS on_hand,
-               coalesce(demand.units, 0) AS units_sold, coalesce(demand.revenue, 0) AS revenue,
-               coalesce(demand.units, 0) / $days AS daily_units
-        FROM candidates k JOIN dim_product p ON p.id = k.product_id AND p.storable
-        LEFT JOIN dim_category c ON c.id = p.category_id
+        SELECT s.name AS store, k.product_id, p.default_code AS code, p.name AS product, c.category, k.on_hand,
+               k.units AS units_sold, k.revenue, k.units / $days AS daily_units
+        FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
+        LEFT JOIN c ON c.id = p.category_id
         LEFT JOIN (SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store ORDER BY warehouse_id, id) s
                ON s.warehouse_id = k.warehouse_id
-        LEFT JOIN stock ON stock.warehouse_id = k.warehouse_id AND stock.product_id = k.product_id
-        LEFT JOIN demand ON demand.warehouse_id = k.warehouse_id AND demand.product_id = k.product_id
-        WHERE coalesce(stock.on_hand, 0) <= 0 AND {_categories('p.category_id')} AND $has_stock
+        WHERE {_categories('p.category_id', f)} AND $has_stock
         ORDER BY revenue DESC, store, k.product_id""",
         db.bind(f, day=day or dt.date(1, 1, 1), days=float(f.days), has_stock=day is not None),
         {**f.log_params(), "stock_date": str(day)})
@@ -911,18 +1142,21 @@ def has_inventory(db: Dashboard, f: Filters) -> bool:
 
 
 # ----------------------------------------------------------------------------- purchases
-def _purchase_where() -> str:
+def _purchase_where(f: Filters) -> str:
     """Purchase lines in range, of the selected categories and stores.
 
     fact_purchases has no warehouse: a purchase belongs to the warehouse its receipts
     (stock moves with the same operation type, kind 'receipt') go to, found among the
-    receipts within :data:`RECEIPT_WINDOW_DAYS` of the range.
+    receipts within :data:`RECEIPT_WINDOW_DAYS` of the range (only with a store filter).
     """
-    return f"""{_range('f.')} AND {_categories('p.category_id')}
-        AND (len($stores::BIGINT[]) = 0 OR f.picking_type_id IN (
+    where = f"{_range('f.')} AND {_categories('p.category_id', f)}"
+    if not f.stores:
+        return where
+    return f"""{where}
+        AND (f.picking_type_id IN (
             SELECT m.picking_type_id FROM fact_inventory_moves m JOIN dim_location l ON l.id = m.location_dest_id
             WHERE m.date BETWEEN $window_start AND $window_end AND m.kind = 'receipt'
-              AND {_warehouses('l.warehouse_id')}))"""
+              AND {_warehouses('l.warehouse_id', f)}))"""
 
 
 def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
@@ -930,6 +1164,7 @@ def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
     return db.bind(f, window_start=f.start - window, window_end=f.end + window, **extra)
 
 
+PURCHASE_ONLY_IF: dict[str, Condition] = {"fact_inventory_moves": "stores"}
 PURCHASE_KEYS: dict[str, tuple[str, str]] = {
     "vendor": ("f.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || f.partner_id) AS vendor",
                "LEFT JOIN dim_partner v ON v.id = f.partner_id"),
@@ -946,7 +1181,7 @@ PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(
 
 
 @query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
-       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
 def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.DataFrame:
     """Confirmed purchases per vendor, category, department or product: orders, lines,
     spend (untaxed), ordered / received / invoiced quantities and values (qty x unit
@@ -956,7 +1191,7 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
         SELECT {select}, {PURCHASE_SUMS}
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         LEFT JOIN dim_category c ON c.id = p.category_id {joins}
-        WHERE {_purchase_where()}
+        WHERE {_purchase_where(f)}
         GROUP BY ALL ORDER BY spend DESC, 1""",
         _purchase_params(db, f), {**f.log_params(), "by": by})
     frame["received_pct"] = frame["received_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
@@ -965,14 +1200,14 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
 
 
 @query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_location", "dim_store",
-       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
 def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.DataFrame:
     """Ordered vs received vs invoiced value per period of the order date:
     period, stage ('ordered'|'received'|'invoiced'), value, qty; every period present."""
     frame = db.sql("purchase_fulfilment", f"""
         SELECT {PERIOD.format(a='f.')} AS period, {PURCHASE_SUMS}
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
-        WHERE {_purchase_where()}
+        WHERE {_purchase_where(f)}
         GROUP BY ALL ORDER BY period""", _purchase_params(db, f, grain=_grain(grain)),
         {**f.log_params(), "grain": grain})
     frame = _fill_periods(frame, f, grain, ())
@@ -982,7 +1217,7 @@ def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.
 
 
 @query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
-       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS)
+       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
 def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> pd.DataFrame:
     """Purchase lines not fully received or not fully invoiced (of ``vendors`` if given):
     order, date, vendor, product, ordered / received / invoiced qty, to_receive,
@@ -997,7 +1232,7 @@ def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> 
                greatest(f.product_qty - f.qty_received, 0) * f.price_unit AS open_value
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         LEFT JOIN dim_partner v ON v.id = f.partner_id
-        WHERE {_purchase_where()} AND (f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)
+        WHERE {_purchase_where(f)} AND (f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)
           AND (len($vendors::BIGINT[]) = 0 OR list_contains($vendors::BIGINT[], f.partner_id))
         ORDER BY f.date, f.order_ref, f.line_id""", _purchase_params(db, f, vendors=list(vendors)),
         {**f.log_params(), "vendors": list(vendors)})

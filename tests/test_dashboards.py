@@ -328,24 +328,89 @@ def test_cache_hits_and_timings(private):
     assert json.loads(timing["params"]) == {"start": str(F.start), "end": str(F.end), "stores": [], "categories": []}
 
 
-def test_cache_follows_the_lake(private):
+@pytest.mark.parametrize("table, query", [("agg_sales_daily", d.sales_summary),
+                                          ("agg_profit_daily", lambda db, f: d.profit_by(db, f, "product"))])
+def test_cache_follows_the_lake(private, table, query):
+    """The result cache and the tables held in memory both follow the lake's files."""
     db, lake = Dashboard(private), Lake(private)
     inside, outside = Filters(DATES[1], DATES[-1]), DATES[0]
-    before = d.sales_summary(db, inside).iloc[0]["revenue"]
+    before = query(db, inside)["revenue"].sum()
     # a change outside the range leaves the cached answer valid
-    lake.delete_partition("agg_profit_daily", outside)
-    assert d.sales_summary(db, inside).iloc[0]["revenue"] == before and db.hits == 1
+    lake.delete_partition(table, outside)
+    assert query(db, inside)["revenue"].sum() == before and db.hits == 1
     # a reloaded partition inside the range is seen at once
     day = DATES[-1]
-    agg = lake.read_partition("agg_profit_daily", day)
+    agg = lake.read_partition(table, day)
     doubled = agg.set_column(agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2))
-    lake.write_partition("agg_profit_daily", day, doubled)
+    lake.write_partition(table, day, doubled)
     added = pc.sum(agg["revenue"]).as_py()
-    assert d.sales_summary(db, inside).iloc[0]["revenue"] == approx(before + added)
+    assert query(db, inside)["revenue"].sum() == approx(before + added)
     # a partition deleted by hand is gone from the answer
-    lake.delete_partition("agg_profit_daily", day)
-    assert d.sales_summary(db, inside).iloc[0]["revenue"] == approx(before - added)
+    lake.delete_partition(table, day)
+    assert query(db, inside)["revenue"].sum() == approx(before - added)
     assert db.misses == 3
+    # and from memory: the held table keeps the rows of the listed files only
+    held = db.memory.loaded(table)
+    assert set(held) == {f.path for f in lake.data_files(table, inside.start, inside.end)}
+
+
+def test_memory_holds_the_files_of_the_dates_read(private):
+    """Loaded per file for the dates a query reads; rows of a replaced file replaced, of a
+    removed (quarantined) partition dropped; a new Dashboard answers the same."""
+    db, lake = Dashboard(private), Lake(private)
+    first = Filters(DATES[0], DATES[1])
+    d.sales_summary(db, first)
+    assert set(db.memory.loaded("agg_sales_daily")) == {f.path for f in lake.data_files("agg_sales_daily",
+                                                                                        DATES[0], DATES[1])}
+    whole = d.sales_trend(db, F, "day")
+    rows = db.memory.rows("agg_sales_daily")
+    assert rows == sum(lake.read_partition("agg_sales_daily", day).num_rows for day in DATES)
+    lake.quarantine(lake.partition_dir("agg_sales_daily", DATES[0]))
+    again = d.sales_trend(db, F, "day")
+    lost = lake.partition_dir("agg_sales_daily", DATES[0])
+    assert not lost.exists() and db.memory.rows("agg_sales_daily") < rows
+    assert again.loc[0, "lines"] == 0 and again["lines"].iloc[1:].tolist() == whole["lines"].iloc[1:].tolist()
+    pd.testing.assert_frame_equal(d.sales_trend(Dashboard(private), F, "day"), again)
+
+
+def test_concurrent_identical_queries_compute_once(private, monkeypatch):
+    """Viewers opening the same dashboard at once: one computes, the others wait for it."""
+    import threading
+
+    db, calls, gate = Dashboard(private), [], threading.Event()
+    run_sql = Dashboard.sql
+
+    def slow(self, name, sql, params, log_params=None):
+        calls.append(name)
+        gate.wait(5)
+        return run_sql(self, name, sql, params, log_params)
+
+    monkeypatch.setattr(Dashboard, "sql", slow)
+    d.category_tree(db)                                   # descendants() needs it: not counted
+    calls.clear()
+    answers: list[pd.DataFrame] = []
+    threads = [threading.Thread(target=lambda: answers.append(d.sales_summary(db, F))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert calls == ["sales_summary"] and db.misses == 2 and len(answers) == 6
+    assert all(a.equals(answers[0]) for a in answers)
+
+
+def test_threads_share_the_memory_and_agree(private):
+    """Threads with different periods query the one in-memory DuckDB at once; each answer
+    equals the single-threaded one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    periods = [Filters(DATES[i], DATES[j]) for i in range(len(DATES)) for j in range(i, len(DATES))]
+    alone = {f: d.sales_summary(Dashboard(private), f) for f in periods}
+    db = Dashboard(private, cache_size=0)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda f: (f, d.sales_summary(db, f), d.profit_by(db, f, "product")), periods * 3))
+    for f, summary, _products in got:
+        pd.testing.assert_frame_equal(summary, alone[f])
 
 
 QUERIES = [
@@ -363,7 +428,7 @@ def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
     run_sql = Dashboard.sql
 
     def spy(self, name, sql, params, log_params=None):
-        declared = self._local.files[-1].keys()
+        declared = self._local.files[-1][0].keys()
         seen.append({t for t in d.SCHEMAS if re.search(rf"\b{t}\b", sql)} - declared)
         return run_sql(self, name, sql, params, log_params)
 
