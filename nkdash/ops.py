@@ -39,7 +39,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from . import calendar as cal
-from . import queue, storage
+from . import derived, queue, storage
 from .datasets import DATED, REGISTRY, dependents, get
 from .errors import InputError, NKDashError
 from .lake import PARTITIONED, WHOLE, Lake, Problem
@@ -60,6 +60,7 @@ READY_TIMEOUT = 30.0                # seconds a starting consumer gets to say it
 STOP_TIMEOUT = 60.0                 # seconds a stopping consumer gets to finish its tasks in hand
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 COMPACT_AFTER_DAYS = storage.DEFAULT_COMPACT_AFTER_DAYS
+JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}   # queue.MAINTENANCE jobs
 
 _children: dict[int, subprocess.Popen] = {}   # consumers this process started
 
@@ -136,7 +137,7 @@ def choice(label: str | None, default: str = "pos") -> str:
 
 
 def title_of(name: str) -> str:
-    return get(name).title
+    return JOB_TITLES.get(name) or get(name).title
 
 
 def period_from(params: Any, settings: Settings | None = None) -> tuple[dt.date, dt.date]:
@@ -312,12 +313,13 @@ def request_table(request_id: str, settings: Settings | None = None) -> pd.DataF
 
 
 def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
-    """The daily schedule: local time, next run, last scheduled run per dataset."""
+    """The daily schedule: local time, next run, last scheduled run per dataset, then the
+    lake's maintenance jobs (the compaction of old months)."""
     settings = settings or get_settings()
     tz, now, meta = cal.timezone(settings.tz), queue.now(), _meta(settings)
     local = cal.business_date(now, tz)
     rows = []
-    for name, hhmm in queue.SCHEDULE.items():
+    for name, hhmm in {**queue.SCHEDULE, **queue.MAINTENANCE}.items():
         at = queue.slot_instant(local, hhmm, tz)
         at = at if at > now else queue.slot_instant(local + dt.timedelta(days=1), hhmm, tz)
         last = next((r for r in meta.runs(dataset=name, limit=200) if r["trigger"] == "schedule"), None)
@@ -337,14 +339,18 @@ def due_dates(settings: Settings | None = None) -> dict[str, list[dt.date]]:
 
 
 def plan_rows(settings: Settings) -> list[dict]:
+    """Per dated dataset: freshness, dates gone from the lake, dates whose derived tables the
+    lake can rebuild (``derived``: not reloaded from Odoo), and the dates due for a reload."""
     meta, lake = _meta(settings), Lake(settings.lake, read_only=True)
+    rebuildable = derived.missing_dates(lake)
     rows = []
     for f in meta.freshness(DATED, today(settings)):
         present = [set(lake.partitions(t)) for t in get(f.dataset).table_names]
         recorded = [p["date"] for p in meta.partitions(f.dataset) if p["status"] in ("loaded", "stale") and p["date"]]
-        gone = sorted(d for d in recorded if any(d not in on_disk for on_disk in present))
+        rebuilt = set(rebuildable.get(f.dataset, ()))
+        gone = sorted(d for d in recorded if d not in rebuilt and any(d not in on_disk for on_disk in present))
         due = sorted({*f.missing, *f.failed, *f.stale, *gone})
-        rows.append({"name": f.dataset, "freshness": f, "gone": gone, "due": due})
+        rows.append({"name": f.dataset, "freshness": f, "gone": gone, "derived": sorted(rebuilt), "due": due})
     return rows
 
 
@@ -355,23 +361,31 @@ def recovery_plan(settings: Settings | None = None) -> pd.DataFrame:
         "dataset": title_of(r["name"]), "last loaded": r["freshness"].last_loaded, "SLA": r["freshness"].status,
         "missing": cal.format_spans(r["freshness"].missing), "failed": cal.format_spans(r["freshness"].failed),
         "stale": cal.format_spans(r["freshness"].stale), "gone from the lake": cal.format_spans(r["gone"]),
-        "to repair": len(r["due"]),
+        "aggregates to rebuild": cal.format_spans(r["derived"]), "to repair": len(r["due"]),
     } for r in plan_rows(settings)])
 
 
 @guarded("Repair")
 def repair_all(settings: Settings | None = None, *, progress: Progress = no_progress,
                limit: int = REPAIR_LIMIT) -> Result:
-    """Reload every due date of every dataset (inputs before profit), at most ``limit``
-    dates per dataset (the most recent), under the partition locks; trigger ``recovery``."""
+    """Rebuild the derived tables the lake can give (no Odoo), then reload every due date of
+    every dataset (inputs before profit), at most ``limit`` dates per dataset (the most
+    recent), under the partition locks; trigger ``recovery``."""
     settings = settings or get_settings()
+    healed = derived.backfill(settings.lake, trigger="recovery")
     due = due_dates(settings)
     units = [(name, day) for name, dates in due.items() for day in dates[-limit:]]
     left = {name: len(dates) - limit for name, dates in due.items() if len(dates) > limit}
     if not units:
+        if healed.dates or healed.failed:
+            return Result(healed.ok, f"Rebuilt the derived tables of {len(healed.dates)} date(s)", healed.text(),
+                          value=healed.dates)
         return Result(True, "Nothing to repair", "every dataset is loaded up to yesterday", value=[])
     outcomes = _load_units(units, settings, progress, "Repairing missing and failed dates")
     result = _units_result("Repair", outcomes)
+    if healed.gaps:
+        result.ok &= healed.ok
+        result.text = f"{healed.text()}\n{result.text}"
     if left:
         result.text += "".join(f"\n{name}: {n} older date(s) left; run the repair again" for name, n in left.items())
     return result
@@ -428,10 +442,22 @@ def scan_result(settings: Settings | None = None, *, deep: bool = False) -> Resu
     settings = settings or get_settings()
     problems = scan(settings, deep=deep)
     how = "deep (every page, every checksum)" if deep else "shallow (structure and footers)"
-    if not problems:
+    lacking = derived_text(settings)
+    if not problems and not lacking:
         return Result(True, "The lake is sound", f"{how} scan: no problem found", value=[])
+    if not problems:
+        return Result(False, "Derived tables missing", f"{how} scan: no damaged file\n{lacking}", value=[])
     return Result(False, f"{len(problems)} problem(s) in the lake",
-                  f"{how} scan; quarantine and rebuild them below", problems_table(problems, settings), problems)
+                  "\n".join(filter(None, [f"{how} scan; quarantine and rebuild them below", lacking])),
+                  problems_table(problems, settings), problems)
+
+
+def derived_text(settings: Settings) -> str:
+    """One line per dataset whose derived tables (aggregates) lack dates their source has."""
+    missing = derived.missing_dates(Lake(settings.lake, read_only=True))
+    return "\n".join(f"{title_of(name)}: aggregates missing for {len(dates)} date(s) ({cal.format_spans(dates)}); "
+                     "rebuild them from the lake (no Odoo): Storage, `Rebuild derived tables`, or `nkdash backfill`"
+                     for name, dates in missing.items() if dates)
 
 
 @dataclass(frozen=True)
@@ -1135,9 +1161,15 @@ def _clean_temp(p: Params, s: Settings, progress: Progress) -> Result:
     return Result(True, report.text().splitlines()[0], report.text())
 
 
+def _backfill(p: Params, s: Settings, progress: Progress) -> Result:
+    report = derived.backfill(s.lake, deep=p.deep)
+    title = f"Rebuilt the derived tables of {len(report.dates)} date(s)" if report.dates else "Derived tables complete"
+    return Result(report.ok, title, report.text(), value=report.dates)
+
+
 def _aggregates(s: Settings) -> pd.DataFrame:
     sizes = table_sizes(s)
-    return sizes[sizes["table"].isin(["fact_sales", "agg_profit_daily"])]
+    return sizes[sizes["table"].isin([derived.PROFIT.source, *derived.PROFIT.tables])]
 
 
 def _notebooks(s: Settings) -> pd.DataFrame:
@@ -1191,10 +1223,11 @@ RUNBOOK: tuple[Procedure, ...] = (
     Procedure("schedule.daily", S_REFRESH, "Daily schedule",
               "A huey consumer (`nkdash worker`) looks at the schedule every minute: dimensions 01:50, POS 02:00, "
               "invoices 02:05, purchases 02:10, inventory moves 02:15, profit 02:20 (after its inputs), stock quants "
-              "02:25, in `NKDASH_TZ`. Each job loads every missing, failed or stale date up to yesterday, so a night "
-              "missed while the consumer was down is repaired by the next run.",
-              ("nkdash.queue.SCHEDULE", "nkdash.queue.tick", "nkdash.queue.run_daily", "nkdash.etl.catch_up",
-               "nkdash.ops.schedule_table"),
+              "02:25, then the compaction of old months 03:00, in `NKDASH_TZ`. Each job loads every missing, failed "
+              "or stale date up to yesterday, so a night missed while the consumer was down is repaired by the next "
+              "run; profit first rebuilds the aggregates the lake alone can give.",
+              ("nkdash.queue.SCHEDULE", "nkdash.queue.MAINTENANCE", "nkdash.queue.tick", "nkdash.queue.run_daily",
+               "nkdash.queue.run_compaction", "nkdash.etl.catch_up", "nkdash.ops.schedule_table"),
               _view("The daily schedule", schedule_table), "Show the schedule"),
     Procedure("schedule.run-now", S_REFRESH, "Run the daily jobs now",
               "Queue today's job of every dataset at once (what the schedule does at night), e.g. after an outage. "
@@ -1431,14 +1464,24 @@ RUNBOOK: tuple[Procedure, ...] = (
               _view("Sizes per table", table_sizes), "Show sizes", where=FILES),
     Procedure("storage.compact", S_STORAGE, "Compact old partitions",
               "Merge the daily partitions of months that ended more than N days ago into one file per month and table "
-              "(readers see the month before or after, never half).",
-              ("nkdash.storage.compact", "nkdash.lake.Lake.compact_month"),
+              "(readers see the month before or after, never half). The schedule does it every night at 03:00 for "
+              "months that ended `NKDASH_COMPACT_AFTER_DAYS` days ago (default 30).",
+              ("nkdash.storage.compact", "nkdash.storage.compact_old_months", "nkdash.queue.MAINTENANCE",
+               "nkdash.lake.Lake.compact_month"),
               _compact, "Compact old months", "write", uses=("older than",)),
     Procedure("storage.archive", S_STORAGE, "Archive old data",
               "Move every partition before a date to `<lake>/_archive` (a compacted lake, still readable); the "
               "metadata forgets those dates so they are neither missing nor reloaded.",
               ("nkdash.storage.archive",),
               _archive, "Archive the old partitions", "destructive", uses=("archive before",)),
+    Procedure("storage.backfill", S_STORAGE, "Rebuild derived tables",
+              "The aggregates (`agg_profit_daily`, `agg_sales_daily`, `agg_orders_daily`) of every date whose "
+              "`fact_sales` is in the lake but whose aggregate is missing (a lake from before that table existed) or "
+              "not the one recorded with it (a write killed half-way), rebuilt from `fact_sales` alone, no Odoo; "
+              "months that are compacted stay compacted. Deep: recompute every date. The nightly profit job, "
+              "`nkdash up` and the recovery repair do this first by themselves.",
+              ("nkdash.derived.backfill", "nkdash.derived.gaps", "nkdash.lake.Lake.write_partition"),
+              _backfill, "Rebuild derived tables", "write", uses=("deep",)),
     Procedure("storage.clean-temp", S_STORAGE, "Clean temporary files",
               "Remove leftovers of killed writes and work directories (reports the bytes freed).",
               ("nkdash.storage.clean_temp", "nkdash.lake.Lake.clean_temp"),

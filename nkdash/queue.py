@@ -14,6 +14,8 @@ What huey 3.5 does, and how nkdash copes:
   ``(dataset, local date)`` claim is taken in the queue storage (``put_if_empty``), so
   downtime, restarts and several consumers fire it exactly once. The job itself loads every
   date the ETL plans (missing, failed or stale up to yesterday), so one run repairs an outage.
+  Lake maintenance (:data:`MAINTENANCE`: the compaction of old months) has slots too, after
+  the loads, fired the same way as its own task (``tick(..., jobs=...)``).
 - Several consumers without ``-n`` each enqueue the periodic tasks. Every consumer here runs
   the scheduler (a lost machine loses nothing), and :meth:`Queue.read_periodic` claims each
   UTC minute in the shared storage first: one consumer enqueues the tick.
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
 
     from .etl import RunReport
     from .meta import MetaStore
+    from .storage import CompactionReport
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ SCHEDULE: dict[str, str] = {                         # dataset -> local time of 
     "inventory": "02:15",
     "profit": "02:20",
     "stock-quants": "02:25",
+}
+MAINTENANCE: dict[str, str] = {                      # lake job -> local time: after the daily loads
+    "compact": "03:00",                              # storage.compact_old_months
 }
 SLOT_WINDOW = dt.timedelta(hours=24)   # a slot missed while down still fires within this
 INPUT_WAIT = 300                       # seconds before profit looks at its inputs again
@@ -162,16 +168,20 @@ def due_slots(at: dt.datetime, tz: dt.tzinfo, schedule: dict[str, str] = SCHEDUL
     return sorted((s for s in slots if at - SLOT_WINDOW < s.at <= at), key=lambda s: s.at)
 
 
-def tick(daily: TaskWrapper, at: dt.datetime | None = None, settings: Settings | None = None) -> list[Slot]:
-    """Enqueue ``daily(dataset, day)`` for every due slot not fired yet; returns those fired."""
+def tick(daily: TaskWrapper, at: dt.datetime | None = None, settings: Settings | None = None,
+         jobs: dict[str, TaskWrapper] | None = None) -> list[Slot]:
+    """Enqueue ``daily(dataset, day)`` for every due slot not fired yet, and ``jobs[name](day)``
+    for the due :data:`MAINTENANCE` slots of the ``jobs`` given; returns the slots fired."""
     settings = settings or get_settings()
-    huey, at = connect(settings), at or now()
-    fired = [s for s in due_slots(at, business_tz(settings)) if claim(huey, s.key)]
+    huey, at, jobs = connect(settings), at or now(), jobs or {}
+    schedule = {**SCHEDULE, **{name: MAINTENANCE[name] for name in jobs}}
+    fired = [s for s in due_slots(at, business_tz(settings), schedule) if claim(huey, s.key)]
     for slot in fired:
-        submit(huey, daily.s(dataset=slot.dataset, day=slot.day.isoformat(),
-                             slot={"time": SCHEDULE[slot.dataset], "at": slot.at.isoformat(),
-                                   "fired_at": at.isoformat()}))
-    for old in due_slots(at - 3 * SLOT_WINDOW, business_tz(settings)):
+        about = {"time": schedule[slot.dataset], "at": slot.at.isoformat(), "fired_at": at.isoformat()}
+        job = jobs.get(slot.dataset)
+        submit(huey, job.s(day=slot.day.isoformat(), slot=about) if job else
+               daily.s(dataset=slot.dataset, day=slot.day.isoformat(), slot=about))
+    for old in due_slots(at - 3 * SLOT_WINDOW, business_tz(settings), schedule):
         huey.delete(_claim_key(huey, old.key))
     huey.put(_key(huey, "last_tick"), at.isoformat())
     return fired
@@ -528,7 +538,8 @@ def _describe_task(task: Task) -> dict:
 
 
 def _trigger(name: str) -> str:
-    return {"daily": "schedule", "refresh_partition": "async"}.get(name, "manual")
+    return {"daily": "schedule", "refresh_partition": "async", **dict.fromkeys(MAINTENANCE, "schedule")}.get(
+        name, "manual")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -685,8 +696,34 @@ def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = No
     settings = settings or get_settings()
     dates = [dt.date.fromisoformat(d) for d in task.kwargs.get("dates") or ()]
     if not dates:
+        heal_derived(dataset, task.id, settings)
         dates = plan(dataset, today=dt.date.fromisoformat(day), settings=settings)
     return _run(dataset, dates, task, "schedule", settings)
+
+
+def run_compaction(day: str, task: Task, settings: Settings | None = None) -> CompactionReport:
+    """The nightly compaction as of local date ``day`` (:func:`nkdash.storage.compact_old_months`);
+    what it did goes to the task history. A month it had to skip fails the task."""
+    from .storage import compact_old_months
+
+    settings = settings or get_settings()
+    report = compact_old_months(settings, today=dt.date.fromisoformat(day), task_id=task.id)
+    connect(settings).history.update(task.id, params={"summary": report.text().splitlines()[0]})
+    if report.skipped:
+        raise TaskFailed(report.text())
+    return report
+
+
+def heal_derived(dataset: str, task_id: str, settings: Settings) -> None:
+    """Before planning: rebuild ``dataset``'s derived tables that the lake alone can give
+    (an upgrade's new aggregates, a write killed between tables), so they are not reloaded
+    from Odoo (:mod:`nkdash.derived`)."""
+    from .derived import backfill, derivations
+
+    if derivations([dataset]):
+        report = backfill(settings.lake, datasets=[dataset], trigger="schedule", task_id=task_id)
+        if report.gaps:
+            log.info("%s", report.text())
 
 
 def run_partition(dataset: str, day: str, task: Task, settings: Settings | None = None) -> Outcome:
@@ -910,6 +947,8 @@ def run_worker(settings: Settings | None = None, *, workers: int = 2, worker_typ
     SIGTERM or SIGINT/Ctrl+C at once), SIGHUP restarts it. Logs to ``<log_dir>/huey/``."""
     settings = settings or get_settings()
     huey = connect(settings)
+    for run in huey.history.meta.mark_interrupted():   # ETL runs of a killed worker: failed, not running forever
+        log.warning("run %s (%s %s) %s", run["id"], run["dataset"], run["date"] or "", run["error"])
     handler = logging.handlers.WatchedFileHandler(log_file(settings))
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:"
                                            "%(message)s"))

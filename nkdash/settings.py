@@ -62,6 +62,7 @@ class Settings:
     # Lake and business calendar.
     lake: Path = Path("data-lake")
     tz: str | None = None
+    compact_after_days: int = 30       # the nightly compaction merges months that ended this long ago
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
@@ -215,6 +216,7 @@ _ENV: dict[str, tuple[str, object]] = {
     "NKDASH_ODOO_VERIFY_TLS": ("odoo_verify_tls", _bool),
     "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
+    "NKDASH_COMPACT_AFTER_DAYS": ("compact_after_days", _int),
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),

@@ -54,15 +54,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import calendar as cal
 from .errors import InputError, LakeError, NKDashError
 from .lake import PARTITIONED, TABLES, WHOLE, Compaction, Lake, MonthLayout, Problem, link_tree, month_index
-from .meta import MIGRATIONS, MetaStore
+from .meta import MIGRATIONS, MetaStore, Trigger
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from .validate import ValidationReport
 
-DEFAULT_COMPACT_AFTER_DAYS = 30  # a month is compacted once it ended more than this many days ago
+DEFAULT_COMPACT_AFTER_DAYS = Settings.compact_after_days  # a month is compacted once it ended this many days ago
+COMPACT_JOB = "compact"  # the nightly compaction's name: in the schedule, its task, and its runs
 ARCHIVE_DIR = "_archive"
 ARCHIVE_ZSTD_LEVEL = 9
 ARCHIVE_CATALOG = "archive.json"  # in the archive's _meta/
@@ -148,6 +150,30 @@ def compact(lake: Lake | Path | str | None = None, *, older_than_days: int = DEF
             continue
         if done is not None:
             report.done.append(done)
+    return report
+
+
+def compact_old_months(settings: Settings | None = None, *, today: dt.date | None = None,
+                       trigger: Trigger = "schedule", task_id: str | None = None) -> CompactionReport:
+    """The nightly compaction: :func:`compact` with ``NKDASH_COMPACT_AFTER_DAYS``, recorded as a
+    run of :data:`COMPACT_JOB` (rows: the rows merged; a skipped month fails the run).
+
+    Safe beside a running ETL: each month is merged under its table's write lock, and a date
+    written into a compacted month later gets a daily partition (``nkdash.lake``).
+    """
+    settings = settings or get_settings()
+    lake = Lake(settings.lake)
+    meta = _meta(lake)
+    run_id = meta.start_run(COMPACT_JOB, None, trigger, task_id=task_id)
+    try:
+        report = compact(lake, older_than_days=settings.compact_after_days,
+                         today=today or cal.today(cal.timezone(settings.tz)))
+    except Exception as exc:
+        meta.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    errors = "; ".join(f"{m.table} {m.name}: {reason}" for m, reason in report.skipped)
+    meta.finish_run(run_id, status="failed" if errors else "success", rows=sum(c.rows for c in report.done),
+                    bytes=sum(c.bytes_after for c in report.done), error=errors or None)
     return report
 
 
@@ -761,8 +787,6 @@ def _dated_tables(tables: Iterable[str] | None) -> list[str]:
 def _today(today: dt.date | None) -> dt.date:
     if today is not None:
         return today
-    from . import calendar as cal
-
     tz = get_settings().tz
     return cal.today(cal.timezone(tz)) if tz else _utc_now().date()
 

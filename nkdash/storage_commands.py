@@ -1,5 +1,5 @@
 """The runbook's storage commands: ``nkdash storage sizes|compact|archive|clean-temp``,
-``nkdash backup``, ``nkdash restore`` and ``nkdash backups``.
+``nkdash backfill``, ``nkdash backup``, ``nkdash restore`` and ``nkdash backups``.
 
 Bad input (a malformed date, an unknown table, a missing or damaged backup, a destination
 inside the lake) is one line on stderr and exit code 2, with nothing written.
@@ -11,18 +11,20 @@ import argparse
 import sys
 
 from . import calendar as cal
-from . import storage
+from . import derived, storage
 from .cli import command
 from .errors import InputError
 from .lake import PARTITIONED
+from .settings import get_settings
 
 
 def _storage_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("sizes", help="per table: files, dates, rows, bytes, smallest/largest file, oldest/newest date")
     compact = sub.add_parser("compact", help="merge the daily partitions of old months into one file per month")
-    compact.add_argument("--older-than-days", type=int, default=storage.DEFAULT_COMPACT_AFTER_DAYS, metavar="N",
-                         help=f"months that ended more than N days ago (default {storage.DEFAULT_COMPACT_AFTER_DAYS})")
+    compact.add_argument("--older-than-days", type=int, metavar="N",
+                         help="months that ended more than N days ago (default NKDASH_COMPACT_AFTER_DAYS, "
+                              f"{storage.DEFAULT_COMPACT_AFTER_DAYS} unless set)")
     compact.add_argument("--table", action="append", choices=PARTITIONED, metavar="TABLE",
                          help="only this table (repeatable; default: every dated table)")
     compact.add_argument("--dry-run", action="store_true", help="only show what would be compacted")
@@ -42,9 +44,10 @@ def storage_command(args: argparse.Namespace) -> int:
     if args.action == "sizes":
         print(storage.sizes_text(storage.sizes(), storage.disk_usage()))
     elif args.action == "compact":
-        if args.older_than_days < 0:
-            raise InputError(f"--older-than-days must be 0 or more, got {args.older_than_days}", args.older_than_days)
-        print(storage.compact(older_than_days=args.older_than_days, tables=args.table, dry_run=args.dry_run).text())
+        days = get_settings().compact_after_days if args.older_than_days is None else args.older_than_days
+        if days < 0:
+            raise InputError(f"--older-than-days must be 0 or more, got {days}", days)
+        print(storage.compact(older_than_days=days, tables=args.table, dry_run=args.dry_run).text())
     elif args.action == "archive":
         before = cal.parse_date(args.before, "--before")
         report = storage.archive(before, dest=args.dest, allow_incomplete=args.allow_incomplete,
@@ -55,6 +58,23 @@ def storage_command(args: argparse.Namespace) -> int:
             raise InputError(f"--older-than-hours must be 0 or more, got {args.older_than_hours}")
         print(storage.clean_temp(older_than_s=args.older_than_hours * 3600).text())
     return 0
+
+
+def _backfill_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start-date", metavar="YYYY-MM-DD", help="first date to look at (default: the first in the lake)")
+    p.add_argument("--end-date", metavar="YYYY-MM-DD", help="last date to look at (default: the last in the lake)")
+    p.add_argument("--deep", action="store_true",
+                   help="recompute every date, not only those missing or not as recorded")
+    p.add_argument("--dry-run", action="store_true", help="only show the dates that would be rebuilt")
+
+
+@command("backfill", "rebuild missing or stale aggregates of fact_sales from the lake (no Odoo)", _backfill_args)
+def backfill_command(args: argparse.Namespace) -> int:
+    start = cal.parse_date(args.start_date, "--start-date") if args.start_date else None
+    end = cal.parse_date(args.end_date, "--end-date") if args.end_date else None
+    report = derived.backfill(start=start, end=end, deep=args.deep, dry_run=args.dry_run)
+    print(report.text())
+    return 0 if report.ok else 1
 
 
 def _dest_arg(p: argparse.ArgumentParser) -> None:

@@ -3,7 +3,9 @@
 1. With no ``ODOO_URL``, start the embedded demo Odoo and point every part at it.
 2. Make sure the web app has credentials (generated into ``.env`` when none are set).
 3. Load the lake: every dated dataset for the last ``days`` days when it has never been
-   loaded, else the daily catch-up (missing, failed and stale dates up to yesterday).
+   loaded, else the daily catch-up (missing, failed and stale dates up to yesterday). An
+   existing lake first gets the derived tables it lacks (aggregates added by an upgrade)
+   rebuilt from its own ``fact_sales``, so the catch-up does not reload them from Odoo.
 4. Validate yesterday against Odoo's own totals and show freshness.
 5. Start a huey consumer (the daily schedule, async refreshes), then serve the notebooks
    until Ctrl+C / SIGTERM, and stop everything.
@@ -49,6 +51,7 @@ def use_settings(settings: Settings) -> Settings:
 
 def initial_load(settings: Settings, days: int, say: Say) -> bool:
     """Load the lake; returns True when every unit succeeded."""
+    from .derived import backfill
     from .etl import catch_up, refresh
     from .lake import Lake
     from .odoo import connect
@@ -58,7 +61,10 @@ def initial_load(settings: Settings, days: int, say: Say) -> bool:
     tz = business_tz(settings, client)
     yesterday = cal.today(tz) - dt.timedelta(days=1)
     lake = Lake(settings.lake)
-    ok = True
+    healed = backfill(lake)
+    if healed.gaps:
+        say(healed.text())
+    ok = healed.ok
     for name in INITIAL_ORDER:
         if lake.partitions(_first_table(name)):
             report = catch_up(name, settings=settings, client=client, lake=lake, progress=True)

@@ -97,6 +97,13 @@ def _(live, mo, ops, settings, views):
 @app.cell
 def _(live, mo, ops, settings, views):
     live.value
+    mo.vstack([mo.md("## Schedule"), views.table(ops.schedule_table(settings), label="Daily loads, then lake jobs")])
+    return
+
+
+@app.cell
+def _(live, mo, ops, settings, views):
+    live.value
     mo.vstack([mo.md("## Tasks"), views.counts(ops.task_counts(settings)),
                views.table(ops.task_table(settings), page_size=15, label="Most recent first")])
     return

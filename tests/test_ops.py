@@ -206,6 +206,25 @@ def test_repair_all_loads_the_most_recent_dates_first_and_says_what_is_left(opse
     assert ops.due_dates(opset)["purchases"] == [DAY]
 
 
+def test_repair_rebuilds_missing_aggregates_from_the_lake_not_from_odoo(opset):
+    lake = Lake(opset.lake)
+    for day in (DAY, END):
+        shutil.rmtree(lake.partition_dir("agg_sales_daily", day))
+    plan = ops.recovery_plan(opset).set_index("dataset")
+    assert plan.loc["Profit (Cost + Aggreg)", "aggregates to rebuild"] == f"{DAY}, {END}"
+    assert plan.loc["Profit (Cost + Aggreg)", "gone from the lake"] == "-"
+    assert ops.due_dates(opset)["profit"] == [YESTERDAY]                   # not reloaded from Odoo
+    repaired = ops.repair_all(opset)
+    assert repaired.ok and "agg_sales_daily    rebuilt 2 date(s)" in repaired.text
+    assert lake.has_partition("agg_sales_daily", DAY) and lake.has_partition("agg_sales_daily", END)
+    meta = MetaStore.for_lake(lake)
+    assert {(r["date"], r["trigger"]) for r in meta.runs(dataset="profit", limit=3) if r["date"] != YESTERDAY} \
+        == {(DAY, "recovery"), (END, "recovery")}
+    deep = ops.run("storage.backfill", ops.Params(deep=True), settings=opset)
+    assert deep.ok and deep.title == "Derived tables complete"            # every date verified, none differs
+    assert "unchanged (verified) 6 date(s)" in deep.text                 # yesterday was loaded too
+
+
 def test_repair_all_with_nothing_due(opset):
     ops.repair_all(opset)
     again = ops.repair_all(opset)
@@ -282,7 +301,9 @@ def test_monitoring_frames(opset):
     files = ops.partition_files(opset)
     assert len(files[files["table"] == "fact_pos_sales"]) == 5
     assert list(ops.queue_depth(opset, 1).columns) == ["time", "waiting", "running"]
-    assert list(ops.schedule_table(opset)["local time"]) == list(queue.SCHEDULE.values())
+    schedule = ops.schedule_table(opset)
+    assert list(schedule["local time"]) == [*queue.SCHEDULE.values(), *queue.MAINTENANCE.values()]
+    assert list(schedule["dataset"])[-1] == "Compact old months"
 
 
 # ----------------------------------------------------------------------------- services and logs

@@ -55,7 +55,7 @@ def test_runs_without_cell_errors(exported, notebook):
 def test_operational_shows_controls_freshness_and_tasks(exported):
     page = exported["operational.py"][2]
     for text in ("Refresh a dataset", "Async Refresh", "Sync Refresh", "Last processed dates", "Tasks",
-                 *ops.DATASET_CHOICES):
+                 "Schedule", "Compact old months", *ops.DATASET_CHOICES):
         assert text in page, text
     assert f"today {TODAY}" in page                 # the clock (NKDASH_CLOCK_FILE), in the business timezone
 

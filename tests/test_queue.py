@@ -137,6 +137,39 @@ def test_tick_enqueues_each_due_slot_once(qs):
     assert queue.last_tick(qs) == at + dt.timedelta(minutes=1)
 
 
+def test_tick_fires_the_nightly_compaction_once_after_the_loads(qs):
+    jobs = {"compact": tasks.compact}
+    night = [queue.tick(tasks.daily, at=utc(2024, 4, 2) + dt.timedelta(minutes=m), settings=qs, jobs=jobs)
+             for m in range(0, 70, 5)]
+    fired = [s for at in night for s in at if s.day == dt.date(2024, 4, 2)]
+    assert [s.dataset for s in fired][-2:] == ["stock-quants", "compact"]          # after profit and stock quants
+    assert fired[-1].at == utc(2024, 4, 2, 1, 0)                                   # 03:00 CEST, not 03:00 UTC
+    assert queue.tick(tasks.daily, at=utc(2024, 4, 2, 9), settings=qs, jobs=jobs) == []   # once per local day
+    days = sorted(row["date"] for row in history(qs, "compact"))
+    assert days == [dt.date(2024, 4, 1), dt.date(2024, 4, 2)]                    # the first tick: yesterday's too
+    job = next(row for row in history(qs, "compact") if row["date"] == dt.date(2024, 4, 2))
+    assert (job["state"], job["dataset"], job["params"]["trigger"]) == ("queued", None, "schedule")
+    assert queue.tick(tasks.daily, at=utc(2024, 4, 3, 1, 0), settings=qs)[-1].dataset == "stock-quants"  # not asked
+
+
+def test_compaction_task_compacts_old_months_and_records_its_run(qs):
+    from nkdash import ops
+    from nkdash.lake import Lake
+
+    lake = Lake(qs.lake)
+    for day in (dt.date(2024, 2, 1), dt.date(2024, 2, 2), dt.date(2024, 3, 20)):
+        assert refresh("pos", [day], settings=qs, progress=False).ok
+    task = tasks.compact.s(day="2024-03-31")
+    outcome = queue.run_compaction("2024-03-31", task, settings=qs.with_(compact_after_days=10))
+    assert [(c.table, c.month) for c in outcome.done] == [("fact_pos_sales", "2024-02")]
+    assert [(m.month, m.compacted, m.daily) for m in lake.months("fact_pos_sales")] == [(2, True, 0), (3, False, 1)]
+    [run] = queue.connect(qs).history.meta.runs(dataset="compact")
+    assert (run["status"], run["trigger"], run["task_id"]) == ("success", "schedule", task.id)
+    frame = ops.schedule_table(qs).set_index("dataset")
+    assert frame.loc["Compact old months", "local time"] == "03:00"
+    assert frame.loc["Compact old months", "status"] == "success"
+
+
 def test_periodic_tick_is_enqueued_once_per_minute(qs, tmp_path, monkeypatch):
     clock = tmp_path / "clock"
     monkeypatch.setenv(queue.CLOCK_ENV, str(clock))
@@ -366,7 +399,7 @@ def test_tasks_module_is_import_safe(tmp_path):
     code = "import tasks; print(sorted(tasks.huey._registry._registry))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout
-    assert out.strip() == "['tasks.daily', 'tasks.refresh_partition', 'tasks.tick']"
+    assert out.strip() == "['tasks.compact', 'tasks.daily', 'tasks.refresh_partition', 'tasks.tick']"
     assert not (tmp_path / "state").exists()
 
 

@@ -244,6 +244,55 @@ def test_doubled_date_is_reported(lake):
     assert [(p.kind, p.date) for p in lake.scan(tables=[POS], deep=False)] == [("stray", FEB[6])]
 
 
+def test_nightly_compaction_follows_the_setting_and_is_recorded_as_a_run(lake):
+    settings = Settings(lake=lake.root, compact_after_days=10)
+    report = storage.compact_old_months(settings, today=TODAY, task_id="task-1")
+    assert [c.month for c in report.done if c.table == POS] == ["2024-02", "2024-03"]
+    [run] = MetaStore.for_lake(lake).runs(dataset=storage.COMPACT_JOB)
+    assert (run["trigger"], run["status"], run["task_id"], run["date"]) == ("schedule", "success", "task-1", None)
+    assert run["rows"] == sum(c.rows for c in report.done) and run["bytes"] == sum(c.bytes_after for c in report.done)
+    lake.write_partition(POS, MAR[0], fact(MAR[0], 4, seed=9))             # a late edit: daily again
+    later = storage.compact_old_months(settings.with_(compact_after_days=40), today=TODAY)
+    assert later.done == []                                                # March ended 11 days ago, not 40
+    assert [c.month for c in storage.compact_old_months(settings, today=TODAY).done] == ["2024-03"]
+
+
+@pytest.mark.parametrize("value, expected", [("45", 45), ("0", 0), ("-1", None), ("soon", None)])
+def test_compact_after_days_setting(value, expected):
+    if expected is None:
+        with pytest.raises(settings_module.ConfigError, match="NKDASH_COMPACT_AFTER_DAYS"):
+            settings_module.load_settings({"NKDASH_COMPACT_AFTER_DAYS": value}, env_file=None)
+    else:
+        assert settings_module.load_settings({"NKDASH_COMPACT_AFTER_DAYS": value}, env_file=None).compact_after_days \
+            == expected
+    assert storage.DEFAULT_COMPACT_AFTER_DAYS == Settings().compact_after_days == 30
+
+
+def test_compaction_beside_a_writer_rewriting_a_date_of_that_month(lake):
+    """An ETL run reloads a February date while the nightly compaction merges February."""
+    day, before = FEB[10], snapshot(lake)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for seed in range(2, 14):
+                Lake(lake.root).write_partition(POS, day, fact(day, 5, seed=seed))
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while thread.is_alive():
+        storage.compact(Lake(lake.root), older_than_days=10, today=TODAY, tables=[POS])
+    thread.join()
+    assert errors == []
+    assert lake.read_partition(POS, day)["seed"].to_pylist() == [13] * 5   # the last write won, whole
+    after = snapshot(lake)
+    assert same({d: v for d, v in before.items() if d != day}, {d: v for d, v in after.items() if d != day})
+    assert duckdb_counts(lake.root) == expected_counts(lake) and lake.scan(deep=True) == []
+    storage.compact(lake, older_than_days=10, today=TODAY)
+    assert [m.daily for m in lake.months(POS)][:2] == [0, 0]               # merged back by the next night
+
+
 # ---- archive --------------------------------------------------------------------------------
 
 
@@ -459,6 +508,7 @@ def run(monkeypatch, capsys, lake, tmp_path):
     (["storage", "archive", "--before", "2024-13-01"], "--before"),
     (["storage", "archive"], "--before"),
     (["storage", "compact", "--older-than-days", "-1"], "older-than-days"),
+    (["backfill", "--end-date", "2024-13-01"], "--end-date"),
     (["storage", "compact", "--table", "dim_store"], "invalid choice"),
     (["storage", "shrink"], "invalid choice"),
     (["restore", "/no/such/backup", "--yes"], "no backup at"),
