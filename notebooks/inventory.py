@@ -8,53 +8,32 @@ app = marimo.App(width="full", app_title="Inventory")
 def _():
     import marimo as mo
 
-    from nkdash import charts
+    from nkdash import charts, controls
     from nkdash import dashboards as dash
 
-    return charts, dash, mo
+    return charts, controls, dash, mo
 
 
 @app.cell
-def _(dash):
-    db = dash.open_dashboard()
-    first, last = dash.selectable_range(db, "fact_stock_quants")
-    return db, first, last
-
-
-@app.cell
-def _(dash, db, first, last, mo):
-    period = mo.ui.date_range(start=first, stop=last, value=dash.default_period(db, "fact_stock_quants"),
-                              label="Period")
-    stores = mo.ui.multiselect(dash.store_options(db), label="Stores")
-    categories = mo.ui.multiselect(dash.category_options(db), label="Categories")
-    grain = mo.ui.radio(list(dash.GRAINS), value="day", inline=True, label="Granularity")
+def _(controls, dash, mo):
+    db, page = dash.open_dashboard(), controls.PAGES["inventory"]
     measure = mo.ui.radio({"Quantity": "qty", "Value": "value"}, value="Value", inline=True, label="Measure")
-    return categories, grain, measure, period, stores
+    picker, grain, _sidebar = controls.sidebar(db, page, measure)
+    _sidebar
+    return db, grain, measure, page, picker
 
 
 @app.cell
-def _(categories, grain, measure, mo, period, stores):
-    mo.sidebar([mo.md("## Inventory"), period, stores, categories, grain, measure], width="19rem")
-    return
-
-
-@app.cell
-def _(categories, dash, period, stores):
-    requested = dash.Filters.of(period.value, stores.value, categories.value)
+def _(controls, db, page, picker):
+    requested = controls.filters(picker)
+    controls.freshness(db, page, requested)
     return (requested,)
 
 
 @app.cell
-def _(dash, db, mo, requested):
-    badge = dash.freshness_badge(db, ["stock-quants", "inventory"], requested)
-    mo.callout(mo.md(badge.text), kind=badge.kind)
-    return
-
-
-@app.cell
-def _(dash, db, mo, requested):
-    mo.stop(not dash.has_inventory(db, requested),
-            mo.callout(mo.md(dash.no_data(db, "stock data", requested, "fact_stock_quants")), kind="warn"))
+def _(controls, db, mo, page, requested):
+    _empty = controls.empty_state(db, page, requested)
+    mo.stop(_empty is not None, _empty)
     filters = requested
     return (filters,)
 

@@ -8,51 +8,32 @@ app = marimo.App(width="full", app_title="Profit")
 def _():
     import marimo as mo
 
-    from nkdash import charts
+    from nkdash import charts, controls
     from nkdash import dashboards as dash
 
-    return charts, dash, mo
+    return charts, controls, dash, mo
 
 
 @app.cell
-def _(dash):
-    db = dash.open_dashboard()
-    first, last = dash.selectable_range(db)
-    return db, first, last
-
-
-@app.cell
-def _(dash, db, first, last, mo):
-    period = mo.ui.date_range(start=first, stop=last, value=dash.default_period(db), label="Period")
-    stores = mo.ui.multiselect(dash.store_options(db), label="Stores")
-    categories = mo.ui.multiselect(dash.category_options(db), label="Categories")
-    grain = mo.ui.radio(list(dash.GRAINS), value="day", inline=True, label="Granularity")
+def _(controls, dash, mo):
+    db, page = dash.open_dashboard(), controls.PAGES["profit"]
     top_n = mo.ui.slider(5, 25, step=5, value=10, show_value=True, label="Top / bottom products")
-    return categories, grain, period, stores, top_n
+    picker, grain, _sidebar = controls.sidebar(db, page, top_n)
+    _sidebar
+    return db, grain, page, picker, top_n
 
 
 @app.cell
-def _(categories, grain, mo, period, stores, top_n):
-    mo.sidebar([mo.md("## Profit"), period, stores, categories, grain, top_n], width="19rem")
-    return
-
-
-@app.cell
-def _(categories, dash, period, stores):
-    requested = dash.Filters.of(period.value, stores.value, categories.value)
+def _(controls, db, page, picker):
+    requested = controls.filters(picker)
+    controls.freshness(db, page, requested)
     return (requested,)
 
 
 @app.cell
-def _(dash, db, mo, requested):
-    badge = dash.freshness_badge(db, ["profit"], requested)
-    mo.callout(mo.md(badge.text), kind=badge.kind)
-    return
-
-
-@app.cell
-def _(dash, db, mo, requested):
-    mo.stop(not dash.has_sales(db, requested), mo.callout(mo.md(dash.no_data(db, "sales", requested)), kind="warn"))
+def _(controls, db, mo, page, requested):
+    _empty = controls.empty_state(db, page, requested)
+    mo.stop(_empty is not None, _empty)
     filters = requested
     return (filters,)
 

@@ -23,6 +23,10 @@ def rendered(view) -> tuple[list[str], str]:
     return specs, view.page.inner_text("#App")
 
 
+def wait_for_text(view, text: str) -> None:
+    view.page.get_by_text(text).locator("visible=true").first.wait_for(timeout=30_000)
+
+
 @pytest.mark.parametrize("path", DASHBOARDS)
 def test_a_filter_change_updates_the_charts(server, browser_login, path):
     view = browser_login(server, "viewer")
@@ -37,4 +41,18 @@ def test_a_filter_change_updates_the_charts(server, browser_login, path):
         assert new_specs != specs and any(switch_to in spec for spec in new_specs if spec), path
     else:       # charts in a tab not shown yet: the tables and headings must follow
         assert new_text != text, f"nothing on {path} changed with the granularity"
+    view.assert_clean()
+
+
+@pytest.mark.parametrize("path", DASHBOARDS)
+def test_picking_a_store_filters_the_page(server, browser_login, path):
+    """The sidebar's pickers (children of one ``mo.ui.dictionary``) drive the page's filters."""
+    view = browser_login(server, "viewer")
+    view.open(path)
+    wait_for_text(view, "all stores")                  # the heading: filters.describe()
+    view.page.get_by_label("Stores").locator("visible=true").first.click()
+    view.page.get_by_role("option").first.click()
+    view.page.keyboard.press("Escape")
+    view.wait_idle()
+    wait_for_text(view, "1 store(s)")
     view.assert_clean()
