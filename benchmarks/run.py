@@ -7,7 +7,7 @@ Parts (``--only`` takes a part name, or a substring of a query scenario's name):
 - ``memory``   peak RSS of a 31-day vs a 1-day refresh
 - ``serve``    peak RSS of ``nkdash serve`` with 20 concurrent viewers
 - ``layout``   daily partitions vs compacted months
-- ``prototypes`` the fixes proposed for missed targets, measured (not in nkdash yet: the ETL ones)
+- ``prototypes`` what the ETL's overlaps (prefetched pages, totals alongside) are worth
 
 Prints a Markdown table (figure, value, baseline, ratio, target, met?) and writes it to
 ``benchmarks/out/results.md`` and ``benchmarks/out/results.json``. Exit status is 0

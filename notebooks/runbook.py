@@ -32,7 +32,7 @@ def _(mo, ops, settings):
     days = mo.ui.number(start=1, stop=366, value=7, label="Last N days")
     backup = mo.ui.dropdown(ops.backup_choices(settings), value="(the newest backup)", label="Backup")
     task = mo.ui.text(placeholder="task or request id", label="Task / request")
-    older_than = mo.ui.number(start=0, stop=3650, value=ops.COMPACT_AFTER_DAYS,
+    older_than = mo.ui.number(start=0, stop=3650, value=settings.compact_after_days,
                               label="Compact months ended more than N days ago")
     archive_before = mo.ui.date(stop=latest, value=latest, label="Archive before")
     deep = mo.ui.checkbox(label="Deep scan")
