@@ -294,15 +294,14 @@ class Dashboard:
             for table, listed in files.items():
                 if self.memory.hold(table, listed, *_table_span(reads, filters, table, listed)):
                     held.append(table)
-            epochs = {table: self.memory.epoch(table) for table in held}
             stack = self._local.__dict__.setdefault("files", [])
-            stack.append((files, frozenset(held)))
+            stack.append((files, frozenset(held), filters))
             try:
                 with pinned(f.path for table, listed in files.items() if table not in held for f in listed):
                     frame = tidy(compute())
             finally:
                 stack.pop()
-            if any(self.memory.epoch(table) != epoch for table, epoch in epochs.items()):
+            if any(self.memory.replaced(table) for table in held):
                 raise Replaced("a newer listing replaced rows of this query's files while it ran: run again",
                                self.lake.root)
             return frame
@@ -357,8 +356,11 @@ class Dashboard:
         return out
 
     def snapshot_files(self, table: str, start: dt.date, end: dt.date) -> tuple[DataFile, ...]:
-        """The files holding the latest date of ``start..end`` that ``table`` has data for."""
-        listed = self.listing.data_files(table, start, end)
+        """The files holding the latest date of ``start..end`` that ``table`` has data for
+        (inside a query of that snapshot: the very files it listed, and holds)."""
+        running = (self._local.__dict__.get("files") or [({}, frozenset(), None)])[-1]
+        inside = table in running[0] and running[2] is not None and (running[2].start, running[2].end) == (start, end)
+        listed = running[0][table] if inside else self.listing.data_files(table, start, end)
         day = _last_date(listed, start, end)
         return tuple(f for f in listed if day in f.dates) if day is not None else ()
 
@@ -393,7 +395,7 @@ class Dashboard:
             for table in SCHEMAS:
                 local.con.register(table, _dataset(table, ()))
                 local.registered[table] = ()
-        listing, held = (local.__dict__.get("files") or [({}, frozenset())])[-1]
+        listing, held, _filters = (local.__dict__.get("files") or [({}, frozenset(), None)])[-1]
         for table, files in listing.items():
             if table not in held and local.registered.get(table) != files:
                 local.con.register(table, _dataset(table, files))

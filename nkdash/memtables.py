@@ -150,6 +150,8 @@ class Memory:
         self._local = threading.local()               # per thread: what its running queries pinned
         self._created: set[str] = set()
         self._epochs: Counter[str] = Counter()      # per table: rows a running query held were replaced
+        self._active: dict[str, dict[int, tuple]] = {t: {} for t in HELD}   # running holds: (start, end, keys)
+        self._tokens = itertools.count(1)
 
     def _create(self, table: str) -> None:
         """Create ``mem_<table>`` (empty) on first use: a process pays only for what it reads."""
@@ -203,7 +205,7 @@ class Memory:
         with self._lock:
             self._create(table)
             if self._synced.get(table) == (files, start, end):    # nothing changed since
-                self._pin(table, held, units)
+                self._pin(table, held, units, start, end)
                 return True
             loaded = self._loaded[table]
             listed = {f.path for f in files}
@@ -212,8 +214,8 @@ class Memory:
             new = [u for u in units if u.key not in loaded]
             if held.max_dates is not None:
                 stale += self._evictable(table, wanted, stale, sum(u.dates for u in new), held.max_dates)
-            if any(self._pins[table, k] for k in stale):
-                self._epochs[table] += 1        # a running query's rows go: it must run again
+            if any(self._pins[table, k] for k in stale) or self._intrudes(table, new):
+                self._epochs[table] += 1        # a running query's rows go or join: it must run again
             ids = [next(self._ids) for _ in new]
             data = self._read(table, held, new, ids) if new else None
             self._apply(table, [loaded[k].id for k in stale], data)
@@ -224,37 +226,55 @@ class Memory:
                 loaded[u.key] = _File(i, u.dates, *u.span, now)
             self._synced[table] = (files, start, end)
             self._units_of[table] = units
-            self._pin(table, held, units)
+            self._pin(table, held, units, start, end)
         return True
 
     def epoch(self, table: str) -> int:
-        """Changes when rows that a running query holds (pinned) are replaced: a newer listing
-        than that query's was held meanwhile. The query's answer may mix both: run it again."""
+        """Changes when rows that a running query holds (pinned) are replaced, or rows of its
+        dates that its listing did not have are added: a newer listing than that query's was
+        held meanwhile. The query's answer may mix both: run it again."""
         return self._epochs[table]
 
-    def _pin(self, table: str, held: Held, units: Sequence[_Unit] | None = None) -> None:
-        """Mark ``units`` (default: those of the last hold) used now and in use until
-        :meth:`release`: not evicted, and their replacement is noted (:meth:`epoch`)."""
-        units = self._units_of[table] if units is None else units
+    def replaced(self, table: str) -> bool:
+        """Whether :meth:`epoch` moved since this thread's last :meth:`hold` of ``table``
+        (read when it pinned, under the lock: no change between the two is missed)."""
+        stack = self._held_by_thread().get(table)
+        return bool(stack) and self._epochs[table] != stack[-1][2]
+
+    def _intrudes(self, table: str, new: Sequence[_Unit]) -> bool:
+        """Whether rows of ``new`` fall in the dates of a running hold that did not list them."""
+        for start, end, keys in self._active[table].values():
+            for u in new:
+                first, last = u.span
+                if u.key not in keys and (start is None or first is None or (first <= end and last >= start)):
+                    return True
+        return False
+
+    def _pin(self, table: str, held: Held, units: Sequence[_Unit], start=None, end=None) -> None:
+        """Mark ``units`` used now and in use until :meth:`release`: not evicted, and their
+        replacement (or rows added to their dates) is noted (:meth:`epoch`)."""
         now, loaded = time.monotonic(), self._loaded[table]
         for u in units:
             loaded[u.key].used = now
             self._pins[table, u.key] += 1
-        self._held_by_thread().setdefault(table, []).append(units)
+        token = next(self._tokens)
+        self._active[table][token] = (start, end, frozenset(u.key for u in units))
+        self._held_by_thread().setdefault(table, []).append((units, token, self._epochs[table]))
 
     def release(self, table: str, files: Iterable[DataFile] = ()) -> None:
         """Unpin what this thread's last :meth:`hold` of ``table`` pinned."""
         stack = self._held_by_thread().get(table)
         if not stack:
             return
-        units = stack.pop()
+        units, token, _epoch = stack.pop()
         with self._lock:
+            self._active[table].pop(token, None)
             for u in units:
                 self._pins[table, u.key] -= 1
                 if self._pins[table, u.key] <= 0:
                     del self._pins[table, u.key]
 
-    def _held_by_thread(self) -> dict[str, list[Sequence[_Unit]]]:
+    def _held_by_thread(self) -> dict[str, list[tuple[Sequence[_Unit], int, int]]]:
         return self._local.__dict__.setdefault("held", {})
 
     def _evictable(self, table: str, wanted: set[Key], stale: list[Key], adding: int, limit: int) -> list[Key]:

@@ -250,3 +250,103 @@ def test_a_query_whose_rows_are_replaced_while_it_runs_runs_again(private_copy, 
     got = d.sales_summary(db, F).iloc[0]["revenue"]
     assert calls == ["sales_summary", "sales_summary"]
     assert got == approx(expected_sales(private_copy, F)["revenue"] + pc.sum(agg["revenue"]).as_py())
+
+
+def test_a_file_added_while_a_query_runs_is_not_in_its_answer(private_copy, monkeypatch):
+    """Another viewer holds a newer listing that adds a partition while this query runs:
+    this answer, cached under the older listing, must not count the added rows (once the
+    partition is deleted again, that older listing answers without it)."""
+    db, lake, table, day = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily", END
+    agg = lake.read_partition(table, day)
+    lake.delete_partition(table, day)
+    without = d.sales_summary(Dashboard(private_copy), F).iloc[0]["revenue"]
+    calls, real = [], Dashboard.sql
+
+    def racing(self, name, sql, params, log_params=None):
+        calls.append(name)
+        if len(calls) == 1:
+            lake.write_partition(table, day, agg)
+            assert self.memory.hold(table, self.listing.data_files(table, F.start, F.end), F.start, F.end)
+            self.memory.release(table)
+        return real(self, name, sql, params, log_params)
+
+    monkeypatch.setattr(Dashboard, "sql", racing)
+    d.sales_summary(db, F)
+    lake.delete_partition(table, day)
+    assert d.sales_summary(db, F).iloc[0]["revenue"] == approx(without)
+
+
+def test_rows_replaced_between_two_holds_of_one_query_are_noticed(private_copy, monkeypatch):
+    """A newer listing replaces the rows this query holds after it held them but before it
+    held its next table: the query runs again (its cached answer is that of its listing)."""
+    import threading
+
+    db, lake, table, day = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily", END
+    original = lake.read_partition(table, day)
+    want = d.sales_summary(Dashboard(private_copy), F).iloc[0]["revenue"]
+    doubled = original.set_column(original.schema.get_field_index("revenue"), "revenue",
+                                  pc.multiply(original["revenue"], 2))
+    memory, raced = db.memory, []
+    real_hold = memory.hold
+
+    def other_viewer():
+        assert real_hold(table, db.listing.data_files(table, F.start, F.end), F.start, F.end)
+        memory.release(table)
+
+    def racing_hold(name, files, start=None, end=None):
+        ok = real_hold(name, files, start, end)
+        if name == table and not raced:
+            raced.append(name)
+            lake.write_partition(table, day, doubled)
+            t = threading.Thread(target=other_viewer)
+            t.start()
+            t.join()
+        return ok
+
+    monkeypatch.setattr(memory, "hold", racing_hold)
+    d.sales_summary(db, F)
+    lake.write_partition(table, day, original)          # the lake is back to the first listing
+    assert raced and d.sales_summary(db, F).iloc[0]["revenue"] == approx(want)
+
+
+def test_the_stock_date_is_that_of_the_query_listing(private_copy, monkeypatch):
+    """A stock date written after the query listed its files (but before its SQL ran) is not
+    what the SQL filters on: the answer is the stock of the listed date, never empty."""
+    db, lake, table = Dashboard(private_copy), Lake(private_copy), "fact_stock_quants"
+    last = lake.read_partition(table, END)
+    lake.delete_partition(table, END)
+    memory, raced = db.memory, []
+    real_hold = memory.hold
+
+    def racing_hold(name, files, start=None, end=None):
+        ok = real_hold(name, files, start, end)
+        if name == table and not raced:
+            raced.append(name)
+            lake.write_partition(table, END, last)
+        return ok
+
+    monkeypatch.setattr(memory, "hold", racing_hold)
+    got = d.stock_levels(db, F, "product")
+    want = pc.sum(lake.read_partition(table, DATES[-2])["quantity"]).as_py()
+    assert raced and got["qty"].sum() == pytest.approx(want)
+
+
+def test_a_month_compacted_while_a_query_runs_is_not_counted_twice(private_copy, monkeypatch):
+    """Another viewer holds the month file of a month compacted while this query runs on
+    its daily partitions: the month file's rows of this query's dates must not join them."""
+    db, lake, table = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily"
+    f = Filters(MARCH[0], MARCH[1])
+    want = d.sales_summary(Dashboard(private_copy), f).iloc[0]["revenue"]
+    calls, real = [], Dashboard.sql
+
+    def racing(self, name, sql, params, log_params=None):
+        calls.append(name)
+        if len(calls) == 1:
+            lake.compact_month(table, MARCH[0].year, MARCH[0].month)
+            day = MARCH[-1]
+            assert self.memory.hold(table, self.listing.data_files(table, day, day), day, day)
+            self.memory.release(table)
+        return real(self, name, sql, params, log_params)
+
+    monkeypatch.setattr(Dashboard, "sql", racing)
+    assert d.sales_summary(db, f).iloc[0]["revenue"] == approx(want)
