@@ -44,6 +44,7 @@ from .report import Figure, median, ms, p95, repeat, timed
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_P95_MS, TARGET_COLD_MS, TARGET_SPEEDUP = 100.0, 1000.0, 20.0
+SPEEDUP_BASELINE = "fact_sales"   # the issue's 20x is over pandas reading these files: judged where the baseline does
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -206,6 +207,7 @@ class Pandas:
 
     def __init__(self, root: Path):
         self.star = Path(root) / "star-schema"
+        self.tables: set[str] = set()      # the dated tables read (since the caller last emptied it)
 
     def files(self, table: str, start: dt.date, end: dt.date) -> list[Path]:
         out = []
@@ -216,6 +218,7 @@ class Pandas:
         return out
 
     def read(self, table: str, start: dt.date, end: dt.date, columns: list[str]) -> pd.DataFrame:
+        self.tables.add(table)
         frames = [pd.read_parquet(f, columns=columns) for f in self.files(table, start, end)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
@@ -414,11 +417,13 @@ def run(root: Path, *, daily: Path | None = None, runs: int = 20, only: str | No
     for s in chosen:
         warm, answer = _warm(db, s, runs)
         hits = repeat(lambda: s.call(db), runs, budget_s=3.0)
-        base, same = None, None
+        base, same, judged = None, None, False
         if s.baseline is not None:
             expected: list[Any] = []
+            pandas.tables.clear()
             base_times = repeat(lambda: expected.append(s.baseline(pandas)), baseline_runs, budget_s=20.0, min_runs=1)
             base = median(base_times)
+            judged = SPEEDUP_BASELINE in pandas.tables
             if s.signature is not None:
                 expected, got = s.signature(expected[-1]), s.signature(answer)
                 same = _close(got, expected)
@@ -431,7 +436,7 @@ def run(root: Path, *, daily: Path | None = None, runs: int = 20, only: str | No
         log(f"  {s.name}: warm p50 {median(warm) * 1000:.1f} ms p95 {p95(warm) * 1000:.1f} ms ({len(warm)} runs), "
             f"cached {median(hits) * 1000:.2f} ms, cold {first * 1000 if first else float('nan'):.0f} ms, "
             f"pandas {base * 1000 if base else float('nan'):.0f} ms" + ("" if same in (None, True) else " (ANSWER DIFFERS)"))
-        figures += figures_for(s, warm, hits, base, same, first, cold)
+        figures += figures_for(s, warm, hits, base, same, first, cold, judge_speedup=judged)
         if daily_db is not None and params.span in s.name and params.span.endswith("y"):
             figures += daily_layout(daily_db, daily, params, s, runs, base, cold, log)
     if imports:
@@ -479,17 +484,21 @@ def _warm(db: Dashboard, s: Scenario, runs: int) -> tuple[list[float], Any]:
 
 
 def figures_for(s: Scenario, warm: list[float], hits: list[float], base: float | None, same: bool | None,
-                first: float | None, cold: bool = True) -> list[Figure]:
-    """Rows: warm (vs pandas; the ratio and the 20x target use the medians), cold, cache hit."""
+                first: float | None, cold: bool = True, judge_speedup: bool = True) -> list[Figure]:
+    """Rows: warm (vs pandas; the ratio and the 20x target use the medians), cold, cache hit.
+    ``judge_speedup``: whether the 20x is a target (the baseline reads ``fact_sales``, as the
+    issue defines it) or the ratio is only reported (stock and purchases baselines)."""
     w50, w95 = ms(median(warm)), ms(p95(warm))
     check = "" if same is None else (", same answer" if same else ", ANSWER DIFFERS")
-    speedup = base / median(warm) if base else None
+    speedup = base / median(warm) if base and judge_speedup else None
+    versus = (f", ≥ {TARGET_SPEEDUP:.0f}x" if judge_speedup else ", vs pandas reported") if base else ""
     warm_row = Figure("queries", f"{s.name}: warm p50 / p95", w50, "ms", baseline=ms(base), ratio_kind="speedup",
                       value_text=f"{w50:.1f} / {w95:.1f} ms",
                       baseline_text=f"{ms(base):,.0f} ms (pandas{check})" if base is not None else "",
-                      target=f"p95 ≤ {TARGET_P95_MS:.0f} ms" + (f", ≥ {TARGET_SPEEDUP:.0f}x" if base else ""),
+                      target=f"p95 ≤ {TARGET_P95_MS:.0f} ms{versus}",
                       met=w95 <= TARGET_P95_MS and (speedup is None or speedup >= TARGET_SPEEDUP),
                       detail={"runs": len(warm), "p50_ms": w50, "p95_ms": w95, "same_answer": same,
+                              "speedup_judged": bool(base) and judge_speedup,
                               "times_ms": [round(t * 1000, 2) for t in warm]})
     out = [warm_row]
     if first is not None:

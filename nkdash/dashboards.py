@@ -421,7 +421,7 @@ class Dashboard:
         """``categories`` and every category below them."""
         if not categories:
             return []
-        tree = category_tree(self)
+        tree = _category_parents(self)
         children: dict[int, list[int]] = {}
         for cid, parent in zip(tree["id"], tree["parent_id"]):
             if pd.notna(parent):
@@ -583,6 +583,7 @@ SALES_KEYS = {"period": PERIOD, "store_id": "{a}store_id", "channel": "{a}channe
 
 
 SALES_BY_STORE = "agg_sales_daily_by_store"    # agg_sales_daily summed over categories (memtables.ROLLUPS)
+PROFIT_BY_PRODUCT = "agg_profit_daily_by_product"   # agg_profit_daily summed over stores and channels
 SALES_READS = {"only_if": {"agg_orders_daily": "no_categories", "fact_sales": "categories"}}
 
 
@@ -636,6 +637,13 @@ def category_tree(db: Dashboard) -> pd.DataFrame:
     return db.sql("category_tree", f"""
         SELECT c.id, c.parent_id, {CATEGORY_LABEL.format(c='c')} AS label, {DEPARTMENT.format(c='c')} AS department
         FROM dim_category c ORDER BY label, c.id""", {})
+
+
+@query("dim_category")
+def _category_parents(db: Dashboard) -> pd.DataFrame:
+    """Every category's id and parent_id: what :meth:`Dashboard.descendants` walks (no labels:
+    a third of the cost of :func:`category_tree`)."""
+    return db.sql("category_parents", "SELECT id, parent_id FROM dim_category", {})
 
 
 @query("dim_store")
@@ -925,7 +933,7 @@ def _profit_by_key(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
 
 @query("agg_profit_daily", "dim_category", "dim_product", name="profit_by")
 def _profit_by_product(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
-    return _profit_by(db, f, by, "agg_profit_daily")
+    return _profit_by(db, f, by, "agg_profit_daily" if f.stores else PROFIT_BY_PRODUCT)
 
 
 profit_by.reads = Reads(("agg_sales_daily", "agg_profit_daily", "dim_store", "dim_category", "dim_product"))  # type: ignore[attr-defined]

@@ -88,7 +88,8 @@ def held_name(table: str) -> str:
 class Rollup:
     """A held table also held summed over some of its keys, as ``mem_<name>`` (same
     ``_file`` ids, loaded and evicted in the same transaction as its table): a query that
-    needs no category reads ~20 rows a day instead of ~500."""
+    needs fewer keys reads fewer rows (sales with no category: ~20 rows a day instead of
+    ~500; profit per product in every store: ~1/3 of the rows)."""
 
     name: str
     keys: tuple[str, ...]
@@ -98,6 +99,8 @@ class Rollup:
 ROLLUPS: dict[str, Rollup] = {
     "agg_sales_daily": Rollup("agg_sales_daily_by_store", ("date", "channel", "store_id"),
                               ("qty", "revenue", "cost", "margin", "lines")),
+    "agg_profit_daily": Rollup("agg_profit_daily_by_product", ("date", "category_id", "product_id"),
+                               ("qty", "revenue", "cost", "margin")),
 }
 ROLLUP_OF = {r.name: table for table, r in ROLLUPS.items()}
 

@@ -118,17 +118,68 @@ def test_a_rewritten_month_file_is_replaced_in_memory(compacted):
                                                       for x in MARCH)
 
 
-def test_the_rollup_follows_its_table(private_copy):
-    db, lake = Dashboard(private_copy), Lake(private_copy)
-    d.sales_trend(db, F, "day")
-    lake.delete_partition("agg_sales_daily", DATES[2])
-    d.sales_by_store(db, F)
+ROLLED = [   # (table, a query reading its rollup, the rollup's sum compared per file)
+    ("agg_sales_daily", lambda db, f: d.sales_by_store(db, f), "lines"),
+    ("agg_profit_daily", lambda db, f: d.profit_by(db, f, "product"), "qty"),
+]
+
+
+def rollup_matches(db: Dashboard, table: str, column: str) -> list:
+    """The ``_file`` ids of ``table`` in memory, after checking its rollup holds the same
+    files with the same sums."""
     cur = db.memory.cursor()
-    base = cur.execute("SELECT _file, sum(revenue), sum(lines) FROM mem_agg_sales_daily GROUP BY 1 ORDER BY 1").fetchall()
-    rolled = cur.execute("SELECT _file, sum(revenue), sum(lines) FROM mem_agg_sales_daily_by_store "
-                         "GROUP BY 1 ORDER BY 1").fetchall()
-    assert [r[0] for r in base] == [r[0] for r in rolled] and len(base) == len(DATES) - 1
-    assert all(a[1] == pytest.approx(b[1]) and a[2] == b[2] for a, b in zip(base, rolled))
+    per_file = f"SELECT _file, sum(revenue), sum({column}) FROM {{}} GROUP BY 1 ORDER BY 1"
+    base = cur.execute(per_file.format(memtables.held_name(table))).fetchall()
+    rolled = cur.execute(per_file.format(memtables.held_name(memtables.ROLLUPS[table].name))).fetchall()
+    assert [r[0] for r in base] == [r[0] for r in rolled]
+    assert all(a[1] == pytest.approx(b[1]) and a[2] == pytest.approx(b[2]) for a, b in zip(base, rolled))
+    return [r[0] for r in base]
+
+
+@pytest.mark.parametrize("table, query, column", ROLLED, ids=[t for t, *_ in ROLLED])
+def test_the_rollup_follows_its_table(private_copy, table, query, column):
+    """A deleted partition leaves the rollup with its table, a replaced one is replaced in
+    both (same transaction, same ``_file`` ids)."""
+    db, lake = Dashboard(private_copy), Lake(private_copy)
+    query(db, F)
+    lake.delete_partition(table, DATES[2])
+    day = DATES[3]
+    rows = lake.read_partition(table, day)
+    lake.write_partition(table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue",
+                                                     pc.multiply(rows["revenue"], 2)))
+    query(db, F)
+    assert len(rollup_matches(db, table, column)) == len(DATES) - 1
+
+
+@pytest.mark.parametrize("table, query, column", ROLLED, ids=[t for t, *_ in ROLLED])
+def test_the_rollup_follows_its_table_on_month_files(compacted, table, query, column):
+    """On a compacted lake the rollup holds what its table holds (per date slices of a
+    windowed table; whole month files otherwise), also after a date of the month is rewritten."""
+    db, lake = Dashboard(compacted), Lake(compacted)
+    f = Filters(MARCH[0], MARCH[-1])
+    before = query(db, f)["revenue"].sum()
+    ids = rollup_matches(db, table, column)
+    day = MARCH[1]
+    rows = lake.read_partition(table, day)
+    lake.write_partition(table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue",
+                                                     pc.multiply(rows["revenue"], 2)))
+    assert query(db, f)["revenue"].sum() == approx(before + pc.sum(rows["revenue"]).as_py())
+    assert not set(rollup_matches(db, table, column)) & set(ids)   # the month file's rows all replaced
+
+
+def test_profit_per_product_reads_the_rollup_only_without_stores(daily):
+    """Without a store filter profit per product is summed from the rollup, with one from
+    the table: both as pandas sums the parquet files."""
+    frames = [Lake(daily).read_partition("agg_profit_daily", day).to_pandas() for day in DATES]
+    rows = pd.concat(frames, ignore_index=True)
+    db = Dashboard(daily)
+    for stores in ((), (1,)):
+        got = d.profit_by(db, Filters(DATES[0], END, stores), "product").set_index("product_id")
+        picked = rows[rows["store_id"].isin(stores)] if stores else rows
+        want = picked.groupby("product_id")[["qty", "revenue", "margin"]].sum()
+        assert sorted(got.index) == sorted(want.index)
+        assert got["units"].to_numpy() == approx(want.loc[got.index, "qty"].to_numpy())
+        assert got["margin"].to_numpy() == approx(want.loc[got.index, "margin"].to_numpy())
 
 
 @pytest.fixture
