@@ -1142,6 +1142,7 @@ class _Pins:
 
     @contextmanager
     def __call__(self, paths: Iterable[Path | str]) -> Iterator[None]:
+        _raise_open_file_limit()       # once: only readers that pin files need the higher limit
         taken: list[str] = []
         try:
             for path in dict.fromkeys(map(str, paths)):
@@ -1188,6 +1189,7 @@ class _Pins:
 _PROC_FD = os.path.isdir("/proc/self/fd")
 
 
+@functools.cache
 def _raise_open_file_limit(wanted: int = 65536) -> None:
     """A query over a long range pins one descriptor per file it reads (1,096 daily files
     for 3 years of one table): lift the soft limit (often 1,024) towards the hard one."""
@@ -1201,7 +1203,6 @@ def _raise_open_file_limit(wanted: int = 65536) -> None:
         pass
 
 
-_raise_open_file_limit()
 _PINS = _Pins()
 _LOCAL_FS = pafs.LocalFileSystem()
 

@@ -33,7 +33,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,7 +149,6 @@ class Memory:
         self._loaded: dict[str, dict[Key, _File]] = {t: {} for t in HELD}
         self._pins: Counter[tuple[str, Key]] = Counter()
         self._synced: dict[str, tuple] = {}      # the last listing held, while nothing else changed
-        self._units_of: dict[str, Sequence[_Unit]] = {}   # ... and its units
         self._local = threading.local()               # per thread: what its running queries pinned
         self._created: set[str] = set()
         self._epochs: Counter[str] = Counter()      # per table: rows a running query held were replaced
@@ -192,7 +191,8 @@ class Memory:
     def rows(self, table: str) -> int:
         with self._lock:
             self._create(table)
-        return self.con.cursor().execute(f"SELECT count(*) FROM {held_name(table)}").fetchone()[0]
+        with self.con.cursor() as cursor:
+            return cursor.execute(f"SELECT count(*) FROM {held_name(table)}").fetchone()[0]
 
     def hold(self, table: str, files: Sequence[DataFile], start=None, end=None) -> bool:
         """Make ``mem_<table>`` hold exactly ``files`` for the dates ``start..end`` (None:
@@ -228,7 +228,6 @@ class Memory:
             for u, i in zip(new, ids):
                 loaded[u.key] = _File(i, u.dates, *u.span, now)
             self._synced[table] = (files, start, end)
-            self._units_of[table] = units
             self._pin(table, held, units, start, end)
         return True
 
@@ -264,7 +263,7 @@ class Memory:
         self._active[table][token] = (start, end, frozenset(u.key for u in units))
         self._held_by_thread().setdefault(table, []).append((units, token, self._epochs[table]))
 
-    def release(self, table: str, files: Iterable[DataFile] = ()) -> None:
+    def release(self, table: str) -> None:
         """Unpin what this thread's last :meth:`hold` of ``table`` pinned."""
         stack = self._held_by_thread().get(table)
         if not stack:

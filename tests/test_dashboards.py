@@ -406,11 +406,13 @@ def test_threads_share_the_memory_and_agree(private):
 
     periods = [Filters(DATES[i], DATES[j]) for i in range(len(DATES)) for j in range(i, len(DATES))]
     alone = {f: d.sales_summary(Dashboard(private), f) for f in periods}
+    alone_products = {f: d.profit_by(Dashboard(private), f, "product") for f in periods}
     db = Dashboard(private, cache_size=0)
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda f: (f, d.sales_summary(db, f), d.profit_by(db, f, "product")), periods * 3))
-    for f, summary, _products in got:
+    for f, summary, products in got:
         pd.testing.assert_frame_equal(summary, alone[f])
+        pd.testing.assert_frame_equal(products, alone_products[f])
 
 
 QUERIES = [

@@ -323,6 +323,7 @@ def test_a_file_added_while_a_query_runs_is_not_in_its_answer(private_copy, monk
 
     monkeypatch.setattr(Dashboard, "sql", racing)
     d.sales_summary(db, F)
+    assert calls[:1] == ["sales_summary"]       # the race did happen inside the query
     lake.delete_partition(table, day)
     assert d.sales_summary(db, F).iloc[0]["revenue"] == approx(without)
 
