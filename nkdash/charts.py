@@ -26,6 +26,26 @@ COUNTS = {"orders", "refunds", "lines", "products", "moves", "vendors", "stock_o
 QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
               "to_invoice", "daily_units"}
 STAGE_ORDER = ["ordered", "received", "invoiced"]
+INLINE_TRANSFORMER = "marimo_inline_csv"
+
+
+def inline_chart_data() -> None:
+    """Make charts carry their rows inside the page (a ``data:`` URL of CSV) instead of in a
+    marimo virtual file that the browser fetches afterwards.
+
+    A filter change re-runs a chart's cell and marimo deletes the old chart's file while the
+    browser may still be fetching it: that response then breaks off mid-body (the console shows
+    ``net::ERR_INCOMPLETE_CHUNKED_ENCODING`` / ``TypeError: Failed to fetch`` and the server logs
+    "response already started"). Dashboard charts are aggregates of at most a few thousand rows,
+    so inlining costs little and saves a round trip. Altair's transformer choice is global to the
+    process: every chart of a ``marimo run`` server (one process) is inlined. Outside marimo (the
+    transformer is not registered) nothing changes. Called when this module is imported.
+    """
+    if INLINE_TRANSFORMER in alt.data_transformers.names() and alt.data_transformers.active != INLINE_TRANSFORMER:
+        alt.data_transformers.enable(INLINE_TRANSFORMER)
+
+
+inline_chart_data()
 
 
 def label(column: str) -> str:

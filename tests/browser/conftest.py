@@ -153,7 +153,10 @@ class BrowserSession:
 
     page: object  # playwright.sync_api.Page
     base_url: str
+    server: NkdashServer | None = None
     console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)  # "METHOD url: reason", for failure reports
+    requested: list[str] = field(default_factory=list)  # every URL the page asked for
 
     def open(self, path: str, timeout: float = 90.0) -> float:
         """Go to a notebook, wait for its kernel connection and for every cell to finish;
@@ -184,8 +187,16 @@ class BrowserSession:
 
     def assert_clean(self) -> None:
         """No failing cell and no console error so far."""
-        assert self.failing_cells() == [], f"failing cells on {self.page.url}"
-        assert self.console_errors == [], f"console errors on {self.page.url}"
+        assert self.failing_cells() == [], f"failing cells on {self.page.url}{self._evidence()}"
+        assert self.console_errors == [], f"console errors on {self.page.url}{self._evidence()}"
+
+    def _evidence(self) -> str:
+        """What the browser and the server saw, for a failure report."""
+        lines = [f"failed request: {r}" for r in self.failed_requests]
+        if self.server is not None:
+            lines += ["--- server output (tail):", *self.server.output[-40:],
+                      "--- web.log (tail):", *self.server.web_log()[-40:]]
+        return "\n" + "\n".join(lines) if lines else ""
 
 
 @pytest.fixture(scope="session")
@@ -212,8 +223,10 @@ def browser_login(chromium) -> Iterator[Callable[..., BrowserSession]]:
         context = chromium.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
         page = context.new_page()
-        session = BrowserSession(page, server.url)
+        session = BrowserSession(page, server.url, server)
         page.on("console", lambda m: m.type == "error" and session.console_errors.append(m.text))
+        page.on("request", lambda r: session.requested.append(r.url))
+        page.on("requestfailed", lambda r: session.failed_requests.append(f"{r.method} {r.url}: {r.failure}"))
         page.on("pageerror", lambda e: session.console_errors.append(str(e)))
         page.goto(f"{server.url}/login")
         page.fill("input[name=username]", role)
