@@ -163,7 +163,7 @@ def scenarios(p: Params) -> list[Scenario]:
                  lambda pd_: pd_.slow_movers(f30), _sig("qty", "value")),
         Scenario("stock_outs 30d", ("stock_outs",), lambda db: d.stock_outs(db, f30),
                  lambda pd_: pd_.stock_outs(f30), _sig("units_sold", "revenue")),
-        Scenario("inventory_summary 30d (4 queries)", ("inventory_summary", "has_inventory"),
+        Scenario("inventory_summary 30d (one statement for 4 queries)", ("inventory_summary", "has_inventory"),
                  lambda db: d.inventory_summary(db, f30),
                  lambda pd_: (pd_.stock_levels(f30, "product"), pd_.stock_moves(f30, "month"), pd_.slow_movers(f30),
                               pd_.stock_outs(f30)), None),

@@ -64,7 +64,7 @@ from .lake import (
     swapped_out,
 )
 from .listing import Listing
-from .memtables import ROLLUP_OF, Memory, held_name
+from .memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
 from .meta import FILE_NAME, MetaStore
 from .settings import get_settings
 
@@ -224,6 +224,7 @@ class Dashboard:
         self._footers: dict[tuple[Path, int, int], str] = {}
         self._running: dict[tuple, Future] = {}          # cache misses being computed, by key
         self._memory: Memory | None = None
+        self._tree: tuple[tuple[DataFile, ...], dict[int, list[int]]] | None = None   # see _children
         self.listing = Listing(self.lake)
 
     def __repr__(self) -> str:
@@ -368,14 +369,10 @@ class Dashboard:
     def sql(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
             ) -> pd.DataFrame:
         """Run ``sql`` with ``params`` bound (only those it names), timed and recorded."""
-        bound = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
         started = time.perf_counter()
         con, held = self._connection()
-        # a held table's name -> its memory table; a rollup's -> its memory table if its table
-        # is held, else its table (same columns, summed by the SQL)
-        names = [*held, *(r for r, t in ROLLUP_OF.items())]
-        sql = re.sub(rf"\b({'|'.join(names)})\b", lambda m: held_name(m[1]) if m[1] in held or ROLLUP_OF.get(
-            m[1]) in held else ROLLUP_OF[m[1]], sql)
+        sql, names = _rewrite(sql, held)
+        bound = {k: v for k, v in params.items() if k in names}
         try:
             frame = con.execute(sql, bound).df()
         except duckdb.Error as exc:
@@ -417,15 +414,25 @@ class Dashboard:
         return {"start": f.start, "end": f.end, "stores": list(f.stores),
                 "categories": self.descendants(f.categories), **extra}
 
+    def _children(self) -> dict[int, list[int]]:
+        """Each category's children, built once per version of ``dim_category``'s file."""
+        listed = self.listing.data_files("dim_category")
+        known = self._tree
+        if known is not None and known[0] == listed:
+            return known[1]
+        tree = _category_parents(self)
+        children: dict[int, list[int]] = {}
+        for cid, parent in zip(tree["id"].tolist(), tree["parent_id"].tolist()):
+            if pd.notna(parent):
+                children.setdefault(int(parent), []).append(int(cid))
+        self._tree = (listed, children)
+        return children
+
     def descendants(self, categories: Sequence[int]) -> list[int]:
         """``categories`` and every category below them."""
         if not categories:
             return []
-        tree = _category_parents(self)
-        children: dict[int, list[int]] = {}
-        for cid, parent in zip(tree["id"], tree["parent_id"]):
-            if pd.notna(parent):
-                children.setdefault(int(parent), []).append(int(cid))
+        children = self._children()
         found, todo = set(), list(categories)
         while todo:
             cid = todo.pop()
@@ -433,6 +440,18 @@ class Dashboard:
                 found.add(cid)
                 todo.extend(children.get(cid, ()))
         return sorted(found)
+
+
+@functools.lru_cache(maxsize=512)
+def _rewrite(sql: str, held: frozenset[str]) -> tuple[str, frozenset[str]]:
+    """``sql`` reading the memory tables: a held table's name -> its memory table; a rollup's
+    -> its memory table if its table is held, else its table (same columns, summed by the SQL;
+    flags computed per row); and the names of the parameters it uses. Cached: the dashboards
+    run a few dozen distinct statements."""
+    names = [*held, *ROLLUP_OF]
+    sql = re.sub(rf"\b({'|'.join(names)})\b", lambda m: held_name(m[1]) if m[1] in held or ROLLUP_OF.get(
+        m[1]) in held else ROLLUPS[ROLLUP_OF[m[1]]].source(ROLLUP_OF[m[1]]), sql)
+    return sql, frozenset(re.findall(r"\$(\w+)", sql))
 
 
 _SHARED: dict[Path, Dashboard] = {}
@@ -476,7 +495,7 @@ def query(*tables: str, before: int = 0, after: int = 0, only_if: dict[str, Cond
 
 RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct", "daily_units"}
 QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
-              "to_invoice", "lines", "orders", "refunds", "products", "moves"}
+              "to_invoice", "lines", "orders", "refunds", "products", "moves", "moves_in", "moves_out"}
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -973,9 +992,11 @@ def top_products(db: Dashboard, f: Filters, n: int = 10) -> pd.DataFrame:
     """The ``n`` products with the highest margin and the ``n`` with the lowest (``rank``:
     'top' or 'bottom'); a product appears once even when there are fewer than 2n."""
     frame = profit_by(db, f, "product")
-    top = frame.head(n).assign(rank="top")
-    bottom = frame.iloc[n:].tail(n).iloc[::-1].assign(rank="bottom")
-    return pd.concat([top, bottom], ignore_index=True)
+    top = np.arange(min(n, len(frame)))
+    bottom = np.arange(len(frame) - 1, max(n, len(frame) - n) - 1, -1)
+    out = frame.take(np.concatenate([top, bottom])).reset_index(drop=True)
+    out["rank"] = ["top"] * len(top) + ["bottom"] * len(bottom)
+    return out
 
 
 def profit_trend(db: Dashboard, f: Filters, grain: Grain = "day",
@@ -1060,6 +1081,17 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     return frame
 
 
+def _last_sales(f: Filters) -> str:
+    """Per product, the last date from ``$since`` to ``$end`` it sold (qty > 0) in one of the
+    selected stores: with no store filter from the per-product rollup (its ``sold`` flag
+    keeps a day where one store's sale and another's return net to 0)."""
+    if f.stores:
+        return f"""SELECT a.product_id, max(a.date) AS last_sold FROM agg_profit_daily a
+            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id', f)} AND a.qty > 0 GROUP BY ALL"""
+    return f"""SELECT a.product_id, max(a.date) AS last_sold FROM {PROFIT_BY_PRODUCT} a
+            WHERE a.date BETWEEN $since AND $end AND a.sold GROUP BY ALL"""
+
+
 @query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store",
        before=SLOW_MOVER_LOOKBACK_DAYS, snapshot=(STOCK,))
 def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
@@ -1074,12 +1106,7 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
             FROM fact_stock_quants q
             WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
             GROUP BY ALL HAVING sum(q.quantity) > 0
-        ), sold AS (
-            SELECT a.product_id, max(a.date) AS last_sold
-            FROM agg_profit_daily a
-            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id', f)} AND a.qty > 0
-            GROUP BY ALL
-        )
+        ), sold AS ({_last_sales(f)})
         SELECT stock.product_id, p.default_code AS code, p.name AS product,
                {CATEGORY_LABEL.format(c='c')} AS category, stock.qty,
                stock.qty * coalesce(p.standard_price, 0) AS value, sold.last_sold,
@@ -1132,18 +1159,64 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     return frame
 
 
+@query(STOCK, "agg_profit_daily", "fact_inventory_moves", "dim_product", "dim_category", "dim_location",
+       "dim_store", before=SLOW_MOVER_LOOKBACK_DAYS, snapshot=(STOCK,))
 def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: stock_date, qty, value, products in stock, stock_outs, slow_movers,
-    slow_value (stock value of the slow movers), moves_in, moves_out (quantities)."""
-    levels, moved = stock_levels(db, f, "product"), stock_moves(db, f, "month")
-    slow = slow_movers(db, f)
-    return pd.DataFrame([{
-        "stock_date": stock_date(db, f), "qty": levels["qty"].sum(), "value": round(levels["value"].sum(), 2),
-        "products": int((levels["qty"] > 0).sum()), "stock_outs": len(stock_outs(db, f)),
-        "slow_movers": len(slow), "slow_value": round(slow["value"].sum(), 2),
-        "moves_in": moved.loc[moved["direction"] == "in", "qty"].sum(),
-        "moves_out": moved.loc[moved["direction"] == "out", "qty"].sum(),
-    }])
+    slow_value (stock value of the slow movers), moves_in, moves_out (quantities).
+
+    The totals of :func:`stock_levels` (per product), :func:`stock_outs`,
+    :func:`slow_movers` and :func:`stock_moves` in one SQL statement: the stock at the
+    stock date is summed once, and no row is labelled or sorted (the page's cards need
+    only the totals; tests hold it equal to the four queries)."""
+    day = stock_date(db, f)
+    since = f.start - dt.timedelta(days=SLOW_MOVER_LOOKBACK_DAYS)
+    frame = db.sql("inventory_summary", f"""
+        WITH stock AS (   -- on hand at the stock date per warehouse (of the selected stores) and product
+            SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
+            FROM fact_stock_quants q
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
+            GROUP BY ALL
+        ), levels AS (    -- stock_levels(by='product')
+            SELECT s.product_id, sum(s.on_hand) AS qty, sum(s.on_hand) * coalesce(any_value(p.standard_price), 0) AS value
+            FROM stock s JOIN dim_product p ON p.id = s.product_id
+            WHERE {_categories('p.category_id', f)}
+            GROUP BY ALL
+        ), sold AS ({_last_sales(f)}
+        ), slow AS (
+            SELECT count(*) AS slow_movers, coalesce(sum(l.value), 0) AS slow_value
+            FROM levels l LEFT JOIN sold ON sold.product_id = l.product_id
+            WHERE l.qty > 0 AND (sold.last_sold IS NULL OR sold.last_sold < $start)
+        ), demand AS (    -- stock_outs: sold in the period per warehouse and product
+            SELECT s.warehouse_id, a.product_id
+            FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
+            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
+            GROUP BY ALL HAVING sum(a.qty) > 0
+        ), outs AS (
+            SELECT count(*) AS stock_outs
+            FROM demand d FULL JOIN stock q ON q.warehouse_id = d.warehouse_id AND q.product_id = d.product_id
+            JOIN dim_product p ON p.id = coalesce(d.product_id, q.product_id) AND p.storable
+            WHERE (d.product_id IS NOT NULL OR q.on_hand < 0) AND coalesce(q.on_hand, 0) <= 0
+              AND {_categories('p.category_id', f)} AND $has_stock
+        ), moves AS (     -- stock_moves: quantities into and out of internal locations
+            SELECT coalesce(sum(m.qty) FILTER (WHERE d.usage = 'internal' AND {_warehouses('d.warehouse_id', f)}), 0)
+                       AS moves_in,
+                   coalesce(sum(m.qty) FILTER (WHERE o.usage = 'internal' AND {_warehouses('o.warehouse_id', f)}), 0)
+                       AS moves_out
+            FROM fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id
+            JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id
+            WHERE {_range('m.')} AND {_categories('p.category_id', f)}
+        )
+        SELECT coalesce(sum(l.qty), 0) AS qty, coalesce(sum(l.value), 0) AS value,
+               count(*) FILTER (WHERE l.qty > 0) AS products,
+               any_value(outs.stock_outs) AS stock_outs, any_value(slow.slow_movers) AS slow_movers,
+               any_value(slow.slow_value) AS slow_value,
+               any_value(moves.moves_in) AS moves_in, any_value(moves.moves_out) AS moves_out
+        FROM outs CROSS JOIN slow CROSS JOIN moves LEFT JOIN levels l ON TRUE""",
+        db.bind(f, day=day or dt.date(1, 1, 1), since=since, has_stock=day is not None),
+        {**f.log_params(), "stock_date": str(day)})
+    frame.insert(0, "stock_date", day)
+    return frame.astype({c: "int64" for c in ("products", "stock_outs", "slow_movers")})
 
 
 def has_inventory(db: Dashboard, f: Filters) -> bool:
@@ -1269,7 +1342,7 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 # The queries each dashboard runs (its has_* check looks at every file they read).
 DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
     "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores),
-    "inventory": (stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
+    "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
     "purchases": (purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
 

@@ -94,20 +94,30 @@ class Rollup:
     name: str
     keys: tuple[str, ...]
     sums: tuple[str, ...]
+    flags: tuple[tuple[str, str], ...] = ()   # (column, condition on a row): whether any summed row met it
+
+    def source(self, table: str) -> str:
+        """What stands for this rollup when its table is not held: the table's rows, with
+        each flag computed per row (a query sums the rows itself and ORs the flags)."""
+        if not self.flags:
+            return table
+        return f"(SELECT *, {', '.join(f'({cond}) AS {col}' for col, cond in self.flags)} FROM {table})"
 
 
 ROLLUPS: dict[str, Rollup] = {
     "agg_sales_daily": Rollup("agg_sales_daily_by_store", ("date", "channel", "store_id"),
                               ("qty", "revenue", "cost", "margin", "lines")),
+    # ``sold``: a store sold the product that day (a row with qty > 0; sums over stores may net to 0)
     "agg_profit_daily": Rollup("agg_profit_daily_by_product", ("date", "category_id", "product_id"),
-                               ("qty", "revenue", "cost", "margin")),
+                               ("qty", "revenue", "cost", "margin"), (("sold", "qty > 0"),)),
 }
 ROLLUP_OF = {r.name: table for table, r in ROLLUPS.items()}
 
 
 def _rollup_sql(rollup: Rollup, source: str) -> str:
     sums = ", ".join(f"sum({c})::{'BIGINT' if c == 'lines' else 'DOUBLE'} AS {c}" for c in rollup.sums)
-    return f"SELECT {', '.join(rollup.keys)}, {sums}, {FILE_COLUMN} FROM {source} GROUP BY ALL"
+    flags = "".join(f", bool_or({cond}) AS {col}" for col, cond in rollup.flags)
+    return f"SELECT {', '.join(rollup.keys)}, {sums}{flags}, {FILE_COLUMN} FROM {source} GROUP BY ALL"
 
 
 @dataclass
