@@ -93,8 +93,10 @@ def sidebar(db: Dashboard, page: Page, *extra: Any) -> Sidebar:
 
     A store or category list that cannot be read (a damaged dimension file) leaves that
     picker empty and puts a 'Damaged data' warning in the sidebar: the page still renders."""
-    first, last = dash.selectable_range(db, page.table)
-    elements = {"period": mo.ui.date_range(start=first, stop=last, value=dash.default_period(db, page.table),
+    bounds = dash.date_bounds(db, page.table)   # read once: the picker's range and its default agree
+    first, last = dash.selectable_range(db, page.table, bounds=bounds)
+    elements = {"period": mo.ui.date_range(start=first, stop=last, value=dash.default_period(db, page.table,
+                                                                                              bounds=bounds),
                                            label="Period")}
     warnings: list[Any] = []
     for key, choice in CHOICES.items():

@@ -672,28 +672,20 @@ def stores(db: Dashboard) -> pd.DataFrame:
 
 
 def store_options(db: Dashboard) -> dict[str, int]:
-    """``{store name: id}`` for a multiselect, by name; none if ``dim_store`` is damaged (the
-    page's ``has_*`` check then shows the "Damaged data" warning)."""
-    frame = _options(db, stores)
+    """``{store name: id}`` for a multiselect, by name. A damaged ``dim_store`` raises
+    :class:`~nkdash.errors.LakeError` (the page's sidebar then offers no choice and says why:
+    :mod:`nkdash.controls`)."""
+    frame = stores(db)
     return {str(name): int(sid) for name, sid in zip(frame["name"], frame["id"])}
 
 
 def category_options(db: Dashboard) -> dict[str, int]:
     """``{category path: id}`` for a multiselect; a category includes its subcategories.
-    None if ``dim_category`` is damaged (as for :func:`store_options`)."""
-    frame = _options(db, category_tree)
+    A damaged ``dim_category`` raises :class:`~nkdash.errors.LakeError` (as for
+    :func:`store_options`)."""
+    frame = category_tree(db)
     frame = frame[frame["parent_id"].notna()]  # the root is "everything": no filter does that
     return {str(label): int(cid) for label, cid in zip(frame["label"], frame["id"])}
-
-
-def _options(db: Dashboard, dimension: Callable[[Dashboard], pd.DataFrame]) -> pd.DataFrame:
-    """The dimension's rows, or none (same columns) if its file cannot be read: the filter
-    controls still render, and the damage is reported by the page's damage check."""
-    try:
-        return dimension(db)
-    except LakeError as exc:
-        log.warning("filter options unavailable: %s", exc)
-        return pd.DataFrame(columns=["id", "parent_id", "name", "label"])
 
 
 DATASET_OF = {table: spec.name for spec in REGISTRY.values() for table in spec.table_names}
@@ -725,10 +717,11 @@ def default_period(db: Dashboard, table: str = "agg_profit_daily", days: int = D
     return (max(start, bounds[0]) if bounds else start), end
 
 
-def selectable_range(db: Dashboard, table: str = "agg_profit_daily",
-                     today: dt.date | None = None) -> tuple[dt.date, dt.date]:
-    """The dates a period picker offers: what the lake holds, at least the default period."""
-    bounds = date_bounds(db, table)
+def selectable_range(db: Dashboard, table: str = "agg_profit_daily", today: dt.date | None = None,
+                     bounds: tuple[dt.date, dt.date] | None | Literal["?"] = "?") -> tuple[dt.date, dt.date]:
+    """The dates a period picker offers: what the lake holds, at least the default period.
+    ``bounds``: :func:`date_bounds` if the caller has read it already."""
+    bounds = date_bounds(db, table) if bounds == "?" else bounds
     start, end = default_period(db, table, today=today, bounds=bounds)
     return (min(start, bounds[0]) if bounds else start), end
 
@@ -1081,15 +1074,15 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     return frame
 
 
-def _last_sales(f: Filters) -> str:
-    """Per product, the last date from ``$since`` to ``$end`` it sold (qty > 0) in one of the
+def _last_sales(f: Filters, since: str = "$since") -> str:
+    """Per product, the last date from ``since`` to ``$end`` it sold (qty > 0) in one of the
     selected stores: with no store filter from the per-product rollup (its ``sold`` flag
     keeps a day where one store's sale and another's return net to 0)."""
     if f.stores:
         return f"""SELECT a.product_id, max(a.date) AS last_sold FROM agg_profit_daily a
-            WHERE a.date BETWEEN $since AND $end AND {_stores('a.store_id', f)} AND a.qty > 0 GROUP BY ALL"""
+            WHERE a.date BETWEEN {since} AND $end AND {_stores('a.store_id', f)} AND a.qty > 0 GROUP BY ALL"""
     return f"""SELECT a.product_id, max(a.date) AS last_sold FROM {PROFIT_BY_PRODUCT} a
-            WHERE a.date BETWEEN $since AND $end AND a.sold GROUP BY ALL"""
+            WHERE a.date BETWEEN {since} AND $end AND a.sold GROUP BY ALL"""
 
 
 @query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store",
@@ -1160,7 +1153,7 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
 
 
 @query(STOCK, "agg_profit_daily", "fact_inventory_moves", "dim_product", "dim_category", "dim_location",
-       "dim_store", before=SLOW_MOVER_LOOKBACK_DAYS, snapshot=(STOCK,))
+       "dim_store", snapshot=(STOCK,))
 def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: stock_date, qty, value, products in stock, stock_outs, slow_movers,
     slow_value (stock value of the slow movers), moves_in, moves_out (quantities).
@@ -1168,9 +1161,10 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     The totals of :func:`stock_levels` (per product), :func:`stock_outs`,
     :func:`slow_movers` and :func:`stock_moves` in one SQL statement: the stock at the
     stock date is summed once, and no row is labelled or sorted (the page's cards need
-    only the totals; tests hold it equal to the four queries)."""
+    only the totals; tests hold it equal to the four queries). A slow mover is a product in
+    stock that did not sell in the period: the lookback of :func:`slow_movers` only dates its
+    last sale, so the summary reads the period alone."""
     day = stock_date(db, f)
-    since = f.start - dt.timedelta(days=SLOW_MOVER_LOOKBACK_DAYS)
     frame = db.sql("inventory_summary", f"""
         WITH stock AS (   -- on hand at the stock date per warehouse (of the selected stores) and product
             SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
@@ -1182,11 +1176,11 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
             FROM stock s JOIN dim_product p ON p.id = s.product_id
             WHERE {_categories('p.category_id', f)}
             GROUP BY ALL
-        ), sold AS ({_last_sales(f)}
+        ), sold AS ({_last_sales(f, "$start")}
         ), slow AS (
             SELECT count(*) AS slow_movers, coalesce(sum(l.value), 0) AS slow_value
-            FROM levels l LEFT JOIN sold ON sold.product_id = l.product_id
-            WHERE l.qty > 0 AND (sold.last_sold IS NULL OR sold.last_sold < $start)
+            FROM levels l ANTI JOIN sold ON sold.product_id = l.product_id
+            WHERE l.qty > 0
         ), demand AS (    -- stock_outs: sold in the period per warehouse and product
             SELECT s.warehouse_id, a.product_id
             FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
@@ -1213,7 +1207,7 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
                any_value(slow.slow_value) AS slow_value,
                any_value(moves.moves_in) AS moves_in, any_value(moves.moves_out) AS moves_out
         FROM outs CROSS JOIN slow CROSS JOIN moves LEFT JOIN levels l ON TRUE""",
-        db.bind(f, day=day or dt.date(1, 1, 1), since=since, has_stock=day is not None),
+        db.bind(f, day=day or dt.date(1, 1, 1), has_stock=day is not None),
         {**f.log_params(), "stock_date": str(day)})
     frame.insert(0, "stock_date", day)
     return frame.astype({c: "int64" for c in ("products", "stock_outs", "slow_movers")})

@@ -243,7 +243,7 @@ class MonthLayout:
 
     @property
     def last_day(self) -> dt.date:
-        return _month_span(self.year, self.month)[1]
+        return month_span(self.year, self.month)[1]
 
     @property
     def name(self) -> str:
@@ -399,12 +399,7 @@ class Lake:
     def _data_file_of(self, table: str, entry: _Entry, path: Path, size: int) -> DataFile:
         if entry.month is None:
             return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
-        try:
-            dates = tuple(month_index(path))
-        except LakeError:
-            dates = ()
-        first, last = (dates[0], dates[-1]) if dates else _month_span(*entry.month)
-        return DataFile(table, path, size, dates, first, last, compacted=True)
+        return month_file(table, path, size, *entry.month)
 
     def _compact_file(self, table: str, year: int, month: int) -> Path | None:
         """The month file of a compacted month, if there is exactly one (else None)."""
@@ -590,7 +585,7 @@ class Lake:
         _check_partitioned(table)
         with self._locked(table):
             self._recover(table)
-            before = [f for f in self.data_files(table, *_month_span(year, month))]
+            before = [f for f in self.data_files(table, *month_span(year, month))]
             if not any(not f.compacted for f in before):
                 return None
             path = self._rewrite_month(table, year, month, merge_days=True)
@@ -1002,7 +997,7 @@ class Lake:
                     yield _Entry(None, month.path, False)
                     continue
                 y, m = int(year.path.name[5:]), int(month.path.name[6:])
-                if 1 <= m <= 12 and not (start <= _month_span(y, m)[1] and _month_span(y, m)[0] <= end):
+                if 1 <= m <= 12 and not (start <= month_span(y, m)[1] and month_span(y, m)[0] <= end):
                     continue
                 yield from _month_entries(month.path, y, m)
 
@@ -1316,8 +1311,24 @@ def _data_files(directory: Path) -> list[Path]:
 
 
 def _is_data(entry: _Listed) -> bool:
-    name = entry.path.name
-    return entry.is_file and name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name)
+    return entry.is_file and is_data_name(entry.path.name)
+
+
+def is_data_name(name: str) -> bool:
+    """Whether a file named ``name`` is a data file: ``*.parquet``, not ``_``-prefixed, not
+    a temporary file (:mod:`nkdash.listing` applies the same rule)."""
+    return name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name)
+
+
+def month_file(table: str, path: Path, size: int, year: int, month: int) -> DataFile:
+    """The :class:`DataFile` of the month file ``path`` of ``year``-``month``: its dates from
+    its index (an unreadable index: no dates, spanning the whole month)."""
+    try:
+        dates = tuple(month_index(path))
+    except LakeError:
+        dates = ()
+    first, last = (dates[0], dates[-1]) if dates else month_span(year, month)
+    return DataFile(table, path, size, dates, first, last, compacted=True)
 
 
 def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
@@ -1487,7 +1498,8 @@ def _days_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
         yield first + dt.timedelta(days=n)
 
 
-def _month_span(year: int, month: int) -> tuple[dt.date, dt.date]:
+def month_span(year: int, month: int) -> tuple[dt.date, dt.date]:
+    """The first and last date of ``year``-``month``."""
     first = dt.date(year, month, 1)
     return first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from .lake import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, Lake, month_index
+from .lake import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, Lake, is_data_name, month_file, month_span
 from .errors import LakeError
 
 RACY_S = 0.1
@@ -63,8 +63,7 @@ class Listing:
                 month = int(month_name[6:])
                 if not 1 <= month <= 12:
                     continue
-                first = dt.date(year, month, 1)
-                last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+                first, last = month_span(year, month)
                 if last < lo or first > hi:
                     continue
                 out += self._month(table, f"{base}/{year_name}/{month_name}", first, last, lo, hi)
@@ -96,16 +95,9 @@ class Listing:
 
     def _month_files(self, table: str, directory: str, first: dt.date, last: dt.date, lo: dt.date,
                      hi: dt.date) -> list[DataFile]:
-        out = []
-        for f in self._files(directory, table, None):
-            try:
-                dates = tuple(month_index(f.path))
-            except LakeError:
-                dates = ()
-            a, b = (dates[0], dates[-1]) if dates else (first, last)
-            if a <= hi and b >= lo:
-                out.append(DataFile(table, f.path, f.bytes, dates, a, b, compacted=True))
-        return out
+        month_files = (month_file(table, f.path, f.bytes, first.year, first.month)
+                       for f in self._files(directory, table, None))
+        return [f for f in month_files if f.first <= hi and f.last >= lo]
 
     def _names(self, directory: str) -> tuple[str, ...]:
         """Names of the sub-directories (and the odd entries) of ``directory``."""
@@ -170,8 +162,7 @@ def _read_dir(directory: str, version: tuple[int, int], table: str | None, date:
         found = []
         for e in entries:
             name = e.name
-            if (name.endswith(".parquet") and not name.startswith(("_", ".", "tmp_"))
-                    and not name.endswith(".tmp") and e.is_file()):
+            if is_data_name(name) and e.is_file():
                 size = os.stat(name, dir_fd=fd).st_size
                 found.append(DataFile(table, Path(directory) / name, size,  # type: ignore[arg-type]
                                       () if date is None else (date,), date, date))

@@ -93,8 +93,9 @@ def test_a_filter_whose_options_fail_is_empty_with_a_warning(db, monkeypatch, ke
 def test_a_damaged_dimension_file_empties_its_filter_and_the_page_says_so(loaded_lake, tmp_path, table, key):
     db = Dashboard(damaged_copy(loaded_lake(17).lake, tmp_path / "lake", table), meta=None)
     page = controls.PAGES["sales"]
-    picker, _, _ = controls.sidebar(db, page)
+    picker, _, view = controls.sidebar(db, page)
     assert picker[key].options == {} and all(picker[k].options for k in controls.CHOICES if k != key)
+    assert "Damaged data" in view.text and table in view.text and "cannot be read" in view.text
     text = controls.empty_state(db, page, controls.filters(picker)).text
     assert "Damaged data" in text and f"{table} (unreadable)" in text
 

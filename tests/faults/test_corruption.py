@@ -19,6 +19,7 @@ from nkdash import dashboards as dash
 from nkdash import ops
 from nkdash import settings as settings_module
 from nkdash.cli import main
+from nkdash.errors import LakeError
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.validate import validate
@@ -212,8 +213,9 @@ def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_
 
 @pytest.mark.parametrize("how", ["truncated", "zeroed"])
 def test_a_damaged_dimension_leaves_the_filters_working_and_the_page_warns(loaded_lake, tmp_path, tally, how):
-    """dim_store and dim_category damaged: the filter controls' options come back empty (no
-    exception in the sidebar cell) and the page's damage check shows "Damaged data" naming them."""
+    """dim_store and dim_category damaged: the library's option functions raise LakeError, the
+    sidebar offers no choice and says which table (no exception in its cell: test_controls),
+    and the page's damage check shows "Damaged data" naming them."""
     root = copy_lake(loaded_lake(17).lake, tmp_path / "lake")
     lake = Lake(root, read_only=True)
     for table in ("dim_store", "dim_category"):
@@ -221,7 +223,9 @@ def test_a_damaged_dimension_leaves_the_filters_working_and_the_page_warns(loade
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if how == "truncated"
                          else bytes(path.stat().st_size))
     db = dash.Dashboard(root, meta=None)
-    assert dash.store_options(db) == {} and dash.category_options(db) == {}
+    for options in (dash.store_options, dash.category_options):
+        with pytest.raises(LakeError):
+            options(db)
     f = dash.Filters(DATES[0], DATES[-1])
     assert not dash.has_sales(db, f)
     message = dash.no_data(db, "sales", f)
