@@ -295,3 +295,30 @@ def test_a_read_of_one_page_starts_no_thread(servers, monkeypatch):
 
     monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", no_thread)
     assert client.read_table("pos.config", [], ["name"]).num_rows == len(client.read_all("pos.config", [], ["name"]))
+
+
+def test_threads_sharing_a_client_set_it_up_once(servers):
+    """The ETL's totals thread and the pager's prefetch thread share one client: its login,
+    version, fields_get and profile are fetched once, whichever thread asks first."""
+    version = VERSIONS[-1]
+    client = make(servers, version, "jsonrpc")
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            start.wait()
+            assert client.fields("stock.move") and client.profile.storable_field
+        except BaseException as exc:   # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    first = client.calls
+    assert client.fields("stock.move") is client.fields("stock.move") and client.calls == first
+    # one login, one version probe, and one fields_get per model (stock.move, those the profile inspects)
+    assert first == 2 + len(client._fields), (first, sorted(client._fields))

@@ -149,6 +149,9 @@ class OdooClient:
         self.calls = 0          # RPC calls made (for tests and monitoring)
         self.retried = 0        # retries made
         self._count = threading.Lock()   # the pager's prefetch thread calls too
+        # the lazy state (login, version, fields, profile) is set up once: the ETL's totals
+        # thread and the pager's prefetch thread share this client
+        self._setup = threading.RLock()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url} db={self.db!r} login={self.login!r}>"
@@ -211,9 +214,10 @@ class OdooClient:
     # ---- public API ------------------------------------------------------------
     @property
     def version(self) -> int:
-        if self._version is None:
-            self._version = self._with_retries(self._server_version)
-        return self._version
+        with self._setup:
+            if self._version is None:
+                self._version = self._with_retries(self._server_version)
+            return self._version
 
     def authenticate(self) -> int:
         """Log in; raise :class:`OdooAuthError` when Odoo refuses the credentials."""
@@ -226,17 +230,21 @@ class OdooClient:
     def execute(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``model.method(*args, **kwargs)`` with retries for transient failures."""
         if self.uid is None:
-            self.authenticate()
+            with self._setup:
+                if self.uid is None:
+                    self.authenticate()
         return self._with_retries(self._execute, model, method, args, kwargs)
 
     def fields(self, model: str) -> dict[str, Any] | None:
         """fields_get() of ``model`` (cached per connection); None if the model is unknown."""
-        if model not in self._fields:
-            try:
-                self._fields[model] = self.execute(model, "fields_get", attributes=["type", "string", "relation", "selection"])
-            except OdooRequestError:
-                self._fields[model] = None
-        return self._fields[model]
+        with self._setup:
+            if model not in self._fields:
+                try:
+                    self._fields[model] = self.execute(model, "fields_get",
+                                                       attributes=["type", "string", "relation", "selection"])
+                except OdooRequestError:
+                    self._fields[model] = None
+            return self._fields[model]
 
     def field_types(self, model: str) -> dict[str, str]:
         fields = self.fields(model)
@@ -246,9 +254,10 @@ class OdooClient:
 
     @property
     def profile(self) -> VersionProfile:
-        if self._profile is None:
-            self._profile = build_profile(self.version, self.fields)
-        return self._profile
+        with self._setup:
+            if self._profile is None:
+                self._profile = build_profile(self.version, self.fields)
+            return self._profile
 
     def context_get(self) -> dict[str, Any]:
         return self.execute("res.users", "context_get")
