@@ -947,8 +947,6 @@ def run_worker(settings: Settings | None = None, *, workers: int = 2, worker_typ
     SIGTERM or SIGINT/Ctrl+C at once), SIGHUP restarts it. Logs to ``<log_dir>/huey/``."""
     settings = settings or get_settings()
     huey = connect(settings)
-    for run in huey.history.meta.mark_interrupted():   # ETL runs of a killed worker: failed, not running forever
-        log.warning("run %s (%s %s) %s", run["id"], run["dataset"], run["date"] or "", run["error"])
     handler = logging.handlers.WatchedFileHandler(log_file(settings))
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:"
                                            "%(message)s"))
@@ -957,12 +955,31 @@ def run_worker(settings: Settings | None = None, *, workers: int = 2, worker_typ
         console.setLevel(logging.DEBUG if verbose else logging.WARNING)   # the file has the rest
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for run in huey.history.meta.mark_interrupted():   # ETL runs of a killed worker: failed, not running forever
+        log.warning("run %s (%s %s) %s", run["id"], run["dataset"], run["date"] or "", run["error"])
+    heal_at_start(settings)
     consumer = huey.create_consumer(workers=workers, worker_type=worker_type, periodic=periodic,
                                     graceful_signal="TERM", max_delay=1.0, check_worker_health=True)
     log.info("nkdash consumer on %s, %d %s worker(s)", backend(settings), workers, worker_type)
     if sys.argv[0].endswith("__main__.py"):       # SIGHUP re-executes sys.argv: keep `python -m nkdash`
         sys.argv[:1] = ["-m", "nkdash"]
     consumer.run()
+
+
+def heal_at_start(settings: Settings) -> None:
+    """Before the worker takes its first task: the derived tables the lake lacks (a lake
+    written by an older nkdash: new aggregates) rebuilt from its own ``fact_sales``, as
+    ``nkdash up`` does, so the dashboards need not wait for the night's profit job. Nothing
+    to do costs a listing; a failure is logged and the worker starts anyway."""
+    from .derived import backfill
+
+    try:
+        report = backfill(settings.lake, trigger="schedule")
+    except (NKDashError, OSError) as exc:
+        log.error("derived tables not checked at start: %s", exc)
+        return
+    if report.gaps:
+        (log.info if report.ok else log.error)("at start: %s", report.text())
 
 
 def start_worker_process(settings: Settings | None = None, *, workers: int = 2, worker_type: str = "thread",

@@ -13,7 +13,7 @@ import tasks  # noqa: F401 — the consumer's module, bound by queue.connect
 from nkdash import ops, queue
 from nkdash.lake import Lake
 from tests.conftest import DATES
-from tests.test_tasks_consumer import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401
+from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +64,11 @@ def test_consumer_compacts_old_months_at_three_and_records_the_run(upgraded, clo
 def test_nightly_profit_job_heals_the_new_aggregates_without_odoo(upgraded, clock, consumers):
     at = utc(2024, 4, 3, 0, 21)                              # 02:21 CEST on 3 April: profit's slot
     only(upgraded, at, {"profit"})
-    clock.set(at)
-    consumers(upgraded, periodic=True)
+    clock.set(at - dt.timedelta(minutes=2))                  # 02:19: nothing left to fire yet
+    consumers(upgraded, periodic=True)                       # its start rebuilds them (test_worker_start) ...
+    for table in ("agg_sales_daily", "agg_orders_daily"):    # ... so upgrade the lake again under it
+        shutil.rmtree(Lake(upgraded.lake).table_dir(table))
+    clock.step(upgraded, at)
     [job] = wait_for(lambda: finished(upgraded, "daily"), 60, "the profit job")
     assert (job["dataset"], job["state"]) == ("profit", "done")
     assert job["params"]["outcome"]["loaded"] == []          # nothing reloaded from Odoo

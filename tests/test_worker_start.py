@@ -1,0 +1,76 @@
+"""What ``nkdash worker`` does when it starts, before its first task (a real consumer process):
+it closes the runs a killed process left "running", and rebuilds the aggregates a lake of an
+older nkdash lacks from the lake's own ``fact_sales``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nkdash import queue
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
+from nkdash.settings import Settings
+from tests.conftest import DATES
+from tests.consumer_support import clock, consumers  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_A_RUN = """import sys, datetime as dt
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
+print(MetaStore.for_lake(Lake(sys.argv[1])).start_run("pos", dt.date(2024, 3, 30), "schedule"), flush=True)
+sys.stdin.read()   # until killed
+"""
+
+
+@pytest.mark.parametrize("version", [17], ids=["odoo17"])
+def test_the_worker_closes_killed_runs_and_rebuilds_missing_aggregates_at_start(lake_copy, tmp_path, consumers):
+    settings = for_worker(lake_copy, tmp_path)
+    lake = Lake(settings.lake)
+    shutil.rmtree(lake.table_dir("agg_orders_daily"))                  # a lake of an older nkdash
+    proc = subprocess.Popen([sys.executable, "-c", START_A_RUN, str(settings.lake)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO})
+    killed = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    assert stored_status(settings, killed) == "running"                  # as the killed process left it
+
+    worker = consumers(settings)                                         # returns once the consumer is ready
+    assert stored_status(settings, killed) == "failed"
+    assert lake.partitions("agg_orders_daily") == DATES
+    log = queue.log_file(settings).read_text()
+    assert f"run {killed} (pos 2024-03-30)" in log and "interrupted" in log
+    assert "at start: derived tables" in log and "agg_orders_daily" in log
+    assert queue.stop_worker(worker, timeout=30) == 0
+
+
+@pytest.mark.parametrize("version", [17], ids=["odoo17"])
+def test_a_worker_on_a_sound_lake_starts_without_rebuilding(lake_copy, tmp_path, consumers):
+    settings = for_worker(lake_copy, tmp_path)
+    files = Lake(settings.lake).table_dir("agg_orders_daily")
+    before = {p: p.stat().st_mtime_ns for p in files.rglob("*.parquet")}
+    worker = consumers(settings)
+    assert {p: p.stat().st_mtime_ns for p in files.rglob("*.parquet")} == before and before
+    assert "at start" not in queue.log_file(settings).read_text()
+    assert queue.stop_worker(worker, timeout=30) == 0
+
+
+def for_worker(settings: Settings, tmp_path: Path) -> Settings:
+    """``settings`` with a queue and logs of this test's own."""
+    worker = settings.with_(state_dir=tmp_path / "state", log_dir=tmp_path / "logs")
+    queue.connect(worker)
+    return worker
+
+
+def stored_status(settings: Settings, run_id: int) -> str:
+    """The run's status as stored (not as reported: a report already says "failed")."""
+    with sqlite3.connect(MetaStore.for_lake(Lake(settings.lake)).path) as con:
+        return con.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
