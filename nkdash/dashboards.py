@@ -1008,30 +1008,38 @@ def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
     return _last_date(db.snapshot_files(STOCK, f.start, f.end), f.start, f.end)
 
 
-STOCK_KEYS: dict[str, tuple[str, str]] = {
-    "location": ("q.location_id, l.complete_name AS location, s.name AS store",
-                 "LEFT JOIN dim_location l ON l.id = q.location_id "
-                 "LEFT JOIN dim_store s ON s.warehouse_id = q.warehouse_id"),
-    "category": (f"p.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
-                 ""),
-    "department": (f"{DEPARTMENT.format(c='c')} AS department", ""),
-    "product": ("q.product_id, p.default_code AS code, p.name AS product, "
-                f"{CATEGORY_LABEL.format(c='c')} AS category", ""),
+STOCK_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, select list, joins for the labels)
+    "location": ("q.location_id, q.warehouse_id", "a.location_id, l.complete_name AS location, s.name AS store",
+                 "LEFT JOIN dim_location l ON l.id = a.location_id "
+                 "LEFT JOIN dim_store s ON s.warehouse_id = a.warehouse_id"),
+    "category": ("p.category_id", f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, "
+                 f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
+    "department": ("p.category_id", f"{DEPARTMENT.format(c='c')} AS department",
+                   "LEFT JOIN dim_category c ON c.id = a.category_id"),
+    "product": ("q.product_id, p.category_id", "a.product_id, p.default_code AS code, p.name AS product, "
+                f"{CATEGORY_LABEL.format(c='c')} AS category",
+                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
 }
 
 
 @query("fact_stock_quants", "dim_product", "dim_category", "dim_location", "dim_store", snapshot=(STOCK,))
 def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.DataFrame:
     """Stock on hand at :func:`stock_date` per location, category, department or product:
-    products, qty, value (qty x the product's current cost), by value, largest first."""
-    select, joins = STOCK_KEYS[_choice("by", by, get_args(StockBy))]
+    products, qty, value (qty x the product's current cost), by value, largest first.
+
+    Sums by ids first, then the labels (a product has one category: the products of a
+    department are the sum of its categories')."""
+    ids, select, joins = STOCK_KEYS[_choice("by", by, get_args(StockBy))]
     day = stock_date(db, f)
     frame = db.sql(f"stock_levels_{by}", f"""
-        SELECT {select}, count(DISTINCT q.product_id) AS products, sum(q.quantity) AS qty,
-               sum(q.quantity * coalesce(p.standard_price, 0)) AS value
-        FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
-        LEFT JOIN dim_category c ON c.id = p.category_id {joins}
-        WHERE {_range('q.')} AND {_warehouses('q.warehouse_id', f)} AND {_categories('p.category_id', f)}
+        WITH a AS (
+            SELECT {ids}, count(DISTINCT q.product_id) AS products, sum(q.quantity) AS qty,
+                   sum(q.quantity * coalesce(p.standard_price, 0)) AS value
+            FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
+            WHERE {_range('q.')} AND {_warehouses('q.warehouse_id', f)} AND {_categories('p.category_id', f)}
+            GROUP BY ALL)
+        SELECT {select}, sum(a.products)::BIGINT AS products, sum(a.qty) AS qty, sum(a.value) AS value
+        FROM a {joins}
         GROUP BY ALL ORDER BY value DESC, 1""",
         db.bind(_on(f, day)), {**f.log_params(), "by": by, "stock_date": str(day)})
     return frame
@@ -1242,15 +1250,17 @@ def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
 
 
 PURCHASE_ONLY_IF: dict[str, Condition] = {"fact_inventory_moves": "stores"}
-PURCHASE_KEYS: dict[str, tuple[str, str]] = {
-    "vendor": ("f.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || f.partner_id) AS vendor",
-               "LEFT JOIN dim_partner v ON v.id = f.partner_id"),
-    "category": (f"p.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
-                 ""),
-    "department": (f"{DEPARTMENT.format(c='c')} AS department", ""),
-    "product": ("f.product_id, p.default_code AS code, p.name AS product, "
-                f"{CATEGORY_LABEL.format(c='c')} AS category", ""),
+PURCHASE_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, select list, joins for the labels)
+    "vendor": ("f.partner_id", "a.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || a.partner_id) AS vendor",
+               "LEFT JOIN dim_partner v ON v.id = a.partner_id"),
+    "category": ("p.category_id", f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, "
+                 f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
+    "department": ("d.department", "a.department", ""),   # an order spans categories: counted per department
+    "product": ("f.product_id, p.category_id", "a.product_id, p.default_code AS code, p.name AS product, "
+                f"{CATEGORY_LABEL.format(c='c')} AS category",
+                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
 }
+DEPARTMENTS = f"(SELECT id, {DEPARTMENT.format(c='dim_category')} AS department FROM dim_category)"
 PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(f.price_subtotal) AS spend,
     sum(f.product_qty) AS ordered_qty, sum(f.qty_received) AS received_qty, sum(f.qty_invoiced) AS invoiced_qty,
     sum(f.product_qty * f.price_unit) AS ordered_value, sum(f.qty_received * f.price_unit) AS received_value,
@@ -1262,14 +1272,19 @@ PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(
 def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.DataFrame:
     """Confirmed purchases per vendor, category, department or product: orders, lines,
     spend (untaxed), ordered / received / invoiced quantities and values (qty x unit
-    price), received_pct and invoiced_pct of the ordered value; by spend, largest first."""
-    select, joins = PURCHASE_KEYS[_choice("by", by, get_args(PurchasesBy))]
+    price), received_pct and invoiced_pct of the ordered value; by spend, largest first.
+    Sums by ids first, then the labels."""
+    ids, select, joins = PURCHASE_KEYS[_choice("by", by, get_args(PurchasesBy))]
+    departments = f"LEFT JOIN {DEPARTMENTS} d ON d.id = p.category_id" if by == "department" else ""
     frame = db.sql(f"purchases_by_{by}", f"""
-        SELECT {select}, {PURCHASE_SUMS}
-        FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
-        LEFT JOIN dim_category c ON c.id = p.category_id {joins}
-        WHERE {_purchase_where(f)}
-        GROUP BY ALL ORDER BY spend DESC, 1""",
+        WITH a AS (
+            SELECT {ids}, {PURCHASE_SUMS}
+            FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id {departments}
+            WHERE {_purchase_where(f)}
+            GROUP BY ALL)
+        SELECT {select}, a.* EXCLUDE ({ids.replace('f.', '').replace('p.', '').replace('d.', '')})
+        FROM a {joins}
+        ORDER BY spend DESC, 1""",
         _purchase_params(db, f), {**f.log_params(), "by": by})
     frame["received_pct"] = frame["received_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
     frame["invoiced_pct"] = frame["invoiced_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
