@@ -224,7 +224,7 @@ class Dashboard:
         self._footers: dict[tuple[Path, int, int], str] = {}
         self._running: dict[tuple, Future] = {}          # cache misses being computed, by key
         self._memory: Memory | None = None
-        self._tree: tuple[tuple[DataFile, ...], dict[int, list[int]]] | None = None   # see _children
+        self._derived: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}   # see derived()
         self.listing = Listing(self.lake)
 
     def __repr__(self) -> str:
@@ -414,19 +414,22 @@ class Dashboard:
         return {"start": f.start, "end": f.end, "stores": list(f.stores),
                 "categories": self.descendants(f.categories), **extra}
 
-    def _children(self) -> dict[int, list[int]]:
-        """Each category's children, built once per version of ``dim_category``'s file."""
-        listed = self.listing.data_files("dim_category")
-        known = self._tree
+    def derived(self, table: str, build: Callable[[Dashboard], Any]) -> Any:
+        """``build(self)``, computed once per version of the dimension ``table``'s file (a
+        lookup the queries share: category children, labels by id). Not a copy: do not
+        change it."""
+        listed = self.listing.data_files(table)
+        key = (table, build)
+        known = self._derived.get(key)
         if known is not None and known[0] == listed:
             return known[1]
-        tree = _category_parents(self)
-        children: dict[int, list[int]] = {}
-        for cid, parent in zip(tree["id"].tolist(), tree["parent_id"].tolist()):
-            if pd.notna(parent):
-                children.setdefault(int(parent), []).append(int(cid))
-        self._tree = (listed, children)
-        return children
+        value = build(self)
+        self._derived[key] = (listed, value)
+        return value
+
+    def _children(self) -> dict[int, list[int]]:
+        """Each category's children."""
+        return self.derived("dim_category", _category_children)
 
     def descendants(self, categories: Sequence[int]) -> list[int]:
         """``categories`` and every category below them."""
@@ -663,6 +666,51 @@ def _category_parents(db: Dashboard) -> pd.DataFrame:
     """Every category's id and parent_id: what :meth:`Dashboard.descendants` walks (no labels:
     a third of the cost of :func:`category_tree`)."""
     return db.sql("category_parents", "SELECT id, parent_id FROM dim_category", {})
+
+
+def _category_children(db: Dashboard) -> dict[int, list[int]]:
+    tree = _category_parents(db)
+    children: dict[int, list[int]] = {}
+    for cid, parent in zip(tree["id"].tolist(), tree["parent_id"].tolist()):
+        if pd.notna(parent):
+            children.setdefault(int(parent), []).append(int(cid))
+    return children
+
+
+@query("dim_product")
+def _product_labels(db: Dashboard) -> pd.DataFrame:
+    return db.sql("product_labels", "SELECT id, default_code AS code, name AS product FROM dim_product", {})
+
+
+class Labels:
+    """Label columns of a dimension by id, looked up for many ids at once (numpy, no join)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        frame = frame.sort_values("id", kind="stable")
+        self.ids = frame["id"].to_numpy(dtype=np.int64)
+        self.columns = {c: frame[c].array for c in frame.columns if c != "id"}
+
+    def of(self, ids: np.ndarray, column: str) -> Any:
+        """``column`` of each of ``ids`` (an ExtensionArray; null where the id is unknown)."""
+        pos = np.searchsorted(self.ids, ids)
+        known = pos < len(self.ids)
+        known[known] = self.ids[pos[known]] == ids[known]
+        return self.columns[column].take(np.where(known, pos, -1), allow_fill=True)
+
+
+LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {   # id column -> (dimension, its labels)
+    "store_id": ("dim_store", lambda db: Labels(stores(db)[["id", "name"]])),
+    "category_id": ("dim_category", lambda db: Labels(category_tree(db)[["id", "label", "department"]])),
+    "product_id": ("dim_product", lambda db: Labels(_product_labels(db))),
+}
+
+
+def _labels(db: Dashboard, frame: pd.DataFrame, column: str, *labels: str) -> list[Any]:
+    """The ``labels`` of the ids in ``frame[column]`` (null where unknown), from the
+    dimension's labels kept per version of its file."""
+    table, build = LABELS[column]
+    found, ids = db.derived(table, build), frame[column].to_numpy(dtype=np.int64, na_value=-1)
+    return [found.of(ids, label) for label in labels]
 
 
 @query("dim_store")
@@ -913,19 +961,7 @@ def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[
 
 
 # ----------------------------------------------------------------------------- profit
-PROFIT_KEYS: dict[str, tuple[str, str]] = {   # by -> (select list, joins)
-    "store": ("a.store_id, coalesce(s.name, '" + NO_STORE + "') AS store",
-              "LEFT JOIN dim_store s ON s.id = a.store_id"),
-    "category": (f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
-                 "LEFT JOIN dim_category c ON c.id = a.category_id"),
-    "department": (f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
-    "product": ("a.product_id, p.default_code AS code, p.name AS product, "
-                f"{CATEGORY_LABEL.format(c='c')} AS category",
-                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
-}
-
-
-PROFIT_IDS = {"store": "store_id", "category": "category_id", "department": "category_id",
+PROFIT_IDS = {"store": "store_id", "category": "category_id", "department": "category_id",   # summed by
               "product": "product_id, category_id"}
 
 
@@ -951,22 +987,41 @@ def _profit_by_product(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
 profit_by.reads = Reads(("agg_sales_daily", "agg_profit_daily", "dim_store", "dim_category", "dim_product"))  # type: ignore[attr-defined]
 
 
+PROFIT_SUMS = ["units", "revenue", "cost", "margin"]
+
+
 def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataFrame:
-    select, joins = PROFIT_KEYS[by]
-    frame = db.sql(f"profit_by_{by}", f"""
-        WITH a AS (
-            SELECT {PROFIT_IDS[by]}, sum(qty) AS qty, sum(revenue) AS revenue, sum(cost) AS cost,
-                   sum(margin) AS margin
-            FROM {source}
-            WHERE {_range()} AND {_stores('store_id', f)} AND {_categories('category_id', f)}
-            GROUP BY ALL)
-        SELECT {select}, sum(a.qty) AS units, sum(a.revenue) AS revenue, sum(a.cost) AS cost,
-               sum(a.margin) AS margin, sum(a.margin) / nullif(sum(a.revenue), 0) AS margin_pct
-        FROM a {joins}
-        GROUP BY ALL ORDER BY margin DESC, 1""",
+    """Sums by ids in SQL; labels, margin_pct, order and share with numpy (on at most a few
+    thousand rows: cheaper than joins and a second grouping in DuckDB, or pandas merges)."""
+    sums = db.sql(f"profit_by_{by}", f"""
+        SELECT {PROFIT_IDS[by]}, sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin
+        FROM {source}
+        WHERE {_range()} AND {_stores('store_id', f)} AND {_categories('category_id', f)}
+        GROUP BY ALL""",
         db.bind(f), {**f.log_params(), "by": by})
-    frame["margin_share"] = frame["margin"] / frame["margin"].sum() if len(frame) else []
-    return frame
+    if by == "department":
+        [department] = _labels(db, sums, "category_id", "department")
+        sums = sums[PROFIT_SUMS].groupby(pd.Series(department, name="department"), dropna=False, sort=False).sum()
+        keys: dict[str, Any] = {"department": sums.index.array}
+    elif by == "store":
+        [store] = _labels(db, sums, "store_id", "name")
+        keys = {"store_id": sums["store_id"].array, "store": store.fillna(NO_STORE)}
+    elif by == "category":
+        keys = {"category_id": sums["category_id"].array,
+                **dict(zip(("category", "department"), _labels(db, sums, "category_id", "label", "department")))}
+    else:
+        keys = {"product_id": sums["product_id"].array,
+                **dict(zip(("code", "product"), _labels(db, sums, "product_id", "code", "product"))),
+                "category": _labels(db, sums, "category_id", "label")[0]}
+    values = {c: sums[c].to_numpy() for c in PROFIT_SUMS}
+    margin, revenue = values["margin"], values["revenue"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values["margin_pct"] = np.where(revenue != 0, margin / np.where(revenue != 0, revenue, 1), np.nan)
+        values["margin_share"] = margin / margin.sum() if len(margin) else margin
+    first = next(iter(keys.values()))
+    order = np.lexsort((pd.Series(first).rank(method="first", na_option="bottom").to_numpy(), -margin))
+    return pd.DataFrame({c: (v.take(order) if hasattr(v, "take") else v[order])
+                         for c, v in {**keys, **values}.items()})
 
 
 def profit_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
@@ -1350,7 +1405,8 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 
 # The queries each dashboard runs (its has_* check looks at every file they read).
 DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
-    "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores),
+    "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
+              _product_labels),
     "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
     "purchases": (purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
