@@ -179,7 +179,7 @@ def scenarios(p: Params) -> list[Scenario]:
                  lambda pd_: pd_.purchases(f30, "period", "week"), None),
         Scenario("open_purchases 30d", ("open_purchases",), lambda db: d.open_purchases(db, f30),
                  lambda pd_: pd_.open_purchases(f30), _sig("open_value")),
-        Scenario("purchases_summary 30d (2 queries)", ("purchases_summary",), lambda db: d.purchases_summary(db, f30),
+        Scenario("purchases_summary 30d (one statement for 2 queries)", ("purchases_summary",), lambda db: d.purchases_summary(db, f30),
                  lambda pd_: (pd_.purchases(f30, "vendor"), pd_.open_purchases(f30)), None),
     ]
     return out

@@ -1385,18 +1385,22 @@ def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> 
         {**f.log_params(), "vendors": list(vendors)})
 
 
+@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_location", "dim_store",
+       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
 def purchases_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: orders, lines, spend, vendors, received_pct and invoiced_pct of the ordered
-    value, open_value (still to receive)."""
-    by_vendor, still_open = purchases_by(db, f, "vendor"), open_purchases(db, f)
-    ordered = by_vendor["ordered_value"].sum()
-    return pd.DataFrame([{
-        "orders": int(by_vendor["orders"].sum()), "lines": int(by_vendor["lines"].sum()),
-        "spend": round(by_vendor["spend"].sum(), 2), "vendors": len(by_vendor),
-        "received_pct": round(by_vendor["received_value"].sum() / ordered, 6) if ordered else float("nan"),
-        "invoiced_pct": round(by_vendor["invoiced_value"].sum() / ordered, 6) if ordered else float("nan"),
-        "open_value": round(still_open["open_value"].sum(), 2),
-    }])
+    value, open_value (still to receive): the totals of :func:`purchases_by` (per vendor)
+    and :func:`open_purchases` in one statement (tests hold them equal)."""
+    frame = db.sql("purchases_summary", f"""
+        SELECT count(DISTINCT f.order_id) AS orders, count(*) AS lines, coalesce(sum(f.price_subtotal), 0) AS spend,
+               count(DISTINCT f.partner_id) + (count(*) FILTER (WHERE f.partner_id IS NULL) > 0)::INTEGER AS vendors,
+               sum(f.qty_received * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS received_pct,
+               sum(f.qty_invoiced * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS invoiced_pct,
+               coalesce(sum(greatest(f.product_qty - f.qty_received, 0) * f.price_unit) FILTER (
+                   WHERE f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received), 0) AS open_value
+        FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
+        WHERE {_purchase_where(f)}""", _purchase_params(db, f), f.log_params())
+    return frame.astype({"orders": "int64", "lines": "int64", "vendors": "int64"})
 
 
 def has_purchases(db: Dashboard, f: Filters) -> bool:
@@ -1408,7 +1412,7 @@ DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
     "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
               _product_labels),
     "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
-    "purchases": (purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
+    "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
 
 

@@ -280,6 +280,30 @@ def test_purchases_by_vendor_and_category(db, lake):
     assert vendors["orders"].sum() == lines["order_id"].nunique()
 
 
+@pytest.mark.parametrize("stores, categories", [((), ()), ((1,), ()), ((), ("Food",)), ((2,), ("Beverages",))])
+def test_purchases_summary_totals_the_purchase_queries(db, lake, stores, categories):
+    """The one-statement summary equals the totals of purchases_by(vendor) and open_purchases."""
+    cats = read(lake, "dim_category")
+    f = Filters(F.start, F.end, stores, tuple(int(cats.loc[cats["name"] == c, "id"].iloc[0]) for c in categories))
+    row, vendors, still_open = (d.purchases_summary(db, f).iloc[0], d.purchases_by(db, f, "vendor"),
+                                d.open_purchases(db, f))
+    assert (row["orders"], row["lines"], row["vendors"]) == (vendors["orders"].sum(), vendors["lines"].sum(),
+                                                             len(vendors))
+    assert row["spend"] == approx(vendors["spend"].sum()) and row["open_value"] == approx(still_open["open_value"].sum())
+    ordered = vendors["ordered_value"].sum()
+    for stage in ("received", "invoiced"):
+        want = vendors[f"{stage}_value"].sum() / ordered if ordered else float("nan")
+        assert row[f"{stage}_pct"] == pytest.approx(want, abs=1e-6, nan_ok=True)
+    if not (stores or categories):
+        assert len(vendors) > 1 and len(still_open) > 0, "the demo data has vendors and open lines"
+
+
+def test_purchases_summary_of_an_empty_period_is_zero(db):
+    row = d.purchases_summary(db, Filters(dt.date(2000, 1, 1), dt.date(2000, 1, 31))).iloc[0]
+    assert (row["orders"], row["lines"], row["vendors"], row["spend"], row["open_value"]) == (0, 0, 0, 0, 0)
+    assert pd.isna(row["received_pct"]) and pd.isna(row["invoiced_pct"])
+
+
 def test_purchases_store_filter_splits_the_total(db):
     total = d.purchases_by(db, F, "vendor")["spend"].sum()
     parts = [d.purchases_by(db, Filters(F.start, F.end, (store,)), "vendor")["spend"].sum() for store in (1, 2)]
