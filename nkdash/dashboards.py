@@ -224,7 +224,7 @@ class Dashboard:
         self._footers: dict[tuple[Path, int, int], str] = {}
         self._running: dict[tuple, Future] = {}          # cache misses being computed, by key
         self._memory: Memory | None = None
-        self._derived: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}   # see derived()
+        self._lookups: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}   # see lookup()
         self.listing = Listing(self.lake)
 
     def __repr__(self) -> str:
@@ -414,22 +414,22 @@ class Dashboard:
         return {"start": f.start, "end": f.end, "stores": list(f.stores),
                 "categories": self.descendants(f.categories), **extra}
 
-    def derived(self, table: str, build: Callable[[Dashboard], Any]) -> Any:
+    def lookup(self, table: str, build: Callable[[Dashboard], Any]) -> Any:
         """``build(self)``, computed once per version of the dimension ``table``'s file (a
         lookup the queries share: category children, labels by id). Not a copy: do not
         change it."""
         listed = self.listing.data_files(table)
         key = (table, build)
-        known = self._derived.get(key)
+        known = self._lookups.get(key)
         if known is not None and known[0] == listed:
             return known[1]
         value = build(self)
-        self._derived[key] = (listed, value)
+        self._lookups[key] = (listed, value)
         return value
 
     def _children(self) -> dict[int, list[int]]:
         """Each category's children."""
-        return self.derived("dim_category", _category_children)
+        return self.lookup("dim_category", _category_children)
 
     def descendants(self, categories: Sequence[int]) -> list[int]:
         """``categories`` and every category below them."""
@@ -709,7 +709,7 @@ def _labels(db: Dashboard, frame: pd.DataFrame, column: str, *labels: str) -> li
     """The ``labels`` of the ids in ``frame[column]`` (null where unknown), from the
     dimension's labels kept per version of its file."""
     table, build = LABELS[column]
-    found, ids = db.derived(table, build), frame[column].to_numpy(dtype=np.int64, na_value=-1)
+    found, ids = db.lookup(table, build), frame[column].to_numpy(dtype=np.int64, na_value=-1)
     return [found.of(ids, label) for label in labels]
 
 
@@ -1015,8 +1015,8 @@ def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataF
                 "category": _labels(db, sums, "category_id", "label")[0]}
     values = {c: sums[c].to_numpy() for c in PROFIT_SUMS}
     margin, revenue = values["margin"], values["revenue"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values["margin_pct"] = np.where(revenue != 0, margin / np.where(revenue != 0, revenue, 1), np.nan)
+    values["margin_pct"] = margin / np.where(revenue != 0, revenue, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):   # a period whose margins add up to 0
         values["margin_share"] = margin / margin.sum() if len(margin) else margin
     first = next(iter(keys.values()))
     order = np.lexsort((pd.Series(first).rank(method="first", na_option="bottom").to_numpy(), -margin))
@@ -1106,6 +1106,16 @@ def _on(f: Filters, day: dt.date | None) -> Filters:
     return dataclasses.replace(f, start=day, end=day)
 
 
+# a move's product (p), origin (o) and destination (d)
+MOVES = ("fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id "
+         "JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id")
+
+
+def _in_stock(location: str, f: Filters) -> str:
+    """The location aliased ``location`` is stock: internal, of a selected store."""
+    return f"{location}.usage = 'internal' AND {_warehouses(f'{location}.warehouse_id', f)}"
+
+
 @query("fact_inventory_moves", "dim_product", "dim_location", "dim_store", "dim_category")
 def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[str, ...] = ()) -> pd.DataFrame:
     """Quantities moved into and out of stock per period and kind (receipt, delivery...;
@@ -1116,14 +1126,11 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     between two selected shops is both.
     """
     kinds = tuple(_choice("kind", k, MOVE_KINDS) for k in kinds)
-    ins = f"d.usage = 'internal' AND {_warehouses('d.warehouse_id', f)}"
-    outs = f"o.usage = 'internal' AND {_warehouses('o.warehouse_id', f)}"
     frame = db.sql("stock_moves", f"""
         WITH m AS (
             SELECT {PERIOD.format(a='m.')} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
-                   {ins} AS is_in, {outs} AS is_out
-            FROM fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id
-            JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id
+                   {_in_stock('d', f)} AS is_in, {_in_stock('o', f)} AS is_out
+            FROM {MOVES}
             WHERE {_range('m.')} AND {_categories('p.category_id', f)}
               AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind))
         )
@@ -1176,6 +1183,29 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
     return frame
 
 
+def _stock_out_ctes(f: Filters) -> str:
+    """CTEs ``stock`` (on hand at ``$day`` per warehouse of the selected stores and product),
+    ``demand`` (units and revenue sold in the period per warehouse and product) and ``k``:
+    the candidate stock-outs (sold in the period, or negative stock) with no stock on hand."""
+    return f"""stock AS (
+            SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
+            FROM fact_stock_quants q
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
+            GROUP BY ALL
+        ), demand AS (
+            SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
+            FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
+            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
+            GROUP BY ALL HAVING sum(a.qty) > 0
+        ), k AS (
+            SELECT coalesce(d.warehouse_id, q.warehouse_id) AS warehouse_id,
+                   coalesce(d.product_id, q.product_id) AS product_id, coalesce(q.on_hand, 0) AS on_hand,
+                   coalesce(d.units, 0) AS units, coalesce(d.revenue, 0) AS revenue
+            FROM demand d FULL JOIN stock q ON q.warehouse_id = d.warehouse_id AND q.product_id = d.product_id
+            WHERE (d.product_id IS NOT NULL OR q.on_hand < 0) AND coalesce(q.on_hand, 0) <= 0
+        )"""
+
+
 @query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,))
 def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
@@ -1183,23 +1213,7 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     revenue, daily units; by revenue, largest first."""
     day = stock_date(db, f)
     frame = db.sql("stock_outs", f"""
-        WITH demand AS (
-            SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
-            FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
-            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
-            GROUP BY ALL HAVING sum(a.qty) > 0
-        ), stock AS (
-            SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
-            FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
-            GROUP BY ALL
-        ), k AS (   -- the candidates (sold in the period, or negative stock) with no stock on hand
-            SELECT coalesce(d.warehouse_id, q.warehouse_id) AS warehouse_id,
-                   coalesce(d.product_id, q.product_id) AS product_id, coalesce(q.on_hand, 0) AS on_hand,
-                   coalesce(d.units, 0) AS units, coalesce(d.revenue, 0) AS revenue
-            FROM demand d FULL JOIN stock q ON q.warehouse_id = d.warehouse_id AND q.product_id = d.product_id
-            WHERE (d.product_id IS NOT NULL OR q.on_hand < 0) AND coalesce(q.on_hand, 0) <= 0
-        ), c AS (
+        WITH {_stock_out_ctes(f)}, c AS (
             SELECT id, {CATEGORY_LABEL.format(c='dim_category')} AS category FROM dim_category
         )
         SELECT s.name AS store, k.product_id, p.default_code AS code, p.name AS product, c.category, k.on_hand,
@@ -1229,12 +1243,7 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     last sale, so the summary reads the period alone."""
     day = stock_date(db, f)
     frame = db.sql("inventory_summary", f"""
-        WITH stock AS (   -- on hand at the stock date per warehouse (of the selected stores) and product
-            SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
-            FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
-            GROUP BY ALL
-        ), levels AS (    -- stock_levels(by='product')
+        WITH {_stock_out_ctes(f)}, levels AS (    -- stock_levels(by='product')
             SELECT s.product_id, sum(s.on_hand) AS qty, sum(s.on_hand) * coalesce(any_value(p.standard_price), 0) AS value
             FROM stock s JOIN dim_product p ON p.id = s.product_id
             WHERE {_categories('p.category_id', f)}
@@ -1244,24 +1253,14 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
             SELECT count(*) AS slow_movers, coalesce(sum(l.value), 0) AS slow_value
             FROM levels l ANTI JOIN sold ON sold.product_id = l.product_id
             WHERE l.qty > 0
-        ), demand AS (    -- stock_outs: sold in the period per warehouse and product
-            SELECT s.warehouse_id, a.product_id
-            FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
-            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
-            GROUP BY ALL HAVING sum(a.qty) > 0
-        ), outs AS (
+        ), outs AS (      -- stock_outs
             SELECT count(*) AS stock_outs
-            FROM demand d FULL JOIN stock q ON q.warehouse_id = d.warehouse_id AND q.product_id = d.product_id
-            JOIN dim_product p ON p.id = coalesce(d.product_id, q.product_id) AND p.storable
-            WHERE (d.product_id IS NOT NULL OR q.on_hand < 0) AND coalesce(q.on_hand, 0) <= 0
-              AND {_categories('p.category_id', f)} AND $has_stock
+            FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
+            WHERE {_categories('p.category_id', f)} AND $has_stock
         ), moves AS (     -- stock_moves: quantities into and out of internal locations
-            SELECT coalesce(sum(m.qty) FILTER (WHERE d.usage = 'internal' AND {_warehouses('d.warehouse_id', f)}), 0)
-                       AS moves_in,
-                   coalesce(sum(m.qty) FILTER (WHERE o.usage = 'internal' AND {_warehouses('o.warehouse_id', f)}), 0)
-                       AS moves_out
-            FROM fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id
-            JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id
+            SELECT coalesce(sum(m.qty) FILTER (WHERE {_in_stock('d', f)}), 0) AS moves_in,
+                   coalesce(sum(m.qty) FILTER (WHERE {_in_stock('o', f)}), 0) AS moves_out
+            FROM {MOVES}
             WHERE {_range('m.')} AND {_categories('p.category_id', f)}
         )
         SELECT coalesce(sum(l.qty), 0) AS qty, coalesce(sum(l.value), 0) AS value,
@@ -1316,6 +1315,11 @@ PURCHASE_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, sel
                 "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
 }
 DEPARTMENTS = f"(SELECT id, {DEPARTMENT.format(c='dim_category')} AS department FROM dim_category)"
+
+
+def _names(columns: str) -> str:
+    """The names of ``columns`` ("f.partner_id, p.category_id" -> "partner_id, category_id")."""
+    return ", ".join(column.strip().rsplit(".", 1)[-1] for column in columns.split(","))
 PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(f.price_subtotal) AS spend,
     sum(f.product_qty) AS ordered_qty, sum(f.qty_received) AS received_qty, sum(f.qty_invoiced) AS invoiced_qty,
     sum(f.product_qty * f.price_unit) AS ordered_value, sum(f.qty_received * f.price_unit) AS received_value,
@@ -1337,7 +1341,7 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
             FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id {departments}
             WHERE {_purchase_where(f)}
             GROUP BY ALL)
-        SELECT {select}, a.* EXCLUDE ({ids.replace('f.', '').replace('p.', '').replace('d.', '')})
+        SELECT {select}, a.* EXCLUDE ({_names(ids)})
         FROM a {joins}
         ORDER BY spend DESC, 1""",
         _purchase_params(db, f), {**f.log_params(), "by": by})
@@ -1363,6 +1367,10 @@ def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.
     return pd.concat(stages, ignore_index=True)
 
 
+OPEN_LINE = "(f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)"   # not all received or invoiced
+OPEN_VALUE = "greatest(f.product_qty - f.qty_received, 0) * f.price_unit"              # the value still to receive
+
+
 @query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
        "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
 def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> pd.DataFrame:
@@ -1376,10 +1384,10 @@ def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> 
                p.name AS product, f.product_qty AS ordered_qty, f.qty_received AS received_qty,
                f.qty_invoiced AS invoiced_qty, f.product_qty - f.qty_received AS to_receive,
                f.qty_received - f.qty_invoiced AS to_invoice,
-               greatest(f.product_qty - f.qty_received, 0) * f.price_unit AS open_value
+               {OPEN_VALUE} AS open_value
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         LEFT JOIN dim_partner v ON v.id = f.partner_id
-        WHERE {_purchase_where(f)} AND (f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)
+        WHERE {_purchase_where(f)} AND {OPEN_LINE}
           AND (len($vendors::BIGINT[]) = 0 OR list_contains($vendors::BIGINT[], f.partner_id))
         ORDER BY f.date, f.order_ref, f.line_id""", _purchase_params(db, f, vendors=list(vendors)),
         {**f.log_params(), "vendors": list(vendors)})
@@ -1396,8 +1404,7 @@ def purchases_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
                count(DISTINCT f.partner_id) + (count(*) FILTER (WHERE f.partner_id IS NULL) > 0)::INTEGER AS vendors,
                sum(f.qty_received * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS received_pct,
                sum(f.qty_invoiced * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS invoiced_pct,
-               coalesce(sum(greatest(f.product_qty - f.qty_received, 0) * f.price_unit) FILTER (
-                   WHERE f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received), 0) AS open_value
+               coalesce(sum({OPEN_VALUE}) FILTER (WHERE {OPEN_LINE}), 0) AS open_value
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         WHERE {_purchase_where(f)}""", _purchase_params(db, f), f.log_params())
     return frame.astype({"orders": "int64", "lines": "int64", "vendors": "int64"})

@@ -3,8 +3,13 @@ fixed end date), temp lakes, and Settings pointing at them."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -103,3 +108,28 @@ def lake_copy(loaded_lake, version, tmp_path) -> Settings:
     source = loaded_lake(version)
     shutil.copytree(source.lake, tmp_path / "lake-copy")
     return source.with_(lake=tmp_path / "lake-copy")
+
+
+RUN_STARTER = textwrap.dedent("""
+    # Starts a run in the metadata store of the lake argv[1], says so, then waits to be killed.
+    import sys, time, datetime as dt
+    from nkdash.lake import Lake
+    from nkdash.meta import MetaStore
+
+    print(MetaStore.for_lake(Lake(sys.argv[1])).start_run("pos", dt.date(2024, 3, 30), "async"), flush=True)
+    time.sleep(600)
+""")
+
+
+@contextlib.contextmanager
+def run_of_a_killed_process(lake: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A child process starts a run (pos, 2024-03-30) in ``lake``'s metadata store: yields
+    (run id, process) while it lives, then kills it (``kill -9``): the run stays "running"."""
+    proc = subprocess.Popen([sys.executable, "-c", RUN_STARTER, str(lake)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        yield int(proc.stdout.readline()), proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()

@@ -4,11 +4,8 @@ older nkdash lacks from the lake's own ``fact_sales``."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,18 +14,10 @@ from nkdash import queue
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.settings import Settings
-from tests.conftest import DATES
+from tests.conftest import DATES, run_of_a_killed_process
 from tests.consumer_support import clock, consumers  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-START_A_RUN = """import sys, datetime as dt
-from nkdash.lake import Lake
-from nkdash.meta import MetaStore
-print(MetaStore.for_lake(Lake(sys.argv[1])).start_run("pos", dt.date(2024, 3, 30), "schedule"), flush=True)
-sys.stdin.read()   # until killed
-"""
 
 
 @pytest.mark.parametrize("version", [17], ids=["odoo17"])
@@ -36,11 +25,8 @@ def test_the_worker_closes_killed_runs_and_rebuilds_missing_aggregates_at_start(
     settings = for_worker(lake_copy, tmp_path)
     lake = Lake(settings.lake)
     shutil.rmtree(lake.table_dir("agg_orders_daily"))                  # a lake of an older nkdash
-    proc = subprocess.Popen([sys.executable, "-c", START_A_RUN, str(settings.lake)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO})
-    killed = int(proc.stdout.readline())
-    proc.kill()
-    proc.wait()
+    with run_of_a_killed_process(settings.lake) as (killed, _):
+        pass
     assert stored_status(settings, killed) == "running"                  # as the killed process left it
 
     worker = consumers(settings)                                         # returns once the consumer is ready

@@ -28,7 +28,7 @@ from nkdash.demo import start_demo
 from nkdash.etl import plan, refresh
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from tests.conftest import DATED, DATES, END, demo_config, settings_for
+from tests.conftest import DATED, DATES, END, demo_config, run_of_a_killed_process, settings_for
 from tests.test_lake import D1, KILL_TRIALS, Writers, assert_old_or_new, checksums, fact
 
 from .conftest import REPO, copy_lake, lake_checksums
@@ -231,15 +231,6 @@ def _dataset(table: str) -> str:
 
 
 # ----------------------------------------------------------------------------- runs of killed processes
-RUN_STARTER = textwrap.dedent("""
-    # Starts a run in the metadata store of the lake argv[1], says so, then waits to be killed.
-    import sys, time, datetime as dt
-    from nkdash.lake import Lake
-    from nkdash.meta import MetaStore
-
-    print(MetaStore.for_lake(Lake(sys.argv[1])).start_run("pos", dt.date(2024, 3, 30), "async"), flush=True)
-    time.sleep(600)
-""")
 
 
 def test_a_run_whose_process_is_killed_shows_as_interrupted_never_running_forever(tmp_path, tally):
@@ -251,14 +242,8 @@ def test_a_run_whose_process_is_killed_shows_as_interrupted_never_running_foreve
     root = tmp_path / "lake"
     meta = MetaStore.for_lake(Lake(root))
     mine = meta.start_run("invoices", dt.date(2024, 3, 30), "manual")         # this process: alive
-    script = tmp_path / "starter.py"
-    script.write_text(RUN_STARTER)
-    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    killed = int(proc.stdout.readline())
-    assert [r["id"] for r in meta.runs(status="running")] == [killed, mine]   # both running while alive (newest first)
-    proc.kill()
-    proc.wait()
+    with run_of_a_killed_process(root) as (killed, proc):
+        assert [r["id"] for r in meta.runs(status="running")] == [killed, mine]   # both running while alive
     for store in (meta, MetaStore.for_lake(Lake(root, read_only=True), read_only=True)):
         assert [r["id"] for r in store.runs(status="running")] == [mine]
         [run] = store.runs(status="failed")
