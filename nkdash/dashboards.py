@@ -239,7 +239,8 @@ class Dashboard:
 
     # ---- cache ---------------------------------------------------------------------------
     def run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """``compute()`` once per (query, args, lake state); a copy of the cached frame.
+        """``compute()`` once per (query, args, lake state), cached as it returns it (the
+        :func:`query` wrapper has rounded it); a copy of the cached frame.
 
         While ``compute`` runs, its SQL sees exactly the files listed for the key. If a
         writer swaps one of them out meanwhile (the query then fails: file not found), the
@@ -299,7 +300,7 @@ class Dashboard:
             stack.append((files, frozenset(held), filters))
             try:
                 with pinned(f.path for table, listed in files.items() if table not in held for f in listed):
-                    frame = tidy(compute())
+                    frame = compute()
             finally:
                 stack.pop()
             if any(self.memory.replaced(table) for table in held):
@@ -369,18 +370,29 @@ class Dashboard:
     def sql(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
             ) -> pd.DataFrame:
         """Run ``sql`` with ``params`` bound (only those it names), timed and recorded."""
+        return self._execute(name, sql, params, log_params, duckdb.DuckDBPyConnection.df, len)
+
+    def arrays(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
+               ) -> dict[str, np.ndarray]:
+        """:meth:`sql`'s columns as numpy arrays (NULLs masked), no frame built: for a query
+        that computes on its result (a frame costs ~1 ms to build, more than a small query)."""
+        return self._execute(name, sql, params, log_params, duckdb.DuckDBPyConnection.fetchnumpy,
+                             lambda columns: len(next(iter(columns.values()), ())))
+
+    def _execute(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None,
+                 fetch: Callable[[duckdb.DuckDBPyConnection], Any], rows: Callable[[Any], int]) -> Any:
         started = time.perf_counter()
         con, held = self._connection()
         sql, names = _rewrite(sql, held)
         bound = {k: v for k, v in params.items() if k in names}
         try:
-            frame = con.execute(sql, bound).df()
+            out = fetch(con.execute(sql, bound))
         except duckdb.Error as exc:
             raise LakeError(f"dashboard query {name} failed: {str(exc).splitlines()[0]} (a damaged partition? "
                             "the Recovery page finds and repairs them)", self.lake.root) from exc
         seconds = time.perf_counter() - started
-        self._record(name, seconds, len(frame), log_params if log_params is not None else bound)
-        return frame
+        self._record(name, seconds, rows(out), log_params if log_params is not None else bound)
+        return out
 
     def _connection(self) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
         """This thread's cursor of the shared read-only DuckDB, and the tables the running
@@ -477,18 +489,21 @@ def _root(lake: Lake | Path | str | None) -> Path:
 
 
 def query(*tables: str, before: int = 0, after: int = 0, only_if: dict[str, Condition] | None = None,
-          snapshot: tuple[str, ...] = (), name: str | None = None):
+          snapshot: tuple[str, ...] = (), name: str | None = None, rounds: bool = False):
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
-    cached per lake state, its SQL timed. ``name``: the query's name in the cache (default:
-    the function's)."""
+    cached per lake state, its SQL timed, its float columns rounded by :func:`tidy`
+    (``rounds``: the query rounds them itself, with :func:`rounded`). ``name``: the
+    query's name in the cache (default: the function's)."""
     reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 
     def wrap(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
         @functools.wraps(fn)
         def run(db: Dashboard, *args: Any, **kwargs: Any) -> pd.DataFrame:
             key = (*args, *sorted(kwargs.items()))
-            return db.run(name or fn.__name__, reads, key, lambda: fn(db, *args, **kwargs))
+            if rounds:
+                return db.run(name or fn.__name__, reads, key, lambda: fn(db, *args, **kwargs))
+            return db.run(name or fn.__name__, reads, key, lambda: tidy(fn(db, *args, **kwargs)))
 
         run.reads = reads  # type: ignore[attr-defined]
         return run
@@ -501,20 +516,29 @@ QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on
               "to_invoice", "lines", "orders", "refunds", "products", "moves", "moves_in", "moves_out"}
 
 
+def digits(column: str) -> int:
+    """Decimals a float column is shown with: ratios 6, quantities 3, money 2 (cents)."""
+    return 6 if column in RATIOS else 3 if column in QUANTITIES else 2
+
+
+def rounded(column: str, values: np.ndarray) -> np.ndarray:
+    """Float ``values`` of ``column`` rounded to its :func:`digits` (-0.0 made 0.0)."""
+    return np.round(values, digits(column)) + 0.0
+
+
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Round float columns: ratios to 6 decimals, quantities to 3, money to cents.
 
     Float sums depend on the order DuckDB's threads add them up; rounding makes every
     run show the same numbers (and turns -0.0 into 0.0).
     """
-    digits = {i: 6 if column in RATIOS else 3 if column in QUANTITIES else 2
-              for i, (column, dtype) in enumerate(frame.dtypes.items()) if dtype.kind == "f"}
+    floats = {i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "f"}
     if not frame.columns.is_unique:
-        for i, n in digits.items():
-            frame.isetitem(i, np.round(frame.iloc[:, i].to_numpy(), n) + 0.0)
+        for i in floats:
+            frame.isetitem(i, rounded(str(frame.columns[i]), frame.iloc[:, i].to_numpy()))
         return frame
-    # a new frame: cheaper than setting columns in place; np.round is what Series.round does
-    return pd.DataFrame({column: np.round(frame[column].to_numpy(), digits[i]) + 0.0 if i in digits else frame[column]
+    # a new frame: cheaper than setting columns in place
+    return pd.DataFrame({column: rounded(str(column), frame[column].to_numpy()) if i in floats else frame[column]
                          for i, column in enumerate(frame.columns)}, index=frame.index)
 
 
@@ -690,27 +714,42 @@ class Labels:
         self.ids = frame["id"].to_numpy(dtype=np.int64)
         self.columns = {c: frame[c].array for c in frame.columns if c != "id"}
 
-    def of(self, ids: np.ndarray, column: str) -> Any:
-        """``column`` of each of ``ids`` (an ExtensionArray; null where the id is unknown)."""
+    def of(self, ids: np.ndarray, *columns: str) -> list[Any]:
+        """Each of ``columns`` for ``ids`` (ExtensionArrays; null where the id is unknown)."""
         pos = np.searchsorted(self.ids, ids)
         known = pos < len(self.ids)
         known[known] = self.ids[pos[known]] == ids[known]
-        return self.columns[column].take(np.where(known, pos, -1), allow_fill=True)
+        at = np.where(known, pos, -1)
+        return [self.columns[column].take(at, allow_fill=True) for column in columns]
 
 
 LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {   # id column -> (dimension, its labels)
     "store_id": ("dim_store", lambda db: Labels(stores(db)[["id", "name"]])),
     "category_id": ("dim_category", lambda db: Labels(category_tree(db)[["id", "label", "department"]])),
     "product_id": ("dim_product", lambda db: Labels(_product_labels(db))),
+    "warehouse_id": ("dim_store", lambda db: Labels(_warehouse_stores(db))),
 }
 
 
-def _labels(db: Dashboard, frame: pd.DataFrame, column: str, *labels: str) -> list[Any]:
-    """The ``labels`` of the ids in ``frame[column]`` (null where unknown), from the
-    dimension's labels kept per version of its file."""
+def _warehouse_stores(db: Dashboard) -> pd.DataFrame:
+    """Per warehouse (``id``): the name of its first store (by id), and ``rank``: the
+    order of that name among them (DuckDB's: by bytes, nulls last)."""
+    first = stores(db).sort_values(["warehouse_id", "id"], kind="stable").drop_duplicates("warehouse_id")
+    first = first[first["warehouse_id"].notna()]
+    ranks = first["name"].rank(method="dense", na_option="bottom").astype("int64")
+    return pd.DataFrame({"id": first["warehouse_id"].astype("int64"), "name": first["name"], "rank": ranks})
+
+
+def _labels(db: Dashboard, ids: Any, column: str, *labels: str) -> list[Any]:
+    """The ``labels`` of ``ids`` (of the dimension of the id column ``column``; null where
+    unknown or null), from the dimension's labels kept per version of its file."""
     table, build = LABELS[column]
-    found, ids = db.lookup(table, build), frame[column].to_numpy(dtype=np.int64, na_value=-1)
-    return [found.of(ids, label) for label in labels]
+    if isinstance(ids, np.ma.MaskedArray):
+        ids = np.ma.filled(ids.astype(np.int64), -1)
+    elif isinstance(ids, pd.api.extensions.ExtensionArray):
+        ids = ids.to_numpy(np.int64, na_value=-1)
+    found = db.lookup(table, build)
+    return found.of(np.asarray(ids, dtype=np.int64), *labels)
 
 
 @query("dim_store")
@@ -789,14 +828,16 @@ def _today() -> dt.date:
 SUMMARY_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refunds", "basket", "margin_pct"]
 
 
-@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", **SALES_READS)
+@query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", **SALES_READS, rounds=True)
 def sales_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
-    """One row: units, revenue, cost, margin, lines, orders, refunds, basket, margin_pct."""
-    frame = db.sql("sales_summary", _sales_sql((), f), db.bind(f), f.log_params())
-    if frame.empty:
-        return pd.DataFrame([{c: (None if c in ("basket", "margin_pct") else 0) for c in SUMMARY_COLUMNS}],
-                            columns=SUMMARY_COLUMNS).astype(float)
-    return frame[SUMMARY_COLUMNS].astype(float)
+    """One row: units, revenue, cost, margin, lines, orders, refunds, basket, margin_pct
+    (floats; zeros, and no basket or margin_pct, when nothing sold)."""
+    found = db.arrays("sales_summary", _sales_sql((), f), db.bind(f), f.log_params())
+    if not len(found["revenue"]):
+        row = {c: np.array([np.nan if c in ("basket", "margin_pct") else 0.0]) for c in SUMMARY_COLUMNS}
+    else:
+        row = {c: np.ma.filled(found[c].astype(float), np.nan) for c in SUMMARY_COLUMNS}
+    return pd.DataFrame({c: rounded(c, v) for c, v in row.items()})
 
 
 KPIS: tuple[tuple[str, str, str], ...] = (   # column, label, better when it goes ...
@@ -974,12 +1015,12 @@ def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame
     return (_profit_by_product if by == "product" else _profit_by_key)(db, f, by)
 
 
-@query("agg_sales_daily", "dim_store", "dim_category", name="profit_by")
+@query("agg_sales_daily", "dim_store", "dim_category", name="profit_by", rounds=True)
 def _profit_by_key(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
     return _profit_by(db, f, by, SALES_BY_STORE if by == "store" and not f.categories else "agg_sales_daily")
 
 
-@query("agg_profit_daily", "dim_category", "dim_product", name="profit_by")
+@query("agg_profit_daily", "dim_category", "dim_product", name="profit_by", rounds=True)
 def _profit_by_product(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
     return _profit_by(db, f, by, "agg_profit_daily" if f.stores else PROFIT_BY_PRODUCT)
 
@@ -991,37 +1032,50 @@ PROFIT_SUMS = ["units", "revenue", "cost", "margin"]
 
 
 def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataFrame:
-    """Sums by ids in SQL; labels, margin_pct, order and share with numpy (on at most a few
-    thousand rows: cheaper than joins and a second grouping in DuckDB, or pandas merges)."""
-    sums = db.sql(f"profit_by_{by}", f"""
-        SELECT {PROFIT_IDS[by]}, sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin
+    """Sums by ids in SQL; labels, margin_pct, order and share with numpy, the frame built
+    once, rounded (on at most a few thousand rows: cheaper than joins and a second
+    grouping in DuckDB, or pandas frames and merges)."""
+    sums = db.arrays(f"profit_by_{by}", f"""
+        SELECT {PROFIT_IDS[by]}, sum(qty)::DOUBLE AS units, sum(revenue)::DOUBLE AS revenue,
+               sum(cost)::DOUBLE AS cost, sum(margin)::DOUBLE AS margin
         FROM {source}
         WHERE {_range()} AND {_stores('store_id', f)} AND {_categories('category_id', f)}
         GROUP BY ALL""",
         db.bind(f), {**f.log_params(), "by": by})
+    values = {c: np.ma.filled(sums[c], np.nan) for c in PROFIT_SUMS}
     if by == "department":
-        [department] = _labels(db, sums, "category_id", "department")
-        sums = sums[PROFIT_SUMS].groupby(pd.Series(department, name="department"), dropna=False, sort=False).sum()
-        keys: dict[str, Any] = {"department": sums.index.array}
-    elif by == "store":
-        [store] = _labels(db, sums, "store_id", "name")
-        keys = {"store_id": sums["store_id"].array, "store": store.fillna(NO_STORE)}
-    elif by == "category":
-        keys = {"category_id": sums["category_id"].array,
-                **dict(zip(("category", "department"), _labels(db, sums, "category_id", "label", "department")))}
+        [department] = _labels(db, sums["category_id"], "category_id", "department")
+        codes, names = pd.factorize(department, use_na_sentinel=False)   # groups in order of appearance
+        values = {c: np.bincount(codes, np.nan_to_num(v), len(names)) for c, v in values.items()}
+        keys: dict[str, Any] = {"department": names}
+        first = pd.Series(names).rank(method="first", na_option="bottom").to_numpy()
     else:
-        keys = {"product_id": sums["product_id"].array,
-                **dict(zip(("code", "product"), _labels(db, sums, "product_id", "code", "product"))),
-                "category": _labels(db, sums, "category_id", "label")[0]}
-    values = {c: sums[c].to_numpy() for c in PROFIT_SUMS}
+        raw = sums[PROFIT_IDS[by].split(",")[0]]
+        ids, first = _ids_column(raw), np.ma.filled(raw.astype(np.int64), np.iinfo(np.int64).max)   # nulls last
+        if by == "store":
+            [store] = _labels(db, sums["store_id"], "store_id", "name")
+            keys = {"store_id": ids, "store": store.fillna(NO_STORE)}
+        elif by == "category":
+            keys = {"category_id": ids,
+                    **dict(zip(("category", "department"), _labels(db, ids, "category_id", "label", "department")))}
+        else:
+            keys = {"product_id": ids, **dict(zip(("code", "product"), _labels(db, ids, "product_id", "code", "product"))),
+                    "category": _labels(db, sums["category_id"], "category_id", "label")[0]}
     margin, revenue = values["margin"], values["revenue"]
     values["margin_pct"] = margin / np.where(revenue != 0, revenue, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):   # a period whose margins add up to 0
         values["margin_share"] = margin / margin.sum() if len(margin) else margin
-    first = next(iter(keys.values()))
-    order = np.lexsort((pd.Series(first).rank(method="first", na_option="bottom").to_numpy(), -margin))
-    return pd.DataFrame({c: (v.take(order) if hasattr(v, "take") else v[order])
-                         for c, v in {**keys, **values}.items()})
+    order = np.lexsort((first, -margin))    # stable: equal keys keep their order
+    return pd.DataFrame({**{c: v.take(order) for c, v in keys.items()},
+                         **{c: rounded(c, v[order]) for c, v in values.items()}})
+
+
+def _ids_column(ids: np.ndarray) -> Any:
+    """An id column as DuckDB's ``df()`` gives it: int64, or Int64 if it has NULLs."""
+    mask = np.ma.getmaskarray(ids)
+    if mask.any():
+        return pd.arrays.IntegerArray(np.ma.getdata(ids).astype(np.int64), mask.copy())
+    return np.ma.getdata(ids).astype(np.int64, copy=False)
 
 
 def profit_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
@@ -1206,27 +1260,34 @@ def _stock_out_ctes(f: Filters) -> str:
         )"""
 
 
-@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,))
+@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,),
+       rounds=True)
 def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
     they sold in the period, or with negative stock: store, product, on_hand, units sold,
-    revenue, daily units; by revenue, largest first."""
+    revenue, daily units; by revenue, largest first (then store, product id).
+
+    Ids and sums in SQL; labels and order with numpy (thousands of rows: sorting them on a
+    store name and building string columns cost DuckDB more than the stock-outs)."""
     day = stock_date(db, f)
-    frame = db.sql("stock_outs", f"""
-        WITH {_stock_out_ctes(f)}, c AS (
-            SELECT id, {CATEGORY_LABEL.format(c='dim_category')} AS category FROM dim_category
-        )
-        SELECT s.name AS store, k.product_id, p.default_code AS code, p.name AS product, c.category, k.on_hand,
-               k.units AS units_sold, k.revenue, k.units / $days AS daily_units
+    found = db.arrays("stock_outs", f"""
+        WITH {_stock_out_ctes(f)}
+        SELECT k.warehouse_id, k.product_id, p.category_id, k.on_hand, k.units AS units_sold, k.revenue
         FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
-        LEFT JOIN c ON c.id = p.category_id
-        LEFT JOIN (SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store ORDER BY warehouse_id, id) s
-               ON s.warehouse_id = k.warehouse_id
-        WHERE {_categories('p.category_id', f)} AND $has_stock
-        ORDER BY revenue DESC, store, k.product_id""",
-        db.bind(f, day=day or dt.date(1, 1, 1), days=float(f.days), has_stock=day is not None),
+        WHERE {_categories('p.category_id', f)} AND $has_stock""",
+        db.bind(f, day=day or dt.date(1, 1, 1), has_stock=day is not None),
         {**f.log_params(), "stock_date": str(day)})
-    return frame
+    values = {c: np.ma.filled(found[c], np.nan) for c in ("on_hand", "units_sold", "revenue")}
+    values["daily_units"] = values["units_sold"] / float(f.days)
+    warehouses = np.ma.filled(found["warehouse_id"].astype(np.int64), -1)
+    products = np.ma.getdata(found["product_id"]).astype(np.int64)
+    store, rank = _labels(db, warehouses, "warehouse_id", "name", "rank")
+    order = np.lexsort((products, rank.to_numpy(float, na_value=np.inf), -values["revenue"]))   # no store: last
+    code, product = _labels(db, products, "product_id", "code", "product")
+    [category] = _labels(db, found["category_id"], "category_id", "label")
+    return pd.DataFrame({"store": store.take(order), "product_id": products[order], "code": code.take(order),
+                         "product": product.take(order), "category": category.take(order),
+                         **{c: rounded(c, v[order]) for c, v in values.items()}})
 
 
 @query(STOCK, "agg_profit_daily", "fact_inventory_moves", "dim_product", "dim_category", "dim_location",

@@ -451,14 +451,14 @@ def test_concurrent_identical_queries_compute_once(private, monkeypatch):
     import threading
 
     db, calls, gate = Dashboard(private), [], threading.Event()
-    run_sql = Dashboard.sql
+    run_sql = Dashboard._execute          # what sql() and arrays() run
 
-    def slow(self, name, sql, params, log_params=None):
+    def slow(self, name, *args):
         calls.append(name)
         gate.wait(5)
-        return run_sql(self, name, sql, params, log_params)
+        return run_sql(self, name, *args)
 
-    monkeypatch.setattr(Dashboard, "sql", slow)
+    monkeypatch.setattr(Dashboard, "_execute", slow)
     d.category_tree(db)                                   # descendants() needs it: not counted
     calls.clear()
     answers: list[pd.DataFrame] = []
@@ -495,19 +495,70 @@ QUERIES = [
 ]
 
 
+ROUNDED = QUERIES + [(d.profit_by, (by,)) for by in ("store", "category", "department")] + [
+    (d.top_products, ()), (d.inventory_summary, ()), (d.purchases_summary, ())]
+
+
+@pytest.mark.parametrize("query, args", ROUNDED, ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize("f", [F, Filters(DATES[0], DATES[-1], (1,))], ids=["all", "one store"])
+def test_every_float_is_rounded_as_shown(db, query, args, f):
+    """Floats come out as the dashboards show them (money in cents, quantities to 3
+    decimals, ratios to 6; no -0.0), whether ``tidy`` rounded them or the query itself
+    (``@query(rounds=True)``): every run shows the same numbers."""
+    frame = query(db, f, *args)
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    assert len(frame) and floats
+    for column in floats:
+        values = frame[column].to_numpy()
+        want = np.round(values, d.digits(column)) + 0.0
+        assert want.tobytes() == values.tobytes(), (column, values)
+
+
+def test_stock_outs_by_revenue_then_store_then_product(private):
+    """Stock-outs come largest revenue first; ties (negative stock that did not sell: no
+    revenue) by store name, then product; a warehouse two stores share is named after the
+    first of them (by id)."""
+    lake = Lake(private)
+    quants = lake.read_partition("fact_stock_quants", END)
+    sold = set(read(private, "agg_profit_daily").query("qty > 0")["product_id"])
+    storable = set(read(private, "dim_product").query("storable")["id"])
+    pairs = quants.to_pandas().groupby(["warehouse_id", "product_id"])["quantity"].sum()
+    unsold = [p for p in pairs[pairs > 0].index if p[1] not in sold and p[1] in storable]
+    chosen = [p for w in sorted({w for w, _ in unsold}) for p in [q for q in unsold if q[0] == w][:3]]
+    negate = pc.is_in(pc.add(pc.multiply(quants["warehouse_id"], 10**9), quants["product_id"]),
+                      pa.array([w * 10**9 + p for w, p in chosen]))
+    lake.write_partition("fact_stock_quants", END, quants.set_column(
+        quants.schema.get_field_index("quantity"), "quantity",
+        pc.if_else(negate, pc.negate(quants["quantity"]), quants["quantity"])))
+    outs = d.stock_outs(Dashboard(private), F)
+    assert outs["revenue"].is_monotonic_decreasing and (outs["revenue"] > 0).any()
+    ties = outs[outs["revenue"] == 0]
+    assert len(ties) == len(chosen) >= 4 and ties["store"].nunique() >= 2
+    assert len(ties) > 1 and list(zip(ties["store"], ties["product_id"])) == sorted(zip(ties["store"], ties["product_id"]))
+    stores = lake.read_whole("dim_store").to_pandas()
+    first, other = stores.sort_values("id").iloc[0], stores.sort_values("id").iloc[1]
+    shared = stores.assign(warehouse_id=stores["warehouse_id"].where(stores["id"] != other["id"], first["warehouse_id"]),
+                           name=stores["name"].where(stores["id"] != first["id"], "Zz first till"))
+    lake.write_whole("dim_store", pa.Table.from_pandas(shared, schema=lake.read_whole("dim_store").schema,
+                                                       preserve_index=False))
+    again = d.stock_outs(Dashboard(private), F)
+    assert "Zz first till" in set(again["store"]) and other["name"] not in set(again["store"])
+    assert again["revenue"].is_monotonic_decreasing
+
+
 @pytest.mark.parametrize("query, args", QUERIES + [(d.profit_by, ("store",)), (d.stock_levels, ("location",))],
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
     """A query's SQL sees only the tables it declares (``@query(...)``): check its SQL."""
     db, seen = Dashboard(lake), []
-    run_sql = Dashboard.sql
+    run_sql = Dashboard._execute     # what sql() and arrays() run
 
-    def spy(self, name, sql, params, log_params=None):
+    def spy(self, name, sql, params, *rest):
         declared = self._local.files[-1][0].keys()
         seen.append({t for t in d.SCHEMAS if re.search(rf"\b{t}\b", sql)} - declared)
-        return run_sql(self, name, sql, params, log_params)
+        return run_sql(self, name, sql, params, *rest)
 
-    monkeypatch.setattr(Dashboard, "sql", spy)
+    monkeypatch.setattr(Dashboard, "_execute", spy)
     query(db, Filters(DATES[0], DATES[-1], (1,), (2,)), *args)
     assert seen and not any(seen), seen
 
@@ -598,6 +649,6 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     assert rows.loc[top, ["code", "product"]].isna().all() and rows.loc[top, "margin"] > 0
     assert rows.drop(index=top)["product"].notna().all()
     labels = d.Labels(pd.DataFrame({"id": [3, 1, 7], "name": ["c", "a", "g"]}))
-    got = labels.of(np.array([1, 2, 7, 9, 0, 3]), "name")            # unknown: between, above, below
+    [got] = labels.of(np.array([1, 2, 7, 9, 0, 3]), "name")            # unknown: between, above, below
     assert got.isna().tolist() == [False, True, False, True, True, False]
     assert [got[i] for i in (0, 2, 5)] == ["a", "g", "c"]

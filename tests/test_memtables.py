@@ -286,18 +286,18 @@ def test_a_query_whose_rows_are_replaced_while_it_runs_runs_again(private_copy, 
     rewritten in between): this one's answer could mix the two, so it runs again."""
     db, lake, table, day = Dashboard(private_copy, cache_size=0), Lake(private_copy), "agg_sales_daily", END
     agg = lake.read_partition(table, day)
-    calls, real = [], Dashboard.sql
+    calls, real = [], Dashboard._execute     # what sql() and arrays() run
 
-    def racing(self, name, sql, params, log_params=None):
+    def racing(self, name, sql, params, *rest):
         calls.append(name)
         if len(calls) == 1:
             lake.write_partition(table, day, agg.set_column(agg.schema.get_field_index("revenue"), "revenue",
                                                             pc.multiply(agg["revenue"], 2)))
             assert self.memory.hold(table, self.listing.data_files(table, F.start, F.end), F.start, F.end)
             self.memory.release(table)
-        return real(self, name, sql, params, log_params)
+        return real(self, name, sql, params, *rest)
 
-    monkeypatch.setattr(Dashboard, "sql", racing)
+    monkeypatch.setattr(Dashboard, "_execute", racing)
     got = d.sales_summary(db, F).iloc[0]["revenue"]
     assert calls == ["sales_summary", "sales_summary"]
     assert got == approx(expected_sales(private_copy, F)["revenue"] + pc.sum(agg["revenue"]).as_py())
@@ -311,17 +311,17 @@ def test_a_file_added_while_a_query_runs_is_not_in_its_answer(private_copy, monk
     agg = lake.read_partition(table, day)
     lake.delete_partition(table, day)
     without = d.sales_summary(Dashboard(private_copy), F).iloc[0]["revenue"]
-    calls, real = [], Dashboard.sql
+    calls, real = [], Dashboard._execute     # what sql() and arrays() run
 
-    def racing(self, name, sql, params, log_params=None):
+    def racing(self, name, sql, params, *rest):
         calls.append(name)
         if len(calls) == 1:
             lake.write_partition(table, day, agg)
             assert self.memory.hold(table, self.listing.data_files(table, F.start, F.end), F.start, F.end)
             self.memory.release(table)
-        return real(self, name, sql, params, log_params)
+        return real(self, name, sql, params, *rest)
 
-    monkeypatch.setattr(Dashboard, "sql", racing)
+    monkeypatch.setattr(Dashboard, "_execute", racing)
     d.sales_summary(db, F)
     assert calls[:1] == ["sales_summary"]       # the race did happen inside the query
     lake.delete_partition(table, day)
@@ -389,16 +389,16 @@ def test_a_month_compacted_while_a_query_runs_is_not_counted_twice(private_copy,
     db, lake, table = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily"
     f = Filters(MARCH[0], MARCH[1])
     want = d.sales_summary(Dashboard(private_copy), f).iloc[0]["revenue"]
-    calls, real = [], Dashboard.sql
+    calls, real = [], Dashboard._execute     # what sql() and arrays() run
 
-    def racing(self, name, sql, params, log_params=None):
+    def racing(self, name, sql, params, *rest):
         calls.append(name)
         if len(calls) == 1:
             lake.compact_month(table, MARCH[0].year, MARCH[0].month)
             day = MARCH[-1]
             assert self.memory.hold(table, self.listing.data_files(table, day, day), day, day)
             self.memory.release(table)
-        return real(self, name, sql, params, log_params)
+        return real(self, name, sql, params, *rest)
 
-    monkeypatch.setattr(Dashboard, "sql", racing)
+    monkeypatch.setattr(Dashboard, "_execute", racing)
     assert d.sales_summary(db, f).iloc[0]["revenue"] == approx(want)
