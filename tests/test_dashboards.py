@@ -648,7 +648,9 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     rows = d.profit_by(db, F, "product").set_index("product_id")
     assert rows.loc[top, ["code", "product"]].isna().all() and rows.loc[top, "margin"] > 0
     assert rows.drop(index=top)["product"].notna().all()
-    labels = d.Labels(pd.DataFrame({"id": [3, 1, 7], "name": ["c", "a", "g"]}))
-    [got] = labels.of(np.array([1, 2, 7, 9, 0, 3]), "name")            # unknown: between, above, below
-    assert got.isna().tolist() == [False, True, False, True, True, False]
-    assert [got[i] for i in (0, 2, 5)] == ["a", "g", "c"]
+    for top in (7, 10**12):                         # ids dense (looked up by index) or sparse (searched)
+        labels = d.Labels(pd.DataFrame({"id": [3, 1, top], "name": ["c", "a", "g"]}))
+        assert (labels.rows is None) == (top > 7)
+        [got] = labels.of(np.array([1, 2, top, top + 2, 0, 3, -1]), "name")   # unknown: between, above, below
+        assert got.isna().tolist() == [False, True, False, True, True, False, True]
+        assert [got[i] for i in (0, 2, 5)] == ["a", "g", "c"]
