@@ -1057,27 +1057,27 @@ def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataF
         [department] = _labels(db, sums["category_id"], "category_id", "department")
         codes, names = pd.factorize(department, use_na_sentinel=False)   # groups in order of appearance
         values = {c: np.bincount(codes, np.nan_to_num(v), len(names)) for c, v in values.items()}
-        keys: dict[str, Any] = {"department": names}
-        first = pd.Series(names).rank(method="first", na_option="bottom").to_numpy()
-    else:
+        order = np.lexsort((pd.Series(names).rank(method="first", na_option="bottom").to_numpy(), -values["margin"]))
+        keys: dict[str, Any] = {"department": names.take(order)}
+    else:       # ordered first: each label column is then taken once, in order
         raw = sums[PROFIT_IDS[by].split(",")[0]]
-        ids, first = _ids_column(raw), np.ma.filled(raw.astype(np.int64), np.iinfo(np.int64).max)   # nulls last
+        order = np.lexsort((np.ma.filled(raw.astype(np.int64), np.iinfo(np.int64).max), -values["margin"]))  # nulls last
+        ids = _ids_column(raw[order])
         if by == "store":
-            [store] = _labels(db, sums["store_id"], "store_id", "name")
+            [store] = _labels(db, ids, "store_id", "name")
             keys = {"store_id": ids, "store": store.fillna(NO_STORE)}
         elif by == "category":
             keys = {"category_id": ids,
                     **dict(zip(("category", "department"), _labels(db, ids, "category_id", "label", "department")))}
         else:
             keys = {"product_id": ids, **dict(zip(("code", "product"), _labels(db, ids, "product_id", "code", "product"))),
-                    "category": _labels(db, sums["category_id"], "category_id", "label")[0]}
+                    "category": _labels(db, sums["category_id"][order], "category_id", "label")[0]}
+    values = {c: v[order] for c, v in values.items()}     # stable order: equal margins keep their ids' order
     margin, revenue = values["margin"], values["revenue"]
     values["margin_pct"] = margin / np.where(revenue != 0, revenue, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):   # a period whose margins add up to 0
         values["margin_share"] = margin / margin.sum() if len(margin) else margin
-    order = np.lexsort((first, -margin))    # stable: equal keys keep their order
-    return pd.DataFrame({**{c: v.take(order) for c, v in keys.items()},
-                         **{c: rounded(c, v[order]) for c, v in values.items()}})
+    return pd.DataFrame({**keys, **{c: rounded(c, v) for c, v in values.items()}})
 
 
 def _ids_column(ids: np.ndarray) -> Any:
