@@ -7,6 +7,7 @@ Every builder takes a frame from :mod:`nkdash.dashboards` and returns an ``alt.C
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import altair as alt
@@ -194,14 +195,19 @@ def summary_cards(summary: pd.DataFrame, columns: dict[str, str], caption: str |
             for c, text in columns.items()]
 
 
-def formats(frame: pd.DataFrame) -> dict[str, str]:
+def _day(value: Any) -> str:
+    """A date cell: the day, or nothing when there is none (NaT: a product never sold)."""
+    return "" if value is None or pd.isna(value) else f"{value:%Y-%m-%d}"
+
+
+def formats(frame: pd.DataFrame) -> dict[str, str | Callable[[Any], str]]:
     """``format_mapping`` for ``mo.ui.table``: money with cents, ratios as %, counts and
     whole quantities without decimals, dates without a time."""
     out = {}
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_datetime64_any_dtype(values):
-            out[column] = "{:%Y-%m-%d}"
+            out[column] = _day
         elif pd.api.types.is_float_dtype(values):
             fmt = number_format(column)
             if fmt == ",.2~f":

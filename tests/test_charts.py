@@ -59,6 +59,6 @@ def test_table_args_format_and_hide_ids():
     args = charts.table_args(frame)
     assert args["hidden_columns"] == ["store_id"] and args["selection"] is None
     fmt = args["format_mapping"]
-    assert fmt["period"].format(frame["period"][0]) == "2024-03-29"
+    assert fmt["period"](frame["period"][0]) == "2024-03-29" and fmt["period"](pd.NaT) == ""
     assert fmt["revenue"].format(1234.5) == "1,234.50" and fmt["margin_pct"].format(0.25) == "25.0%"
     assert fmt["units"].format(3.0) == "3" and fmt["qty"].format(1.5) == "1.50" and fmt["orders"].format(2.0) == "2"
