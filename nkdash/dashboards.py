@@ -1489,7 +1489,8 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
     "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
               _product_labels),
-    "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores),
+    "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores,
+                  _product_labels),
     "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
 
