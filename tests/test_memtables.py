@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -198,6 +199,22 @@ def test_orders_of_a_category_on_month_files(daily, compacted, stores, categorie
         assert got[column] == approx(want[column]), column
 
 
+def test_a_channel_outside_the_contract_is_a_clear_error(private_copy):
+    """fact_sales' channel is held as an enum of the contract's channels (cheaper to read
+    than strings): a line of another channel stops the query with a one-line LakeError,
+    and the held table keeps no row of that partition."""
+    lake = Lake(private_copy)
+    lines = lake.read_partition("fact_sales", END)
+    channels = lines["channel"].to_pylist()
+    lake.write_partition("fact_sales", END, lines.set_column(lines.schema.get_field_index("channel"), "channel",
+                                                            pa.array(["web", *channels[1:]], lines["channel"].type)))
+    db = Dashboard(private_copy)
+    f = Filters(END, END, categories=(category_id(private_copy, "Food"),))
+    with pytest.raises(LakeError, match=r"cannot hold fact_sales: .*'web'.* data contract"):
+        d.sales_summary(db, f)
+    assert db.memory.rows("fact_sales") == 0
+
+
 def test_order_numbers_are_unique_per_file_and_ref():
     table = pa_table({"order_ref": ["a", "b", "a", None, "b", "c"]}, [1, 1, 1, 1, 2, 2])
     numbers = memtables._shape("fact_sales_orders", memtables.Held(("order_ref",), numbered=True), table)["order_ref"].to_pylist()
@@ -206,8 +223,6 @@ def test_order_numbers_are_unique_per_file_and_ref():
 
 
 def pa_table(columns: dict, files: list[int]):
-    import pyarrow as pa
-
     data = pa.table(columns)
     chunks = [data.slice(0, 2), data.slice(2, 2), data.slice(4, 2)]      # file 1 spans two chunks
     data = pa.concat_tables(chunks)
