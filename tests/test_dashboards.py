@@ -199,6 +199,11 @@ def test_stock_moves_in_and_out(db, lake):
         want = moves.loc[moves[usage] == "internal"].groupby("kind")["qty"].sum()
         mine = got[got["direction"] == direction].groupby("kind")["qty"].sum()
         pd.testing.assert_series_equal(mine.sort_index(), want.sort_index(), check_names=False)
+    # kinds are text (held as an enum) in name order within a period and direction; a kinds filter keeps those
+    assert got["kind"].dtype == d.stores(db)["name"].dtype
+    assert got.equals(got.sort_values(["period", "direction", "kind"], kind="stable").reset_index(drop=True))
+    only = d.stock_moves(db, F, "day", ("receipt", "delivery"))
+    assert set(only["kind"]) == {"receipt", "delivery"} & set(got["kind"]) and len(only) > 0
 
 
 def test_slow_movers_have_stock_and_no_sales(db, lake):
