@@ -741,13 +741,22 @@ LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {   # id column -
 }
 
 
+# A warehouse's store: the first (by id) of the stores (POS configs) it serves; a shop's
+# tills share one warehouse, and a join on all of them would count its stock once per till.
+WAREHOUSE_STORE = ("(SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store "
+                   "WHERE warehouse_id IS NOT NULL ORDER BY warehouse_id, id)")
+
+
+@query("dim_store")
+def _warehouse_names(db: Dashboard) -> pd.DataFrame:
+    return db.sql("warehouse_names", f"SELECT warehouse_id AS id, name FROM {WAREHOUSE_STORE} ORDER BY id", {})
+
+
 def _warehouse_stores(db: Dashboard) -> pd.DataFrame:
-    """Per warehouse (``id``): the name of its first store (by id), and ``rank``: the
+    """Per warehouse (``id``): its store's name (:data:`WAREHOUSE_STORE`), and ``rank``: the
     order of that name among them (DuckDB's: by bytes, nulls last)."""
-    first = stores(db).sort_values(["warehouse_id", "id"], kind="stable").drop_duplicates("warehouse_id")
-    first = first[first["warehouse_id"].notna()]
-    ranks = first["name"].rank(method="dense", na_option="bottom").astype("int64")
-    return pd.DataFrame({"id": first["warehouse_id"].astype("int64"), "name": first["name"], "rank": ranks})
+    frame = _warehouse_names(db)
+    return frame.assign(rank=frame["name"].rank(method="dense", na_option="bottom").astype("int64"))
 
 
 def _labels(db: Dashboard, ids: Any, column: str, *labels: str) -> list[Any]:
@@ -1130,7 +1139,7 @@ def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
 STOCK_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, select list, joins for the labels)
     "location": ("q.location_id, q.warehouse_id", "a.location_id, l.complete_name AS location, s.name AS store",
                  "LEFT JOIN dim_location l ON l.id = a.location_id "
-                 "LEFT JOIN dim_store s ON s.warehouse_id = a.warehouse_id"),
+                 f"LEFT JOIN {WAREHOUSE_STORE} s ON s.warehouse_id = a.warehouse_id"),
     "category": ("p.category_id", f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, "
                  f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
     "department": ("p.category_id", f"{DEPARTMENT.format(c='c')} AS department",
@@ -1491,7 +1500,7 @@ DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
     "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
               _product_labels),
     "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores,
-                  _product_labels),
+                  _product_labels, _warehouse_names),
     "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
 

@@ -519,6 +519,30 @@ def test_every_float_is_rounded_as_shown(db, query, args, f):
         assert want.tobytes() == values.tobytes(), (column, values)
 
 
+def share_a_warehouse(lake: Lake, name: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """The second store (by id) moves into the first one's warehouse (a shop's second
+    till); the first is renamed ``name`` if given. Returns (first, second) as they were."""
+    stores = lake.read_whole("dim_store").to_pandas().sort_values("id")
+    first, other = stores.iloc[0], stores.iloc[1]
+    shared = stores.assign(warehouse_id=stores["warehouse_id"].where(stores["id"] != other["id"], first["warehouse_id"]))
+    if name:
+        shared = shared.assign(name=shared["name"].where(shared["id"] != first["id"], name))
+    lake.write_whole("dim_store", pa.Table.from_pandas(shared, schema=lake.read_whole("dim_store").schema,
+                                                       preserve_index=False))
+    return first, other
+
+
+def test_stock_of_a_warehouse_two_stores_share_counts_once(private, lake):
+    """A shop's two tills are two stores with one warehouse: stock levels by location count
+    its stock once (it was counted once per till), under the first store's name."""
+    stock = stock_at(lake, END)["quantity"].sum()
+    first, other = share_a_warehouse(Lake(private))
+    levels = d.stock_levels(Dashboard(private), F, "location")
+    assert levels["qty"].sum() == approx(stock) and levels["location_id"].is_unique
+    assert first["name"] in set(levels["store"]) and other["name"] not in set(levels["store"])
+    assert d.stock_levels(Dashboard(private), F, "product")["qty"].sum() == approx(stock)
+
+
 def test_stock_outs_by_revenue_then_store_then_product(private):
     """Stock-outs come largest revenue first; ties (negative stock that did not sell: no
     revenue) by store name, then product; a warehouse two stores share is named after the
@@ -540,12 +564,7 @@ def test_stock_outs_by_revenue_then_store_then_product(private):
     ties = outs[outs["revenue"] == 0]
     assert len(ties) == len(chosen) >= 4 and ties["store"].nunique() >= 2
     assert len(ties) > 1 and list(zip(ties["store"], ties["product_id"])) == sorted(zip(ties["store"], ties["product_id"]))
-    stores = lake.read_whole("dim_store").to_pandas()
-    first, other = stores.sort_values("id").iloc[0], stores.sort_values("id").iloc[1]
-    shared = stores.assign(warehouse_id=stores["warehouse_id"].where(stores["id"] != other["id"], first["warehouse_id"]),
-                           name=stores["name"].where(stores["id"] != first["id"], "Zz first till"))
-    lake.write_whole("dim_store", pa.Table.from_pandas(shared, schema=lake.read_whole("dim_store").schema,
-                                                       preserve_index=False))
+    _first, other = share_a_warehouse(lake, "Zz first till")
     again = d.stock_outs(Dashboard(private), F)
     assert "Zz first till" in set(again["store"]) and other["name"] not in set(again["store"])
     assert again["revenue"].is_monotonic_decreasing
