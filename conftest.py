@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def group_nodeid(item: pytest.Item, nodeid: str) -> None:
     try:
-        from _pytest.nodeid import NodeId   # pytest >= 9: the id is structured
+        from _pytest.nodeid import NodeId  # pytest >= 9: the id is structured
     except ImportError:                     # older pytest: xdist's own ``_nodeid`` works
         item._nodeid = nodeid
         return

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import resource
 import shutil
 import subprocess

@@ -20,14 +20,14 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
 
 from nkdash import dashboards as d
 from nkdash.dashboards import Dashboard
-from nkdash.lake import PARTITIONED, Lake, link_tree
+from nkdash.lake import PARTITIONED, Lake, layout, months
+from nkdash.lake.files import link_tree
 
 from .queries import Params
 from .report import Figure, median, ms, repeat
@@ -69,8 +69,8 @@ def _code_version() -> str:
     from nkdash import lake, storage
 
     parts = [inspect.getsource(fn) for fn in (lake.Lake.compact_month, lake.Lake._rewrite_month,
-                                               lake.write_month_file, lake._write_group, storage.compact)]
-    parts += [repr((lake.ROW_GROUP_ROWS, lake.COMPACT_GROUP_ROWS, lake.COMPRESSION, lake.COMPACT_DIR, lake.INDEX_KEY))]
+                                               months.write_month_file, months._write_group, storage.compact)]
+    parts += [repr((layout.ROW_GROUP_ROWS, layout.COMPACT_GROUP_ROWS, layout.COMPRESSION, layout.COMPACT_DIR, layout.INDEX_KEY))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 

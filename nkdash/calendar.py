@@ -21,7 +21,7 @@ import datetime as dt
 import zoneinfo
 from typing import Iterable
 
-from .errors import InputError
+from nkdash.errors import InputError
 
 UTC = dt.timezone.utc
 MAX_SYNC_DAYS = 366    # longest range one command or library call refreshes

@@ -13,7 +13,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from .dashboards import Filters
+from nkdash.dashboards import Filters
 
 HEIGHT = 280
 LABELS = {

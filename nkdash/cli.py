@@ -14,8 +14,7 @@ import sqlite3
 import sys
 from typing import Callable, Sequence
 
-from .errors import NKDashError
-from .settings import get_settings
+from nkdash.errors import NKDashError
 
 Handler = Callable[[argparse.Namespace], int | None]
 _COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []

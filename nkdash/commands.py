@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from .cli import command
-from .settings import get_settings
+from nkdash.cli import command
+from nkdash.settings import get_settings
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -24,9 +24,9 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 @command("odoo-demo", "serve the demo Odoo (database 'demo', login admin/admin)", _demo_args)
 def odoo_demo(args: argparse.Namespace) -> int:
-    from .demo import start_demo
-    from .demo.generate import SCALES, DemoConfig
-    from .errors import InputError
+    from nkdash.demo import start_demo
+    from nkdash.demo.generate import SCALES, DemoConfig
+    from nkdash.errors import InputError
 
     if args.scale not in SCALES:
         raise InputError(f"unknown scale {args.scale!r}; choose from {', '.join(SCALES)}", args.scale)
@@ -45,7 +45,7 @@ def odoo_demo(args: argparse.Namespace) -> int:
 
 @command("odoo-check", "check that Odoo is reachable and the credentials work")
 def odoo_check(args: argparse.Namespace) -> int:
-    from .odoo import connect
+    from nkdash.odoo import connect
 
     settings = get_settings()
     client = connect(settings)
@@ -77,8 +77,8 @@ def up_command(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from .errors import InputError
-    from .up import up
+    from nkdash.errors import InputError
+    from nkdash.up import up
 
     if not 1 <= args.days <= 366:
         raise InputError(f"--days must be between 1 and 366, got {args.days}", args.days)

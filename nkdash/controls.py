@@ -29,9 +29,9 @@ from typing import Any, Literal, NamedTuple
 
 import marimo as mo
 
-from . import dashboards as dash
-from .dashboards import Dashboard, Filters, Grain
-from .errors import LakeError
+from nkdash import dashboards as dash
+from nkdash.dashboards import Dashboard, Filters, Grain
+from nkdash.errors import LakeError
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -55,18 +55,19 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from . import calendar as cal
-from .datasets.inventory import MOVE_KINDS
-from .datasets.registry import REGISTRY
-from .errors import InputError, LakeError
-from .lake import (
-    LAKE_FS, PARTITION_COLUMNS, READ_ATTEMPTS, WHOLE, DataFile, Lake, Problem, partition_expression, pinned,
-    swapped_out,
-)
-from .listing import Listing
-from .memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
-from .meta import FILE_NAME, MetaStore
-from .settings import get_settings
+from nkdash import calendar as cal
+from nkdash.datasets.inventory import MOVE_KINDS
+from nkdash.datasets.registry import REGISTRY
+from nkdash.errors import InputError, LakeError
+from nkdash.lake import WHOLE, DataFile, Lake, Problem
+from nkdash.lake.layout import PARTITION_COLUMNS, READ_ATTEMPTS
+from nkdash.lake.listing import Listing
+from nkdash.lake.months import partition_expression
+from nkdash.lake.pinned import LAKE_FS, pinned
+from nkdash.lake.reader import swapped_out
+from nkdash.memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
+from nkdash.meta import FILE_NAME, MetaStore
+from nkdash.settings import get_settings
 
 log = logging.getLogger(__name__)
 

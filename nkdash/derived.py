@@ -32,13 +32,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import calendar as cal
-from .datasets import get, profit
-from .errors import InputError, LakeError
-from .etl import combined_checksum
-from .lake import Compaction, Lake, PartitionInfo
-from .meta import MetaStore, Trigger
-from .settings import get_settings
+from nkdash import calendar as cal
+from nkdash.datasets import get, profit
+from nkdash.errors import InputError, LakeError
+from nkdash.etl import combined_checksum
+from nkdash.lake import Compaction, Lake, PartitionInfo
+from nkdash.meta import MetaStore, Trigger
+from nkdash.settings import get_settings
 
 ATTEMPTS = 3  # a date whose source is rewritten while it is rebuilt is done again, at most this often
 

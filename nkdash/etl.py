@@ -32,14 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from . import calendar as cal
-from .datasets import Context, Dataset, Source, dependents, get
-from .datasets.base import ALL_RECORDS
-from .errors import NKDashError, OdooError
-from .lake import Lake, PartitionInfo
-from .meta import MetaStore, Trigger
-from .odoo import OdooClient, connect, format_datetime
-from .settings import Settings, get_settings
+from nkdash import calendar as cal
+from nkdash.datasets import Context, Dataset, Source, dependents, get
+from nkdash.datasets.base import ALL_RECORDS
+from nkdash.errors import NKDashError, OdooError
+from nkdash.lake import Lake, PartitionInfo
+from nkdash.meta import MetaStore, Trigger
+from nkdash.odoo import OdooClient, connect, format_datetime
+from nkdash.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ import argparse
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from . import calendar as cal
-from .cli import command
-from .datasets import DATASET_NAMES, get
-from .errors import InputError
-from .settings import get_settings
+from nkdash import calendar as cal
+from nkdash.cli import command
+from nkdash.datasets import DATASET_NAMES, get
+from nkdash.errors import InputError
+from nkdash.settings import get_settings
 
 if TYPE_CHECKING:
-    from .odoo import OdooClient
+    from nkdash.odoo import OdooClient
 
 DATE = "YYYY-MM-DD"
 
@@ -61,8 +61,8 @@ def requested_span(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
 
 def checked_dates(start: dt.date, end: dt.date) -> tuple[list[dt.date], OdooClient]:
     """The dates of ``start..end`` once checked, and the Odoo client that told the timezone."""
-    from .etl import business_tz
-    from .odoo import connect
+    from nkdash.etl import business_tz
+    from nkdash.odoo import connect
 
     cal.check_range(start, end, latest=dt.date.max)        # order and length, before connecting
     settings = get_settings()
@@ -71,7 +71,7 @@ def checked_dates(start: dt.date, end: dt.date) -> tuple[list[dt.date], OdooClie
 
 
 def _run_refresh(dataset: str, args: argparse.Namespace, full: bool = False) -> int:
-    from .etl import refresh
+    from nkdash.etl import refresh
 
     get(dataset)
     dates, client = checked_dates(*requested_span(args))
@@ -93,7 +93,7 @@ def profit_command(args: argparse.Namespace) -> int:
 
 @command("validate", "check a date's lake partitions against Odoo's own counts and totals", _validate_args)
 def validate_command(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from nkdash.validate import validate
 
     names = [get(name).name for name in args.dataset or ()]
     day = cal.parse_date(args.date)
@@ -105,7 +105,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 @command("monitor", "ETL durations, rows, throughput and failures per dataset; query timings", _monitor_args)
 def monitor_command(args: argparse.Namespace) -> int:
-    from .monitor import monitor
+    from nkdash.monitor import monitor
 
     if not 1 <= args.days <= cal.MAX_SYNC_DAYS:
         raise InputError(f"--days must be between 1 and {cal.MAX_SYNC_DAYS}, got {args.days}", args.days)
@@ -116,7 +116,7 @@ def monitor_command(args: argparse.Namespace) -> int:
 @command("freshness", "per dataset: last loaded date, missing/failed/stale dates, SLA status "
                       "(exit 1 when one is critical)")
 def freshness_command(args: argparse.Namespace) -> int:
-    from .monitor import freshness_report
+    from nkdash.monitor import freshness_report
 
     report = freshness_report()
     print(report.text())

@@ -25,11 +25,11 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal
 
-from . import calendar as cal
-from .lake import Lake
-from .monitor import freshness_report
-from .errors import NKDashError
-from .settings import Settings
+from nkdash import calendar as cal
+from nkdash.errors import NKDashError
+from nkdash.lake import Lake
+from nkdash.monitor import freshness_report
+from nkdash.settings import Settings
 
 Status = Literal["ok", "degraded", "fail"]
 QueueProbe = Callable[[Settings], dict]
@@ -98,7 +98,7 @@ def scan_lake(lake: Lake) -> dict:
 
 def queue_status(settings: Settings) -> dict:
     """Reachability and depth of the configured huey queue; ``ok`` None when not set up yet."""
-    from . import queue
+    from nkdash import queue
 
     if settings.queue == "redis":
         reach = _redis_status(settings)   # a PING with short timeouts first: never hang /health

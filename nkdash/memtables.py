@@ -43,11 +43,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .datasets.base import Channel
-from .datasets.inventory import MOVE_KINDS
-from .datasets.registry import REGISTRY
-from .errors import LakeError
-from .lake import DATE_COLUMN, LAKE_FS, WHOLE, DataFile, pinned
+from nkdash.datasets.base import Channel
+from nkdash.datasets.inventory import MOVE_KINDS
+from nkdash.datasets.registry import REGISTRY
+from nkdash.errors import LakeError
+from nkdash.lake import DATE_COLUMN, WHOLE, DataFile
+from nkdash.lake.pinned import LAKE_FS, pinned
 
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
 READ_ONLY = {"threads": 1, "enable_external_access": False, "lock_configuration": True}

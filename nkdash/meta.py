@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from .errors import InputError, LakeError
-from .lake import process_alive
+from nkdash.errors import InputError, LakeError
+from nkdash.processes import process_alive
 
 if TYPE_CHECKING:
-    from .lake import Lake
+    from nkdash.lake import Lake
 
 Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
 RunStatus = Literal["success", "failed", "skipped"]

@@ -17,13 +17,13 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from . import calendar as cal
-from .datasets import DATED
-from .lake import Lake
-from .meta import Freshness, MetaStore
-from .etl import business_tz
-from .odoo import OdooClient
-from .settings import Settings, get_settings
+from nkdash import calendar as cal
+from nkdash.datasets import DATED
+from nkdash.etl import business_tz
+from nkdash.lake import Lake
+from nkdash.meta import Freshness, MetaStore
+from nkdash.odoo import OdooClient
+from nkdash.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,13 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from . import calendar as cal
-from . import derived, queue, storage
-from .datasets import DATED, REGISTRY, dependents, get
-from .errors import InputError, NKDashError
-from .lake import PARTITIONED, WHOLE, Lake, Problem
-from .meta import MetaStore
-from .settings import Settings, get_settings
+from nkdash import calendar as cal
+from nkdash import derived, queue, storage
+from nkdash.datasets import DATED, REGISTRY, dependents, get
+from nkdash.errors import InputError, NKDashError
+from nkdash.lake import PARTITIONED, WHOLE, Lake, Problem
+from nkdash.meta import MetaStore
+from nkdash.settings import Settings, get_settings
 
 Progress = Callable[..., Iterable]
 Risk = Literal["read", "write", "destructive"]
@@ -229,7 +229,7 @@ def sync_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings 
 
 
 def _reload_dimensions(settings: Settings, progress: Progress) -> Result:
-    from .etl import refresh
+    from nkdash.etl import refresh
 
     (report,) = [refresh("dimensions", [latest_date(settings)], trigger="sync", settings=settings, progress=False,
                          full=True)
@@ -252,7 +252,7 @@ def enqueue_daily_jobs(settings: Settings | None = None) -> Result:
 def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
     """Per dated dataset: last processed date, lag, SLA status, missing/failed/stale dates,
     and its latest run."""
-    from .monitor import freshness_report
+    from nkdash.monitor import freshness_report
 
     settings = settings or get_settings()
     meta = _meta(settings)
@@ -553,7 +553,7 @@ def repair_lake(settings: Settings | None = None, *, deep: bool = False, progres
 # ---- Odoo and validation
 def odoo_check(settings: Settings | None = None) -> tuple[bool, str]:
     """Connect and log in to Odoo: (ok, one line). A failure names the setting to check."""
-    from .odoo import connect
+    from nkdash.odoo import connect
 
     settings = settings or get_settings()
     started = time.perf_counter()
@@ -575,7 +575,7 @@ def odoo_result(settings: Settings | None = None) -> Result:
 @guarded("Odoo timeouts")
 def odoo_timeouts(settings: Settings | None = None, days: int = 7) -> Result:
     """The Odoo check, the client's timeout settings, and recent runs that timed out."""
-    from .monitor import monitor
+    from nkdash.monitor import monitor
 
     settings = settings or get_settings()
     ok, message = odoo_check(settings)
@@ -593,7 +593,7 @@ def odoo_timeouts(settings: Settings | None = None, days: int = 7) -> Result:
 def validate_dates(dates: Iterable[dt.date], settings: Settings | None = None, *, datasets: Sequence[str] | None = None,
                    progress: Progress = no_progress) -> Result:
     """Validate each date against Odoo (counts, totals and the declared checks)."""
-    from .validate import validate
+    from nkdash.validate import validate
 
     settings = settings or get_settings()
     days = sorted(set(dates))
@@ -829,7 +829,7 @@ def run_counts(runs: pd.DataFrame) -> dict[str, int]:
 
 def dataset_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
     """Per dataset over ``days``: runs, failures, rows, ETL seconds, slowest run, rows/s."""
-    from .monitor import monitor
+    from nkdash.monitor import monitor
 
     report = monitor(days, settings=settings or get_settings())
     return pd.DataFrame([{**asdict(s), "throughput": round(s.throughput, 1)} for s in report.datasets],
@@ -838,7 +838,7 @@ def dataset_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFra
 
 def query_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
     """Per dashboard query over ``days``: executions, median, p95 and slowest seconds."""
-    from .monitor import monitor
+    from nkdash.monitor import monitor
 
     report = monitor(days, settings=settings or get_settings())
     return pd.DataFrame([asdict(q) for q in report.queries], columns=["name", "count", "median", "p95", "slowest"])
@@ -954,8 +954,8 @@ def verify_backup(path: str | None, settings: Settings | None = None) -> Result:
 def security_table(settings: Settings | None = None, env_file: Path = Path(".env")) -> pd.DataFrame:
     """The security items: credentials only in ``.env`` (and not readable by others), web
     passwords set, operator-only notebooks, read-only dashboards, access log."""
-    from .dashboards import READ_ONLY
-    from .notebooks import NOTEBOOKS
+    from nkdash.dashboards import READ_ONLY
+    from nkdash.notebooks import NOTEBOOKS
 
     settings = settings or get_settings()
     mode = env_file.stat().st_mode & 0o777 if env_file.exists() else None
@@ -981,7 +981,7 @@ def security_table(settings: Settings | None = None, env_file: Path = Path(".env
 @guarded("Dashboard cache")
 def cache_check(settings: Settings | None = None) -> Result:
     """Run one dashboard query twice on a fresh cache: the second answer comes from the cache."""
-    from . import dashboards
+    from nkdash import dashboards
 
     settings = settings or get_settings()
     db = dashboards.Dashboard(Lake(settings.lake, read_only=True), meta=None)
@@ -1118,7 +1118,7 @@ def _request(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _monitor(p: Params, s: Settings, progress: Progress) -> Result:
-    from .monitor import monitor
+    from nkdash.monitor import monitor
 
     report = monitor(p.days, verbose=True, settings=s)
     return Result(not report.failures, f"ETL over the last {p.days} day(s): {len(report.failures)} failure(s)",
@@ -1126,7 +1126,7 @@ def _monitor(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _freshness(p: Params, s: Settings, progress: Progress) -> Result:
-    from .monitor import freshness_report
+    from nkdash.monitor import freshness_report
 
     report = freshness_report(today(s), settings=s)
     return Result(report.ok, "Freshness: " + ("within the SLA" if report.ok else "a dataset is CRITICAL"),
@@ -1134,7 +1134,7 @@ def _freshness(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _health(p: Params, s: Settings, progress: Progress) -> Result:
-    from .health import check_health
+    from nkdash.health import check_health
 
     health = check_health(s, today=today(s))
     return Result(health.ok, f"Health: {health.status}", json.dumps(health.to_dict(), indent=1, default=str))
@@ -1173,7 +1173,7 @@ def _aggregates(s: Settings) -> pd.DataFrame:
 
 
 def _notebooks(s: Settings) -> pd.DataFrame:
-    from .notebooks import NOTEBOOKS
+    from nkdash.notebooks import NOTEBOOKS
 
     return pd.DataFrame([{"path": nb.path, "title": nb.title, "role": nb.role} for nb in NOTEBOOKS])
 
@@ -1185,7 +1185,7 @@ def _security(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _read_only(p: Params, s: Settings, progress: Progress) -> Result:
-    from .dashboards import READ_ONLY, open_dashboard
+    from nkdash.dashboards import READ_ONLY, open_dashboard
 
     db = open_dashboard(s.lake)
     return Result(db.lake.read_only, f"Dashboards open {db.lake.root} read-only: {db.lake.read_only}",

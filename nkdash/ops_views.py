@@ -10,8 +10,8 @@ import altair as alt
 import marimo as mo
 import pandas as pd
 
-from .charts import inline_chart_data
-from .ops import RUNBOOK, SECTIONS, Procedure, Result
+from nkdash.charts import inline_chart_data
+from nkdash.ops import RUNBOOK, SECTIONS, Procedure, Result
 
 inline_chart_data()  # charts' rows in the page, not in virtual files a re-run deletes (see charts)
 

@@ -66,17 +66,17 @@ from huey.consumer import Consumer, Scheduler
 from huey.exceptions import RetryTask
 from huey.storage import PriorityRedisStorage, SqliteStorage
 
-from . import calendar as cal
-from .datasets import get
-from .errors import InputError, NKDashError
-from .settings import Settings, get_settings
+from nkdash import calendar as cal
+from nkdash.datasets import get
+from nkdash.errors import InputError, NKDashError
+from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from huey.api import Task, TaskWrapper
 
-    from .etl import RunReport
-    from .meta import MetaStore
-    from .storage import CompactionReport
+    from nkdash.etl import RunReport
+    from nkdash.meta import MetaStore
+    from nkdash.storage import CompactionReport
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def business_tz(settings: Settings) -> dt.tzinfo:
     """NKDASH_TZ, else the Odoo user's timezone (asked once per process)."""
     if settings.tz:
         return cal.timezone(settings.tz)
-    from .odoo import connect
+    from nkdash.odoo import connect
 
     return cal.timezone(connect(settings).user_tz())
 
@@ -467,8 +467,8 @@ class TaskLog:
     """
 
     def __init__(self, settings: Settings):
-        from .lake import Lake
-        from .meta import MetaStore
+        from nkdash.lake import Lake
+        from nkdash.meta import MetaStore
 
         self.meta: MetaStore = MetaStore.for_lake(Lake(settings.lake))
 
@@ -643,7 +643,7 @@ def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
     inputs are not loaded waits when ``wait_for_inputs``, else its inputs are loaded too,
     under their locks; a date whose input is being loaded right now waits.
     """
-    from .etl import refresh
+    from nkdash.etl import refresh
 
     settings = settings or get_settings()
     huey, spec, outcome = connect(settings), get(dataset), Outcome(dataset)
@@ -676,7 +676,7 @@ def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
 
 def input_ready(meta: MetaStore, settings: Settings, name: str, day: dt.date) -> bool:
     """The input partition is loaded (not failed or stale) and on disk."""
-    from .lake import Lake
+    from nkdash.lake import Lake
 
     state = meta.partition(name, day)
     lake = Lake(settings.lake)
@@ -691,7 +691,7 @@ def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: str,
 
 def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = None) -> Outcome:
     """The daily job: load every date the ETL plans for ``dataset`` on local date ``day``."""
-    from .etl import plan
+    from nkdash.etl import plan
 
     settings = settings or get_settings()
     dates = [dt.date.fromisoformat(d) for d in task.kwargs.get("dates") or ()]
@@ -704,7 +704,7 @@ def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = No
 def run_compaction(day: str, task: Task, settings: Settings | None = None) -> CompactionReport:
     """The nightly compaction as of local date ``day`` (:func:`nkdash.storage.compact_old_months`);
     what it did goes to the task history. A month it had to skip fails the task."""
-    from .storage import compact_old_months
+    from nkdash.storage import compact_old_months
 
     settings = settings or get_settings()
     report = compact_old_months(settings, today=dt.date.fromisoformat(day), task_id=task.id)
@@ -718,7 +718,7 @@ def heal_derived(dataset: str, task_id: str, settings: Settings) -> None:
     """Before planning: rebuild ``dataset``'s derived tables that the lake alone can give
     (an upgrade's new aggregates, a write killed between tables), so they are not reloaded
     from Odoo (:mod:`nkdash.derived`)."""
-    from .derived import backfill, derivations
+    from nkdash.derived import backfill, derivations
 
     if derivations([dataset]):
         report = backfill(settings.lake, datasets=[dataset], trigger="schedule", task_id=task_id)
@@ -972,7 +972,7 @@ def heal_at_start(settings: Settings) -> None:
     ``nkdash up`` does, so the dashboards need not wait for the night's profit job. Nothing
     to do costs a listing of the derived tables (0.75 s for a 3-year lake); a failure is
     logged and the worker starts anyway."""
-    from .derived import backfill
+    from nkdash.derived import backfill
 
     try:
         report = backfill(settings.lake, trigger="schedule")

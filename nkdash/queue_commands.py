@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import command
-from .datasets import DATASET_NAMES
-from .errors import InputError
+from nkdash.cli import command
+from nkdash.datasets import DATASET_NAMES
+from nkdash.errors import InputError
 
 QUEUE_ACTIONS = ("status", "purge", "revoke", "retry-failed", "flush-locks", "recover")
 TASK_STATES = ("queued", "running", "done", "failed", "revoked")
@@ -48,7 +48,7 @@ def _tasks_args(p: argparse.ArgumentParser) -> None:
 @command("worker", "run a huey consumer: the daily schedule and queued refreshes (SIGTERM: graceful stop, "
          "SIGHUP: restart); logs in <log_dir>/huey/", _worker_args)
 def worker_command(args: argparse.Namespace) -> int:
-    from .queue import backend_errors, run_worker
+    from nkdash.queue import backend_errors, run_worker
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}", args.workers)
@@ -60,14 +60,14 @@ def worker_command(args: argparse.Namespace) -> int:
 
 @command("queue", "queue operations: status, purge, revoke ID, retry-failed, flush-locks, recover", _queue_args)
 def queue_command(args: argparse.Namespace) -> int:
-    from . import queue
+    from nkdash import queue
 
     with queue.backend_errors():
         return _queue_action(args)
 
 
 def _queue_action(args: argparse.Namespace) -> int:
-    from . import queue
+    from nkdash import queue
 
     if args.action == "status":
         print(queue.status().text())
@@ -90,7 +90,7 @@ def _queue_action(args: argparse.Namespace) -> int:
 
 
 def _purge(yes: bool) -> int:
-    from . import queue
+    from nkdash import queue
 
     waiting = len(queue.pending()) + len(queue.scheduled())
     if not yes:
@@ -106,7 +106,7 @@ def _purge(yes: bool) -> int:
 @command("refresh-async", "queue a refresh of up to 31 days, one task per date; prints the request id",
          _refresh_async_args)
 def refresh_async_command(args: argparse.Namespace) -> int:
-    from .queue import backend_errors, enqueue_refresh
+    from nkdash.queue import backend_errors, enqueue_refresh
 
     with backend_errors():
         request_id = enqueue_refresh(args.dataset, args.start_date, args.end_date or args.start_date)
@@ -117,7 +117,7 @@ def refresh_async_command(args: argparse.Namespace) -> int:
 
 @command("tasks", "task history: what is queued, running, done or failed", _tasks_args)
 def tasks_command(args: argparse.Namespace) -> int:
-    from . import queue
+    from nkdash import queue
 
     if args.request:
         for s in queue.request_status(args.request):

@@ -14,7 +14,7 @@ from typing import Literal, Mapping
 
 from dotenv import dotenv_values
 
-from .errors import ConfigError
+from nkdash.errors import ConfigError
 
 Protocol = Literal["auto", "json2", "jsonrpc", "xmlrpc"]
 PROTOCOLS: tuple[str, ...] = ("auto", "json2", "jsonrpc", "xmlrpc")
@@ -184,7 +184,7 @@ def _version(name: str, value: str) -> int:
 
 
 def _scale(name: str, value: str) -> str:
-    from .demo.generate import SCALES  # local: keeps settings import-light
+    from nkdash.demo.generate import SCALES  # local: keeps settings import-light
 
     if value not in SCALES:
         raise ConfigError(name, f"expected one of {', '.join(SCALES)}, got {value!r}")

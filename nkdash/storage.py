@@ -54,14 +54,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import calendar as cal
-from .errors import InputError, LakeError, NKDashError
-from .lake import PARTITIONED, TABLES, WHOLE, Compaction, Lake, MonthLayout, Problem, link_tree, month_index
-from .meta import MIGRATIONS, MetaStore, Trigger
-from .settings import Settings, get_settings
+from nkdash import calendar as cal
+from nkdash.errors import InputError, LakeError, NKDashError
+from nkdash.lake import PARTITIONED, TABLES, WHOLE, Compaction, Lake, MonthLayout, Problem
+from nkdash.lake.files import link_tree
+from nkdash.lake.months import month_index
+from nkdash.meta import MIGRATIONS, MetaStore, Trigger
+from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from .validate import ValidationReport
+    from nkdash.validate import ValidationReport
 
 DEFAULT_COMPACT_AFTER_DAYS = Settings.compact_after_days  # a month is compacted once it ended this many days ago
 COMPACT_JOB = "compact"  # the nightly compaction's name: in the schedule, its task, and its runs
@@ -617,8 +619,8 @@ def _validate_restored(report: RestoreReport, lake: Lake, settings: Settings, da
         report.notes.append("no dated partitions restored: nothing to validate against Odoo")
         return
     try:
-        from .odoo import connect
-        from .validate import validate
+        from nkdash.odoo import connect
+        from nkdash.validate import validate
     except ImportError as exc:  # the validator is optional here
         report.notes.append(f"validation unavailable ({exc}): offline checks only")
         return

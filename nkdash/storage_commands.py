@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import calendar as cal
-from . import derived, storage
-from .cli import command
-from .errors import InputError
-from .lake import PARTITIONED
-from .settings import get_settings
+from nkdash import calendar as cal
+from nkdash import derived, storage
+from nkdash.cli import command
+from nkdash.errors import InputError
+from nkdash.lake import PARTITIONED
+from nkdash.settings import get_settings
 
 
 def _storage_args(p: argparse.ArgumentParser) -> None:

@@ -19,8 +19,8 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from . import calendar as cal
-from .settings import Secret, Settings, get_settings, reset_settings
+from nkdash import calendar as cal
+from nkdash.settings import Secret, Settings, get_settings, reset_settings
 
 Say = Callable[[str], None]
 INITIAL_ORDER = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
@@ -51,11 +51,10 @@ def use_settings(settings: Settings) -> Settings:
 
 def initial_load(settings: Settings, days: int, say: Say) -> bool:
     """Load the lake; returns True when every unit succeeded."""
-    from .derived import backfill
-    from .etl import catch_up, refresh
-    from .lake import Lake
-    from .odoo import connect
-    from .etl import business_tz
+    from nkdash.derived import backfill
+    from nkdash.etl import business_tz, catch_up, refresh
+    from nkdash.lake import Lake
+    from nkdash.odoo import connect
 
     client = connect(settings)
     tz = business_tz(settings, client)
@@ -77,14 +76,14 @@ def initial_load(settings: Settings, days: int, say: Say) -> bool:
 
 
 def _first_table(dataset: str) -> str:
-    from .datasets import get
+    from nkdash.datasets import get
 
     return get(dataset).table_names[0]
 
 
 def check(settings: Settings, say: Say) -> bool:
-    from .monitor import freshness_report
-    from .validate import validate
+    from nkdash.monitor import freshness_report
+    from nkdash.validate import validate
 
     yesterday_reports = validate(_yesterday(settings), settings=settings)
     say(yesterday_reports.text())
@@ -93,8 +92,8 @@ def check(settings: Settings, say: Say) -> bool:
 
 
 def _yesterday(settings: Settings) -> dt.date:
-    from .etl import business_tz
-    from .odoo import connect
+    from nkdash.etl import business_tz
+    from nkdash.odoo import connect
 
     return cal.today(business_tz(settings, connect(settings))) - dt.timedelta(days=1)
 
@@ -102,7 +101,7 @@ def _yesterday(settings: Settings) -> dt.date:
 def up(*, days: int = 30, serve: bool = True, port: int | None = None, env_file: Path = Path(".env"),
        say: Say = print) -> int:
     """Bring the whole system up (see the module docstring); returns an exit code."""
-    from .odoo import embedded_demo_url
+    from nkdash.odoo import embedded_demo_url
 
     settings = get_settings()
     if settings.uses_demo:
@@ -119,8 +118,8 @@ def up(*, days: int = 30, serve: bool = True, port: int | None = None, env_file:
 
 def run_services(settings: Settings, port: int | None, say: Say) -> int:
     """A huey consumer next to the served notebooks, until Ctrl+C / SIGTERM."""
-    from .queue import start_worker_process, stop_worker
-    from .web import serve
+    from nkdash.queue import start_worker_process, stop_worker
+    from nkdash.web import serve
 
     worker = start_worker_process(settings)
     say(f"worker started (pid {worker.pid}); logs in {settings.log_dir / 'huey'}")

@@ -26,16 +26,23 @@ from typing import Callable, Iterable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .datasets import DATED, Context, Dataset, get
-from .datasets.base import Totals
-from .datasets.checks import (
-    AcceptedValues, Difference, NotNull, PartitionDate, Recomputed, Relationship, SumsOf, Unique,
+from nkdash.datasets import DATED, Context, Dataset, get
+from nkdash.datasets.base import Totals
+from nkdash.datasets.checks import (
+    AcceptedValues,
+    Difference,
+    NotNull,
+    PartitionDate,
+    Recomputed,
+    Relationship,
+    SumsOf,
+    Unique,
 )
-from .errors import LakeError
-from .etl import session
-from .lake import Lake, Problem
-from .odoo import OdooClient
-from .settings import Settings
+from nkdash.errors import LakeError
+from nkdash.etl import session
+from nkdash.lake import Lake, Problem
+from nkdash.odoo import OdooClient
+from nkdash.settings import Settings
 
 TOTALS_TOLERANCE = 0.01    # money and quantities: a cent (Odoo sums exact decimals, the lake floats)
 SUMS_TOLERANCE = 1e-6      # lake vs lake: float summation order only
@@ -139,7 +146,7 @@ def read_tables(ctx: Context, spec: Dataset, day: dt.date, result: DatasetValida
 def _not_loaded(ctx: Context, table: str, day: dt.date, exc: LakeError) -> str:
     """Why a table of ``day`` cannot be read; a missing derived table whose source is there
     says so: the lake alone rebuilds it (``nkdash backfill``, :mod:`nkdash.derived`)."""
-    from .derived import DERIVATIONS
+    from nkdash.derived import DERIVATIONS
 
     source = next((d.source for d in DERIVATIONS if table in d.tables), None)
     if source and not ctx.lake.has_partition(table, day) and ctx.lake.has_partition(source, day):

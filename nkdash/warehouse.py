@@ -47,12 +47,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from .errors import NKDashError
-from .lake import (
-    PARTITION_COLUMNS, READ_ATTEMPTS, TABLES, WHOLE, DataFile, Lake, partition_expression, swapped_out,
-)
-from .meta import MetaStore
-from .settings import get_settings
+from nkdash.errors import NKDashError
+from nkdash.lake import TABLES, WHOLE, DataFile, Lake
+from nkdash.lake.layout import PARTITION_COLUMNS, READ_ATTEMPTS
+from nkdash.lake.months import partition_expression
+from nkdash.lake.reader import swapped_out
+from nkdash.meta import MetaStore
+from nkdash.settings import get_settings
 
 Params = Sequence[Any] | dict[str, Any] | None
 

@@ -67,10 +67,10 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from .errors import ConfigError, NKDashError
-from .health import Health, QueueProbe, check_health, queue_status
-from .notebooks import NOTEBOOKS_DIR, Notebook, Role, available, may_open
-from .settings import Settings
+from nkdash.errors import ConfigError, NKDashError
+from nkdash.health import Health, QueueProbe, check_health, queue_status
+from nkdash.notebooks import NOTEBOOKS_DIR, Notebook, Role, available, may_open
+from nkdash.settings import Settings
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("nkdash.web.access")

@@ -9,8 +9,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from .cli import command
-from .settings import get_settings
+from nkdash.cli import command
+from nkdash.settings import get_settings
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -24,8 +24,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 @command("serve", "serve the notebooks (viewer/operator login), an index page and /health", _serve_args)
 def serve_command(args: argparse.Namespace) -> int:
-    from .notebooks import NOTEBOOKS_DIR
-    from .web import serve
+    from nkdash.notebooks import NOTEBOOKS_DIR
+    from nkdash.web import serve
 
     serve(get_settings(), host=args.host, port=args.port, notebooks_dir=args.notebooks or NOTEBOOKS_DIR,
           show_tracebacks=args.show_tracebacks, no_auth=args.no_auth, announce=partial(print, flush=True))

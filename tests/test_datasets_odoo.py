@@ -12,7 +12,7 @@ from nkdash.lake import Lake
 from nkdash.odoo import connect, format_datetime
 from nkdash.validate import validate
 
-from .conftest import DATES, DATED, END, TZ
+from .conftest import DATED, DATES, END, TZ
 
 BRUSSELS = cal.timezone(TZ)
 FIRST, LAST = cal.day_bounds(DATES[0], BRUSSELS)[0], cal.day_bounds(END, BRUSSELS)[1]

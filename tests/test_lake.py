@@ -199,7 +199,7 @@ WRITER = textwrap.dedent("""
     import datetime as dt, os, signal, sys
     import pyarrow as pa
     import pyarrow.parquet
-    import nkdash.lake as lake_mod
+    import nkdash.lake.writer as lake_mod
 
     DATE = dt.date(2024, 3, 1)
 
@@ -225,7 +225,7 @@ WRITER = textwrap.dedent("""
         return calls
 
     def writer(root, mode, rows, crash_at):
-        lake = lake_mod.Lake(root)
+        lake = lake_mod.LakeWriter(root)
         versions = [version(rows, seed) for seed in (2, 1)]
         if mode == "fallback":
             lake_mod._exchange = lambda a, b: False

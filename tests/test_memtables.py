@@ -20,7 +20,8 @@ from nkdash import dashboards as d
 from nkdash import memtables
 from nkdash.dashboards import Dashboard, Filters
 from nkdash.errors import LakeError
-from nkdash.lake import Lake, swapped_out
+from nkdash.lake import Lake
+from nkdash.lake.reader import swapped_out
 from nkdash.storage import compact
 
 from .conftest import DATES, END
@@ -277,7 +278,7 @@ def test_periods_cover_the_range(grain):
 def test_a_listing_never_keeps_a_directory_swapped_while_it_is_read(private_copy, monkeypatch):
     """A writer swaps a partition in (and empties the old directory) while the listing reads
     it: the listing is read again and names the new file, never the old or none."""
-    from nkdash import listing as listing_module
+    from nkdash.lake import listing as listing_module
 
     lake, day, table = Lake(private_copy), DATES[2], "agg_sales_daily"
     listing = listing_module.Listing(Lake(private_copy, read_only=True))

@@ -9,11 +9,18 @@ from nkdash.demo import Faults, start_demo
 from nkdash.demo.generate import DemoConfig
 from nkdash.demo.store import User
 from nkdash.errors import (
-    OdooAccessDenied, OdooAccessError, OdooAuthError, OdooRequestError, OdooServerError,
-    OdooTimeout, OdooTLSError, OdooUnknownDatabase, OdooUnreachable,
+    OdooAccessDenied,
+    OdooAccessError,
+    OdooAuthError,
+    OdooRequestError,
+    OdooServerError,
+    OdooTimeout,
+    OdooTLSError,
+    OdooUnknownDatabase,
+    OdooUnreachable,
 )
 from nkdash.odoo import PROTOCOL_CLASSES, connect
-from nkdash.settings import Settings, Secret
+from nkdash.settings import Secret, Settings
 
 VERSIONS = (16, 17, 18, 19)
 CASES = [(v, p) for v in VERSIONS for p in ("jsonrpc", "xmlrpc")] + [(19, "json2")]

@@ -18,7 +18,16 @@ from nkdash.demo import Faults
 from nkdash.settings import Secret, Settings
 from tests.conftest import DATES
 from tests.test_tasks_consumer import (  # noqa: F401  (fixtures)
-    SPRING_NIGHT, clock, consumers, fired_at, history, make_settings, runs, settled, slow_demo, wait_for,
+    SPRING_NIGHT,
+    clock,
+    consumers,
+    fired_at,
+    history,
+    make_settings,
+    runs,
+    settled,
+    slow_demo,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow

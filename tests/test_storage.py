@@ -23,7 +23,9 @@ from nkdash import settings as settings_module
 from nkdash import storage, warehouse
 from nkdash.cli import main
 from nkdash.errors import InputError
-from nkdash.lake import COMPACT_DIR, ROW_GROUP_ROWS, Lake, month_index
+from nkdash.lake import Lake
+from nkdash.lake.layout import COMPACT_DIR, ROW_GROUP_ROWS
+from nkdash.lake.months import month_index
 from nkdash.meta import MetaStore
 from nkdash.settings import Settings
 from nkdash.storage import BackupError

@@ -13,7 +13,8 @@ from nkdash import derived, storage
 from nkdash.cli import main
 from nkdash.datasets import get, profit
 from nkdash.etl import combined_checksum, plan
-from nkdash.lake import COMPACT_DIR, Lake
+from nkdash.lake import Lake
+from nkdash.lake.layout import COMPACT_DIR
 from nkdash.meta import MetaStore
 from nkdash.validate import validate
 

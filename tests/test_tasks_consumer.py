@@ -20,8 +20,7 @@ from nkdash.errors import InputError
 from nkdash.etl import refresh
 from nkdash.settings import Settings
 from tests.conftest import DATES, demo_config
-from tests.consumer_support import (  # noqa: F401  (clock, consumers: fixtures)
-    clock, consumers, history, make_settings, utc, wait_for)
+from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401  (clock, consumers: fixtures)
 
 pytestmark = pytest.mark.slow
 

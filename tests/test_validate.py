@@ -7,7 +7,13 @@ import pyarrow.compute as pc
 import pytest
 
 from nkdash.datasets.checks import (
-    AcceptedValues, Difference, NotNull, PartitionDate, Relationship, SumsOf, Unique,
+    AcceptedValues,
+    Difference,
+    NotNull,
+    PartitionDate,
+    Relationship,
+    SumsOf,
+    Unique,
 )
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore

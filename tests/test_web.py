@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,8 +22,8 @@ import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from nkdash.errors import ConfigError
 from nkdash import queue
+from nkdash.errors import ConfigError
 from nkdash.health import check_health, queue_status
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Ma
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..calendar import day_bounds
-from ..odoo import OdooClient, VersionProfile, format_datetime
-from .checks import Check
+from nkdash.calendar import day_bounds
+from nkdash.datasets.checks import Check
+from nkdash.odoo import OdooClient, VersionProfile, format_datetime
 
 if TYPE_CHECKING:
-    from ..lake import Lake
-    from ..meta import MetaStore
+    from nkdash.lake import Lake
+    from nkdash.meta import MetaStore
 
 DatasetName = Literal["pos", "invoices", "purchases", "inventory", "stock-quants", "dimensions", "profit"]
 Channel = Literal["pos", "invoice"]

@@ -16,11 +16,9 @@ from typing import Any, Callable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..odoo import VersionProfile, format_datetime
-from .base import (
-    ALL_RECORDS, UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, to_table,
-)
-from .checks import AcceptedValues, NotNull, Relationship, Unique
+from nkdash.datasets.base import ALL_RECORDS, UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, to_table
+from nkdash.datasets.checks import AcceptedValues, NotNull, Relationship, Unique
+from nkdash.odoo import VersionProfile, format_datetime
 
 Shape = Callable[[dict[str, Any], VersionProfile], dict[str, Any]]
 

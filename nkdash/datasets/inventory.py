@@ -24,11 +24,20 @@ from typing import Literal, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import (
-    UTC_TIMESTAMP, Context, Dataset, Domain, Source, Table, Totals, arrow_totals, date_domain,
-    odoo_totals, shape,
+from nkdash.datasets.base import (
+    UTC_TIMESTAMP,
+    Context,
+    Dataset,
+    Domain,
+    Source,
+    Table,
+    Totals,
+    arrow_totals,
+    date_domain,
+    odoo_totals,
+    shape,
 )
-from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
+from nkdash.datasets.checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
 MoveKind = Literal["receipt", "delivery", "return", "internal", "adjustment", "scrap", "manufacturing", "other"]
 MOVE_KINDS: tuple[MoveKind, ...] = (

@@ -14,11 +14,21 @@ from typing import Mapping
 
 import pyarrow as pa
 
-from .base import (
-    UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, arrow_totals, date_domain, latest_column,
-    odoo_totals, parent_rows, shape,
+from nkdash.datasets.base import (
+    UTC_TIMESTAMP,
+    Context,
+    Dataset,
+    Source,
+    Table,
+    Totals,
+    arrow_totals,
+    date_domain,
+    latest_column,
+    odoo_totals,
+    parent_rows,
+    shape,
 )
-from .checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
+from nkdash.datasets.checks import AcceptedValues, NotNull, PartitionDate, Relationship, Unique
 
 ORDERS = Source(
     "pos.order",

@@ -31,12 +31,21 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..calendar import day_start
-from ..errors import NKDashError
-from ..odoo import format_datetime
-from . import invoices, pos
-from .base import Channel, Context, CostSource, Dataset, Table, Totals, odoo_totals, shape
-from .checks import AcceptedValues, Difference, NotNull, PartitionDate, Recomputed, Relationship, SumsOf, Unique
+from nkdash.calendar import day_start
+from nkdash.datasets import invoices, pos
+from nkdash.datasets.base import Channel, Context, CostSource, Dataset, Table, Totals, odoo_totals, shape
+from nkdash.datasets.checks import (
+    AcceptedValues,
+    Difference,
+    NotNull,
+    PartitionDate,
+    Recomputed,
+    Relationship,
+    SumsOf,
+    Unique,
+)
+from nkdash.errors import NKDashError
+from nkdash.odoo import format_datetime
 
 CHANNELS: tuple[Channel, ...] = ("pos", "invoice")
 COST_SOURCES: tuple[CostSource, ...] = ("pos_total_cost", "valuation_layer", "standard_price", "none")

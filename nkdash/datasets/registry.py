@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import get_args
 
-from ..errors import InputError
-from .base import Dataset, DatasetName
-from .dimensions import DIMENSIONS
-from .inventory import INVENTORY
-from .invoices import INVOICES
-from .pos import POS
-from .profit import PROFIT
-from .purchases import PURCHASES
-from .stock_quants import STOCK_QUANTS
+from nkdash.datasets.base import Dataset, DatasetName
+from nkdash.datasets.dimensions import DIMENSIONS
+from nkdash.datasets.inventory import INVENTORY
+from nkdash.datasets.invoices import INVOICES
+from nkdash.datasets.pos import POS
+from nkdash.datasets.profit import PROFIT
+from nkdash.datasets.purchases import PURCHASES
+from nkdash.datasets.stock_quants import STOCK_QUANTS
+from nkdash.errors import InputError
 
 REGISTRY: dict[DatasetName, Dataset] = {
     spec.name: spec for spec in (POS, INVOICES, PURCHASES, INVENTORY, STOCK_QUANTS, DIMENSIONS, PROFIT)

@@ -16,10 +16,10 @@ from typing import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..calendar import day_start
-from ..odoo import VersionProfile, format_datetime
-from .base import Context, Dataset, Domain, Source, Table, Totals, arrow_totals, odoo_totals, shape
-from .checks import NotNull, PartitionDate, Relationship, Unique
+from nkdash.calendar import day_start
+from nkdash.datasets.base import Context, Dataset, Domain, Source, Table, Totals, arrow_totals, odoo_totals, shape
+from nkdash.datasets.checks import NotNull, PartitionDate, Relationship, Unique
+from nkdash.odoo import VersionProfile, format_datetime
 
 Key = tuple[int, int]            # (product_id, location_id)
 Move = tuple[dt.datetime, int, int, int, float]   # (date, product, source, destination, qty)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import threading
 
-from ..settings import Settings, get_settings
-from .client import (  # noqa: F401
-    PROTOCOL_CLASSES, Json2Client, JsonRpcClient, OdooClient, Page, XmlRpcClient, detect_version,
+from nkdash.odoo.client import (
+    PROTOCOL_CLASSES,
+    Json2Client,
+    JsonRpcClient,
+    OdooClient,
+    Page,
+    XmlRpcClient,
+    detect_version,
 )
-from .normalize import format_datetime, normalize, parse_date, parse_datetime  # noqa: F401
-from .versions import VersionProfile  # noqa: F401
+from nkdash.odoo.normalize import format_datetime, normalize, parse_date, parse_datetime  # noqa: F401
+from nkdash.odoo.versions import VersionProfile  # noqa: F401
+from nkdash.settings import Settings, get_settings
 
 _demo_lock = threading.Lock()
 _demo_servers: dict[tuple, object] = {}
@@ -23,7 +29,7 @@ def demo_config(settings: Settings):
     """
     import datetime as dt
 
-    from ..demo.generate import DemoConfig
+    from nkdash.demo.generate import DemoConfig
 
     end = dt.date.fromisoformat(settings.demo_end) if settings.demo_end else None
     kwargs = dict(version=settings.demo_version, seed=settings.demo_seed, scale=settings.demo_scale,
@@ -36,7 +42,7 @@ def demo_config(settings: Settings):
 
 def embedded_demo_url(settings: Settings) -> str:
     """Start (once per process and configuration) the embedded demo Odoo; return its URL."""
-    from ..demo import start_demo
+    from nkdash.demo import start_demo
 
     config = demo_config(settings)
     with _demo_lock:

@@ -27,14 +27,22 @@ from typing import Any, Iterator, Sequence
 import pyarrow as pa
 import requests
 
-from ..errors import (
-    OdooAccessDenied, OdooAccessError, OdooAuthError, OdooError, OdooRequestError,
-    OdooServerError, OdooTimeout, OdooTLSError, OdooUnknownDatabase, OdooUnreachable,
+from nkdash.errors import (
+    OdooAccessDenied,
+    OdooAccessError,
+    OdooAuthError,
+    OdooError,
+    OdooRequestError,
+    OdooServerError,
+    OdooTimeout,
+    OdooTLSError,
+    OdooUnknownDatabase,
+    OdooUnreachable,
     OdooUserError,
 )
-from ..settings import Settings
-from .normalize import normalize, normalize_table
-from .versions import VersionProfile, build_profile
+from nkdash.odoo.normalize import normalize, normalize_table
+from nkdash.odoo.versions import VersionProfile, build_profile
+from nkdash.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 
-import nkdash.lake as lake_module
+import nkdash.lake.writer as lake_module
 from nkdash import settings as settings_module
 from nkdash.cli import main
 from nkdash.lake import Lake

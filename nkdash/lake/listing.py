@@ -29,8 +29,10 @@ import threading
 import time
 from pathlib import Path
 
-from .lake import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, Lake, is_data_name, month_file, month_span
-from .errors import LakeError
+from nkdash.errors import LakeError
+from nkdash.lake.layout import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, is_data_name, month_span
+from nkdash.lake.months import month_file
+from nkdash.lake.scan import Lake
 
 RACY_S = 0.1
 

@@ -1,0 +1,295 @@
+"""The lake's tables, layout constants and value types, and the checks of names and dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+
+import pyarrow as pa
+
+from nkdash.errors import LakeError
+
+if TYPE_CHECKING:
+    from nkdash.lake.files import _Listed
+
+
+PartitionedTable = Literal[
+    "fact_pos_sales", "fact_invoice_sales", "fact_purchases", "fact_inventory_moves",
+    "fact_stock_quants", "fact_sales", "agg_profit_daily", "agg_sales_daily", "agg_orders_daily",
+]
+
+
+WholeTable = Literal["dim_product", "dim_category", "dim_partner", "dim_location", "dim_store"]
+
+
+PARTITIONED: tuple[str, ...] = get_args(PartitionedTable)
+
+
+WHOLE: tuple[str, ...] = get_args(WholeTable)
+
+
+TABLES: tuple[str, ...] = PARTITIONED + WHOLE
+
+
+PARTITION_COLUMNS = ("year", "month", "day")  # supplied by the hive path, never stored in files
+
+
+DATE_COLUMN = "date"  # stored in every fact file; equals the partition's date
+
+
+ROW_GROUP_ROWS = 128 * 1024
+
+
+COMPRESSION = "zstd"
+
+
+SCHEMA_FILE = "_common_metadata"  # parquet convention: schema only, ignored by readers
+
+
+LOCK_FILE = ".lock"
+
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # hive's NULL partition value (DuckDB and pyarrow agree)
+
+
+COMPACT_DIR = f"day={HIVE_NULL}"  # a compacted month's directory, beside its month's day=DD
+
+
+COMPACT_GROUP_ROWS = 16 * 1024  # a month file's row group closes once it holds this many rows
+
+
+INDEX_KEY = b"nkdash.dates"  # footer key of a month file: {date: [rows, sha256, bytes]}
+
+
+WORK_PREFIX = "_work-"  # _staging/_work-<pid>-<tok>: private work dirs (backups, restores)
+
+
+READ_ATTEMPTS = 12  # a reader whose listed file a writer swapped out reads again (backoff 1 ms, doubling: ~4 s in all)
+
+
+LIST_ATTEMPTS = 1000  # a directory swapped while it is listed is listed again (only a writer storm loops)
+
+
+ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
+
+
+_YEAR, _MONTH, _DAY = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{2})"), re.compile(r"day=(\d{2})")
+
+
+_DATA_FILE = re.compile(r"part-([0-9a-f]{16})\.parquet")
+
+
+_STAGED = re.compile(r"(?P<key>\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|whole|schema)"
+                     r"\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}")
+
+
+_WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One written partition. ``path`` is its data file; ``checksum`` the file's sha256.
+
+    A date inside a compacted month: ``path`` is the month file; ``rows``, ``bytes`` and
+    ``checksum`` are those of the daily file written for the date (kept in the month file's
+    index), so a date's checksum does not change when its month is compacted."""
+
+    table: str
+    date: dt.date | None
+    path: Path
+    rows: int
+    bytes: int
+    checksum: str
+
+
+@dataclass(frozen=True)
+class DateEntry:
+    """One date of a compacted month: its rows, and the sha256 and size of the canonical daily
+    file ``write_partition`` wrote for it (what :attr:`PartitionInfo.checksum` reports)."""
+
+    date: dt.date
+    rows: int
+    checksum: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of the lake: a daily partition, a compacted month or a dimension.
+
+    ``dates``: the dates it holds (one for a daily partition, the index of a month file,
+    none for a dimension or an unreadable month file); ``first``/``last``: the span it may
+    hold (a month file whose index cannot be read spans its whole month).
+    """
+
+    table: str
+    path: Path
+    bytes: int
+    dates: tuple[dt.date, ...]
+    first: dt.date | None
+    last: dt.date | None
+    compacted: bool = False
+
+
+@dataclass(frozen=True)
+class MonthLayout:
+    """How one month of a table is stored (see :meth:`Lake.months`)."""
+
+    table: str
+    year: int
+    month: int
+    daily: int  # daily partitions (data files in day=DD directories)
+    compacted: bool  # whether a month file exists
+    dates: int
+    bytes: int
+
+    @property
+    def last_day(self) -> dt.date:
+        return month_span(self.year, self.month)[1]
+
+    @property
+    def name(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What :meth:`Lake.compact_month` did to one month of one table."""
+
+    table: str
+    month: str  # YYYY-MM
+    dates: int
+    rows: int
+    files_before: int
+    bytes_before: int
+    path: Path
+    bytes_after: int
+
+
+class _Entry(NamedTuple):
+    date: dt.date | None
+    path: Path
+    partition: bool  # a valid partition directory (or a dim's table dir), else an odd entry
+    month: tuple[int, int] | None = None  # (year, month) of a compacted month's directory
+    files: tuple[_Listed, ...] = ()  # a partition's data files, listed with its month (see _walk)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in the lake. ``path`` is the offending file or directory.
+
+    kinds: ``unreadable`` (truncated, zeroed, not parquet), ``checksum`` (bytes differ from
+    what was written), ``schema`` (differs from the table's), ``empty`` (partition directory
+    without a data file), ``stray`` (an unexpected entry that readers would pick up or trip
+    over), ``temp`` (leftover of a killed write).
+
+    A problem with a compacted month file has ``date`` None and ``dates`` = the dates the
+    file holds (every day of its month if its index cannot be read): quarantining it makes
+    all of them missing.
+    """
+
+    table: str
+    date: dt.date | None
+    path: Path
+    kind: ProblemKind
+    detail: str
+    dates: tuple[dt.date, ...] = ()
+
+
+def _check_table(table: str) -> str:
+    if table not in TABLES:
+        raise LakeError(f"unknown lake table {table!r}; expected one of {', '.join(TABLES)}", table)
+    return table
+
+
+def _check_partitioned(table: str) -> None:
+    if _check_table(table) not in PARTITIONED:
+        raise LakeError(f"{table} is a whole table, not partitioned by date", table)
+
+
+def _check_whole(table: str) -> None:
+    if _check_table(table) not in WHOLE:
+        raise LakeError(f"{table} is partitioned by date; use write_partition/read_partition", table)
+
+
+def _check_date(date: object) -> dt.date:
+    if type(date) is not dt.date:
+        raise LakeError(f"expected a datetime.date, got {date!r}", date)
+    return date
+
+
+def _check_table_data(data: object) -> pa.Table:
+    if not isinstance(data, pa.Table):
+        raise LakeError(f"expected a pyarrow.Table, got {type(data).__name__}")
+    return data
+
+
+def _check_fact_columns(data: object, date: dt.date) -> None:
+    names = _check_table_data(data).column_names
+    clash = [c for c in PARTITION_COLUMNS if c in names]
+    if clash:
+        raise LakeError(f"columns {clash} are supplied by the hive path; drop them from the data")
+    if DATE_COLUMN not in names or data.schema.field(DATE_COLUMN).type != pa.date32():
+        raise LakeError(f"facts need a '{DATE_COLUMN}' column of type date32 (the business date)")
+    column = data.column(DATE_COLUMN)
+    if column.null_count or (len(column) and column.unique().to_pylist() != [date]):
+        raise LakeError(f"every '{DATE_COLUMN}' value must be {date} (the partition's date)", date)
+
+
+def _selected(date: dt.date | None, wanted: set[dt.date] | None) -> bool:
+    return wanted is None or date is None or date in wanted
+
+
+def _partition_date(year: str, month: str, day: str) -> dt.date | None:
+    """The date named by ``year=YYYY``, ``month=MM``, ``day=DD``, or None if not valid."""
+    y, m, d = _YEAR.fullmatch(year), _MONTH.fullmatch(month), _DAY.fullmatch(day)
+    if not (y and m and d):
+        return None
+    try:
+        return dt.date(int(y[1]), int(m[1]), int(d[1]))
+    except ValueError:
+        return None
+
+
+def _schema_diff(old: pa.Schema, new: pa.Schema) -> str:
+    """``- field`` lines for what ``new`` lost or changed, ``+ field`` for what it brings."""
+    def only_in(a: pa.Schema, b: pa.Schema) -> list[pa.Field]:
+        return [f for f in a if f.name not in b.names or not b.field(f.name).equals(f)]
+
+    def text(f: pa.Field) -> str:
+        return f"{f.name}: {f.type}{'' if f.nullable else ' not null'}"
+
+    lines = [f"  - {text(f)}" for f in only_in(old, new)] + [f"  + {text(f)}" for f in only_in(new, old)]
+    return "\n".join(lines) or "  (same fields, different order)"
+
+
+def _looks_temp(name: str) -> bool:
+    """Hidden files, ``*.tmp`` and DuckDB's ``tmp_*``: what killed writers leave behind."""
+    return name.startswith((".", "tmp_")) or name.endswith(".tmp")
+
+
+def is_data_name(name: str) -> bool:
+    """Whether a file named ``name`` is a data file: ``*.parquet``, not ``_``-prefixed, not
+    a temporary file (:mod:`nkdash.listing` applies the same rule)."""
+    return name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name)
+
+
+def _odd_entry(table: str, date: dt.date | None, path: Path) -> Problem:
+    if _looks_temp(path.name):
+        return Problem(table, date, path, "temp", "temporary file left by a killed writer")
+    return Problem(table, date, path, "stray", "unexpected entry in the partition tree")
+
+
+def _days_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    for n in range((last - first).days + 1):
+        yield first + dt.timedelta(days=n)
+
+
+def month_span(year: int, month: int) -> tuple[dt.date, dt.date]:
+    """The first and last date of ``year``-``month``."""
+    first = dt.date(year, month, 1)
+    return first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)

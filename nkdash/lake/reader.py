@@ -1,0 +1,285 @@
+"""Reading the lake: paths, listings, partitions, schemas and file info."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nkdash.errors import LakeError
+from nkdash.lake.files import _data_files, _entries, _is_data, _kept_changing, _makedirs, _same_dir, _scan, _sha256
+from nkdash.lake.layout import (
+    _MONTH,
+    _YEAR,
+    COMPACT_DIR,
+    LIST_ATTEMPTS,
+    READ_ATTEMPTS,
+    SCHEMA_FILE,
+    TABLES,
+    WHOLE,
+    DataFile,
+    MonthLayout,
+    PartitionInfo,
+    _check_date,
+    _check_partitioned,
+    _check_table,
+    _check_whole,
+    _Entry,
+    _partition_date,
+    month_span,
+)
+from nkdash.lake.months import _read, month_file, month_index, read_month_date
+
+
+class LakeReader:
+    """The lake's layout and its readers: paths, listings, partitions, schemas, file info."""
+
+    def __init__(self, root: Path | str, read_only: bool = False, *, compression_level: int | None = None):
+        self.root = Path(root).absolute()
+        self.read_only = read_only
+        self.compression_level = compression_level
+        self.star = self.root / "star-schema"
+        self.meta_dir = self.root / "_meta"
+        self.staging_dir = self.root / "_staging"
+        self.quarantine_dir = self.root / "_quarantine"
+        self._frozen = 0
+        if not read_only:
+            for d in (self.star, self.meta_dir, self.staging_dir, self.quarantine_dir):
+                _makedirs(d)
+            if self.star.stat().st_dev != self.staging_dir.stat().st_dev:
+                raise LakeError("star-schema and _staging must be on one filesystem (atomic renames)", self.star)
+
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r}, read_only={self.read_only})"
+
+    def table_dir(self, table: str) -> Path:
+        return self.star / _check_table(table)
+
+    def partition_dir(self, table: str, date: dt.date) -> Path:
+        _check_partitioned(table)
+        d = _check_date(date)
+        return self.month_dir(table, d.year, d.month) / f"day={d.day:02d}"
+
+    def month_dir(self, table: str, year: int, month: int) -> Path:
+        """``<table>/year=YYYY/month=MM``: the unit a compacted month is swapped as."""
+        _check_partitioned(table)
+        return self.table_dir(table) / f"year={year:04d}" / f"month={month:02d}"
+
+    def _final_dir(self, table: str, date: dt.date | None) -> Path:
+        """The directory a write replaces: the day dir of a fact, the table dir of a dim."""
+        if date is None:
+            _check_whole(table)
+            return self.table_dir(table)
+        return self.partition_dir(table, date)
+
+    def _key_dir(self, table: str, key: str) -> Path:
+        """The directory a staging key stands for: ``whole``, ``YYYY-MM-DD`` or ``YYYY-MM``."""
+        if key == "whole":
+            return self._final_dir(table, None)
+        if len(key) == 7:
+            return self.month_dir(table, int(key[:4]), int(key[5:]))
+        return self.partition_dir(table, dt.date.fromisoformat(key))
+
+    def partitions(self, table: str) -> list[dt.date]:
+        """Dates that have data on disk, ascending: daily partitions (directory listing) and
+        the dates in compacted month files (their footer index, cached per file)."""
+        _check_partitioned(table)
+        return sorted({d for f in self.data_files(table) for d in f.dates})
+
+    def has_partition(self, table: str, date: dt.date) -> bool:
+        return bool(_data_files(self.partition_dir(table, date))) or self._compacted_file(table, date) is not None
+
+    def partition_files(self, table: str | None = None) -> Iterator[tuple[str, dt.date | None, Path, int]]:
+        """``(table, date, data file, size in bytes)`` for every data file; date None for dims
+        and compacted month files (see :meth:`data_files` for the dates those hold)."""
+        for f in self.data_files(table):
+            yield f.table, None if f.compacted or not f.dates else f.dates[0], f.path, f.bytes
+
+    def data_files(self, table: str | None = None, start: dt.date | None = None,
+                   end: dt.date | None = None) -> list[DataFile]:
+        """Every data file (of ``table``, or all tables) that may hold dates in ``start..end``
+        (dims always), in table and date order. Only month files' footers are read (cached)."""
+        lo, hi = start or dt.date.min, end or dt.date.max
+        files = []
+        for name in (TABLES if table is None else (_check_table(table),)):
+            for entry in self._walk(name, lo, hi):
+                if not entry.partition or (entry.date is not None and not lo <= entry.date <= hi):
+                    continue
+                for listed in entry.files:
+                    files.append(self._data_file_of(name, entry, listed.path, listed.size))
+        return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
+
+    def _data_file_of(self, table: str, entry: _Entry, path: Path, size: int) -> DataFile:
+        if entry.month is None:
+            return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
+        return month_file(table, path, size, *entry.month)
+
+    def _compact_file(self, table: str, year: int, month: int) -> Path | None:
+        """The month file of a compacted month, if there is exactly one (else None)."""
+        files = _data_files(self.month_dir(table, year, month) / COMPACT_DIR)
+        return files[0] if len(files) == 1 else None
+
+    def _compacted_file(self, table: str, date: dt.date) -> Path | None:
+        """The month file that holds ``date``, if any (an unreadable one holds nothing)."""
+        path = self._compact_file(table, date.year, date.month)
+        try:
+            return path if path is not None and date in month_index(path) else None
+        except LakeError:
+            return None
+
+    def schema(self, table: str) -> pa.Schema | None:
+        """The table's schema as stored in parquet, or None if the table was never written.
+
+        Facts: ``_common_metadata`` (kept after every partition is gone), else the newest
+        readable data file. Dims: their data file.
+        """
+        for f in self._schema_sources(table):
+            try:
+                return pq.read_schema(f).remove_metadata()
+            except (OSError, pa.ArrowException):  # missing or unreadable: try the next
+                continue
+        return None
+
+    def _schema_sources(self, table: str) -> Iterator[Path]:
+        if table in WHOLE:
+            yield from _data_files(self.table_dir(table))
+            return
+        yield self.table_dir(table) / SCHEMA_FILE  # facts: recorded schema first, then newest files
+        for f in reversed(self.data_files(table)):
+            yield f.path
+
+    def read_partition(self, table: str, date: dt.date) -> pa.Table:
+        """The partition's rows. A read that loses a race with a writer (the file it listed
+        is swapped out before it is opened) is done again: it returns the new version."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return self._read_partition(table, date)
+            except LakeError as exc:
+                swapped = swapped_out(exc) or (exc.__cause__ is None and self.has_partition(table, date))
+                if not swapped or attempt + 1 == READ_ATTEMPTS:
+                    raise
+                time.sleep(0.001 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def _read_partition(self, table: str, date: dt.date) -> pa.Table:
+        day_dir = self.partition_dir(table, date)
+        if not _data_files(day_dir):
+            month_file = self._compacted_file(table, date)
+            if month_file is not None:
+                return read_month_date(month_file, date)
+        return _read(self._data_file(day_dir))
+
+    def read_whole(self, table: str) -> pa.Table:
+        _check_whole(table)
+        return _read(self._data_file(self.table_dir(table)))
+
+    def info(self, table: str, date: dt.date | None = None) -> PartitionInfo:
+        """Rows, size and sha256 of what is on disk now (hashes the file: use to verify).
+
+        A date in a compacted month reports the month file as ``path`` and, from its index,
+        the rows, size and sha256 of the date's canonical daily file (as when it was written).
+        """
+        final = self._final_dir(table, date)
+        if date is not None and not _data_files(final):
+            month_file = self._compacted_file(table, date)
+            if month_file is not None:
+                e = month_index(month_file)[date]
+                return PartitionInfo(table, date, month_file, e.rows, e.bytes, e.checksum)
+        path = self._data_file(final)
+        digest, size = _sha256(path)
+        return PartitionInfo(table, date, path, pq.read_metadata(path).num_rows, size, digest)
+
+    def _data_file(self, directory: Path) -> Path:
+        files = _data_files(directory)
+        if len(files) != 1:
+            problem = "does not exist" if not files else f"has {len(files)} data files (run scan)"
+            raise LakeError(f"partition {directory.relative_to(self.star)} {problem}", directory)
+        return files[0]
+
+    def months(self, table: str) -> list[MonthLayout]:
+        """How each month of ``table`` is stored: daily partitions and/or a month file."""
+        _check_partitioned(table)
+        months: dict[tuple[int, int], dict] = {}
+        for f in self.data_files(table):
+            key = (f.first.year, f.first.month)
+            m = months.setdefault(key, {"daily": 0, "compacted": False, "bytes": 0, "dates": set()})
+            m["compacted"] |= f.compacted
+            m["daily"] += not f.compacted
+            m["bytes"] += f.bytes
+            m["dates"].update(f.dates)
+        return [MonthLayout(table, y, mo, m["daily"], m["compacted"], len(m["dates"]), m["bytes"])
+                for (y, mo), m in sorted(months.items())]
+
+    def _walk(self, table: str, start: dt.date = dt.date.min, end: dt.date = dt.date.max) -> Iterator[_Entry]:
+        """Every partition directory and every odd entry of a table's tree, in date order.
+
+        A dim yields its table directory as its one partition. Odd entries are anything in a
+        fact's tree that is not a valid ``year=/month=/day=`` directory or ``_common_metadata``.
+        ``start``/``end`` skip the years and months outside them (and their odd entries).
+        """
+        table_dir = self.table_dir(table)
+        if table in WHOLE:
+            files = _scan(table_dir)
+            if files is not None:
+                yield _Entry(None, table_dir, True, files=tuple(f for f in files if _is_data(f)))
+            return
+        for year in _entries(table_dir):
+            if year.path.name == SCHEMA_FILE:
+                continue
+            if not (year.is_dir and _YEAR.fullmatch(year.path.name)):
+                yield _Entry(None, year.path, False)
+                continue
+            if not start.year <= int(year.path.name[5:]) <= end.year:
+                continue
+            for month in _entries(year.path):
+                if not (month.is_dir and _MONTH.fullmatch(month.path.name)):
+                    yield _Entry(None, month.path, False)
+                    continue
+                y, m = int(year.path.name[5:]), int(month.path.name[6:])
+                if 1 <= m <= 12 and not (start <= month_span(y, m)[1] and month_span(y, m)[0] <= end):
+                    continue
+                yield from _month_entries(month.path, y, m)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise LakeError("the lake is open read-only", self.root)
+
+
+def swapped_out(exc: BaseException) -> bool:
+    """Whether a read failed because a file it had listed is gone: a writer swapped the
+    partition meanwhile (the reader should list and read again)."""
+    return (isinstance(exc, FileNotFoundError) or isinstance(exc.__cause__, FileNotFoundError)
+            or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}")
+
+
+def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
+    """The entries of one ``month=MM`` directory, each partition with its data files, as the
+    month held them at one instant: listed again if the month was swapped meanwhile (a
+    compacted month changes by swapping the whole month directory)."""
+    valid = 1 <= number <= 12
+    for _ in range(LIST_ATTEMPTS):
+        try:
+            before = os.stat(month)
+        except OSError:
+            return []
+        entries = []
+        for day in _entries(month):
+            compacted = day.path.name == COMPACT_DIR and day.is_dir and valid
+            date = None if compacted or not day.is_dir else _partition_date(month.parent.name, month.name,
+                                                                             day.path.name)
+            if not compacted and date is None:
+                entries.append(_Entry(None, day.path, False))
+                continue
+            files = _scan(day.path)
+            if files is not None:  # else deleted since the month was listed: gone, as after the delete
+                entries.append(_Entry(date, day.path, True, (year, number) if compacted else None,
+                                      tuple(f for f in files if _is_data(f))))
+        if _same_dir(month, before):
+            return entries
+    raise _kept_changing(month)
