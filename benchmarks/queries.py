@@ -37,7 +37,8 @@ from typing import Any
 import pandas as pd
 
 from nkdash import dashboards as d
-from nkdash.dashboards import Dashboard, Filters
+from nkdash.dashboards import Dashboard, Filters, inventory, status
+from nkdash.dashboards import purchases as dashboards_purchases
 
 from .report import Figure, median, ms, p95, repeat, timed
 
@@ -116,7 +117,7 @@ def scenarios(p: Params) -> list[Scenario]:
                  lambda db: (d.store_options(db), d.category_options(db))),
         Scenario("no_data message", ("no_data",), lambda db: d.no_data(db, "sales", f30)),
         Scenario("damaged-file check, sales dashboard 30d", ("damaged",),
-                 lambda db: d.damaged(db, f30, d.DASHBOARD_QUERIES["sales"])),
+                 lambda db: d.damaged(db, f30, status.DASHBOARD_QUERIES["sales"])),
         Scenario("default_period + selectable_range", ("default_period", "selectable_range", "date_bounds"),
                  lambda db: (d.default_period(db), d.selectable_range(db))),
         Scenario("freshness_badge (profit) 30d", ("freshness_badge",),
@@ -194,7 +195,7 @@ def _sig(*columns: str) -> Callable[[pd.DataFrame], tuple]:
 def coverage(chosen: Sequence[Scenario]) -> tuple[list[str], list[str]]:
     """(query functions of nkdash.dashboards no scenario exercises, all of them)."""
     names = [name for name, fn in inspect.getmembers(d, inspect.isfunction)
-             if fn.__module__ == d.__name__ and not name.startswith("_")
+             if fn.__module__.startswith(d.__name__ + ".") and not name.startswith("_")
              and list(inspect.signature(fn).parameters)[:1] == ["db"]]
     covered = {f for s in chosen for f in s.functions}
     return [n for n in names if n not in covered], names
@@ -334,7 +335,7 @@ class Pandas:
         q = self._stock(f)
         stock = q.groupby("product_id")["quantity"].sum()
         stock = stock[stock > 0]
-        since = f.start - dt.timedelta(days=d.SLOW_MOVER_LOOKBACK_DAYS)
+        since = f.start - dt.timedelta(days=inventory.SLOW_MOVER_LOOKBACK_DAYS)
         s = self._filter(self.read("fact_sales", since, f.end, ["date", "store_id", "product_id", "qty"]),
                          dataclasses.replace(f, categories=()))
         last = s[s["qty"] > 0].groupby("product_id")["date"].max()
@@ -365,7 +366,7 @@ class Pandas:
         p = self.dim("dim_product")[["id", "category_id"]]
         lines = self._filter(lines.merge(p, left_on="product_id", right_on="id"), dataclasses.replace(f, stores=()))
         if f.stores:
-            window = dt.timedelta(days=d.RECEIPT_WINDOW_DAYS)
+            window = dt.timedelta(days=dashboards_purchases.RECEIPT_WINDOW_DAYS)
             m = self.read("fact_inventory_moves", f.start - window, f.end + window,
                           ["kind", "location_dest_id", "picking_type_id"])
             loc = self.dim("dim_location")[["id", "warehouse_id"]]

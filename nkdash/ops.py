@@ -40,6 +40,7 @@ import pandas as pd
 
 from nkdash import calendar as cal
 from nkdash import derived, queue, storage
+from nkdash.dashboards import engine
 from nkdash.datasets import DATED, REGISTRY, dependents, get
 from nkdash.errors import InputError, NKDashError
 from nkdash.lake import PARTITIONED, WHOLE, Lake, Problem
@@ -954,7 +955,7 @@ def verify_backup(path: str | None, settings: Settings | None = None) -> Result:
 def security_table(settings: Settings | None = None, env_file: Path = Path(".env")) -> pd.DataFrame:
     """The security items: credentials only in ``.env`` (and not readable by others), web
     passwords set, operator-only notebooks, read-only dashboards, access log."""
-    from nkdash.dashboards import READ_ONLY
+    from nkdash.dashboards.engine import READ_ONLY
     from nkdash.notebooks import NOTEBOOKS
 
     settings = settings or get_settings()
@@ -993,7 +994,7 @@ def cache_check(settings: Settings | None = None) -> Result:
         timings.append(time.perf_counter() - started)
     return Result(True, f"Cached: {timings[0] * 1000:.1f} ms, then {timings[1] * 1000:.1f} ms",
                   f"query sales_by_store over {filters.describe()}: {db.misses} cache miss(es), then {db.hits} "
-                  f"hit(s). The cache (per server process, {dashboards.CACHE_SIZE} entries) is keyed by the files a "
+                  f"hit(s). The cache (per server process, {engine.CACHE_SIZE} entries) is keyed by the files a "
                   "query reads, so a reload or quarantine invalidates it by itself.")
 
 
@@ -1185,7 +1186,8 @@ def _security(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _read_only(p: Params, s: Settings, progress: Progress) -> Result:
-    from nkdash.dashboards import READ_ONLY, open_dashboard
+    from nkdash.dashboards import open_dashboard
+    from nkdash.dashboards.engine import READ_ONLY
 
     db = open_dashboard(s.lake)
     return Result(db.lake.read_only, f"Dashboards open {db.lake.root} read-only: {db.lake.read_only}",
@@ -1498,7 +1500,7 @@ RUNBOOK: tuple[Procedure, ...] = (
               _view("Pages and roles", _notebooks), "Show pages and roles"),
     Procedure("security.read-only", S_SECURITY, "Dashboards read-only",
               "Dashboards open the lake read-only and query it through DuckDB with file access disabled.",
-              ("nkdash.dashboards.open_dashboard", "nkdash.dashboards.READ_ONLY"),
+              ("nkdash.dashboards.open_dashboard", "nkdash.dashboards.engine.READ_ONLY"),
               _read_only, "Check dashboard access"),
     Procedure("security.access-log", S_SECURITY, "Access logged",
               "One line per request in `<log_dir>/web/access.log`: time, client, user, role, method, path, status "

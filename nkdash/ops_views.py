@@ -10,7 +10,7 @@ import altair as alt
 import marimo as mo
 import pandas as pd
 
-from nkdash.charts import inline_chart_data
+from nkdash.dashboards.charts import inline_chart_data
 from nkdash.ops import RUNBOOK, SECTIONS, Procedure, Result
 
 inline_chart_data()  # charts' rows in the page, not in virtual files a re-run deletes (see charts)

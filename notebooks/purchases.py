@@ -8,7 +8,8 @@ app = marimo.App(width="full", app_title="Purchases")
 def _():
     import marimo as mo
 
-    from nkdash import charts, controls
+    from nkdash.dashboards import charts
+    from nkdash.dashboards import controls
     from nkdash import dashboards as dash
 
     return charts, controls, dash, mo

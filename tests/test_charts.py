@@ -7,9 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nkdash import charts
 from nkdash import dashboards as d
-from nkdash.dashboards import Dashboard, Filters
+from nkdash.dashboards import Dashboard, Filters, charts
 
 from .conftest import DATES
 

@@ -13,9 +13,8 @@ from types import SimpleNamespace
 import marimo as mo
 import pytest
 
-from nkdash import controls
 from nkdash import dashboards as dash
-from nkdash.dashboards import Dashboard, Filters
+from nkdash.dashboards import Dashboard, Filters, controls, engine, filters
 from nkdash.datasets.registry import REGISTRY
 from nkdash.errors import InputError, LakeError
 
@@ -41,7 +40,7 @@ def damaged_copy(source: Path, target: Path, table: str) -> Path:
 @pytest.mark.parametrize("name", controls.PAGES)
 def test_each_page_reads_a_real_table_and_real_datasets(name):
     page = controls.PAGES[name]
-    assert page.table in dash.SCHEMAS and set(page.datasets) <= set(REGISTRY) and page.grain in dash.GRAINS
+    assert page.table in engine.SCHEMAS and set(page.datasets) <= set(REGISTRY) and page.grain in filters.GRAINS
 
 
 @pytest.mark.parametrize("name", controls.PAGES)

@@ -21,8 +21,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from nkdash import dashboards as d
-from nkdash import memtables
-from nkdash.dashboards import Dashboard, Filters
+from nkdash.dashboards import Dashboard, Filters, engine, memtables
+from nkdash.dashboards import labels as dashboards_labels
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import PARTITIONED, Lake
 from nkdash.meta import MetaStore
@@ -105,7 +105,7 @@ def test_sales_summary_matches_fact_sales(db, lake, stores, categories):
 def test_sales_by_store_and_channel_split_the_total(db):
     total = d.sales_summary(db, F).iloc[0]
     stores, channels = d.sales_by_store(db, F), d.sales_by_channel(db, F)
-    assert set(stores["store"]) == {"Brussels Centre", "Antwerp Central Station", d.NO_STORE}
+    assert set(stores["store"]) == {"Brussels Centre", "Antwerp Central Station", dashboards_labels.NO_STORE}
     assert set(channels["channel"]) == {"Point of sale", "Invoice"}
     for frame in (stores, channels):
         assert frame["revenue"].sum() == approx(total["revenue"])
@@ -386,7 +386,7 @@ def test_values_are_bound_never_spliced(db):
     def count(op: str) -> int:
         sql = f"SELECT count(*) AS n FROM dim_store WHERE name {op} $name"
         hostile = {"name": "x' OR '1'='1"}
-        frame = db.run(f"probe{op}", d.Reads(("dim_store",)), (), lambda: db.sql("probe", sql, hostile))
+        frame = db.run(f"probe{op}", engine.Reads(("dim_store",)), (), lambda: db.sql("probe", sql, hostile))
         return int(frame["n"][0])
 
     assert (count("="), count("<>")) == (0, 2)
@@ -515,7 +515,7 @@ def test_every_float_is_rounded_as_shown(db, query, args, f):
     assert len(frame) and floats
     for column in floats:
         values = frame[column].to_numpy()
-        want = np.round(values, d.digits(column)) + 0.0
+        want = np.round(values, engine.digits(column)) + 0.0
         assert want.tobytes() == values.tobytes(), (column, values)
 
 
@@ -579,7 +579,7 @@ def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
 
     def spy(self, name, sql, params, *rest):
         declared = self._local.files[-1][0].keys()
-        seen.append({t for t in d.SCHEMAS if re.search(rf"\b{t}\b", sql)} - declared)
+        seen.append({t for t in engine.SCHEMAS if re.search(rf"\b{t}\b", sql)} - declared)
         return run_sql(self, name, sql, params, *rest)
 
     monkeypatch.setattr(Dashboard, "_execute", spy)
@@ -658,7 +658,7 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     dimension does not know keeps its figures with no label."""
     lake, db = Lake(private), Dashboard(private)
     before = d.profit_by(db, F, "store").set_index("store_id")
-    assert before.loc[1, "store"] == "Brussels Centre" and d.NO_STORE in set(before["store"])
+    assert before.loc[1, "store"] == "Brussels Centre" and dashboards_labels.NO_STORE in set(before["store"])
     stores = lake.read_whole("dim_store")
     names = [("Bruxelles Centre" if i == 1 else n) for i, n in zip(stores["id"].to_pylist(), stores["name"].to_pylist())]
     lake.write_whole("dim_store", stores.set_column(stores.schema.get_field_index("name"), "name",
@@ -673,7 +673,7 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     assert rows.loc[top, ["code", "product"]].isna().all() and rows.loc[top, "margin"] > 0
     assert rows.drop(index=top)["product"].notna().all()
     for top in (7, 10**12):                         # ids dense (looked up by index) or sparse (searched)
-        labels = d.Labels(pd.DataFrame({"id": [3, 1, top], "name": ["c", "a", "g"]}))
+        labels = dashboards_labels.Labels(pd.DataFrame({"id": [3, 1, top], "name": ["c", "a", "g"]}))
         assert (labels.rows is None) == (top > 7)
         [got] = labels.of(np.array([1, 2, top, top + 2, 0, 3, -1]), "name")   # unknown: between, above, below
         assert got.isna().tolist() == [False, True, False, True, True, False, True]

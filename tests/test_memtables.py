@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from nkdash import dashboards as d
-from nkdash import memtables
-from nkdash.dashboards import Dashboard, Filters
+from nkdash.dashboards import Dashboard, Filters, memtables
 from nkdash.errors import LakeError
 from nkdash.lake import Lake
 from nkdash.lake.reader import swapped_out

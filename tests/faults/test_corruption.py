@@ -19,6 +19,7 @@ from nkdash import dashboards as dash
 from nkdash import ops
 from nkdash import settings as settings_module
 from nkdash.cli import main
+from nkdash.dashboards import status
 from nkdash.errors import LakeError
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
@@ -145,7 +146,7 @@ def test_every_query_a_dashboard_notebook_runs_is_checked_for_damage(loaded_lake
     ran, run = set(), dash.Dashboard.run
     monkeypatch.setattr(dash.Dashboard, "run", lambda self, name, *a: (ran.add(name), run(self, name, *a))[1])
     # the notebook's own calls and those of the shared controls every dashboard notebook uses
-    source = (NOTEBOOKS / notebook).read_text() + (NOTEBOOKS.parent / "nkdash" / "controls.py").read_text()
+    source = (NOTEBOOKS / notebook).read_text() + (NOTEBOOKS.parent / "nkdash" / "dashboards" / "controls.py").read_text()
     called = set(re.findall(r"dash\.([a-z_]+)\(", source))
     for name in sorted(called):
         fn = getattr(dash, name)
@@ -154,7 +155,7 @@ def test_every_query_a_dashboard_notebook_runs_is_checked_for_damage(loaded_lake
             fn(db, f)
         elif [p.name for p in params] == ["db"]:
             fn(db)
-    checked = {q.__name__ for q in dash.DASHBOARD_QUERIES[NOTEBOOK_DASHBOARD[notebook]]}
+    checked = {q.__name__ for q in status.DASHBOARD_QUERIES[NOTEBOOK_DASHBOARD[notebook]]}
     assert ran and ran <= checked, ran - checked
     tally(cases=len(ran))
 

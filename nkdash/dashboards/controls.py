@@ -29,13 +29,19 @@ from typing import Any, Literal, NamedTuple
 
 import marimo as mo
 
-from nkdash import dashboards as dash
-from nkdash.dashboards import Dashboard, Filters, Grain
+from nkdash.dashboards import filters as dashboards_filters
+from nkdash.dashboards import options as dashboards_options
+from nkdash.dashboards import status
+from nkdash.dashboards.engine import Dashboard
+from nkdash.dashboards.filters import Filters, Grain
 from nkdash.errors import LakeError
 
 log = logging.getLogger(__name__)
 
+
 PageName = Literal["sales", "profit", "inventory", "purchases"]
+
+
 SIDEBAR_WIDTH = "19rem"
 
 
@@ -54,11 +60,11 @@ class Page:
 
 
 PAGES: dict[PageName, Page] = {
-    "sales": Page("Sales", "agg_profit_daily", ("profit",), "sales", dash.has_sales),
-    "profit": Page("Profit", "agg_profit_daily", ("profit",), "sales", dash.has_sales),
+    "sales": Page("Sales", "agg_profit_daily", ("profit",), "sales", status.has_sales),
+    "profit": Page("Profit", "agg_profit_daily", ("profit",), "sales", status.has_sales),
     "inventory": Page("Inventory", "fact_stock_quants", ("stock-quants", "inventory"), "stock data",
-                      dash.has_inventory),
-    "purchases": Page("Purchases", "fact_purchases", ("purchases",), "purchases", dash.has_purchases, "week"),
+                      status.has_inventory),
+    "purchases": Page("Purchases", "fact_purchases", ("purchases",), "purchases", status.has_purchases, "week"),
 }
 
 
@@ -72,12 +78,11 @@ class Choice:
 
 
 CHOICES: dict[str, Choice] = {
-    "stores": Choice("Stores", "dim_store", dash.store_options),
-    "categories": Choice("Categories", "dim_category", dash.category_options),
+    "stores": Choice("Stores", "dim_store", dashboards_options.store_options),
+    "categories": Choice("Categories", "dim_category", dashboards_options.category_options),
 }
 
 
-# ----------------------------------------------------------------------------- the sidebar
 class Sidebar(NamedTuple):
     """What :func:`sidebar` builds: bind ``picker`` and ``grain`` to names, show ``view``."""
 
@@ -93,9 +98,9 @@ def sidebar(db: Dashboard, page: Page, *extra: Any) -> Sidebar:
 
     A store or category list that cannot be read (a damaged dimension file) leaves that
     picker empty and puts a 'Damaged data' warning in the sidebar: the page still renders."""
-    bounds = dash.date_bounds(db, page.table)   # read once: the picker's range and its default agree
-    first, last = dash.selectable_range(db, page.table, bounds=bounds)
-    elements = {"period": mo.ui.date_range(start=first, stop=last, value=dash.default_period(db, page.table,
+    bounds = dashboards_options.date_bounds(db, page.table)   # read once: the picker's range and its default agree
+    first, last = dashboards_options.selectable_range(db, page.table, bounds=bounds)
+    elements = {"period": mo.ui.date_range(start=first, stop=last, value=dashboards_options.default_period(db, page.table,
                                                                                               bounds=bounds),
                                            label="Period")}
     warnings: list[Any] = []
@@ -103,7 +108,7 @@ def sidebar(db: Dashboard, page: Page, *extra: Any) -> Sidebar:
         elements[key], damage = _multiselect(db, choice)
         warnings += damage
     picker = mo.ui.dictionary(elements)
-    grain = mo.ui.radio(list(dash.GRAINS), value=page.grain, inline=True, label="Granularity")
+    grain = mo.ui.radio(list(dashboards_filters.GRAINS), value=page.grain, inline=True, label="Granularity")
     view = mo.sidebar([mo.md(f"## {page.title}"), *warnings, *picker.values(), grain, *extra], width=SIDEBAR_WIDTH)
     return Sidebar(picker, grain, view)
 
@@ -128,10 +133,9 @@ def filters(picker: Any) -> Filters:
     return Filters.of(value["period"], value["stores"], value["categories"])
 
 
-# ----------------------------------------------------------------------------- status lines
 def freshness(db: Dashboard, page: Page, f: Filters) -> Any:
     """The freshness line of ``page``'s datasets for ``f``, as a callout."""
-    badge = dash.freshness_badge(db, page.datasets, f)
+    badge = status.freshness_badge(db, page.datasets, f)
     return mo.callout(mo.md(badge.text), kind=badge.kind)
 
 
@@ -140,4 +144,4 @@ def empty_state(db: Dashboard, page: Page, f: Filters) -> Any | None:
     what the lake holds), or which partitions are damaged."""
     if page.has_data(db, f):
         return None
-    return mo.callout(mo.md(dash.no_data(db, page.what, f, page.table)), kind="warn")
+    return mo.callout(mo.md(status.no_data(db, page.what, f, page.table)), kind="warn")

@@ -51,9 +51,17 @@ from nkdash.lake import DATE_COLUMN, WHOLE, DataFile
 from nkdash.lake.pinned import LAKE_FS, pinned
 
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
+
+
 READ_ONLY = {"threads": 1, "enable_external_access": False, "lock_configuration": True}
+
+
 FILE_COLUMN = "_file"
+
+
 ORDER_KEY = "order_ref"   # held as a BIGINT: one number per (file, order_ref), grouping on it is cheaper
+
+
 ORDER_BITS = 32           # order number = load-unique id of its file (or slice) << 32 | rank of its ref
 
 
@@ -86,6 +94,8 @@ HELD: dict[str, Held] = {
     "fact_purchases": Held(max_dates=200),
     **{dim: Held() for dim in WHOLE},
 }
+
+
 Key = tuple[Path, object]       # (file, date of a month file's slice | None: the whole file)
 
 
@@ -120,6 +130,8 @@ ROLLUPS: dict[str, Rollup] = {
     "agg_profit_daily": Rollup("agg_profit_daily_by_product", ("date", "category_id", "product_id"),
                                ("qty", "revenue", "cost", "margin"), (("sold", "qty > 0"),)),
 }
+
+
 ROLLUP_OF = {r.name: table for table, r in ROLLUPS.items()}
 
 

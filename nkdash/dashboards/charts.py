@@ -13,20 +13,32 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from nkdash.dashboards import Filters
+from nkdash.dashboards.filters import Filters
 
 HEIGHT = 280
+
+
 LABELS = {
     "revenue": "Revenue", "orders": "Orders", "basket": "Average basket", "units": "Units", "margin": "Margin",
     "margin_pct": "Margin %", "cost": "Cost", "refunds": "Refunds", "qty": "Quantity", "value": "Value",
     "spend": "Spend", "share": "Share", "margin_share": "Share of margin", "products": "Products",
     "ordered_value": "Ordered", "received_value": "Received", "invoiced_value": "Invoiced", "period": "Period",
 }
+
+
 RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct"}
+
+
 COUNTS = {"orders", "refunds", "lines", "products", "moves", "vendors", "stock_outs", "slow_movers"}
+
+
 QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
               "to_invoice", "daily_units"}
+
+
 STAGE_ORDER = ["ordered", "received", "invoiced"]
+
+
 INLINE_TRANSFORMER = "marimo_inline_csv"
 
 
@@ -93,7 +105,6 @@ def _tooltips(frame: pd.DataFrame, columns: list[str]) -> list[alt.Tooltip]:
     return out
 
 
-# ----------------------------------------------------------------------------- charts
 TIME_AXES = {  # grain -> tick labels, tick spacing
     "day": ("%a %d %b", alt.Undefined),
     "week": ("week of %d %b", {"interval": "week", "step": 1}),
@@ -162,7 +173,6 @@ def margin_map(frame: pd.DataFrame, name: str) -> alt.Chart:
     ).properties(width="container", height=HEIGHT)
 
 
-# ----------------------------------------------------------------------------- KPI cards, tables
 def format_value(value: Any, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"

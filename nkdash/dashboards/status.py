@@ -1,0 +1,167 @@
+"""What every page says about its data: loaded, damaged, fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nkdash import calendar as cal
+from nkdash.dashboards.inventory import (
+    inventory_summary,
+    slow_movers,
+    stock_date,
+    stock_levels,
+    stock_moves,
+    stock_outs,
+)
+from nkdash.dashboards.labels import _product_labels, _warehouse_names, category_tree, stores
+from nkdash.dashboards.options import _today, date_bounds
+from nkdash.dashboards.profit import profit_by
+from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, purchases_by, purchases_summary
+from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_summary, sales_trend
+from nkdash.datasets.registry import REGISTRY
+from nkdash.lake import WHOLE, Problem
+
+if TYPE_CHECKING:
+    from nkdash.dashboards.engine import Dashboard
+    from nkdash.dashboards.filters import Filters
+
+
+def has_sales(db: Dashboard, f: Filters) -> bool:
+    """Sales exist for ``f``; False if a file the sales and profit dashboards read is damaged
+    (then :func:`no_data` names it)."""
+    return _readable(db, f, "sales") and bool(sales_summary(db, f)["lines"].iloc[0] > 0)
+
+
+def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) -> list[Problem]:
+    """The files ``queries`` read for ``f`` or the period before it whose parquet footer
+    cannot be read (truncated, zeroed, not parquet). Cheap: a listing, and each file version
+    opened once per :class:`Dashboard`."""
+    windows: dict[str, tuple[dt.date | None, dt.date | None]] = {}
+    for reads in (q.reads for q in queries):
+        first, last = f.previous().start - dt.timedelta(days=reads.before), f.end + dt.timedelta(days=reads.after)
+        for table in reads.tables:
+            lo, hi = windows.get(table, (first, last))
+            windows[table] = (None, None) if table in WHOLE else (min(lo, first), max(hi, last))
+    files = [file for table, (lo, hi) in windows.items() for file in db.listing.data_files(table, lo, hi)]
+    return [Problem(file.table, file.dates[0] if len(file.dates) == 1 and not file.compacted else None, file.path,
+                    "unreadable", detail, () if len(file.dates) == 1 else file.dates)
+            for file in files if (detail := db.unreadable(file.path))]
+
+
+def _readable(db: Dashboard, f: Filters, dashboard: str) -> bool:
+    """No file the ``dashboard``'s queries read for ``f`` is damaged; else False, with the
+    damage noted for :func:`no_data`: the page shows a warning instead of failing."""
+    problems = damaged(db, f, DASHBOARD_QUERIES[dashboard])
+    if problems:
+        db.damage[f] = problems
+    else:
+        db.damage.pop(f, None)
+    return not problems
+
+
+def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily") -> str:
+    """The empty-state message: what is missing, and what the lake does hold; or which
+    partitions are damaged (found by the ``has_*`` check just before)."""
+    problems = db.damage.get(f)
+    if problems:
+        shown = ", ".join(" ".join(map(str, filter(None, (p.table, p.date)))) + f" ({p.kind})" for p in problems[:5])
+        return (f"**Damaged data: {what} for {f.describe()} cannot be shown.** {len(problems)} partition(s) "
+                f"cannot be read: {shown}{' ...' if len(problems) > 5 else ''}.\n\nAn operator repairs them on "
+                "the Recovery page (quarantine and rebuild); meanwhile pick a period without them.")
+    bounds = date_bounds(db, table)
+    held = (f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
+            + (" or clear the store and category filters." if f.stores or f.categories else ".")
+            if bounds else "Nothing is loaded yet: an operator loads data from the Operations page.")
+    return f"**No {what}** for {f.describe()}.\n\n{held}"
+
+
+def has_inventory(db: Dashboard, f: Filters) -> bool:
+    """Stock levels or stock moves exist for ``f``."""
+    return _readable(db, f, "inventory") and (stock_date(db, f) is not None or not stock_moves(db, f, "month").empty)
+
+
+def has_purchases(db: Dashboard, f: Filters) -> bool:
+    return _readable(db, f, "purchases") and not purchases_by(db, f, "vendor").empty
+
+
+# The queries each dashboard runs (its has_* check looks at every file they read).
+DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
+    "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
+              _product_labels),
+    "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores,
+                  _product_labels, _warehouse_names),
+    "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
+}
+
+
+FRESHNESS_KINDS = {"ok": "success", "late": "warn", "critical": "danger"}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What a dashboard shows about the freshness of its data.
+
+    ``kind`` is a ``mo.callout`` kind (success, warn, danger); ``text`` one markdown line.
+    """
+
+    status: str
+    kind: str
+    text: str
+    last_loaded: dt.date | None
+    missing_in_period: tuple[dt.date, ...]
+
+
+def freshness_badge(db: Dashboard, datasets: Sequence[str], f: Filters | None = None,
+                    today: dt.date | None = None) -> Badge:
+    """The freshness of the ``datasets`` a dashboard reads (the least fresh one speaks).
+
+    Uses the metadata store (last loaded date, failed dates, SLA status: yesterday loaded
+    is on target, more than 3 days behind is critical); without one, the lake's listing.
+    ``missing_in_period``: dates of ``f``'s range with no data for some dataset.
+    """
+    today = today or _today()
+    rows = _freshness(db, datasets, today)
+    worst = max(rows, key=lambda r: (_RANK[r["status"]], 10**6 if r["lag"] is None else r["lag"]))
+    last = worst["last"]
+    if last is None:
+        return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]],
+                     f"**No data loaded yet** for {worst['title']}.", None, ())
+    missing = tuple(sorted({d for r in rows for d in r["missing"] if f and f.start <= d <= f.end}))
+    failed = sorted({d for r in rows for d in r["failed"]})
+    text = f"Data up to **{last:%a %d %b %Y}** ({_ago((today - last).days)}) — {SLA_TEXT[worst['status']]}."
+    if missing:
+        text += f" {len(missing)} date(s) of this period not loaded: {cal.format_spans(missing)}."
+    if failed:
+        text += f" {len(failed)} failed load(s): {cal.format_spans(failed)}."
+    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing)
+
+
+SLA_TEXT = {"ok": "on target", "late": "late", "critical": "critical: more than 3 days behind"}
+
+
+_RANK = {"ok": 0, "late": 1, "critical": 2}
+
+
+def _freshness(db: Dashboard, datasets: Sequence[str], today: dt.date) -> list[dict[str, Any]]:
+    meta = db.meta
+    if meta is not None:
+        return [{"title": REGISTRY[r.dataset].title, "status": r.status, "last": r.last_loaded, "lag": r.lag_days,
+                 "missing": r.missing, "failed": r.failed} for r in meta.freshness(list(datasets), today)]
+    rows = []
+    for name in datasets:
+        on_disk = set.intersection(*(set(db.lake.partitions(t)) for t in REGISTRY[name].table_names))
+        last = max(on_disk, default=None)
+        first = min(on_disk, default=today - dt.timedelta(days=1))
+        lag = (today - last).days if last else None
+        status = "critical" if lag is None or lag > 3 else "late" if lag >= 2 else "ok"
+        missing = [d for d in cal.days(first, today - dt.timedelta(days=1)) if d not in on_disk]
+        rows.append({"title": REGISTRY[name].title, "status": status, "last": last, "lag": lag,
+                     "missing": missing, "failed": []})
+    return rows
+
+
+def _ago(days: int) -> str:
+    return {0: "today", 1: "yesterday"}.get(days, f"{days} days ago")
