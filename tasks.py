@@ -1,38 +1,6 @@
-"""nkdash's huey tasks: the instance, the schedule tick, the daily jobs, async refreshes.
+"""The design's huey entry point, ``huey_consumer tasks.huey``: the instance and its tasks
+live in :mod:`nkdash.jobs.tasks`; this module only re-exports them."""
 
-Start a consumer with ``nkdash worker`` (logs in ``<log_dir>/huey/``), or from this
-directory ``huey_consumer tasks.huey -w 2 -g TERM -l logs/huey/consumer.log``. Every
-consumer may run the scheduler (no ``-n``); no ``-f`` (stale locks are freed safely when a
-consumer starts). All logic is in :mod:`nkdash.queue`; the schedule is ``queue.SCHEDULE``
-(daily loads) and ``queue.MAINTENANCE`` (lake jobs).
-"""
+from nkdash.jobs.tasks import compact, daily, huey, refresh_partition, tick
 
-from huey import crontab
-
-from nkdash import queue, storage
-
-huey = queue.build_huey()   # storage from the settings, opened on first use
-
-
-@huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
-def tick():
-    """Every minute (UTC), ahead of queued work: enqueue the jobs whose local time has come."""
-    queue.tick(daily, jobs={storage.COMPACT_JOB: compact})
-
-
-@huey.task(context=True, retries=2, retry_delay=600)
-def daily(dataset, day, task=None, **state):
-    """Load every missing, failed or stale date of ``dataset`` up to the day before ``day``."""
-    queue.run_daily(dataset, day, task)
-
-
-@huey.task(context=True, name=storage.COMPACT_JOB)
-def compact(day, task=None, **state):
-    """Nightly: merge the daily partitions of months that ended NKDASH_COMPACT_AFTER_DAYS before ``day``."""
-    queue.run_compaction(day, task)
-
-
-@huey.task(context=True)
-def refresh_partition(dataset, day, task=None, **request):
-    """One date of an async refresh (``nkdash refresh-async``)."""
-    queue.run_partition(dataset, day, task)
+__all__ = ["compact", "daily", "huey", "refresh_partition", "tick"]

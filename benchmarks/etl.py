@@ -268,7 +268,7 @@ def _memory_main(raw: str, url: str, lake_root: str, dataset: str, first: str, l
     """Child: one refresh; prints peak RSS (MB) before and after, rows, seconds."""
     import psutil
 
-    from nkdash import calendar as cal
+    from nkdash import dates as cal
     from nkdash.etl import refresh
     from nkdash.lake import Lake
     from nkdash.odoo import connect

@@ -59,7 +59,7 @@ def etl(quick: bool, work: Path, log: Callable[[str], None]) -> list[Figure]:
     from . import etl as etl_bench
 
     client_module = importlib.import_module("nkdash.odoo.client")
-    base_module = importlib.import_module("nkdash.datasets.base")
+    base_module = importlib.import_module("nkdash.etl.datasets.base")
     spec = etl_bench.DemoSpec(scale="small", days=3) if quick else etl_bench.DemoSpec(days=3)
     no_prefetch = [(client_module.OdooClient, "raw_pages", sequential_raw_pages)]
     patches = {"now": [], "no prefetch": no_prefetch,

@@ -19,7 +19,7 @@ of them; about 20,000 POS lines a day and 2,000 invoice lines a weekday.
   quantities mostly 1, line discounts, refunds (negative quantities), credit notes;
 - money: list prices per department, margins 15-45 %, costs that drift up and change a
   few times a year; ``margin = revenue - cost`` exactly, the aggregates computed by
-  ``nkdash.datasets.profit.aggregates`` (the ETL's own function);
+  ``nkdash.etl.datasets.profit.aggregates`` (the ETL's own function);
 - stock: a daily quant snapshot per (store, storable product) following a sell-down /
   restock saw-tooth (some at zero, a few negative); delivery moves per (store, product)
   sold, receipts, transfers between stores, adjustments, scraps; purchase orders on
@@ -52,9 +52,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nkdash.datasets.profit import aggregates
-from nkdash.datasets.registry import REGISTRY
-from nkdash.etl import combined_checksum
+from nkdash.etl.datasets.profit import aggregates
+from nkdash.etl.datasets.registry import REGISTRY
+from nkdash.etl.runner import combined_checksum
 from nkdash.lake import Lake, PartitionInfo
 from nkdash.meta import MetaStore
 

@@ -1,5 +1,5 @@
 import sys
 
-from nkdash.cli import main
+from nkdash.cli.main import main
 
 sys.exit(main())

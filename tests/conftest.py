@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
 from nkdash.demo import DemoServer, start_demo
 from nkdash.demo.generate import DemoConfig
 from nkdash.settings import Secret, Settings

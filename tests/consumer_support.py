@@ -13,8 +13,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from nkdash import queue
 from nkdash.demo import DemoServer
+from nkdash.jobs import app, backend, control, schedule, worker
 from nkdash.settings import Settings
 from tests.conftest import TZ, settings_for
 
@@ -49,7 +49,7 @@ class Clock:
     def step(self, settings: Settings, at: dt.datetime) -> None:
         """Move time to ``at`` and wait until a consumer's tick has seen it."""
         self.set(at)
-        wait_for(lambda: queue.last_tick(settings) == at, 30, f"a tick at {at}")
+        wait_for(lambda: schedule.last_tick(settings) == at, 30, f"a tick at {at}")
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def clock(tmp_path) -> Clock:
 
 
 def started(settings: Settings, pid: int) -> bool:
-    log = queue.log_file(settings)
+    log = worker.log_file(settings)
     return log.exists() and f"consumer {pid} ready" in log.read_text()
 
 
@@ -71,12 +71,12 @@ def consumers(clock) -> Iterator[Callable[..., object]]:
     procs = []
 
     def start(settings: Settings, workers: int = 1, periodic: bool = False, worker_type: str = "thread"):
-        env = {queue.PERIODIC_ENV: "1", **({queue.CLOCK_ENV: str(clock.path)} if clock.path.exists() else {})}
-        proc = queue.start_worker_process(settings, workers=workers, worker_type=worker_type, periodic=periodic,
+        env = {app.PERIODIC_ENV: "1", **({backend.CLOCK_ENV: str(clock.path)} if clock.path.exists() else {})}
+        proc = worker.start_worker_process(settings, workers=workers, worker_type=worker_type, periodic=periodic,
                                           env=env)
         procs.append(proc)
         wait_for(lambda: started(settings, proc.pid) or proc.poll() is not None, 60, "the consumer to start")
-        assert proc.poll() is None, queue.log_file(settings).with_name("worker.out").read_text()
+        assert proc.poll() is None, worker.log_file(settings).with_name("worker.out").read_text()
         return proc
 
     yield start
@@ -89,9 +89,9 @@ def consumers(clock) -> Iterator[Callable[..., object]]:
 def make_settings(server: DemoServer, tmp_path: Path, **changes) -> Settings:
     settings = settings_for(server, tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
                             tz=TZ, **changes)
-    queue.connect(settings)
+    backend.connect(settings)
     return settings
 
 
 def history(settings: Settings, name: str | None = None) -> list[dict]:
-    return [row for row in queue.tasks(settings, limit=None) if name is None or row["name"] == name]
+    return [row for row in control.tasks(settings, limit=None) if name is None or row["name"] == name]

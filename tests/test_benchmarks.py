@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import queries, synthetic
 from benchmarks.run import QUICK_SCENARIOS
-from nkdash.datasets.profit import GROUP_BY, SUMMED
+from nkdash.etl.datasets.profit import GROUP_BY, SUMMED
 
 REPO = Path(__file__).resolve().parent.parent
 

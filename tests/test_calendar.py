@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
 from nkdash.errors import InputError
 
 UTC = dt.timezone.utc

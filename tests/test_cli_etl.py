@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
 from nkdash import settings as settings_module
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 

@@ -15,8 +15,8 @@ import pytest
 
 from nkdash import dashboards as dash
 from nkdash.dashboards import Dashboard, Filters, controls, engine, filters
-from nkdash.datasets.registry import REGISTRY
 from nkdash.errors import InputError, LakeError
+from nkdash.etl.datasets.registry import REGISTRY
 
 from .conftest import DATES
 from .test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for

@@ -11,10 +11,10 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pytest
 
-from nkdash.calendar import day_start
-from nkdash.datasets import inventory, invoices, pos, profit, purchases, stock_quants
-from nkdash.datasets.base import Context, Dataset, Source, latest, signed, to_table
+from nkdash.dates import day_start
 from nkdash.etl import session
+from nkdash.etl.datasets import inventory, invoices, pos, profit, purchases, stock_quants
+from nkdash.etl.datasets.base import Context, Dataset, Source, latest, signed, to_table
 from nkdash.lake import Lake
 from nkdash.odoo import format_datetime
 

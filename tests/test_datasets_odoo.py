@@ -7,10 +7,10 @@ from collections import defaultdict
 import pyarrow.compute as pc
 import pytest
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
+from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.odoo import connect, format_datetime
-from nkdash.validate import validate
 
 from .conftest import DATED, DATES, END, TZ
 

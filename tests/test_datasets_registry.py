@@ -4,11 +4,11 @@ import pyarrow as pa
 import pytest
 
 from nkdash import lake
-from nkdash.datasets import DATASET_NAMES, DATED, REGISTRY, TABLES, get
-from nkdash.datasets.checks import Relationship, SumsOf
 from nkdash.demo.schema import define_models
 from nkdash.demo.store import Database
 from nkdash.errors import InputError
+from nkdash.etl.datasets import DATASET_NAMES, DATED, REGISTRY, TABLES, get
+from nkdash.etl.datasets.checks import Relationship, SumsOf
 from nkdash.odoo.versions import build_profile
 
 TITLES = {"pos": "POS Sales", "invoices": "Invoice Sales", "purchases": "Purchases", "inventory": "Inventory Moves",

@@ -6,14 +6,14 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
-from nkdash import calendar as cal
-from nkdash.datasets import Context
-from nkdash.datasets.base import signed, to_table
-from nkdash.datasets.dimensions import DIMS
-from nkdash.datasets.inventory import move_kind
-from nkdash.datasets.invoices import SCHEMA as INVOICE_SCHEMA
-from nkdash.datasets.pos import SCHEMA as POS_SCHEMA
-from nkdash.datasets.profit import AGG_SCHEMA, MissingProduct, aggregate, invoice_sales, pos_sales
+from nkdash import dates as cal
+from nkdash.etl.datasets import Context
+from nkdash.etl.datasets.base import signed, to_table
+from nkdash.etl.datasets.dimensions import DIMS
+from nkdash.etl.datasets.inventory import move_kind
+from nkdash.etl.datasets.invoices import SCHEMA as INVOICE_SCHEMA
+from nkdash.etl.datasets.pos import SCHEMA as POS_SCHEMA
+from nkdash.etl.datasets.profit import AGG_SCHEMA, MissingProduct, aggregate, invoice_sales, pos_sales
 from nkdash.lake import Lake
 from nkdash.odoo.versions import VersionProfile
 

@@ -9,9 +9,9 @@ import pytest
 
 from nkdash.demo.generate import apply_late_edits
 from nkdash.etl import catch_up, plan, profit, refresh
+from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from nkdash.validate import validate
 
 from .conftest import DATED, DATES, END, settings_for
 

@@ -12,7 +12,8 @@ import pytest
 
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import Lake
-from nkdash.meta import MIGRATIONS, Freshness, MetaStore
+from nkdash.meta import Freshness, MetaStore
+from nkdash.meta.migrations import MIGRATIONS
 
 D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 UTC = dt.UTC

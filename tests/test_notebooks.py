@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = ROOT / "nkdash" / "notebooks"
 MARIMO_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("*.py") if "marimo.App(" in p.read_text())
 DASHBOARDS = ("sales.py", "profit.py", "inventory.py", "purchases.py")
 LAKES = ("demo", "empty")

@@ -14,11 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from nkdash import ops, queue
+from nkdash.jobs import backend, control
+from nkdash.jobs import schedule as jobs_schedule
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from nkdash.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
+from nkdash.ops import backups, common, monitoring, recovery, refresh, runbook, services, tables
 from nkdash.settings import Secret
+from nkdash.web.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 
 from .conftest import END, TZ
 
@@ -59,7 +61,7 @@ def resolve(name: str) -> object:
 def clock(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "clock"
     path.write_text(f"{TODAY}T10:00:00+00:00")
-    monkeypatch.setenv(queue.CLOCK_ENV, str(path))
+    monkeypatch.setenv(backend.CLOCK_ENV, str(path))
     return path
 
 
@@ -79,7 +81,7 @@ def lake_state(settings) -> tuple[list[str], list[dict]]:
 
 
 # ----------------------------------------------------------------------------- the runbook table
-@pytest.mark.parametrize("procedure", ops.RUNBOOK, ids=lambda p: p.key)
+@pytest.mark.parametrize("procedure", runbook.RUNBOOK, ids=lambda p: p.key)
 def test_every_named_function_exists(procedure):
     for name in procedure.calls:
         assert name.startswith("nkdash.")
@@ -87,45 +89,45 @@ def test_every_named_function_exists(procedure):
 
 
 def test_every_procedure_of_the_old_runbook_has_a_place():
-    assert OLD_RUNBOOK <= set(ops.PROCEDURES), sorted(OLD_RUNBOOK - set(ops.PROCEDURES))
-    assert len(ops.PROCEDURES) == len(ops.RUNBOOK)   # keys are unique
+    assert OLD_RUNBOOK <= set(runbook.PROCEDURES), sorted(OLD_RUNBOOK - set(runbook.PROCEDURES))
+    assert len(runbook.PROCEDURES) == len(runbook.RUNBOOK)   # keys are unique
 
 
-@pytest.mark.parametrize("procedure", ops.RUNBOOK, ids=lambda p: p.key)
+@pytest.mark.parametrize("procedure", runbook.RUNBOOK, ids=lambda p: p.key)
 def test_the_place_exists_in_its_notebook(procedure):
     path, section = procedure.place
     notebook = next(nb for nb in NOTEBOOKS if nb.path == path)
     assert notebook.role == "operator"
     source = (NOTEBOOKS_DIR / notebook.file).read_text()
     if path == "/runbook":
-        assert section in ops.SECTIONS and "views.runbook(buttons)" in source
+        assert section in runbook.SECTIONS and "views.runbook(buttons)" in source
     else:
         assert f"## {section}" in source
-    assert procedure.section in ops.SECTIONS and procedure.label and procedure.how
+    assert procedure.section in runbook.SECTIONS and procedure.label and procedure.how
 
 
 def test_read_only_procedures_change_nothing(opset):
     before = lake_state(opset)
-    params = ops.Params(day=END, start=END, end=END, days=3)
-    for procedure in ops.RUNBOOK:
+    params = runbook.Params(day=END, start=END, end=END, days=3)
+    for procedure in runbook.RUNBOOK:
         if not procedure.mutating:
-            result = ops.run(procedure.key, params, settings=opset)
+            result = runbook.run(procedure.key, params, settings=opset)
             assert result.title, procedure.key
     assert lake_state(opset) == before
 
 
 # ----------------------------------------------------------------------------- refresh
 def test_sync_refresh_of_one_date_updates_freshness(opset):
-    assert ops.latest_date(opset) == YESTERDAY
-    result = ops.sync_refresh("profit", (YESTERDAY, YESTERDAY), settings=opset)
+    assert common.latest_date(opset) == YESTERDAY
+    result = refresh.sync_refresh("profit", (YESTERDAY, YESTERDAY), settings=opset)
     assert result.ok, result.text
     assert result.text.splitlines() == [f"pos: loaded {YESTERDAY}", f"invoices: loaded {YESTERDAY}",
                                         f"profit: loaded {YESTERDAY}"]
-    fresh = ops.freshness_table(opset).set_index("dataset")
+    fresh = tables.freshness_table(opset).set_index("dataset")
     assert fresh.loc["Profit (Cost + Aggreg)", "last processed"] == YESTERDAY
     assert fresh.loc["Profit (Cost + Aggreg)", "SLA"] == "ok"
     assert fresh.loc["Purchases", "missing"] == str(YESTERDAY)
-    assert set(ops.task_table(opset)["state"]) == {"done"}
+    assert set(tables.task_table(opset)["state"]) == {"done"}
 
 
 @pytest.mark.parametrize(("params", "period"), [
@@ -137,42 +139,42 @@ def test_sync_refresh_of_one_date_updates_freshness(opset):
     ({"date": "yesterday"}, (YESTERDAY, YESTERDAY)),
 ])
 def test_the_period_from_url_parameters(opset, params, period):
-    assert ops.period_from(params, opset) == period
+    assert common.period_from(params, opset) == period
 
 
 def test_dataset_choices():
-    assert list(ops.DATASET_CHOICES) == ["POS Sales", "Invoice Sales", "Purchases", "Inventory Moves",
+    assert list(common.DATASET_CHOICES) == ["POS Sales", "Invoice Sales", "Purchases", "Inventory Moves",
                                          "Profit (Cost + Aggreg)", "Stock Quants", "Dimensions"]
-    assert ops.choice("Stock Quants") == ops.choice("stock-quants") == "stock-quants"
-    assert ops.choice(None) == ops.choice("nonsense") == "pos"
+    assert common.choice("Stock Quants") == common.choice("stock-quants") == "stock-quants"
+    assert common.choice(None) == common.choice("nonsense") == "pos"
 
 
 def test_sync_refresh_is_for_one_day(opset):
     before = lake_state(opset)
-    result = ops.sync_refresh("pos", (DAY, END), settings=opset)
+    result = refresh.sync_refresh("pos", (DAY, END), settings=opset)
     assert not result.ok and "one day" in result.title
     assert lake_state(opset) == before
 
 
 def test_async_refresh_of_more_than_31_days_is_refused_and_queues_nothing(opset):
-    result = ops.async_refresh("pos", (dt.date(2024, 1, 1), END), settings=opset)
+    result = refresh.async_refresh("pos", (dt.date(2024, 1, 1), END), settings=opset)
     assert not result.ok and "nothing was queued" in result.title and "at most 31" in result.text
-    assert queue.pending(opset) == []
+    assert control.pending(opset) == []
 
 
 def test_async_refresh_queues_a_request_that_purge_drops(opset):
-    result = ops.async_refresh("invoices", (DAY, END), settings=opset)
+    result = refresh.async_refresh("invoices", (DAY, END), settings=opset)
     assert result.ok, result.text
-    status = ops.request_table(result.value, opset)
-    assert list(status["date"]) == [DAY, *ops.dates_of((DAY + dt.timedelta(days=1), END))]
-    assert set(status["state"]) == {"queued"} and ops.task_counts(opset)["pending"] == 4
-    purged = ops.run("backlog.purge", ops.Params(), settings=opset)
+    status = tables.request_table(result.value, opset)
+    assert list(status["date"]) == [DAY, *common.dates_of((DAY + dt.timedelta(days=1), END))]
+    assert set(status["state"]) == {"queued"} and tables.task_counts(opset)["pending"] == 4
+    purged = runbook.run("backlog.purge", runbook.Params(), settings=opset)
     assert purged.ok and purged.title == "Purged 4 task(s): the queue is empty"
-    assert set(ops.request_table(result.value, opset)["state"]) == {"revoked"}
+    assert set(tables.request_table(result.value, opset)["state"]) == {"revoked"}
 
 
 def test_a_request_needs_an_id(opset):
-    result = ops.run("tasks.request", ops.Params(), settings=opset)
+    result = runbook.run("tasks.request", runbook.Params(), settings=opset)
     assert not result.ok and "request id" in result.text
 
 
@@ -181,19 +183,19 @@ def test_recovery_plan_lists_gone_failed_and_missing_dates_and_repair_loads_them
     lake, meta = Lake(opset.lake), MetaStore.for_lake(Lake(opset.lake))
     shutil.rmtree(lake.partition_dir("fact_purchases", DAY))               # deleted by hand
     meta.set_partition("inventory", END, status="failed", error="boom")   # a failed run
-    due = ops.due_dates(opset)
+    due = recovery.due_dates(opset)
     assert due["purchases"] == [DAY, YESTERDAY]
     assert due["inventory"] == [END, YESTERDAY]
     assert due["pos"] == [YESTERDAY]
-    plan = ops.recovery_plan(opset).set_index("dataset")
+    plan = recovery.recovery_plan(opset).set_index("dataset")
     assert plan.loc["Purchases", "gone from the lake"] == str(DAY) and plan.loc["Inventory Moves", "failed"] == str(END)
 
-    repaired = ops.repair_all(opset)
+    repaired = recovery.repair_all(opset)
     assert repaired.ok, repaired.text
-    assert all(dates == [] for dates in ops.due_dates(opset).values())
+    assert all(dates == [] for dates in recovery.due_dates(opset).values())
     assert lake.has_partition("fact_purchases", DAY)
     assert {r["trigger"] for r in meta.runs(dataset="purchases", limit=2)} == {"recovery"}
-    validated = ops.validate_dates([DAY, END], opset)
+    validated = recovery.validate_dates([DAY, END], opset)
     assert validated.ok, validated.text
 
 
@@ -201,33 +203,33 @@ def test_repair_all_loads_the_most_recent_dates_first_and_says_what_is_left(opse
     lake = Lake(opset.lake)
     for day in (DAY, END):
         shutil.rmtree(lake.partition_dir("fact_purchases", day))
-    repaired = ops.repair_all(opset, limit=2)
+    repaired = recovery.repair_all(opset, limit=2)
     assert repaired.ok and "purchases: 1 older date(s) left" in repaired.text
-    assert ops.due_dates(opset)["purchases"] == [DAY]
+    assert recovery.due_dates(opset)["purchases"] == [DAY]
 
 
 def test_repair_rebuilds_missing_aggregates_from_the_lake_not_from_odoo(opset):
     lake = Lake(opset.lake)
     for day in (DAY, END):
         shutil.rmtree(lake.partition_dir("agg_sales_daily", day))
-    plan = ops.recovery_plan(opset).set_index("dataset")
+    plan = recovery.recovery_plan(opset).set_index("dataset")
     assert plan.loc["Profit (Cost + Aggreg)", "aggregates to rebuild"] == f"{DAY}, {END}"
     assert plan.loc["Profit (Cost + Aggreg)", "gone from the lake"] == "-"
-    assert ops.due_dates(opset)["profit"] == [YESTERDAY]                   # not reloaded from Odoo
-    repaired = ops.repair_all(opset)
+    assert recovery.due_dates(opset)["profit"] == [YESTERDAY]                   # not reloaded from Odoo
+    repaired = recovery.repair_all(opset)
     assert repaired.ok and "agg_sales_daily    rebuilt 2 date(s)" in repaired.text
     assert lake.has_partition("agg_sales_daily", DAY) and lake.has_partition("agg_sales_daily", END)
     meta = MetaStore.for_lake(lake)
     assert {(r["date"], r["trigger"]) for r in meta.runs(dataset="profit", limit=3) if r["date"] != YESTERDAY} \
         == {(DAY, "recovery"), (END, "recovery")}
-    deep = ops.run("storage.backfill", ops.Params(deep=True), settings=opset)
+    deep = runbook.run("storage.backfill", runbook.Params(deep=True), settings=opset)
     assert deep.ok and deep.title == "Derived tables complete"            # every date verified, none differs
     assert "unchanged (verified) 6 date(s)" in deep.text                 # yesterday was loaded too
 
 
 def test_repair_all_with_nothing_due(opset):
-    ops.repair_all(opset)
-    again = ops.repair_all(opset)
+    recovery.repair_all(opset)
+    again = recovery.repair_all(opset)
     assert again.ok and again.title == "Nothing to repair"
 
 
@@ -237,34 +239,34 @@ def test_a_truncated_partition_is_found_quarantined_and_rebuilt(opset):
     original = pq.read_table(path)
     os.truncate(path, path.stat().st_size // 2)
 
-    found = ops.scan_result(opset)
+    found = recovery.scan_result(opset)
     assert not found.ok and list(found.table["kind"]) == ["unreadable"]
     assert list(found.table["dataset"]) == ["pos"] and list(found.table["date"]) == [DAY]
 
-    repaired = ops.repair_lake(opset)
+    repaired = recovery.repair_lake(opset)
     assert repaired.ok, repaired.text
     assert "quarantined unreadable fact_pos_sales 2024-03-30" in repaired.text
     assert lake.scan() == []
     assert pq.read_table(lake.info("fact_pos_sales", DAY).path).equals(original)
     assert list((Path(opset.lake) / "_quarantine" / "fact_pos_sales").rglob("*.parquet"))
-    assert ops.due_dates(opset)["profit"] == [YESTERDAY]     # the profit date built from it was rebuilt too
+    assert recovery.due_dates(opset)["profit"] == [YESTERDAY]     # the profit date built from it was rebuilt too
 
 
 def test_a_damaged_dimension_is_reloaded_completely(opset):
     lake = Lake(opset.lake)
     path = lake.info("dim_store").path
     path.write_bytes(b"not parquet")
-    repaired = ops.repair_lake(opset)
+    repaired = recovery.repair_lake(opset)
     assert repaired.ok, repaired.text
     assert lake.scan() == [] and lake.read_whole("dim_store").num_rows > 0
 
 
 def test_odoo_check(opset):
-    ok, message = ops.odoo_check(opset)
+    ok, message = recovery.odoo_check(opset)
     assert ok and message.startswith("Odoo 17 at ")
-    ok, message = ops.odoo_check(opset.with_(odoo_password=Secret("wrong")))
+    ok, message = recovery.odoo_check(opset.with_(odoo_password=Secret("wrong")))
     assert not ok and "ODOO_PASSWORD" in message and "wrong" not in message
-    ok, message = ops.odoo_check(opset.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0))
+    ok, message = recovery.odoo_check(opset.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0))
     assert not ok and "ODOO_URL" in message
 
 
@@ -281,7 +283,7 @@ def test_queue_depth_is_derived_from_the_task_history():
         {"enqueued_at": None, "started_at": at(4), "finished_at": at(7)},      # a sync refresh
         {"enqueued_at": at(8), "started_at": None, "finished_at": None},       # still waiting
     ]
-    series = ops.depth_series(rows, since=at(-1), now=at(10))
+    series = monitoring.depth_series(rows, since=at(-1), now=at(10))
     assert list(zip(series["waiting"], series["running"])) == [
         (0, 0), (1, 0), (2, 0), (3, 0), (2, 1), (1, 1), (1, 2), (1, 1), (0, 2), (0, 1), (0, 0), (1, 0), (1, 0)]
     assert series["time"].iloc[0] == at(-1).replace(tzinfo=None)
@@ -289,66 +291,66 @@ def test_queue_depth_is_derived_from_the_task_history():
 
 def test_queue_depth_starts_from_the_state_before_the_window():
     rows = [{"enqueued_at": at(0), "started_at": at(5), "finished_at": at(6)}]
-    series = ops.depth_series(rows, since=at(2), now=at(10))
+    series = monitoring.depth_series(rows, since=at(2), now=at(10))
     assert list(series["waiting"]) == [1, 0, 0, 0] and list(series["running"]) == [0, 1, 0, 0]
 
 
 def test_monitoring_frames(opset):
-    runs = ops.runs_frame(opset, days=1)
+    runs = monitoring.runs_frame(opset, days=1)
     assert set(runs["dataset"]) == {"dimensions", "pos", "invoices", "purchases", "inventory", "stock-quants",
-                                    "profit"} and ops.run_counts(runs)["failed"] == 0
-    assert set(ops.dataset_stats(opset, 1)["dataset"]) == set(runs["dataset"])
-    files = ops.partition_files(opset)
+                                    "profit"} and monitoring.run_counts(runs)["failed"] == 0
+    assert set(monitoring.dataset_stats(opset, 1)["dataset"]) == set(runs["dataset"])
+    files = monitoring.partition_files(opset)
     assert len(files[files["table"] == "fact_pos_sales"]) == 5
-    assert list(ops.queue_depth(opset, 1).columns) == ["time", "waiting", "running"]
-    schedule = ops.schedule_table(opset)
-    assert list(schedule["local time"]) == [*queue.SCHEDULE.values(), *queue.MAINTENANCE.values()]
+    assert list(monitoring.queue_depth(opset, 1).columns) == ["time", "waiting", "running"]
+    schedule = tables.schedule_table(opset)
+    assert list(schedule["local time"]) == [*jobs_schedule.SCHEDULE.values(), *jobs_schedule.MAINTENANCE.values()]
     assert list(schedule["dataset"])[-1] == "Compact old months"
 
 
 # ----------------------------------------------------------------------------- services and logs
 def test_a_worker_is_started_listed_and_stopped(opset):
-    started = ops.start_worker(opset, periodic=False)
+    started = services.start_worker(opset, periodic=False)
     assert started.ok, started.text
     pid = started.value
     try:
-        assert [w["pid"] for w in ops.workers(opset)] == [pid]
-        assert list(ops.worker_table(opset)["pid"]) == [pid]
+        assert [w["pid"] for w in services.workers(opset)] == [pid]
+        assert list(services.worker_table(opset)["pid"]) == [pid]
     finally:
-        stopped = ops.stop_workers(opset, timeout=30)
+        stopped = services.stop_workers(opset, timeout=30)
     assert stopped.ok and f"pid {pid}: exited with code 0" in stopped.text
-    assert ops.workers(opset) == []
-    assert "consumer" in ops.tail(ops.log_files(opset)["worker"])
+    assert services.workers(opset) == []
+    assert "consumer" in services.tail(services.log_files(opset)["worker"])
 
 
 def test_a_worker_started_by_another_process_is_stopped_by_pid(opset):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    ops.record_worker(proc.pid, opset)
-    assert [w["pid"] for w in ops.workers(opset)] == [proc.pid]
-    stopped = ops.stop_workers(opset, timeout=5)
+    services.record_worker(proc.pid, opset)
+    assert [w["pid"] for w in services.workers(opset)] == [proc.pid]
+    stopped = services.stop_workers(opset, timeout=5)
     assert stopped.ok and f"pid {proc.pid}: stopped" in stopped.text
-    assert proc.wait(5) == -15 and ops.workers(opset) == []
+    assert proc.wait(5) == -15 and services.workers(opset) == []
 
 
 def test_tail(tmp_path):
     path = tmp_path / "log"
     path.write_text("".join(f"line {i}\n" for i in range(500)))
-    assert ops.tail(path, 3) == "line 497\nline 498\nline 499"
-    assert ops.tail(tmp_path / "missing") == ""
+    assert services.tail(path, 3) == "line 497\nline 498\nline 499"
+    assert services.tail(tmp_path / "missing") == ""
 
 
 # ----------------------------------------------------------------------------- backup and restore
 def test_backup_then_restore_brings_back_a_deleted_partition(opset):
-    taken = ops.backup(opset)
+    taken = backups.backup(opset)
     assert taken.ok, taken.text
     lake = Lake(opset.lake)
     shutil.rmtree(lake.partition_dir("fact_pos_sales", END))
-    restored = ops.run("backup.restore", ops.Params(backup=None), settings=opset)
+    restored = runbook.run("backup.restore", runbook.Params(backup=None), settings=opset)
     assert restored.ok, restored.text
     assert lake.has_partition("fact_pos_sales", END)
-    assert list(ops.backup_choices(opset).values()) == [None, taken.value]
+    assert list(backups.backup_choices(opset).values()) == [None, taken.value]
 
 
 def test_restore_without_a_backup_says_so(opset):
-    result = ops.restore(None, opset)
+    result = backups.restore(None, opset)
     assert not result.ok and "take one first" in result.text

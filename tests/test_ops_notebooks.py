@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nkdash import ops
+from nkdash.ops import common, runbook
 
 from .conftest import END, TZ
 from .test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
@@ -55,7 +55,7 @@ def test_runs_without_cell_errors(exported, notebook):
 def test_operational_shows_controls_freshness_and_tasks(exported):
     page = exported["operational.py"][2]
     for text in ("Refresh a dataset", "Async Refresh", "Sync Refresh", "Last processed dates", "Tasks",
-                 "Schedule", "Compact old months", *ops.DATASET_CHOICES):
+                 "Schedule", "Compact old months", *common.DATASET_CHOICES):
         assert text in page, text
     assert f"today {TODAY}" in page                 # the clock (NKDASH_CLOCK_FILE), in the business timezone
 
@@ -68,9 +68,9 @@ def test_recovery_shows_the_plan_and_a_sound_lake(exported):
 
 def test_runbook_shows_every_procedure(exported):
     page = exported["runbook.py"][2]
-    missing = [p.title for p in ops.RUNBOOK if p.title not in page or p.label not in page]
+    missing = [p.title for p in runbook.RUNBOOK if p.title not in page or p.label not in page]
     assert not missing
-    assert all(section in page for section in ops.SECTIONS)
+    assert all(section in page for section in runbook.SECTIONS)
     assert "Press a procedure's button" in page
 
 

@@ -1,4 +1,4 @@
-"""nkdash.datasets.profit: the aggregates of fact_sales, against sums done by hand."""
+"""nkdash.etl.datasets.profit: the aggregates of fact_sales, against sums done by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from nkdash.datasets.checks import Recomputed, SumsOf
-from nkdash.datasets.profit import ORDERS_AGG, SALES_AGG, SALES_SCHEMA, aggregates, orders_of
-from nkdash.validate import EVALUATORS
+from nkdash.etl.datasets.checks import Recomputed, SumsOf
+from nkdash.etl.datasets.profit import ORDERS_AGG, SALES_AGG, SALES_SCHEMA, aggregates, orders_of
+from nkdash.etl.validate import EVALUATORS
 
 DAY = dt.date(2024, 3, 5)
 LINES = [  # channel, line, order, store, product, category, qty, revenue, cost

@@ -9,16 +9,19 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from huey.exceptions import RetryTask
 
 import tasks
-from nkdash import queue
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.errors import InputError
 from nkdash.etl import refresh
+from nkdash.jobs import backend, control, locks, requests, schedule, work, worker
+from nkdash.jobs import history as jobs_history
+from nkdash.ops import tables
 from nkdash.settings import load_settings
 from tests.conftest import TZ, settings_for
 
@@ -36,12 +39,12 @@ def qs(demo_server, tmp_path):
     """Settings for the session's Odoo 17 demo, a temp lake, queue and logs; tasks.huey bound to them."""
     settings = settings_for(demo_server(17), tmp_path / "lake", state_dir=tmp_path / "state",
                             log_dir=tmp_path / "logs", tz=TZ)
-    queue.connect(settings)
+    backend.connect(settings)
     return settings
 
 
 def history(settings, name=None) -> list[dict]:
-    return [row for row in queue.tasks(settings, limit=None) if name is None or row["name"] == name]
+    return [row for row in control.tasks(settings, limit=None) if name is None or row["name"] == name]
 
 
 # ----------------------------------------------------------------------------- the schedule
@@ -57,15 +60,15 @@ def history(settings, name=None) -> list[dict]:
     (SPRING, "02:00", "UTC", utc(2024, 3, 31, 2, 0)),
 ])
 def test_slot_instant(day, hhmm, tz, expected):
-    assert queue.slot_instant(day, hhmm, ZoneInfo(tz)) == expected
+    assert schedule.slot_instant(day, hhmm, ZoneInfo(tz)) == expected
 
 
-def sweep(tz: ZoneInfo, start: dt.datetime, minutes: int, step: int = 1) -> list[tuple[queue.Slot, dt.datetime]]:
+def sweep(tz: ZoneInfo, start: dt.datetime, minutes: int, step: int = 1) -> list[tuple[schedule.Slot, dt.datetime]]:
     """What a tick every ``step`` minutes fires, with an in-memory claim set."""
     claimed, fired = set(), []
     for n in range(0, minutes, step):
         at = start + dt.timedelta(minutes=n)
-        for slot in queue.due_slots(at, tz):
+        for slot in schedule.due_slots(at, tz):
             if slot.key not in claimed:
                 claimed.add(slot.key)
                 fired.append((slot, at))
@@ -80,12 +83,12 @@ def sweep(tz: ZoneInfo, start: dt.datetime, minutes: int, step: int = 1) -> list
 ])
 def test_every_slot_fires_once_per_local_day_at_its_time(tz, around):
     zone = ZoneInfo(tz)
-    start = queue.slot_instant(around - dt.timedelta(days=1), "12:00", zone)
+    start = schedule.slot_instant(around - dt.timedelta(days=1), "12:00", zone)
     fired = sweep(zone, start, minutes=3 * 24 * 60)
     for day in (around, around + dt.timedelta(days=1)):
-        for name, hhmm in queue.SCHEDULE.items():
+        for name, hhmm in schedule.SCHEDULE.items():
             times = [at for slot, at in fired if (slot.dataset, slot.day) == (name, day)]
-            assert times == [queue.slot_instant(day, hhmm, zone)], (name, day)
+            assert times == [schedule.slot_instant(day, hhmm, zone)], (name, day)
     assert len(fired) == len(set(slot.key for slot, _ in fired))
 
 
@@ -108,73 +111,72 @@ def test_downtime_fires_each_slot_once_on_restart():
     fired = sweep(BRUSSELS, before, minutes=1)
     assert {s.day for s, _ in fired} == {dt.date(2024, 3, 28)}
     restart = before + dt.timedelta(days=3, hours=5)      # consumer down three days
-    again = [s for s in queue.due_slots(restart, BRUSSELS) if s.key not in {f.key for f, _ in fired}]
-    assert [(s.dataset, s.day) for s in again] == [(n, dt.date(2024, 3, 31)) for n in queue.SCHEDULE]
+    again = [s for s in schedule.due_slots(restart, BRUSSELS) if s.key not in {f.key for f, _ in fired}]
+    assert [(s.dataset, s.day) for s in again] == [(n, dt.date(2024, 3, 31)) for n in schedule.SCHEDULE]
 
 
 def test_hourly_ticks_still_fire_everything():
     fired = sweep(BRUSSELS, utc(2024, 3, 30, 12, 0), minutes=3 * 24 * 60, step=60)
     days = sorted({slot.day for slot, _ in fired})
     assert days == [dt.date(2024, 3, 30) + dt.timedelta(days=n) for n in range(4)]   # the 30th on start
-    assert len(fired) == len(days) * len(queue.SCHEDULE)
+    assert len(fired) == len(days) * len(schedule.SCHEDULE)
 
 
 # ----------------------------------------------------------------------------- tick and claims
 def test_tick_enqueues_each_due_slot_once(qs):
     at = utc(2024, 4, 2, 0, 7)                             # 02:07 CEST
-    fired = queue.tick(tasks.daily, at=at, settings=qs)
+    fired = schedule.tick(tasks.daily, at=at, settings=qs)
     assert [(s.dataset, s.day) for s in fired][-3:] == [("dimensions", dt.date(2024, 4, 2)),
                                                         ("pos", dt.date(2024, 4, 2)),
                                                         ("invoices", dt.date(2024, 4, 2))]
-    assert queue.tick(tasks.daily, at=at, settings=qs) == []                     # same minute, restart
-    assert queue.tick(tasks.daily, at=at + dt.timedelta(minutes=1), settings=qs) == []
-    pending = queue.pending(qs)
+    assert schedule.tick(tasks.daily, at=at, settings=qs) == []                     # same minute, restart
+    assert schedule.tick(tasks.daily, at=at + dt.timedelta(minutes=1), settings=qs) == []
+    pending = control.pending(qs)
     assert len(pending) == len(fired) and {t.name for t in pending} == {"daily"}
     row = next(r for r in history(qs, "daily") if r["dataset"] == "pos" and r["date"] == dt.date(2024, 4, 2))
     assert row["state"] == "queued"
     assert row["params"]["kwargs"]["slot"] == {"time": "02:00", "at": "2024-04-02T00:00:00+00:00",
                                                "fired_at": "2024-04-02T00:07:00+00:00"}
-    assert queue.last_tick(qs) == at + dt.timedelta(minutes=1)
+    assert schedule.last_tick(qs) == at + dt.timedelta(minutes=1)
 
 
 def test_tick_fires_the_nightly_compaction_once_after_the_loads(qs):
     jobs = {"compact": tasks.compact}
-    night = [queue.tick(tasks.daily, at=utc(2024, 4, 2) + dt.timedelta(minutes=m), settings=qs, jobs=jobs)
+    night = [schedule.tick(tasks.daily, at=utc(2024, 4, 2) + dt.timedelta(minutes=m), settings=qs, jobs=jobs)
              for m in range(0, 70, 5)]
     fired = [s for at in night for s in at if s.day == dt.date(2024, 4, 2)]
     assert [s.dataset for s in fired][-2:] == ["stock-quants", "compact"]          # after profit and stock quants
     assert fired[-1].at == utc(2024, 4, 2, 1, 0)                                   # 03:00 CEST, not 03:00 UTC
-    assert queue.tick(tasks.daily, at=utc(2024, 4, 2, 9), settings=qs, jobs=jobs) == []   # once per local day
+    assert schedule.tick(tasks.daily, at=utc(2024, 4, 2, 9), settings=qs, jobs=jobs) == []   # once per local day
     days = sorted(row["date"] for row in history(qs, "compact"))
     assert days == [dt.date(2024, 4, 1), dt.date(2024, 4, 2)]                    # the first tick: yesterday's too
     job = next(row for row in history(qs, "compact") if row["date"] == dt.date(2024, 4, 2))
     assert (job["state"], job["dataset"], job["params"]["trigger"]) == ("queued", None, "schedule")
-    assert queue.tick(tasks.daily, at=utc(2024, 4, 3, 1, 0), settings=qs)[-1].dataset == "stock-quants"  # not asked
+    assert schedule.tick(tasks.daily, at=utc(2024, 4, 3, 1, 0), settings=qs)[-1].dataset == "stock-quants"  # not asked
 
 
 def test_compaction_task_compacts_old_months_and_records_its_run(qs):
-    from nkdash import ops
     from nkdash.lake import Lake
 
     lake = Lake(qs.lake)
     for day in (dt.date(2024, 2, 1), dt.date(2024, 2, 2), dt.date(2024, 3, 20)):
         assert refresh("pos", [day], settings=qs, progress=False).ok
     task = tasks.compact.s(day="2024-03-31")
-    outcome = queue.run_compaction("2024-03-31", task, settings=qs.with_(compact_after_days=10))
+    outcome = work.run_compaction("2024-03-31", task, settings=qs.with_(compact_after_days=10))
     assert [(c.table, c.month) for c in outcome.done] == [("fact_pos_sales", "2024-02")]
     assert [(m.month, m.compacted, m.daily) for m in lake.months("fact_pos_sales")] == [(2, True, 0), (3, False, 1)]
-    [run] = queue.connect(qs).history.meta.runs(dataset="compact")
+    [run] = backend.connect(qs).history.meta.runs(dataset="compact")
     assert (run["status"], run["trigger"], run["task_id"]) == ("success", "schedule", task.id)
-    frame = ops.schedule_table(qs).set_index("dataset")
+    frame = tables.schedule_table(qs).set_index("dataset")
     assert frame.loc["Compact old months", "local time"] == "03:00"
     assert frame.loc["Compact old months", "status"] == "success"
 
 
 def test_periodic_tick_is_enqueued_once_per_minute(qs, tmp_path, monkeypatch):
     clock = tmp_path / "clock"
-    monkeypatch.setenv(queue.CLOCK_ENV, str(clock))
+    monkeypatch.setenv(backend.CLOCK_ENV, str(clock))
     clock.write_text("2024-04-02T00:07:10+00:00")
-    huey = queue.connect(qs)
+    huey = backend.connect(qs)
     assert [t.name for t in huey.read_periodic(None)] == ["tick"]
     assert huey.read_periodic(None) == []                  # another consumer, same minute
     clock.write_text("2024-04-02T00:08:00+00:00")
@@ -193,58 +195,58 @@ def test_periodic_tick_is_enqueued_once_per_minute(qs, tmp_path, monkeypatch):
 ])
 def test_bad_requests_are_refused_before_anything_is_enqueued(qs, dataset, start, end, message):
     with pytest.raises(InputError) as err:
-        queue.enqueue_refresh(dataset, start, end, settings=qs)
+        requests.enqueue_refresh(dataset, start, end, settings=qs)
     assert message in str(err.value)
-    assert queue.pending(qs) == [] and history(qs) == []
+    assert control.pending(qs) == [] and history(qs) == []
 
 
 def test_future_date_uses_the_business_calendar(qs, tmp_path, monkeypatch):
     clock = tmp_path / "clock"
-    monkeypatch.setenv(queue.CLOCK_ENV, str(clock))
+    monkeypatch.setenv(backend.CLOCK_ENV, str(clock))
     clock.write_text("2024-04-02T22:30:00+00:00")         # already 3 April in Brussels
-    queue.enqueue_refresh("pos", "2024-04-02", "2024-04-02", settings=qs)
+    requests.enqueue_refresh("pos", "2024-04-02", "2024-04-02", settings=qs)
     clock.write_text("2024-04-02T21:30:00+00:00")         # still 2 April: not complete yet
     with pytest.raises(InputError, match="latest is 2024-04-01"):
-        queue.enqueue_refresh("pos", "2024-04-02", "2024-04-02", settings=qs)
+        requests.enqueue_refresh("pos", "2024-04-02", "2024-04-02", settings=qs)
 
 
 def test_31_days_become_31_tasks_followed_per_date(qs):
-    request = queue.enqueue_refresh("purchases", "2024-03-01", "2024-03-31", settings=qs)
-    pending = queue.pending(qs)
+    request = requests.enqueue_refresh("purchases", "2024-03-01", "2024-03-31", settings=qs)
+    pending = control.pending(qs)
     assert [t.id for t in pending] == [f"{request}.{d}" for d in (f"2024-03-{n:02d}" for n in range(1, 32))]
-    statuses = queue.request_status(request, qs)
+    statuses = requests.request_status(request, qs)
     assert [s.date.day for s in statuses] == list(range(1, 32)) and {s.state for s in statuses} == {"queued"}
     with pytest.raises(InputError, match="no request 'nope'"):
-        queue.request_status("nope", qs)
+        requests.request_status("nope", qs)
 
 
 # ----------------------------------------------------------------------------- queue operations
 def test_revoke_one(qs):
-    request = queue.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
-    queue.revoke(f"{request}.2024-03-01", qs)
-    assert [t.revoked for t in queue.pending(qs)] == [True, False]
-    assert [s.state for s in queue.request_status(request, qs)] == ["revoked", "queued"]
+    request = requests.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
+    control.revoke(f"{request}.2024-03-01", qs)
+    assert [t.revoked for t in control.pending(qs)] == [True, False]
+    assert [s.state for s in requests.request_status(request, qs)] == ["revoked", "queued"]
     with pytest.raises(InputError, match="only queued tasks"):
-        queue.revoke(f"{request}.2024-03-01", qs)
+        control.revoke(f"{request}.2024-03-01", qs)
     with pytest.raises(InputError, match="no task 'nope'"):
-        queue.revoke("nope", qs)
+        control.revoke("nope", qs)
 
 
 def test_purge_empties_the_queue(qs):
-    request = queue.enqueue_refresh("pos", "2024-03-01", "2024-03-10", settings=qs)
-    queue.tick(tasks.daily, at=utc(2024, 4, 2, 0, 30), settings=qs)
+    request = requests.enqueue_refresh("pos", "2024-03-01", "2024-03-10", settings=qs)
+    schedule.tick(tasks.daily, at=utc(2024, 4, 2, 0, 30), settings=qs)
     tasks.daily.schedule(kwargs={"dataset": "pos", "day": "2024-04-03"}, delay=3600)
-    assert queue.purge(qs) == 10 + 7 + 1          # async dates, 2 April's slots, a retry
-    assert queue.pending(qs) == [] and queue.scheduled(qs) == []
-    assert {s.state for s in queue.request_status(request, qs)} == {"revoked"}
-    assert queue.purge(qs) == 0
+    assert control.purge(qs) == 10 + 7 + 1          # async dates, 2 April's slots, a retry
+    assert control.pending(qs) == [] and control.scheduled(qs) == []
+    assert {s.state for s in requests.request_status(request, qs)} == {"revoked"}
+    assert control.purge(qs) == 0
 
 
 def test_status_text_names_everything(qs):
-    queue.enqueue_refresh("pos", "2024-03-01", "2024-03-01", settings=qs)
-    holder = queue.owner("t-1")
-    assert queue.try_lock(queue.connect(qs), ["pos:2024-03-02"], holder) is None
-    text = queue.status(qs).text()
+    requests.enqueue_refresh("pos", "2024-03-01", "2024-03-01", settings=qs)
+    holder = locks.owner("t-1")
+    assert locks.try_lock(backend.connect(qs), ["pos:2024-03-02"], holder) is None
+    text = control.status(qs).text()
     assert f"queue: sqlite {qs.state_dir / 'huey.sqlite'}" in text
     assert "pending: 1" in text and "refresh_partition pos 2024-03-01" in text
     assert f"lock      pos:2024-03-02  held by task t-1 (pid {os.getpid()}" in text
@@ -254,19 +256,19 @@ def test_status_text_names_everything(qs):
 def test_backend_never_shows_redis_credentials(qs):
     settings = qs.with_(queue="redis", redis_url=load_settings({"NKDASH_REDIS_URL": "redis://u:s3cret@h:6380/2"},
                                                                env_file=None).redis_url)
-    assert queue.backend(settings) == "redis h:6380/2"
+    assert backend.backend(settings) == "redis h:6380/2"
 
 
 def test_retry_failed_enqueues_a_new_task_that_replaces_the_old_one(qs):
-    request = queue.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
-    queue.purge(qs)
+    request = requests.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
+    control.purge(qs)
     failed = f"{request}.2024-03-01"
-    queue.connect(qs).history.update(failed, state="failed", error="OdooUnreachable: down")
-    [new] = queue.retry_failed(qs)
-    assert [t.id for t in queue.pending(qs)] == [new]
-    assert [(s.date.day, s.state, s.task_id) for s in queue.request_status(request, qs)] == [
+    backend.connect(qs).history.update(failed, state="failed", error="OdooUnreachable: down")
+    [new] = control.retry_failed(qs)
+    assert [t.id for t in control.pending(qs)] == [new]
+    assert [(s.date.day, s.state, s.task_id) for s in requests.request_status(request, qs)] == [
         (1, "queued", new), (2, "revoked", f"{request}.2024-03-02")]
-    assert queue.retry_failed(qs) == []                                # retried once only
+    assert control.retry_failed(qs) == []                                # retried once only
 
 
 def test_unreachable_redis_is_one_clear_error(qs, capsys, monkeypatch):
@@ -277,8 +279,8 @@ def test_unreachable_redis_is_one_clear_error(qs, capsys, monkeypatch):
         port = s.getsockname()[1]                                      # nothing listens there
     settings = qs.with_(queue="redis", redis_url=load_settings({"NKDASH_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
                                                                env_file=None).redis_url)
-    with pytest.raises(queue.QueueError, match=f"cannot enqueue on redis 127.0.0.1:{port}/0"):
-        queue.enqueue_refresh("pos", "2024-03-01", "2024-03-01", settings=settings)
+    with pytest.raises(backend.QueueError, match=f"cannot enqueue on redis 127.0.0.1:{port}/0"):
+        requests.enqueue_refresh("pos", "2024-03-01", "2024-03-01", settings=settings)
     assert [r["state"] for r in history(settings)] == ["failed"]
     monkeypatch.setattr("nkdash.settings._cached", settings)
     assert main(["queue", "status"]) == 1
@@ -288,16 +290,16 @@ def test_unreachable_redis_is_one_clear_error(qs, capsys, monkeypatch):
 
 # ----------------------------------------------------------------------------- locks and recovery
 def test_locks_are_all_or_nothing_and_name_their_holder(qs):
-    huey = queue.connect(qs)
-    a, b = queue.owner("task-a"), queue.owner("task-b")
-    assert queue.try_lock(huey, ["profit:2024-03-01", "pos:2024-03-01"], a) is None
-    name, holder = queue.try_lock(huey, ["invoices:2024-03-01", "pos:2024-03-01"], b)
+    huey = backend.connect(qs)
+    a, b = locks.owner("task-a"), locks.owner("task-b")
+    assert locks.try_lock(huey, ["profit:2024-03-01", "pos:2024-03-01"], a) is None
+    name, holder = locks.try_lock(huey, ["invoices:2024-03-01", "pos:2024-03-01"], b)
     assert name == "pos:2024-03-01" and holder["task_id"] == "task-a"
-    assert set(queue.locks(qs)) == {"profit:2024-03-01", "pos:2024-03-01"}   # b took nothing
-    queue.unlock(huey, ["pos:2024-03-01"], "task-b")                           # not b's: kept
+    assert set(locks.locks(qs)) == {"profit:2024-03-01", "pos:2024-03-01"}   # b took nothing
+    locks.unlock(huey, ["pos:2024-03-01"], "task-b")                           # not b's: kept
     assert huey.is_locked("pos:2024-03-01")
-    queue.unlock(huey, ["pos:2024-03-01", "profit:2024-03-01"], "task-a")
-    assert queue.locks(qs) == {}
+    locks.unlock(huey, ["pos:2024-03-01", "profit:2024-03-01"], "task-a")
+    assert locks.locks(qs) == {}
 
 
 def dead_pid() -> int:
@@ -307,41 +309,41 @@ def dead_pid() -> int:
 
 
 def test_recover_marks_tasks_of_dead_consumers_lost_and_frees_their_locks(qs):
-    huey = queue.connect(qs)
-    dead = {**queue.owner("t-dead"), "pid": dead_pid(), "started": None}
+    huey = backend.connect(qs)
+    dead = {**locks.owner("t-dead"), "pid": dead_pid(), "started": None}
     meta = huey.history.meta
     huey.history.update("t-dead", name="refresh_partition", dataset="pos", date=dt.date(2024, 3, 1),
                         state="running", params={"owner": dead})
     run_id = meta.start_run("pos", dt.date(2024, 3, 1), "async", task_id="t-dead")
-    huey.history.update("t-live", name="daily", dataset="pos", state="running", params={"owner": queue.owner("t-live")})
-    assert queue.try_lock(huey, ["pos:2024-03-01"], dead) is None
-    assert queue.try_lock(huey, ["pos:2024-03-02"], queue.owner("t-live")) is None
-    [line] = queue.recover(qs)
+    huey.history.update("t-live", name="daily", dataset="pos", state="running", params={"owner": locks.owner("t-live")})
+    assert locks.try_lock(huey, ["pos:2024-03-01"], dead) is None
+    assert locks.try_lock(huey, ["pos:2024-03-02"], locks.owner("t-live")) is None
+    [line] = jobs_history.recover(qs)
     assert "t-dead" in line and "lost: its consumer" in line
     lost = huey.history.get("t-dead")
     assert lost["state"] == "failed" and lost["error"].startswith("lost:")
     assert huey.history.get("t-live")["state"] == "running"
-    assert set(queue.locks(qs)) == {"pos:2024-03-02"}
+    assert set(locks.locks(qs)) == {"pos:2024-03-02"}
     assert next(r for r in meta.runs() if r["id"] == run_id)["status"] == "failed"
-    assert queue.flush_locks(qs) == []                               # t-live is running
-    assert queue.flush_locks(qs, everything=True) == ["pos:2024-03-02"]
+    assert control.flush_locks(qs) == []                               # t-live is running
+    assert control.flush_locks(qs, everything=True) == ["pos:2024-03-02"]
 
 
 def test_recover_marks_tasks_taken_from_the_queue_but_never_started_lost(qs):
-    request = queue.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
-    huey = queue.connect(qs)
+    request = requests.enqueue_refresh("pos", "2024-03-01", "2024-03-02", settings=qs)
+    huey = backend.connect(qs)
     taken = huey.dequeue()                                          # by a consumer that then died
-    huey.history.update(taken.id, enqueued_at=queue.now() - queue.TAKEN_AFTER - dt.timedelta(seconds=1))
-    [line] = queue.recover(qs)
+    huey.history.update(taken.id, enqueued_at=backend.now() - jobs_history.TAKEN_AFTER - dt.timedelta(seconds=1))
+    [line] = jobs_history.recover(qs)
     assert taken.id in line and "never started" in line
-    assert [s.state for s in queue.request_status(request, qs)] == ["failed", "queued"]
+    assert [s.state for s in requests.request_status(request, qs)] == ["failed", "queued"]
 
 
 def test_reused_pid_is_not_mistaken_for_the_owner(qs):
-    holder = {**queue.owner("t"), "started": -1}           # this pid, but another process's start time
-    assert queue.alive(holder) is False
-    assert queue.alive(queue.owner("t")) is True
-    assert queue.alive({**queue.owner("t"), "host": "elsewhere"}) is None
+    holder = {**locks.owner("t"), "started": -1}           # this pid, but another process's start time
+    assert locks.alive(holder) is False
+    assert locks.alive(locks.owner("t")) is True
+    assert locks.alive({**locks.owner("t"), "host": "elsewhere"}) is None
 
 
 # ----------------------------------------------------------------------------- running work in-process
@@ -349,36 +351,36 @@ D = dt.date(2024, 3, 30)
 
 
 def test_sync_refresh_loads_one_date_and_respects_the_lock(qs):
-    huey = queue.connect(qs)
-    assert queue.try_lock(huey, ["purchases:2024-03-30"], queue.owner("other")) is None
-    outcome = queue.refresh_sync("purchases", "2024-03-30", qs)
+    huey = backend.connect(qs)
+    assert locks.try_lock(huey, ["purchases:2024-03-30"], locks.owner("other")) is None
+    outcome = requests.refresh_sync("purchases", "2024-03-30", qs)
     assert outcome.duplicates == {D: "other"} and outcome.loaded == []
-    queue.unlock(huey, ["purchases:2024-03-30"], "other")
-    outcome = queue.refresh_sync("purchases", D, qs)
+    locks.unlock(huey, ["purchases:2024-03-30"], "other")
+    outcome = requests.refresh_sync("purchases", D, qs)
     assert outcome.loaded == [D] and outcome.ok
     runs = huey.history.meta.runs(dataset="purchases")
     assert sorted((r["status"], r["trigger"]) for r in runs if r["date"] == D) == [("skipped", "sync"),
                                                                                    ("success", "sync")]
     rows = history(qs, "refresh_sync")
-    assert [r["state"] for r in rows] == ["done", "done"] and queue.locks(qs) == {}
+    assert [r["state"] for r in rows] == ["done", "done"] and locks.locks(qs) == {}
     with pytest.raises(InputError, match="malformed date"):
-        queue.refresh_sync("purchases", "30/03/2024", qs)
+        requests.refresh_sync("purchases", "30/03/2024", qs)
 
 
 def test_profit_waits_for_its_inputs_then_loads_them_itself(qs):
     task = tasks.daily.s(dataset="profit", day="2024-03-31")
-    queue.connect(qs).history.update(task.id, name="daily", dataset="profit", state="running")
+    backend.connect(qs).history.update(task.id, name="daily", dataset="profit", state="running")
     with pytest.raises(RetryTask) as retry:
-        queue._run("profit", [D], task, "schedule", qs)
-    assert retry.value.delay == queue.INPUT_WAIT
+        work._run("profit", [D], task, "schedule", qs)
+    assert retry.value.delay == work.INPUT_WAIT
     assert task.kwargs["dates"] == ["2024-03-30"] and task.kwargs["attempt"] == 1
-    row = queue.connect(qs).history.get(task.id)
+    row = backend.connect(qs).history.get(task.id)
     assert row["params"]["outcome"]["waiting"] == ["2024-03-30"]
     assert refresh("pos", [D], settings=qs, progress=False).ok
-    task.kwargs["attempt"] = queue.INPUT_ATTEMPTS                  # gave up waiting for invoices
-    outcome = queue._run("profit", [D], task, "schedule", qs)
+    task.kwargs["attempt"] = work.INPUT_ATTEMPTS                  # gave up waiting for invoices
+    outcome = work._run("profit", [D], task, "schedule", qs)
     assert outcome.loaded == [D]
-    meta = queue.connect(qs).history.meta
+    meta = backend.connect(qs).history.meta
     assert meta.partition("invoices", D)["status"] == "loaded" and meta.partition("profit", D)["status"] == "loaded"
 
 
@@ -386,20 +388,21 @@ def test_profit_runs_at_once_when_inputs_are_loaded(qs):
     for name in ("pos", "invoices"):
         assert refresh(name, [D], settings=qs, progress=False).ok
     task = tasks.daily.s(dataset="profit", day="2024-03-31")
-    assert queue._run("profit", [D], task, "schedule", qs).loaded == [D]
+    assert work._run("profit", [D], task, "schedule", qs).loaded == [D]
 
 
 # ----------------------------------------------------------------------------- plumbing
 def test_settings_env_round_trips(qs):
-    assert load_settings(queue.settings_env(qs), env_file=None) == qs
+    assert load_settings(worker.settings_env(qs), env_file=None) == qs
 
 
 def test_tasks_module_is_import_safe(tmp_path):
-    env = {**os.environ, "NKDASH_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(queue.ROOT)}
-    code = "import tasks; print(sorted(tasks.huey._registry._registry))"
+    root = Path(__file__).resolve().parents[1]     # the design's entry point: huey_consumer tasks.huey
+    env = {**os.environ, "NKDASH_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": str(root)}
+    code = "import tasks, nkdash.jobs.tasks as t; assert tasks.huey is t.huey; print(sorted(t.huey._registry._registry))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout
-    assert out.strip() == "['tasks.compact', 'tasks.daily', 'tasks.refresh_partition', 'tasks.tick']"
+    assert out.strip() == str([f"nkdash.jobs.tasks.{name}" for name in ("compact", "daily", "refresh_partition", "tick")])
     assert not (tmp_path / "state").exists()
 
 
@@ -431,11 +434,11 @@ def test_cli_refuses_bad_input_in_one_line(cli_settings, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
-    assert queue.pending(cli_settings) == []
+    assert control.pending(cli_settings) == []
 
 
 def test_cli_queue_status_and_flush_locks(cli_settings, capsys):
-    assert queue.try_lock(queue.connect(cli_settings), ["pos:2024-03-01"], queue.owner("gone")) is None
+    assert locks.try_lock(backend.connect(cli_settings), ["pos:2024-03-01"], locks.owner("gone")) is None
     assert main(["queue", "status"]) == 0 and "lock      pos:2024-03-01" in capsys.readouterr().out
     assert main(["queue", "flush-locks"]) == 0 and "freed 1 lock(s)\n  pos:2024-03-01" in capsys.readouterr().out
     assert main(["queue", "recover"]) == 0 and "no lost tasks" in capsys.readouterr().out

@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 import tasks  # noqa: F401 — the consumer's module, bound by queue.connect
-from nkdash import ops, queue
+from nkdash.jobs import backend, schedule
 from nkdash.lake import Lake
+from nkdash.ops import tables
 from tests.conftest import DATES
 from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401
 
@@ -31,10 +32,10 @@ def upgraded(loaded_lake, demo_server, tmp_path):
 
 def only(settings, at: dt.datetime, wanted: set[str]) -> None:
     """Claim every slot due at ``at`` except those of ``wanted``: only they fire."""
-    huey = queue.connect(settings)
-    for slot in queue.due_slots(at, queue.business_tz(settings), {**queue.SCHEDULE, **queue.MAINTENANCE}):
+    huey = backend.connect(settings)
+    for slot in schedule.due_slots(at, schedule.business_tz(settings), {**schedule.SCHEDULE, **schedule.MAINTENANCE}):
         if slot.dataset not in wanted:
-            queue.claim(huey, slot.key)
+            backend.claim(huey, slot.key)
 
 
 def finished(settings, name: str) -> list[dict]:
@@ -53,10 +54,10 @@ def test_consumer_compacts_old_months_at_three_and_records_the_run(upgraded, clo
               for m in lake.months(t)}
     assert months == {(t, 3): (True, 0) for t in ("fact_pos_sales", "fact_sales")} | \
         {(t, 4): (False, 2) for t in ("fact_pos_sales", "fact_sales")}    # April ended 15 days ago: kept daily
-    [run] = queue.connect(upgraded).history.meta.runs(dataset="compact")
+    [run] = backend.connect(upgraded).history.meta.runs(dataset="compact")
     assert (run["status"], run["trigger"], run["task_id"]) == ("success", "schedule", job["id"])
     assert job["params"]["summary"].startswith("compaction of months that ended before 2024-04-15: compacted")
-    row = ops.schedule_table(upgraded).set_index("dataset").loc["Compact old months"]
+    row = tables.schedule_table(upgraded).set_index("dataset").loc["Compact old months"]
     assert (row["local time"], row["status"]) == ("03:00", "success")
     assert lake.scan(deep=True) == []
 
@@ -74,7 +75,7 @@ def test_nightly_profit_job_heals_the_new_aggregates_without_odoo(upgraded, cloc
     [job] = wait_for(lambda: finished(upgraded, "daily"), 60, "the profit job")
     assert (job["dataset"], job["state"]) == ("profit", "done")
     assert job["params"]["outcome"]["loaded"] == []          # nothing reloaded from Odoo
-    lake, meta = Lake(upgraded.lake), queue.connect(upgraded).history.meta
+    lake, meta = Lake(upgraded.lake), backend.connect(upgraded).history.meta
     assert lake.partitions("agg_sales_daily") == lake.partitions("agg_orders_daily") == DATES
     healed = [r for r in meta.runs(dataset="profit") if r["task_id"] == job["id"]]
     assert sorted(r["date"] for r in healed) == DATES and {r["trigger"] for r in healed} == {"schedule"}

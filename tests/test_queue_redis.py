@@ -13,8 +13,9 @@ import pytest
 import redis
 
 import tasks
-from nkdash import queue
 from nkdash.demo import Faults
+from nkdash.jobs import backend, locks, schedule, worker
+from nkdash.jobs import requests as jobs_requests
 from nkdash.settings import Secret, Settings
 from tests.conftest import DATES
 from tests.test_tasks_consumer import (  # noqa: F401  (fixtures)
@@ -70,8 +71,8 @@ def redis_settings(redis_server, slow_demo, tmp_path) -> Settings:
 
 
 def test_backend_is_redis(redis_settings):
-    assert queue.backend(redis_settings) == f"redis 127.0.0.1:{redis_settings.redis_url.get().split(':')[2]}"
-    assert type(queue.connect(redis_settings).storage).__name__ == "PriorityRedisStorage"
+    assert backend.backend(redis_settings) == f"redis 127.0.0.1:{redis_settings.redis_url.get().split(':')[2]}"
+    assert type(backend.connect(redis_settings).storage).__name__ == "PriorityRedisStorage"
 
 
 def test_two_consumers_fire_each_slot_once(redis_settings, clock, consumers):
@@ -82,8 +83,8 @@ def test_two_consumers_fire_each_slot_once(redis_settings, clock, consumers):
         clock.step(redis_settings, at)
         assert fired_at(redis_settings, at) == expected, at
     daily = history(redis_settings, "daily")
-    assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 2 * len(queue.SCHEDULE)
-    log = queue.log_file(redis_settings).read_text().splitlines()
+    assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 2 * len(schedule.SCHEDULE)
+    log = worker.log_file(redis_settings).read_text().splitlines()
     ticks = [line for line in log if "Enqueueing periodic task tasks.tick" in line]
     assert len(ticks) == len(SPRING_NIGHT)                      # exactly one consumer per minute
     assert {int(line.split(":")[4]) for line in ticks} <= pids
@@ -94,22 +95,22 @@ def test_lock_holds_across_two_consumers(redis_settings, slow_demo, consumers):
     day = DATES[1]
     for _ in range(2):
         consumers(redis_settings)                  # both wait on the queue: each takes one request
-    requests = [queue.enqueue_refresh("pos", day, day, settings=redis_settings) for _ in range(2)]
+    requests = [jobs_requests.enqueue_refresh("pos", day, day, settings=redis_settings) for _ in range(2)]
     wait_for(lambda: settled(redis_settings), 60, "both requests")
     assert runs(redis_settings, "pos", day) == ["skipped", "success"]
-    rows = [queue.connect(redis_settings).history.get(s.task_id)
-            for r in requests for s in queue.request_status(r, redis_settings)]
+    rows = [backend.connect(redis_settings).history.get(s.task_id)
+            for r in requests for s in jobs_requests.request_status(r, redis_settings)]
     assert {row["state"] for row in rows} == {"done"}
     assert len({row["params"]["owner"]["pid"] for row in rows}) == 2        # one task per consumer
-    assert queue.locks(redis_settings) == {}
+    assert locks.locks(redis_settings) == {}
 
 
 def test_each_task_runs_once_across_two_consumers(redis_settings, consumers):
     for _ in range(2):
         consumers(redis_settings, workers=2)
-    request = queue.enqueue_refresh("purchases", "2024-03-27", "2024-04-02", settings=redis_settings)
-    wait_for(lambda: {s.state for s in queue.request_status(request, redis_settings)} == {"done"}, 60, "7 dates")
-    statuses = queue.request_status(request, redis_settings)
+    request = jobs_requests.enqueue_refresh("purchases", "2024-03-27", "2024-04-02", settings=redis_settings)
+    wait_for(lambda: {s.state for s in jobs_requests.request_status(request, redis_settings)} == {"done"}, 60, "7 dates")
+    statuses = jobs_requests.request_status(request, redis_settings)
     assert all(runs(redis_settings, "purchases", s.date) == ["success"] for s in statuses)
-    owners = {queue.connect(redis_settings).history.get(s.task_id)["params"]["owner"]["pid"] for s in statuses}
+    owners = {backend.connect(redis_settings).history.get(s.task_id)["params"]["owner"]["pid"] for s in statuses}
     assert len(owners) == 2

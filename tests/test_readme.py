@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from nkdash.cli import build_parser
+from nkdash.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -20,15 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from nkdash import settings as settings_module
-from nkdash import storage, warehouse
-from nkdash.cli import main
+from nkdash import storage
+from nkdash.cli.main import main
 from nkdash.errors import InputError
-from nkdash.lake import Lake
+from nkdash.lake import Lake, warehouse
 from nkdash.lake.layout import COMPACT_DIR, ROW_GROUP_ROWS
 from nkdash.lake.months import month_index
 from nkdash.meta import MetaStore
 from nkdash.settings import Settings
-from nkdash.storage import BackupError
+from nkdash.storage import BackupError, archiving, backups, housekeeping
 
 FEB = [dt.date(2024, 2, 1) + dt.timedelta(days=i) for i in range(29)]
 MAR = [dt.date(2024, 3, 1) + dt.timedelta(days=i) for i in range(31)]
@@ -315,7 +315,7 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
     archived = [d for d in DAYS if d < cutoff]
     assert report.dates[POS] == archived and report.bytes_freed > 0
     assert lake.partitions(POS) == [d for d in DAYS if d >= cutoff]
-    store = Lake(lake.root / storage.ARCHIVE_DIR, read_only=True)   # an archive is a lake of months
+    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)   # an archive is a lake of months
     assert store.partitions(POS) == archived and len(store.data_files(POS)) == 2
     assert same({d: before[d] for d in archived}, snapshot(store))
     assert duckdb_counts(store.root) == {d: v for d, v in expected_counts(store).items()}
@@ -323,12 +323,12 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
         sum(v[0] for v in before.values())
     [fresh] = meta.freshness(["pos"], TODAY)
     assert fresh.missing == [] and fresh.last_loaded == APR[-1]
-    assert storage.archived_before(meta, "pos") == cutoff
-    catalog = json.loads((store.meta_dir / storage.ARCHIVE_CATALOG).read_text())
+    assert archiving.archived_before(meta, "pos") == cutoff
+    catalog = json.loads((store.meta_dir / archiving.ARCHIVE_CATALOG).read_text())
     assert len(catalog[0]["partitions"]["pos"]) == len(archived) and catalog[0]["before"] == str(cutoff)
     # the ETL plans no reload of archived dates
-    from nkdash.datasets import Context, get
-    from nkdash.etl import due_dates
+    from nkdash.etl.changes import due_dates
+    from nkdash.etl.datasets import Context, get
 
     ctx = Context(client=None, lake=lake, meta=meta, tz=dt.timezone.utc)
     assert due_dates(ctx, get("pos"), APR[-1], None) == []
@@ -339,9 +339,9 @@ def test_archive_in_two_steps_merges_the_month(lake):
     loaded_meta(lake)
     storage.archive(FEB[10], lake=lake, today=TODAY)
     storage.archive(MAR[1], lake=lake, today=TODAY)
-    store = Lake(lake.root / storage.ARCHIVE_DIR, read_only=True)
+    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)
     assert store.partitions(POS) == FEB + MAR[:1] and len(store.data_files(POS)) == 2
-    assert len(json.loads((store.meta_dir / storage.ARCHIVE_CATALOG).read_text())) == 2
+    assert len(json.loads((store.meta_dir / archiving.ARCHIVE_CATALOG).read_text())) == 2
 
 
 def test_archive_refuses_gaps_and_bad_destinations(lake, tmp_path):
@@ -387,7 +387,7 @@ def test_sizes_per_table(lake):
     assert pos.rows == sum(size_of(d) for d in DAYS) and pos.oldest == FEB[0] and pos.newest == APR[-1]
     assert pos.bytes == sum(f.bytes for f in lake.data_files(POS)) and pos.smallest_file <= pos.largest_file
     assert frame.loc["dim_store"].rows == 2 and frame.loc["dim_store"].oldest is None
-    text = storage.sizes_text(storage.sizes(lake), storage.disk_usage(lake))
+    text = housekeeping.sizes_text(storage.sizes(lake), housekeeping.disk_usage(lake))
     assert POS in text and "total" in text and "star-schema" in text
 
 
@@ -444,7 +444,7 @@ def test_damaged_backup_is_refused_and_nothing_is_written(lake, tmp_path):
     assert not storage.verify_backup(info.path).ok
     with pytest.raises(BackupError, match="damaged, nothing restored"):
         storage.restore(info.path, lake, odoo=False)
-    (info.path / storage.MANIFEST).write_text('{"format": "nkdash-backup/1", "files": ')
+    (info.path / backups.MANIFEST).write_text('{"format": "nkdash-backup/1", "files": ')
     with pytest.raises(BackupError, match="manifest is damaged"):
         storage.restore(info.path, lake, odoo=False)
     with pytest.raises(BackupError, match="no backup at"):
@@ -536,7 +536,7 @@ def test_cli_storage_backup_restore(run, lake, tmp_path):
     code, out, _ = run("storage", "clean-temp")
     assert code == 0 and "removed 0 entries" in out
     code, out, _ = run("backup")
-    assert code == 0 and out.startswith(storage.BACKUP_PREFIX)
+    assert code == 0 and out.startswith(backups.BACKUP_PREFIX)
     code, listed, _ = run("backups")
     assert code == 0 and listed.split(":")[0] == out.split(":")[0]
     path = tmp_path / "state" / "backups" / out.split(":")[0]

@@ -9,14 +9,16 @@ import shutil
 import pyarrow as pa
 import pytest
 
-from nkdash import derived, storage
-from nkdash.cli import main
-from nkdash.datasets import get, profit
-from nkdash.etl import combined_checksum, plan
+from nkdash import storage
+from nkdash.cli.main import main
+from nkdash.etl import derived, plan
+from nkdash.etl.datasets import get, profit
+from nkdash.etl.runner import combined_checksum
+from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.lake.layout import COMPACT_DIR
 from nkdash.meta import MetaStore
-from nkdash.validate import validate
+from nkdash.ops import recovery
 
 from .conftest import DATES
 
@@ -166,16 +168,15 @@ def test_a_source_rewritten_meanwhile_is_done_again(lake_copy, monkeypatch):
 
 
 def test_validate_and_the_recovery_plan_name_a_missing_aggregate(lake_copy):
-    from nkdash import ops
 
     lake, meta = open_lake(lake_copy)
     shutil.rmtree(lake.partition_dir("agg_orders_daily", DATES[1]))
     report = validate(DATES[1], ["profit"], settings=lake_copy)
     [failure] = report.datasets[0].failures
     assert failure.table == "agg_orders_daily" and "nkdash backfill" in failure.detail
-    scanned = ops.scan_result(lake_copy)
+    scanned = recovery.scan_result(lake_copy)
     assert not scanned.ok and "aggregates missing for 1 date(s) (2024-03-30)" in scanned.text
-    plan = next(r for r in ops.plan_rows(lake_copy) if r["name"] == "profit")
+    plan = next(r for r in recovery.plan_rows(lake_copy) if r["name"] == "profit")
     assert plan["derived"] == [DATES[1]] and DATES[1] not in plan["gone"]
 
 

@@ -14,10 +14,10 @@ from typing import Iterator
 import pytest
 
 import tasks
-from nkdash import queue
 from nkdash.demo import DemoServer, Faults, start_demo
 from nkdash.errors import InputError
 from nkdash.etl import refresh
+from nkdash.jobs import backend, control, locks, requests, schedule, work, worker
 from nkdash.settings import Settings
 from tests.conftest import DATES, demo_config
 from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401  (clock, consumers: fixtures)
@@ -47,16 +47,16 @@ def fired_at(settings: Settings, at: dt.datetime) -> set[tuple[str, dt.date]]:
 def settled(settings: Settings) -> bool:
     """Nothing queued, scheduled or running (also no task taken but not started yet)."""
     busy = [row for row in history(settings) if row["state"] in ("queued", "running")]
-    return not (busy or queue.pending(settings) or queue.scheduled(settings))
+    return not (busy or control.pending(settings) or control.scheduled(settings))
 
 
 def runs(settings: Settings, dataset: str, day: dt.date) -> list[str]:
-    meta = queue.connect(settings).history.meta
+    meta = backend.connect(settings).history.meta
     return sorted(r["status"] for r in meta.runs(dataset=dataset) if r["date"] == day)
 
 
 SPRING_NIGHT = [   # (UTC instant, daily jobs it fires) in Brussels, 31 March 2024 (02:00 CET -> 03:00 CEST)
-    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in queue.SCHEDULE}),   # first start: yesterday's
+    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in schedule.SCHEDULE}),   # first start: yesterday's
     (utc(2024, 3, 31, 0, 49), set()),
     (utc(2024, 3, 31, 0, 50), {("dimensions", dt.date(2024, 3, 31))}),                # 01:50 CET
     (utc(2024, 3, 31, 0, 59), set()),                                                  # 01:59 CET
@@ -66,7 +66,7 @@ SPRING_NIGHT = [   # (UTC instant, daily jobs it fires) in Brussels, 31 March 20
     (utc(2024, 3, 31, 12, 0), set()),
 ]
 AUTUMN_NIGHT = [   # 27 October 2024: 03:00 CEST -> 02:00 CET, 02:00-02:59 happens twice
-    (utc(2024, 10, 26, 23, 49), {(n, dt.date(2024, 10, 26)) for n in queue.SCHEDULE}),  # back after 7 months
+    (utc(2024, 10, 26, 23, 49), {(n, dt.date(2024, 10, 26)) for n in schedule.SCHEDULE}),  # back after 7 months
     (utc(2024, 10, 26, 23, 50), {("dimensions", dt.date(2024, 10, 27))}),            # 01:50 CEST
     (utc(2024, 10, 27, 0, 0), {("pos", dt.date(2024, 10, 27))}),                      # 02:00 CEST, first
     (utc(2024, 10, 27, 0, 30), {(n, dt.date(2024, 10, 27))
@@ -84,19 +84,19 @@ def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):
         clock.step(qs, at)
         assert fired_at(qs, at) == expected, at
     daily = history(qs, "daily")
-    assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 4 * len(queue.SCHEDULE)
+    assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 4 * len(schedule.SCHEDULE)
     wait_for(lambda: all(r["state"] == "revoked" for r in history(qs, "daily")), 30, "the jobs to be skipped")
-    ticks = queue.log_file(qs).read_text().count("Enqueueing periodic task tasks.tick")
+    ticks = worker.log_file(qs).read_text().count("Enqueueing periodic task tasks.tick")
     assert ticks == len(SPRING_NIGHT + AUTUMN_NIGHT)           # one per minute, however often it looked
 
 
 def test_after_three_days_down_one_run_loads_every_missing_date(qs, clock, consumers):
     assert refresh("pos", [DATES[0]], settings=qs, progress=False).ok          # 29 March, then down
     at = utc(2024, 4, 2, 0, 1)                                                  # 02:01 CEST on 2 April
-    huey = queue.connect(qs)
-    for slot in queue.due_slots(at, queue.business_tz(qs)):
+    huey = backend.connect(qs)
+    for slot in schedule.due_slots(at, schedule.business_tz(qs)):
         if (slot.dataset, slot.day) != ("pos", dt.date(2024, 4, 2)):
-            queue.claim(huey, slot.key)                                         # only watch POS
+            backend.claim(huey, slot.key)                                         # only watch POS
     clock.set(at)
     consumers(qs, periodic=True)
     [job] = wait_for(lambda: [r for r in history(qs, "daily") if r["state"] in ("done", "failed")], 60, "the job")
@@ -113,16 +113,16 @@ def test_two_requests_for_one_partition_write_once(slow_demo, tmp_path, consumer
     settings = make_settings(slow_demo, tmp_path)
     slow_demo.faults = Faults(latency=0.02)
     day = DATES[1]
-    first = queue.enqueue_refresh("pos", day, day, settings=settings)
-    second = queue.enqueue_refresh("pos", day, day, settings=settings)
+    first = requests.enqueue_refresh("pos", day, day, settings=settings)
+    second = requests.enqueue_refresh("pos", day, day, settings=settings)
     consumers(settings, workers=2)
     wait_for(lambda: settled(settings), 60, "both requests")
     assert runs(settings, "pos", day) == ["skipped", "success"]
-    details = {s.task_id: (s.state, s.detail) for r in (first, second) for s in queue.request_status(r, settings)}
+    details = {s.task_id: (s.state, s.detail) for r in (first, second) for s in requests.request_status(r, settings)}
     loader = next(t for t, (_, detail) in details.items() if detail == f"pos: loaded {day}")
     [other] = set(details) - {loader}
     assert details[other] == ("done", f"duplicate of {loader}") and details[loader][0] == "done"
-    assert queue.locks(settings) == {}
+    assert locks.locks(settings) == {}
 
 
 def test_killed_consumer_leaves_a_state_the_next_run_repairs(slow_demo, tmp_path, consumers):
@@ -130,23 +130,23 @@ def test_killed_consumer_leaves_a_state_the_next_run_repairs(slow_demo, tmp_path
     assert refresh("pos", [DATES[0]], settings=settings, progress=False).ok
     slow_demo.faults = Faults(latency=0.1)
     day = DATES[1]
-    request = queue.enqueue_refresh("pos", day, day, settings=settings)
+    request = requests.enqueue_refresh("pos", day, day, settings=settings)
     proc = consumers(settings)
     wait_for(lambda: runs(settings, "pos", day) == ["running"], 60, "the load to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    [status] = queue.request_status(request, settings)
+    [status] = requests.request_status(request, settings)
     assert status.state == "running"                                    # what the history knew
-    assert set(queue.locks(settings)) == {f"pos:{day}"}
-    meta = queue.connect(settings).history.meta
-    assert meta.partition("pos", day) is None and not queue.input_ready(meta, settings, "pos", day)
+    assert set(locks.locks(settings)) == {f"pos:{day}"}
+    meta = backend.connect(settings).history.meta
+    assert meta.partition("pos", day) is None and not work.input_ready(meta, settings, "pos", day)
 
     slow_demo.faults = Faults()
     consumers(settings)                                                 # recovers on start
-    [status] = queue.request_status(request, settings)
+    [status] = requests.request_status(request, settings)
     assert status.state == "failed" and status.detail.startswith("lost: its consumer")
-    assert queue.locks(settings) == {} and runs(settings, "pos", day) == ["failed"]
-    queue.submit(queue.connect(settings), tasks.daily.s(dataset="pos", day=str(DATES[3])))   # the next daily run
+    assert locks.locks(settings) == {} and runs(settings, "pos", day) == ["failed"]
+    backend.submit(backend.connect(settings), tasks.daily.s(dataset="pos", day=str(DATES[3])))   # the next daily run
     wait_for(lambda: settled(settings) and history(settings, "daily")[0]["state"] == "done", 60, "the daily job")
     assert meta.partition("pos", day)["status"] == "loaded"
     assert runs(settings, "pos", day) == ["failed", "success"]
@@ -156,33 +156,33 @@ def test_sigterm_lets_the_task_in_hand_finish(slow_demo, tmp_path, consumers):
     settings = make_settings(slow_demo, tmp_path)
     slow_demo.faults = Faults(latency=0.05)
     day = DATES[2]
-    request = queue.enqueue_refresh("pos", day, day, settings=settings)
+    request = requests.enqueue_refresh("pos", day, day, settings=settings)
     proc = consumers(settings)
     wait_for(lambda: runs(settings, "pos", day) == ["running"], 60, "the load to start")
-    assert queue.stop_worker(proc, timeout=60) == 0
-    [status] = queue.request_status(request, settings)
+    assert worker.stop_worker(proc, timeout=60) == 0
+    [status] = requests.request_status(request, settings)
     assert status.state == "done" and runs(settings, "pos", day) == ["success"]
-    assert "Shutting down gracefully" in queue.log_file(settings).read_text()
+    assert "Shutting down gracefully" in worker.log_file(settings).read_text()
 
 
 def test_sighup_restarts_the_consumer(qs, consumers):
     proc = consumers(qs)
     proc.send_signal(signal.SIGHUP)
-    log = queue.log_file(qs)
+    log = worker.log_file(qs)
     wait_for(lambda: log.read_text().count(f"consumer {proc.pid} ready") == 2, 60, "a restart")
-    request = queue.enqueue_refresh("purchases", DATES[0], DATES[0], settings=qs)
-    wait_for(lambda: queue.request_status(request, qs)[0].state == "done", 60, "the restarted consumer")
-    assert queue.stop_worker(proc, timeout=30) == 0
+    request = requests.enqueue_refresh("purchases", DATES[0], DATES[0], settings=qs)
+    wait_for(lambda: requests.request_status(request, qs)[0].state == "done", 60, "the restarted consumer")
+    assert worker.stop_worker(proc, timeout=30) == 0
 
 
 def test_async_refresh_of_31_days_reports_each_date(qs, consumers):
     with pytest.raises(InputError, match="32 days"):
-        queue.enqueue_refresh("purchases", "2024-03-02", "2024-04-02", settings=qs)
+        requests.enqueue_refresh("purchases", "2024-03-02", "2024-04-02", settings=qs)
     assert history(qs) == []
-    request = queue.enqueue_refresh("purchases", "2024-03-03", "2024-04-02", settings=qs)
+    request = requests.enqueue_refresh("purchases", "2024-03-03", "2024-04-02", settings=qs)
     consumers(qs, workers=2)
-    wait_for(lambda: {s.state for s in queue.request_status(request, qs)} == {"done"}, 90, "31 dates")
-    statuses = queue.request_status(request, qs)
+    wait_for(lambda: {s.state for s in requests.request_status(request, qs)} == {"done"}, 90, "31 dates")
+    statuses = requests.request_status(request, qs)
     assert [s.date for s in statuses] == [dt.date(2024, 3, 3) + dt.timedelta(days=n) for n in range(31)]
     assert all(runs(qs, "purchases", s.date) == ["success"] for s in statuses)
     assert statuses[-1].detail == "purchases: loaded 2024-04-02"
@@ -191,13 +191,13 @@ def test_async_refresh_of_31_days_reports_each_date(qs, consumers):
 def test_purge_empties_the_queue_while_a_consumer_works(slow_demo, tmp_path, consumers):
     settings = make_settings(slow_demo, tmp_path)
     slow_demo.faults = Faults(latency=0.05)
-    request = queue.enqueue_refresh("pos", DATES[0], DATES[4], settings=settings)
+    request = requests.enqueue_refresh("pos", DATES[0], DATES[4], settings=settings)
     consumers(settings)
-    wait_for(lambda: queue.running(settings), 60, "a task to start")
-    purged = queue.purge(settings)
-    assert queue.pending(settings) == [] and queue.scheduled(settings) == []
+    wait_for(lambda: control.running(settings), 60, "a task to start")
+    purged = control.purge(settings)
+    assert control.pending(settings) == [] and control.scheduled(settings) == []
     wait_for(lambda: settled(settings), 60, "the task in hand")
-    states = [s.state for s in queue.request_status(request, settings)]
+    states = [s.state for s in requests.request_status(request, settings)]
     assert purged >= 3 and states.count("revoked") == purged and states.count("done") == 5 - purged
-    loaded = [p["date"] for p in queue.connect(settings).history.meta.partitions("pos")]
+    loaded = [p["date"] for p in backend.connect(settings).history.meta.partitions("pos")]
     assert len(loaded) == 5 - purged

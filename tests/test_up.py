@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from nkdash import etl, up
+from nkdash import etl
 from nkdash.lake import Lake
+from nkdash.ops import up
 
 from .conftest import DATES
 

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from nkdash.datasets.checks import (
+from nkdash.etl.datasets.checks import (
     AcceptedValues,
     Difference,
     NotNull,
@@ -15,9 +15,9 @@ from nkdash.datasets.checks import (
     SumsOf,
     Unique,
 )
+from nkdash.etl.validate import EVALUATORS, validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from nkdash.validate import EVALUATORS, validate
 
 from .conftest import DATES
 

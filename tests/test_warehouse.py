@@ -12,8 +12,8 @@ import pytest
 
 from nkdash.errors import NKDashError
 from nkdash.lake import Lake
+from nkdash.lake.warehouse import connect, query, refresh_views
 from nkdash.meta import MetaStore
-from nkdash.warehouse import connect, query, refresh_views
 
 DAYS = [dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)]
 

@@ -22,13 +22,14 @@ import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from nkdash import queue
 from nkdash.errors import ConfigError
-from nkdash.health import check_health, queue_status
+from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.settings import Secret, Settings
-from nkdash.web import SESSION_COOKIE, Auth, User, build_app, serve
+from nkdash.web.app import build_app, serve
+from nkdash.web.auth import SESSION_COOKIE, Auth, User
+from nkdash.web.health import check_health, queue_status
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
@@ -204,9 +205,9 @@ def test_health_shows_no_business_figures(web_settings):
 
 
 def test_queue_status_sqlite(web_settings):
-    path = queue.sqlite_path(web_settings)
+    path = backend.sqlite_path(web_settings)
     assert queue_status(web_settings)["status"] == "unknown"
-    storage = queue.connect(web_settings).storage
+    storage = backend.connect(web_settings).storage
     for _ in range(3):
         storage.enqueue(b"\x00", 0)
     assert path.exists()

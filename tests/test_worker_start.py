@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nkdash import queue
+from nkdash.jobs import backend
+from nkdash.jobs import worker as jobs_worker
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.settings import Settings
@@ -32,10 +33,10 @@ def test_the_worker_closes_killed_runs_and_rebuilds_missing_aggregates_at_start(
     worker = consumers(settings)                                         # returns once the consumer is ready
     assert stored_status(settings, killed) == "failed"
     assert lake.partitions("agg_orders_daily") == DATES
-    log = queue.log_file(settings).read_text()
+    log = jobs_worker.log_file(settings).read_text()
     assert f"run {killed} (pos 2024-03-30)" in log and "interrupted" in log
     assert "at start: derived tables" in log and "agg_orders_daily" in log
-    assert queue.stop_worker(worker, timeout=30) == 0
+    assert jobs_worker.stop_worker(worker, timeout=30) == 0
 
 
 @pytest.mark.parametrize("version", [17], ids=["odoo17"])
@@ -45,14 +46,14 @@ def test_a_worker_on_a_sound_lake_starts_without_rebuilding(lake_copy, tmp_path,
     before = {p: p.stat().st_mtime_ns for p in files.rglob("*.parquet")}
     worker = consumers(settings)
     assert {p: p.stat().st_mtime_ns for p in files.rglob("*.parquet")} == before and before
-    assert "at start" not in queue.log_file(settings).read_text()
-    assert queue.stop_worker(worker, timeout=30) == 0
+    assert "at start" not in jobs_worker.log_file(settings).read_text()
+    assert jobs_worker.stop_worker(worker, timeout=30) == 0
 
 
 def for_worker(settings: Settings, tmp_path: Path) -> Settings:
     """``settings`` with a queue and logs of this test's own."""
     worker = settings.with_(state_dir=tmp_path / "state", log_dir=tmp_path / "logs")
-    queue.connect(worker)
+    backend.connect(worker)
     return worker
 
 

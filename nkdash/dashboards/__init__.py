@@ -24,7 +24,7 @@ from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, pur
 from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_comparison, sales_summary, sales_trend
 from nkdash.dashboards.sql import periods
 from nkdash.dashboards.status import damaged, freshness_badge, has_inventory, has_purchases, has_sales, no_data
-from nkdash.datasets.inventory import MOVE_KINDS
+from nkdash.etl.datasets.inventory import MOVE_KINDS
 
 __all__ = [
     "MOVE_KINDS",

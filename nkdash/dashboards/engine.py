@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 from nkdash.dashboards.filters import CONDITIONS, Filters
 from nkdash.dashboards.memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
-from nkdash.datasets.registry import REGISTRY
 from nkdash.errors import LakeError
+from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, DataFile, Lake, Problem
 from nkdash.lake.layout import PARTITION_COLUMNS, READ_ATTEMPTS
 from nkdash.lake.listing import Listing

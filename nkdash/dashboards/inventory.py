@@ -23,7 +23,7 @@ from nkdash.dashboards.sql import (
     _stores,
     _warehouses,
 )
-from nkdash.datasets.inventory import MOVE_KINDS
+from nkdash.etl.datasets.inventory import MOVE_KINDS
 
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard

@@ -43,10 +43,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from nkdash.datasets.base import Channel
-from nkdash.datasets.inventory import MOVE_KINDS
-from nkdash.datasets.registry import REGISTRY
 from nkdash.errors import LakeError
+from nkdash.etl.datasets.base import Channel
+from nkdash.etl.datasets.inventory import MOVE_KINDS
+from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import DATE_COLUMN, WHOLE, DataFile
 from nkdash.lake.pinned import LAKE_FS, pinned
 

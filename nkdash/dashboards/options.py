@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
 from nkdash.dashboards.engine import log
 from nkdash.dashboards.filters import DEFAULT_DAYS
 from nkdash.dashboards.labels import category_tree, stores
-from nkdash.datasets.registry import REGISTRY
+from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.settings import get_settings
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nkdash import calendar as cal
+from nkdash import dates as cal
 from nkdash.dashboards.inventory import (
     inventory_summary,
     slow_movers,
@@ -21,7 +21,7 @@ from nkdash.dashboards.options import _today, date_bounds
 from nkdash.dashboards.profit import profit_by
 from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, purchases_by, purchases_summary
 from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_summary, sales_trend
-from nkdash.datasets.registry import REGISTRY
+from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, Problem
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from nkdash import queue
+from nkdash.jobs import backend, control, requests
+from nkdash.jobs import worker as jobs_worker
 from nkdash.lake import Lake
 
 from ..conftest import END, TZ
@@ -38,7 +39,7 @@ def ops_server(loaded_lake, tmp_path_factory):
     settings = source.with_(lake=work / "lake", state_dir=serve / "state", log_dir=serve / "logs", tz=TZ)
     odoo = {k: v for k, v in settings.to_env().items() if k.startswith(("ODOO_", "NKDASH_ODOO_"))}
     with running_nkdash(settings.lake, serve, NKDASH_TZ=TZ, NKDASH_CLOCK_FILE=str(clock), **odoo) as server:
-        yield server, settings, {queue.CLOCK_ENV: str(clock)}
+        yield server, settings, {backend.CLOCK_ENV: str(clock)}
 
 
 def test_operational_sync_then_async_refresh(ops_server, browser_login):
@@ -53,7 +54,7 @@ def test_operational_sync_then_async_refresh(ops_server, browser_login):
     expect(page.get_by_text(f"Loaded POS Sales for {YESTERDAY}").first).to_be_visible(timeout=WAIT)
     expect(pos).to_contain_text(str(YESTERDAY), timeout=WAIT)        # the live freshness table
 
-    worker = queue.start_worker_process(settings, periodic=False, env=clock)
+    worker = jobs_worker.start_worker_process(settings, periodic=False, env=clock)
     try:
         view.open(f"/operational/?dataset=invoices&start={DAY}&end={END}")
         page.get_by_role("button", name="Async Refresh", exact=True).click()
@@ -63,8 +64,8 @@ def test_operational_sync_then_async_refresh(ops_server, browser_login):
         request = page.locator(".marimo-cell").filter(has_text=f"Request {request_id}")
         expect(request.get_by_role("row").filter(has_text="done")).to_have_count(4, timeout=WAIT)
     finally:
-        assert queue.stop_worker(worker, timeout=60) == 0
-    assert [s.state for s in queue.request_status(request_id, settings)] == ["done"] * 4
+        assert jobs_worker.stop_worker(worker, timeout=60) == 0
+    assert [s.state for s in requests.request_status(request_id, settings)] == ["done"] * 4
     view.assert_clean()
 
 
@@ -87,8 +88,8 @@ def test_recovery_finds_and_rebuilds_a_corrupt_partition(ops_server, browser_log
 
 def test_runbook_purge_then_backup_and_restore(ops_server, browser_login):
     server, settings, _ = ops_server
-    request_id = queue.enqueue_refresh("purchases", DAY, END, settings)
-    assert len(queue.pending(settings)) == 4
+    request_id = requests.enqueue_refresh("purchases", DAY, END, settings)
+    assert len(control.pending(settings)) == 4
     view = browser_login(server, "operator")
     view.open("/runbook/")
     page = view.page
@@ -96,8 +97,8 @@ def test_runbook_purge_then_backup_and_restore(ops_server, browser_login):
     page.get_by_role("tab", name="Queue and workers").click()
     page.get_by_role("button", name="Purge the queue").click()
     expect(page.get_by_text("Purged 4 task(s): the queue is empty").first).to_be_visible(timeout=WAIT)
-    assert queue.pending(settings) == [] and queue.scheduled(settings) == []
-    assert {s.state for s in queue.request_status(request_id, settings)} == {"revoked"}
+    assert control.pending(settings) == [] and control.scheduled(settings) == []
+    assert {s.state for s in requests.request_status(request_id, settings)} == {"revoked"}
 
     page.get_by_role("tab", name="Backup").click()
     page.get_by_role("button", name="Back up now").click()

@@ -23,10 +23,11 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from nkdash import queue
 from nkdash.demo import Faults, start_demo
+from nkdash.jobs import requests as jobs_requests
+from nkdash.jobs import worker as jobs_worker
 from nkdash.settings import Secret
-from nkdash.web import SESSION_COOKIE
+from nkdash.web.auth import SESSION_COOKIE
 from tests.browser.conftest import running_nkdash
 from tests.conftest import DATES, TZ, demo_config, settings_for
 
@@ -97,7 +98,7 @@ def wait_for(condition, timeout: float, what: str):
 
 def request_states(settings, request_id: str) -> set[str]:
     try:
-        return {s.state for s in queue.request_status(request_id, settings)}
+        return {s.state for s in jobs_requests.request_status(request_id, settings)}
     except Exception:   # noqa: BLE001 - not recorded yet
         return set()
 
@@ -117,7 +118,7 @@ def session(loaded_lake, tmp_path):
                                                 show_tracebacks=False, **{k: v for k, v in env.items() if k not in (
                                                     "NKDASH_LAKE", "NKDASH_STATE_DIR", "NKDASH_LOG_DIR",
                                                     "NKDASH_VIEWER_PASSWORD", "NKDASH_OPERATOR_PASSWORD")}))
-    worker = queue.start_worker_process(settings, workers=2, periodic=False)
+    worker = jobs_worker.start_worker_process(settings, workers=2, periodic=False)
     s = Session(server.url, root, settings)
     stopped = threading.Event()
 
@@ -125,7 +126,7 @@ def session(loaded_lake, tmp_path):
         if stopped.is_set():
             return
         stopped.set()
-        queue.stop_worker(worker, timeout=60)
+        jobs_worker.stop_worker(worker, timeout=60)
         stack.close()                                  # SIGTERM to nkdash serve, exit code 0 asserted
         odoo.stop()
         s.outputs.extend(server.output)
@@ -133,10 +134,10 @@ def session(loaded_lake, tmp_path):
     s.stop = stop
     try:
         # queued work: one request that succeeds, one against an Odoo failing every call
-        ok_request = queue.enqueue_refresh("pos", DATES[0], DATES[1], settings)
+        ok_request = jobs_requests.enqueue_refresh("pos", DATES[0], DATES[1], settings)
         wait_for(lambda: request_states(settings, ok_request) == {"done"}, 120, "the async refresh")
         odoo.faults = Faults(error_rate=1.0, status=503)
-        bad_request = queue.enqueue_refresh("invoices", DATES[0], DATES[0], settings)
+        bad_request = jobs_requests.enqueue_refresh("invoices", DATES[0], DATES[0], settings)
         wait_for(lambda: request_states(settings, bad_request) == {"failed"}, 120, "the failing async refresh")
         odoo.faults = Faults()
         # the command line: a verbose refresh, a wrong Odoo password, settings, a check, a validation

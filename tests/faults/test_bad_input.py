@@ -15,10 +15,11 @@ from typing import Callable
 import pytest
 
 from nkdash import dashboards as dash
-from nkdash import ops, queue
 from nkdash import settings as settings_module
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.errors import NKDashError
+from nkdash.jobs import backend, requests
+from nkdash.ops import backups, recovery, refresh, runbook, tables
 from tests.conftest import DATES, TZ
 
 from .conftest import changed, copy_lake, tree_digest
@@ -107,13 +108,13 @@ def _result(call: Callable) -> Callable:
 
 
 ASYNC_AND_NOTEBOOKS = [
-    Case("api-path-dataset", "async", lambda s, db: queue.enqueue_refresh(PATH, D, D, s), "unknown dataset"),
-    Case("api-sql-start", "async", lambda s, db: queue.enqueue_refresh("pos", SQL, D, s), "malformed start date"),
-    Case("api-reversed", "async", lambda s, db: queue.enqueue_refresh("pos", D4, D0, s), "before start"),
-    Case("api-oversized", "async", lambda s, db: queue.enqueue_refresh("pos", "2024-01-01", D, s), "at most 31"),
-    Case("api-future", "async", lambda s, db: queue.enqueue_refresh("pos", "2999-01-01", "2999-01-02", s),
+    Case("api-path-dataset", "async", lambda s, db: requests.enqueue_refresh(PATH, D, D, s), "unknown dataset"),
+    Case("api-sql-start", "async", lambda s, db: requests.enqueue_refresh("pos", SQL, D, s), "malformed start date"),
+    Case("api-reversed", "async", lambda s, db: requests.enqueue_refresh("pos", D4, D0, s), "before start"),
+    Case("api-oversized", "async", lambda s, db: requests.enqueue_refresh("pos", "2024-01-01", D, s), "at most 31"),
+    Case("api-future", "async", lambda s, db: requests.enqueue_refresh("pos", "2999-01-01", "2999-01-02", s),
          "not a complete business day"),
-    Case("api-undated", "async", lambda s, db: queue.enqueue_refresh("dimensions", D, D, s), "has no dates"),
+    Case("api-undated", "async", lambda s, db: requests.enqueue_refresh("dimensions", D, D, s), "has no dates"),
     Case("filters-text-date", "notebook", _filters(start=D), "must be a date"),
     Case("filters-reversed", "notebook", _filters(start=D4, end=D0), "before it starts"),
     Case("filters-sql-store", "notebook", _filters(stores=(SQL,)), "whole number"),
@@ -122,24 +123,24 @@ ASYNC_AND_NOTEBOOKS = [
     Case("dashboard-sql-grain", "notebook", lambda s, db: dash.sales_trend(db, _f(), SQL), "granularity"),
     Case("dashboard-path-split", "notebook", lambda s, db: dash.profit_by(db, _f(), PATH), "must be one of"),
     Case("ops-async-path-dataset", "notebook",
-         _result(lambda s, db: ops.async_refresh(PATH, (D0, D0), settings=s)), "unknown dataset"),
+         _result(lambda s, db: refresh.async_refresh(PATH, (D0, D0), settings=s)), "unknown dataset"),
     Case("ops-async-oversized", "notebook",
-         _result(lambda s, db: ops.async_refresh("pos", (D0, D0 + dt.timedelta(days=40)), settings=s)), "at most 31"),
+         _result(lambda s, db: refresh.async_refresh("pos", (D0, D0 + dt.timedelta(days=40)), settings=s)), "at most 31"),
     Case("ops-async-reversed", "notebook",
-         _result(lambda s, db: ops.async_refresh("pos", (D4, D0), settings=s)), "before start"),
-    Case("ops-sync-range", "notebook", _result(lambda s, db: ops.sync_refresh("pos", (D0, D4), settings=s)),
+         _result(lambda s, db: refresh.async_refresh("pos", (D4, D0), settings=s)), "before start"),
+    Case("ops-sync-range", "notebook", _result(lambda s, db: refresh.sync_refresh("pos", (D0, D4), settings=s)),
          "one day"),
-    Case("ops-sync-sql-dataset", "notebook", _result(lambda s, db: ops.sync_refresh(SQL, (D0, D0), settings=s)),
+    Case("ops-sync-sql-dataset", "notebook", _result(lambda s, db: refresh.sync_refresh(SQL, (D0, D0), settings=s)),
          "unknown dataset"),
     Case("ops-validate-too-many", "notebook",
-         _result(lambda s, db: ops.validate_dates([D0 - dt.timedelta(days=i) for i in range(40)], s)), "at most 31"),
-    Case("ops-restore-path", "notebook", _result(lambda s, db: ops.restore(PATH, s)), "backup"),
-    Case("ops-verify-sql", "notebook", _result(lambda s, db: ops.verify_backup(SQL, s)), "backup"),
+         _result(lambda s, db: recovery.validate_dates([D0 - dt.timedelta(days=i) for i in range(40)], s)), "at most 31"),
+    Case("ops-restore-path", "notebook", _result(lambda s, db: backups.restore(PATH, s)), "backup"),
+    Case("ops-verify-sql", "notebook", _result(lambda s, db: backups.verify_backup(SQL, s)), "backup"),
     Case("runbook-revoke-sql-task", "notebook",
-         _result(lambda s, db: ops.run("backlog.revoke", ops.Params(task=SQL), settings=s)), "no task"),
+         _result(lambda s, db: runbook.run("backlog.revoke", runbook.Params(task=SQL), settings=s)), "no task"),
     Case("runbook-request-path", "notebook",
-         _result(lambda s, db: ops.run("tasks.request", ops.Params(task=PATH), settings=s)), "no request"),
-    Case("ops-request-table-sql", "notebook", lambda s, db: ops.request_table(SQL, s), "no request"),
+         _result(lambda s, db: runbook.run("tasks.request", runbook.Params(task=PATH), settings=s)), "no request"),
+    Case("ops-request-table-sql", "notebook", lambda s, db: tables.request_table(SQL, s), "no request"),
 ]
 
 CASES = CLI + ENV + ASYNC_AND_NOTEBOOKS
@@ -152,7 +153,7 @@ def world(loaded_lake, tmp_path_factory):
     source = loaded_lake(17)
     settings = source.with_(lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state",
                             log_dir=base / "logs", tz=TZ)
-    queue.connect(settings).storage.queue_size()             # the queue file exists, with its tables
+    backend.connect(settings).storage.queue_size()             # the queue file exists, with its tables
     for log in ("web/access.log", "huey/consumer.log"):
         (base / "logs" / log).parent.mkdir(parents=True, exist_ok=True)
         (base / "logs" / log).write_text("an earlier line\n")
@@ -168,7 +169,7 @@ def test_there_are_at_least_25_cases_of_each_kind_together():
 def test_bad_input_gets_one_clear_line_and_writes_nothing(world, case, monkeypatch, capsys, tally):
     settings = world
     roots = (Path(settings.lake), Path(settings.state_dir), Path(settings.log_dir))
-    queue.connect(settings)
+    backend.connect(settings)
     before = tree_digest(*roots)
     if case.where in ("cli", "env"):
         monkeypatch.chdir(Path(settings.lake).parent / "cwd")   # no .env here

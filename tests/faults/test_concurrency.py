@@ -24,9 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from nkdash import dashboards as dash
-from nkdash import warehouse
 from nkdash.demo import Faults, start_demo
-from nkdash.lake import Lake
+from nkdash.lake import Lake, warehouse
 from nkdash.meta import MetaStore
 from tests.conftest import DATES, TZ, demo_config, settings_for
 
@@ -41,18 +40,18 @@ DAY = DATES[1]
 REFRESHER = textwrap.dedent("""
     # One refresh request of pos for a date, started when the file argv[2] appears.
     import json, os, sys, time, datetime as dt
-    from nkdash import queue
     from nkdash.etl import refresh
+    from nkdash.jobs import backend, requests
     from nkdash.settings import get_settings
 
     how, go, day = sys.argv[1], sys.argv[2], dt.date.fromisoformat(sys.argv[3])
     settings = get_settings()
-    queue.connect(settings)
+    backend.connect(settings)
     print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.005)
     if how == "locked":
-        outcome = queue.refresh_sync("pos", day, settings)
+        outcome = requests.refresh_sync("pos", day, settings)
         print(json.dumps({"loaded": [str(d) for d in outcome.loaded], "duplicates": {str(d): t for d, t in
                           outcome.duplicates.items()}}), flush=True)
     else:

@@ -16,14 +16,14 @@ import pytest
 import requests
 
 from nkdash import dashboards as dash
-from nkdash import ops
 from nkdash import settings as settings_module
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.dashboards import status
 from nkdash.errors import LakeError
+from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from nkdash.validate import validate
+from nkdash.ops import recovery, refresh
 from tests.conftest import DATED, DATES, TZ
 from tests.test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
 from tests.test_web import notebooks_dir, start  # noqa: F401  (fixtures: a real uvicorn serving build_app)
@@ -146,7 +146,7 @@ def test_every_query_a_dashboard_notebook_runs_is_checked_for_damage(loaded_lake
     ran, run = set(), dash.Dashboard.run
     monkeypatch.setattr(dash.Dashboard, "run", lambda self, name, *a: (ran.add(name), run(self, name, *a))[1])
     # the notebook's own calls and those of the shared controls every dashboard notebook uses
-    source = (NOTEBOOKS / notebook).read_text() + (NOTEBOOKS.parent / "nkdash" / "dashboards" / "controls.py").read_text()
+    source = (NOTEBOOKS / notebook).read_text() + (NOTEBOOKS.parent / "dashboards" / "controls.py").read_text()
     called = set(re.findall(r"dash\.([a-z_]+)\(", source))
     for name in sorted(called):
         fn = getattr(dash, name)
@@ -195,12 +195,12 @@ def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_
                               log_dir=tmp_path / "logs")
     gone = Lake(settings.lake).partition_dir("fact_pos_sales", DATES[2])
     shutil.rmtree(gone)                                     # the old runbook's hand repair: valid too
-    result = ops.repair_lake(settings)
+    result = recovery.repair_lake(settings)
     assert result.ok, result.text
     assert len(list((Path(settings.lake) / "_quarantine").rglob("*.parquet"))) == 2   # kept, not deleted
-    plan = ops.recovery_plan(settings)
+    plan = recovery.recovery_plan(settings)
     assert plan.loc[plan["dataset"] == "POS Sales", "gone from the lake"].item() == str(DATES[2])
-    repaired = ops.sync_refresh("pos", (DATES[2], DATES[2]), settings=settings)   # the next refresh
+    repaired = refresh.sync_refresh("pos", (DATES[2], DATES[2]), settings=settings)   # the next refresh
     assert repaired.ok, repaired.text
     assert lake_checksums(settings.lake) == lake_checksums(loaded_lake(17).lake)
     assert Lake(settings.lake).scan(deep=True) == []

@@ -225,7 +225,7 @@ def test_kill_9_during_real_etl_runs_then_the_next_run_completes(demo_server, lo
 
 
 def _dataset(table: str) -> str:
-    from nkdash.ops import TABLE_DATASET
+    from nkdash.ops.common import TABLE_DATASET
 
     return TABLE_DATASET[table]
 
@@ -237,7 +237,7 @@ def test_a_run_whose_process_is_killed_shows_as_interrupted_never_running_foreve
     """kill -9 of the process holding a run (the ETL or the huey worker): status and monitoring
     report the run failed, "interrupted", at once (read-only too); the next run closes it in
     the store; a run of a live process stays running."""
-    from nkdash.monitor import monitor
+    from nkdash.ops.report import monitor
 
     root = tmp_path / "lake"
     meta = MetaStore.for_lake(Lake(root))

@@ -21,7 +21,7 @@ import pytest
 
 import nkdash.lake.writer as lake_module
 from nkdash import settings as settings_module
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.lake import Lake
 from tests.conftest import DATES, TZ
 from tests.test_lake import dim, fact

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from nkdash import queue
 from nkdash import settings as settings_module
-from nkdash.cli import main
+from nkdash.cli.main import main
 from nkdash.demo import Faults, start_demo
 from nkdash.errors import OdooError
 from nkdash.etl import refresh
+from nkdash.jobs import control, requests
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.odoo import connect
@@ -122,8 +122,8 @@ def test_odoo_that_stays_unusable_fails_in_one_line_and_writes_no_data(down_lake
     assert code == 1 and out == "" and one_line_naming(err, setting), err
     assert tree_digest(Path(settings.lake) / "star-schema") == star
     with pytest.raises(OdooError):
-        queue.refresh_sync("pos", DATES[0], settings)
-    [task] = queue.tasks(settings, limit=1)
+        requests.refresh_sync("pos", DATES[0], settings)
+    [task] = control.tasks(settings, limit=1)
     assert task["state"] == "failed" and setting in task["error"]
     assert tree_digest(Path(settings.lake) / "star-schema") == star
     tally(cases=1)

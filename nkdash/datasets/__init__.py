@@ -1,4 +1,0 @@
-"""Dataset specs: one module per dataset, a registry that names them."""
-
-from nkdash.datasets.base import Channel, Context, CostSource, Dataset, DatasetName, Source, Table  # noqa: F401
-from nkdash.datasets.registry import DATASET_NAMES, DATED, REGISTRY, TABLES, dependents, get  # noqa: F401

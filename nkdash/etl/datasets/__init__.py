@@ -1,0 +1,4 @@
+"""Dataset specs: one module per dataset, a registry that names them."""
+
+from nkdash.etl.datasets.base import Channel, Context, CostSource, Dataset, DatasetName, Source, Table  # noqa: F401
+from nkdash.etl.datasets.registry import DATASET_NAMES, DATED, REGISTRY, TABLES, dependents, get  # noqa: F401

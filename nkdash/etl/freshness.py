@@ -1,0 +1,48 @@
+"""Data freshness per dated dataset: last loaded date, missing, failed and stale dates, SLA."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from nkdash import dates as cal
+from nkdash.etl.datasets import DATED
+from nkdash.etl.runner import business_tz
+from nkdash.lake import Lake
+from nkdash.meta import Freshness
+from nkdash.odoo import OdooClient
+from nkdash.ops.report import _read_only_meta
+from nkdash.settings import Settings, get_settings
+
+
+@dataclass
+class FreshnessReport:
+    today: dt.date
+    datasets: list[Freshness]
+    dimensions_synced: dt.datetime | None
+
+    @property
+    def ok(self) -> bool:
+        """No dataset is critical (a gap of more than 3 days, or nothing loaded)."""
+        return all(f.status != "critical" for f in self.datasets)
+
+    def text(self) -> str:
+        lines = [f"freshness on {self.today} (target: yesterday loaded; critical after 3 days)",
+                 f"  {'dataset':<13} {'last loaded':<11} {'lag':>4}  {'status':<8} missing / failed / stale"]
+        for f in self.datasets:
+            lag = "-" if f.lag_days is None else str(f.lag_days)
+            lines.append(f"  {f.dataset:<13} {str(f.last_loaded or '-'):<11} {lag:>4}  {f.status:<8} "
+                         f"{cal.format_spans(f.missing)} / {cal.format_spans(f.failed)} / {cal.format_spans(f.stale)}")
+        synced = f"{self.dimensions_synced:%Y-%m-%d %H:%M} UTC" if self.dimensions_synced else "never"
+        lines.append(f"  dimensions last synced: {synced}")
+        return "\n".join(lines)
+
+
+def freshness_report(today: dt.date | None = None, *, settings: Settings | None = None, lake: Lake | None = None,
+                     client: OdooClient | None = None) -> FreshnessReport:
+    """Freshness of every dated dataset on ``today`` (default: today in the business timezone)."""
+    settings = settings or get_settings()
+    meta = _read_only_meta(settings, lake)
+    today = today or cal.today(business_tz(settings, client))
+    dims = meta.partition("dimensions", None)
+    return FreshnessReport(today, meta.freshness(DATED, today), dims and dims["loaded_at"])

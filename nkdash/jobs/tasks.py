@@ -1,0 +1,39 @@
+"""nkdash's huey tasks: the instance, the schedule tick, the daily jobs, async refreshes.
+
+Start a consumer with ``nkdash worker`` (logs in ``<log_dir>/huey/``), or with huey's own
+``huey_consumer nkdash.jobs.tasks.huey -w 2 -g TERM`` (``tasks.huey`` from the repository
+root). Every consumer may run the scheduler (no ``-n``); no ``-f`` (stale locks are freed
+safely when a consumer starts). Each task is a call into :mod:`nkdash.jobs.work`; the
+schedule is :data:`nkdash.jobs.schedule.SCHEDULE` (daily loads) and ``MAINTENANCE`` (lake jobs).
+"""
+
+from huey import crontab
+
+from nkdash import storage
+from nkdash.jobs import app, schedule, work
+
+huey = app.build_huey()   # storage from the settings, opened on first use
+
+
+@huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
+def tick():
+    """Every minute (UTC), ahead of queued work: enqueue the jobs whose local time has come."""
+    schedule.tick(daily, jobs={storage.COMPACT_JOB: compact})
+
+
+@huey.task(context=True, retries=2, retry_delay=600)
+def daily(dataset, day, task=None, **state):
+    """Load every missing, failed or stale date of ``dataset`` up to the day before ``day``."""
+    work.run_daily(dataset, day, task)
+
+
+@huey.task(context=True, name=storage.COMPACT_JOB)
+def compact(day, task=None, **state):
+    """Nightly: merge the daily partitions of months that ended NKDASH_COMPACT_AFTER_DAYS before ``day``."""
+    work.run_compaction(day, task)
+
+
+@huey.task(context=True)
+def refresh_partition(dataset, day, task=None, **request):
+    """One date of an async refresh (``nkdash refresh-async``)."""
+    work.run_partition(dataset, day, task)

@@ -1,0 +1,169 @@
+"""What the tasks run: daily catch-ups, queued partitions, compaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from huey.exceptions import RetryTask
+
+from nkdash import dates as cal
+from nkdash.etl.datasets import get
+from nkdash.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from huey.api import Task
+
+    from nkdash.etl import RunReport
+    from nkdash.meta import MetaStore
+    from nkdash.storage import CompactionReport
+from nkdash.jobs.backend import TaskFailed, connect, log
+from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
+
+INPUT_WAIT = 300                       # seconds before profit looks at its inputs again
+
+
+INPUT_ATTEMPTS = 12                    # then it loads the missing inputs itself
+
+
+@dataclass
+class Outcome:
+    """What one task (or sync refresh) did with its dates."""
+
+    dataset: str
+    loaded: list[dt.date] = field(default_factory=list)
+    failed: list[dt.date] = field(default_factory=list)
+    duplicates: dict[dt.date, str] = field(default_factory=dict)   # date -> task that holds it
+    waiting: list[dt.date] = field(default_factory=list)
+    report: RunReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_params(self) -> dict:
+        return {"loaded": _iso(self.loaded), "failed": _iso(self.failed), "waiting": _iso(self.waiting),
+                "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()}}
+
+    def text(self) -> str:
+        parts = [f"{self.dataset}: loaded {cal.format_spans(self.loaded)}"]
+        parts += [f"failed {cal.format_spans(self.failed)}"] if self.failed else []
+        parts += [f"{d} already being loaded by task {t}" for d, t in self.duplicates.items()]
+        parts += [f"waiting for inputs {cal.format_spans(self.waiting)}"] if self.waiting else []
+        return "; ".join(parts)
+
+
+def _iso(dates: Iterable[dt.date]) -> list[str]:
+    return [d.isoformat() for d in sorted(dates)]
+
+
+def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
+         settings: Settings | None = None, wait_for_inputs: bool = False) -> Outcome:
+    """Refresh ``dates`` of ``dataset`` under their partition locks.
+
+    A date whose lock is held is a duplicate (a ``skipped`` run is recorded). A date whose
+    inputs are not loaded waits when ``wait_for_inputs``, else its inputs are loaded too,
+    under their locks; a date whose input is being loaded right now waits.
+    """
+    from nkdash.etl import refresh
+
+    settings = settings or get_settings()
+    huey, spec, outcome = connect(settings), get(dataset), Outcome(dataset)
+    holder, held, todo = owner(task_id), [], []
+    try:
+        for day in sorted(set(dates)):
+            missing = [name for name in spec.inputs if not input_ready(huey.history.meta, settings, name, day)]
+            if missing and wait_for_inputs:
+                outcome.waiting.append(day)
+                continue
+            names = [lock_name(dataset, day), *(lock_name(name, day) for name in missing)]
+            busy = try_lock(huey, names, holder)
+            if busy is None:
+                held += names
+                todo.append(day)
+            elif busy[0] == names[0]:
+                outcome.duplicates[day] = busy[1].get("task_id", "?")
+                _record_duplicate(huey.history.meta, dataset, day, trigger, task_id, outcome.duplicates[day])
+            else:
+                outcome.waiting.append(day)
+        if todo:
+            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False,
+                                     task_id=task_id)
+            outcome.failed = outcome.report.failed_dates
+            outcome.loaded = [d for d in todo if d not in outcome.failed]
+    finally:
+        unlock(huey, held, task_id)
+    return outcome
+
+
+def input_ready(meta: MetaStore, settings: Settings, name: str, day: dt.date) -> bool:
+    """The input partition is loaded (not failed or stale) and on disk."""
+    from nkdash.lake import Lake
+
+    state = meta.partition(name, day)
+    lake = Lake(settings.lake)
+    return bool(state and state["status"] == "loaded"
+                and all(lake.has_partition(table, day) for table in get(name).table_names))
+
+
+def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: str, task_id: str, other: str) -> None:
+    run_id = meta.start_run(dataset, day if get(dataset).partitioned else None, trigger, task_id=task_id)
+    meta.finish_run(run_id, status="skipped", error=f"duplicate: already being loaded by task {other}")
+
+
+def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = None) -> Outcome:
+    """The daily job: load every date the ETL plans for ``dataset`` on local date ``day``."""
+    from nkdash.etl import plan
+
+    settings = settings or get_settings()
+    dates = [dt.date.fromisoformat(d) for d in task.kwargs.get("dates") or ()]
+    if not dates:
+        heal_derived(dataset, task.id, settings)
+        dates = plan(dataset, today=dt.date.fromisoformat(day), settings=settings)
+    return _run(dataset, dates, task, "schedule", settings)
+
+
+def run_compaction(day: str, task: Task, settings: Settings | None = None) -> CompactionReport:
+    """The nightly compaction as of local date ``day`` (:func:`nkdash.storage.compact_old_months`);
+    what it did goes to the task history. A month it had to skip fails the task."""
+    from nkdash.storage import compact_old_months
+
+    settings = settings or get_settings()
+    report = compact_old_months(settings, today=dt.date.fromisoformat(day), task_id=task.id)
+    connect(settings).history.update(task.id, params={"summary": report.text().splitlines()[0]})
+    if report.skipped:
+        raise TaskFailed(report.text())
+    return report
+
+
+def heal_derived(dataset: str, task_id: str, settings: Settings) -> None:
+    """Before planning: rebuild ``dataset``'s derived tables that the lake alone can give
+    (an upgrade's new aggregates, a write killed between tables), so they are not reloaded
+    from Odoo (:mod:`nkdash.derived`)."""
+    from nkdash.etl.derived import backfill, derivations
+
+    if derivations([dataset]):
+        report = backfill(settings.lake, datasets=[dataset], trigger="schedule", task_id=task_id)
+        if report.gaps:
+            log.info("%s", report.text())
+
+
+def run_partition(dataset: str, day: str, task: Task, settings: Settings | None = None) -> Outcome:
+    """One date of an async refresh."""
+    return _run(dataset, [dt.date.fromisoformat(day)], task, "async", settings or get_settings(), wait=False)
+
+
+def _run(dataset: str, dates: list[dt.date], task: Task, trigger: str, settings: Settings,
+         wait: bool = True) -> Outcome:
+    attempt = int(task.kwargs.get("attempt", 0))
+    wait = wait and bool(get(dataset).inputs) and attempt < INPUT_ATTEMPTS
+    outcome = load(dataset, dates, task_id=task.id, trigger=trigger, settings=settings, wait_for_inputs=wait)
+    history = connect(settings).history
+    history.update(task.id, params={"outcome": outcome.as_params(), "summary": outcome.text(), "attempt": attempt})
+    if outcome.waiting and attempt < INPUT_ATTEMPTS:
+        task.kwargs.update(dates=_iso(outcome.waiting), attempt=attempt + 1)
+        raise RetryTask(f"waiting for inputs of {cal.format_spans(outcome.waiting)}", delay=INPUT_WAIT)
+    if not outcome.ok:
+        raise TaskFailed(outcome.report.summary() if outcome.report else outcome.text())
+    return outcome

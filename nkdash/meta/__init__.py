@@ -1,0 +1,29 @@
+"""The metadata store: runs, partition states, watermarks, validations, query timings, tasks."""
+
+from nkdash.meta.store import (
+    CRITICAL_AFTER_DAYS,
+    FILE_NAME,
+    LATE_AFTER_DAYS,
+    Freshness,
+    FreshnessStatus,
+    MetaStore,
+    PartitionStatus,
+    RunStatus,
+    TaskState,
+    Trigger,
+    interrupted,
+)
+
+__all__ = [
+    "CRITICAL_AFTER_DAYS",
+    "FILE_NAME",
+    "Freshness",
+    "FreshnessStatus",
+    "LATE_AFTER_DAYS",
+    "MetaStore",
+    "PartitionStatus",
+    "RunStatus",
+    "TaskState",
+    "Trigger",
+    "interrupted",
+]

@@ -1,0 +1,85 @@
+"""The metadata store's schema: one list of statements per version."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+
+# One list of statements per schema version; a store upgrades itself by running the missing ones.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dataset TEXT NOT NULL,
+            date TEXT,
+            trigger TEXT NOT NULL,
+            task_id TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'success', 'failed', 'skipped')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            rows INTEGER,
+            source_count INTEGER,
+            source_totals TEXT,
+            checksum TEXT,
+            bytes INTEGER,
+            error TEXT)""",
+        "CREATE INDEX runs_dataset_date ON runs (dataset, date)",
+        "CREATE INDEX runs_started_at ON runs (started_at)",
+        """CREATE TABLE partitions (
+            dataset TEXT NOT NULL,
+            date TEXT NOT NULL,  -- '' for whole-table datasets (dimensions)
+            status TEXT NOT NULL CHECK (status IN ('loaded', 'failed', 'stale', 'quarantined')),
+            rows INTEGER NOT NULL DEFAULT 0,
+            checksum TEXT,
+            run_id INTEGER,
+            source_max_write_date TEXT,
+            error TEXT,
+            stale_reason TEXT,
+            loaded_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (dataset, date)) WITHOUT ROWID""",
+        "CREATE TABLE watermarks (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        """CREATE TABLE validations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dataset TEXT NOT NULL,
+            date TEXT,
+            ok INTEGER NOT NULL,
+            checks TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+        "CREATE INDEX validations_dataset_date ON validations (dataset, date)",
+        """CREATE TABLE query_timings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            rows INTEGER NOT NULL,
+            params TEXT,
+            created_at TEXT NOT NULL)""",
+        "CREATE INDEX query_timings_created_at ON query_timings (created_at)",
+        """CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            dataset TEXT,
+            date TEXT,
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'done', 'failed', 'revoked')),
+            enqueued_at TEXT,
+            started_at TEXT,
+            finished_at TEXT,
+            retries INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            params TEXT,
+            updated_at TEXT NOT NULL)""",
+        "CREATE INDEX tasks_state ON tasks (state, updated_at)",
+    ),
+    (   # 2: who runs a run, so a run whose process was killed can be told from one still running
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN process_start TEXT",
+        "CREATE INDEX runs_status ON runs (status)",
+    ),
+)

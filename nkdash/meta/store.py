@@ -1,0 +1,531 @@
+"""TODO: nkdash.meta.store"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from nkdash.errors import InputError, LakeError
+from nkdash.processes import process_alive
+
+if TYPE_CHECKING:
+    from nkdash.lake import Lake
+from nkdash.meta.migrations import MIGRATIONS
+
+Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
+
+
+RunStatus = Literal["success", "failed", "skipped"]
+
+
+PartitionStatus = Literal["loaded", "failed", "stale", "quarantined"]
+
+
+TaskState = Literal["queued", "running", "done", "failed", "revoked"]
+
+
+FreshnessStatus = Literal["ok", "late", "critical"]
+
+
+FILE_NAME = "nkdash.sqlite"
+
+
+_THREAD = threading.local()   # per-thread connections of writable stores (see MetaStore._connect)
+
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
+
+
+CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
+
+
+UNCHECKABLE_AFTER = dt.timedelta(hours=12)  # a running run on another host (or of an older nkdash): then interrupted
+
+
+_TASK_FIELDS = ("name", "dataset", "date", "state", "enqueued_at", "started_at", "finished_at",
+                "retries", "error", "params")
+
+
+_TASK_CLOCK = {"queued": "enqueued_at", "running": "started_at", "done": "finished_at",
+               "failed": "finished_at", "revoked": "finished_at"}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How up to date one dataset is on ``today`` (see :meth:`MetaStore.freshness`)."""
+
+    dataset: str
+    last_loaded: dt.date | None
+    missing: list[dt.date]
+    failed: list[dt.date]
+    stale: list[dt.date]
+    lag_days: int | None
+    status: FreshnessStatus
+
+
+class MetaStore:
+    """The SQLite metadata store at ``path``; ``read_only=True`` refuses writes with LakeError.
+
+    A writable store creates (or upgrades) its schema. A read-only store never touches the
+    file and answers empty while it does not exist yet.
+    """
+
+    def __init__(self, path: Path | str, read_only: bool = False):
+        self.path = Path(path).absolute()
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+
+    @classmethod
+    def for_lake(cls, lake: Lake, read_only: bool = False) -> MetaStore:
+        return cls(lake.meta_dir / FILE_NAME, read_only=read_only)
+
+    def __repr__(self) -> str:
+        return f"MetaStore({str(self.path)!r}, read_only={self.read_only})"
+
+
+    def start_run(self, dataset: str, date: dt.date | None, trigger: Trigger, task_id: str | None = None) -> int:
+        """Record that an attempt at ``dataset`` x ``date`` starts now, by this process;
+        returns the run id. Runs left ``running`` by killed processes are closed first."""
+        _check_choice("trigger", trigger, Trigger)
+        with self._write() as con:
+            self._close_interrupted(con)
+            cur = con.execute("INSERT INTO runs (dataset, date, trigger, task_id, started_at, pid, host, process_start)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (dataset, _day(date), trigger, task_id, _now(), os.getpid(), _HOST,
+                               _process_start(os.getpid())))
+            return cur.lastrowid
+
+    def mark_interrupted(self) -> list[dict]:
+        """Close as failed every run left ``running`` by a process that is gone (killed mid-run:
+        ``kill -9``, a crash, a lost worker); returns them (closed). The ETL does this when a
+        run starts, the worker when it starts."""
+        with self._write() as con:
+            return self._close_interrupted(con)
+
+    def _close_interrupted(self, con: sqlite3.Connection) -> list[dict]:
+        rows = [_decode(r, ()) for r in con.execute("SELECT * FROM runs WHERE status = 'running'")]
+        closed = []
+        for run in rows:
+            reason = interrupted(run)
+            if reason is None:
+                continue
+            now = dt.datetime.now(dt.UTC)
+            con.execute("UPDATE runs SET status = 'failed', finished_at = ?, duration_s = ?, error = ? WHERE id = ?",
+                        (_ts(now), (now - run["started_at"]).total_seconds(), reason, run["id"]))
+            closed.append({**run, "status": "failed", "finished_at": now, "error": reason})
+        return closed
+
+    def finish_run(self, run_id: int, *, status: RunStatus, rows: int = 0, source_count: int | None = None,
+                   source_totals: dict | None = None, checksum: str | None = None, bytes: int | None = None,
+                   error: str | None = None) -> None:
+        """Close a run; its duration is measured from :meth:`start_run`."""
+        _check_choice("status", status, RunStatus)
+        finished = dt.datetime.now(dt.UTC)
+        with self._write() as con:
+            row = con.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise InputError(f"no run with id {run_id}", run_id)
+            duration = (finished - dt.datetime.fromisoformat(row["started_at"])).total_seconds()
+            con.execute("""UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, rows = ?, source_count = ?,
+                           source_totals = ?, checksum = ?, bytes = ?, error = ? WHERE id = ?""",
+                        (status, _ts(finished), duration, rows, source_count, _json(source_totals), checksum,
+                         bytes, error, run_id))
+
+    def runs(self, *, dataset: str | None = None, since: dt.datetime | None = None,
+             status: str | None = None, limit: int | None = None) -> list[dict]:
+        """Runs, newest first. ``status`` may also be ``running`` (still in progress).
+
+        A run left ``running`` by a process that is gone is reported as it is: ``failed``,
+        with ``error`` saying it was interrupted (also by a read-only store, before any
+        writer has closed it, see :meth:`mark_interrupted`)."""
+        where = _Where().eq("dataset", dataset).ge("started_at", since and _ts(since))
+        if status in ("running", "failed"):    # which of the running ones are interrupted is decided below
+            where._add("status IN (?, 'running')", status)
+            found = self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, json=("source_totals",))
+            found = [r for r in map(_honest, found) if r["status"] == status]
+            return found if limit is None else found[:int(limit)]
+        where.eq("status", status)
+        return [_honest(r) for r in self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, limit,
+                                                 json=("source_totals",))]
+
+
+    def set_partition(self, dataset: str, date: dt.date | None, *, status: PartitionStatus, rows: int = 0,
+                      checksum: str | None = None, run_id: int | None = None,
+                      source_max_write_date: dt.datetime | None = None, error: str | None = None) -> None:
+        """Record the current state of a partition (``date`` None for whole-table datasets).
+
+        ``loaded`` records rows, checksum and source watermark. ``failed`` and ``stale`` keep
+        those of the last load: the lake still holds that data. ``quarantined`` clears them.
+        """
+        _check_choice("status", status, PartitionStatus)
+        now = _now()
+        with self._write() as con:
+            con.execute(
+                """INSERT INTO partitions (dataset, date, status, rows, checksum, run_id, source_max_write_date,
+                                           error, loaded_at, updated_at)
+                   VALUES (:dataset, :date, :status, :rows, :checksum, :run_id, :swd, :error, :loaded_at, :now)
+                   ON CONFLICT (dataset, date) DO UPDATE SET
+                     status = excluded.status, error = excluded.error, stale_reason = NULL,
+                     run_id = coalesce(excluded.run_id, run_id), updated_at = excluded.updated_at,
+                     rows = CASE excluded.status WHEN 'loaded' THEN excluded.rows
+                                                 WHEN 'quarantined' THEN 0 ELSE rows END,
+                     checksum = CASE excluded.status WHEN 'loaded' THEN excluded.checksum
+                                                     WHEN 'quarantined' THEN NULL ELSE checksum END,
+                     source_max_write_date = CASE excluded.status WHEN 'loaded' THEN excluded.source_max_write_date
+                                                                  ELSE source_max_write_date END,
+                     loaded_at = CASE excluded.status WHEN 'loaded' THEN excluded.loaded_at ELSE loaded_at END""",
+                {"dataset": dataset, "date": _day(date) or "", "status": status,
+                 "rows": rows if status == "loaded" else 0, "checksum": checksum if status == "loaded" else None,
+                 "run_id": run_id, "swd": source_max_write_date and _ts(source_max_write_date), "error": error,
+                 "loaded_at": now if status == "loaded" else None, "now": now})
+
+    def partition(self, dataset: str, date: dt.date | None) -> dict | None:
+        found = self._select("SELECT * FROM partitions WHERE dataset = ? AND date = ?", [dataset, _day(date) or ""])
+        return found[0] if found else None
+
+    def partitions(self, dataset: str | None = None) -> list[dict]:
+        """Partition states ordered by dataset and date."""
+        where = _Where().eq("dataset", dataset)
+        return self._select(f"SELECT * FROM partitions {where} ORDER BY dataset, date", where.args)
+
+    def date_range(self, dataset: str) -> tuple[dt.date, dt.date] | None:
+        """First and last date the lake holds ``dataset`` for, by the partition states
+        (loaded, stale, or failed after an earlier load); None if there is none."""
+        found = self._select(
+            "SELECT min(date) AS first, max(date) AS last FROM partitions WHERE dataset = ? AND date <> '' "
+            "AND (status IN ('loaded', 'stale') OR (status = 'failed' AND checksum IS NOT NULL))", [dataset])
+        if not found or found[0]["first"] is None:
+            return None
+        return dt.date.fromisoformat(found[0]["first"]), dt.date.fromisoformat(found[0]["last"])
+
+    def mark_stale(self, dataset: str, dates: Iterable[dt.date], reason: str) -> int:
+        """Flag loaded partitions whose source changed; returns how many were loaded before."""
+        now = _now()
+        with self._write() as con:
+            return sum(con.execute("""UPDATE partitions SET status = 'stale', stale_reason = ?, updated_at = ?
+                                      WHERE dataset = ? AND date = ? AND status = 'loaded'""",
+                                   (reason, now, dataset, _day(d))).rowcount for d in dates)
+
+
+    def get_watermark(self, key: str) -> dt.datetime | None:
+        found = self._select("SELECT value FROM watermarks WHERE key = ?", [key])
+        return dt.datetime.fromisoformat(found[0]["value"]) if found else None
+
+    def set_watermark(self, key: str, value: dt.datetime) -> None:
+        with self._write() as con:
+            con.execute("""INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
+                           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
+                        (key, _ts(value), _now()))
+
+
+    def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
+        with self._write() as con:
+            cur = con.execute("INSERT INTO validations (dataset, date, ok, checks, created_at) VALUES (?, ?, ?, ?, ?)",
+                              (dataset, _day(date), bool(ok), _json(checks), _now()))
+            return cur.lastrowid
+
+    def validations(self, *, dataset: str | None = None, date: dt.date | None = None,
+                    since: dt.datetime | None = None, limit: int | None = None) -> list[dict]:
+        """Validation results, newest first; ``checks`` decoded, ``ok`` a bool."""
+        where = _Where().eq("dataset", dataset).eq("date", _day(date)).ge("created_at", since and _ts(since))
+        return self._select(f"SELECT * FROM validations {where} ORDER BY id DESC", where.args, limit, json=("checks",))
+
+    def record_query(self, name: str, seconds: float, rows: int, params: str | None = None) -> None:
+        with self._write() as con:
+            con.execute("INSERT INTO query_timings (name, seconds, rows, params, created_at) VALUES (?, ?, ?, ?, ?)",
+                        (name, seconds, rows, params, _now()))
+
+    def query_timings(self, since: dt.datetime | None = None) -> list[dict]:
+        """Recorded query timings, oldest first."""
+        where = _Where().ge("created_at", since and _ts(since))
+        return self._select(f"SELECT * FROM query_timings {where} ORDER BY id", where.args)
+
+
+    def freshness(self, datasets: Sequence[str], today: dt.date, start: dt.date | None = None) -> list[Freshness]:
+        """Freshness of each dataset on ``today`` (a business date in ``NKDASH_TZ``).
+
+        ``last_loaded``: latest date whose data was loaded (``loaded`` or ``stale``).
+        ``missing``: dates from ``start`` (default: the dataset's first known date, or
+        yesterday if none) to yesterday with no data (never loaded, or quarantined).
+        ``failed``/``stale``: dates from ``start`` on in that state. ``status`` by SLA on the
+        lag ``today - last_loaded``: up to 1 day ``ok``, 2-3 ``late``, more (or no data)
+        ``critical``. Whole-table datasets have no dates and are ignored here.
+        """
+        return [self._freshness(name, today, start) for name in datasets]
+
+    def _freshness(self, dataset: str, today: dt.date, start: dt.date | None) -> Freshness:
+        rows = self._select("SELECT date, status FROM partitions WHERE dataset = ? AND date <> ''", [dataset])
+        states = {p["date"]: p["status"] for p in rows}     # two columns: a page view asks on every load
+        yesterday = today - dt.timedelta(days=1)
+        first = start or min(states, default=yesterday)
+        loaded = [d for d, s in states.items() if s in ("loaded", "stale")]
+        last_loaded = max(loaded, default=None)
+        lag = (today - last_loaded).days if last_loaded else None
+        return Freshness(
+            dataset=dataset,
+            last_loaded=last_loaded,
+            missing=[d for d in _days(first, yesterday) if states.get(d) in (None, "quarantined")],
+            failed=sorted(d for d, s in states.items() if s == "failed" and d >= first),
+            stale=sorted(d for d, s in states.items() if s == "stale" and d >= first),
+            lag_days=lag,
+            status=_sla(lag),
+        )
+
+
+    def task_event(self, task_id: str, **fields: Any) -> None:
+        """Create or update the history row of a queued task with the given fields.
+
+        Fields: name, dataset, date, state, enqueued_at, started_at, finished_at, retries,
+        error, params (a dict). A ``state`` without its timestamp stamps it now (queued ->
+        enqueued_at, running -> started_at, done/failed/revoked -> finished_at).
+        """
+        unknown = set(fields) - set(_TASK_FIELDS)
+        if unknown:
+            raise InputError(f"unknown task fields {sorted(unknown)}; expected {', '.join(_TASK_FIELDS)}", unknown)
+        if "state" in fields:
+            _check_choice("state", fields["state"], TaskState)
+            fields.setdefault(_TASK_CLOCK[fields["state"]], dt.datetime.now(dt.UTC))
+        values = {name: _encode_task_field(name, value) for name, value in fields.items()}
+        columns = ["id", *values, "updated_at"]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        with self._write() as con:
+            con.execute(f"""INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})
+                            ON CONFLICT (id) DO UPDATE SET {updates}""",
+                        (task_id, *values.values(), _now()))
+
+    def tasks(self, *, state: str | None = None, since: dt.datetime | None = None,
+              limit: int | None = None) -> list[dict]:
+        """Task history, most recently updated first."""
+        where = _Where().eq("state", state).ge("updated_at", since and _ts(since))
+        return self._select(f"SELECT * FROM tasks {where} ORDER BY updated_at DESC", where.args, limit,
+                            json=("params",))
+
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation (autocommit mode: transactions are explicit).
+
+        A writable store keeps one connection per thread and process: closing the last
+        connection makes SQLite checkpoint and delete its WAL (~30 ms here), which every
+        operation would otherwise pay. The connection is dropped when the file is replaced
+        (a restore) and never used across a fork. A read-only store opens a fresh one each
+        time, so it sees a damaged or replaced file as it is now (the health check).
+        """
+        if self.read_only:
+            con = self._open()
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        yield self._cached()
+
+    def _open(self) -> sqlite3.Connection:
+        uri = f"{self.path.as_uri()}?mode={'ro' if self.read_only else 'rwc'}"
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                              check_same_thread=True)
+        con.row_factory = sqlite3.Row
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return con
+
+    def _cached(self) -> sqlite3.Connection:
+        cache = getattr(_THREAD, "connections", None)
+        if cache is None:
+            cache = _THREAD.connections = {}
+        key = (os.getpid(), str(self.path))
+        try:
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            inode = None
+        entry = cache.get(key)
+        if entry is None or entry[1] != inode or inode is None:
+            if entry is not None:
+                entry[0].close()
+            con = self._open()
+            cache[key] = entry = (con, self.path.stat().st_ino)
+        return entry[0]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction, taken up front so writers queue instead of deadlocking."""
+        if self.read_only:
+            raise LakeError("the metadata store is open read-only", self.path)
+        with self._connect() as con:
+            con.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _select(self, sql: str, args: Sequence[Any], limit: int | None = None, json: Sequence[str] = ()) -> list[dict]:
+        if self.read_only and not self.path.exists():
+            return []
+        if limit is not None:
+            sql, args = f"{sql} LIMIT ?", [*args, int(limit)]
+        with self._connect() as con:
+            return [_decode(row, json) for row in con.execute(sql, args)]
+
+    def _migrate(self) -> None:
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode = WAL")
+        with self._write() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            if current > len(MIGRATIONS):
+                raise LakeError(f"metadata store has schema version {current}; this nkdash knows "
+                                f"{len(MIGRATIONS)} (upgrade nkdash)", self.path)
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    con.execute(statement)
+                con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+
+class _Where:
+    """A WHERE clause built from optional filters; a None value adds no condition."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = []
+        self.args: list[Any] = []
+
+    def eq(self, column: str, value: Any) -> _Where:
+        return self._add(f"{column} = ?", value)
+
+    def ge(self, column: str, value: Any) -> _Where:
+        return self._add(f"{column} >= ?", value)
+
+    def _add(self, term: str, value: Any) -> _Where:
+        if value is not None:
+            self.terms.append(term)
+            self.args.append(value)
+        return self
+
+    def __str__(self) -> str:
+        return f"WHERE {' AND '.join(self.terms)}" if self.terms else ""
+
+
+def _check_choice(name: str, value: object, choices: object) -> None:
+    if value not in get_args(choices):
+        raise InputError(f"{name} must be one of {', '.join(get_args(choices))}, got {value!r}", value)
+
+
+_HOST = socket.gethostname()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), to tell it from a later
+    process given the same pid; None if it is gone (or a zombie) or where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if len(fields) < 20 or fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def interrupted(run: dict, now: dt.datetime | None = None) -> str | None:
+    """Why a ``running`` run can no longer finish (its process is gone), or None if it may
+    still be running. Same host: its pid is dead, or is another process now. Another host
+    (or a run recorded without a pid): started more than :data:`UNCHECKABLE_AFTER` ago."""
+    if run["status"] != "running":
+        return None
+    pid, host = run.get("pid"), run.get("host")
+    if pid is not None and host == _HOST:
+        start = _process_start(pid)
+        if start is not None and start == run.get("process_start"):
+            return None
+        if start is None and run.get("process_start") is None and process_alive(pid):
+            return None
+        return f"interrupted: its process (pid {pid} on {host}) ended before the run finished (killed?)"
+    age = (now or dt.datetime.now(dt.UTC)) - run["started_at"]
+    if age > UNCHECKABLE_AFTER:
+        where = f"pid {pid} on {host}" if pid is not None else "an unrecorded process"
+        return f"interrupted: no end recorded {age.total_seconds() / 3600:.0f} h after it started ({where})"
+    return None
+
+
+def _honest(run: dict) -> dict:
+    reason = interrupted(run)
+    return run if reason is None else {**run, "status": "failed", "error": reason}
+
+
+def _now() -> str:
+    return _ts(dt.datetime.now(dt.UTC))
+
+
+def _ts(value: dt.datetime) -> str:
+    """UTC ISO text that sorts chronologically; naive datetimes are taken as UTC."""
+    if not isinstance(value, dt.datetime):
+        raise InputError(f"expected a datetime, got {value!r}", value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _day(value: dt.date | None) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not dt.date:
+        raise InputError(f"expected a date, got {value!r}", value)
+    return value.isoformat()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+
+
+def _encode_task_field(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name.endswith("_at"):
+        return _ts(value)
+    if name == "date":
+        return _day(value)
+    if name == "params":
+        return _json(value)
+    return value
+
+
+def _decode(row: sqlite3.Row, json_columns: Sequence[str]) -> dict:
+    out = {}
+    for key in row.keys():
+        value = row[key]
+        if value is None or value == "":
+            value = None
+        elif key in json_columns:
+            value = json.loads(value)
+        elif key.endswith("_at") or key == "source_max_write_date":
+            value = dt.datetime.fromisoformat(value)
+        elif key == "date":
+            value = dt.date.fromisoformat(value)
+        elif key == "ok":
+            value = bool(value)
+        out[key] = value
+    return out
+
+
+def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    for n in range((last - first).days + 1):
+        yield first + dt.timedelta(days=n)
+
+
+def _sla(lag_days: int | None) -> FreshnessStatus:
+    if lag_days is None or lag_days > CRITICAL_AFTER_DAYS:
+        return "critical"
+    return "late" if lag_days >= LATE_AFTER_DAYS else "ok"

@@ -1,0 +1,128 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="full", app_title="Recovery")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    from nkdash.ops import common
+    from nkdash.ops import recovery
+    from nkdash.ops import views
+    from nkdash.settings import get_settings
+
+    return common, get_settings, mo, recovery, views
+
+
+@app.cell
+def _(common, get_settings, mo):
+    settings = get_settings()
+    mo.md(f"# Recovery\nIdentify what is missing or damaged, repair it, validate it. {common.describe_setup(settings)}")
+    return (settings,)
+
+
+@app.cell
+def _(mo):
+    reload = mo.ui.refresh(label="Reload the tables")
+    repair_button = mo.ui.run_button(label="Refresh every missing and failed date", kind="warn")
+    return reload, repair_button
+
+
+@app.cell
+def _(mo, recovery, reload, repair_button, settings, views):
+    reload.value
+    mo.vstack([mo.hstack([mo.md("## Missing and failed dates"), reload], justify="space-between"),
+               views.table(recovery.recovery_plan(settings), label="Per dataset, up to yesterday"),
+               mo.hstack([repair_button, mo.md(f"<small>reloads at most {recovery.REPAIR_LIMIT} dates per dataset per "
+                                               "click (the most recent), POS and invoices before profit</small>")],
+                         justify="start", align="center")])
+    return
+
+
+@app.cell
+def _(mo, recovery, repair_button, settings):
+    mo.stop(not repair_button.value)
+    repaired = recovery.repair_all(settings, progress=mo.status.progress_bar)
+    return (repaired,)
+
+
+@app.cell
+def _(mo, recovery, repaired, settings, views):
+    mo.vstack([views.show(repaired), views.table(recovery.recovery_plan(settings), label="After the repair")])
+    return
+
+
+@app.cell
+def _(mo):
+    deep = mo.ui.checkbox(label="deep (read every page, check every checksum)")
+    scan_button = mo.ui.run_button(label="Scan again")
+    rebuild_button = mo.ui.run_button(label="Quarantine and rebuild", kind="danger")
+    return deep, rebuild_button, scan_button
+
+
+@app.cell
+def _(deep, mo, recovery, scan_button, settings, views):
+    scan_button.value
+    mo.vstack([mo.md("## Lake scan"), mo.hstack([deep, scan_button], justify="start", align="center"),
+               views.show(recovery.scan_result(settings, deep=deep.value))])
+    return
+
+
+@app.cell
+def _(mo, rebuild_button):
+    mo.hstack([rebuild_button, mo.md("<small>moves every damaged partition to `_quarantine`, reloads it from Odoo, "
+                                     "scans again</small>")], justify="start", align="center")
+    return
+
+
+@app.cell
+def _(deep, mo, rebuild_button, recovery, settings):
+    mo.stop(not rebuild_button.value)
+    rebuilt = recovery.repair_lake(settings, deep=deep.value, progress=mo.status.progress_bar)
+    return (rebuilt,)
+
+
+@app.cell
+def _(rebuilt, views):
+    views.show(rebuilt)
+    return
+
+
+@app.cell
+def _(mo):
+    odoo_button = mo.ui.run_button(label="Check Odoo")
+    mo.vstack([mo.md("## Odoo connection"), mo.md("Connect and log in with the configured URL, database, user "
+                                                 "and password (or API key)."), odoo_button])
+    return (odoo_button,)
+
+
+@app.cell
+def _(mo, odoo_button, recovery, settings, views):
+    mo.stop(not odoo_button.value)
+    views.show(recovery.odoo_result(settings))
+    return
+
+
+@app.cell
+def _(common, mo, recovery, settings):
+    latest = common.latest_date(settings)
+    period = mo.ui.date_range(stop=latest, value=(latest, latest), label="Dates")
+    validate_button = mo.ui.run_button(label="Validate")
+    mo.vstack([mo.md("## Validation"),
+               mo.md("After a repair or a restore: compare the lake with Odoo's own counts and totals, and run every "
+                     f"declared check (at most {recovery.VALIDATE_LIMIT} dates at once)."),
+               mo.hstack([period, validate_button], justify="start", align="end")])
+    return period, validate_button
+
+
+@app.cell
+def _(common, mo, period, recovery, settings, validate_button, views):
+    mo.stop(not validate_button.value)
+    views.show(recovery.validate_dates(common.dates_of(period.value), settings, progress=mo.status.progress_bar))
+    return
+
+
+if __name__ == "__main__":
+    app.run()

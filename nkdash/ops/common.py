@@ -1,0 +1,140 @@
+"""The operations pages' shared vocabulary: results of actions, the clock, dataset choices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from nkdash import dates as cal
+from nkdash import storage
+from nkdash.errors import InputError, NKDashError
+from nkdash.etl.datasets import REGISTRY, get
+from nkdash.jobs import backend
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
+from nkdash.settings import Settings, get_settings
+
+Progress = Callable[..., Iterable]
+
+
+Risk = Literal["read", "write", "destructive"]
+
+
+DATASETS: tuple[str, ...] = ("pos", "invoices", "purchases", "inventory", "profit", "stock-quants", "dimensions")
+
+
+DATASET_CHOICES: dict[str, str] = {get(name).title: name for name in DATASETS}   # dropdown label -> name
+
+
+TABLE_DATASET: dict[str, str] = {t: spec.name for spec in REGISTRY.values() for t in spec.table_names}
+
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}   # queue.MAINTENANCE jobs
+
+
+def no_progress(items: Iterable, **_: Any) -> Iterable:
+    return items
+
+
+@dataclass
+class Result:
+    """What an action did: a headline, details (plain text) and maybe a table."""
+
+    ok: bool
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    value: Any = None
+
+    @property
+    def kind(self) -> str:
+        return "success" if self.ok else "danger"
+
+    @property
+    def summary(self) -> str:
+        return self.text.strip().splitlines()[0] if self.text.strip() else ""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an operator: the message and, for Odoo errors, the setting to check."""
+    hint = getattr(exc, "hint", "")
+    text = str(exc) if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
+    return text + (f" — {hint}" if hint and hint not in text else "")
+
+
+def guarded(title: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
+    """Turn the errors an operator can act on into a failed :class:`Result`."""
+    def wrap(fn: Callable[..., Result]) -> Callable[..., Result]:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Result:
+            try:
+                return fn(*args, **kwargs)
+            except (NKDashError, OSError, sqlite3.Error) as exc:
+                return Result(False, f"{title}: failed", describe(exc))
+        return run
+    return wrap
+
+
+def today(settings: Settings | None = None) -> dt.date:
+    """Today's business date (see the module docstring)."""
+    settings = settings or get_settings()
+    return cal.business_date(backend.now(), cal.timezone(settings.tz))
+
+
+def latest_date(settings: Settings | None = None) -> dt.date:
+    """Yesterday: the latest date that may be loaded."""
+    return today(settings) - dt.timedelta(days=1)
+
+
+def describe_setup(settings: Settings | None = None) -> str:
+    """One markdown line: lake, Odoo, queue, timezone, today."""
+    s = settings or get_settings()
+    odoo = s.odoo_url or f"the embedded demo Odoo {s.demo_version}"
+    return (f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "
+            f"timezone {s.tz or 'UTC (NKDASH_TZ unset)'} · today {today(s)}")
+
+
+def choice(label: str | None, default: str = "pos") -> str:
+    """A dataset name from a dropdown label, a name (URL parameter) or nothing."""
+    if label in DATASET_CHOICES:
+        return DATASET_CHOICES[label]
+    return label if label in DATASETS else default
+
+
+def title_of(name: str) -> str:
+    return JOB_TITLES.get(name) or get(name).title
+
+
+def period_from(params: Any, settings: Settings | None = None) -> tuple[dt.date, dt.date]:
+    """``(start, end)`` from URL parameters ``date`` or ``start``/``end``; default yesterday."""
+    latest = latest_date(settings)
+    try:
+        start = cal.parse_date(params.get("start") or params.get("date") or latest.isoformat())
+        end = cal.parse_date(params.get("end") or params.get("date") or start.isoformat())
+    except InputError:
+        return latest, latest
+    start, end = sorted((min(start, latest), min(end, latest)))
+    return start, end
+
+
+def dates_of(period: Sequence[dt.date]) -> list[dt.date]:
+    """Every date of a ``(start, end)`` pair from a date-range control."""
+    return cal.days(*period)
+
+
+def _meta(settings: Settings, read_only: bool = True) -> MetaStore:
+    return MetaStore.for_lake(Lake(settings.lake, read_only=read_only), read_only=read_only)
+
+
+def _stamp(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.timezone.utc).strftime(TIME_FORMAT) if value else None

@@ -1,0 +1,167 @@
+"""Archiving: dates before a cutoff moved to an archive, itself a lake of compacted months."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nkdash.errors import InputError
+from nkdash.lake import PARTITIONED, Lake
+from nkdash.lake.months import month_index
+from nkdash.meta import MetaStore
+
+if TYPE_CHECKING:
+    pass
+from nkdash.storage.common import _files_bytes, _inside, _lake, _mb, _meta, _rows, _today, _utc_now, _write_json
+
+ARCHIVE_DIR = "_archive"
+
+
+ARCHIVE_ZSTD_LEVEL = 9
+
+
+ARCHIVE_CATALOG = "archive.json"  # in the archive's _meta/
+
+
+@dataclass
+class ArchiveReport:
+    before: dt.date
+    dest: Path
+    dry_run: bool
+    dates: dict[str, list[dt.date]] = field(default_factory=dict)  # per table: dates archived
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes_freed: int = 0
+    files: list[Path] = field(default_factory=list)  # month files written in the archive
+    forgotten: dict[str, int] = field(default_factory=dict)  # per dataset: partition rows moved out of meta
+
+    def text(self) -> str:
+        verb = "would move" if self.dry_run else "moved"
+        total = sum(len(d) for d in self.dates.values())
+        lines = [f"archive of dates before {self.before} to {self.dest}: {verb} {total} partition(s)"]
+        for table, dates in self.dates.items():
+            if dates:
+                lines.append(f"  {table:<21} {len(dates):>5} date(s) {dates[0]} .. {dates[-1]}, "
+                             f"{self.rows.get(table, 0)} rows")
+        if not self.dry_run:
+            lines.append(f"  {len(self.files)} month file(s) written, {_mb(self.bytes_freed)} freed in the lake; "
+                         f"metadata: {sum(self.forgotten.values())} partition record(s) moved to the archive catalog")
+        return "\n".join(lines)
+
+
+def archive(before: dt.date, *, dest: Path | str | None = None, lake: Lake | Path | str | None = None,
+            today: dt.date | None = None, allow_incomplete: bool = False, dry_run: bool = False) -> ArchiveReport:
+    """Move every dated partition before ``before`` to the archive ``dest`` (default
+    ``<lake>/_archive``), then forget those dates in the metadata store (see module doc).
+
+    Refused (InputError, nothing moved): ``before`` in the future; ``dest`` inside the lake's
+    own directories; dates before the cutoff that are missing, failed or stale in the
+    metadata (their archive would be incomplete or out of date) unless ``allow_incomplete``.
+    Each date is checked in the archive before it leaves the lake; an interrupted archive
+    is completed by running it again with the same ``before``.
+    """
+    if type(before) is not dt.date:
+        raise InputError(f"before must be a date, got {before!r}", before)
+    if before > _today(today):
+        raise InputError(f"--before {before} is in the future: nothing after today can be archived", before)
+    lake = _lake(lake, read_only=dry_run)
+    target = _archive_dest(lake, dest)
+    meta = _meta(lake, read_only=dry_run)
+    gaps = _gaps_before(meta, before)
+    if gaps and not allow_incomplete:
+        shown = ", ".join(f"{name} {day} ({why})" for name, day, why in gaps[:3])
+        raise InputError(f"{len(gaps)} date(s) before {before} are missing, failed or stale ({shown}"
+                         f"{', ...' if len(gaps) > 3 else ''}): refresh them first, or allow incomplete (--allow-incomplete)", before)
+    report = ArchiveReport(before, target, dry_run)
+    for table in PARTITIONED:
+        report.dates[table] = [d for d in lake.partitions(table) if d < before]
+        report.rows[table] = _date_rows(lake, table, report.dates[table])
+    if dry_run:
+        return report
+    store = Lake(target, compression_level=ARCHIVE_ZSTD_LEVEL)
+    forgotten = _forget_before(meta, before)  # first: no ETL run may plan to reload what moves out
+    report.forgotten = {name: len(rows) for name, rows in forgotten.items()}
+    _append_catalog(store, lake, report, forgotten)
+    for table, dates in report.dates.items():
+        if dates:
+            size_before = _files_bytes(lake, table)
+            report.files += lake.move_dates(store, table, dates)
+            report.bytes_freed += size_before - _files_bytes(lake, table)
+    return report
+
+
+def archived_before(meta: MetaStore, dataset: str) -> dt.date | None:
+    """The archive boundary recorded for ``dataset`` (dates before it are in an archive)."""
+    stamp = meta.get_watermark(f"archived:{dataset}")
+    return stamp.date() if stamp else None
+
+
+def _gaps_before(meta: MetaStore, before: dt.date) -> list[tuple[str, dt.date, str]]:
+    """(dataset, date, why) for the dates before ``before`` that freshness counts as missing,
+    failed or stale: an archive of them would be incomplete or out of date."""
+    datasets = sorted({p["dataset"] for p in meta.partitions() if p["date"] is not None})
+    gaps = []
+    for f in meta.freshness(datasets, today=before):
+        gaps += [(f.dataset, d, "missing") for d in f.missing]
+        gaps += [(f.dataset, d, "failed") for d in f.failed] + [(f.dataset, d, "stale") for d in f.stale]
+    return sorted((g for g in gaps if g[1] < before), key=lambda g: (g[1], g[0]))
+
+
+def _date_rows(lake: Lake, table: str, dates: Sequence[dt.date]) -> int:
+    """Rows of ``dates`` from footers and month indexes (no file is hashed)."""
+    wanted, rows = set(dates), 0
+    for f in lake.data_files(table, min(dates, default=None), max(dates, default=None)) if dates else []:
+        if f.compacted:
+            rows += sum(e.rows for d, e in month_index(f.path).items() if d in wanted)
+        elif f.dates and f.dates[0] in wanted:
+            rows += _rows(f.path)
+    return rows
+
+
+def _archive_dest(lake: Lake, dest: Path | str | None) -> Path:
+    target = Path(dest).absolute() if dest is not None else lake.root / ARCHIVE_DIR
+    for inner in (lake.star, lake.staging_dir, lake.meta_dir, lake.quarantine_dir):
+        if _inside(target, inner):
+            raise InputError(f"archive destination {target} is inside the lake's {inner.name}/", target)
+    if target.resolve() == lake.root.resolve():
+        raise InputError(f"archive destination {target} is the lake itself", target)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"archive destination {target} is not a directory", target)
+    return target
+
+
+def _forget_before(meta: MetaStore, before: dt.date) -> dict[str, list[dict]]:
+    """Remove the dated partition records before ``before`` from the metadata store (returned,
+    per dataset) and record the boundary as the watermark ``archived:<dataset>``.
+
+    The smallest hook: MetaStore has no delete, so this runs one statement in its own write
+    transaction (see the report: a ``MetaStore.forget_partitions`` would own it).
+    """
+    rows = [p for p in meta.partitions() if p["date"] and p["date"] < before]
+    by_dataset: dict[str, list[dict]] = {}
+    for row in rows:
+        by_dataset.setdefault(row["dataset"], []).append(row)
+    with meta._write() as con:  # noqa: SLF001 — see docstring
+        con.execute("DELETE FROM partitions WHERE date <> '' AND date < ?", (before.isoformat(),))
+    stamp = dt.datetime.combine(before, dt.time(), dt.timezone.utc)
+    for dataset in by_dataset:
+        current = meta.get_watermark(f"archived:{dataset}")
+        if current is None or current < stamp:
+            meta.set_watermark(f"archived:{dataset}", stamp)
+    return by_dataset
+
+
+def _append_catalog(store: Lake, lake: Lake, report: ArchiveReport, forgotten: dict[str, list[dict]]) -> None:
+    path = store.meta_dir / ARCHIVE_CATALOG
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append({
+        "archived_at": _utc_now().isoformat(timespec="seconds"), "before": report.before.isoformat(),
+        "lake": str(lake.root),
+        "tables": {t: {"dates": len(d), "first": d[0].isoformat(), "last": d[-1].isoformat(),
+                       "rows": report.rows[t]} for t, d in report.dates.items() if d},
+        "partitions": forgotten,
+    })
+    _write_json(path, runs)

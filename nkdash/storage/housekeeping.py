@@ -1,0 +1,96 @@
+"""Housekeeping: leftovers of killed writes removed, and the lake's sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from nkdash.lake import TABLES, WHOLE, Lake
+
+if TYPE_CHECKING:
+    pass
+from nkdash.storage.archiving import ARCHIVE_DIR
+from nkdash.storage.common import _du, _lake, _mb, _rows
+
+
+@dataclass
+class CleanReport:
+    removed: list[tuple[Path, int]] = field(default_factory=list)  # (path, bytes freed)
+    restored: list[Path] = field(default_factory=list)  # partitions put back by recovery
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.removed)
+
+    def text(self) -> str:
+        lines = [f"temporary files: removed {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'}, "
+                 f"{_mb(self.bytes)} freed" + (f"; restored {len(self.restored)} partition(s)" if self.restored else "")]
+        lines += [f"  removed  {path} ({_mb(size)})" for path, size in self.removed]
+        lines += [f"  restored {path}" for path in self.restored]
+        return "\n".join(lines)
+
+
+def clean_temp(lake: Lake | Path | str | None = None, older_than_s: float = 3600) -> CleanReport:
+    """Remove leftovers of killed writes (see :meth:`Lake.clean_temp`), reporting bytes freed."""
+    lake = _lake(lake)
+    sizes = {path: _du(path) for path in lake.temp_entries()}
+    report = CleanReport()
+    for path in lake.clean_temp(older_than_s):
+        if path.exists():
+            report.restored.append(path)
+        else:
+            report.removed.append((path, sizes.get(path, 0)))
+    return report
+
+
+SIZE_COLUMNS = ["table", "files", "partitions", "compacted_months", "rows", "bytes", "smallest_file",
+                "largest_file", "oldest", "newest"]
+
+
+def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
+    """One row per table on disk: data files, partitions (dates), compacted months, rows,
+    bytes, smallest and largest file (bytes), oldest and newest date (None for dims)."""
+    lake = _lake(lake, read_only=True)
+    records = []
+    for table in TABLES:
+        files = lake.data_files(table)
+        if not files:
+            continue
+        dates = sorted({d for f in files for d in f.dates})
+        records.append({
+            "table": table, "files": len(files), "partitions": len(dates) if table not in WHOLE else None,
+            "compacted_months": sum(f.compacted for f in files), "rows": sum(_rows(f.path) for f in files),
+            "bytes": sum(f.bytes for f in files), "smallest_file": min(f.bytes for f in files),
+            "largest_file": max(f.bytes for f in files),
+            "oldest": dates[0] if dates else None, "newest": dates[-1] if dates else None,
+        })
+    return pd.DataFrame.from_records(records, columns=SIZE_COLUMNS)
+
+
+def disk_usage(lake: Lake | Path | str | None = None) -> dict[str, int]:
+    """Bytes under each area of the lake: star-schema, _meta, _staging, _quarantine, _archive."""
+    lake = _lake(lake, read_only=True)
+    areas = (lake.star, lake.meta_dir, lake.staging_dir, lake.quarantine_dir, lake.root / ARCHIVE_DIR)
+    return {area.name: _du(area) for area in areas}
+
+
+def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
+    """The sizes table for a terminal."""
+    lines = [f"{'table':<21} {'files':>6} {'dates':>6} {'months':>6} {'rows':>11} {'size':>10} "
+             f"{'smallest':>9} {'largest':>9}  {'oldest':<10}  {'newest':<10}"]
+    for r in frame.itertuples(index=False):
+        dates = "-" if pd.isna(r.partitions) else f"{int(r.partitions)}"
+        lines.append(f"{r.table:<21} {r.files:>6} {dates:>6} {r.compacted_months:>6} {r.rows:>11,} "
+                     f"{_mb(r.bytes):>10} {_mb(r.smallest_file):>9} {_mb(r.largest_file):>9}  "
+                     f"{str(r.oldest or '-'):<10}  {str(r.newest or '-'):<10}")
+    if frame.empty:
+        lines.append("(the lake holds no data files)")
+    else:
+        lines.append(f"{'total':<21} {frame['files'].sum():>6} {'':>6} {frame['compacted_months'].sum():>6} "
+                     f"{frame['rows'].sum():>11,} {_mb(frame['bytes'].sum()):>10}")
+    if usage:
+        lines.append("disk: " + ", ".join(f"{name} {_mb(size)}" for name, size in usage.items()))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,217 @@
+"""The web app: the gate, the notebooks mounted with marimo, /health, logs; serving it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from nkdash.errors import ConfigError, NKDashError
+from nkdash.settings import Settings
+from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
+from nkdash.web.gate import Gate, access_log
+from nkdash.web.health import Health, QueueProbe, check_health, queue_status
+from nkdash.web.notebooks import NOTEBOOKS_DIR, available
+from nkdash.web.pages import _safe_next, index_page, login_page
+
+log = logging.getLogger(__name__)
+
+
+HEALTH_TTL = 15.0  # /health is public: a scan at most this often
+
+
+KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the server
+
+
+LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
+
+
+class _HealthCache:
+    """The last health check, recomputed (in a worker thread) when older than ``ttl``."""
+
+    def __init__(self, compute: Callable[[], Health], ttl: float):
+        self.compute, self.ttl = compute, ttl
+        self.value: Health | None = None
+        self.at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def get(self) -> Health:
+        async with self.lock:
+            if self.value is None or time.monotonic() - self.at >= self.ttl:
+                self.value = await run_in_threadpool(self.compute)
+                self.at = time.monotonic()
+            return self.value
+
+
+def build_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False,
+              no_auth: bool = False, queue_probe: QueueProbe = queue_status,
+              health_ttl: float = HEALTH_TTL) -> ASGIApp:
+    """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
+
+    Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for the notebooks.
+    Raises :class:`ConfigError` if no password is set and ``no_auth`` is not given.
+    """
+    import marimo
+
+    if not (no_auth or settings.viewer_password or settings.operator_password):
+        raise ConfigError("NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
+                          "no web password is set; set one in .env (or pass --no-auth for local use only)")
+    auth = None if no_auth else Auth(settings, session_key(settings.state_dir))
+    setup_logging(settings.log_dir)
+    os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
+    mounted = available(notebooks_dir)
+    notebooks = [nb for nb, _ in mounted]
+    health = _HealthCache(lambda: check_health(settings, queue_probe), health_ttl)
+
+    async def index(request: Request) -> Response:
+        return index_page(request.scope["nkdash.user"], notebooks, await health.get())
+
+    async def health_endpoint(request: Request) -> Response:
+        report = await health.get()
+        return JSONResponse(report.to_dict(), 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
+
+    async def login_form(request: Request) -> Response:
+        return login_page(_safe_next(request.query_params.get("next")))
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        target = _safe_next(str(form.get("next", "")))
+        user = auth.check(str(form.get("username", "")), str(form.get("password", ""))) if auth else LOCAL_USER
+        if user is None:
+            log.warning("failed login from %s", (request.client or ("-",))[0])
+            return login_page(target, "Wrong user name or password.", 401)
+        response = RedirectResponse(target, 303)
+        if auth is not None:
+            response.set_cookie(SESSION_COOKIE, auth.issue(user), max_age=SESSION_SECONDS, httponly=True,
+                                samesite="lax", secure=request.url.scheme == "https")
+        log.info("%s logged in as %s", user.name, user.role)
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+        return response
+
+    routes = [Route("/", index), Route("/health", health_endpoint), Route("/login", login_form),
+              Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"])]
+    managers = []  # marimo's session managers, one per notebook
+    if mounted:
+        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
+        for nb, file in mounted:
+            builder = builder.with_app(path=nb.path, root=str(file))
+        notebook_apps = builder.build()
+        managers = [route.app.state.session_manager for route in notebook_apps.routes
+                    if isinstance(route, Mount) and hasattr(route.app.state, "session_manager")]
+        routes.append(Mount("/", notebook_apps))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for manager in managers:  # mounted apps get no lifespan of their own: close their kernels
+            await manager.shutdown()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
+    return Gate(app, auth, notebooks)
+
+
+def setup_logging(log_dir: Path) -> None:
+    """``access.log`` and ``web.log`` in ``<log_dir>/web/``, rotated; replaces earlier ones.
+
+    ``web.log`` gets INFO and up from every logger (marimo's, which does not propagate,
+    included); the console keeps the threshold it had.
+    """
+    web = log_dir / "web"
+    web.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for console in root.handlers:
+        if console.level == logging.NOTSET and not console.get_name():
+            console.setLevel(root.level)
+    root.setLevel(min(root.level, logging.INFO))
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its INFO lines show query strings
+    access = _rotating(web / "access.log", "%(asctime)s %(message)s")
+    app_log = _rotating(web / "web.log", "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for logger, handler in ((access_log, access), (root, app_log), (logging.getLogger("marimo"), app_log)):
+        for old in [h for h in logger.handlers if h.get_name() == handler.get_name()]:
+            logger.removeHandler(old)
+            old.close()
+        logger.addHandler(handler)
+
+
+def _rotating(path: Path, fmt: str) -> logging.Handler:
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    handler.set_name(f"nkdash-{path.name}")
+    handler.setFormatter(logging.Formatter(fmt))
+    return handler
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
+          notebooks_dir: Path = NOTEBOOKS_DIR, show_tracebacks: bool = False, no_auth: bool = False,
+          announce: Callable[[str], None] = print) -> None:
+    """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is bound.
+
+    Port 0 picks a free port. Call from the main thread (signal handling).
+    """
+    import uvicorn
+
+    host = host or settings.web_host
+    port = settings.web_port if port is None else port
+    if no_auth and not is_loopback(host):
+        raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
+    app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
+    try:
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    if no_auth:
+        log.warning("serving WITHOUT authentication (--no-auth): anyone who can reach %s:%s is an operator",
+                    host, bound)
+    announce(f"nkdash serving on http://{shown}:{bound}/  (Ctrl+C to stop)")
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=5, ws_per_message_deflate=False)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises it after shutting down
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C, likewise re-raised after a graceful shutdown
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _join_threads(KERNEL_GRACE)
+    log.info("stopped")
+
+
+def _join_threads(timeout: float) -> None:
+    """Let the notebooks' kernel threads wind down (exiting under one aborts in DuckDB's code)."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
