@@ -29,8 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from .exceptions import AccessDenied, AccessError, UserError, odoo_name
 from .faults import Faults
-from .orm import AccessDenied, AccessError, Registry, UserError, odoo_name
+from .orm import Registry
 from .store import Database, User
 
 logger = logging.getLogger(__name__)
