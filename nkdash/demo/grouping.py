@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .expression import display_name, is_null
-from .store import Database, Model
+from .store import Database, Model, read_datetime
 
 
 # --------------------------------------------------------------------------- values
@@ -82,6 +82,8 @@ class Aggregate:
             return len(records)
         spec = model.fields[self.fname]
         values = [r.get(self.fname, False) for r in records]
+        if spec.type == "datetime":          # aggregated datetimes are read to the second
+            values = [read_datetime(v) for v in values]
         if self.func in ("bool_and", "bool_or", "array_agg"):
             return {"bool_and": all, "bool_or": any, "array_agg": list}[self.func](values)
         present = values if spec.type == "boolean" else [v for v in values if not is_null(v)]

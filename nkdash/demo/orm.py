@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .domain import AND, Domains, Indexes, dict_predicate, display_name
 from .exceptions import AccessDenied, AccessError, DatabaseNotFound, MissingError, UserError, odoo_name
 from .grouping import COUNT, Aggregate, GroupBy, many2one_value, null_last, related_name
-from .store import Database, Field, Model, User
+from .store import Database, Field, Model, User, read_datetime
 
 __all__ = ["AccessDenied", "AccessError", "DatabaseNotFound", "Env", "MissingError", "Registry",
            "UserError", "odoo_name"]
@@ -43,7 +43,7 @@ class Registry:
     def __init__(self, db: Database):
         self.db = db
         self.indexes = Indexes()
-        self.lock = threading.RLock()
+        self.lock = db.lock
         self.methods = METHODS[db.version]
         _watch_writes(db, self.lock, self.indexes.invalidate)
         db.listeners.append(self.indexes.invalidate)
@@ -81,9 +81,9 @@ def _password_ok(user: User, password: Any) -> bool:
 
 
 def _watch_writes(db: Database, lock: threading.RLock, invalidate: Callable[[str], None]) -> None:
-    """Wrap this database's ``write(model, ...)``/``create(model, ...)``: they run under the
+    """Wrap this database's ``write``/``create``/``unlink(model, ...)``: they run under the
     ORM's lock, then the indexes of that model are refreshed."""
-    for name in ("write", "create"):
+    for name in ("write", "create", "unlink"):
         original = getattr(db, name)
 
         @functools.wraps(original)
@@ -267,6 +267,8 @@ class Methods17:
             return lambda record: list(children.get(record["id"], ()))
         if spec.type == "many2many":
             return lambda record: list(record.get(name) or ())
+        if spec.type == "datetime":                # stored with microseconds, read to the second
+            return lambda record: read_datetime(record.get(name, False))
         default = 0 if spec.type in ("integer", "float", "monetary") else False
         return lambda record: record.get(name, default)
 

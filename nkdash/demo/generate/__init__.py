@@ -64,10 +64,38 @@ Edge cases, and the domain that finds them
   (``reversed_entry_id`` set); vendor bills are ``in_invoice`` and carry product lines too
 - late edits within history: ``write_date`` days after ``date`` / ``create_date``
   (invoices posted the next day or paid later, purchase lines updated at receipt,
-  receipts validated days after confirmation); :func:`apply_late_edits` adds more
+  receipts validated days after confirmation); :func:`apply_late_edits` and the events
+  below add more
 - ``stock.move`` of 17+ in state ``assigned`` show their reserved ``quantity``: only
   ``state = done`` moves count
 - weekends: customer invoices, credit notes and purchases happen Monday to Friday only
+
+After the fact
+--------------
+Applied to a generated (even a served) database, at a time ``when`` of the caller's
+choosing; everything they write gets ``write_date = when``, microseconds kept (Odoo's
+transaction clock has them; ``read`` shows the second, domains compare the full value):
+
+- ``apply_late_edits(db, when, n=5, seed=0) -> {model: [ids]}``: records changed in place
+  (late discounts on POS lines, open sessions closed and costed, invoices cancelled,
+  backdated credit notes, corrected receipt quantities).
+- ``redate_invoices(db, when, n=1, *, days=4, seed=0)``: posted customer invoices reset
+  to draft, moved ``days`` within history, posted again.
+- ``delete_invoices(db, when, n=1, *, seed=0)``: posted customer invoices reset to draft
+  and deleted with their journal items.
+- ``delete_purchases(db, when, n=1, *, seed=0)``: confirmed purchase orders with nothing
+  received nor billed cancelled (pending receipts too), then deleted with their lines.
+
+The events return :class:`~nkdash.demo.generate.events.Changes` (ids written and
+deleted per model; old and new date per re-dated invoice); see
+:mod:`nkdash.demo.generate.events` for the rules they follow.
+
+Modules
+-------
+``config`` (:class:`DemoConfig`, :data:`SCALES`), ``catalogue`` (static data and rates),
+``base`` (clock, books, shops/products as simulated, random draws), ``company``
+(dimensions), ``costs``, ``stock``, ``pos``, ``invoicing``, ``purchasing``,
+``simulation`` (the day loop), ``late_edits`` and ``events`` (after the fact).
 
 Streaming
 ---------
@@ -99,10 +127,12 @@ from ..schema import define_models
 from ..store import Database
 from .base import Batch
 from .config import SCALES, DemoConfig, Scale
+from .events import Changes, delete_invoices, delete_purchases, redate_invoices
 from .late_edits import apply_late_edits
 from .simulation import Simulation
 
-__all__ = ["SCALES", "Scale", "DemoConfig", "generate", "iter_days", "apply_late_edits"]
+__all__ = ["SCALES", "Scale", "DemoConfig", "generate", "iter_days", "apply_late_edits", "Changes",
+           "redate_invoices", "delete_invoices", "delete_purchases"]
 
 
 def generate(config: DemoConfig = DemoConfig()) -> Database:

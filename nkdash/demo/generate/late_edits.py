@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from ..store import Database, fmt_datetime
+from ..store import Database, fmt_datetime, fmt_stamp
 from .base import Record
 from .catalogue import ONE_DAY
 from .invoicing import account_move
@@ -19,16 +19,17 @@ def apply_late_edits(db: Database, when: dt.datetime, n: int = 5, seed: int = 0)
     ``n`` edits of each kind: a discount given afterwards on old POS order lines, the
     closing of sessions left open (lines get their cost, deliveries are made), posted
     invoices cancelled, credit notes posted with an old date, receipts whose quantity is
-    corrected. Every edited or created record gets ``write_date = when``; order and
-    invoice totals, quants and valuation layers stay consistent.
+    corrected. Every edited or created record gets ``write_date = when`` (with its
+    microseconds, if any: see :mod:`nkdash.demo.store`); order and invoice totals, quants
+    and valuation layers stay consistent. A server serving ``db`` answers no call meanwhile.
     """
-    edits = LateEdits(db, when, random.Random(seed))
-    for kind in (edits.discount_pos_lines, edits.close_open_sessions, edits.cancel_invoices,
-                 edits.backdated_credit_notes, edits.correct_receipts):
-        kind(n)
-    db.now = max(db.now, edits.when)
-    db.notify()   # records changed in place: the server's indexes must be rebuilt
-    return {model: sorted(ids) for model, ids in edits.changed.items()}
+    with db.lock:
+        edits = LateEdits(db, when, random.Random(seed))
+        for kind in (edits.discount_pos_lines, edits.close_open_sessions, edits.cancel_invoices,
+                     edits.backdated_credit_notes, edits.correct_receipts):
+            kind(n)
+        edits.finish()
+    return edits.summary()
 
 
 class LateEdits:
@@ -38,7 +39,8 @@ class LateEdits:
         self.db = db
         self.rng = rng
         self.when = when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
-        self.stamp = fmt_datetime(self.when)
+        self.stamp = fmt_datetime(self.when)       # datetimes Odoo sets (Datetime.now(): whole seconds)
+        self.written = fmt_stamp(self.when)        # write_date: the transaction's clock, microseconds kept
         tz = ZoneInfo(db.company_tz)
         self.today = self.when.replace(tzinfo=dt.timezone.utc).astimezone(tz).date()
         self.qty_field = "quantity_done" if db.version == 16 else "quantity"
@@ -50,9 +52,18 @@ class LateEdits:
     def _all(self, model: str) -> dict[int, Record]:
         return self.db.models[model].records
 
+    def finish(self) -> None:
+        """The database's clock reaches ``when``; the server's indexes are rebuilt."""
+        self.db.now = max(self.db.now, self.when)
+        self.db.notify()   # records changed in place
+
+    def summary(self) -> dict[str, list[int]]:
+        """model -> ids of the records edited or created."""
+        return {model: sorted(ids) for model, ids in self.changed.items()}
+
     def _write(self, model: str, record: Record, values: Record) -> None:
         record.update(values)
-        record["write_date"] = self.stamp
+        record["write_date"] = self.written
         self.changed[model].add(record["id"])
 
     def _create(self, model: str, values: Record) -> int:
