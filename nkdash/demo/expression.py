@@ -9,7 +9,8 @@ field means the start of that day (the end of it for ``>`` and ``<=``).
 Stored datetimes may carry microseconds (``write_date``, ``create_date``: see
 :mod:`nkdash.demo.store`) and are compared as stored, as PostgreSQL compares
 ``timestamp`` columns: a value written at ``10:00:00.5`` is ``> "10:00:00"``. A domain
-value is cut to the second (Odoo's ``Datetime.to_datetime`` drops the fraction).
+value with a fraction of its own is cut to the second (as ``Datetime.to_datetime`` cuts
+strings in Odoo 16-18); clients send whole seconds, what ``read`` gave them.
 """
 
 from __future__ import annotations
