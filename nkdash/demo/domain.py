@@ -7,298 +7,28 @@ walks the candidates in id order and yields the ids that pass the predicate, laz
 so keyset paging (``[("id", ">", last)]``, ``order="id"``, ``limit=n``) touches about
 ``n`` records.
 
-Semantics follow Odoo (``odoo/osv/expression.py``): implicit ``&``; prefix ``&``,
-``|``, ``!``; ``False`` is null (``("x", "=", False)`` matches unset, ``!=``, ``not in``,
-``not like`` and ``not ilike`` also match unset); dotted paths and ``any`` over
-relational fields; string values on relational fields search the related display name;
-a ``YYYY-MM-DD`` value on a datetime field means the start of that day (the end of it
-for ``>`` and ``<=``); ``active_test``.
+Semantics follow Odoo (``odoo/osv/expression.py``; the syntax and leaf values are in
+:mod:`nkdash.demo.expression`): dotted paths and ``any`` over relational fields; string
+values on relational fields search the related display name; ``active_test``.
+The syntax helpers and :class:`~nkdash.demo.indexes.Indexes` are re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from math import inf
-from typing import Any, NamedTuple
+from typing import Any
 
+from .expression import (AND, FALSE_LEAF, NEGATIONS, PARENT_FIELDS, RANGE_OPERATORS, RELATIONAL, TRUE_LEAF, And,
+                         Any_, Leaf, Not, Or, Predicate, Record, all_of, always, any_of, coerce, dict_predicate,
+                         display_name, is_null, mentions, normalize, parse, value_test)
+from .indexes import Indexes
 from .store import Database, Model
 
-TRUE_LEAF = (1, "=", 1)
-FALSE_LEAF = (0, "=", 1)
-TRUE_DOMAIN = [TRUE_LEAF]
-FALSE_DOMAIN = [FALSE_LEAF]
-
-LEAF_OPERATORS = frozenset({
-    "=", "!=", ">", ">=", "<", "<=", "=?", "=like", "like", "not like", "ilike", "not ilike",
-    "=ilike", "in", "not in", "child_of", "parent_of", "any", "not any",
-})
-NEGATIONS = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike", "not any": "any"}
-RANGE_OPERATORS = frozenset({">", ">=", "<", "<="})
-RELATIONAL = frozenset({"many2one", "one2many", "many2many"})
-NUMERIC = frozenset({"integer", "float", "monetary"})
-PARENT_FIELDS = {"stock.location": "location_id"}   # Odoo's _parent_name where it is not parent_id
-
-Record = dict[str, Any]
-Predicate = Callable[[Record], bool]
-
-
-# --------------------------------------------------------------------------- syntax
-class Leaf(NamedTuple):
-    path: Any
-    op: str
-    value: Any
-
-
-class And(NamedTuple):
-    children: tuple
-
-
-class Or(NamedTuple):
-    children: tuple
-
-
-class Not(NamedTuple):
-    child: Any
-
-
-class Any_(NamedTuple):
-    """``field any subdomain`` on a relational field (also what a dotted path becomes)."""
-
-    field: str
-    domain: list
-
-
-def is_null(value: Any) -> bool:
-    return value is False or value is None
-
-
-def _check_leaf(token: Any) -> tuple:
-    if not isinstance(token, (list, tuple)) or len(token) != 3:
-        raise ValueError(f"Invalid leaf {token!r}")
-    leaf = tuple(token)
-    if leaf in (TRUE_LEAF, FALSE_LEAF):
-        return leaf
-    if not isinstance(leaf[0], str) or leaf[1] not in LEAF_OPERATORS:
-        raise ValueError(f"Invalid leaf {token!r}")
-    return leaf
-
-
-def normalize(domain: Sequence | None) -> list:
-    """Odoo's ``normalize_domain``: explicit prefix operators, leaves as tuples."""
-    if not domain:
-        return list(TRUE_DOMAIN)
-    if not isinstance(domain, (list, tuple)):
-        raise ValueError(f"Invalid domain {domain!r}")
-    result: list = []
-    expected = 1
-    for token in domain:
-        if expected == 0:                    # a complete term followed by more: implicit '&'
-            result.insert(0, "&")
-            expected = 1
-        if token in ("&", "|"):
-            expected += 1
-        elif token != "!":
-            token = _check_leaf(token)
-            expected -= 1
-        result.append(token)
-    if expected != 0:
-        raise ValueError(f"Invalid domain {domain!r}")
-    return result
-
-
-def AND(domains: Sequence[Sequence]) -> list:
-    """Odoo's ``expression.AND``: normalised, ``TRUE`` domains dropped, ``FALSE`` wins."""
-    parts = []
-    for domain in domains:
-        domain = normalize(domain)
-        if domain == FALSE_DOMAIN:
-            return list(FALSE_DOMAIN)
-        if domain != TRUE_DOMAIN:
-            parts.append(domain)
-    if not parts:
-        return list(TRUE_DOMAIN)
-    return ["&"] * (len(parts) - 1) + [token for part in parts for token in part]
-
-
-def parse(domain: Sequence | None) -> Any:
-    """Domain -> tree of :class:`And` / :class:`Or` / :class:`Not` / :class:`Leaf` (flattened)."""
-    tokens = iter(normalize(domain))
-
-    def term():
-        token = next(tokens)
-        if token == "!":
-            return Not(term())
-        if token in ("&", "|"):
-            kind = And if token == "&" else Or
-            children = []
-            for child in (term(), term()):
-                children.extend(child.children if isinstance(child, kind) else [child])
-            return kind(tuple(children))
-        return Leaf(*token)
-
-    return term()
-
-
-def mentions(domain: Sequence | None, field: str) -> bool:
-    return any(isinstance(t, (list, tuple)) and t and t[0] == field for t in domain or ())
-
-
-# --------------------------------------------------------------------------- values
-def like_matcher(pattern: str, *, wrap: bool, ignore_case: bool) -> Callable[[str], bool]:
-    """SQL ``LIKE`` pattern (``%``, ``_``, backslash escapes) -> match function."""
-    parts, escaped = [], False
-    for char in pattern:
-        if escaped:
-            parts.append(re.escape(char))
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        else:
-            parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-    body = "".join(parts)
-    regex = re.compile(f".*{body}.*" if wrap else body, re.S | (re.I if ignore_case else 0))
-    return lambda value: regex.fullmatch(value) is not None
-
-
-def value_test(op: str, right: Any) -> Callable[[Any], bool]:
-    """Test of a stored scalar against a positive operator (negations are handled by callers)."""
-    if op == "=":
-        return is_null if is_null(right) else (lambda v: not is_null(v) and v == right)
-    if op == "in":
-        right = right if isinstance(right, (list, tuple, set, frozenset)) else [right]
-        nulls = any(is_null(r) for r in right)
-        values = {r for r in right if not is_null(r)}
-        return lambda v: nulls if is_null(v) else v in values
-    if op in RANGE_OPERATORS:
-        if is_null(right):
-            return lambda v: False
-        compare = {">": lambda v: v > right, ">=": lambda v: v >= right,
-                   "<": lambda v: v < right, "<=": lambda v: v <= right}[op]
-        return lambda v: not is_null(v) and compare(v)
-    if op in ("like", "ilike", "=like", "=ilike"):
-        if is_null(right):
-            return lambda v: False
-        match = like_matcher(str(right), wrap=not op.startswith("="), ignore_case="ilike" in op)
-        return lambda v: not is_null(v) and match(v if isinstance(v, str) else str(v))
-    raise ValueError(f"Invalid operator {op!r}")
-
-
-def coerce(field_type: str, op: str, right: Any) -> Any:
-    """Make a leaf value comparable with stored values (strings for dates, numbers)."""
-    if isinstance(right, (list, tuple)):
-        return [coerce(field_type, op, r) for r in right]
-    if is_null(right):
-        return right
-    if field_type == "datetime":
-        if isinstance(right, dt.datetime):
-            return right.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(right, dt.date):
-            right = right.isoformat()
-        right = str(right).replace("T", " ")
-        if len(right) == 10:
-            return right + (" 23:59:59" if op in (">", "<=") else " 00:00:00")
-        return right[:19]
-    if field_type == "date":
-        return right.isoformat()[:10] if isinstance(right, dt.date) else str(right)[:10]
-    if field_type in NUMERIC and isinstance(right, str):
-        try:
-            return float(right)
-        except ValueError:
-            raise ValueError(f"Invalid value {right!r} for a {field_type} field") from None
-    return right
-
-
-def display_name(model: Model, record: Record) -> str:
-    """``display_name`` from the model's rec_name, ``model,id`` when that is empty."""
-    value = record.get(model.rec_name, False)
-    if is_null(value) or value == "":
-        return f"{model.name},{record['id']}"
-    return value if isinstance(value, str) else str(value)
-
-
-# --------------------------------------------------------------------------- indexes
-class Indexes:
-    """Lazily built per-model indexes; rebuilt when records are added or after :meth:`invalidate`.
-
-    Call :meth:`invalidate` after changing stored values (the ORM does it for
-    ``Database.write``/``create``): an index never sees a value changed in place.
-    """
-
-    def __init__(self) -> None:
-        self._revisions: dict[str | None, int] = {}      # None: every model
-        self._cache: dict[tuple, tuple[tuple, Any]] = {}
-
-    def invalidate(self, model: str | None = None) -> None:
-        """Forget the indexes of ``model`` (of every model when None)."""
-        self._revisions[model] = self._revisions.get(model, 0) + 1
-
-    def _cached(self, key: tuple, model: Model, build: Callable[[], Any]) -> Any:
-        revisions = self._revisions.get(None, 0), self._revisions.get(model.name, 0)
-        stamp = (len(model.records), model.next_id, *revisions)
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != stamp:
-            hit = (stamp, build())
-            self._cache[key] = hit
-        return hit[1]
-
-    def ids(self, model: Model) -> list[int]:
-        """All ids, ascending."""
-        return self._cached(("ids", model.name), model, lambda: sorted(model.records))
-
-    def buckets(self, model: Model, field: str) -> dict[Any, list[int]]:
-        """value -> ascending ids having it (``False`` for unset): many2one and inverse lookups."""
-        def build():
-            out: dict[Any, list[int]] = {}
-            for rid in self.ids(model):
-                value = model.records[rid].get(field, False)
-                out.setdefault(False if is_null(value) else value, []).append(rid)
-            return out
-        return self._cached(("buckets", model.name, field), model, build)
-
-    def ordered(self, model: Model, field: str) -> tuple[list[Any], list[int]]:
-        """(values, ids) of the records where ``field`` is set, sorted by value: range lookups."""
-        def build():
-            pairs = sorted((rec[field], rid) for rid, rec in model.records.items()
-                           if not is_null(rec.get(field, False)))
-            return [p[0] for p in pairs], [p[1] for p in pairs]
-        return self._cached(("ordered", model.name, field), model, build)
-
-
-# --------------------------------------------------------------------------- compiled form
-def _true(record: Record) -> bool:
-    return True
-
-
-def _all(predicates: list[Predicate]) -> Predicate:
-    predicates = [p for p in predicates if p is not _true]
-    if not predicates:
-        return _true
-    if len(predicates) == 1:
-        return predicates[0]
-
-    def conjunction(record: Record) -> bool:
-        for predicate in predicates:
-            if not predicate(record):
-                return False
-        return True
-    return conjunction
-
-
-def _any(predicates: list[Predicate]) -> Predicate:
-    if _true in predicates:
-        return _true
-
-    def disjunction(record: Record) -> bool:
-        for predicate in predicates:
-            if predicate(record):
-                return True
-        return False
-    return disjunction
+__all__ = ["AND", "Domains", "Filter", "Indexes", "Source", "dict_predicate", "display_name", "is_null", "normalize"]
 
 
 @dataclass(frozen=True)
@@ -319,7 +49,7 @@ def _union(lists: list[list[int]]) -> Source:
 
 @dataclass(frozen=True)
 class Filter:
-    predicate: Predicate = _true
+    predicate: Predicate = always
     source: Source | None = None      # None: every record is a candidate
     lo: float = -inf                  # id >= lo
     hi: float = inf                   # id < hi
@@ -390,7 +120,7 @@ class Domains:
         filters = [self._node(model, child) for child in children]
         filters += self._date_ranges(model, children)
         sources = [f.source for f in filters if f.source is not None]
-        return Filter(_all([f.predicate for f in filters]),
+        return Filter(all_of([f.predicate for f in filters]),
                       min(sources, key=lambda s: s.size) if sources else None,
                       max(f.lo for f in filters), min(f.hi for f in filters))
 
@@ -401,7 +131,7 @@ class Domains:
         if all(s is not None for s in sources):
             source = Source(sum(s.size for s in sources),
                             lambda: sorted(set(chain.from_iterable(s.fetch() for s in sources))))
-        return Filter(_any([f.predicate for f in filters]), source)
+        return Filter(any_of([f.predicate for f in filters]), source)
 
     def _merge_many2one_paths(self, model: Model, children: tuple) -> list:
         """AND of ``m2o.x`` leaves -> one ``m2o any [...]`` (same meaning: one related record)."""
@@ -522,7 +252,7 @@ class Domains:
         null = self._related_null(model, fname)
         if not ids:
             return null
-        return Filter(_any([self._related_in(model, fname, ids).predicate, null.predicate]))
+        return Filter(any_of([self._related_in(model, fname, ids).predicate, null.predicate]))
 
     def _related_in(self, model: Model, fname: str, ids: Sequence[int]) -> Filter:
         """Records whose ``fname`` points at one of ``ids`` (any of them for x2many)."""
@@ -603,21 +333,3 @@ def _are_names(value: Any) -> bool:
         return True
     return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
 
-
-def dict_predicate(domain: Sequence | None) -> Predicate:
-    """A domain over plain dicts (keys as fields, scalar comparisons): ``having`` clauses."""
-    def compile_node(node: Any) -> Predicate:
-        if isinstance(node, And):
-            return _all([compile_node(c) for c in node.children])
-        if isinstance(node, Or):
-            return _any([compile_node(c) for c in node.children])
-        if isinstance(node, Not):
-            inner = compile_node(node.child)
-            return lambda row: not inner(row)
-        if tuple(node) in (TRUE_LEAF, FALSE_LEAF):
-            return _true if tuple(node) == TRUE_LEAF else (lambda row: False)
-        key, op, value = node
-        negate = op in NEGATIONS
-        test = value_test(NEGATIONS.get(op, op), value)
-        return (lambda row: not test(row.get(key, False))) if negate else (lambda row: test(row.get(key, False)))
-    return compile_node(parse(domain))

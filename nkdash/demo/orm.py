@@ -7,8 +7,9 @@ JSON-2 may call, with Odoo's signatures (a record method takes the ids first, as
 ``False``, x2many id lists, ``read_group`` rows with ``__domain``/``__range``/counts,
 ``formatted_read_group`` rows (Odoo 19) with ``__extra_domain``.
 
-Exceptions carry the name Odoo's RPC layers serialise (``odoo_name``) and the HTTP
-status JSON-2 answers with (``http_status``).
+Exceptions (:mod:`nkdash.demo.exceptions`, re-exported here) carry the name Odoo's RPC
+layers serialise (``odoo_name``) and the HTTP status JSON-2 answers with
+(``http_status``). Grouping specs and aggregates are in :mod:`nkdash.demo.grouping`.
 
 Simplifications, documented: the default order and the order of many2one values is
 ``id`` / the related display name (not each model's ``_order``); weeks are en_US weeks
@@ -17,9 +18,7 @@ Simplifications, documented: the default order and the order of many2one values 
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import math
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,49 +27,13 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .domain import AND, Domains, Indexes, dict_predicate, display_name, is_null
-from .store import Database, Field, Model, User
+from .domain import AND, Domains, Indexes, dict_predicate, display_name
+from .exceptions import AccessDenied, AccessError, DatabaseNotFound, MissingError, UserError, odoo_name
+from .grouping import COUNT, Aggregate, GroupBy, many2one_value, null_last, related_name
+from .store import Database, Field, Model, User, read_datetime
 
-
-# --------------------------------------------------------------------------- exceptions
-class UserError(Exception):
-    odoo_name = "odoo.exceptions.UserError"
-    http_status = 422
-
-
-class AccessDenied(UserError):
-    odoo_name = "odoo.exceptions.AccessDenied"
-    http_status = 403
-
-    def __init__(self, message: str = "Access Denied"):
-        super().__init__(message)
-
-
-class AccessError(UserError):
-    odoo_name = "odoo.exceptions.AccessError"
-    http_status = 403
-
-
-class MissingError(UserError):
-    odoo_name = "odoo.exceptions.MissingError"
-    http_status = 404
-
-
-class DatabaseNotFound(Exception):
-    """What Odoo lets escape when a call names a database PostgreSQL does not have."""
-
-    odoo_name = "psycopg2.OperationalError"
-
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__('connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
-                         f'FATAL:  database "{name}" does not exist\n')
-
-
-def odoo_name(exc: BaseException) -> str:
-    """The exception name Odoo puts in error bodies (``builtins.ValueError`` for builtins)."""
-    cls = type(exc)
-    return getattr(exc, "odoo_name", f"{cls.__module__}.{cls.__qualname__}")
+__all__ = ["AccessDenied", "AccessError", "DatabaseNotFound", "Env", "MissingError", "Registry",
+           "UserError", "odoo_name"]
 
 
 # --------------------------------------------------------------------------- registry
@@ -80,7 +43,7 @@ class Registry:
     def __init__(self, db: Database):
         self.db = db
         self.indexes = Indexes()
-        self.lock = threading.RLock()
+        self.lock = db.lock
         self.methods = METHODS[db.version]
         _watch_writes(db, self.lock, self.indexes.invalidate)
         db.listeners.append(self.indexes.invalidate)
@@ -118,9 +81,9 @@ def _password_ok(user: User, password: Any) -> bool:
 
 
 def _watch_writes(db: Database, lock: threading.RLock, invalidate: Callable[[str], None]) -> None:
-    """Wrap this database's ``write(model, ...)``/``create(model, ...)``: they run under the
+    """Wrap this database's ``write``/``create``/``unlink(model, ...)``: they run under the
     ORM's lock, then the indexes of that model are refreshed."""
-    for name in ("write", "create"):
+    for name in ("write", "create", "unlink"):
         original = getattr(db, name)
 
         @functools.wraps(original)
@@ -269,8 +232,8 @@ class Methods17:
             return lambda record: (False, bool(record.get(fname)))
         if spec.type == "many2one":
             comodel = self.db.models[spec.relation]
-            return lambda record: _null_last(record.get(fname, False), lambda v: _related_name(comodel, v))
-        return lambda record: _null_last(record.get(fname, False), lambda v: v)
+            return lambda record: null_last(record.get(fname, False), lambda v: related_name(comodel, v))
+        return lambda record: null_last(record.get(fname, False), lambda v: v)
 
     def _read(self, ids, fields=None, load="_classic_read") -> list[dict]:
         names = self._check_fields(fields) if fields else list(self.model.fields)
@@ -298,12 +261,14 @@ class Methods17:
             if load != "_classic_read":
                 return lambda record: record.get(name) or False
             names: dict[int, list] = {}        # one lookup per related record and call
-            return lambda record: _many2one(comodel, record.get(name, False), names)
+            return lambda record: many2one_value(comodel, record.get(name, False), names)
         if spec.type == "one2many":
             children = self.env.registry.indexes.buckets(self.db.models[spec.relation], spec.inverse)
             return lambda record: list(children.get(record["id"], ()))
         if spec.type == "many2many":
             return lambda record: list(record.get(name) or ())
+        if spec.type == "datetime":                # stored with microseconds, read to the second
+            return lambda record: read_datetime(record.get(name, False))
         default = 0 if spec.type in ("integer", "float", "monetary") else False
         return lambda record: record.get(name, default)
 
@@ -438,7 +403,7 @@ class Methods17:
                 sort_key = spec.sort_key(self.db)
                 return lambda group: sort_key(group[0][index])
         if name in aggregates:
-            return lambda group: _null_last(group[1][name], lambda v: v)
+            return lambda group: null_last(group[1][name], lambda v: v)
         raise ValueError(BAD_ORDER.format(order))
 
     def _group_row(self, specs: list[GroupBy], key: tuple, *, formatted: bool) -> tuple[dict, list]:
@@ -501,208 +466,5 @@ class Methods19(Methods18):
 METHODS: dict[int, type[Methods17]] = {16: Methods16, 17: Methods17, 18: Methods18, 19: Methods19}
 
 
-# --------------------------------------------------------------------------- values
 def _as_ids(ids: Any) -> list[int]:
     return [ids] if isinstance(ids, int) else list(ids or ())
-
-
-def _null_last(value: Any, comparable: Callable[[Any], Any]) -> tuple:
-    return (True, 0) if is_null(value) else (False, comparable(value))
-
-
-def _related_name(comodel: Model, rid: int) -> str:
-    record = comodel.records.get(rid)
-    return display_name(comodel, record) if record is not None else f"{comodel.name},{rid}"
-
-
-def _many2one(comodel: Model, rid: Any, memo: dict | None = None) -> list | bool:
-    if is_null(rid):
-        return False
-    if memo is None:
-        return [rid, _related_name(comodel, rid)]
-    if rid not in memo:
-        memo[rid] = _related_name(comodel, rid)
-    return [rid, memo[rid]]
-
-
-# --------------------------------------------------------------------------- grouping
-AGGREGATORS = frozenset({"sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or", "array_agg"})
-GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-FIXED_STEPS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}
-MONTH_STEPS = {"month": 1, "quarter": 3, "year": 12}
-UTC = dt.timezone.utc
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    fname: str        # "__count" counts records
-    func: str
-
-    @staticmethod
-    def check(func: str) -> str:
-        if func not in AGGREGATORS:
-            raise ValueError(f"Invalid aggregation function {func!r}.")
-        return func
-
-    @classmethod
-    def parse(cls, model: Model, spec: str) -> Aggregate:
-        """``formatted_read_group`` spec: ``"__count"`` or ``"<field>:<func>"``."""
-        if spec == "__count":
-            return cls("__count", "count")
-        match = re.fullmatch(r"(\w+):(\w+)", spec)
-        if not match:
-            raise ValueError(f"Invalid aggregate specification {spec!r}.")
-        fname, func = match.groups()
-        spec_field = model.fields.get(fname)
-        if spec_field is None or not spec_field.store:
-            raise ValueError(f"Invalid field {fname!r} on model {model.name!r} for {spec!r}.")
-        return cls(fname, cls.check(func))
-
-    def compute(self, model: Model, records: list[dict]) -> Any:
-        if self.fname == "__count":
-            return len(records)
-        spec = model.fields[self.fname]
-        values = [r.get(self.fname, False) for r in records]
-        if self.func in ("bool_and", "bool_or", "array_agg"):
-            return {"bool_and": all, "bool_or": any, "array_agg": list}[self.func](values)
-        present = values if spec.type == "boolean" else [v for v in values if not is_null(v)]
-        if self.func == "count":
-            return len(present)
-        if self.func == "count_distinct":
-            return len(set(present))
-        if self.func == "sum":
-            return math.fsum(present) if any(isinstance(v, float) for v in present) else sum(present)
-        if not present:
-            return False
-        if self.func == "avg":
-            return math.fsum(present) / len(present)
-        return min(present) if self.func == "min" else max(present)
-
-
-COUNT = Aggregate("__count", "count")
-
-
-@dataclass(frozen=True)
-class GroupBy:
-    spec: str                 # as requested, also the row key: "date_order:day"
-    fname: str
-    ftype: str
-    relation: str | None
-    granularity: str | None
-
-    @classmethod
-    def parse(cls, model: Model, spec: str, *, default: str | None) -> GroupBy:
-        match = re.fullmatch(r"(\w+)(?::(\w+))?", spec.strip()) if isinstance(spec, str) else None
-        if not match:
-            raise ValueError(f"Invalid groupby specification {spec!r}.")
-        fname, granularity = match.groups()
-        field_spec = model.fields.get(fname)
-        if field_spec is None:
-            raise ValueError(f"Invalid field {fname!r} on model {model.name!r}")
-        if not field_spec.store or field_spec.type in ("one2many", "many2many"):
-            raise ValueError(f"Field {fname!r} on model {model.name!r} cannot be grouped.")
-        if field_spec.type in ("date", "datetime"):
-            granularity = granularity or default
-            if granularity not in GRANULARITIES or (granularity == "hour" and field_spec.type == "date"):
-                raise ValueError(f"Invalid groupby specification {spec!r}: granularity is one of {GRANULARITIES}.")
-        elif granularity:
-            raise ValueError(f"Invalid groupby specification {spec!r}: {fname!r} is not a date.")
-        return cls(spec, fname, field_spec.type, field_spec.relation, granularity)
-
-    def key(self, record: dict, tz: ZoneInfo | None) -> Any:
-        value = record.get(self.fname, False)
-        if self.ftype == "boolean":
-            return bool(value)
-        if is_null(value):
-            return False
-        if self.ftype == "date":
-            return truncate(dt.date.fromisoformat(value), self.granularity)
-        if self.ftype == "datetime":
-            return truncate(to_local(value, tz), self.granularity)
-        return value
-
-    def sort_key(self, db: Database) -> Callable[[Any], tuple]:
-        if self.ftype == "boolean":
-            return lambda value: (False, value)
-        if self.ftype == "many2one":
-            comodel = db.models[self.relation]
-            return lambda value: _null_last(value, lambda v: (_related_name(comodel, v), v))
-        return lambda value: _null_last(value, lambda v: v)
-
-    def describe(self, value: Any, db: Database, tz: ZoneInfo | None, *, formatted: bool) -> tuple[Any, list, Any]:
-        """(value shown in the row, domain piece selecting the group, ``__range`` entry)."""
-        if self.ftype != "boolean" and is_null(value):
-            return False, [(self.fname, "=", False)], False
-        if self.ftype == "many2one":
-            return _many2one(db.models[self.relation], value), [(self.fname, "=", value)], None
-        if not self.granularity:
-            return value, [(self.fname, "=", value)], None
-        end = step(value, self.granularity)
-        if self.ftype == "datetime":
-            start_s, end_s = to_utc_string(value, tz), to_utc_string(end, tz)
-        else:
-            start_s, end_s = value.isoformat(), end.isoformat()
-        text = label(value, self.granularity)
-        piece = ["&", (self.fname, ">=", start_s), (self.fname, "<", end_s)]
-        return ([start_s, text] if formatted else text), piece, {"from": start_s, "to": end_s}
-
-
-def to_local(value: str, tz: ZoneInfo | None) -> dt.datetime:
-    """Stored naive-UTC string -> naive datetime in ``tz`` (UTC when None)."""
-    moment = dt.datetime.fromisoformat(value)
-    return moment if tz is None else moment.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
-
-
-def to_utc_string(local: dt.datetime, tz: ZoneInfo | None) -> str:
-    moment = local if tz is None else local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def truncate(value: dt.date, granularity: str) -> dt.date:
-    """Start of the period holding ``value`` (a date, or a naive datetime at midnight/the hour)."""
-    if granularity == "hour":
-        return value.replace(minute=0, second=0, microsecond=0)
-    day = value.date() if isinstance(value, dt.datetime) else value
-    if granularity == "week":
-        day -= dt.timedelta(days=(day.weekday() + 1) % 7)
-    elif granularity == "month":
-        day = day.replace(day=1)
-    elif granularity == "quarter":
-        day = day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
-    elif granularity == "year":
-        day = day.replace(month=1, day=1)
-    return dt.datetime.combine(day, dt.time()) if isinstance(value, dt.datetime) else day
-
-
-def step(start: dt.date, granularity: str) -> dt.date:
-    """Start of the next period."""
-    if granularity in FIXED_STEPS:
-        return start + FIXED_STEPS[granularity]
-    year, month = divmod(start.month - 1 + MONTH_STEPS[granularity], 12)
-    return start.replace(year=start.year + year, month=month + 1)
-
-
-def label(start: dt.date, granularity: str) -> str:
-    month = MONTHS[start.month - 1]
-    if granularity == "hour":
-        return f"{start.hour:02d}:00 {start.day:02d} {month[:3]}"
-    if granularity == "day":
-        return f"{start.day:02d} {month[:3]} {start.year}"
-    if granularity == "week":
-        year, week = week_number(start.date() if isinstance(start, dt.datetime) else start)
-        return f"W{week} {year}"
-    if granularity == "month":
-        return f"{month} {start.year}"
-    if granularity == "quarter":
-        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
-    return str(start.year)
-
-
-def week_number(sunday: dt.date) -> tuple[int, int]:
-    """en_US week of the week starting ``sunday``: week 1 is the one holding 1 January."""
-    year = (sunday + dt.timedelta(days=6)).year
-    first = dt.date(year, 1, 1)
-    first_sunday = first - dt.timedelta(days=(first.weekday() + 1) % 7)
-    return year, (sunday - first_sunday).days // 7 + 1

@@ -7,8 +7,10 @@ injectable faults (:mod:`nkdash.demo.faults`) and counters for tests.
 Endpoints: ``GET /web/version``; JSON-RPC ``/web/webclient/version_info``,
 ``/web/database/list``, ``/jsonrpc`` (services ``common``, ``object``, ``db``) and the
 session routes ``/web/session/authenticate``, ``/web/session/get_session_info``,
-``/web/session/destroy``, ``/web/dataset/call_kw[/...]``; XML-RPC ``/xmlrpc/2/<service>``;
-JSON-2 ``POST /json/2/<model>/<method>`` on Odoo 19 (404 before).
+``/web/session/destroy``, ``/web/dataset/call_kw[/...]``; XML-RPC ``/xmlrpc/2/<service>``
+and the historical ``/xmlrpc/<service>`` (services ``common``, ``object``, ``db``; they
+differ only in their fault codes, see :mod:`nkdash.demo.wire`); JSON-2
+``POST /json/2/<model>/<method>`` on Odoo 19 (404 before).
 """
 
 from __future__ import annotations
@@ -20,126 +22,25 @@ import re
 import secrets
 import socket
 import threading
-import traceback
 import xmlrpc.client
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
+from .exceptions import AccessDenied, UserError
 from .faults import Faults
-from .orm import AccessDenied, AccessError, Registry, UserError, odoo_name
+from .orm import Registry
 from .store import Database, User
+from .wire import (HTTPError, Request, Response, SessionExpired, WithHeaders, html_error, json2_error, json_response,
+                   serialize_exception, xmlrpc_fault, xmlrpc_legacy_fault)
 
 logger = logging.getLogger(__name__)
 
-HTTP_ERRORS = {   # werkzeug's exception names and descriptions
-    400: ("BadRequest", "Bad Request", "The browser (or proxy) sent a request that this server could not understand."),
-    401: ("Unauthorized", "Unauthorized", "The server could not verify that you are authorized to access the URL "
-          "requested."),
-    404: ("NotFound", "Not Found", "The requested URL was not found on the server. If you entered the URL manually "
-          "please check your spelling and try again."),
-    422: ("UnprocessableEntity", "Unprocessable Entity", "The request was well-formed but was unable to be "
-          "followed due to semantic errors."),
-    429: ("TooManyRequests", "Too Many Requests", "This user has exceeded an allotted request count. Try again "
-          "later."),
-    500: ("InternalServerError", "Internal Server Error", "The server encountered an internal error and was unable "
-          "to complete your request. Either the server is overloaded or there is an error in the application."),
-    502: ("BadGateway", "Bad Gateway", "The proxy server received an invalid response from an upstream server."),
-    503: ("ServiceUnavailable", "Service Unavailable", "The server is temporarily unable to service your request "
-          "due to maintenance downtime or capacity problems. Please try again later."),
-    504: ("GatewayTimeout", "Gateway Timeout", "The connection to an upstream server timed out."),
-}
 BEARER = re.compile(r"^bearer\s+(.+)$", re.I)
-
-
-# --------------------------------------------------------------------------- HTTP values
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]          # lower-case names
-    body: bytes = b""
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class HTTPError(Exception):
-    """A werkzeug HTTP exception: JSON-2 serialises it, other routes answer its HTML page."""
-
-    def __init__(self, status: int, description: str | None = None, headers: list[tuple[str, str]] | None = None):
-        self.status = status
-        self.description = description or HTTP_ERRORS[status][2]
-        self.headers = headers or []
-        self.odoo_name = f"werkzeug.exceptions.{HTTP_ERRORS[status][0]}"
-        super().__init__(self.description)
-
-
-class WithHeaders(NamedTuple):
-    """A JSON-RPC route result that also sets response headers (a session cookie)."""
-
-    result: Any
-    headers: list[tuple[str, str]]
-
-
-class SessionExpired(Exception):
-    odoo_name = "odoo.http.SessionExpiredException"
-
-    def __init__(self):
-        super().__init__("Session expired")
-
-
-def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, json.dumps(value).encode(), "application/json", headers or [])
-
-
-def html_error(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
-    """werkzeug's HTML error page (what Odoo, or a proxy in front of it, answers outside RPC)."""
-    _, title, description = HTTP_ERRORS[status]
-    page = (f"<!doctype html>\n<html lang=en>\n<title>{status} {title}</title>\n"
-            f"<h1>{title}</h1>\n<p>{description}</p>\n")
-    return Response(status, page.encode(), "text/html; charset=utf-8", headers or [])
-
-
-def json2_error(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
-    """JSON-2's body for an HTTP error (Odoo 19 serialises werkzeug exceptions)."""
-    return json_response(serialize_exception(HTTPError(status)), status, headers)
-
-
-def traceback_text(exc: BaseException) -> str:
-    name = odoo_name(exc).removeprefix("builtins.")
-    return ("Traceback (most recent call last):\n" + "".join(traceback.format_tb(exc.__traceback__))
-            + f"{name}: {exception_message(exc)}\n")
-
-
-def exception_message(exc: BaseException) -> str:
-    """Odoo's ``exception_to_unicode``: the arguments, one per line."""
-    if isinstance(exc, HTTPError):
-        return exc.description
-    return "\n".join(str(arg) for arg in exc.args) if exc.args else str(exc)
-
-
-def serialize_exception(exc: BaseException) -> dict:
-    """Odoo's ``serialize_exception``: the ``data`` of JSON-RPC errors, the body of JSON-2 errors."""
-    arguments = [exc.description, exc.status] if isinstance(exc, HTTPError) else list(exc.args)
-    return {"name": odoo_name(exc), "debug": traceback_text(exc), "message": exception_message(exc),
-            "arguments": arguments, "context": {}}
-
-
-def xmlrpc_fault(exc: BaseException) -> xmlrpc.client.Fault:
-    """Odoo's ``xmlrpc_handle_exception_int``: faultCode 4/3/2 with the message, else 1 with a traceback."""
-    for cls, code in ((AccessError, 4), (AccessDenied, 3), (UserError, 2)):
-        if isinstance(exc, cls):
-            return xmlrpc.client.Fault(code, exception_message(exc))
-    return xmlrpc.client.Fault(1, traceback_text(exc))
+XMLRPC = re.compile(r"/xmlrpc/(2/)?([^/]+)")      # Odoo's routes /xmlrpc/2/<service> and /xmlrpc/<service>
 
 
 # --------------------------------------------------------------------------- the application
@@ -171,8 +72,10 @@ class OdooApp:
             return json_response(self.version_payload())
         if request.method != "POST":
             return html_error(404)
-        if path.startswith("/xmlrpc/2/"):
-            return self.xmlrpc(request, path.removeprefix("/xmlrpc/2/"))
+        xmlrpc_route = XMLRPC.fullmatch(path)
+        if xmlrpc_route:
+            fault = xmlrpc_fault if xmlrpc_route.group(1) else xmlrpc_legacy_fault
+            return self.xmlrpc(request, xmlrpc_route.group(2), fault)
         route = self.json_routes.get(path)
         if route is None and path.startswith("/web/dataset/call_kw/"):
             route = self.web_call_kw
@@ -214,12 +117,13 @@ class OdooApp:
         return {"code": code, "message": message, "data": serialize_exception(exc)}
 
     # XML-RPC -----------------------------------------------------------------
-    def xmlrpc(self, request: Request, service: str) -> Response:
+    def xmlrpc(self, request: Request, service: str,
+               fault: Callable[[BaseException], xmlrpc.client.Fault] = xmlrpc_fault) -> Response:
         try:
             params, method = xmlrpc.client.loads(request.body, use_datetime=True)
             body = xmlrpc.client.dumps((self.dispatch_rpc(service, method, params),), methodresponse=True)
         except Exception as exc:
-            body = xmlrpc.client.dumps(xmlrpc_fault(exc), methodresponse=True)
+            body = xmlrpc.client.dumps(fault(exc), methodresponse=True)
         return Response(200, body.encode(), "text/xml; charset=utf-8")
 
     # services (common, object, db) -------------------------------------------

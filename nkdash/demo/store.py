@@ -15,11 +15,21 @@ names are attached:
 
 Every record has ``id``, ``create_date`` and ``write_date`` (datetime strings).
 ``display_name`` is computed by the server from :attr:`Model.rec_name`.
+
+Sub-second stamps: Odoo stamps ``create_date``/``write_date`` with the transaction's
+clock, microseconds included (PostgreSQL ``timestamp``), while the datetimes it sets
+itself (``Datetime.now()``) and every value ``read`` returns are cut to the second. So
+:meth:`Database.write` and :meth:`Database.create` store those two stamps as
+``"YYYY-MM-DD HH:MM:SS.ffffff"`` when the time given has microseconds
+(:func:`fmt_stamp`); the server reads them back cut to the second and compares them in
+domains at full precision. Stored datetime strings sort like the moments they name.
+Generated history has whole seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
@@ -69,10 +79,25 @@ class Model:
 
 
 def fmt_datetime(value: dt.datetime) -> str:
-    """Naive-UTC datetime -> Odoo's string form."""
+    """Naive-UTC datetime -> Odoo's string form (cut to the second)."""
+    return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_stamp(value: dt.datetime) -> str:
+    """A ``create_date``/``write_date`` as PostgreSQL keeps it: microseconds when there are any."""
+    value = _naive_utc(value)
+    return value.isoformat(" ", "microseconds" if value.microsecond else "seconds")
+
+
+def read_datetime(value: Any) -> Any:
+    """A stored datetime as ``read`` returns it: ``"YYYY-MM-DD HH:MM:SS"`` (or ``False``)."""
+    return value[:19] if isinstance(value, str) else value
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
 
 
 BASE_FIELDS: dict[str, Field] = {
@@ -103,6 +128,8 @@ class Database:
     company_tz: str = "Europe/Brussels"
     now: dt.datetime = field(default_factory=lambda: dt.datetime.utcnow().replace(microsecond=0))
     listeners: list = field(default_factory=list, repr=False, compare=False)   # called as f(model|None) on change
+    # held by the server during every call: hold it while changing records in place (no call sees half an edit)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def notify(self, model: str | None = None) -> None:
         """Tell whoever indexes these records (the demo server) that ``model`` (None: any) changed."""
@@ -118,14 +145,21 @@ class Database:
         return model
 
     def write(self, model: str, ids: Iterable[int], values: dict[str, Any], when: dt.datetime | None = None) -> None:
-        """Change records after the fact (a late edit): bumps ``write_date``."""
-        stamp = fmt_datetime(when or self.now)
+        """Change records after the fact (a late edit): ``write_date`` becomes ``when`` (default :attr:`now`)."""
+        stamp = fmt_stamp(when or self.now)
         recs = self.models[model].records
         for rid in ids:
             recs[rid].update(values)
             recs[rid]["write_date"] = stamp
 
     def create(self, model: str, values: dict[str, Any], when: dt.datetime | None = None) -> int:
-        stamp = fmt_datetime(when or self.now)
+        """Insert a record created at ``when`` (default :attr:`now`); returns its id."""
+        stamp = fmt_stamp(when or self.now)
         values = {"create_date": stamp, "write_date": stamp, **values}
         return self.models[model].add(values)
+
+    def unlink(self, model: str, ids: Iterable[int]) -> list[int]:
+        """Delete records (ids are never reused); returns the ids that existed. Callers keep
+        the database consistent (Odoo's rules, dependent records): see ``generate.events``."""
+        recs = self.models[model].records
+        return [rid for rid in ids if recs.pop(rid, None) is not None]
