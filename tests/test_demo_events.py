@@ -10,8 +10,15 @@ import pytest
 import requests
 
 from nkdash.demo import DemoServer
-from nkdash.demo.generate import (Changes, DemoConfig, apply_late_edits, delete_invoices, delete_purchases, generate,
-                                  redate_invoices)
+from nkdash.demo.generate import (
+    Changes,
+    DemoConfig,
+    apply_late_edits,
+    delete_invoices,
+    delete_purchases,
+    generate,
+    redate_invoices,
+)
 from nkdash.demo.store import Database
 from nkdash.errors import InputError
 from tests import test_demo_generate as generated

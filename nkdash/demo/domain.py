@@ -22,11 +22,35 @@ from itertools import chain
 from math import inf
 from typing import Any
 
-from .expression import (AND, FALSE_LEAF, NEGATIONS, PARENT_FIELDS, RANGE_OPERATORS, RELATIONAL, TRUE_LEAF, And,
-                         Any_, Leaf, Not, Or, Predicate, Record, all_of, always, any_of, coerce, dict_predicate,
-                         display_name, is_null, mentions, normalize, parse, value_test)
-from .indexes import Indexes
-from .store import Database, Model
+from nkdash.demo.expression import (
+    AND,
+    FALSE_LEAF,
+    NEGATIONS,
+    PARENT_FIELDS,
+    RANGE_OPERATORS,
+    RELATIONAL,
+    TRUE_LEAF,
+    And,
+    Any_,
+    Leaf,
+    Not,
+    Or,
+    Predicate,
+    Record,
+    all_of,
+    always,
+    any_of,
+    coerce,
+    dict_predicate,
+    display_name,
+    is_null,
+    mentions,
+    normalize,
+    parse,
+    value_test,
+)
+from nkdash.demo.indexes import Indexes
+from nkdash.demo.store import Database, Model
 
 __all__ = ["AND", "Domains", "Filter", "Indexes", "Source", "dict_predicate", "display_name", "is_null", "normalize"]
 

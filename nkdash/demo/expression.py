@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from .store import Model
+from nkdash.demo.store import Model
 
 TRUE_LEAF = (1, "=", 1)
 FALSE_LEAF = (0, "=", 1)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .expression import display_name, is_null
-from .store import Database, Model, read_datetime
+from nkdash.demo.expression import display_name, is_null
+from nkdash.demo.store import Database, Model, read_datetime
 
 
 # --------------------------------------------------------------------------- values

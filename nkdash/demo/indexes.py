@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .expression import is_null
-from .store import Model
+from nkdash.demo.expression import is_null
+from nkdash.demo.store import Model
 
 
 class Indexes:

@@ -27,10 +27,10 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .domain import AND, Domains, Indexes, dict_predicate, display_name
-from .exceptions import AccessDenied, AccessError, DatabaseNotFound, MissingError, UserError, odoo_name
-from .grouping import COUNT, Aggregate, GroupBy, many2one_value, null_last, related_name
-from .store import Database, Field, Model, User, read_datetime
+from nkdash.demo.domain import AND, Domains, Indexes, dict_predicate, display_name
+from nkdash.demo.exceptions import AccessDenied, AccessError, DatabaseNotFound, MissingError, UserError, odoo_name
+from nkdash.demo.grouping import COUNT, Aggregate, GroupBy, many2one_value, null_last, related_name
+from nkdash.demo.store import Database, Field, Model, User, read_datetime
 
 __all__ = ["AccessDenied", "AccessError", "DatabaseNotFound", "Env", "MissingError", "Registry",
            "UserError", "odoo_name"]

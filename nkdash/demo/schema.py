@@ -11,7 +11,7 @@ clients need are declared. Version differences (see DESIGN.md's table):
 
 from __future__ import annotations
 
-from .store import Database, Field, m2o, o2m
+from nkdash.demo.store import Database, Field, m2o, o2m
 
 
 def sel(*values: str) -> tuple[tuple[str, str], ...]:

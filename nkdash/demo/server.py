@@ -30,12 +30,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from .exceptions import AccessDenied, UserError
-from .faults import Faults
-from .orm import Registry
-from .store import Database, User
-from .wire import (HTTPError, Request, Response, SessionExpired, WithHeaders, html_error, json2_error, json_response,
-                   serialize_exception, xmlrpc_fault, xmlrpc_legacy_fault)
+from nkdash.demo.exceptions import AccessDenied, UserError
+from nkdash.demo.faults import Faults
+from nkdash.demo.orm import Registry
+from nkdash.demo.store import Database, User
+from nkdash.demo.wire import (
+    HTTPError,
+    Request,
+    Response,
+    SessionExpired,
+    WithHeaders,
+    html_error,
+    json2_error,
+    json_response,
+    serialize_exception,
+    xmlrpc_fault,
+    xmlrpc_legacy_fault,
+)
 
 logger = logging.getLogger(__name__)
 

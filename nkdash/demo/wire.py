@@ -17,7 +17,7 @@ import xmlrpc.client
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .exceptions import AccessDenied, AccessError, MissingError, UserError, odoo_name
+from nkdash.demo.exceptions import AccessDenied, AccessError, MissingError, UserError, odoo_name
 
 HTTP_ERRORS = {   # werkzeug's exception names and descriptions
     400: ("BadRequest", "Bad Request", "The browser (or proxy) sent a request that this server could not understand."),

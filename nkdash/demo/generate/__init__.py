@@ -123,13 +123,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterator
 
-from ..schema import define_models
-from ..store import Database
-from .base import Batch
-from .config import SCALES, DemoConfig, Scale
-from .events import Changes, delete_invoices, delete_purchases, redate_invoices
-from .late_edits import apply_late_edits
-from .simulation import Simulation
+from nkdash.demo.generate.base import Batch
+from nkdash.demo.generate.config import SCALES, DemoConfig, Scale
+from nkdash.demo.generate.events import Changes, delete_invoices, delete_purchases, redate_invoices
+from nkdash.demo.generate.late_edits import apply_late_edits
+from nkdash.demo.generate.simulation import Simulation
+from nkdash.demo.schema import define_models
+from nkdash.demo.store import Database
 
 __all__ = ["SCALES", "Scale", "DemoConfig", "generate", "iter_days", "apply_late_edits", "Changes",
            "redate_invoices", "delete_invoices", "delete_purchases"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..store import fmt_datetime
-from .catalogue import HOUR, ONE_DAY, STORABLE
+from nkdash.demo.generate.catalogue import HOUR, ONE_DAY, STORABLE
+from nkdash.demo.store import fmt_datetime
 
 Record = dict[str, Any]
 Batch = dict[str, list[Record]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class Sub:
     name: str

@@ -8,15 +8,36 @@ import itertools
 import math
 from typing import TYPE_CHECKING
 
-from ..store import User
-from .base import Item, Record, Store, Vendor
-from .catalogue import (CASHIER_MODELS, CASHIER_PASSWORD, CITIES, COMPANY, CONSU, DEPARTMENTS, EXTRA_COUNT, EXTRAS,
-                        FIRST_NAMES, HOUR, HOURLY, LAST_NAMES, LEGAL_FORMS, PLACES, PRICE_ENDINGS, SERVICE,
-                        SETUP_DAYS, SITES, STORABLE, TRADES, Dept, Sub)
-from .costs import Costs
+from nkdash.demo.generate.base import Item, Record, Store, Vendor
+from nkdash.demo.generate.catalogue import (
+    CASHIER_MODELS,
+    CASHIER_PASSWORD,
+    CITIES,
+    COMPANY,
+    CONSU,
+    DEPARTMENTS,
+    EXTRA_COUNT,
+    EXTRAS,
+    FIRST_NAMES,
+    HOUR,
+    HOURLY,
+    LAST_NAMES,
+    LEGAL_FORMS,
+    PLACES,
+    PRICE_ENDINGS,
+    SERVICE,
+    SETUP_DAYS,
+    SITES,
+    STORABLE,
+    TRADES,
+    Dept,
+    Sub,
+)
+from nkdash.demo.generate.costs import Costs
+from nkdash.demo.store import User
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from nkdash.demo.generate.simulation import Simulation
 
 
 class Company:

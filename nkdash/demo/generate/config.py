@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ...errors import InputError
+from nkdash.errors import InputError
+
 
 @dataclass(frozen=True)
 class Scale:

@@ -8,8 +8,8 @@ import math
 import random
 from collections import defaultdict
 
-from .base import Clock, Item
-from .catalogue import COST_CHANGES_PER_YEAR
+from nkdash.demo.generate.base import Clock, Item
+from nkdash.demo.generate.catalogue import COST_CHANGES_PER_YEAR
 
 
 class Costs:

@@ -30,11 +30,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ...errors import InputError
-from ..store import Database
-from .base import Record
-from .catalogue import ONE_DAY
-from .late_edits import LateEdits
+from nkdash.demo.generate.base import Record
+from nkdash.demo.generate.catalogue import ONE_DAY
+from nkdash.demo.generate.late_edits import LateEdits
+from nkdash.demo.store import Database
+from nkdash.errors import InputError
 
 
 @dataclass(frozen=True)

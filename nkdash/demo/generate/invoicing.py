@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from .base import Record, floor_exp_rate, outcome
-from .catalogue import B2B_QTY, HOUR, INVOICE_FATES, INVOICE_LINES, SERVICE
+from nkdash.demo.generate.base import Record, floor_exp_rate, outcome
+from nkdash.demo.generate.catalogue import B2B_QTY, HOUR, INVOICE_FATES, INVOICE_LINES, SERVICE
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from nkdash.demo.generate.simulation import Simulation
 
 
 BALANCE_SIGN = {"out_invoice": -1, "out_refund": 1, "in_invoice": 1}     # of product lines

@@ -7,10 +7,10 @@ import random
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from ..store import Database, fmt_datetime, fmt_stamp
-from .base import Record
-from .catalogue import ONE_DAY
-from .invoicing import account_move
+from nkdash.demo.generate.base import Record
+from nkdash.demo.generate.catalogue import ONE_DAY
+from nkdash.demo.generate.invoicing import account_move
+from nkdash.demo.store import Database, fmt_datetime, fmt_stamp
 
 
 def apply_late_edits(db: Database, when: dt.datetime, n: int = 5, seed: int = 0) -> dict[str, list[int]]:

@@ -7,12 +7,27 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .base import Item, Record, Store, floor_exp_rate
-from .catalogue import (CANCEL_RATE, CUSTOMER_RATE, DAY_S, DISCOUNT_RATE, DISCOUNTS, HOUR, INVOICE_RATE, ONE_DAY,
-                        OPEN_STATES, POS_QTY, REFUND_RATE, REFUND_WINDOW, SERVICE, STORABLE, WEEKDAY)
+from nkdash.demo.generate.base import Item, Record, Store, floor_exp_rate
+from nkdash.demo.generate.catalogue import (
+    CANCEL_RATE,
+    CUSTOMER_RATE,
+    DAY_S,
+    DISCOUNT_RATE,
+    DISCOUNTS,
+    HOUR,
+    INVOICE_RATE,
+    ONE_DAY,
+    OPEN_STATES,
+    POS_QTY,
+    REFUND_RATE,
+    REFUND_WINDOW,
+    SERVICE,
+    STORABLE,
+    WEEKDAY,
+)
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from nkdash.demo.generate.simulation import Simulation
 
 
 @dataclass(eq=False, slots=True)

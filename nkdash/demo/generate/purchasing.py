@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .base import Item, Store, Vendor, not_sunday, outcome, weekday_on_or_after
-from .catalogue import HOUR, PURCHASE_FATES
+from nkdash.demo.generate.base import Item, Store, Vendor, not_sunday, outcome, weekday_on_or_after
+from nkdash.demo.generate.catalogue import HOUR, PURCHASE_FATES
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from nkdash.demo.generate.simulation import Simulation
 
 
 @dataclass(eq=False, slots=True)

@@ -7,14 +7,14 @@ import random
 from collections import defaultdict
 from typing import Callable, Iterator
 
-from .base import Batch, Books, Clock, Store, yesterday
-from .catalogue import HOUR, ONE_DAY
-from .company import Company
-from .config import SCALES, DemoConfig
-from .invoicing import Invoicing
-from .pos import PointOfSale
-from .purchasing import Purchasing
-from .stock import Operations, Stock
+from nkdash.demo.generate.base import Batch, Books, Clock, Store, yesterday
+from nkdash.demo.generate.catalogue import HOUR, ONE_DAY
+from nkdash.demo.generate.company import Company
+from nkdash.demo.generate.config import SCALES, DemoConfig
+from nkdash.demo.generate.invoicing import Invoicing
+from nkdash.demo.generate.pos import PointOfSale
+from nkdash.demo.generate.purchasing import Purchasing
+from nkdash.demo.generate.stock import Operations, Stock
 
 
 class Simulation:

@@ -7,11 +7,11 @@ import datetime as dt
 from collections import defaultdict
 from typing import TYPE_CHECKING, Iterable
 
-from .base import Item, Store
-from .catalogue import ADJUSTMENT, HOUR, ONE_DAY, STORABLE
+from nkdash.demo.generate.base import Item, Store
+from nkdash.demo.generate.catalogue import ADJUSTMENT, HOUR, ONE_DAY, STORABLE
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from nkdash.demo.generate.simulation import Simulation
 
 
 class Stock:
