@@ -21,8 +21,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
-        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                        for m in item.iter_markers("xdist_group")})
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        )
         if names and "@" not in item.nodeid:
             group_nodeid(item, f"{item.nodeid}@{'_'.join(names)}")
 
@@ -30,7 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def group_nodeid(item: pytest.Item, nodeid: str) -> None:
     try:
         from _pytest.nodeid import NodeId  # pytest >= 9: the id is structured
-    except ImportError:                     # older pytest: xdist's own ``_nodeid`` works
+    except ImportError:  # older pytest: xdist's own ``_nodeid`` works
         item._nodeid = nodeid
         return
     item._id = NodeId.parse(nodeid)

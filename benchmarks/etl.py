@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .report import Figure, median
+from benchmarks.report import Figure, median
 
 REPO = Path(__file__).resolve().parent.parent
 DAILY_ORDER = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
@@ -49,8 +49,8 @@ TARGET_ETL_RATIO, TARGET_MEMORY_RATIO = 1.3, 1.2
 @dataclass(frozen=True)
 class DemoSpec:
     scale: str = "full"
-    days: int = 33            # 31 for the memory part, + 1 measured weekday, + the open last day
-    end: dt.date = dt.date(2026, 10, 29)   # a Thursday
+    days: int = 33  # 31 for the memory part, + 1 measured weekday, + the open last day
+    end: dt.date = dt.date(2026, 10, 29)  # a Thursday
     version: int = 17
     tz: str = "Europe/Brussels"
 
@@ -73,14 +73,21 @@ class DemoSpec:
 def demo_odoo(spec: DemoSpec, log: Callable[[str], None] = print) -> Iterator[str]:
     """Start the demo Odoo of ``spec`` in a child process; yields its URL."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.etl", "--serve", json.dumps(_spec_json(spec))],
-                            cwd=REPO, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.etl", "--serve", json.dumps(_spec_json(spec))],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         if not line.startswith("http"):
             raise RuntimeError(f"demo Odoo did not start (exit {proc.poll()})")
-        log(f"  demo Odoo ({spec.scale}, {spec.days} days to {spec.end}) up in {time.perf_counter() - started:.0f} s "
-            f"at {line.strip()}")
+        log(
+            f"  demo Odoo ({spec.scale}, {spec.days} days to {spec.end}) up in {time.perf_counter() - started:.0f} s "
+            f"at {line.strip()}"
+        )
         yield line.strip()
     finally:
         with contextlib.suppress(Exception):
@@ -93,8 +100,7 @@ def demo_odoo(spec: DemoSpec, log: Callable[[str], None] = print) -> Iterator[st
 
 
 def _spec_json(spec: DemoSpec) -> dict[str, Any]:
-    return {"scale": spec.scale, "days": spec.days, "end": spec.end.isoformat(), "version": spec.version,
-            "tz": spec.tz}
+    return {"scale": spec.scale, "days": spec.days, "end": spec.end.isoformat(), "version": spec.version, "tz": spec.tz}
 
 
 def _serve_main(raw: str) -> None:
@@ -113,8 +119,15 @@ def settings_for(spec: DemoSpec, url: str, lake: Path):
     from nkdash.settings import Secret, Settings
 
     config = spec.config()
-    return Settings(odoo_url=url, odoo_db=config.db_name, odoo_user=config.login,
-                    odoo_password=Secret(config.password), odoo_retries=1, lake=lake, tz=spec.tz)
+    return Settings(
+        odoo_url=url,
+        odoo_db=config.db_name,
+        odoo_user=config.login,
+        odoo_password=Secret(config.password),
+        odoo_retries=1,
+        lake=lake,
+        tz=spec.tz,
+    )
 
 
 def dims_lake(spec: DemoSpec, url: str, root: Path) -> Path:
@@ -175,7 +188,9 @@ def etl_once(spec: DemoSpec, url: str, template: Path, work: Path) -> tuple[floa
     return time.perf_counter() - started, per, rows, recorder
 
 
-def fetch_once(spec: DemoSpec, url: str, calls: list[tuple[str, str, tuple, dict]]) -> tuple[float, dict[str, float], int]:
+def fetch_once(
+    spec: DemoSpec, url: str, calls: list[tuple[str, str, tuple, dict]]
+) -> tuple[float, dict[str, float], int]:
     """The baseline: the same ``search_read`` calls, raw (no normalising, shaping, writing)."""
     from nkdash.odoo import connect
 
@@ -190,10 +205,11 @@ def fetch_once(spec: DemoSpec, url: str, calls: list[tuple[str, str, tuple, dict
     return time.perf_counter() - started, per, records
 
 
-def throughput(spec: DemoSpec, url: str, template: Path, work: Path, repeats: int = 2,
-               log: Callable[[str], None] = print) -> list[Figure]:
+def throughput(
+    spec: DemoSpec, url: str, template: Path, work: Path, repeats: int = 2, log: Callable[[str], None] = print
+) -> list[Figure]:
     etl_runs, fetch_runs = [], []
-    warm = etl_once(spec, url, template, work)           # untimed: first use (see the module's docstring)
+    warm = etl_once(spec, url, template, work)  # untimed: first use (see the module's docstring)
     calls: list = warm[3].calls
     fetch_once(spec, url, calls)
     log(f"  warm-up (untimed): ETL {warm[0]:.1f} s")
@@ -202,66 +218,138 @@ def throughput(spec: DemoSpec, url: str, template: Path, work: Path, repeats: in
         if i:
             fetch_runs.append(fetch_once(spec, url, calls))
         etl_runs.append(etl_once(spec, url, template, work))
-        wall, per, rows, recorder = etl_runs[-1]
+        wall, _per, rows, recorder = etl_runs[-1]
         calls, records = recorder.calls, getattr(recorder, "records", 0)
-        log(f"  ETL run {i + 1}: {wall:.1f} s, {rows:,} rows written, {len(calls)} search_read calls, "
-            f"{records:,} records")
+        log(
+            f"  ETL run {i + 1}: {wall:.1f} s, {rows:,} rows written, {len(calls)} search_read calls, "
+            f"{records:,} records"
+        )
     fetch_runs.append(fetch_once(spec, url, calls))
     log(f"  fetch runs: {', '.join(f'{w:.1f} s' for w, _p, _r in fetch_runs)}")
     etl_wall, fetch_wall = median([r[0] for r in etl_runs]), median([r[0] for r in fetch_runs])
-    paired = [e[0] / f[0] for e, f in zip(etl_runs, fetch_runs)]   # each ETL run / the fetch run right after it
+    paired = [e[0] / f[0] for e, f in zip(etl_runs, fetch_runs)]  # each ETL run / the fetch run right after it
     log(f"  ETL / fetch, run by run: {', '.join(f'{r:.2f}x' for r in paired)}")
-    no_profit = (median([r[0] - r[1]["profit"] for r in etl_runs])
-                 / median([r[0] - r[1].get("profit", 0.0) for r in fetch_runs]))
+    no_profit = median([r[0] - r[1]["profit"] for r in etl_runs]) / median(
+        [r[0] - r[1].get("profit", 0.0) for r in fetch_runs]
+    )
     label = f"{spec.scale} demo, {spec.etl_day} ({spec.etl_day:%a})"
-    out = [Figure("etl", f"ETL 1 day, 6 datasets ({label}): wall", etl_wall, "s", baseline=fetch_wall,
-                  baseline_name="plain paging loop, same records", ratio_kind="overhead",
-                  target=f"≤ {TARGET_ETL_RATIO}x the fetch", met=etl_wall <= TARGET_ETL_RATIO * fetch_wall,
-                  note=f"run by run {', '.join(f'{r:.2f}x' for r in paired)}; without the profit step "
-                       f"{no_profit:.2f}x",
-                  detail={"etl_runs_s": [r[0] for r in etl_runs], "fetch_runs_s": [r[0] for r in fetch_runs],
-                          "paired_ratios": paired, "search_read_calls": len(calls), "records": records,
-                          "rows_written": rows}),
-           Figure("etl", "ETL throughput: rows written / ETL wall", rows / etl_wall, "rows/s",
-                  value_text=f"{rows / etl_wall:,.0f} rows/s",
-                  baseline_text=f"{records / fetch_wall:,.0f} records/s fetched by the loop",
-                  note=f"{rows:,} rows written from {records:,} records read")]
+    out = [
+        Figure(
+            "etl",
+            f"ETL 1 day, 6 datasets ({label}): wall",
+            etl_wall,
+            "s",
+            baseline=fetch_wall,
+            baseline_name="plain paging loop, same records",
+            ratio_kind="overhead",
+            target=f"≤ {TARGET_ETL_RATIO}x the fetch",
+            met=etl_wall <= TARGET_ETL_RATIO * fetch_wall,
+            note=f"run by run {', '.join(f'{r:.2f}x' for r in paired)}; without the profit step {no_profit:.2f}x",
+            detail={
+                "etl_runs_s": [r[0] for r in etl_runs],
+                "fetch_runs_s": [r[0] for r in fetch_runs],
+                "paired_ratios": paired,
+                "search_read_calls": len(calls),
+                "records": records,
+                "rows_written": rows,
+            },
+        ),
+        Figure(
+            "etl",
+            "ETL throughput: rows written / ETL wall",
+            rows / etl_wall,
+            "rows/s",
+            value_text=f"{rows / etl_wall:,.0f} rows/s",
+            baseline_text=f"{records / fetch_wall:,.0f} records/s fetched by the loop",
+            note=f"{rows:,} rows written from {records:,} records read",
+        ),
+    ]
     for name in DAILY_ORDER:
         etl_s = median([r[1][name] for r in etl_runs])
         fetch_s = median([r[1].get(name, 0.0) for r in fetch_runs])
-        out.append(Figure("etl", f"  of which {name}", etl_s, "s", baseline=fetch_s or None,
-                          baseline_name="fetch", ratio_kind="overhead"))
+        out.append(
+            Figure(
+                "etl",
+                f"  of which {name}",
+                etl_s,
+                "s",
+                baseline=fetch_s or None,
+                baseline_name="fetch",
+                ratio_kind="overhead",
+            )
+        )
     return out
 
 
 # ----------------------------------------------------------------------------- memory
-def memory(spec: DemoSpec, url: str, template: Path, work: Path, dataset: str, long_days: int,
-           log: Callable[[str], None] = print) -> list[Figure]:
+def memory(
+    spec: DemoSpec,
+    url: str,
+    template: Path,
+    work: Path,
+    dataset: str,
+    long_days: int,
+    log: Callable[[str], None] = print,
+) -> list[Figure]:
     results = {}
     for days in (1, long_days):
         lake_root = work / f"mem-{days}"
         shutil.rmtree(lake_root, ignore_errors=True)
         shutil.copytree(template, lake_root)
         dates = spec.month(days)
-        out = subprocess.run([sys.executable, "-m", "benchmarks.etl", "--memory", json.dumps(_spec_json(spec)), url,
-                              str(lake_root), dataset, dates[0].isoformat(), dates[-1].isoformat()],
-                             cwd=REPO, capture_output=True, text=True, timeout=3600)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.etl",
+                "--memory",
+                json.dumps(_spec_json(spec)),
+                url,
+                str(lake_root),
+                dataset,
+                dates[0].isoformat(),
+                dates[-1].isoformat(),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if out.returncode:
             raise RuntimeError(f"memory child failed:\n{out.stderr[-3000:]}")
         results[days] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[days]
-        log(f"  refresh {dataset} x {days} day(s): peak RSS {r['peak_mb']:.0f} MB (before refresh "
-            f"{r['before_mb']:.0f} MB), {r['rows']:,} rows in {r['seconds']:.0f} s")
+        log(
+            f"  refresh {dataset} x {days} day(s): peak RSS {r['peak_mb']:.0f} MB (before refresh "
+            f"{r['before_mb']:.0f} MB), {r['rows']:,} rows in {r['seconds']:.0f} s"
+        )
         shutil.rmtree(lake_root, ignore_errors=True)
     one, many = results[1], results[long_days]
     growth_one, growth_many = one["peak_mb"] - one["before_mb"], many["peak_mb"] - many["before_mb"]
-    return [Figure("memory", f"peak RSS, refresh {dataset} {long_days} days ({spec.scale} demo)", many["peak_mb"], "MB",
-                   baseline=one["peak_mb"], baseline_name="1 day", ratio_kind="overhead",
-                   target=f"≤ {TARGET_MEMORY_RATIO}x", met=many["peak_mb"] <= TARGET_MEMORY_RATIO * one["peak_mb"],
-                   detail={"one_day": one, "many_days": many}),
-            Figure("memory", "  growth during the refresh (peak - RSS before it)", growth_many, "MB",
-                   baseline=growth_one, baseline_name="1 day", ratio_kind="overhead",
-                   note=f"{many['rows']:,} vs {one['rows']:,} rows")]
+    return [
+        Figure(
+            "memory",
+            f"peak RSS, refresh {dataset} {long_days} days ({spec.scale} demo)",
+            many["peak_mb"],
+            "MB",
+            baseline=one["peak_mb"],
+            baseline_name="1 day",
+            ratio_kind="overhead",
+            target=f"≤ {TARGET_MEMORY_RATIO}x",
+            met=many["peak_mb"] <= TARGET_MEMORY_RATIO * one["peak_mb"],
+            detail={"one_day": one, "many_days": many},
+        ),
+        Figure(
+            "memory",
+            "  growth during the refresh (peak - RSS before it)",
+            growth_many,
+            "MB",
+            baseline=growth_one,
+            baseline_name="1 day",
+            ratio_kind="overhead",
+            note=f"{many['rows']:,} vs {one['rows']:,} rows",
+        ),
+    ]
 
 
 def _memory_main(raw: str, url: str, lake_root: str, dataset: str, first: str, last: str) -> None:
@@ -280,8 +368,14 @@ def _memory_main(raw: str, url: str, lake_root: str, dataset: str, first: str, l
     client.fields("pos.order")
     before = psutil.Process().memory_info().rss / 2**20
     started = time.perf_counter()
-    report = refresh(dataset, cal.days(dt.date.fromisoformat(first), dt.date.fromisoformat(last)),
-                     settings=settings, client=client, lake=Lake(lake_root), progress=False)
+    report = refresh(
+        dataset,
+        cal.days(dt.date.fromisoformat(first), dt.date.fromisoformat(last)),
+        settings=settings,
+        client=client,
+        lake=Lake(lake_root),
+        progress=False,
+    )
     seconds = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(report.summary())
@@ -300,8 +394,14 @@ def peak_rss_mb() -> float:
 
 
 # ----------------------------------------------------------------------------- both parts
-def run(quick: bool, *, work: Path, parts: set[str] = frozenset({"etl", "memory"}),
-        log: Callable[[str], None] = print, dataset: str = "pos") -> tuple[list[Figure], list[str]]:
+def run(
+    quick: bool,
+    *,
+    work: Path,
+    parts: set[str] = frozenset({"etl", "memory"}),
+    log: Callable[[str], None] = print,
+    dataset: str = "pos",
+) -> tuple[list[Figure], list[str]]:
     """Throughput on a demo of 3 days (the ETL day is its middle one, a Wednesday), memory on
     one of 33 days (31 to refresh). Two demos: the demo Odoo's searches slow down as its
     history grows (it scans, where Odoo has indexes), which would flatter the ETL ratio."""
@@ -313,8 +413,10 @@ def run(quick: bool, *, work: Path, parts: set[str] = frozenset({"etl", "memory"
         with demo_odoo(spec, log) as url:
             template = dims_lake(spec, url, work / "dims-etl")
             figures += throughput(spec, url, template, work, repeats=1 if quick else 3, log=log)
-        notes.append(f"ETL: demo Odoo {spec.scale} scale, {spec.days} days, Odoo {spec.version}, JSON-RPC, batch "
-                     "size 1000, in its own process on the same machine.")
+        notes.append(
+            f"ETL: demo Odoo {spec.scale} scale, {spec.days} days, Odoo {spec.version}, JSON-RPC, batch "
+            "size 1000, in its own process on the same machine."
+        )
     if "memory" in parts:
         long_days = 3 if quick else 31
         spec = DemoSpec(scale=scale, days=long_days + 2)

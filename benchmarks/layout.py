@@ -24,13 +24,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from benchmarks.queries import Params
+from benchmarks.report import Figure, median, ms, repeat
 from nkdash import dashboards as d
 from nkdash.dashboards import Dashboard
 from nkdash.lake import PARTITIONED, Lake, layout, months
 from nkdash.lake.files import link_tree
-
-from .queries import Params
-from .report import Figure, median, ms, repeat
 
 COMPACT_AFTER_DAYS = 30
 
@@ -52,10 +51,21 @@ def compacted_copy(root: Path, log: Callable[[str], None] = print) -> Path:
     last = max(Lake(root, read_only=True).partitions("agg_profit_daily"))
     report = storage.compact(target, older_than_days=COMPACT_AFTER_DAYS, today=last + dt.timedelta(days=1))
     seconds = time.perf_counter() - started
-    log(f"  compacted copy made in {seconds:.0f} s: {report.files_before} daily files -> {report.files_after} "
-        f"month files ({len(report.skipped)} month(s) skipped)")
-    done.write_text(json.dumps({"seconds": seconds, "files_before": report.files_before, "code": code,
-                                "files_after": report.files_after, "skipped": len(report.skipped)}))
+    log(
+        f"  compacted copy made in {seconds:.0f} s: {report.files_before} daily files -> {report.files_after} "
+        f"month files ({len(report.skipped)} month(s) skipped)"
+    )
+    done.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "files_before": report.files_before,
+                "code": code,
+                "files_after": report.files_after,
+                "skipped": len(report.skipped),
+            }
+        )
+    )
     return target
 
 
@@ -68,9 +78,21 @@ def _code_version() -> str:
 
     from nkdash import lake, storage
 
-    parts = [inspect.getsource(fn) for fn in (lake.Lake.compact_month, lake.Lake._rewrite_month,
-                                               months.write_month_file, months._write_group, storage.compact)]
-    parts += [repr((layout.ROW_GROUP_ROWS, layout.COMPACT_GROUP_ROWS, layout.COMPRESSION, layout.COMPACT_DIR, layout.INDEX_KEY))]
+    parts = [
+        inspect.getsource(fn)
+        for fn in (
+            lake.Lake.compact_month,
+            lake.Lake._rewrite_month,
+            months.write_month_file,
+            months._write_group,
+            storage.compact,
+        )
+    ]
+    parts += [
+        repr(
+            (layout.ROW_GROUP_ROWS, layout.COMPACT_GROUP_ROWS, layout.COMPRESSION, layout.COMPACT_DIR, layout.INDEX_KEY)
+        )
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -81,9 +103,11 @@ def file_counts(root: Path) -> dict[str, int]:
 
 def queries(p: Params) -> list[tuple[str, Callable[[Dashboard], pd.DataFrame]]]:
     f30, whole = p.days(30), p.all
-    return [("sales_summary 30d", lambda db: d.sales_summary(db, f30)),
-            (f"sales_trend {p.span} monthly", lambda db: d.sales_trend(db, whole, "month")),
-            (f"profit_by category {p.span}", lambda db: d.profit_by(db, whole, "category"))]
+    return [
+        ("sales_summary 30d", lambda db: d.sales_summary(db, f30)),
+        (f"sales_trend {p.span} monthly", lambda db: d.sales_trend(db, whole, "month")),
+        (f"profit_by category {p.span}", lambda db: d.profit_by(db, whole, "category")),
+    ]
 
 
 def glob_times(root: Path, p: Params) -> dict[str, float]:
@@ -91,12 +115,19 @@ def glob_times(root: Path, p: Params) -> dict[str, float]:
     star = root / "star-schema"
     con = duckdb.connect(":memory:")
     for t in ("fact_sales", "agg_profit_daily"):
-        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{star / t}/**/*.parquet', "
-                    "hive_partitioning = true, union_by_name = false)")
-    kpi = ("SELECT sum(revenue), count(DISTINCT order_ref) FROM fact_sales WHERE date BETWEEN ? AND ?",
-           [p.end - dt.timedelta(days=29), p.end])
-    trend = ("SELECT date_trunc('month', date) AS m, sum(revenue), sum(margin) FROM agg_profit_daily "
-             "WHERE date BETWEEN ? AND ? GROUP BY ALL", [p.start, p.end])
+        con.execute(
+            f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{star / t}/**/*.parquet', "
+            "hive_partitioning = true, union_by_name = false)"
+        )
+    kpi = (
+        "SELECT sum(revenue), count(DISTINCT order_ref) FROM fact_sales WHERE date BETWEEN ? AND ?",
+        [p.end - dt.timedelta(days=29), p.end],
+    )
+    trend = (
+        "SELECT date_trunc('month', date) AS m, sum(revenue), sum(margin) FROM agg_profit_daily "
+        "WHERE date BETWEEN ? AND ? GROUP BY ALL",
+        [p.start, p.end],
+    )
     out = {}
     for name, (sql, args) in (("30-day KPI (fact_sales)", kpi), (f"{p.span} monthly trend (agg)", trend)):
         con.execute(sql, args).fetchall()
@@ -109,37 +140,69 @@ def run(root: Path, *, runs: int = 5, log: Callable[[str], None] = print) -> tup
     compact_root = compacted_copy(root, log)
     p = Params.of(root)
     daily_files, compact_files = file_counts(root), file_counts(compact_root)
-    figures = [Figure("layout", "data files, all dated tables", sum(compact_files.values()), "files",
-                      baseline=sum(daily_files.values()), baseline_name="daily", ratio_kind="overhead",
-                      value_text=f"{sum(compact_files.values()):,} (compacted)",
-                      baseline_text=f"{sum(daily_files.values()):,} (daily)",
-                      note=f"months older than {COMPACT_AFTER_DAYS} days compacted",
-                      detail={"daily": daily_files, "compacted": compact_files})]
+    figures = [
+        Figure(
+            "layout",
+            "data files, all dated tables",
+            sum(compact_files.values()),
+            "files",
+            baseline=sum(daily_files.values()),
+            baseline_name="daily",
+            ratio_kind="overhead",
+            value_text=f"{sum(compact_files.values()):,} (compacted)",
+            baseline_text=f"{sum(daily_files.values()):,} (daily)",
+            note=f"months older than {COMPACT_AFTER_DAYS} days compacted",
+            detail={"daily": daily_files, "compacted": compact_files},
+        )
+    ]
     daily_db, compact_db = Dashboard(root, meta=None), Dashboard(compact_root, meta=None)
     for name, call in queries(p):
         times = {}
         for label, db in (("daily", daily_db), ("compacted", compact_db)):
+
             def uncached(db: Dashboard = db) -> pd.DataFrame:
                 db.clear_cache()
                 return call(db)
 
-            uncached()   # the first call loads the tables the dashboards hold in memory: warm is what follows
+            uncached()  # the first call loads the tables the dashboards hold in memory: warm is what follows
             times[label] = median(repeat(uncached, runs, budget_s=10.0, min_runs=2))
-        log(f"  {name}: daily {times['daily'] * 1000:.0f} ms, compacted {times['compacted'] * 1000:.0f} ms "
-            f"(nkdash.dashboards, cache off)")
-        figures.append(Figure("layout", f"{name}, nkdash.dashboards warm: compacted vs daily", ms(times["compacted"]),
-                              "ms", baseline=ms(times["daily"]), baseline_name="daily", ratio_kind="speedup"))
+        log(
+            f"  {name}: daily {times['daily'] * 1000:.0f} ms, compacted {times['compacted'] * 1000:.0f} ms "
+            f"(nkdash.dashboards, cache off)"
+        )
+        figures.append(
+            Figure(
+                "layout",
+                f"{name}, nkdash.dashboards warm: compacted vs daily",
+                ms(times["compacted"]),
+                "ms",
+                baseline=ms(times["daily"]),
+                baseline_name="daily",
+                ratio_kind="speedup",
+            )
+        )
     for label, where in (("daily", root), ("compacted", compact_root)):
         for name, seconds in glob_times(where, p).items():
             figures.append(Figure("layout", f"DuckDB read_parquet glob, {name}, {label}", ms(seconds), "ms"))
     figures[-4:] = _pair_globs(figures[-4:])
     same = _same_answers(root, compact_root, p)
-    figures.append(Figure("layout", "nkdash.dashboards on the compacted lake: same answers as on the daily one",
-                          None, "", value_text="yes" if all(same.values()) else "**NO**",
-                          target="same answers", met=all(same.values()), detail=same))
+    figures.append(
+        Figure(
+            "layout",
+            "nkdash.dashboards on the compacted lake: same answers as on the daily one",
+            None,
+            "",
+            value_text="yes" if all(same.values()) else "**NO**",
+            target="same answers",
+            met=all(same.values()),
+            detail=same,
+        )
+    )
     if not all(same.values()):
-        notes.append("nkdash.dashboards on a compacted lake answers differently from the daily lake for: "
-                     + ", ".join(k for k, v in same.items() if not v))
+        notes.append(
+            "nkdash.dashboards on a compacted lake answers differently from the daily lake for: "
+            + ", ".join(k for k, v in same.items() if not v)
+        )
     return figures, notes
 
 
@@ -149,8 +212,17 @@ def _pair_globs(rows: list[Figure]) -> list[Figure]:
     half = len(rows) // 2
     for daily, compacted in zip(rows[:half], rows[half:]):
         name = daily.name.removesuffix(", daily")
-        out.append(Figure("layout", f"{name}: compacted vs daily", compacted.value, "ms", baseline=daily.value,
-                          baseline_name="daily", ratio_kind="speedup"))
+        out.append(
+            Figure(
+                "layout",
+                f"{name}: compacted vs daily",
+                compacted.value,
+                "ms",
+                baseline=daily.value,
+                baseline_name="daily",
+                ratio_kind="speedup",
+            )
+        )
     return out
 
 
@@ -160,5 +232,6 @@ def _same_answers(root: Path, compact_root: Path, p: Params) -> dict[str, bool]:
     for name, call in queries(p):
         a, b = call(daily), call(compacted)
         out[name] = a.shape == b.shape and bool(
-            (a.select_dtypes("number").fillna(0).round(2) == b.select_dtypes("number").fillna(0).round(2)).all().all())
+            (a.select_dtypes("number").fillna(0).round(2) == b.select_dtypes("number").fillna(0).round(2)).all().all()
+        )
     return out

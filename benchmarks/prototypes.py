@@ -25,12 +25,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .report import Figure, median
+from benchmarks.report import Figure, median
 
 
 # ----------------------------------------------------------------------------- 4. ETL
-def sequential_raw_pages(self, model: str, domain: list, fields: Sequence[str], *, after_id: int = 0,
-                         batch_size: int | None = None, context: dict | None = None):
+def sequential_raw_pages(
+    self,
+    model: str,
+    domain: list,
+    fields: Sequence[str],
+    *,
+    after_id: int = 0,
+    batch_size: int | None = None,
+    context: dict | None = None,
+):
     """``OdooClient.raw_pages`` without its prefetch thread: page n+1 is requested once
     page n has been consumed."""
     from nkdash.odoo.client import DEFAULT_CONTEXT
@@ -40,8 +48,16 @@ def sequential_raw_pages(self, model: str, domain: list, fields: Sequence[str], 
     ctx = {**DEFAULT_CONTEXT, **(context or {})}
     cursor = after_id
     while True:
-        rows = self.execute(model, "search_read", [("id", ">", cursor), *domain], fields=fields, offset=0,
-                            context=ctx, order="id asc", limit=size)
+        rows = self.execute(
+            model,
+            "search_read",
+            [("id", ">", cursor), *domain],
+            fields=fields,
+            offset=0,
+            context=ctx,
+            order="id asc",
+            limit=size,
+        )
         if not rows:
             return
         cursor = rows[-1]["id"]
@@ -56,14 +72,17 @@ def sequential_load(self, ctx: Any, day: dt.date | None) -> tuple[dict, dict]:
 
 
 def etl(quick: bool, work: Path, log: Callable[[str], None]) -> list[Figure]:
-    from . import etl as etl_bench
+    from benchmarks import etl as etl_bench
 
     client_module = importlib.import_module("nkdash.odoo.client")
     base_module = importlib.import_module("nkdash.etl.datasets.base")
     spec = etl_bench.DemoSpec(scale="small", days=3) if quick else etl_bench.DemoSpec(days=3)
     no_prefetch = [(client_module.OdooClient, "raw_pages", sequential_raw_pages)]
-    patches = {"now": [], "no prefetch": no_prefetch,
-               "sequential": [*no_prefetch, (base_module.Dataset, "load", sequential_load)]}
+    patches = {
+        "now": [],
+        "no prefetch": no_prefetch,
+        "sequential": [*no_prefetch, (base_module.Dataset, "load", sequential_load)],
+    }
     walls: dict[str, list[float]] = {"fetch": [], **{k: [] for k in patches}}
     with etl_bench.demo_odoo(spec, log) as url:
         template = etl_bench.dims_lake(spec, url, work / "proto-dims")
@@ -74,14 +93,33 @@ def etl(quick: bool, work: Path, log: Callable[[str], None]) -> list[Figure]:
                 with _patched(patch):
                     walls[variant].append(etl_bench.etl_once(spec, url, template, work)[0])
     now, fetch, no_pre, seq = (median(walls[k]) for k in ("now", "fetch", "no prefetch", "sequential"))
-    log(f"  ETL ({spec.scale}, 1 day): as is {now:.2f} s, without prefetching {no_pre:.2f} s, without either "
-        f"overlap {seq:.2f} s, fetch {fetch:.2f} s")
-    return [Figure("prototypes", f"ETL 1 day ({spec.scale} demo), pages fetched one after the other (no prefetch)",
-                   no_pre, "s", baseline=fetch, baseline_name="plain paging loop", ratio_kind="overhead",
-                   note=f"as is in the same run: {now:.2f} s = {now / fetch:.2f}x", detail=walls),
-            Figure("prototypes", f"ETL 1 day ({spec.scale} demo), no prefetch and Odoo totals after the extraction",
-                   seq, "s", baseline=fetch, baseline_name="plain paging loop", ratio_kind="overhead",
-                   note=f"as is: {now:.2f} s = {now / fetch:.2f}x; the demo Odoo shares the 2 cores with the ETL")]
+    log(
+        f"  ETL ({spec.scale}, 1 day): as is {now:.2f} s, without prefetching {no_pre:.2f} s, without either "
+        f"overlap {seq:.2f} s, fetch {fetch:.2f} s"
+    )
+    return [
+        Figure(
+            "prototypes",
+            f"ETL 1 day ({spec.scale} demo), pages fetched one after the other (no prefetch)",
+            no_pre,
+            "s",
+            baseline=fetch,
+            baseline_name="plain paging loop",
+            ratio_kind="overhead",
+            note=f"as is in the same run: {now:.2f} s = {now / fetch:.2f}x",
+            detail=walls,
+        ),
+        Figure(
+            "prototypes",
+            f"ETL 1 day ({spec.scale} demo), no prefetch and Odoo totals after the extraction",
+            seq,
+            "s",
+            baseline=fetch,
+            baseline_name="plain paging loop",
+            ratio_kind="overhead",
+            note=f"as is: {now:.2f} s = {now / fetch:.2f}x; the demo Odoo shares the 2 cores with the ETL",
+        ),
+    ]
 
 
 class _patched:
@@ -99,8 +137,9 @@ class _patched:
 
 
 # ----------------------------------------------------------------------------- all
-def run(root: Path, *, quick: bool, work: Path, current: dict[str, float] | None = None,
-        log: Callable[[str], None] = print) -> tuple[list[Figure], list[str]]:
+def run(
+    root: Path, *, quick: bool, work: Path, current: dict[str, float] | None = None, log: Callable[[str], None] = print
+) -> tuple[list[Figure], list[str]]:
     """The prototypes' figures (``root`` and ``current``: unused since the dashboard
     prototypes became nkdash; kept so that ``benchmarks.run`` calls every part alike)."""
     return etl(quick, work, log), []

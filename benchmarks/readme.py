@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .report import Figure
+from benchmarks.report import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
@@ -54,8 +54,10 @@ def _met(*figures: Figure | None) -> str:
 
 def queries_table(figures: list[Figure]) -> list[str]:
     """One row per scenario: the warm and cold figures side by side."""
-    rows = ["| query scenario | warm p50 / p95 | cold | pandas baseline | speed-up (warm p50) | targets met? |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| query scenario | warm p50 / p95 | cold | pandas baseline | speed-up (warm p50) | targets met? |",
+        "|---|---|---|---|---|---|",
+    ]
     by_name = {f.name: f for f in figures}
     for f in figures:
         if not f.name.endswith(WARM) or "daily-only layout" in f.name:
@@ -63,9 +65,11 @@ def queries_table(figures: list[Figure]) -> list[str]:
         scenario = f.name[: -len(WARM)]
         cold = by_name.get(scenario + COLD)
         cells = f.cells()
-        baseline = re.sub(r" \(.*", "", cells[2]) or "–"      # "1,015 ms (pandas, same answer)" -> "1,015 ms"
-        rows.append(f"| {scenario} | {cells[1]} | {cold.cells()[1] if cold else '–'} | "
-                    f"{baseline} | {cells[3] or '–'} | {_met(f, cold)} |")
+        baseline = re.sub(r" \(.*", "", cells[2]) or "–"  # "1,015 ms (pandas, same answer)" -> "1,015 ms"
+        rows.append(
+            f"| {scenario} | {cells[1]} | {cold.cells()[1] if cold else '–'} | "
+            f"{baseline} | {cells[3] or '–'} | {_met(f, cold)} |"
+        )
     return rows
 
 
@@ -82,10 +86,12 @@ def block(results: dict[str, Any]) -> str:
     figures = [_figure(row) for row in results["figures"]]
     env = results["meta"]["environment"]
     load = ", ".join(f"{x:.1f}" for x in env["load_average"])
-    head = (f"Last full run: {env['when']}, {env['cpus']} CPUs (load average {load} at the start), "
-            f"DuckDB {env['duckdb']}, pyarrow {env['pyarrow']}, pandas {env['pandas']}; "
-            f"{results['meta']['lake']}; `{results['meta']['command']}` took {results['meta']['seconds']:.0f} s. "
-            f"{results['summary'].split(';')[0]}.")
+    head = (
+        f"Last full run: {env['when']}, {env['cpus']} CPUs (load average {load} at the start), "
+        f"DuckDB {env['duckdb']}, pyarrow {env['pyarrow']}, pandas {env['pandas']}; "
+        f"{results['meta']['lake']}; `{results['meta']['command']}` took {results['meta']['seconds']:.0f} s. "
+        f"{results['summary'].split(';')[0]}."
+    )
     return "\n".join([START, "", head, "", *queries_table(figures), "", *other_table(figures), "", END])
 
 

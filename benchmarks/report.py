@@ -13,23 +13,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Ratio = Literal["speedup", "overhead"]   # baseline / value (higher is better) or value / baseline (lower is better)
+Ratio = Literal["speedup", "overhead"]  # baseline / value (higher is better) or value / baseline (lower is better)
 
 
 @dataclass
 class Figure:
     """One row of the table: a measured value, its baseline from the same run, the target."""
 
-    part: str                       # queries, etl, memory, layout
+    part: str  # queries, etl, memory, layout
     name: str
-    value: float | None             # the number the ratio and target use
-    unit: str                       # ms, s, MB, rows/s, files...
+    value: float | None  # the number the ratio and target use
+    unit: str  # ms, s, MB, rows/s, files...
     baseline: float | None = None
     baseline_name: str = ""
     ratio_kind: Ratio = "speedup"
-    target: str = ""                # e.g. "p95 ≤ 100 ms"
-    met: bool | None = None         # None: no target, or not measurable
-    value_text: str = ""            # how to show the value when not just "<value> <unit>"
+    target: str = ""  # e.g. "p95 ≤ 100 ms"
+    met: bool | None = None  # None: no target, or not measurable
+    value_text: str = ""  # how to show the value when not just "<value> <unit>"
     baseline_text: str = ""
     note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
@@ -47,7 +47,9 @@ class Figure:
         value = self.value_text or (f"{_num(self.value)} {self.unit}" if self.value is not None else "n/a")
         baseline = self.baseline_text or (
             f"{_num(self.baseline)} {self.unit}" + (f" ({self.baseline_name})" if self.baseline_name else "")
-            if self.baseline is not None else "")
+            if self.baseline is not None
+            else ""
+        )
         name = self.name + (f" — {self.note}" if self.note else "")
         return [name, value, baseline, ratio_text, self.target, met]
 
@@ -56,8 +58,13 @@ class Figure:
 
 
 HEADER = ["figure", "value", "baseline", "ratio", "target", "met?"]
-PARTS = {"queries": "1. Dashboard queries", "etl": "2. ETL throughput", "memory": "3. Memory",
-         "layout": "4. Partition layout", "setup": "Setup"}
+PARTS = {
+    "queries": "1. Dashboard queries",
+    "etl": "2. ETL throughput",
+    "memory": "3. Memory",
+    "layout": "4. Partition layout",
+    "setup": "Setup",
+}
 
 
 def markdown(figures: Sequence[Figure]) -> str:
@@ -86,21 +93,29 @@ def environment() -> dict[str, Any]:
     import pandas
     import pyarrow
 
-    return {"python": platform.python_version(), "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
-            "pandas": pandas.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
-            "load_average": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    return {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
+        "pandas": pandas.__version__,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average": os.getloadavg(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
 
 
 def write(out: Path, figures: Sequence[Figure], meta: dict[str, Any], notes: Sequence[str] = ()) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    data = {"meta": meta, "summary": summary(figures), "figures": [f.as_dict() for f in figures],
-            "notes": list(notes)}
+    data = {"meta": meta, "summary": summary(figures), "figures": [f.as_dict() for f in figures], "notes": list(notes)}
     json_path, md_path = out / "results.json", out / "results.md"
     json_path.write_text(json.dumps(data, indent=2, default=str))
-    header = (f"Measured {meta.get('environment', {}).get('when', '')} on {meta.get('environment', {}).get('cpus')} "
-              f"CPUs (load average at start {_load(meta)}), DuckDB {meta.get('environment', {}).get('duckdb')}, "
-              f"pyarrow {meta.get('environment', {}).get('pyarrow')}, pandas {meta.get('environment', {}).get('pandas')}. "
-              f"Lake: {meta.get('lake', '')}.")
+    header = (
+        f"Measured {meta.get('environment', {}).get('when', '')} on {meta.get('environment', {}).get('cpus')} "
+        f"CPUs (load average at start {_load(meta)}), DuckDB {meta.get('environment', {}).get('duckdb')}, "
+        f"pyarrow {meta.get('environment', {}).get('pyarrow')}, pandas {meta.get('environment', {}).get('pandas')}. "
+        f"Lake: {meta.get('lake', '')}."
+    )
     body = [header, "", markdown(figures), "", f"**{summary(figures)}**"]
     if notes:
         body += ["", *(f"- {n}" for n in notes)]

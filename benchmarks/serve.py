@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from .report import Figure, median, p95
+from benchmarks.report import Figure, median, p95
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARDS = ("/sales", "/profit", "/inventory", "/purchases")
@@ -40,11 +40,22 @@ QUIET_S = 1.0
 def nkdash_serve(lake: Path, workdir: Path, timeout: float = 90.0) -> Iterator[tuple[str, psutil.Process]]:
     """``nkdash serve --no-auth`` on a free loopback port; yields (url, process)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HOME": str(workdir), "PYTHONPATH": str(REPO), "NKDASH_LAKE": str(lake),
-           "NKDASH_STATE_DIR": str(workdir / "state"), "NKDASH_LOG_DIR": str(workdir / "logs")}
-    proc = subprocess.Popen([sys.executable, "-m", "nkdash", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--no-auth"], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "PYTHONPATH": str(REPO),
+        "NKDASH_LAKE": str(lake),
+        "NKDASH_STATE_DIR": str(workdir / "state"),
+        "NKDASH_LOG_DIR": str(workdir / "logs"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nkdash", "serve", "--host", "127.0.0.1", "--port", "0", "--no-auth"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     url = ""
     try:
@@ -115,13 +126,14 @@ async def viewer(url: str, path: str, timeout: float) -> dict:
     started = time.monotonic()
     statuses: dict[str, str] = {}
     errors = 0
-    async with websockets.connect(ws_url, origin=f"http://{host}", max_size=None, open_timeout=timeout,
-                                  ping_interval=None) as ws:
+    async with websockets.connect(
+        ws_url, origin=f"http://{host}", max_size=None, open_timeout=timeout, ping_interval=None
+    ) as ws:
         last = time.monotonic()
         while time.monotonic() - started < timeout:
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=QUIET_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if statuses and all(s not in ("queued", "running") for s in statuses.values()):
                     break
                 continue
@@ -154,30 +166,51 @@ def phase(lake: Path, workdir: Path, paths: list[str], timeout: float) -> dict:
         return {"idle_mb": idle, "peak_mb": sampler.peak, "wall_s": wall, "viewers": results}
 
 
-def run(root: Path, *, n: int = 20, timeout: float = 300.0, log: Callable[[str], None] = print
-        ) -> tuple[list[Figure], list[str]]:
+def run(
+    root: Path, *, n: int = 20, timeout: float = 300.0, log: Callable[[str], None] = print
+) -> tuple[list[Figure], list[str]]:
     work = Path(tempfile.mkdtemp(prefix="nkdash-serve-bench-"))
     one = phase(root, work / "one", ["/sales"], timeout)
-    log(f"  1 viewer: idle {one['idle_mb']:.0f} MB, peak {one['peak_mb']:.0f} MB, "
-        f"{one['viewers'][0]['seconds']:.1f} s, {one['viewers'][0]['cells']} cells")
+    log(
+        f"  1 viewer: idle {one['idle_mb']:.0f} MB, peak {one['peak_mb']:.0f} MB, "
+        f"{one['viewers'][0]['seconds']:.1f} s, {one['viewers'][0]['cells']} cells"
+    )
     paths = [DASHBOARDS[i % len(DASHBOARDS)] for i in range(n)]
     many = phase(root, work / "many", paths, timeout)
     secs = [v["seconds"] for v in many["viewers"]]
     done = sum(v["done"] for v in many["viewers"])
     errors = sum(v["errors"] for v in many["viewers"]) + one["viewers"][0]["errors"]
-    log(f"  {n} viewers: idle {many['idle_mb']:.0f} MB, peak {many['peak_mb']:.0f} MB, pages done p50 "
-        f"{median(secs):.1f} s p95 {p95(secs):.1f} s, {done}/{n} done, {errors} cell errors")
+    log(
+        f"  {n} viewers: idle {many['idle_mb']:.0f} MB, peak {many['peak_mb']:.0f} MB, pages done p50 "
+        f"{median(secs):.1f} s p95 {p95(secs):.1f} s, {done}/{n} done, {errors} cell errors"
+    )
     notes = []
     if errors:
         notes.append(f"served app: {errors} cell(s) showed an error while the viewers loaded the dashboards")
     if done < n:
         notes.append(f"served app: {n - done} viewer(s) not done within {timeout:.0f} s")
     return [
-        Figure("memory", f"served app, {n} concurrent viewers ({n // len(DASHBOARDS)} per dashboard): peak RSS", many["peak_mb"], "MB",
-               baseline=one["peak_mb"], baseline_name="1 viewer", ratio_kind="overhead", target="reported",
-               detail={"one": one, "many": many}),
+        Figure(
+            "memory",
+            f"served app, {n} concurrent viewers ({n // len(DASHBOARDS)} per dashboard): peak RSS",
+            many["peak_mb"],
+            "MB",
+            baseline=one["peak_mb"],
+            baseline_name="1 viewer",
+            ratio_kind="overhead",
+            target="reported",
+            detail={"one": one, "many": many},
+        ),
         Figure("memory", "  served app idle after start", many["idle_mb"], "MB"),
-        Figure("memory", f"  {n} viewers: time until every cell ran, p50 / p95", p95(secs), "s",
-               baseline=one["viewers"][0]["seconds"], baseline_name="1 viewer", ratio_kind="overhead",
-               value_text=f"{median(secs):.1f} / {p95(secs):.1f} s", note=f"{done}/{n} done"),
+        Figure(
+            "memory",
+            f"  {n} viewers: time until every cell ran, p50 / p95",
+            p95(secs),
+            "s",
+            baseline=one["viewers"][0]["seconds"],
+            baseline_name="1 viewer",
+            ratio_kind="overhead",
+            value_text=f"{median(secs):.1f} / {p95(secs):.1f} s",
+            note=f"{done}/{n} done",
+        ),
     ], notes

@@ -43,10 +43,11 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -62,25 +63,26 @@ GENERATOR_VERSION = 2
 OUT = Path(__file__).resolve().parent / "out"
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
 DATASET_TABLES: dict[str, tuple[str, ...]] = {
-    name: spec.table_names for name, spec in REGISTRY.items() if spec.partitioned}
+    name: spec.table_names for name, spec in REGISTRY.items() if spec.partitioned
+}
 DATED_TABLES: tuple[str, ...] = tuple(t for tables in DATASET_TABLES.values() for t in tables)
 UTC_US = pa.timestamp("us", tz="UTC")
-EPOCH = dt.date(2000, 1, 1)            # ids are offset by days since then: unique across dates
+EPOCH = dt.date(2000, 1, 1)  # ids are offset by days since then: unique across dates
 
 
 @dataclass(frozen=True)
 class LakeSpec:
     """What to generate. Volumes are daily averages over the whole range."""
 
-    days: int = 1096                    # 3 years
+    days: int = 1096  # 3 years
     end: dt.date = dt.date(2026, 10, 31)
     stores: int = 20
     products: int = 5000
     customers: int = 20000
     vendors: int = 40
-    pos_lines: int = 20000              # a day
-    invoice_lines: int = 2000           # a weekday
-    purchase_lines: int = 2000          # a weekday
+    pos_lines: int = 20000  # a day
+    invoice_lines: int = 2000  # a weekday
+    purchase_lines: int = 2000  # a weekday
     seed: int = 7
 
     @classmethod
@@ -97,50 +99,164 @@ class LakeSpec:
 
     @property
     def key(self) -> str:
-        text = json.dumps({"spec": dataclasses.asdict(self), "version": GENERATOR_VERSION,
-                           "schemas": {name: str(schema) for name, schema in sorted(SCHEMAS.items())}},
-                          default=str, sort_keys=True)
+        text = json.dumps(
+            {
+                "spec": dataclasses.asdict(self),
+                "version": GENERATOR_VERSION,
+                "schemas": {name: str(schema) for name, schema in sorted(SCHEMAS.items())},
+            },
+            default=str,
+            sort_keys=True,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def describe(self) -> str:
-        return (f"{self.days} days to {self.end}, {self.stores} stores, {self.products} products, "
-                f"~{self.pos_lines} POS + {self.invoice_lines} invoice lines a day")
+        return (
+            f"{self.days} days to {self.end}, {self.stores} stores, {self.products} products, "
+            f"~{self.pos_lines} POS + {self.invoice_lines} invoice lines a day"
+        )
 
 
-QUICK = LakeSpec(days=45, stores=3, products=240, customers=300, vendors=4, pos_lines=600, invoice_lines=60,
-                 purchase_lines=60)
+QUICK = LakeSpec(
+    days=45, stores=3, products=240, customers=300, vendors=4, pos_lines=600, invoice_lines=60, purchase_lines=60
+)
 
 
 # ----------------------------------------------------------------------------- the catalogue
 # department, categories (name, season), share of products, median list price, margin, VAT rate
 DEPARTMENTS: tuple[tuple[str, tuple[tuple[str, str | None], ...], float, float, float, float], ...] = (
-    ("Groceries", (("Dairy", None), ("Bakery", None), ("Fruit & Vegetables", "summer"), ("Meat & Fish", None),
-                   ("Frozen", "summer"), ("Pantry", None), ("Snacks", None), ("Breakfast", None)),
-     0.34, 2.9, 0.27, 0.06),
-    ("Drinks", (("Water", "summer"), ("Soft Drinks", "summer"), ("Beer", "summer"), ("Wine", "xmas"),
-                ("Spirits", "xmas"), ("Coffee & Tea", None)), 0.18, 4.6, 0.30, 0.21),
-    ("Household", (("Cleaning", None), ("Paper", None), ("Kitchen", None), ("Laundry", None)),
-     0.16, 5.5, 0.35, 0.21),
-    ("Personal Care", (("Hygiene", None), ("Beauty", None), ("Baby", None), ("Pharmacy", "winter")),
-     0.17, 6.5, 0.38, 0.21),
-    ("Leisure", (("Toys", "xmas"), ("Books & Press", "school"), ("Garden", "spring"), ("Seasonal", "xmas"),
-                 ("Electronics", "xmas")), 0.15, 14.0, 0.42, 0.21),
+    (
+        "Groceries",
+        (
+            ("Dairy", None),
+            ("Bakery", None),
+            ("Fruit & Vegetables", "summer"),
+            ("Meat & Fish", None),
+            ("Frozen", "summer"),
+            ("Pantry", None),
+            ("Snacks", None),
+            ("Breakfast", None),
+        ),
+        0.34,
+        2.9,
+        0.27,
+        0.06,
+    ),
+    (
+        "Drinks",
+        (
+            ("Water", "summer"),
+            ("Soft Drinks", "summer"),
+            ("Beer", "summer"),
+            ("Wine", "xmas"),
+            ("Spirits", "xmas"),
+            ("Coffee & Tea", None),
+        ),
+        0.18,
+        4.6,
+        0.30,
+        0.21,
+    ),
+    ("Household", (("Cleaning", None), ("Paper", None), ("Kitchen", None), ("Laundry", None)), 0.16, 5.5, 0.35, 0.21),
+    (
+        "Personal Care",
+        (("Hygiene", None), ("Beauty", None), ("Baby", None), ("Pharmacy", "winter")),
+        0.17,
+        6.5,
+        0.38,
+        0.21,
+    ),
+    (
+        "Leisure",
+        (
+            ("Toys", "xmas"),
+            ("Books & Press", "school"),
+            ("Garden", "spring"),
+            ("Seasonal", "xmas"),
+            ("Electronics", "xmas"),
+        ),
+        0.15,
+        14.0,
+        0.42,
+        0.21,
+    ),
 )
-CITIES = ("Brussels Centre", "Antwerp Station", "Ghent", "Charleroi", "Liège", "Bruges", "Namur", "Leuven",
-          "Mons", "Mechelen", "Hasselt", "Kortrijk", "Ostend", "Aalst", "Genk", "Sint-Niklaas", "Tournai",
-          "Wavre", "Arlon", "Turnhout", "Ypres", "Dinant", "Spa", "Eupen")
-FIRST = ("Emma", "Louis", "Olivia", "Arthur", "Louise", "Jules", "Mila", "Noah", "Elena", "Lucas", "Alice",
-         "Victor", "Lina", "Adam", "Nora", "Liam", "Sofia", "Finn", "Julie", "Hugo")
-LAST = ("Peeters", "Janssens", "Maes", "Jacobs", "Mertens", "Willems", "Claes", "Goossens", "Wouters",
-        "De Smet", "Dubois", "Lambert", "Dupont", "Martin", "Simon", "Leroy", "Hermans", "Michiels")
+CITIES = (
+    "Brussels Centre",
+    "Antwerp Station",
+    "Ghent",
+    "Charleroi",
+    "Liège",
+    "Bruges",
+    "Namur",
+    "Leuven",
+    "Mons",
+    "Mechelen",
+    "Hasselt",
+    "Kortrijk",
+    "Ostend",
+    "Aalst",
+    "Genk",
+    "Sint-Niklaas",
+    "Tournai",
+    "Wavre",
+    "Arlon",
+    "Turnhout",
+    "Ypres",
+    "Dinant",
+    "Spa",
+    "Eupen",
+)
+FIRST = (
+    "Emma",
+    "Louis",
+    "Olivia",
+    "Arthur",
+    "Louise",
+    "Jules",
+    "Mila",
+    "Noah",
+    "Elena",
+    "Lucas",
+    "Alice",
+    "Victor",
+    "Lina",
+    "Adam",
+    "Nora",
+    "Liam",
+    "Sofia",
+    "Finn",
+    "Julie",
+    "Hugo",
+)
+LAST = (
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "De Smet",
+    "Dubois",
+    "Lambert",
+    "Dupont",
+    "Martin",
+    "Simon",
+    "Leroy",
+    "Hermans",
+    "Michiels",
+)
 TRADES = ("Restaurant", "Café", "Hotel", "Brasserie", "Bakery", "School", "Daycare", "Catering", "Sports Club")
-WEEKDAY = (0.90, 0.90, 0.95, 1.00, 1.15, 1.30, 0.75)        # orders per open store, Monday first
+WEEKDAY = (0.90, 0.90, 0.95, 1.00, 1.15, 1.30, 0.75)  # orders per open store, Monday first
 POS_QTY = ((1, 2, 3, 4, 6), (0.70, 0.20, 0.06, 0.02, 0.02))
 B2B_QTY = ((1, 2, 3, 4, 6, 12, 24), (0.25, 0.20, 0.12, 0.12, 0.15, 0.10, 0.06))
 DISCOUNTS = np.array([5.0, 10.0, 10.0, 15.0, 20.0, 20.0, 25.0, 30.0, 50.0])
 LINES_PER_ORDER, LINES_PER_INVOICE, LINES_PER_PURCHASE = 3.5, 5.0, 18.0
 KINDS = ("delivery", "return", "receipt", "internal", "adjustment", "scrap")
-POS_OPEN_S, POS_HOURS_S = 8 * 3600, 12 * 3600          # orders between 08:00 and 20:00 UTC-ish
+POS_OPEN_S, POS_HOURS_S = 8 * 3600, 12 * 3600  # orders between 08:00 and 20:00 UTC-ish
 
 # location ids (stores' view and stock locations follow at 10 + 2 * store)
 CUSTOMERS_LOC, VENDORS_LOC, ADJUST_LOC, SCRAP_LOC = 2, 3, 5, 6
@@ -168,7 +284,7 @@ def day_factor(day: dt.date, start: dt.date) -> float:
     years = (day - start).days / 365.25
     base = WEEKDAY[day.weekday()] * (1 + 0.06 * math.cos(2 * math.pi * (doy - 200) / 365.25))
     base *= 1 + 0.35 * math.exp(-(((doy - 354) / 9) ** 2)) if (day.month, day.day) <= (12, 24) else 1
-    return base * (1.05 ** years)
+    return base * (1.05**years)
 
 
 def closed_day(day: dt.date) -> bool:
@@ -193,7 +309,7 @@ class Company:
     # ---- dimensions -----------------------------------------------------------------------
     def _categories(self, rng: np.random.Generator) -> None:
         ids, names, complete, parents = [1], ["All"], ["All"], [None]
-        leaves: list[tuple[int, int, str | None]] = []          # (category id, department index, season)
+        leaves: list[tuple[int, int, str | None]] = []  # (category id, department index, season)
         for d, (dept, subs, *_rest) in enumerate(DEPARTMENTS):
             dept_id = len(ids) + 1
             ids.append(dept_id), names.append(dept), complete.append(f"All / {dept}"), parents.append(1)
@@ -202,8 +318,9 @@ class Company:
                 ids.append(cid), names.append(sub), complete.append(f"All / {dept} / {sub}"), parents.append(dept_id)
                 leaves.append((cid, d, kind))
         self.category = {"id": ids, "name": names, "complete_name": complete, "parent_id": parents}
-        self.departments = {DEPARTMENTS[d][0]: 2 + sum(1 + len(x[1]) for x in DEPARTMENTS[:d])
-                            for d in range(len(DEPARTMENTS))}
+        self.departments = {
+            DEPARTMENTS[d][0]: 2 + sum(1 + len(x[1]) for x in DEPARTMENTS[:d]) for d in range(len(DEPARTMENTS))
+        }
         self.leaves = leaves
 
     def _products(self, rng: np.random.Generator) -> None:
@@ -223,8 +340,8 @@ class Company:
         self.active = rng.random(n) < 0.97
         self.pack = rng.choice([1, 6, 12, 24], n, p=[0.3, 0.35, 0.25, 0.1])
         self.cost_phase = rng.integers(0, 122, n)
-        rank = rng.permutation(n)                                   # 0 = best seller
-        self.popularity = 1.0 / (rank + 10.0)                       # Zipf-Mandelbrot, s = 1, q = 10
+        rank = rng.permutation(n)  # 0 = best seller
+        self.popularity = 1.0 / (rank + 10.0)  # Zipf-Mandelbrot, s = 1, q = 10
         self.product_ids = np.arange(1, n + 1, dtype=np.int64)
         self.vendor_of = rng.integers(0, self.spec.vendors, n)
 
@@ -235,7 +352,7 @@ class Company:
         size[0] *= 1.8
         self.store_size = size / size.mean()
         self.sunday = np.arange(s) < 2
-        pct = np.argsort(np.argsort(-self.popularity)) / self.spec.products        # 0 = most popular
+        pct = np.argsort(np.argsort(-self.popularity)) / self.spec.products  # 0 = most popular
         self.carried = rng.random((s, self.spec.products)) < (0.95 - 0.45 * pct)[None, :]
         self.carried[0] = True
         self.store_ids = np.arange(1, s + 1, dtype=np.int64)
@@ -247,11 +364,14 @@ class Company:
             (VENDORS_LOC, "Vendors", "Partners/Vendors", "supplier", 1, None, False),
             (4, "Virtual Locations", "Virtual Locations", "view", None, None, False),
             (ADJUST_LOC, "Inventory adjustment", "Virtual Locations/Inventory adjustment", "inventory", 4, None, False),
-            (SCRAP_LOC, "Scrap", "Virtual Locations/Scrap", "inventory", 4, None, True)]
+            (SCRAP_LOC, "Scrap", "Virtual Locations/Scrap", "inventory", 4, None, True),
+        ]
         for k, name in enumerate(self.store_names):
             code = _code(name, k)
-            self.locations += [(10 + 2 * k, code, code, "view", None, k + 1, False),
-                               (11 + 2 * k, "Stock", f"{code}/Stock", "internal", 10 + 2 * k, k + 1, False)]
+            self.locations += [
+                (10 + 2 * k, code, code, "view", None, k + 1, False),
+                (11 + 2 * k, "Stock", f"{code}/Stock", "internal", 10 + 2 * k, k + 1, False),
+            ]
         self.loc_usage = {row[0]: row[3] for row in self.locations}
 
     def _partners(self, rng: np.random.Generator) -> None:
@@ -267,7 +387,7 @@ class Company:
 
     def _quants(self, rng: np.random.Generator) -> None:
         s_idx, p_idx = np.nonzero(self.carried & self.storable[None, :])
-        order = np.lexsort((s_idx, p_idx))                          # by product, then location
+        order = np.lexsort((s_idx, p_idx))  # by product, then location
         self.q_store, self.q_product = s_idx[order], p_idx[order]
         rel = self.popularity[self.q_product] / self.popularity.max()
         self.q_cap = np.ceil(4 + 120 * rel * rng.uniform(0.5, 1.5, len(order)))
@@ -282,11 +402,19 @@ class Company:
         leaf_names = [self.category["name"][self.category["id"].index(cid)] for cid, _d, _k in self.leaves]
         names = [f"{leaf_names[leaf]} {i:04d}" for i, leaf in enumerate(self.p_leaf, 1)]
         product = {
-            "id": self.product_ids, "name": names, "default_code": codes,
+            "id": self.product_ids,
+            "name": names,
+            "default_code": codes,
             "barcode": [f"54{i:010d}{(i * 7) % 10}" for i in range(1, n + 1)],
-            "category_id": self.p_category, "list_price": self.list_price, "standard_price": self.standard_price,
-            "storable": self.storable, "sale_ok": np.ones(n, bool), "available_in_pos": np.ones(n, bool),
-            "active": self.active, "write_date": np.full(n, stamp)}
+            "category_id": self.p_category,
+            "list_price": self.list_price,
+            "standard_price": self.standard_price,
+            "storable": self.storable,
+            "sale_ok": np.ones(n, bool),
+            "available_in_pos": np.ones(n, bool),
+            "active": self.active,
+            "write_date": np.full(n, stamp),
+        }
         nc = len(self.category["id"])
         category = {**self.category, "write_date": np.full(nc, stamp)}
         v, c = spec.vendors, spec.customers
@@ -296,21 +424,34 @@ class Company:
         cnames = np.where(self.partner_business, trade, person)
         ids = np.concatenate([[1], self.vendor_ids, self.customer_ids])
         partner = {
-            "id": ids, "name": ["NK Retail SA", *(f"Vendor {i:02d} NV" for i in range(1, v + 1)), *cnames],
+            "id": ids,
+            "name": ["NK Retail SA", *(f"Vendor {i:02d} NV" for i in range(1, v + 1)), *cnames],
             "ref": [None, *(f"V{i:03d}" for i in range(1, v + 1)), *(f"C{i:06d}" for i in range(1, c + 1))],
             "city": [CITIES[int(k) % len(CITIES)] for k in ids],
             "is_company": np.concatenate([[True], np.ones(v, bool), self.partner_business]),
             "customer_rank": np.concatenate([[0], np.zeros(v, int), np.ones(c, int)]),
             "supplier_rank": np.concatenate([[0], np.ones(v, int), np.zeros(c, int)]),
-            "parent_id": [None] * len(ids), "active": np.ones(len(ids), bool), "write_date": np.full(len(ids), stamp)}
+            "parent_id": [None] * len(ids),
+            "active": np.ones(len(ids), bool),
+            "write_date": np.full(len(ids), stamp),
+        }
         cols = ("id", "name", "complete_name", "usage", "parent_id", "warehouse_id", "scrap_location")
         location = {c: [row[i] for row in self.locations] for i, c in enumerate(cols)}
         location.update(active=[True] * len(self.locations), write_date=np.full(len(self.locations), stamp))
-        store = {"id": self.store_ids, "name": self.store_names, "warehouse_id": self.store_ids,
-                 "active": np.ones(spec.stores, bool), "write_date": np.full(spec.stores, stamp)}
-        return {"dim_product": table("dim_product", product), "dim_category": table("dim_category", category),
-                "dim_partner": table("dim_partner", partner), "dim_location": table("dim_location", location),
-                "dim_store": table("dim_store", store)}
+        store = {
+            "id": self.store_ids,
+            "name": self.store_names,
+            "warehouse_id": self.store_ids,
+            "active": np.ones(spec.stores, bool),
+            "write_date": np.full(spec.stores, stamp),
+        }
+        return {
+            "dim_product": table("dim_product", product),
+            "dim_category": table("dim_category", category),
+            "dim_partner": table("dim_partner", partner),
+            "dim_location": table("dim_location", location),
+            "dim_store": table("dim_store", store),
+        }
 
     # ---- calibration --------------------------------------------------------------------
     def _calibrate(self) -> float:
@@ -351,9 +492,13 @@ class Company:
         inv = self._invoices(day, rng)
         sales = self._sales(day, pos, inv)
         return {
-            "fact_pos_sales": pos["table"], "fact_invoice_sales": inv["table"], "fact_sales": sales,
-            **aggregates(sales), "fact_purchases": self._purchases(day, rng),
-            "fact_inventory_moves": self._moves(day, rng, pos), "fact_stock_quants": self._quant_levels(day),
+            "fact_pos_sales": pos["table"],
+            "fact_invoice_sales": inv["table"],
+            "fact_sales": sales,
+            **aggregates(sales),
+            "fact_purchases": self._purchases(day, rng),
+            "fact_inventory_moves": self._moves(day, rng, pos),
+            "fact_stock_quants": self._quant_levels(day),
         }
 
     def _pos(self, day: dt.date, rng: np.random.Generator) -> dict[str, Any]:
@@ -373,8 +518,9 @@ class Company:
             rows = np.flatnonzero(l_store == s)
             if len(rows):
                 cum = self._cum_weights(s, day.month)
-                product[rows] = np.minimum(np.searchsorted(cum, rng.random(len(rows)) * cum[-1], side="right"),
-                                           spec.products - 1)
+                product[rows] = np.minimum(
+                    np.searchsorted(cum, rng.random(len(rows)) * cum[-1], side="right"), spec.products - 1
+                )
         qty = rng.choice(POS_QTY[0], len(l_order), p=POS_QTY[1]).astype(float)
         refund = o_refund[l_order]
         qty[refund] = -np.where(rng.random(refund.sum()) < 0.7, qty[refund], 1)
@@ -384,33 +530,61 @@ class Company:
         unit = self.unit_cost(day, product)
         computed = rng.random(len(l_order)) > 0.005
         total_cost = np.where(computed, np.round(qty * unit, 2), 0.0)
-        o_partner = np.where(rng.random(len(o_store)) < 0.3,
-                             rng.choice(self.individuals, len(o_store)) if len(self.individuals) else -1, -1)
+        o_partner = np.where(
+            rng.random(len(o_store)) < 0.3,
+            rng.choice(self.individuals, len(o_store)) if len(self.individuals) else -1,
+            -1,
+        )
         o_invoiced = (o_partner >= 0) & (rng.random(len(o_store)) < 0.05)
         o_id = idx * 10000 + np.arange(len(o_store))
-        o_ref = _join(pa.array([f"{n}/" for n in self.store_names]).take(pa.array(o_store)),
-                      _digits(t * 10000 + o_seq, 8))
+        o_ref = _join(
+            pa.array([f"{n}/" for n in self.store_names]).take(pa.array(o_store)), _digits(t * 10000 + o_seq, 8)
+        )
         session = idx * 100 + o_store
-        o_posref = _join(pa.array(["Order "] * len(o_store)), _digits(session % 100000, 5),
-                         pa.array(["-001-"] * len(o_store)), _digits(o_seq, 4))
+        o_posref = _join(
+            pa.array(["Order "] * len(o_store)),
+            _digits(session % 100000, 5),
+            pa.array(["-001-"] * len(o_store)),
+            _digits(o_seq, 4),
+        )
         o_time = _ts_day(day) + (POS_OPEN_S + np.sort(rng.integers(0, POS_HOURS_S, len(o_store)))) * 1_000_000
         take = pa.array(l_order)
         line_id = idx * 100000 + np.arange(len(l_order))
         partner = o_partner[l_order]
         columns = {
-            "date": _dates(day, len(l_order)), "line_id": line_id, "order_id": o_id[l_order],
-            "order_ref": o_ref.take(take), "pos_reference": o_posref.take(take),
-            "store_id": self.store_ids[l_store], "session_id": session[l_order],
-            "partner_id": _nullable(partner), "product_id": self.product_ids[product], "qty": qty,
-            "price_unit": price, "discount": discount, "price_subtotal": subtotal,
-            "price_subtotal_incl": np.round(subtotal * (1 + self.vat[product]), 2), "total_cost": total_cost,
-            "is_total_cost_computed": computed, "refunded_line_id": _nullable(np.where(refund, line_id - 997, -1)),
-            "order_state": _labels(("done", "invoiced"), o_invoiced[l_order]), "date_order": o_time[l_order],
+            "date": _dates(day, len(l_order)),
+            "line_id": line_id,
+            "order_id": o_id[l_order],
+            "order_ref": o_ref.take(take),
+            "pos_reference": o_posref.take(take),
+            "store_id": self.store_ids[l_store],
+            "session_id": session[l_order],
+            "partner_id": _nullable(partner),
+            "product_id": self.product_ids[product],
+            "qty": qty,
+            "price_unit": price,
+            "discount": discount,
+            "price_subtotal": subtotal,
+            "price_subtotal_incl": np.round(subtotal * (1 + self.vat[product]), 2),
+            "total_cost": total_cost,
+            "is_total_cost_computed": computed,
+            "refunded_line_id": _nullable(np.where(refund, line_id - 997, -1)),
+            "order_state": _labels(("done", "invoiced"), o_invoiced[l_order]),
+            "date_order": o_time[l_order],
             "write_date": o_time[l_order] + 10 * 3600 * 1_000_000,
         }
-        return {"table": table("fact_pos_sales", columns), "store": l_store, "product": product, "qty": qty,
-                "revenue": subtotal, "cost": np.where(computed, total_cost, qty * self.standard_price[product]),
-                "computed": computed, "line_id": line_id, "order_ref": columns["order_ref"], "partner": partner}
+        return {
+            "table": table("fact_pos_sales", columns),
+            "store": l_store,
+            "product": product,
+            "qty": qty,
+            "revenue": subtotal,
+            "cost": np.where(computed, total_cost, qty * self.standard_price[product]),
+            "computed": computed,
+            "line_id": line_id,
+            "order_ref": columns["order_ref"],
+            "partner": partner,
+        }
 
     def _invoices(self, day: dt.date, rng: np.random.Generator) -> dict[str, Any]:
         spec, t, idx = self.spec, (day - self.spec.start).days, (day - EPOCH).days
@@ -418,8 +592,11 @@ class Company:
         n_inv = round(spec.invoice_lines / LINES_PER_INVOICE * rng.uniform(0.8, 1.2)) if weekday else 0
         n_cn = int(n_inv * 0.05 + rng.random()) if weekday else 0
         m_refund = np.r_[np.zeros(n_inv, bool), np.ones(n_cn, bool)]
-        n_lines = np.where(m_refund, rng.integers(1, 3, len(m_refund)),
-                           np.minimum(rng.geometric(1 / LINES_PER_INVOICE, len(m_refund)), 15))
+        n_lines = np.where(
+            m_refund,
+            rng.integers(1, 3, len(m_refund)),
+            np.minimum(rng.geometric(1 / LINES_PER_INVOICE, len(m_refund)), 15),
+        )
         l_move = np.repeat(np.arange(len(m_refund)), n_lines)
         cum = self._cum_weights(-1, day.month)
         product = np.minimum(np.searchsorted(cum, rng.random(len(l_move)) * cum[-1], side="right"), spec.products - 1)
@@ -437,39 +614,60 @@ class Company:
         line_id = idx * 100000 + np.arange(len(l_move))
         stamp = _ts_day(day) + 9 * 3600 * 1_000_000
         columns = {
-            "date": _dates(day, len(l_move)), "line_id": line_id, "move_id": m_id[l_move],
+            "date": _dates(day, len(l_move)),
+            "line_id": line_id,
+            "move_id": m_id[l_move],
             "move_ref": m_ref.take(pa.array(l_move, pa.int64())),
-            "move_type": _labels(("out_invoice", "out_refund"), refund), "partner_id": m_partner[l_move],
-            "product_id": self.product_ids[product], "quantity": quantity, "price_unit": price,
-            "discount": discount, "price_subtotal": subtotal, "balance": balance,
+            "move_type": _labels(("out_invoice", "out_refund"), refund),
+            "partner_id": m_partner[l_move],
+            "product_id": self.product_ids[product],
+            "quantity": quantity,
+            "price_unit": price,
+            "discount": discount,
+            "price_subtotal": subtotal,
+            "balance": balance,
             "write_date": np.full(len(l_move), stamp),
         }
         qty = np.where(refund, -quantity, quantity)
-        return {"table": table("fact_invoice_sales", columns), "product": product, "qty": qty, "revenue": -balance,
-                "cost": qty * self.unit_cost(day, product), "line_id": line_id, "order_ref": columns["move_ref"],
-                "partner": m_partner[l_move]}
+        return {
+            "table": table("fact_invoice_sales", columns),
+            "product": product,
+            "qty": qty,
+            "revenue": -balance,
+            "cost": qty * self.unit_cost(day, product),
+            "line_id": line_id,
+            "order_ref": columns["move_ref"],
+            "partner": m_partner[l_move],
+        }
 
     def _sales(self, day: dt.date, pos: dict[str, Any], inv: dict[str, Any]) -> pa.Table:
         n_pos, n_inv = len(pos["qty"]), len(inv["qty"])
         product = np.r_[pos["product"], inv["product"]]
         revenue, cost = np.r_[pos["revenue"], inv["revenue"]], np.r_[pos["cost"], inv["cost"]]
         columns = {
-            "date": _dates(day, n_pos + n_inv), "channel": _labels(("pos", "invoice"), np.r_[np.zeros(n_pos, int), np.ones(n_inv, int)]),
+            "date": _dates(day, n_pos + n_inv),
+            "channel": _labels(("pos", "invoice"), np.r_[np.zeros(n_pos, int), np.ones(n_inv, int)]),
             "source_line_id": np.r_[pos["line_id"], inv["line_id"]],
             "order_ref": pa.concat_arrays([_chunk(pos["order_ref"]), _chunk(inv["order_ref"])]),
             "store_id": _nullable(np.r_[self.store_ids[pos["store"]], np.full(n_inv, -1)]),
             "partner_id": _nullable(np.r_[pos["partner"], inv["partner"]]),
-            "product_id": self.product_ids[product], "category_id": self.p_category[product],
-            "qty": np.r_[pos["qty"], inv["qty"]], "revenue": revenue, "cost": cost, "margin": revenue - cost,
-            "cost_source": _labels(("standard_price", "pos_total_cost", "valuation_layer"),
-                                   np.r_[pos["computed"].astype(int), np.full(n_inv, 2)]),
+            "product_id": self.product_ids[product],
+            "category_id": self.p_category[product],
+            "qty": np.r_[pos["qty"], inv["qty"]],
+            "revenue": revenue,
+            "cost": cost,
+            "margin": revenue - cost,
+            "cost_source": _labels(
+                ("standard_price", "pos_total_cost", "valuation_layer"),
+                np.r_[pos["computed"].astype(int), np.full(n_inv, 2)],
+            ),
         }
         return table("fact_sales", columns)
 
     def _purchases(self, day: dt.date, rng: np.random.Generator) -> pa.Table:
         spec, t, idx = self.spec, (day - self.spec.start).days, (day - EPOCH).days
         weekday = day.weekday() < 5 and not closed_day(day)
-        n_po = round(spec.purchase_lines / 12 * rng.uniform(0.85, 1.15)) if weekday else 0   # ~12 distinct lines a PO
+        n_po = round(spec.purchase_lines / 12 * rng.uniform(0.85, 1.15)) if weekday else 0  # ~12 distinct lines a PO
         po_store = rng.choice(spec.stores, n_po, p=self.store_size / self.store_size.sum())
         po_vendor = rng.integers(0, spec.vendors, n_po)
         products, po_of = [], []
@@ -495,14 +693,22 @@ class Company:
         po_ref = _join(pa.array(["P"] * n_po, pa.string()), _digits(t * 1000 + np.arange(n_po), 7))
         approve = _ts_day(day) + (9 * 3600 + rng.integers(0, 3 * 3600, n_po)) * 1_000_000
         columns = {
-            "date": _dates(day, len(product)), "line_id": idx * 100000 + np.arange(len(product)),
-            "order_id": po_id[l_po], "order_ref": po_ref.take(pa.array(l_po, pa.int64())),
-            "partner_id": self.vendor_ids[po_vendor[l_po]], "picking_type_id": self.type_in[po_store[l_po]],
-            "product_id": self.product_ids[product], "product_qty": qty, "qty_received": received,
-            "qty_invoiced": invoiced, "price_unit": price, "price_subtotal": subtotal,
+            "date": _dates(day, len(product)),
+            "line_id": idx * 100000 + np.arange(len(product)),
+            "order_id": po_id[l_po],
+            "order_ref": po_ref.take(pa.array(l_po, pa.int64())),
+            "partner_id": self.vendor_ids[po_vendor[l_po]],
+            "picking_type_id": self.type_in[po_store[l_po]],
+            "product_id": self.product_ids[product],
+            "product_qty": qty,
+            "qty_received": received,
+            "qty_invoiced": invoiced,
+            "price_unit": price,
+            "price_subtotal": subtotal,
             "price_total": np.round(subtotal * (1 + self.vat[product]), 2),
             "state": _labels(("purchase", "done"), np.full(len(product), int(age > 12))),
-            "date_approve": approve[l_po], "write_date": approve[l_po] + min(age, 12) * 86400 * 1_000_000,
+            "date_approve": approve[l_po],
+            "write_date": approve[l_po] + min(age, 12) * 86400 * 1_000_000,
         }
         return table("fact_purchases", columns)
 
@@ -527,7 +733,7 @@ class Company:
             dest = np.full(len(keys), CUSTOMERS_LOC) if sign > 0 else self.stock_loc[store]
             parts.append(_moves_part(store, product, src, dest, qty, self.type_pos[store], src_kind))
         open_ = np.flatnonzero(self._open(day))
-        if day.weekday() < 6 and not closed_day(day):                  # receipts Monday to Saturday
+        if day.weekday() < 6 and not closed_day(day):  # receipts Monday to Saturday
             n = rng.poisson(spec.purchase_lines * 0.85)
             store = rng.choice(spec.stores, n, p=self.store_size / self.store_size.sum())
             product = np.empty(n, np.int64)
@@ -535,20 +741,38 @@ class Company:
                 rows = np.flatnonzero(store == s)
                 cum = self._cum_weights(int(s), day.month)
                 product[rows] = np.searchsorted(cum, rng.random(len(rows)) * cum[-1], side="right").clip(
-                    0, spec.products - 1)
+                    0, spec.products - 1
+                )
             keep = self.storable[product]
             store, product = store[keep], product[keep]
             qty = (self.pack[product] * rng.integers(1, 5, len(product))).astype(float)
-            parts.append(_moves_part(store, product, np.full(len(store), VENDORS_LOC), self.stock_loc[store], qty,
-                                     self.type_in[store], "receipt"))
-        if day.weekday() < 5 and len(open_) > 1:                       # transfers between stores
+            parts.append(
+                _moves_part(
+                    store,
+                    product,
+                    np.full(len(store), VENDORS_LOC),
+                    self.stock_loc[store],
+                    qty,
+                    self.type_in[store],
+                    "receipt",
+                )
+            )
+        if day.weekday() < 5 and len(open_) > 1:  # transfers between stores
             for _ in range(max(1, spec.stores // 4)):
                 a, b = rng.choice(open_, 2, replace=False)
                 product = rng.choice(np.flatnonzero(self.carried[a] & self.carried[b] & self.storable), 6)
                 qty = rng.integers(2, 12, len(product)).astype(float)
-                parts.append(_moves_part(np.full(len(product), a), product, self.stock_loc[np.full(len(product), a)],
-                                         self.stock_loc[np.full(len(product), b)], qty,
-                                         self.type_int[np.full(len(product), a)], "internal"))
+                parts.append(
+                    _moves_part(
+                        np.full(len(product), a),
+                        product,
+                        self.stock_loc[np.full(len(product), a)],
+                        self.stock_loc[np.full(len(product), b)],
+                        qty,
+                        self.type_int[np.full(len(product), a)],
+                        "internal",
+                    )
+                )
         for kind, count in (("adjustment", 1 + spec.stores // 3), ("scrap", 1 + spec.stores // 4)):
             store = rng.choice(open_, count)
             product = rng.choice(np.flatnonzero(self.storable), count)
@@ -564,15 +788,24 @@ class Company:
         n = len(m["qty"])
         usage = self._usage
         prefix = pa.array([f"{_code(name, s)}/" for s, name in enumerate(self.store_names)]).take(pa.array(m["store"]))
-        reference = _join(prefix, _labels([k[:3].upper() + "/" for k in KINDS], m["kind"]),
-                          _digits(np.full(n, t), 5))
+        reference = _join(prefix, _labels([k[:3].upper() + "/" for k in KINDS], m["kind"]), _digits(np.full(n, t), 5))
         done = _ts_day(day) + (19 * 3600 + rng.integers(0, 3 * 3600, n)) * 1_000_000
         columns = {
-            "date": _dates(day, n), "move_id": idx * 100000 + np.arange(n), "reference": reference,
-            "product_id": self.product_ids[m["product"]], "location_id": m["src"], "location_dest_id": m["dest"],
-            "src_usage": usage(m["src"]), "dest_usage": usage(m["dest"]), "kind": _labels(KINDS, m["kind"]), "qty": m["qty"],
-            "product_uom_qty": m["qty"], "price_unit": self.unit_cost(day, m["product"]),
-            "picking_type_id": _nullable(m["ptype"]), "date_done": done, "write_date": done,
+            "date": _dates(day, n),
+            "move_id": idx * 100000 + np.arange(n),
+            "reference": reference,
+            "product_id": self.product_ids[m["product"]],
+            "location_id": m["src"],
+            "location_dest_id": m["dest"],
+            "src_usage": usage(m["src"]),
+            "dest_usage": usage(m["dest"]),
+            "kind": _labels(KINDS, m["kind"]),
+            "qty": m["qty"],
+            "product_uom_qty": m["qty"],
+            "price_unit": self.unit_cost(day, m["product"]),
+            "picking_type_id": _nullable(m["ptype"]),
+            "date_done": done,
+            "write_date": done,
         }
         return table("fact_inventory_moves", columns)
 
@@ -584,17 +817,27 @@ class Company:
         t = (day - self.spec.start).days
         level = np.floor(self.q_cap * (1 - ((t / self.q_cycle + self.q_phase) % 1.0)))
         level[self.q_negative & (level <= 1)] = -1
-        columns = {"date": _dates(day, len(level)), "product_id": self.product_ids[self.q_product],
-                   "location_id": self.stock_loc[self.q_store], "warehouse_id": self.store_ids[self.q_store],
-                   "quantity": level}
+        columns = {
+            "date": _dates(day, len(level)),
+            "product_id": self.product_ids[self.q_product],
+            "location_id": self.stock_loc[self.q_store],
+            "warehouse_id": self.store_ids[self.q_store],
+            "quantity": level,
+        }
         return table("fact_stock_quants", columns)
 
 
 def _moves_part(store, product, src, dest, qty, ptype, kind) -> dict[str, np.ndarray]:
     n = len(qty)
-    return {"store": np.asarray(store, np.int64), "product": np.asarray(product, np.int64),
-            "src": np.asarray(src, np.int64), "dest": np.asarray(dest, np.int64), "qty": np.asarray(qty, float),
-            "ptype": np.asarray(ptype, np.int64), "kind": np.full(n, KINDS.index(kind))}
+    return {
+        "store": np.asarray(store, np.int64),
+        "product": np.asarray(product, np.int64),
+        "src": np.asarray(src, np.int64),
+        "dest": np.asarray(dest, np.int64),
+        "qty": np.asarray(qty, float),
+        "ptype": np.asarray(ptype, np.int64),
+        "kind": np.full(n, KINDS.index(kind)),
+    }
 
 
 # ----------------------------------------------------------------------------- arrow helpers
@@ -649,7 +892,7 @@ def _join(*parts: pa.Array) -> pa.Array:
 
 
 def _ts(moment: dt.datetime) -> int:
-    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp() * 1_000_000)
+    return int(moment.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
 
 
 def _ts_day(day: dt.date) -> int:
@@ -677,8 +920,7 @@ def cached(spec: LakeSpec, out: Path = OUT) -> dict[str, Any] | None:
     return None
 
 
-def build(spec: LakeSpec, out: Path = OUT, workers: int | None = None,
-          log: Callable[[str], None] = print) -> Path:
+def build(spec: LakeSpec, out: Path = OUT, workers: int | None = None, log: Callable[[str], None] = print) -> Path:
     """The lake for ``spec`` (generated unless cached); returns its root."""
     root = lake_dir(spec, out)
     if cached(spec, out):
@@ -692,7 +934,7 @@ def build(spec: LakeSpec, out: Path = OUT, workers: int | None = None,
         lake.write_whole(name, data)
     todo = [d for d in spec.dates if not all(lake.has_partition(t, d) for t in DATED_TABLES)]
     log(f"generating {len(todo)} of {spec.days} dates ({spec.describe()}) into {root} with {workers} process(es)")
-    chunks = [todo[i:i + 31] for i in range(0, len(todo), 31)]
+    chunks = [todo[i : i + 31] for i in range(0, len(todo), 31)]
     infos: list[tuple[str, dt.date, list[PartitionInfo]]] = []
     done = 0
     if workers > 1 and len(chunks) > 1:
@@ -708,12 +950,19 @@ def build(spec: LakeSpec, out: Path = OUT, workers: int | None = None,
             done += len(chunk)
             _progress(log, done, len(todo), started)
     _record_meta(lake, spec, infos)
-    summary = {"spec": dataclasses.asdict(spec), "key": spec.key, "seconds": round(time.perf_counter() - started, 1),
-               "generated_dates": len(todo), "missing_columns": sorted(MISSING | _WORKER_MISSING),
-               **lake_stats(root)}
+    summary = {
+        "spec": dataclasses.asdict(spec),
+        "key": spec.key,
+        "seconds": round(time.perf_counter() - started, 1),
+        "generated_dates": len(todo),
+        "missing_columns": sorted(MISSING | _WORKER_MISSING),
+        **lake_stats(root),
+    }
     manifest_path(spec, out).write_text(json.dumps(summary, indent=2, default=str))
-    log(f"lake ready in {summary['seconds']} s: {summary['rows'].get('fact_sales', 0):,} fact_sales rows, "
-        f"{summary['files']:,} files, {summary['bytes'] / 1e9:.2f} GB")
+    log(
+        f"lake ready in {summary['seconds']} s: {summary['rows'].get('fact_sales', 0):,} fact_sales rows, "
+        f"{summary['files']:,} files, {summary['bytes'] / 1e9:.2f} GB"
+    )
     return root
 
 
@@ -741,8 +990,9 @@ def _write_days(days: list[dt.date]) -> list[tuple[str, dt.date, list[PartitionI
         written = {name: lake.write_partition(name, day, data) for name, data in tables.items()}
         for dataset, names in DATASET_TABLES.items():
             parts = [written[n] for n in names]
-            meta.set_partition(dataset, day, status="loaded", rows=sum(p.rows for p in parts),
-                               checksum=combined_checksum(parts))   # partition states as the ETL leaves them
+            meta.set_partition(
+                dataset, day, status="loaded", rows=sum(p.rows for p in parts), checksum=combined_checksum(parts)
+            )  # partition states as the ETL leaves them
             out.append((dataset, day, parts))
     if MISSING:
         out.append(("_missing", days[0], [PartitionInfo(m, None, Path(), 0, 0, "") for m in sorted(MISSING)]))
@@ -768,8 +1018,13 @@ def lake_stats(root: Path) -> dict[str, Any]:
         files[table_name] = files.get(table_name, 0) + 1
         size[table_name] = size.get(table_name, 0) + nbytes
         rows[table_name] = rows.get(table_name, 0) + pq.read_metadata(path).num_rows
-    return {"files": sum(files.values()), "bytes": sum(size.values()), "files_by_table": files,
-            "bytes_by_table": size, "rows": rows}
+    return {
+        "files": sum(files.values()),
+        "bytes": sum(size.values()),
+        "files_by_table": files,
+        "bytes_by_table": size,
+        "rows": rows,
+    }
 
 
 def remove(spec: LakeSpec, out: Path = OUT) -> None:
@@ -777,6 +1032,6 @@ def remove(spec: LakeSpec, out: Path = OUT) -> None:
     manifest_path(spec, out).unlink(missing_ok=True)
 
 
-if __name__ == "__main__":   # python -m benchmarks.synthetic [years]
+if __name__ == "__main__":  # python -m benchmarks.synthetic [years]
     years = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     build(LakeSpec.years(years))

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Iterable
+from collections.abc import Iterable
 
 from nkdash.errors import InputError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
-MAX_SYNC_DAYS = 366    # longest range one command or library call refreshes
+MAX_SYNC_DAYS = 366  # longest range one command or library call refreshes
 
 
-MAX_ASYNC_DAYS = 31    # longest range one queued (async) request may cover
+MAX_ASYNC_DAYS = 31  # longest range one queued (async) request may cover
 
 
 def timezone(name: str | None) -> zoneinfo.ZoneInfo:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from dotenv import dotenv_values
 
@@ -56,13 +57,13 @@ class Settings:
     odoo_protocol: Protocol = "auto"
     odoo_timeout: float = 60.0
     odoo_retries: int = 5
-    odoo_backoff: float = 0.5          # first retry delay (s); doubles each retry, with jitter
+    odoo_backoff: float = 0.5  # first retry delay (s); doubles each retry, with jitter
     odoo_batch_size: int = 1000
     odoo_verify_tls: bool = True
     # Lake and business calendar.
     lake: Path = Path("data-lake")
     tz: str | None = None
-    compact_after_days: int = 30       # the nightly compaction merges months that ended this long ago
+    compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
@@ -87,7 +88,7 @@ class Settings:
     def uses_demo(self) -> bool:
         return not self.odoo_url
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     def to_env(self) -> dict[str, str]:
@@ -95,6 +96,7 @@ class Settings:
 
         Contains secrets: pass it to a child's environment, never print or log it.
         """
+
         def text(value: object) -> str:
             if isinstance(value, Secret):
                 return value.get()
@@ -106,8 +108,12 @@ class Settings:
 
     def public(self) -> dict[str, object]:
         """Every setting, secrets masked: safe to print or log."""
-        return {f.name: getattr(self, f.name) if not isinstance(getattr(self, f.name), Secret)
-                else repr(getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: getattr(self, f.name)
+            if not isinstance(getattr(self, f.name), Secret)
+            else repr(getattr(self, f.name))
+            for f in fields(self)
+        }
 
 
 # env var -> (attribute, parser)
@@ -257,13 +263,13 @@ _cached: Settings | None = None
 
 def reset_settings() -> None:
     """Forget the process-wide settings: the next :func:`get_settings` reads them again."""
-    global _cached
+    global _cached  # noqa: PLW0603 — the one process-wide settings object
     _cached = None
 
 
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
-    global _cached
+    global _cached  # noqa: PLW0603 — the one process-wide settings object
     if _cached is None:
         _cached = load_settings()
     return _cached

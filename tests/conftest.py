@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -22,8 +22,8 @@ from nkdash.settings import Secret, Settings
 
 VERSIONS = (16, 17, 18, 19)
 TZ = "Europe/Brussels"
-END = dt.date(2024, 4, 2)             # a Tuesday: its POS sessions are still open (costs not computed)
-DATES = cal.days(dt.date(2024, 3, 29), END)   # Fri..Tue: a weekend, and the spring DST change on Sun 31 March
+END = dt.date(2024, 4, 2)  # a Tuesday: its POS sessions are still open (costs not computed)
+DATES = cal.days(dt.date(2024, 3, 29), END)  # Fri..Tue: a weekend, and the spring DST change on Sun 31 March
 DATED = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
 
 
@@ -35,8 +35,15 @@ def settings_for(server: DemoServer, lake: Path, **changes) -> Settings:
     """Settings for ``server`` (password, or the API key for Odoo 19's JSON-2) and ``lake``."""
     config = demo_config(server.db.version)
     secret = config.api_key if server.db.version >= 19 else config.password
-    return Settings(odoo_url=server.url, odoo_db=config.db_name, odoo_user=config.login,
-                    odoo_password=Secret(secret), odoo_retries=1, odoo_backoff=0.01, lake=lake).with_(**changes)
+    return Settings(
+        odoo_url=server.url,
+        odoo_db=config.db_name,
+        odoo_user=config.login,
+        odoo_password=Secret(secret),
+        odoo_retries=1,
+        odoo_backoff=0.01,
+        lake=lake,
+    ).with_(**changes)
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +132,12 @@ RUN_STARTER = textwrap.dedent("""
 def run_of_a_killed_process(lake: Path) -> Iterator[tuple[int, subprocess.Popen]]:
     """A child process starts a run (pos, 2024-03-30) in ``lake``'s metadata store: yields
     (run id, process) while it lives, then kills it (``kill -9``): the run stays "running"."""
-    proc = subprocess.Popen([sys.executable, "-c", RUN_STARTER, str(lake)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_STARTER, str(lake)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     try:
         yield int(proc.stdout.readline()), proc
     finally:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -18,7 +18,7 @@ from nkdash.jobs import app, backend, control, schedule, worker
 from nkdash.settings import Settings
 from tests.conftest import TZ, settings_for
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def utc(*args: int) -> dt.datetime:
@@ -44,7 +44,7 @@ class Clock:
     def set(self, at: dt.datetime) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(at.isoformat())
-        os.replace(tmp, self.path)                # consumers never read half a file
+        os.replace(tmp, self.path)  # consumers never read half a file
 
     def step(self, settings: Settings, at: dt.datetime) -> None:
         """Move time to ``at`` and wait until a consumer's tick has seen it."""
@@ -72,8 +72,9 @@ def consumers(clock) -> Iterator[Callable[..., object]]:
 
     def start(settings: Settings, workers: int = 1, periodic: bool = False, worker_type: str = "thread"):
         env = {app.PERIODIC_ENV: "1", **({backend.CLOCK_ENV: str(clock.path)} if clock.path.exists() else {})}
-        proc = worker.start_worker_process(settings, workers=workers, worker_type=worker_type, periodic=periodic,
-                                          env=env)
+        proc = worker.start_worker_process(
+            settings, workers=workers, worker_type=worker_type, periodic=periodic, env=env
+        )
         procs.append(proc)
         wait_for(lambda: started(settings, proc.pid) or proc.poll() is not None, 60, "the consumer to start")
         assert proc.poll() is None, worker.log_file(settings).with_name("worker.out").read_text()
@@ -87,9 +88,10 @@ def consumers(clock) -> Iterator[Callable[..., object]]:
 
 
 def make_settings(server: DemoServer, tmp_path: Path, **changes) -> Settings:
-    settings = settings_for(server, tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
-                            tz=TZ, **changes)
-    backend.connect(settings)
+    settings = settings_for(
+        server, tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs", tz=TZ, **changes
+    )
+    backend.huey_for(settings)
     return settings
 
 

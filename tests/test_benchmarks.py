@@ -34,7 +34,7 @@ def test_quick_scenarios_exist():
 
 def test_synthetic_day_follows_the_data_contract():
     company = synthetic.Company(synthetic.QUICK)
-    tables = company.day(dt.date(2026, 10, 28))               # a Wednesday: POS, invoices, purchases
+    tables = company.day(dt.date(2026, 10, 28))  # a Wednesday: POS, invoices, purchases
     for name, table in tables.items():
         assert table.schema.equals(synthetic.SCHEMAS[name]), name
         assert table.num_rows > 0, name
@@ -47,7 +47,7 @@ def test_synthetic_day_follows_the_data_contract():
         assert pc.sum(agg[column]).as_py() == pytest.approx(pc.sum(sales[column]).as_py())
     assert pc.sum(agg["lines"]).as_py() == sales.num_rows
     assert agg.group_by(list(GROUP_BY)).aggregate([]).num_rows == agg.num_rows
-    assert pc.min(tables["fact_stock_quants"]["quantity"]).as_py() < 1      # some stock-outs
+    assert pc.min(tables["fact_stock_quants"]["quantity"]).as_py() < 1  # some stock-outs
 
 
 def test_synthetic_days_are_deterministic():
@@ -59,8 +59,13 @@ def test_synthetic_days_are_deterministic():
 @pytest.mark.slow
 def test_quick_run_produces_every_figure(tmp_path):
     """``python -m benchmarks.run --quick`` (what benchmarks/README.md tells to run first)."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| figure | value | baseline | ratio | target | met? |" in out.stdout
     data = json.loads((tmp_path / "results.json").read_text())
@@ -74,8 +79,13 @@ def test_quick_run_produces_every_figure(tmp_path):
             assert f"{scenario}: {kind}" in names
     parts = {f["part"] for f in figures}
     assert parts == {"setup", "queries", "etl", "memory", "layout", "prototypes"}
-    for start in ("ETL 1 day, 6 datasets", "peak RSS, refresh pos", "served app,", "data files, all dated tables",
-                  "nkdash.dashboards on the compacted lake"):
+    for start in (
+        "ETL 1 day, 6 datasets",
+        "peak RSS, refresh pos",
+        "served app,",
+        "data files, all dated tables",
+        "nkdash.dashboards on the compacted lake",
+    ):
         assert any(n.startswith(start) for n in names), start
     warm = [f for f in figures if f["name"].endswith("warm p50 / p95") and f["detail"].get("same_answer") is not None]
     assert warm and all(f["detail"]["same_answer"] for f in warm), "a pandas baseline answers differently"

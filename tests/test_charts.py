@@ -20,17 +20,20 @@ def db(loaded_lake) -> Dashboard:
     return Dashboard(loaded_lake(17).lake)
 
 
-@pytest.mark.parametrize("build", [
-    lambda db: charts.trend(d.sales_trend(db, F, "week", "channel"), "revenue", color="channel", grain="week"),
-    lambda db: charts.trend(d.profit_trend(db, F, "day"), "margin_pct"),
-    lambda db: charts.bars(d.sales_by_store(db, F), "revenue", "store", tooltip=["revenue", "share"]),
-    lambda db: charts.bars(d.stock_levels(db, F, "category"), "value", "category", color="department"),
-    lambda db: charts.moves(d.stock_moves(db, F, "day"), "value"),
-    lambda db: charts.fulfilment(d.purchase_fulfilment(db, F, "day")),
-    lambda db: charts.margin_map(d.profit_by(db, F, "category"), "category"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda db: charts.trend(d.sales_trend(db, F, "week", "channel"), "revenue", color="channel", grain="week"),
+        lambda db: charts.trend(d.profit_trend(db, F, "day"), "margin_pct"),
+        lambda db: charts.bars(d.sales_by_store(db, F), "revenue", "store", tooltip=["revenue", "share"]),
+        lambda db: charts.bars(d.stock_levels(db, F, "category"), "value", "category", color="department"),
+        lambda db: charts.moves(d.stock_moves(db, F, "day"), "value"),
+        lambda db: charts.fulfilment(d.purchase_fulfilment(db, F, "day")),
+        lambda db: charts.margin_map(d.profit_by(db, F, "category"), "category"),
+    ],
+)
 def test_charts_build_valid_specs(db, build):
-    spec = build(db).to_dict()          # altair validates the spec against the Vega-Lite schema
+    spec = build(db).to_dict()  # altair validates the spec against the Vega-Lite schema
     assert spec["mark"] and spec["encoding"]
 
 
@@ -53,8 +56,17 @@ def test_kpi_cards_show_values_and_changes(db):
 
 
 def test_table_args_format_and_hide_ids():
-    frame = pd.DataFrame({"store_id": [1], "period": [pd.Timestamp(dt.date(2024, 3, 29))], "revenue": [1234.5],
-                          "units": [3.0], "qty": [1.5], "margin_pct": [0.25], "orders": [2.0]})
+    frame = pd.DataFrame(
+        {
+            "store_id": [1],
+            "period": [pd.Timestamp(dt.date(2024, 3, 29))],
+            "revenue": [1234.5],
+            "units": [3.0],
+            "qty": [1.5],
+            "margin_pct": [0.25],
+            "orders": [2.0],
+        }
+    )
     args = charts.table_args(frame)
     assert args["hidden_columns"] == ["store_id"] and args["selection"] is None
     fmt = args["format_mapping"]

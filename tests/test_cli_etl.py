@@ -20,14 +20,16 @@ TODAY = str(cal.today(cal.timezone(TZ)))
 @pytest.fixture
 def run(monkeypatch, capsys):
     """``run(settings, *argv) -> (exit code, stdout, stderr)`` with those settings in effect."""
+
     def invoke(settings, *argv: str) -> tuple[int, str, str]:
         monkeypatch.setattr(settings_module, "_cached", settings)
         try:
             code = main(list(argv))
-        except SystemExit as exit_:     # argparse's own errors (exit 2), as the console script sees them
+        except SystemExit as exit_:  # argparse's own errors (exit 2), as the console script sees them
             code = exit_.code
         out, err = capsys.readouterr()
         return code, out, err
+
     return invoke
 
 
@@ -62,7 +64,7 @@ def test_monitor_and_freshness(run, lake_copy):
     assert code == 0 and "  pos " in out and "runs:" in out and "success" in out
     assert "sales_by_day" in out and "median 0.250" in out
     code, out, _ = run(lake_copy, "freshness")
-    assert code == 1    # the demo stops on 2024-04-02: every dataset is far behind today
+    assert code == 1  # the demo stops on 2024-04-02: every dataset is far behind today
     assert f"  pos           {END}" in out and "critical" in out and "dimensions last synced" in out
 
 

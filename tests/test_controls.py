@@ -59,11 +59,14 @@ def test_the_sidebar_offers_the_dashboards_defaults(db, name):
     assert controls.filters(picker) == Filters(*period)
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ({"period": (DATES[-1], DATES[0]), "stores": [], "categories": []}, "before it starts"),
-    ({"period": (str(DATES[0]), DATES[-1]), "stores": [], "categories": []}, "must be a date"),
-    ({"period": (DATES[0], DATES[-1]), "stores": ["'; DROP TABLE runs; --"], "categories": []}, "whole number"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"period": (DATES[-1], DATES[0]), "stores": [], "categories": []}, "before it starts"),
+        ({"period": (str(DATES[0]), DATES[-1]), "stores": [], "categories": []}, "must be a date"),
+        ({"period": (DATES[0], DATES[-1]), "stores": ["'; DROP TABLE runs; --"], "categories": []}, "whole number"),
+    ],
+)
 def test_filters_refuse_bad_values_with_the_dashboards_message(value, message):
     with pytest.raises(InputError, match=message):
         controls.filters(SimpleNamespace(value=value))
@@ -119,9 +122,14 @@ def test_dashboards_render_with_a_damaged_dimension(loaded_lake, tmp_path):
 
     def export(name: str) -> tuple[int, str, str]:
         html = tmp_path / f"{name}.html"
-        run = subprocess.run([str(BIN / "marimo"), "export", "html", str(tmp_path / "nb" / f"{name}.py"), "-o",
-                              str(html)], env=env_for(lake, tmp_path), cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(
+            [str(BIN / "marimo"), "export", "html", str(tmp_path / "nb" / f"{name}.py"), "-o", str(html)],
+            env=env_for(lake, tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return run.returncode, run.stdout + run.stderr, html.read_text() if html.exists() else ""
 
     with ThreadPoolExecutor(2) as pool:

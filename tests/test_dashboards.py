@@ -83,15 +83,29 @@ def expected_sales(lake: Path, f: Filters) -> dict[str, float]:
     if f.categories:
         lines = lines[lines["category_id"].isin(descendants(lake, f.categories))]
     orders = lines.groupby(["channel", "order_ref"])["revenue"].sum()
-    return {"revenue": lines["revenue"].sum(), "cost": lines["cost"].sum(), "margin": lines["margin"].sum(),
-            "units": lines["qty"].sum(), "lines": len(lines), "orders": int((orders > 0).sum()),
-            "refunds": int((orders < 0).sum()), "basket": orders[orders > 0].mean()}
+    return {
+        "revenue": lines["revenue"].sum(),
+        "cost": lines["cost"].sum(),
+        "margin": lines["margin"].sum(),
+        "units": lines["qty"].sum(),
+        "lines": len(lines),
+        "orders": int((orders > 0).sum()),
+        "refunds": int((orders < 0).sum()),
+        "basket": orders[orders > 0].mean(),
+    }
 
 
 # ----------------------------------------------------------------------------- sales
-@pytest.mark.parametrize("stores, categories", [
-    ((), ()), ((1,), ()), ((2,), ()), ((), ("Food",)), ((1,), ("Beverages", "Dairy")),
-])
+@pytest.mark.parametrize(
+    "stores, categories",
+    [
+        ((), ()),
+        ((1,), ()),
+        ((2,), ()),
+        ((), ("Food",)),
+        ((1,), ("Beverages", "Dairy")),
+    ],
+)
 def test_sales_summary_matches_fact_sales(db, lake, stores, categories):
     f = Filters(DATES[0], DATES[-1], stores, tuple(category_id(lake, c) for c in categories))
     want = expected_sales(lake, f)
@@ -114,10 +128,14 @@ def test_sales_by_store_and_channel_split_the_total(db):
         assert frame["revenue"].is_monotonic_decreasing
 
 
-@pytest.mark.parametrize("grain, periods", [
-    ("day", DATES), ("week", [dt.date(2024, 3, 25), dt.date(2024, 4, 1)]),
-    ("month", [dt.date(2024, 3, 1), dt.date(2024, 4, 1)]),
-])
+@pytest.mark.parametrize(
+    "grain, periods",
+    [
+        ("day", DATES),
+        ("week", [dt.date(2024, 3, 25), dt.date(2024, 4, 1)]),
+        ("month", [dt.date(2024, 3, 1), dt.date(2024, 4, 1)]),
+    ],
+)
 def test_trend_has_every_period_and_adds_up(db, grain, periods):
     total = d.sales_summary(db, F).iloc[0]
     trend = d.sales_trend(db, F, grain)
@@ -125,7 +143,7 @@ def test_trend_has_every_period_and_adds_up(db, grain, periods):
     assert trend["revenue"].sum() == approx(total["revenue"])
     assert trend["orders"].sum() == total["orders"]
     by_channel = d.sales_trend(db, F, grain, "channel")
-    assert len(by_channel) == 2 * len(periods)           # every period x channel, zeros filled
+    assert len(by_channel) == 2 * len(periods)  # every period x channel, zeros filled
     assert by_channel["revenue"].sum() == approx(total["revenue"])
 
 
@@ -238,9 +256,20 @@ def test_slow_movers_count_a_sale_that_a_return_elsewhere_nets_out(private, monk
     category = int(read(private, "dim_product").set_index("id").loc[product, "category_id"])
     day = DATES[1]
     agg = lake.read_partition("agg_profit_daily", day)
-    rows = pa.table({"date": [day, day], "channel": ["pos", "pos"], "store_id": [1, 2],
-                     "category_id": [category, category], "product_id": [product, product], "qty": [2.0, -2.0],
-                     "revenue": [10.0, -10.0], "cost": [6.0, -6.0], "margin": [4.0, -4.0], "lines": [1, 1]})
+    rows = pa.table(
+        {
+            "date": [day, day],
+            "channel": ["pos", "pos"],
+            "store_id": [1, 2],
+            "category_id": [category, category],
+            "product_id": [product, product],
+            "qty": [2.0, -2.0],
+            "revenue": [10.0, -10.0],
+            "cost": [6.0, -6.0],
+            "margin": [4.0, -4.0],
+            "lines": [1, 1],
+        }
+    )
     lake.write_partition("agg_profit_daily", day, pa.concat_tables([agg, rows.cast(agg.schema)]))
     every_store = Filters(F.start, F.end, stores=tuple(int(s) for s in d.stores(db)["id"]))
     for f in (F, every_store):
@@ -290,11 +319,19 @@ def test_purchases_summary_totals_the_purchase_queries(db, lake, stores, categor
     """The one-statement summary equals the totals of purchases_by(vendor) and open_purchases."""
     cats = read(lake, "dim_category")
     f = Filters(F.start, F.end, stores, tuple(int(cats.loc[cats["name"] == c, "id"].iloc[0]) for c in categories))
-    row, vendors, still_open = (d.purchases_summary(db, f).iloc[0], d.purchases_by(db, f, "vendor"),
-                                d.open_purchases(db, f))
-    assert (row["orders"], row["lines"], row["vendors"]) == (vendors["orders"].sum(), vendors["lines"].sum(),
-                                                             len(vendors))
-    assert row["spend"] == approx(vendors["spend"].sum()) and row["open_value"] == approx(still_open["open_value"].sum())
+    row, vendors, still_open = (
+        d.purchases_summary(db, f).iloc[0],
+        d.purchases_by(db, f, "vendor"),
+        d.open_purchases(db, f),
+    )
+    assert (row["orders"], row["lines"], row["vendors"]) == (
+        vendors["orders"].sum(),
+        vendors["lines"].sum(),
+        len(vendors),
+    )
+    assert row["spend"] == approx(vendors["spend"].sum()) and row["open_value"] == approx(
+        still_open["open_value"].sum()
+    )
     ordered = vendors["ordered_value"].sum()
     for stage in ("received", "invoiced"):
         want = vendors[f"{stage}_value"].sum() / ordered if ordered else float("nan")
@@ -351,28 +388,34 @@ def test_selected_ids_reads_chart_selections():
 
 
 # ----------------------------------------------------------------------------- binding
-@pytest.mark.parametrize("make", [
-    lambda: Filters(DATES[0], DATES[-1], ("1) OR 1=1; DROP TABLE dim_store; --",)),
-    lambda: Filters(DATES[0], DATES[-1], (), ("'; COPY dim_store TO '/tmp/x.csv'; --",)),
-    lambda: Filters(DATES[0], DATES[-1], (1.5,)),
-    lambda: Filters(DATES[0], DATES[-1], "12"),
-    lambda: Filters(DATES[0], DATES[-1], (True,)),
-    lambda: Filters("2024-03-29' OR '1'='1", DATES[-1]),
-    lambda: Filters(dt.datetime(2024, 3, 29), DATES[-1]),
-    lambda: Filters(DATES[-1], DATES[0]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Filters(DATES[0], DATES[-1], ("1) OR 1=1; DROP TABLE dim_store; --",)),
+        lambda: Filters(DATES[0], DATES[-1], (), ("'; COPY dim_store TO '/tmp/x.csv'; --",)),
+        lambda: Filters(DATES[0], DATES[-1], (1.5,)),
+        lambda: Filters(DATES[0], DATES[-1], "12"),
+        lambda: Filters(DATES[0], DATES[-1], (True,)),
+        lambda: Filters("2024-03-29' OR '1'='1", DATES[-1]),
+        lambda: Filters(dt.datetime(2024, 3, 29), DATES[-1]),
+        lambda: Filters(DATES[-1], DATES[0]),
+    ],
+)
 def test_filters_refuse_anything_but_dates_and_ids(make):
     with pytest.raises(InputError):
         make()
 
 
-@pytest.mark.parametrize("call", [
-    lambda db: d.sales_trend(db, F, "day'); DROP TABLE dim_store; --"),
-    lambda db: d.profit_by(db, F, "store; DROP TABLE dim_store"),
-    lambda db: d.stock_levels(db, F, "location) --"),
-    lambda db: d.purchases_by(db, F, "1=1"),
-    lambda db: d.open_purchases(db, F, ("1 OR 1=1",)),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db: d.sales_trend(db, F, "day'); DROP TABLE dim_store; --"),
+        lambda db: d.profit_by(db, F, "store; DROP TABLE dim_store"),
+        lambda db: d.stock_levels(db, F, "location) --"),
+        lambda db: d.purchases_by(db, F, "1=1"),
+        lambda db: d.open_purchases(db, F, ("1 OR 1=1",)),
+    ],
+)
 def test_query_arguments_are_checked_before_any_sql(private, call):
     db = Dashboard(private)
     before = sorted((p, p.stat().st_size) for p in private.rglob("*.parquet"))
@@ -397,7 +440,7 @@ def test_cache_hits_and_timings(private):
     db = Dashboard(private)
     meta, started = MetaStore.for_lake(Lake(private)), dt.datetime.now(dt.UTC)
     first = d.sales_summary(db, F)
-    first.loc[0, "revenue"] = -1                                 # callers get copies
+    first.loc[0, "revenue"] = -1  # callers get copies
     again = d.sales_summary(db, F)
     assert (db.hits, db.misses) == (1, 1) and again.loc[0, "revenue"] > 0
     [timing] = [t for t in meta.query_timings(since=started) if t["name"] == "dashboards.sales_summary"]
@@ -405,14 +448,16 @@ def test_cache_hits_and_timings(private):
     assert json.loads(timing["params"]) == {"start": str(F.start), "end": str(F.end), "stores": [], "categories": []}
 
 
-@pytest.mark.parametrize("table, query", [("agg_sales_daily", d.sales_summary),
-                                          ("agg_profit_daily", lambda db, f: d.profit_by(db, f, "product"))])
+@pytest.mark.parametrize(
+    "table, query",
+    [("agg_sales_daily", d.sales_summary), ("agg_profit_daily", lambda db, f: d.profit_by(db, f, "product"))],
+)
 def test_cache_follows_the_lake(private, table, query):
     """The result cache and the tables held in memory both follow the lake's files."""
     db, lake = Dashboard(private), Lake(private)
     inside, outside = Filters(DATES[1], DATES[-1]), DATES[0]
     before = query(db, inside)["revenue"].sum()
-    computed = db.misses   # the query, and the dimension labels it looked up (kept while their files are)
+    computed = db.misses  # the query, and the dimension labels it looked up (kept while their files are)
     # a change outside the range leaves the cached answer valid
     lake.delete_partition(table, outside)
     assert query(db, inside)["revenue"].sum() == before and db.hits == 1
@@ -438,8 +483,9 @@ def test_memory_holds_the_files_of_the_dates_read(private):
     db, lake = Dashboard(private), Lake(private)
     first = Filters(DATES[0], DATES[1])
     d.sales_summary(db, first)
-    assert set(db.memory.loaded("agg_sales_daily")) == {f.path for f in lake.data_files("agg_sales_daily",
-                                                                                        DATES[0], DATES[1])}
+    assert set(db.memory.loaded("agg_sales_daily")) == {
+        f.path for f in lake.data_files("agg_sales_daily", DATES[0], DATES[1])
+    }
     whole = d.sales_trend(db, F, "day")
     rows = db.memory.rows("agg_sales_daily")
     assert rows == sum(lake.read_partition("agg_sales_daily", day).num_rows for day in DATES)
@@ -456,7 +502,7 @@ def test_concurrent_identical_queries_compute_once(private, monkeypatch):
     import threading
 
     db, calls, gate = Dashboard(private), [], threading.Event()
-    run_sql = Dashboard._execute          # what sql() and arrays() run
+    run_sql = Dashboard._execute  # what sql() and arrays() run
 
     def slow(self, name, *args):
         calls.append(name)
@@ -464,7 +510,7 @@ def test_concurrent_identical_queries_compute_once(private, monkeypatch):
         return run_sql(self, name, *args)
 
     monkeypatch.setattr(Dashboard, "_execute", slow)
-    d.category_tree(db)                                   # descendants() needs it: not counted
+    d.category_tree(db)  # descendants() needs it: not counted
     calls.clear()
     answers: list[pd.DataFrame] = []
     threads = [threading.Thread(target=lambda: answers.append(d.sales_summary(db, F))) for _ in range(6)]
@@ -494,14 +540,26 @@ def test_threads_share_the_memory_and_agree(private):
 
 
 QUERIES = [
-    (d.sales_summary, ()), (d.sales_trend, ("week", "channel")), (d.sales_by_store, ()), (d.sales_by_channel, ()),
-    (d.profit_by, ("product",)), (d.stock_levels, ("category",)), (d.stock_moves, ("day",)), (d.slow_movers, ()),
-    (d.stock_outs, ()), (d.purchases_by, ("vendor",)), (d.purchase_fulfilment, ("week",)), (d.open_purchases, ()),
+    (d.sales_summary, ()),
+    (d.sales_trend, ("week", "channel")),
+    (d.sales_by_store, ()),
+    (d.sales_by_channel, ()),
+    (d.profit_by, ("product",)),
+    (d.stock_levels, ("category",)),
+    (d.stock_moves, ("day",)),
+    (d.slow_movers, ()),
+    (d.stock_outs, ()),
+    (d.purchases_by, ("vendor",)),
+    (d.purchase_fulfilment, ("week",)),
+    (d.open_purchases, ()),
 ]
 
 
-ROUNDED = QUERIES + [(d.profit_by, (by,)) for by in ("store", "category", "department")] + [
-    (d.top_products, ()), (d.inventory_summary, ()), (d.purchases_summary, ())]
+ROUNDED = (
+    QUERIES
+    + [(d.profit_by, (by,)) for by in ("store", "category", "department")]
+    + [(d.top_products, ()), (d.inventory_summary, ()), (d.purchases_summary, ())]
+)
 
 
 @pytest.mark.parametrize("query, args", ROUNDED, ids=lambda v: getattr(v, "__name__", str(v)))
@@ -524,11 +582,14 @@ def share_a_warehouse(lake: Lake, name: str | None = None) -> tuple[pd.Series, p
     till); the first is renamed ``name`` if given. Returns (first, second) as they were."""
     stores = lake.read_whole("dim_store").to_pandas().sort_values("id")
     first, other = stores.iloc[0], stores.iloc[1]
-    shared = stores.assign(warehouse_id=stores["warehouse_id"].where(stores["id"] != other["id"], first["warehouse_id"]))
+    shared = stores.assign(
+        warehouse_id=stores["warehouse_id"].where(stores["id"] != other["id"], first["warehouse_id"])
+    )
     if name:
         shared = shared.assign(name=shared["name"].where(shared["id"] != first["id"], name))
-    lake.write_whole("dim_store", pa.Table.from_pandas(shared, schema=lake.read_whole("dim_store").schema,
-                                                       preserve_index=False))
+    lake.write_whole(
+        "dim_store", pa.Table.from_pandas(shared, schema=lake.read_whole("dim_store").schema, preserve_index=False)
+    )
     return first, other
 
 
@@ -554,28 +615,41 @@ def test_stock_outs_by_revenue_then_store_then_product(private):
     pairs = quants.to_pandas().groupby(["warehouse_id", "product_id"])["quantity"].sum()
     unsold = [p for p in pairs[pairs > 0].index if p[1] not in sold and p[1] in storable]
     chosen = [p for w in sorted({w for w, _ in unsold}) for p in [q for q in unsold if q[0] == w][:3]]
-    negate = pc.is_in(pc.add(pc.multiply(quants["warehouse_id"], 10**9), quants["product_id"]),
-                      pa.array([w * 10**9 + p for w, p in chosen]))
-    lake.write_partition("fact_stock_quants", END, quants.set_column(
-        quants.schema.get_field_index("quantity"), "quantity",
-        pc.if_else(negate, pc.negate(quants["quantity"]), quants["quantity"])))
+    negate = pc.is_in(
+        pc.add(pc.multiply(quants["warehouse_id"], 10**9), quants["product_id"]),
+        pa.array([w * 10**9 + p for w, p in chosen]),
+    )
+    lake.write_partition(
+        "fact_stock_quants",
+        END,
+        quants.set_column(
+            quants.schema.get_field_index("quantity"),
+            "quantity",
+            pc.if_else(negate, pc.negate(quants["quantity"]), quants["quantity"]),
+        ),
+    )
     outs = d.stock_outs(Dashboard(private), F)
     assert outs["revenue"].is_monotonic_decreasing and (outs["revenue"] > 0).any()
     ties = outs[outs["revenue"] == 0]
     assert len(ties) == len(chosen) >= 4 and ties["store"].nunique() >= 2
-    assert len(ties) > 1 and list(zip(ties["store"], ties["product_id"])) == sorted(zip(ties["store"], ties["product_id"]))
+    assert len(ties) > 1 and list(zip(ties["store"], ties["product_id"])) == sorted(
+        zip(ties["store"], ties["product_id"])
+    )
     _first, other = share_a_warehouse(lake, "Zz first till")
     again = d.stock_outs(Dashboard(private), F)
     assert "Zz first till" in set(again["store"]) and other["name"] not in set(again["store"])
     assert again["revenue"].is_monotonic_decreasing
 
 
-@pytest.mark.parametrize("query, args", QUERIES + [(d.profit_by, ("store",)), (d.stock_levels, ("location",))],
-                         ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    "query, args",
+    [*QUERIES, (d.profit_by, ("store",)), (d.stock_levels, ("location",))],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
 def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
     """A query's SQL sees only the tables it declares (``@query(...)``): check its SQL."""
     db, seen = Dashboard(lake), []
-    run_sql = Dashboard._execute     # what sql() and arrays() run
+    run_sql = Dashboard._execute  # what sql() and arrays() run
 
     def spy(self, name, sql, params, *rest):
         declared = self._local.files[-1][0].keys()
@@ -660,9 +734,15 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     before = d.profit_by(db, F, "store").set_index("store_id")
     assert before.loc[1, "store"] == "Brussels Centre" and dashboards_labels.NO_STORE in set(before["store"])
     stores = lake.read_whole("dim_store")
-    names = [("Bruxelles Centre" if i == 1 else n) for i, n in zip(stores["id"].to_pylist(), stores["name"].to_pylist())]
-    lake.write_whole("dim_store", stores.set_column(stores.schema.get_field_index("name"), "name",
-                                                    pa.array(names, stores.schema.field("name").type)))
+    names = [
+        ("Bruxelles Centre" if i == 1 else n) for i, n in zip(stores["id"].to_pylist(), stores["name"].to_pylist())
+    ]
+    lake.write_whole(
+        "dim_store",
+        stores.set_column(
+            stores.schema.get_field_index("name"), "name", pa.array(names, stores.schema.field("name").type)
+        ),
+    )
     after = d.profit_by(db, F, "store").set_index("store_id")
     assert after.loc[1, "store"] == "Bruxelles Centre" and after["margin"].sum() == approx(before["margin"].sum())
 
@@ -672,9 +752,9 @@ def test_labels_follow_their_dimension_and_unknown_ids_are_null(private):
     rows = d.profit_by(db, F, "product").set_index("product_id")
     assert rows.loc[top, ["code", "product"]].isna().all() and rows.loc[top, "margin"] > 0
     assert rows.drop(index=top)["product"].notna().all()
-    for top in (7, 10**12):                         # ids dense (looked up by index) or sparse (searched)
+    for top in (7, 10**12):  # ids dense (looked up by index) or sparse (searched)
         labels = dashboards_labels.Labels(pd.DataFrame({"id": [3, 1, top], "name": ["c", "a", "g"]}))
         assert (labels.rows is None) == (top > 7)
-        [got] = labels.of(np.array([1, 2, top, top + 2, 0, 3, -1]), "name")   # unknown: between, above, below
+        [got] = labels.of(np.array([1, 2, top, top + 2, 0, 3, -1]), "name")  # unknown: between, above, below
         assert got.isna().tolist() == [False, True, False, True, True, False, True]
         assert [got[i] for i in (0, 2, 5)] == ["a", "g", "c"]

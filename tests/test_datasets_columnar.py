@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -39,15 +40,26 @@ def pos_rows(day: dt.date, orders: dict[int, dict], lines: list[dict]) -> Iterat
     for line in lines:
         order = orders[line["order_id"]]
         yield {
-            "date": day, "line_id": line["id"], "order_id": order["id"], "order_ref": order["name"],
-            "pos_reference": order["pos_reference"], "store_id": order["config_id"],
-            "session_id": order["session_id"], "partner_id": order["partner_id"],
-            "product_id": line["product_id"], "qty": line["qty"], "price_unit": line["price_unit"],
-            "discount": line["discount"], "price_subtotal": line["price_subtotal"],
-            "price_subtotal_incl": line["price_subtotal_incl"], "total_cost": line["total_cost"],
+            "date": day,
+            "line_id": line["id"],
+            "order_id": order["id"],
+            "order_ref": order["name"],
+            "pos_reference": order["pos_reference"],
+            "store_id": order["config_id"],
+            "session_id": order["session_id"],
+            "partner_id": order["partner_id"],
+            "product_id": line["product_id"],
+            "qty": line["qty"],
+            "price_unit": line["price_unit"],
+            "discount": line["discount"],
+            "price_subtotal": line["price_subtotal"],
+            "price_subtotal_incl": line["price_subtotal_incl"],
+            "total_cost": line["total_cost"],
             "is_total_cost_computed": line["is_total_cost_computed"],
-            "refunded_line_id": line["refunded_orderline_id"], "order_state": order["state"],
-            "date_order": order["date_order"], "write_date": latest(order["write_date"], line["write_date"]),
+            "refunded_line_id": line["refunded_orderline_id"],
+            "order_state": order["state"],
+            "date_order": order["date_order"],
+            "write_date": latest(order["write_date"], line["write_date"]),
         }
 
 
@@ -55,10 +67,18 @@ def invoice_rows(day: dt.date, moves: dict[int, dict], lines: list[dict]) -> Ite
     for line in lines:
         move = moves[line["move_id"]]
         yield {
-            "date": day, "line_id": line["id"], "move_id": move["id"], "move_ref": move["name"],
-            "move_type": move["move_type"], "partner_id": move["partner_id"],
-            "product_id": line["product_id"], "quantity": line["quantity"], "price_unit": line["price_unit"],
-            "discount": line["discount"], "price_subtotal": line["price_subtotal"], "balance": line["balance"],
+            "date": day,
+            "line_id": line["id"],
+            "move_id": move["id"],
+            "move_ref": move["name"],
+            "move_type": move["move_type"],
+            "partner_id": move["partner_id"],
+            "product_id": line["product_id"],
+            "quantity": line["quantity"],
+            "price_unit": line["price_unit"],
+            "discount": line["discount"],
+            "price_subtotal": line["price_subtotal"],
+            "balance": line["balance"],
             "write_date": latest(move["write_date"], line["write_date"]),
         }
 
@@ -67,12 +87,21 @@ def purchase_rows(day: dt.date, orders: dict[int, dict], lines: list[dict]) -> I
     for line in lines:
         order = orders[line["order_id"]]
         yield {
-            "date": day, "line_id": line["id"], "order_id": order["id"], "order_ref": order["name"],
-            "partner_id": order["partner_id"], "picking_type_id": order["picking_type_id"],
-            "product_id": line["product_id"], "product_qty": line["product_qty"],
-            "qty_received": line["qty_received"], "qty_invoiced": line["qty_invoiced"],
-            "price_unit": line["price_unit"], "price_subtotal": line["price_subtotal"],
-            "price_total": line["price_total"], "state": order["state"], "date_approve": order["date_approve"],
+            "date": day,
+            "line_id": line["id"],
+            "order_id": order["id"],
+            "order_ref": order["name"],
+            "partner_id": order["partner_id"],
+            "picking_type_id": order["picking_type_id"],
+            "product_id": line["product_id"],
+            "product_qty": line["product_qty"],
+            "qty_received": line["qty_received"],
+            "qty_invoiced": line["qty_invoiced"],
+            "price_unit": line["price_unit"],
+            "price_subtotal": line["price_subtotal"],
+            "price_total": line["price_total"],
+            "state": order["state"],
+            "date_approve": order["date_approve"],
             "write_date": latest(order["write_date"], line["write_date"]),
         }
 
@@ -84,12 +113,21 @@ def inventory_rows(ctx: Context, day: dt.date, moves: list[dict]) -> Iterator[di
     for move in moves:
         src, dest = move["location_id"], move["location_dest_id"]
         yield {
-            "date": day, "move_id": move["id"], "reference": move["reference"], "product_id": move["product_id"],
-            "location_id": src, "location_dest_id": dest, "src_usage": usage.get(src),
+            "date": day,
+            "move_id": move["id"],
+            "reference": move["reference"],
+            "product_id": move["product_id"],
+            "location_id": src,
+            "location_dest_id": dest,
+            "src_usage": usage.get(src),
             "dest_usage": usage.get(dest),
             "kind": inventory.move_kind(usage.get(src), usage.get(dest), bool(scrap.get(dest))),
-            "qty": move[qty_field], "product_uom_qty": move["product_uom_qty"], "price_unit": move["price_unit"],
-            "picking_type_id": move["picking_type_id"], "date_done": move["date"], "write_date": move["write_date"],
+            "qty": move[qty_field],
+            "product_uom_qty": move["product_uom_qty"],
+            "price_unit": move["price_unit"],
+            "picking_type_id": move["picking_type_id"],
+            "date_done": move["date"],
+            "write_date": move["write_date"],
         }
 
 
@@ -113,17 +151,44 @@ def stock_rows(ctx: Context, day: dt.date) -> Iterator[dict[str, Any]]:
     for (product, location), quantity in sorted(levels.items()):
         quantity = round(quantity, 6)
         if quantity:
-            yield {"date": day, "product_id": product, "location_id": location,
-                   "warehouse_id": warehouse.get(location), "quantity": quantity}
+            yield {
+                "date": day,
+                "product_id": product,
+                "location_id": location,
+                "warehouse_id": warehouse.get(location),
+                "quantity": quantity,
+            }
 
 
-def sale(day: dt.date, channel: str, line_id: int, order_ref: str, store_id: int | None, partner_id: int | None,
-         product_id: int | None, category_id: int | None, qty: float, revenue: float, cost: float,
-         cost_source: str) -> dict[str, Any]:
-    return {"date": day, "channel": channel, "source_line_id": line_id, "order_ref": order_ref,
-            "store_id": store_id, "partner_id": partner_id, "product_id": product_id,
-            "category_id": category_id, "qty": qty, "revenue": revenue, "cost": cost,
-            "margin": revenue - cost, "cost_source": cost_source}
+def sale(
+    day: dt.date,
+    channel: str,
+    line_id: int,
+    order_ref: str,
+    store_id: int | None,
+    partner_id: int | None,
+    product_id: int | None,
+    category_id: int | None,
+    qty: float,
+    revenue: float,
+    cost: float,
+    cost_source: str,
+) -> dict[str, Any]:
+    return {
+        "date": day,
+        "channel": channel,
+        "source_line_id": line_id,
+        "order_ref": order_ref,
+        "store_id": store_id,
+        "partner_id": partner_id,
+        "product_id": product_id,
+        "category_id": category_id,
+        "qty": qty,
+        "revenue": revenue,
+        "cost": cost,
+        "margin": revenue - cost,
+        "cost_source": cost_source,
+    }
 
 
 def standard_price(ctx: Context, product_id: int) -> float:
@@ -141,8 +206,20 @@ def pos_sales(ctx: Context, day: dt.date, lines: list[dict]) -> Iterator[dict[st
             cost, source = signed(line["total_cost"], qty), "pos_total_cost"
         else:
             cost, source = qty * standard_price(ctx, product), "standard_price"
-        yield sale(day, "pos", line["line_id"], line["order_ref"], line["store_id"], line["partner_id"],
-                   product, category.get(product), qty, signed(line["price_subtotal"], qty), cost, source)
+        yield sale(
+            day,
+            "pos",
+            line["line_id"],
+            line["order_ref"],
+            line["store_id"],
+            line["partner_id"],
+            product,
+            category.get(product),
+            qty,
+            signed(line["price_subtotal"], qty),
+            cost,
+            source,
+        )
 
 
 def invoice_sales(ctx: Context, day: dt.date, rows: list[dict]) -> Iterator[dict[str, Any]]:
@@ -158,8 +235,20 @@ def invoice_sales(ctx: Context, day: dt.date, rows: list[dict]) -> Iterator[dict
             unit, source = layers[product], "valuation_layer"
         else:
             unit, source = standard_price(ctx, product), "standard_price"
-        yield sale(day, "invoice", line["line_id"], line["move_ref"], None, line["partner_id"], product,
-                   category.get(product), qty, -line["balance"], qty * unit, source)
+        yield sale(
+            day,
+            "invoice",
+            line["line_id"],
+            line["move_ref"],
+            None,
+            line["partner_id"],
+            product,
+            category.get(product),
+            qty,
+            -line["balance"],
+            qty * unit,
+            source,
+        )
 
 
 def profit_tables(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
@@ -172,8 +261,11 @@ def profit_tables(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 # ----------------------------------------------------------------------------- columnar == reference
 @pytest.mark.parametrize("day", DATES, ids=str)
 def test_header_line_facts_equal_the_per_record_shaping(ctx, day):
-    for module, header, reference in ((pos, pos.ORDERS, pos_rows), (invoices, invoices.MOVES, invoice_rows),
-                                      (purchases, purchases.ORDERS, purchase_rows)):
+    for module, header, reference in (
+        (pos, pos.ORDERS, pos_rows),
+        (invoices, invoices.MOVES, invoice_rows),
+        (purchases, purchases.ORDERS, purchase_rows),
+    ):
         lines = module.LINES
         expected = to_table(reference(day, *read_day(ctx, header, lines, day)), module.SCHEMA)
         got = module.extract(ctx, day)[module.TABLE.name]
@@ -219,9 +311,13 @@ def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_pa
     refunds, lines without product, unset standard prices: the same bits as per row."""
     lines = ctx.lake.read_partition(pos.TABLE.name, day)
     qty, subtotal = lines["qty"].to_pylist(), lines["price_subtotal"].to_pylist()
-    lines = altered(lines, is_total_cost_computed=every(3, lines["is_total_cost_computed"].to_pylist(), False),
-                    qty=every(5, every(7, qty, -2.0), 0.0), price_subtotal=every(4, every(11, subtotal, -0.0), 0.0),
-                    total_cost=every(6, lines["total_cost"].to_pylist(), 0.0))
+    lines = altered(
+        lines,
+        is_total_cost_computed=every(3, lines["is_total_cost_computed"].to_pylist(), False),
+        qty=every(5, every(7, qty, -2.0), 0.0),
+        price_subtotal=every(4, every(11, subtotal, -0.0), 0.0),
+        total_cost=every(6, lines["total_cost"].to_pylist(), 0.0),
+    )
     assert lines.num_rows > 20
     expected = to_table(pos_sales(ctx, day, lines.to_pylist()), profit.SALES_SCHEMA)
     assert_same_file(tmp_path / "pos", "fact_sales", day, profit.pos_table(ctx, day, in_chunks(lines)), expected)
@@ -229,9 +325,12 @@ def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_pa
 
     moves = ctx.lake.read_partition(invoices.TABLE.name, day)
     assert moves.num_rows > 5
-    moves = altered(moves, product_id=every(4, moves["product_id"].to_pylist(), None),
-                    move_type=every(3, moves["move_type"].to_pylist(), "out_refund"),
-                    quantity=every(5, moves["quantity"].to_pylist(), 0.0))
+    moves = altered(
+        moves,
+        product_id=every(4, moves["product_id"].to_pylist(), None),
+        move_type=every(3, moves["move_type"].to_pylist(), "out_refund"),
+        quantity=every(5, moves["quantity"].to_pylist(), 0.0),
+    )
     expected = to_table(invoice_sales(ctx, day, moves.to_pylist()), profit.SALES_SCHEMA)
     assert_same_file(tmp_path / "inv", "fact_sales", day, profit.invoice_table(ctx, day, in_chunks(moves)), expected)
     assert "none" in expected["cost_source"].to_pylist()
@@ -240,8 +339,9 @@ def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_pa
 def test_profit_without_standard_prices_or_with_a_missing_product(ctx, tmp_path):
     day = DATES[0]
     lines = ctx.lake.read_partition(pos.TABLE.name, day)
-    lines = altered(lines, is_total_cost_computed=[False] * lines.num_rows,
-                    qty=every(2, lines["qty"].to_pylist(), -1.0))
+    lines = altered(
+        lines, is_total_cost_computed=[False] * lines.num_rows, qty=every(2, lines["qty"].to_pylist(), -1.0)
+    )
     dim = ctx.dim("dim_product")
     prices = every(2, every(3, dim["standard_price"].to_pylist(), None), -0.0)
     ctx._cache[("dim", "dim_product")] = altered(dim, standard_price=prices)
@@ -278,7 +378,7 @@ def dataset(extract, totals) -> Dataset:
 
 
 def test_load_computes_the_totals_while_extracting():
-    both = threading.Barrier(2, timeout=5)   # each waits for the other: they must run at the same time
+    both = threading.Barrier(2, timeout=5)  # each waits for the other: they must run at the same time
 
     def extract(ctx, day):
         both.wait()

@@ -54,9 +54,12 @@ def test_refunds_are_negative_in_pos_invoices_and_profit(loaded):
     assert credit_notes
     sales = rows(lake, "fact_sales")
     refunded = {r["line_id"] for r in refunds}
-    assert all(s["revenue"] <= 0 and s["qty"] < 0 for s in sales
-               if (s["channel"], s["source_line_id"]) in {("pos", i) for i in refunded}
-               or (s["channel"], s["source_line_id"]) in {("invoice", i) for i in credit_notes})
+    assert all(
+        s["revenue"] <= 0 and s["qty"] < 0
+        for s in sales
+        if (s["channel"], s["source_line_id"]) in {("pos", i) for i in refunded}
+        or (s["channel"], s["source_line_id"]) in {("invoice", i) for i in credit_notes}
+    )
 
 
 def test_invoiced_pos_orders_are_counted_once(loaded):
@@ -73,14 +76,15 @@ def test_orders_after_local_midnight_are_on_the_local_date(loaded):
     _, lake, _ = loaded
     lines = rows(lake, "fact_pos_sales")
     assert all(cal.business_date(r["date_order"], BRUSSELS) == r["date"] for r in lines)
-    assert any(r["date_order"].date() != r["date"] for r in lines)    # UTC date differs: shown on the local one
+    assert any(r["date_order"].date() != r["date"] for r in lines)  # UTC date differs: shown on the local one
 
 
 def test_uncomputed_pos_costs_fall_back_to_standard_price(loaded):
     _, lake, _ = loaded
     price = dict(zip(*lake.read_whole("dim_product").select(["id", "standard_price"]).to_pydict().values()))
-    open_session = [s for s in rows(lake, "fact_sales", [END])
-                    if s["channel"] == "pos" and s["cost_source"] == "standard_price"]
+    open_session = [
+        s for s in rows(lake, "fact_sales", [END]) if s["channel"] == "pos" and s["cost_source"] == "standard_price"
+    ]
     assert open_session
     assert all(s["cost"] == pytest.approx(s["qty"] * price[s["product_id"]]) for s in open_session)
     earlier = {s["cost_source"] for s in rows(lake, "fact_sales", DATES[:-1]) if s["channel"] == "pos"}
@@ -102,8 +106,9 @@ def test_archived_products_are_in_dim_product(loaded):
 
 def test_stock_of_the_last_date_equals_todays_quants(loaded):
     _, lake, client = loaded
-    quants = client.search_read("stock.quant", [("location_id.usage", "=", "internal")],
-                                ["product_id", "location_id", "quantity"])
+    quants = client.search_read(
+        "stock.quant", [("location_id.usage", "=", "internal")], ["product_id", "location_id", "quantity"]
+    )
     expected = defaultdict(float)
     for q in quants:
         expected[q["product_id"], q["location_id"]] += q["quantity"]

@@ -26,48 +26,107 @@ def shop_db(version: int = 17) -> Database:
     db = Database("demo", version, now=NOW)
     define_models(db)
     db.users["admin"] = User("admin", "admin", 2, api_key="demo-api-key")
-    db.users["clerk"] = User("clerk", "clerk-pw", 7, api_key="clerk-key",
-                             allowed_models=frozenset({"res.users", "product.product"}))
+    db.users["clerk"] = User(
+        "clerk", "clerk-pw", 7, api_key="clerk-key", allowed_models=frozenset({"res.users", "product.product"})
+    )
 
     def add(model, **values):
         return db.create(model, values)
 
     add("res.currency", name="EUR", symbol="€")
-    add("res.partner", name="Azure Interior", email="info@azure.example", is_company=True, active=True,
-        customer_rank=1, parent_id=False)
-    add("res.partner", name="Brandon Freeman", email=False, is_company=False, active=True, customer_rank=2,
-        parent_id=1)
-    add("res.partner", name="Old Customer", email="old@example.com", is_company=False, active=False,
-        customer_rank=0, parent_id=False)
+    add(
+        "res.partner",
+        name="Azure Interior",
+        email="info@azure.example",
+        is_company=True,
+        active=True,
+        customer_rank=1,
+        parent_id=False,
+    )
+    add("res.partner", name="Brandon Freeman", email=False, is_company=False, active=True, customer_rank=2, parent_id=1)
+    add(
+        "res.partner",
+        name="Old Customer",
+        email="old@example.com",
+        is_company=False,
+        active=False,
+        customer_rank=0,
+        parent_id=False,
+    )
     add("res.company", name="NK Retail SA", currency_id=1, partner_id=1)
     add("res.users", id=2, name="Mitchell Admin", login="admin", tz="Europe/Brussels", active=True)
     add("res.users", id=7, name="Clara Clerk", login="clerk", tz=False, active=True)
-    for name, full, parent in [("All", "All", False), ("Food", "All / Food", 1),
-                               ("Fruit", "All / Food / Fruit", 2), ("Drinks", "All / Drinks", 1)]:
+    for name, full, parent in [
+        ("All", "All", False),
+        ("Food", "All / Food", 1),
+        ("Fruit", "All / Food / Fruit", 2),
+        ("Drinks", "All / Drinks", 1),
+    ]:
         add("product.category", name=name, complete_name=full, parent_id=parent)
-    for name, categ, price, active in [("Apple", 3, 1.2, True), ("Banana", 3, 0.5, True), ("Cola", 4, 2.0, True),
-                                       ("Bread", 2, 3.1, True), ("Old Soap", 1, 1.0, False)]:
-        add("product.product", name=name, categ_id=categ, list_price=price, standard_price=price / 2,
-            sale_ok=name != "Bread", active=active, default_code=name[:3].upper())
+    for name, categ, price, active in [
+        ("Apple", 3, 1.2, True),
+        ("Banana", 3, 0.5, True),
+        ("Cola", 4, 2.0, True),
+        ("Bread", 2, 3.1, True),
+        ("Old Soap", 1, 1.0, False),
+    ]:
+        add(
+            "product.product",
+            name=name,
+            categ_id=categ,
+            list_price=price,
+            standard_price=price / 2,
+            sale_ok=name != "Bread",
+            active=active,
+            default_code=name[:3].upper(),
+        )
     add("pos.config", name="Brussels Centre", active=True, company_id=1)
     add("pos.config", name="Gent", active=True, company_id=1)
     invoiced = "invoiced" if version <= 18 else "done"
-    orders = [(1, "paid", "2024-03-01 09:15:00", 2, [(1, 2, 1.2), (2, 2, 0.5)]),
-              (1, "done", "2024-03-01 22:30:00", False, [(3, 1, 2.0)]),
-              (2, invoiced, "2024-03-01 23:30:00", 1, [(4, 2, 3.1)]),
-              (2, "cancel", "2024-03-02 10:00:00", 3, [(1, 1, 1.2)]),
-              (1, "paid", "2024-03-03 08:00:00", 2, [(1, -1, 1.2)])]
+    orders = [
+        (1, "paid", "2024-03-01 09:15:00", 2, [(1, 2, 1.2), (2, 2, 0.5)]),
+        (1, "done", "2024-03-01 22:30:00", False, [(3, 1, 2.0)]),
+        (2, invoiced, "2024-03-01 23:30:00", 1, [(4, 2, 3.1)]),
+        (2, "cancel", "2024-03-02 10:00:00", 3, [(1, 1, 1.2)]),
+        (1, "paid", "2024-03-03 08:00:00", 2, [(1, -1, 1.2)]),
+    ]
     for n, (config, state, when, partner, lines) in enumerate(orders, start=1):
         total = round(sum(q * p for _, q, p in lines), 2)
-        order = add("pos.order", name=f"Shop/{n:04d}", config_id=config, state=state, date_order=when,
-                    partner_id=partner, amount_total=total, amount_tax=0.0, company_id=1,
-                    account_move=False, is_invoiced=state == invoiced)
+        order = add(
+            "pos.order",
+            name=f"Shop/{n:04d}",
+            config_id=config,
+            state=state,
+            date_order=when,
+            partner_id=partner,
+            amount_total=total,
+            amount_tax=0.0,
+            company_id=1,
+            account_move=False,
+            is_invoiced=state == invoiced,
+        )
         for product, qty, price in lines:
-            add("pos.order.line", order_id=order, product_id=product, qty=qty, price_unit=price,
-                price_subtotal=round(qty * price, 2), total_cost=round(qty * price / 2, 2),
-                refunded_orderline_id=1 if qty < 0 else False)
-    move = add("account.move", name="INV/2024/00001", move_type="out_invoice", state="posted", partner_id=1,
-               date="2024-03-02", invoice_date="2024-03-02", amount_total=6.2, company_id=1)
+            add(
+                "pos.order.line",
+                order_id=order,
+                product_id=product,
+                qty=qty,
+                price_unit=price,
+                price_subtotal=round(qty * price, 2),
+                total_cost=round(qty * price / 2, 2),
+                refunded_orderline_id=1 if qty < 0 else False,
+            )
+    move = add(
+        "account.move",
+        name="INV/2024/00001",
+        move_type="out_invoice",
+        state="posted",
+        partner_id=1,
+        date="2024-03-02",
+        invoice_date="2024-03-02",
+        amount_total=6.2,
+        company_id=1,
+    )
     db.write("pos.order", [3], {"account_move": move})
     return db
 
@@ -102,22 +161,22 @@ CASES = [
     ("res.partner", [("name", "=like", "b%")], []),
     ("res.partner", [("name", "=ilike", "b%n")], [2]),
     ("res.partner", [("name", "ilike", "a_ure")], [1]),
-    ("res.partner", [("email", "not ilike", "azure")], [2]),          # unset matches a negative
+    ("res.partner", [("email", "not ilike", "azure")], [2]),  # unset matches a negative
     ("res.partner", [("email", "ilike", "example")], [1]),
     # lists
     ("pos.order", [("state", "in", ["paid", "done"])], [1, 2, 5]),
     ("pos.order", [("state", "not in", ["paid", "done"])], [3, 4]),
     ("pos.order", [("state", "in", [])], []),
     ("pos.order", [("partner_id", "in", [1, False])], [2, 3]),
-    ("pos.order", [("partner_id", "not in", [1])], [1, 2, 4, 5]),     # unset matches not in
-    ("pos.order", [("partner_id", "in", [3])], [4]),                  # inactive partner still counts
+    ("pos.order", [("partner_id", "not in", [1])], [1, 2, 4, 5]),  # unset matches not in
+    ("pos.order", [("partner_id", "in", [3])], [4]),  # inactive partner still counts
     # False is null
     ("pos.order", [("partner_id", "=", False)], [2]),
     ("pos.order", [("partner_id", "!=", False)], [1, 3, 4, 5]),
     ("res.partner", [("email", "=", False)], [2]),
     ("product.product", [("sale_ok", "=", False)], [4]),
     ("product.product", [("sale_ok", "!=", False)], [1, 2, 3]),
-    ("pos.order", [("amount_tax", "=", False)], []),                  # numbers are never null
+    ("pos.order", [("amount_tax", "=", False)], []),  # numbers are never null
     ("pos.order", [("lines", "=", False)], []),
     # hierarchies
     ("product.product", [("categ_id", "child_of", 2)], [1, 2, 4]),
@@ -194,14 +253,17 @@ def test_indexes_agree_with_a_plain_scan(db, model, domain, expected):
     assert search(db, model, ["!", "!", *normalize(domain)]) == expected
 
 
-@pytest.mark.parametrize("domain,context,expected", [
-    ([], {}, [1, 2, 3, 4]),
-    ([], {"active_test": False}, [1, 2, 3, 4, 5]),
-    ([("active", "=", False)], {}, [5]),
-    ([("active", "in", [True, False])], {}, [1, 2, 3, 4, 5]),
-    ([("name", "ilike", "o")], {}, [3]),
-    ([("name", "ilike", "o")], {"active_test": False}, [3, 5]),
-])
+@pytest.mark.parametrize(
+    "domain,context,expected",
+    [
+        ([], {}, [1, 2, 3, 4]),
+        ([], {"active_test": False}, [1, 2, 3, 4, 5]),
+        ([("active", "=", False)], {}, [5]),
+        ([("active", "in", [True, False])], {}, [1, 2, 3, 4, 5]),
+        ([("name", "ilike", "o")], {}, [3]),
+        ([("name", "ilike", "o")], {"active_test": False}, [3, 5]),
+    ],
+)
 def test_active_test(db, domain, context, expected):
     assert search(db, "product.product", domain, **context) == expected
 
@@ -210,18 +272,21 @@ def test_models_without_active_field_show_everything(db):
     assert search(db, "pos.order", []) == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("model,domain,message", [
-    ("pos.order", [("nope", "=", 1)], "Invalid field 'nope' on model 'pos.order'"),
-    ("pos.order", [("nope.name", "=", 1)], "Invalid field 'nope' on model 'pos.order'"),
-    ("pos.order", [("state.name", "=", 1)], "Invalid field 'state.name' on model 'pos.order'"),
-    ("pos.order", [("lines.nope", "=", 1)], "Invalid field 'nope' on model 'pos.order.line'"),
-    ("pos.order", [("state", "~", 1)], "Invalid leaf"),
-    ("pos.order", [("state", "=")], "Invalid leaf"),
-    ("pos.order", ["|", ("state", "=", "paid")], "Invalid domain"),
-    ("pos.order", ["xor", ("state", "=", "paid")], "Invalid leaf"),
-    ("pos.order", [("state", "any", [])], "not relational"),
-    ("pos.order", [("state", "child_of", 1)], "not relational"),
-])
+@pytest.mark.parametrize(
+    "model,domain,message",
+    [
+        ("pos.order", [("nope", "=", 1)], "Invalid field 'nope' on model 'pos.order'"),
+        ("pos.order", [("nope.name", "=", 1)], "Invalid field 'nope' on model 'pos.order'"),
+        ("pos.order", [("state.name", "=", 1)], "Invalid field 'state.name' on model 'pos.order'"),
+        ("pos.order", [("lines.nope", "=", 1)], "Invalid field 'nope' on model 'pos.order.line'"),
+        ("pos.order", [("state", "~", 1)], "Invalid leaf"),
+        ("pos.order", [("state", "=")], "Invalid leaf"),
+        ("pos.order", ["|", ("state", "=", "paid")], "Invalid domain"),
+        ("pos.order", ["xor", ("state", "=", "paid")], "Invalid leaf"),
+        ("pos.order", [("state", "any", [])], "not relational"),
+        ("pos.order", [("state", "child_of", 1)], "not relational"),
+    ],
+)
 def test_invalid_domains_raise_value_error(db, model, domain, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         search(db, model, domain)
@@ -257,8 +322,15 @@ def test_indexes_follow_new_records():
     indexes = Indexes()
     model = db.models["pos.order"]
     assert Domains(db, indexes).ids(model, [("id", ">", 4)]) == [5]
-    db.models["pos.order"].add({"name": "Shop/0006", "state": "draft", "date_order": "2024-03-04 10:00:00",
-                                "partner_id": 1, "amount_total": 0.0})
+    db.models["pos.order"].add(
+        {
+            "name": "Shop/0006",
+            "state": "draft",
+            "date_order": "2024-03-04 10:00:00",
+            "partner_id": 1,
+            "amount_total": 0.0,
+        }
+    )
     assert Domains(db, indexes).ids(model, [("id", ">", 4)]) == [5, 6]
     assert Domains(db, indexes).ids(model, [("partner_id", "=", 1)]) == [3, 6]
 
@@ -268,9 +340,15 @@ def test_random_domains_agree_with_brute_force():
     rng = random.Random(7)
     db = shop_db(17)
     for n in range(600):
-        db.models["pos.order"].add({"name": f"R{n}", "state": rng.choice(["paid", "done", "cancel"]),
-                                    "partner_id": rng.choice([1, 2, 3, False]), "amount_total": float(n),
-                                    "date_order": f"2024-04-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:00:00"})
+        db.models["pos.order"].add(
+            {
+                "name": f"R{n}",
+                "state": rng.choice(["paid", "done", "cancel"]),
+                "partner_id": rng.choice([1, 2, 3, False]),
+                "amount_total": float(n),
+                "date_order": f"2024-04-{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:00:00",
+            }
+        )
     orders = db.models["pos.order"].records
     for n in range(3000):
         order = rng.choice(list(orders))
@@ -280,19 +358,32 @@ def test_random_domains_agree_with_brute_force():
         lo, hi = sorted(rng.sample(range(1, 29), 2))
         start, end = f"2024-04-{lo:02d}", f"2024-04-{hi:02d}"
         last, partners = rng.randint(0, 3000), rng.sample([1, 2, 3, False], 2)
-        domain = [("order_id.date_order", ">=", start), ("order_id.date_order", "<", end),
-                  ("order_id.partner_id", "in", partners), ("id", ">", last)]
-        expected = [i for i, line in lines.items() if i > last
-                    and start <= orders[line["order_id"]]["date_order"] < end + " 00:00:00"
-                    and orders[line["order_id"]]["partner_id"] in partners]
+        domain = [
+            ("order_id.date_order", ">=", start),
+            ("order_id.date_order", "<", end),
+            ("order_id.partner_id", "in", partners),
+            ("id", ">", last),
+        ]
+        expected = [
+            i
+            for i, line in lines.items()
+            if i > last
+            and start <= orders[line["order_id"]]["date_order"] < end + " 00:00:00"
+            and orders[line["order_id"]]["partner_id"] in partners
+        ]
         assert search(db, "pos.order.line", domain) == expected
 
 
 def test_normalize_and_combine():
     assert normalize([]) == [(1, "=", 1)]
     assert normalize([("a", "=", 1), ("b", "=", 2)]) == ["&", ("a", "=", 1), ("b", "=", 2)]
-    assert normalize(["|", ("a", "=", 1), ("b", "=", 2), ("c", "=", 3)]) == \
-        ["&", "|", ("a", "=", 1), ("b", "=", 2), ("c", "=", 3)]
+    assert normalize(["|", ("a", "=", 1), ("b", "=", 2), ("c", "=", 3)]) == [
+        "&",
+        "|",
+        ("a", "=", 1),
+        ("b", "=", 2),
+        ("c", "=", 3),
+    ]
     assert AND([[], [("a", "=", 1)]]) == [("a", "=", 1)]
     assert AND([[("a", "=", 1)], [("b", "=", 2)]]) == ["&", ("a", "=", 1), ("b", "=", 2)]
     assert AND([[("a", "=", 1)], [(0, "=", 1)]]) == [(0, "=", 1)]

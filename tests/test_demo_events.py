@@ -26,8 +26,8 @@ from tests.test_demo_determinism import digest
 
 VERSIONS = (16, 17, 18, 19)
 END = dt.date(2026, 3, 31)
-WHEN = dt.datetime(2026, 4, 1, 6, 15, 30, 250000)     # the event: after the nightly load, mid-second
-SEEN = "2026-04-01 06:15:30"                          # its write_date as Odoo reads it back
+WHEN = dt.datetime(2026, 4, 1, 6, 15, 30, 250000)  # the event: after the nightly load, mid-second
+SEEN = "2026-04-01 06:15:30"  # its write_date as Odoo reads it back
 POSTED_INVOICES = [("move_type", "=", "out_invoice"), ("state", "=", "posted")]
 
 
@@ -38,13 +38,19 @@ class Rpc:
     def __init__(self, server: DemoServer):
         self.url, self.version = server.url, server.db.version
         if self.version < 19:
-            self.uid = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/common").authenticate("demo", "admin", "admin", {})
+            self.uid = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/common").authenticate(
+                "demo", "admin", "admin", {}
+            )
             self.object = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/object", allow_none=True)
 
     def __call__(self, model: str, method: str, **kwargs):
         if self.version >= 19:
-            response = requests.post(f"{self.url}/json/2/{model}/{method}", json=kwargs, timeout=10,
-                                     headers={"Authorization": "bearer demo-api-key", "X-Odoo-Database": "demo"})
+            response = requests.post(
+                f"{self.url}/json/2/{model}/{method}",
+                json=kwargs,
+                timeout=10,
+                headers={"Authorization": "bearer demo-api-key", "X-Odoo-Database": "demo"},
+            )
             if response.status_code != 200:
                 raise LookupError(response.status_code, response.json()["name"])
             return response.json()
@@ -65,7 +71,7 @@ class Rpc:
 
 
 def _key(value):
-    if isinstance(value, list):                 # many2one [id, name]; 19's dates [start, label]
+    if isinstance(value, list):  # many2one [id, name]; 19's dates [start, label]
         return value[0] if isinstance(value[0], int) else value[1]
     return value
 
@@ -93,12 +99,17 @@ def warm_indexes(rpc: Rpc) -> None:
 
 
 def assert_consistent(db: Database) -> None:
-    for check in (generated.test_invoices_balance_with_odoo_signs, generated.test_purchase_lines_and_receipts_agree,
-                  generated.test_quants_equal_the_sum_of_done_moves, generated.test_pos_orders_add_up):
+    for check in (
+        generated.test_invoices_balance_with_odoo_signs,
+        generated.test_purchase_lines_and_receipts_agree,
+        generated.test_quants_equal_the_sum_of_done_moves,
+        generated.test_pos_orders_add_up,
+    ):
         check(db)
 
 
 # --------------------------------------------------------------------------- re-dated invoice
+
 
 def test_a_redated_invoice_is_posted_again_on_its_new_date(served):
     rpc = Rpc(served)
@@ -111,14 +122,22 @@ def test_a_redated_invoice_is_posted_again_on_its_new_date(served):
     [move] = rpc("account.move", "read", ids=[move_id], fields=["name", "state", "date", "invoice_date", "write_date"])
     assert move["state"] == "posted" and move["name"].startswith(f"INV/{new.year}/")
     assert move["date"] == move["invoice_date"] == new.isoformat() and move["write_date"] == SEEN
-    lines = rpc("account.move.line", "search_read", domain=[("move_id", "=", move_id)],
-                fields=["date", "parent_state", "write_date"])
-    assert lines and {(l["date"], l["parent_state"], l["write_date"]) for l in lines} == {(new.isoformat(), "posted", SEEN)}
+    lines = rpc(
+        "account.move.line",
+        "search_read",
+        domain=[("move_id", "=", move_id)],
+        fields=["date", "parent_state", "write_date"],
+    )
+    assert lines and {(l["date"], l["parent_state"], l["write_date"]) for l in lines} == {
+        (new.isoformat(), "posted", SEEN)
+    }
     assert changes.written == {"account.move": [move_id], "account.move.line": sorted(l["id"] for l in lines)}
     assert changes.deleted == {}
 
     assert move_id not in rpc("account.move", "search", domain=[("invoice_date", "=", old.isoformat())])
-    assert move_id in rpc("account.move", "search", domain=[("date", ">", old.isoformat()), ("date", "<=", new.isoformat())])
+    assert move_id in rpc(
+        "account.move", "search", domain=[("date", ">", old.isoformat()), ("date", "<=", new.isoformat())]
+    )
     now_per_day = rpc.counts("account.move", POSTED_INVOICES, "invoice_date:day")
     assert now_per_day[day_label(old)] == per_day[day_label(old)] - 1
     assert now_per_day[day_label(new)] == per_day.get(day_label(new), 0) + 1
@@ -140,6 +159,7 @@ def test_an_invoice_moves_back_too_and_never_out_of_history():
 
 # --------------------------------------------------------------------------- deleted invoice
 
+
 def test_a_deleted_invoice_and_its_lines_are_gone(served):
     rpc = Rpc(served)
     warm_indexes(rpc)
@@ -157,7 +177,9 @@ def test_a_deleted_invoice_and_its_lines_are_gone(served):
     assert rpc("account.move.line", "search", domain=[("move_id", "=", move_id)]) == []
     assert rpc("account.move.line", "search", domain=[("id", "in", gone_lines)]) == []
     assert rpc.counts("account.move", [("move_type", "=", "out_invoice")], "state") == {
-        **per_state, "posted": per_state["posted"] - 1}
+        **per_state,
+        "posted": per_state["posted"] - 1,
+    }
     with pytest.raises(LookupError) as missing:
         rpc("account.move", "write", ids=[move_id], vals={"invoice_origin": "x"})
     assert missing.value.args[0] == (404 if served.db.version >= 19 else 2)
@@ -180,6 +202,7 @@ def test_only_invoices_odoo_lets_a_user_delete_are_deleted():
 
 # --------------------------------------------------------------------------- cancelled and deleted purchase order
 
+
 def test_a_cancelled_purchase_order_is_deleted_and_its_receipt_cancelled(served):
     rpc = Rpc(served)
     warm_indexes(rpc)
@@ -196,10 +219,16 @@ def test_a_cancelled_purchase_order_is_deleted_and_its_receipt_cancelled(served)
     assert rpc("purchase.order.line", "search_count", domain=[("id", "in", order_lines)]) == 0
     assert rpc.counts("purchase.order", [], "state") == {**per_state, "purchase": per_state["purchase"] - 1}
 
-    moves = rpc("stock.move", "read", ids=changes.written["stock.move"],
-                fields=["state", qf, "purchase_line_id", "picking_id", "write_date"])
-    assert moves and all(m["state"] == "cancel" and m[qf] == 0 and m["purchase_line_id"] is False
-                         and m["write_date"] == SEEN for m in moves)
+    moves = rpc(
+        "stock.move",
+        "read",
+        ids=changes.written["stock.move"],
+        fields=["state", qf, "purchase_line_id", "picking_id", "write_date"],
+    )
+    assert moves and all(
+        m["state"] == "cancel" and m[qf] == 0 and m["purchase_line_id"] is False and m["write_date"] == SEEN
+        for m in moves
+    )
     pickings = rpc("stock.picking", "read", ids=changes.written["stock.picking"], fields=["state", "origin"])
     assert {p["id"] for p in pickings} == {m["picking_id"][0] for m in moves}
     assert all(p["state"] == "cancel" for p in pickings)
@@ -215,22 +244,30 @@ def test_only_orders_odoo_lets_a_user_cancel_are_deleted():
     assert changes.deleted["purchase.order"]
     orders = db.models["purchase.order"].records
     billed = {m["invoice_origin"] for m in db.models["account.move"].records.values() if m["move_type"] == "in_invoice"}
-    received = {db.models["purchase.order.line"].records[m["purchase_line_id"]]["order_id"]
-                for m in db.models["stock.move"].records.values() if m["purchase_line_id"] and m["state"] == "done"}
+    received = {
+        db.models["purchase.order.line"].records[m["purchase_line_id"]]["order_id"]
+        for m in db.models["stock.move"].records.values()
+        if m["purchase_line_id"] and m["state"] == "done"
+    }
     confirmed = [o for o in orders.values() if o["state"] in ("purchase", "done")]
     assert confirmed and all(o["name"] in billed or o["id"] in received for o in confirmed)
-    assert "cancel" in {o["state"] for o in orders.values()}        # the generated ones are still there
+    assert "cancel" in {o["state"] for o in orders.values()}  # the generated ones are still there
     assert_consistent(db)
 
 
 # --------------------------------------------------------------------------- all together
 
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_events_and_late_edits_together_stay_consistent_and_deterministic(version):
     def play(db: Database) -> list:
-        return [redate_invoices(db, WHEN, n=3, seed=5), delete_invoices(db, WHEN, n=3, seed=5),
-                delete_purchases(db, WHEN, n=3, seed=5), apply_late_edits(db, WHEN, n=3, seed=5),
-                delete_invoices(db, WHEN + dt.timedelta(hours=1), n=2, seed=6)]
+        return [
+            redate_invoices(db, WHEN, n=3, seed=5),
+            delete_invoices(db, WHEN, n=3, seed=5),
+            delete_purchases(db, WHEN, n=3, seed=5),
+            apply_late_edits(db, WHEN, n=3, seed=5),
+            delete_invoices(db, WHEN + dt.timedelta(hours=1), n=2, seed=6),
+        ]
 
     one, two = generate(tiny(version)), generate(tiny(version))
     outcomes = play(one)

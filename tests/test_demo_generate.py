@@ -15,7 +15,7 @@ from nkdash.demo.generate import SCALES, DemoConfig, apply_late_edits, generate,
 from nkdash.demo.store import Database
 from nkdash.errors import InputError
 
-END = dt.date(2026, 3, 31)          # the history spans the DST switch of 2026-03-29
+END = dt.date(2026, 3, 31)  # the history spans the DST switch of 2026-03-29
 TZ = ZoneInfo("Europe/Brussels")
 VERSIONS = (16, 17, 18, 19)
 
@@ -41,7 +41,7 @@ def digest(db: Database) -> str:
 
 
 def local(stamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.timezone.utc).astimezone(TZ)
+    return dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC).astimezone(TZ)
 
 
 def qty_field(db: Database) -> str:
@@ -49,6 +49,7 @@ def qty_field(db: Database) -> str:
 
 
 # --------------------------------------------------------------------------- determinism
+
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_same_seed_same_database_other_seed_other_database(version):
@@ -64,10 +65,11 @@ def test_iter_days_streams_what_generate_loads():
     for _day, batch in batches:
         for model, records in batch.items():
             streamed[model] += records
-    assert {m: recs for m, recs in streamed.items()} == {m: rows(db, m) for m in db.models if rows(db, m)}
+    assert dict(streamed.items()) == {m: rows(db, m) for m in db.models if rows(db, m)}
 
 
 # --------------------------------------------------------------------------- shape
+
 
 def test_records_match_the_schema(db):
     """Declared fields only, ids ascending, many2one targets exist, selections valid."""
@@ -100,7 +102,7 @@ def test_users_and_company(db):
     assert db.users["admin"].api_key == "demo-api-key"
     assert all(u.allowed_models for login, u in db.users.items() if login != "admin")
     assert [c["name"] for c in rows(db, "res.currency")] == ["EUR"]
-    assert db.now == dt.datetime(2026, 4, 1, 1, 0)        # 1 April 03:00 CEST
+    assert db.now == dt.datetime(2026, 4, 1, 1, 0)  # 1 April 03:00 CEST
 
 
 def test_category_tree_and_locations(db):
@@ -115,6 +117,7 @@ def test_category_tree_and_locations(db):
 
 
 # --------------------------------------------------------------------------- consistency
+
 
 def test_quants_equal_the_sum_of_done_moves(db):
     usage = {loc["id"]: loc["usage"] for loc in rows(db, "stock.location")}
@@ -141,8 +144,9 @@ def test_pos_orders_add_up(db):
     for order in rows(db, "pos.order"):
         mine = lines[order["id"]]
         assert order["amount_total"] == pytest.approx(sum(l["price_subtotal_incl"] for l in mine), abs=0.005)
-        assert order["amount_tax"] == pytest.approx(sum(l["price_subtotal_incl"] - l["price_subtotal"] for l in mine),
-                                                    abs=0.005)
+        assert order["amount_tax"] == pytest.approx(
+            sum(l["price_subtotal_incl"] - l["price_subtotal"] for l in mine), abs=0.005
+        )
         paid = order["state"] in ("paid", "done", "invoiced")
         assert order["amount_paid"] == (order["amount_total"] if paid else 0.0)
 
@@ -193,7 +197,7 @@ def test_total_cost_is_the_cost_in_effect_on_the_order_date(db):
     price = {p["id"]: p["standard_price"] for p in rows(db, "product.product")}
 
     def cost(product: int, day: dt.date) -> float:
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), TZ).astimezone(dt.timezone.utc)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), TZ).astimezone(dt.UTC)
         before = [l for l in layers[product] if l["create_date"] < end.strftime("%Y-%m-%d %H:%M:%S")]
         return before[-1]["unit_cost"] if before else price[product]
 
@@ -209,6 +213,7 @@ def test_total_cost_is_the_cost_in_effect_on_the_order_date(db):
 
 
 # --------------------------------------------------------------------------- business-rule cases
+
 
 def test_every_business_rule_case_is_present(db):
     orders = {o["id"]: o for o in rows(db, "pos.order")}
@@ -250,8 +255,14 @@ def test_stock_moves_of_every_kind(db):
     usage = {loc["id"]: loc["usage"] for loc in rows(db, "stock.location")}
     moves = rows(db, "stock.move")
     kinds = {(usage[m["location_id"]], usage[m["location_dest_id"]]) for m in moves if m["state"] == "done"}
-    assert {("supplier", "internal"), ("internal", "customer"), ("customer", "internal"), ("internal", "internal"),
-            ("inventory", "internal"), ("internal", "inventory")} <= kinds
+    assert {
+        ("supplier", "internal"),
+        ("internal", "customer"),
+        ("customer", "internal"),
+        ("internal", "internal"),
+        ("inventory", "internal"),
+        ("internal", "inventory"),
+    } <= kinds
     assert any(m["scrapped"] for m in moves) and any(m["is_inventory"] for m in moves)
     assert {"done", "assigned", "cancel"} <= {m["state"] for m in moves}
     sessions = {s["name"] for s in rows(db, "pos.session")}
@@ -276,6 +287,7 @@ def test_version_specific_fields(db):
 
 # --------------------------------------------------------------------------- late edits
 
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_apply_late_edits_keeps_everything_consistent(version):
     db = generate(tiny(version))
@@ -288,10 +300,15 @@ def test_apply_late_edits_keeps_everything_consistent(version):
         assert all(db.models[model].records[i]["write_date"] == stamp for i in ids), model
     sessions = db.models["pos.session"].records
     assert all(s["state"] == "closed" for s in sessions.values())
-    assert all(l["is_total_cost_computed"] or db.models["pos.order"].records[l["order_id"]]["state"] == "cancel"
-               for l in rows(db, "pos.order.line"))
-    credit_notes = [db.models["account.move"].records[i] for i in changed["account.move"]
-                    if db.models["account.move"].records[i]["move_type"] == "out_refund"]
+    assert all(
+        l["is_total_cost_computed"] or db.models["pos.order"].records[l["order_id"]]["state"] == "cancel"
+        for l in rows(db, "pos.order.line")
+    )
+    credit_notes = [
+        db.models["account.move"].records[i]
+        for i in changed["account.move"]
+        if db.models["account.move"].records[i]["move_type"] == "out_refund"
+    ]
     assert credit_notes and all(m["date"] < "2026-04-01" and m["create_date"] == stamp for m in credit_notes)
     test_quants_equal_the_sum_of_done_moves(db)
     test_pos_orders_add_up(db)
@@ -301,12 +318,13 @@ def test_apply_late_edits_keeps_everything_consistent(version):
 
 def test_late_edits_are_deterministic():
     one, two = generate(tiny()), generate(tiny())
-    when = dt.datetime(2026, 4, 1, 7, 30, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 4, 1, 7, 30, tzinfo=dt.UTC)
     assert apply_late_edits(one, when, seed=3) == apply_late_edits(two, when, seed=3)
     assert digest(one) == digest(two)
 
 
 # --------------------------------------------------------------------------- config and speed
+
 
 def test_bad_config_is_refused():
     with pytest.raises(InputError):

@@ -30,24 +30,43 @@ def test_the_legacy_paths_serve_every_service(server):
     assert common.version()["server_version_info"][0] == server.db.version
     assert common.login("demo", "admin", "admin") == 2 and common.authenticate("demo", "admin", "wrong", {}) is False
     assert db.list() == ["demo"] and db.server_version() == f"{server.db.version}.0"
-    rows = proxy(server, "xmlrpc/object").execute_kw("demo", 2, "admin", "pos.order", "search_read",
-                                                     [[("state", "=", "paid")]], {"fields": ["name"]})
+    rows = proxy(server, "xmlrpc/object").execute_kw(
+        "demo", 2, "admin", "pos.order", "search_read", [[("state", "=", "paid")]], {"fields": ["name"]}
+    )
     assert rows == [{"id": 1, "name": "Shop/0001"}, {"id": 5, "name": "Shop/0005"}]
     assert proxy(server, "xmlrpc/object").execute("demo", 2, "admin", "pos.order", "search_count", []) == 5
 
 
-@pytest.mark.parametrize(("login", "model", "method", "args", "legacy_code", "legacy_string", "code"), [
-    ("bad", "pos.order", "search", [[]], "AccessDenied", "Access Denied", 3),
-    ("clerk", "pos.order", "search", [[]], "warning -- AccessError\n\nYou are not allowed to access", "", 4),
-    ("admin", "pos.order", "_read", [[1]], "warning -- AccessError\n\nPrivate methods", "", 4),
-    ("admin", "nope.model", "search", [[]], "warning -- UserError\n\nObject nope.model doesn't exist", "", 2),
-    ("admin", "pos.order", "write", [[999], {"name": "x"}],
-     "warning -- MissingError\n\nRecord does not exist or has been deleted.", "", 2),
-    ("admin", "pos.order", "search", [[("nope", "=", 1)]], "Invalid field 'nope' on model 'pos.order'",
-     "Traceback (most recent call last):", 1),
-])
-def test_legacy_faults_carry_strings_where_version_2_carries_numbers(server, login, model, method, args,
-                                                                      legacy_code, legacy_string, code):
+@pytest.mark.parametrize(
+    ("login", "model", "method", "args", "legacy_code", "legacy_string", "code"),
+    [
+        ("bad", "pos.order", "search", [[]], "AccessDenied", "Access Denied", 3),
+        ("clerk", "pos.order", "search", [[]], "warning -- AccessError\n\nYou are not allowed to access", "", 4),
+        ("admin", "pos.order", "_read", [[1]], "warning -- AccessError\n\nPrivate methods", "", 4),
+        ("admin", "nope.model", "search", [[]], "warning -- UserError\n\nObject nope.model doesn't exist", "", 2),
+        (
+            "admin",
+            "pos.order",
+            "write",
+            [[999], {"name": "x"}],
+            "warning -- MissingError\n\nRecord does not exist or has been deleted.",
+            "",
+            2,
+        ),
+        (
+            "admin",
+            "pos.order",
+            "search",
+            [[("nope", "=", 1)]],
+            "Invalid field 'nope' on model 'pos.order'",
+            "Traceback (most recent call last):",
+            1,
+        ),
+    ],
+)
+def test_legacy_faults_carry_strings_where_version_2_carries_numbers(
+    server, login, model, method, args, legacy_code, legacy_string, code
+):
     uid, password = {"admin": (2, "admin"), "clerk": (7, "clerk-pw"), "bad": (2, "nope")}[login]
     with pytest.raises(xmlrpc.client.Fault) as legacy:
         proxy(server, "xmlrpc/object").execute_kw("demo", uid, password, model, method, args, {})
@@ -75,15 +94,18 @@ def test_odoolib_logs_in_and_reads_over_the_legacy_path(server):
     """odoo-client-lib 2.0.1 in XML-RPC mode calls ``http://host:port/xmlrpc/<service>``."""
     odoolib = pytest.importorskip("odoolib", reason="odoo-client-lib is a test extra")
     server.calls.clear()
-    connection = odoolib.get_connection(hostname="127.0.0.1", protocol="xmlrpc", port=server.port,
-                                        database="demo", login="admin", password="admin")
+    connection = odoolib.get_connection(
+        hostname="127.0.0.1", protocol="xmlrpc", port=server.port, database="demo", login="admin", password="admin"
+    )
     connection.check_login()
     assert connection.user_id == 2
     assert connection.get_user_context() == {"lang": "en_US", "tz": "Europe/Brussels", "uid": 2}
     orders = connection.get_model("pos.order")
     paid = orders.search_read([("state", "=", "paid")], ["name", "amount_total", "partner_id"], order="id")
-    assert paid == [{"id": 1, "name": "Shop/0001", "amount_total": 3.4, "partner_id": [2, "Brandon Freeman"]},
-                    {"id": 5, "name": "Shop/0005", "amount_total": -1.2, "partner_id": [2, "Brandon Freeman"]}]
+    assert paid == [
+        {"id": 1, "name": "Shop/0001", "amount_total": 3.4, "partner_id": [2, "Brandon Freeman"]},
+        {"id": 5, "name": "Shop/0005", "amount_total": -1.2, "partner_id": [2, "Brandon Freeman"]},
+    ]
     assert orders.read(3, ["state"]) == {"id": 3, "state": "invoiced" if server.db.version <= 18 else "done"}
     assert orders.search_count([]) == 5
     assert server.calls["/xmlrpc/common"] == 1 and server.calls["/xmlrpc/object"] >= 5
@@ -93,17 +115,27 @@ def test_odoolib_logs_in_and_reads_over_the_legacy_path(server):
 def test_odoolib_sees_odoo_s_legacy_errors(server):
     odoolib = pytest.importorskip("odoolib", reason="odoo-client-lib is a test extra")
     import odoolib.tools
-    wrong = odoolib.get_connection(hostname="127.0.0.1", protocol="xmlrpc", port=server.port,
-                                   database="demo", login="admin", password="wrong")
+
+    wrong = odoolib.get_connection(
+        hostname="127.0.0.1", protocol="xmlrpc", port=server.port, database="demo", login="admin", password="wrong"
+    )
     with pytest.raises(odoolib.tools.AuthenticationError, match="Authentication failure"):
-        wrong.check_login()                       # common.login answered False
-    stale = odoolib.get_connection(hostname="127.0.0.1", protocol="xmlrpc", port=server.port,
-                                   database="demo", login="admin", password="wrong", user_id=2)
+        wrong.check_login()  # common.login answered False
+    stale = odoolib.get_connection(
+        hostname="127.0.0.1",
+        protocol="xmlrpc",
+        port=server.port,
+        database="demo",
+        login="admin",
+        password="wrong",
+        user_id=2,
+    )
     with pytest.raises(xmlrpc.client.Fault) as denied:
         stale.get_model("pos.order").search([])
     assert denied.value.faultCode == "AccessDenied"
-    admin = odoolib.get_connection(hostname="127.0.0.1", protocol="xmlrpc", port=server.port,
-                                   database="demo", login="admin", password="admin")
+    admin = odoolib.get_connection(
+        hostname="127.0.0.1", protocol="xmlrpc", port=server.port, database="demo", login="admin", password="admin"
+    )
     with pytest.raises(xmlrpc.client.Fault) as missing:
         admin.get_model("nope.model").search([])
     assert missing.value.faultCode == "warning -- UserError\n\nObject nope.model doesn't exist"

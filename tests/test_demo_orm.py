@@ -21,24 +21,37 @@ def call(env, model, method, *args, **kwargs):
 
 # ---------------------------------------------------------------- search / read
 def test_search_read_fields_order_limit_offset(env):
-    rows = call(env, "pos.order", "search_read", [("state", "!=", "cancel")], ["name", "partner_id"],
-                order="amount_total desc", limit=2, offset=1)
-    assert rows == [{"id": 1, "name": "Shop/0001", "partner_id": [2, "Brandon Freeman"]},
-                    {"id": 2, "name": "Shop/0002", "partner_id": False}]
+    rows = call(
+        env,
+        "pos.order",
+        "search_read",
+        [("state", "!=", "cancel")],
+        ["name", "partner_id"],
+        order="amount_total desc",
+        limit=2,
+        offset=1,
+    )
+    assert rows == [
+        {"id": 1, "name": "Shop/0001", "partner_id": [2, "Brandon Freeman"]},
+        {"id": 2, "name": "Shop/0002", "partner_id": False},
+    ]
 
 
-@pytest.mark.parametrize("order,expected", [
-    (None, [1, 2, 3, 4, 5]),
-    ("id desc", [5, 4, 3, 2, 1]),
-    ("date_order desc", [5, 4, 3, 2, 1]),
-    ("state, id desc", [4, 2, 3, 5, 1]),                   # cancel, done, invoiced, paid
-    ("partner_id", [3, 1, 5, 4, 2]),                       # by related name, unset last
-    ("partner_id desc, id", [2, 4, 1, 5, 3]),              # unset first when descending
-    ('"amount_total" ASC', [5, 4, 2, 1, 3]),
-])
+@pytest.mark.parametrize(
+    "order,expected",
+    [
+        (None, [1, 2, 3, 4, 5]),
+        ("id desc", [5, 4, 3, 2, 1]),
+        ("date_order desc", [5, 4, 3, 2, 1]),
+        ("state, id desc", [4, 2, 3, 5, 1]),  # cancel, done, invoiced, paid
+        ("partner_id", [3, 1, 5, 4, 2]),  # by related name, unset last
+        ("partner_id desc, id", [2, 4, 1, 5, 3]),  # unset first when descending
+        ('"amount_total" ASC', [5, 4, 2, 1, 3]),
+    ],
+)
 def test_search_order(env, order, expected):
     if order == "state, id desc" and env.registry.db.version == 19:
-        expected = [4, 3, 2, 5, 1]                         # no "invoiced" in 19: order 3 is "done"
+        expected = [4, 3, 2, 5, 1]  # no "invoiced" in 19: order 3 is "done"
     assert call(env, "pos.order", "search", [], order=order) == expected
 
 
@@ -49,10 +62,22 @@ def test_search_count_and_limit(env):
 
 
 def test_read_shapes(env):
-    [order] = call(env, "pos.order", "read", [3], ["partner_id", "lines", "date_order", "account_move",
-                                                   "display_name", "amount_total"])
-    assert order == {"id": 3, "partner_id": [1, "Azure Interior"], "lines": [4], "date_order": "2024-03-01 23:30:00",
-                     "account_move": [1, "INV/2024/00001"], "display_name": "Shop/0003", "amount_total": 6.2}
+    [order] = call(
+        env,
+        "pos.order",
+        "read",
+        [3],
+        ["partner_id", "lines", "date_order", "account_move", "display_name", "amount_total"],
+    )
+    assert order == {
+        "id": 3,
+        "partner_id": [1, "Azure Interior"],
+        "lines": [4],
+        "date_order": "2024-03-01 23:30:00",
+        "account_move": [1, "INV/2024/00001"],
+        "display_name": "Shop/0003",
+        "amount_total": 6.2,
+    }
     raw = call(env, "pos.order", "read", [3, 2], ["partner_id"], load="_classic_write")
     assert raw == [{"id": 3, "partner_id": 1}, {"id": 2, "partner_id": False}]
 
@@ -63,13 +88,16 @@ def test_read_all_fields_skips_missing_ids_and_reads_inactive_records(env):
     assert set(rows[0]) == set(env.registry.db.models["product.product"].fields)
 
 
-@pytest.mark.parametrize("method,args,kwargs", [
-    ("read", ([1], ["nope"]), {}),
-    ("search_read", ([],), {"fields": ["name", "nope"]}),
-    ("search", ([("nope", "=", 1)],), {}),
-    ("search", ([],), {"order": "nope"}),
-    ("search", ([],), {"order": "name sideways"}),
-])
+@pytest.mark.parametrize(
+    "method,args,kwargs",
+    [
+        ("read", ([1], ["nope"]), {}),
+        ("search_read", ([],), {"fields": ["name", "nope"]}),
+        ("search", ([("nope", "=", 1)],), {}),
+        ("search", ([],), {"order": "nope"}),
+        ("search", ([],), {"order": "name sideways"}),
+    ],
+)
 def test_unknown_fields_raise_value_error(env, method, args, kwargs):
     with pytest.raises(ValueError, match="Invalid"):
         env["pos.order"].call(method, args, kwargs)
@@ -78,8 +106,9 @@ def test_unknown_fields_raise_value_error(env, method, args, kwargs):
 def test_signatures_are_odoo_signatures(env):
     with pytest.raises(TypeError):
         call(env, "pos.order", "search", [], bogus=1)
-    assert call(env, "pos.order", "search_read", domain=[("id", "=", 1)], fields=["name"]) == \
-        [{"id": 1, "name": "Shop/0001"}]
+    assert call(env, "pos.order", "search_read", domain=[("id", "=", 1)], fields=["name"]) == [
+        {"id": 1, "name": "Shop/0001"}
+    ]
 
 
 def test_context_changes_active_test(env):
@@ -111,8 +140,12 @@ def test_version_specific_fields(env):
 def test_methods_per_version(env):
     version = env.registry.db.version
     api = env["res.partner"]
-    for name, exists in [("name_get", version == 16), ("formatted_read_group", version == 19),
-                         ("read_group", True), ("search_read", True)]:
+    for name, exists in [
+        ("name_get", version == 16),
+        ("formatted_read_group", version == 19),
+        ("read_group", True),
+        ("search_read", True),
+    ]:
         if exists:
             assert api.public_method(name)
         else:
@@ -127,8 +160,10 @@ def test_methods_per_version(env):
 def test_name_search_and_name_get(env):
     assert call(env, "res.partner", "name_search", "free") == [[2, "Brandon Freeman"]]
     domain_kw = "args" if env.registry.db.version <= 17 else "domain"
-    assert call(env, "product.product", "name_search", "", **{domain_kw: [("categ_id", "=", 3)]}) == \
-        [[1, "Apple"], [2, "Banana"]]
+    assert call(env, "product.product", "name_search", "", **{domain_kw: [("categ_id", "=", 3)]}) == [
+        [1, "Apple"],
+        [2, "Banana"],
+    ]
     if env.registry.db.version == 16:
         assert call(env, "product.category", "name_get", [3]) == [[3, "All / Food / Fruit"]]
         assert call(env, "pos.order", "search", [], count=True) == 5
@@ -148,7 +183,7 @@ def test_context_get_and_access(env):
 def test_registry_authentication():
     registry = Registry(shop_db(17))
     assert registry.authenticate("demo", "admin", "admin") == 2
-    assert registry.authenticate("demo", "admin", "demo-api-key") == 2     # API keys work as passwords
+    assert registry.authenticate("demo", "admin", "demo-api-key") == 2  # API keys work as passwords
     assert registry.authenticate("demo", "admin", "wrong") is False
     assert registry.authenticate("demo", "ghost", "admin") is False
     with pytest.raises(AccessDenied, match="Access Denied"):
@@ -167,7 +202,7 @@ def test_write_is_a_late_edit_seen_by_the_indexes():
     assert orders.call("write", [[1], {"partner_id": False}]) is True
     assert orders.call("search", [[("partner_id", "=", False)]]) == [1, 2]
     assert db.models["pos.order"].records[1]["write_date"] == "2024-03-10 12:00:00"
-    db.write("pos.order", [2], {"date_order": "2024-03-09 10:00:00"})    # an edit made behind the ORM
+    db.write("pos.order", [2], {"date_order": "2024-03-09 10:00:00"})  # an edit made behind the ORM
     assert Domains(db, registry.indexes).ids(db.models["pos.order"], [("date_order", ">", "2024-03-08")]) == [2]
     with pytest.raises(ValueError, match="Invalid field"):
         orders.call("write", [[1], {"nope": 1}])
@@ -175,13 +210,26 @@ def test_write_is_a_late_edit_seen_by_the_indexes():
 
 # ---------------------------------------------------------------- read_group (16-19)
 def test_read_group_lazy_by_day_with_sums(env):
-    rows = call(env, "pos.order", "read_group", [("state", "!=", "cancel")], ["amount_total:sum"],
-                ["date_order:day", "config_id"])
+    rows = call(
+        env,
+        "pos.order",
+        "read_group",
+        [("state", "!=", "cancel")],
+        ["amount_total:sum"],
+        ["date_order:day", "config_id"],
+    )
     assert rows[0] == {
-        "date_order:day": "01 Mar 2024", "date_order_count": 3, "amount_total": 11.6,
+        "date_order:day": "01 Mar 2024",
+        "date_order_count": 3,
+        "amount_total": 11.6,
         "__range": {"date_order:day": {"from": "2024-03-01 00:00:00", "to": "2024-03-02 00:00:00"}},
-        "__domain": ["&", ("state", "!=", "cancel"),
-                     "&", ("date_order", ">=", "2024-03-01 00:00:00"), ("date_order", "<", "2024-03-02 00:00:00")],
+        "__domain": [
+            "&",
+            ("state", "!=", "cancel"),
+            "&",
+            ("date_order", ">=", "2024-03-01 00:00:00"),
+            ("date_order", "<", "2024-03-02 00:00:00"),
+        ],
         "__context": {"group_by": ["config_id"]},
     }
     assert [(r["date_order:day"], r["date_order_count"]) for r in rows] == [("01 Mar 2024", 3), ("03 Mar 2024", 1)]
@@ -189,12 +237,17 @@ def test_read_group_lazy_by_day_with_sums(env):
 
 def test_read_group_non_lazy_in_the_users_timezone(env):
     brussels = env.registry.env(env.user, {"tz": "Europe/Brussels"})["pos.order"]
-    rows = brussels.call("read_group", [[], ["amount_total", "total:sum(amount_total)"], ["date_order:day", "config_id"]],
-                         {"lazy": False})
+    rows = brussels.call(
+        "read_group",
+        [[], ["amount_total", "total:sum(amount_total)"], ["date_order:day", "config_id"]],
+        {"lazy": False},
+    )
     summary = [(r["date_order:day"], r["config_id"], r["__count"], r["amount_total"], r["total"]) for r in rows]
-    assert summary == [("01 Mar 2024", [1, "Brussels Centre"], 2, 5.4, 5.4),
-                       ("02 Mar 2024", [2, "Gent"], 2, 7.4, 7.4),
-                       ("03 Mar 2024", [1, "Brussels Centre"], 1, -1.2, -1.2)]
+    assert summary == [
+        ("01 Mar 2024", [1, "Brussels Centre"], 2, 5.4, 5.4),
+        ("02 Mar 2024", [2, "Gent"], 2, 7.4, 7.4),
+        ("03 Mar 2024", [1, "Brussels Centre"], 1, -1.2, -1.2),
+    ]
     assert rows[1]["__range"] == {"date_order:day": {"from": "2024-03-01 23:00:00", "to": "2024-03-02 23:00:00"}}
     assert "__context" not in rows[0]
 
@@ -202,8 +255,11 @@ def test_read_group_non_lazy_in_the_users_timezone(env):
 def test_read_group_month_default_many2one_and_orderby(env):
     rows = call(env, "pos.order", "read_group", [], ["amount_total"], ["partner_id"], orderby="amount_total desc")
     assert [(r["partner_id"], r["partner_id_count"], r["amount_total"]) for r in rows] == [
-        ([1, "Azure Interior"], 1, 6.2), ([2, "Brandon Freeman"], 2, 2.2), (False, 1, 2.0),
-        ([3, "Old Customer"], 1, 1.2)]
+        ([1, "Azure Interior"], 1, 6.2),
+        ([2, "Brandon Freeman"], 2, 2.2),
+        (False, 1, 2.0),
+        ([3, "Old Customer"], 1, 1.2),
+    ]
     assert rows[2]["__domain"] == [("partner_id", "=", False)]
     [month] = call(env, "pos.order", "read_group", [], ["amount_total"], ["date_order"])
     assert month["date_order"] == "March 2024" and month["date_order_count"] == 5
@@ -211,12 +267,15 @@ def test_read_group_month_default_many2one_and_orderby(env):
     assert total == {"__count": 2, "amount_total": 5.4, "__domain": [("id", "<", 3)]}
 
 
-@pytest.mark.parametrize("granularity,labels", [
-    ("week", ["W9 2024", "W10 2024"]),
-    ("month", ["March 2024"]),
-    ("quarter", ["Q1 2024"]),
-    ("year", ["2024"]),
-])
+@pytest.mark.parametrize(
+    "granularity,labels",
+    [
+        ("week", ["W9 2024", "W10 2024"]),
+        ("month", ["March 2024"]),
+        ("quarter", ["Q1 2024"]),
+        ("year", ["2024"]),
+    ],
+)
 def test_read_group_granularities(env, granularity, labels):
     rows = call(env, "pos.order", "read_group", [], ["amount_total"], [f"date_order:{granularity}"])
     assert [r[f"date_order:{granularity}"] for r in rows] == labels
@@ -239,32 +298,81 @@ def env19():
 
 
 def test_formatted_read_group_shape(env19):
-    rows = call(env19, "pos.order", "formatted_read_group", [("state", "!=", "cancel")],
-                ["date_order:day"], ["amount_total:sum", "__count"])
+    rows = call(
+        env19,
+        "pos.order",
+        "formatted_read_group",
+        [("state", "!=", "cancel")],
+        ["date_order:day"],
+        ["amount_total:sum", "__count"],
+    )
     assert rows == [
-        {"date_order:day": ["2024-02-29 23:00:00", "01 Mar 2024"], "amount_total:sum": 5.4, "__count": 2,
-         "__extra_domain": ["&", ("date_order", ">=", "2024-02-29 23:00:00"), ("date_order", "<", "2024-03-01 23:00:00")]},
-        {"date_order:day": ["2024-03-01 23:00:00", "02 Mar 2024"], "amount_total:sum": 6.2, "__count": 1,
-         "__extra_domain": ["&", ("date_order", ">=", "2024-03-01 23:00:00"), ("date_order", "<", "2024-03-02 23:00:00")]},
-        {"date_order:day": ["2024-03-02 23:00:00", "03 Mar 2024"], "amount_total:sum": -1.2, "__count": 1,
-         "__extra_domain": ["&", ("date_order", ">=", "2024-03-02 23:00:00"), ("date_order", "<", "2024-03-03 23:00:00")]},
+        {
+            "date_order:day": ["2024-02-29 23:00:00", "01 Mar 2024"],
+            "amount_total:sum": 5.4,
+            "__count": 2,
+            "__extra_domain": [
+                "&",
+                ("date_order", ">=", "2024-02-29 23:00:00"),
+                ("date_order", "<", "2024-03-01 23:00:00"),
+            ],
+        },
+        {
+            "date_order:day": ["2024-03-01 23:00:00", "02 Mar 2024"],
+            "amount_total:sum": 6.2,
+            "__count": 1,
+            "__extra_domain": [
+                "&",
+                ("date_order", ">=", "2024-03-01 23:00:00"),
+                ("date_order", "<", "2024-03-02 23:00:00"),
+            ],
+        },
+        {
+            "date_order:day": ["2024-03-02 23:00:00", "03 Mar 2024"],
+            "amount_total:sum": -1.2,
+            "__count": 1,
+            "__extra_domain": [
+                "&",
+                ("date_order", ">=", "2024-03-02 23:00:00"),
+                ("date_order", "<", "2024-03-03 23:00:00"),
+            ],
+        },
     ]
 
 
 def test_formatted_read_group_many2one_order_having_limit(env19):
-    rows = call(env19, "pos.order", "formatted_read_group", [], ["config_id", "partner_id"], ["amount_total:sum"],
-                having=[("__count", ">=", 1)], order="amount_total:sum desc", limit=2)
+    rows = call(
+        env19,
+        "pos.order",
+        "formatted_read_group",
+        [],
+        ["config_id", "partner_id"],
+        ["amount_total:sum"],
+        having=[("__count", ">=", 1)],
+        order="amount_total:sum desc",
+        limit=2,
+    )
     assert rows == [
-        {"config_id": [2, "Gent"], "partner_id": [1, "Azure Interior"], "amount_total:sum": 6.2,
-         "__extra_domain": ["&", ("config_id", "=", 2), ("partner_id", "=", 1)]},
-        {"config_id": [1, "Brussels Centre"], "partner_id": [2, "Brandon Freeman"], "amount_total:sum": 2.2,
-         "__extra_domain": ["&", ("config_id", "=", 1), ("partner_id", "=", 2)]},
+        {
+            "config_id": [2, "Gent"],
+            "partner_id": [1, "Azure Interior"],
+            "amount_total:sum": 6.2,
+            "__extra_domain": ["&", ("config_id", "=", 2), ("partner_id", "=", 1)],
+        },
+        {
+            "config_id": [1, "Brussels Centre"],
+            "partner_id": [2, "Brandon Freeman"],
+            "amount_total:sum": 2.2,
+            "__extra_domain": ["&", ("config_id", "=", 1), ("partner_id", "=", 2)],
+        },
     ]
-    kept = call(env19, "pos.order", "formatted_read_group", [], ["partner_id"], ["__count"],
-                having=[("__count", ">", 1)])
+    kept = call(
+        env19, "pos.order", "formatted_read_group", [], ["partner_id"], ["__count"], having=[("__count", ">", 1)]
+    )
     assert kept == [{"partner_id": [2, "Brandon Freeman"], "__count": 2, "__extra_domain": [("partner_id", "=", 2)]}]
-    assert call(env19, "pos.order", "formatted_read_group", [("id", "in", [])], [], ["__count", "amount_total:sum"]) == \
-        [{"__count": 0, "amount_total:sum": 0, "__extra_domain": [(1, "=", 1)]}]
+    assert call(
+        env19, "pos.order", "formatted_read_group", [("id", "in", [])], [], ["__count", "amount_total:sum"]
+    ) == [{"__count": 0, "amount_total:sum": 0, "__extra_domain": [(1, "=", 1)]}]
 
 
 def test_formatted_read_group_requires_granularity_and_valid_aggregates(env19):

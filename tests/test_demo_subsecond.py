@@ -17,18 +17,20 @@ from tests.test_demo_domain import shop_db
 from tests.test_demo_events import Rpc
 
 VERSIONS = (16, 17, 18, 19)
-HALF = dt.datetime(2024, 3, 10, 12, 30, 0, 500000)    # Apple written at 12:30:00.5, the latest write
-EARLIER = dt.datetime(2024, 3, 10, 12, 29, 0)         # Banana written at 12:29:00 exactly
-SEEN = "2024-03-10 12:30:00"                          # Apple's write_date as read
+HALF = dt.datetime(2024, 3, 10, 12, 30, 0, 500000)  # Apple written at 12:30:00.5, the latest write
+EARLIER = dt.datetime(2024, 3, 10, 12, 29, 0)  # Banana written at 12:29:00 exactly
+SEEN = "2024-03-10 12:30:00"  # Apple's write_date as read
 
 
 def test_stamps_keep_microseconds_and_reads_cut_them():
     assert fmt_stamp(HALF) == "2024-03-10 12:30:00.500000" and fmt_stamp(EARLIER) == "2024-03-10 12:29:00"
-    assert fmt_stamp(dt.datetime(2024, 3, 10, 13, 30, 0, 7, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == \
-        "2024-03-10 12:30:00.000007"
+    assert (
+        fmt_stamp(dt.datetime(2024, 3, 10, 13, 30, 0, 7, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+        == "2024-03-10 12:30:00.000007"
+    )
     assert fmt_datetime(HALF) == SEEN and read_datetime(fmt_stamp(HALF)) == SEEN and read_datetime(False) is False
     stamps = [fmt_stamp(HALF + dt.timedelta(microseconds=k)) for k in (-500000, -1, 0, 499999, 500000)]
-    assert stamps == sorted(stamps)          # stored strings sort like the moments they name
+    assert stamps == sorted(stamps)  # stored strings sort like the moments they name
 
 
 def served_shop(version: int, apple_written: dt.datetime) -> DemoServer:
@@ -50,22 +52,26 @@ def test_a_record_written_at_half_a_second_matches_write_date_after_its_own_valu
     [apple] = rpc("product.product", "read", ids=[1], fields=["write_date", "create_date"])
     assert apple["write_date"] == SEEN and len(apple["create_date"]) == 19
     for domain, expected in [
-        ([("write_date", ">", SEEN)], [1]),                      # 12:30:00.5 > 12:30:00
+        ([("write_date", ">", SEEN)], [1]),  # 12:30:00.5 > 12:30:00
         ([("write_date", ">=", SEEN)], [1]),
-        ([("write_date", "=", SEEN)], []),                       # never equal to what read shows
-        ([("write_date", "<=", SEEN)], [2, 3, 4]),               # nor before it
+        ([("write_date", "=", SEEN)], []),  # never equal to what read shows
+        ([("write_date", "<=", SEEN)], [2, 3, 4]),  # nor before it
         ([("write_date", "<", "2024-03-10 12:30:01")], [1, 2, 3, 4]),
-        ([("write_date", ">", "2024-03-10 12:29:00")], [1]),     # a whole-second write is not seen again
-        ([("write_date", ">", "2024-03-10")], []),               # a date alone: the end of that day
+        ([("write_date", ">", "2024-03-10 12:29:00")], [1]),  # a whole-second write is not seen again
+        ([("write_date", ">", "2024-03-10")], []),  # a date alone: the end of that day
     ]:
         assert rpc("product.product", "search", domain=domain) == expected, domain
     assert rpc("product.product", "search", domain=[], order="write_date desc", limit=2) == [1, 2]
 
 
-@pytest.mark.parametrize(("apple_written", "batches"), [
-    (HALF, [[1, 2], [1], [1]]),                                  # Apple comes back on every pass
-    (HALF.replace(microsecond=0), [[1, 2], [], []]),             # written on the second: seen once
-], ids=["mid-second", "on-the-second"])
+@pytest.mark.parametrize(
+    ("apple_written", "batches"),
+    [
+        (HALF, [[1, 2], [1], [1]]),  # Apple comes back on every pass
+        (HALF.replace(microsecond=0), [[1, 2], [], []]),  # written on the second: seen once
+    ],
+    ids=["mid-second", "on-the-second"],
+)
 @pytest.mark.parametrize("version", [17, 19])
 def test_a_watermark_taken_from_read_values_sees_a_mid_second_write_again(version, apple_written, batches):
     """A client that asks for ``write_date > <the latest value it read>`` gets the record written
@@ -95,14 +101,17 @@ def test_late_edits_keep_the_microseconds_of_their_time():
     for model, ids in changed.items():
         assert {db.models[model].records[i]["write_date"] for i in ids} == {"2024-04-03 08:00:00.123456"}, model
     closed = [db.models["pos.session"].records[i] for i in changed["pos.session"]]
-    assert closed and {s["stop_at"] for s in closed} == {"2024-04-03 08:00:00"}   # Datetime.now(): whole seconds
+    assert closed and {s["stop_at"] for s in closed} == {"2024-04-03 08:00:00"}  # Datetime.now(): whole seconds
     assert db.now == dt.datetime(2024, 4, 3, 8, 0, 0, 123456)
 
 
 # --------------------------------------------------------------------------- the defect this shows in nkdash
-@pytest.mark.xfail(strict=True, reason="nkdash's watermarks hold write_date as read (whole seconds) and ask for "
-                   "write_date > watermark: records edited mid-second are found changed on every run, so the "
-                   "planner never empties. Remove this mark with the client's fix.")
+@pytest.mark.xfail(
+    strict=True,
+    reason="nkdash's watermarks hold write_date as read (whole seconds) and ask for "
+    "write_date > watermark: records edited mid-second are found changed on every run, so the "
+    "planner never empties. Remove this mark with the client's fix.",
+)
 @pytest.mark.parametrize("version", [17], ids=["odoo17"])
 def test_the_etl_converges_after_mid_second_late_edits(fresh_demo, tmp_path):
     """test_etl's test_late_edits_converge, with the edits made at x.5 s as Odoo stamps them."""

@@ -16,12 +16,19 @@ from nkdash.meta import MetaStore
 from .conftest import DATED, DATES, END, settings_for
 
 TODAY = END + dt.timedelta(days=1)
-ODOO17 = pytest.mark.parametrize("version", [17], ids=["odoo17"])     # version-independent behaviour
+ODOO17 = pytest.mark.parametrize("version", [17], ids=["odoo17"])  # version-independent behaviour
 # Whole-lake scenarios: Odoo 17 and 19 (the two protocols, with and without valuation layers)
 # by default; 16 and 18 with the slow tests.
-EVERY_VERSION = pytest.mark.parametrize("version", [
-    pytest.param(16, marks=pytest.mark.slow), 17, pytest.param(18, marks=pytest.mark.slow), 19,
-], ids=lambda v: f"odoo{v}")
+EVERY_VERSION = pytest.mark.parametrize(
+    "version",
+    [
+        pytest.param(16, marks=pytest.mark.slow),
+        17,
+        pytest.param(18, marks=pytest.mark.slow),
+        19,
+    ],
+    ids=lambda v: f"odoo{v}",
+)
 
 
 def meta_of(settings) -> MetaStore:
@@ -36,7 +43,10 @@ def checksums(settings) -> dict:
 def test_each_unit_is_recorded(settings):
     report = refresh("pos", DATES[:2], settings=settings, progress=False, trigger="sync")
     assert report.ok and [(u.dataset, u.date) for u in report.units] == [
-        ("dimensions", None), ("pos", DATES[0]), ("pos", DATES[1])]
+        ("dimensions", None),
+        ("pos", DATES[0]),
+        ("pos", DATES[1]),
+    ]
     runs = meta_of(settings).runs(dataset="pos")
     assert [r["status"] for r in runs] == ["success", "success"] and {r["trigger"] for r in runs} == {"sync"}
     for run, unit in zip(reversed(runs), report.units[1:]):
@@ -69,14 +79,15 @@ def test_a_failed_date_is_recorded_and_the_range_goes_on(settings):
     lake = Lake(settings.lake)
     blocker = lake.star / "fact_purchases" / "year=2024" / "month=04"
     blocker.parent.mkdir(parents=True)
-    blocker.write_text("not a directory")          # April partitions cannot be written
+    blocker.write_text("not a directory")  # April partitions cannot be written
     report = refresh("purchases", DATES, settings=settings, progress=False)
     april = [d for d in DATES if d.month == 4]
     assert not report.ok and report.failed_dates == april
     assert "FAILED purchases 2024-04-01" in report.summary()
     meta = meta_of(settings)
     assert {p["date"]: p["status"] for p in meta.partitions("purchases")} == {
-        d: "failed" if d in april else "loaded" for d in DATES}
+        d: "failed" if d in april else "loaded" for d in DATES
+    }
     assert all(r["error"] for r in meta.runs(dataset="purchases", status="failed"))
     blocker.unlink()
     assert plan("purchases", TODAY, settings=settings) == april
@@ -105,7 +116,7 @@ def test_late_edits_converge(fresh_demo, tmp_path):
 
     due = {name: plan(name, TODAY, settings=settings) for name in DATED}
     assert due["pos"] and set(due["pos"]) <= set(due["profit"])
-    assert END in due["pos"]                     # the open sessions were closed: costs computed
+    assert END in due["pos"]  # the open sessions were closed: costs computed
     for name in DATED:
         assert catch_up(name, TODAY, settings=settings).ok
     assert all(plan(name, TODAY, settings=settings) == [] for name in DATED)
@@ -123,7 +134,7 @@ def test_dimensions_are_incremental_and_fully_reloadable(settings):
     written = {t: lake.info(t).path.stat().st_mtime_ns for t in full}
     report = refresh("dimensions", [DATES[0]], settings=settings, progress=False)
     assert report.ok and report.units[0].date is None
-    assert {t: lake.info(t).path.stat().st_mtime_ns for t in full} == written   # nothing changed: not rewritten
+    assert {t: lake.info(t).path.stat().st_mtime_ns for t in full} == written  # nothing changed: not rewritten
     assert meta.partition("dimensions", None)["status"] == "loaded"
     assert refresh("dimensions", [DATES[0]], settings=settings, progress=False, full=True).ok
     assert {t: lake.info(t).checksum for t in full} == full
@@ -144,8 +155,10 @@ def test_plain_duckdb_and_pyarrow_read_the_lake(loaded_lake, version):
     settings = loaded_lake(version)
     root, lake = settings.lake / "star-schema", Lake(settings.lake, read_only=True)
     expected = {day: lake.read_partition("fact_pos_sales", day).num_rows for day in DATES}
-    duck = duckdb.sql(f"SELECT year, month, day, count(*) FROM read_parquet("
-                      f"'{root}/fact_pos_sales/**/*.parquet', hive_partitioning=true) GROUP BY ALL").fetchall()
+    duck = duckdb.sql(
+        f"SELECT year, month, day, count(*) FROM read_parquet("
+        f"'{root}/fact_pos_sales/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+    ).fetchall()
     assert {dt.date(int(y), int(m), int(d)): n for y, m, d, n in duck} == expected
     sales = pads.dataset(root / "fact_sales", format="parquet", partitioning="hive").to_table()
     assert sales.num_rows == sum(lake.read_partition("fact_sales", day).num_rows for day in DATES)

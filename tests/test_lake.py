@@ -28,12 +28,14 @@ KILL_TRIALS = int(os.environ.get("NKDASH_KILL_TRIALS", "20"))
 
 
 def fact(date: dt.date, n: int = 100, seed: int = 1) -> pa.Table:
-    return pa.table({
-        "date": pa.array([date] * n, pa.date32()),
-        "line_id": pa.array(range(n), pa.int64()),
-        "revenue": pa.array([(i * seed) % 97 / 4 for i in range(n)], pa.float64()),
-        "ref": pa.array([f"POS/{seed}/{i}" for i in range(n)]),
-    })
+    return pa.table(
+        {
+            "date": pa.array([date] * n, pa.date32()),
+            "line_id": pa.array(range(n), pa.int64()),
+            "revenue": pa.array([(i * seed) % 97 / 4 for i in range(n)], pa.float64()),
+            "ref": pa.array([f"POS/{seed}/{i}" for i in range(n)]),
+        }
+    )
 
 
 def dim(n: int = 10) -> pa.Table:
@@ -128,32 +130,51 @@ def test_whole_table_schema_change_refused(lake):
     assert lake.read_whole("dim_store").equals(dim())
 
 
-@pytest.mark.parametrize("call", [
-    lambda lk: lk.write_partition("fact_nope", D1, fact(D1)),
-    lambda lk: lk.read_partition("../etc", D1),
-    lambda lk: lk.partitions("dim_product"),
-    lambda lk: lk.write_whole("fact_sales", dim()),
-    lambda lk: lk.read_whole("fact_sales"),
-    lambda lk: lk.write_partition("fact_sales", dt.datetime(2024, 3, 1), fact(D1)),
-    lambda lk: lk.write_partition("fact_sales", D1, fact(D2)),
-    lambda lk: lk.write_partition("fact_sales", D1, fact(D1).drop_columns(["date"])),
-    lambda lk: lk.write_partition("fact_sales", D1, fact(D1).append_column("year", pa.array([2024] * 100))),
-    lambda lk: lk.write_partition("fact_sales", D1, fact(D1).to_pandas()),
-    lambda lk: lk.scan(["star-schema"]),
-], ids=["unknown-table", "path-table", "dim-as-fact", "fact-as-dim", "read-fact-as-dim", "datetime",
-        "date-values", "no-date", "hive-column", "not-arrow", "scan-unknown"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lk: lk.write_partition("fact_nope", D1, fact(D1)),
+        lambda lk: lk.read_partition("../etc", D1),
+        lambda lk: lk.partitions("dim_product"),
+        lambda lk: lk.write_whole("fact_sales", dim()),
+        lambda lk: lk.read_whole("fact_sales"),
+        lambda lk: lk.write_partition("fact_sales", dt.datetime(2024, 3, 1), fact(D1)),
+        lambda lk: lk.write_partition("fact_sales", D1, fact(D2)),
+        lambda lk: lk.write_partition("fact_sales", D1, fact(D1).drop_columns(["date"])),
+        lambda lk: lk.write_partition("fact_sales", D1, fact(D1).append_column("year", pa.array([2024] * 100))),
+        lambda lk: lk.write_partition("fact_sales", D1, fact(D1).to_pandas()),
+        lambda lk: lk.scan(["star-schema"]),
+    ],
+    ids=[
+        "unknown-table",
+        "path-table",
+        "dim-as-fact",
+        "fact-as-dim",
+        "read-fact-as-dim",
+        "datetime",
+        "date-values",
+        "no-date",
+        "hive-column",
+        "not-arrow",
+        "scan-unknown",
+    ],
+)
 def test_bad_input_refused(lake, call):
     with pytest.raises(LakeError):
         call(lake)
 
 
-@pytest.mark.parametrize("call", [
-    lambda lk: lk.write_partition("fact_sales", D1, fact(D1)),
-    lambda lk: lk.write_whole("dim_store", dim()),
-    lambda lk: lk.delete_partition("fact_sales", D1),
-    lambda lk: lk.quarantine(lk.partition_dir("fact_sales", D1)),
-    lambda lk: lk.clean_temp(),
-], ids=["write", "write-whole", "delete", "quarantine", "clean-temp"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lk: lk.write_partition("fact_sales", D1, fact(D1)),
+        lambda lk: lk.write_whole("dim_store", dim()),
+        lambda lk: lk.delete_partition("fact_sales", D1),
+        lambda lk: lk.quarantine(lk.partition_dir("fact_sales", D1)),
+        lambda lk: lk.clean_temp(),
+    ],
+    ids=["write", "write-whole", "delete", "quarantine", "clean-temp"],
+)
 def test_read_only_refuses_writes(tmp_path, call):
     Lake(tmp_path).write_partition("fact_sales", D1, fact(D1))
     before = sorted(tmp_path.rglob("*"))
@@ -258,9 +279,10 @@ class Writers:
         script = tmp_path / "writer.py"
         script.write_text(WRITER)
         env = {**os.environ, "PYTHONPATH": str(Path(nkdash.__file__).parents[1])}
-        self.proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        self.backlog: list[str] = []   # lines read while waiting for another tag
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.backlog: list[str] = []  # lines read while waiting for another tag
 
     def start(self, root: Path, mode: str, rows: int, crash_at: int = 0) -> int:
         self.proc.stdin.write(f"{root} {mode} {rows} {crash_at}\n")
@@ -273,7 +295,7 @@ class Writers:
             if line.split()[0] == tag:
                 self.backlog.remove(line)
                 return line.partition(" ")[2].strip()
-        while (line := self.proc.stdout.readline()):
+        while line := self.proc.stdout.readline():
             if line.split()[0] == tag:
                 return line.partition(" ")[2].strip()
             self.backlog.append(line)
@@ -380,8 +402,10 @@ def test_killed_swap_is_rolled_back(lake):
 
 def corrupt(lake: Lake) -> dict[str, Path]:
     """One healthy partition and one per kind of damage; returns the damaged files/dirs."""
-    days = {name: dt.date(2024, 4, i) for i, name in enumerate(
-        ["ok", "truncated", "zeroed", "flipped", "deleted", "schema", "doubled"], start=1)}
+    days = {
+        name: dt.date(2024, 4, i)
+        for i, name in enumerate(["ok", "truncated", "zeroed", "flipped", "deleted", "schema", "doubled"], start=1)
+    }
     paths = {name: lake.write_partition("fact_sales", day, fact(day)).path for name, day in days.items()}
     paths["truncated"].write_bytes(paths["truncated"].read_bytes()[:-100])
     paths["zeroed"].write_bytes(bytes(paths["zeroed"].stat().st_size))
@@ -405,9 +429,13 @@ def test_scan_finds_each_kind_of_damage(lake):
     paths = corrupt(lake)
     found = {(p.kind, p.path) for p in lake.scan(["fact_sales"])}
     assert found == {
-        ("unreadable", paths["truncated"]), ("unreadable", paths["zeroed"]),
-        ("checksum", paths["flipped"]), ("empty", paths["deleted"]), ("schema", paths["schema"]),
-        ("stray", paths["doubled"]), ("temp", paths["temp"]),
+        ("unreadable", paths["truncated"]),
+        ("unreadable", paths["zeroed"]),
+        ("checksum", paths["flipped"]),
+        ("empty", paths["deleted"]),
+        ("schema", paths["schema"]),
+        ("stray", paths["doubled"]),
+        ("temp", paths["temp"]),
     }
     shallow = {p.kind for p in lake.scan(["fact_sales"], deep=False)}
     assert "checksum" not in shallow and "unreadable" in shallow
@@ -430,8 +458,7 @@ def test_quarantine_whole_table(lake):
     lake.write_whole("dim_partner", dim())
     (lake.table_dir("dim_partner") / "junk.txt").write_text("x")
     [problem] = lake.scan(["dim_partner"])
-    assert problem == Problem("dim_partner", None, lake.table_dir("dim_partner") / "junk.txt", "stray",
-                              problem.detail)
+    assert problem == Problem("dim_partner", None, lake.table_dir("dim_partner") / "junk.txt", "stray", problem.detail)
     lake.quarantine(problem)
     assert not lake.table_dir("dim_partner").exists()
 
@@ -461,7 +488,8 @@ def test_read_only_scan_ignores_a_write_in_progress(lake):
 def test_scan_can_be_limited_to_dates(lake):
     paths = corrupt(lake)
     assert lake.scan(["fact_sales"], dates=[dt.date(2024, 4, 1)]) == [
-        p for p in lake.scan(["fact_sales"]) if p.kind == "temp"]  # table-level debris always reported
+        p for p in lake.scan(["fact_sales"]) if p.kind == "temp"
+    ]  # table-level debris always reported
     [problem] = [p for p in lake.scan(["fact_sales"], dates=[dt.date(2024, 4, 3)]) if p.kind != "temp"]
     assert problem.path == paths["zeroed"]
 

@@ -27,7 +27,7 @@ from .conftest import DATES, END
 from .test_dashboards import approx, category_id, expected_sales
 
 F = Filters(DATES[0], END)
-MARCH = [day for day in DATES if day.month == 3]          # 29..31 March: one month file once compacted
+MARCH = [day for day in DATES if day.month == 3]  # 29..31 March: one month file once compacted
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +51,22 @@ def compacted(lake, tmp_path) -> Path:
 
 
 def month_file(root: Path, table: str, day: dt.date) -> Path:
-    [f] = [f for f in Lake(root).data_files(table, day, day)]
+    [f] = list(Lake(root).data_files(table, day, day))
     assert f.compacted
     return f.path
 
 
 QUERIES = [
-    (d.profit_by, ("product",)), (d.slow_movers, ()), (d.stock_outs, ()), (d.stock_levels, ("product",)),
-    (d.stock_moves, ("day",)), (d.purchases_by, ("vendor",)), (d.open_purchases, ()),
-    (d.sales_trend, ("day", "store")), (d.sales_by_channel, ()), (d.profit_by, ("store",)),
+    (d.profit_by, ("product",)),
+    (d.slow_movers, ()),
+    (d.stock_outs, ()),
+    (d.stock_levels, ("product",)),
+    (d.stock_moves, ("day",)),
+    (d.purchases_by, ("vendor",)),
+    (d.open_purchases, ()),
+    (d.sales_trend, ("day", "store")),
+    (d.sales_by_channel, ()),
+    (d.profit_by, ("store",)),
 ]
 
 
@@ -91,8 +98,12 @@ def test_eviction_is_per_date_and_answers_stay_exact(daily, compacted, monkeypat
     held = memtables.HELD["agg_profit_daily"]
     monkeypatch.setitem(memtables.HELD, "agg_profit_daily", dataclasses.replace(held, max_dates=2))
     db, want = Dashboard(compacted), Dashboard(daily)
-    for f in (Filters(MARCH[1], MARCH[2]), Filters(MARCH[0], MARCH[0]), Filters(DATES[3], END),
-              Filters(MARCH[2], MARCH[2])):
+    for f in (
+        Filters(MARCH[1], MARCH[2]),
+        Filters(MARCH[0], MARCH[0]),
+        Filters(DATES[3], END),
+        Filters(MARCH[2], MARCH[2]),
+    ):
         pd.testing.assert_frame_equal(d.profit_by(db, f, "product"), d.profit_by(want, f, "product"))
         held_dates = sum(len(v) for v in db.memory.slices("agg_profit_daily").values())
         whole = len(db.memory.loaded("agg_profit_daily")) - len(db.memory.slices("agg_profit_daily"))
@@ -110,16 +121,18 @@ def test_a_rewritten_month_file_is_replaced_in_memory(compacted):
     before = d.profit_by(db, f, "product")["revenue"].sum()
     day = MARCH[1]
     agg = lake.read_partition("agg_profit_daily", day)
-    lake.write_partition("agg_profit_daily", day, agg.set_column(
-        agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2)))
+    lake.write_partition(
+        "agg_profit_daily",
+        day,
+        agg.set_column(agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2)),
+    )
     after = d.profit_by(db, f, "product")["revenue"].sum()
     assert after == approx(before + pc.sum(agg["revenue"]).as_py())
     assert old not in db.memory.loaded("agg_profit_daily")
-    assert db.memory.rows("agg_profit_daily") == sum(lake.read_partition("agg_profit_daily", x).num_rows
-                                                      for x in MARCH)
+    assert db.memory.rows("agg_profit_daily") == sum(lake.read_partition("agg_profit_daily", x).num_rows for x in MARCH)
 
 
-ROLLED = [   # (table, a query reading its rollup, the rollup's sum compared per file)
+ROLLED = [  # (table, a query reading its rollup, the rollup's sum compared per file)
     ("agg_sales_daily", lambda db, f: d.sales_by_store(db, f), "lines"),
     ("agg_profit_daily", lambda db, f: d.profit_by(db, f, "product"), "qty"),
 ]
@@ -146,8 +159,9 @@ def test_the_rollup_follows_its_table(private_copy, table, query, column):
     lake.delete_partition(table, DATES[2])
     day = DATES[3]
     rows = lake.read_partition(table, day)
-    lake.write_partition(table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue",
-                                                     pc.multiply(rows["revenue"], 2)))
+    lake.write_partition(
+        table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue", pc.multiply(rows["revenue"], 2))
+    )
     query(db, F)
     assert len(rollup_matches(db, table, column)) == len(DATES) - 1
 
@@ -162,10 +176,11 @@ def test_the_rollup_follows_its_table_on_month_files(compacted, table, query, co
     ids = rollup_matches(db, table, column)
     day = MARCH[1]
     rows = lake.read_partition(table, day)
-    lake.write_partition(table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue",
-                                                     pc.multiply(rows["revenue"], 2)))
+    lake.write_partition(
+        table, day, rows.set_column(rows.schema.get_field_index("revenue"), "revenue", pc.multiply(rows["revenue"], 2))
+    )
     assert query(db, f)["revenue"].sum() == approx(before + pc.sum(rows["revenue"]).as_py())
-    assert not set(rollup_matches(db, table, column)) & set(ids)   # the month file's rows all replaced
+    assert not set(rollup_matches(db, table, column)) & set(ids)  # the month file's rows all replaced
 
 
 def test_profit_per_product_reads_the_rollup_only_without_stores(daily):
@@ -206,8 +221,13 @@ def test_a_channel_outside_the_contract_is_a_clear_error(private_copy):
     lake = Lake(private_copy)
     lines = lake.read_partition("fact_sales", END)
     channels = lines["channel"].to_pylist()
-    lake.write_partition("fact_sales", END, lines.set_column(lines.schema.get_field_index("channel"), "channel",
-                                                            pa.array(["web", *channels[1:]], lines["channel"].type)))
+    lake.write_partition(
+        "fact_sales",
+        END,
+        lines.set_column(
+            lines.schema.get_field_index("channel"), "channel", pa.array(["web", *channels[1:]], lines["channel"].type)
+        ),
+    )
     db = Dashboard(private_copy)
     f = Filters(END, END, categories=(category_id(private_copy, "Food"),))
     with pytest.raises(LakeError, match=r"cannot hold fact_sales: .*'web'.* data contract"):
@@ -217,17 +237,18 @@ def test_a_channel_outside_the_contract_is_a_clear_error(private_copy):
 
 def test_order_numbers_are_unique_per_file_and_ref():
     table = pa_table({"order_ref": ["a", "b", "a", None, "b", "c"]}, [1, 1, 1, 1, 2, 2])
-    numbers = memtables._shape("fact_sales_orders", memtables.Held(("order_ref",), numbered=True), table)["order_ref"].to_pylist()
+    numbers = memtables._shape("fact_sales_orders", memtables.Held(("order_ref",), numbered=True), table)[
+        "order_ref"
+    ].to_pylist()
     assert numbers[0] == numbers[2] != numbers[1] and numbers[3] is None
-    assert len({numbers[0], numbers[1], numbers[4], numbers[5]}) == 4     # "b" in two files: two orders
+    assert len({numbers[0], numbers[1], numbers[4], numbers[5]}) == 4  # "b" in two files: two orders
 
 
 def pa_table(columns: dict, files: list[int]):
     data = pa.table(columns)
-    chunks = [data.slice(0, 2), data.slice(2, 2), data.slice(4, 2)]      # file 1 spans two chunks
+    chunks = [data.slice(0, 2), data.slice(2, 2), data.slice(4, 2)]  # file 1 spans two chunks
     data = pa.concat_tables(chunks)
-    return data.append_column(memtables.FILE_COLUMN, pa.chunked_array(
-        [files[0:2], files[2:4], files[4:6]], pa.int64()))
+    return data.append_column(memtables.FILE_COLUMN, pa.chunked_array([files[0:2], files[2:4], files[4:6]], pa.int64()))
 
 
 @pytest.mark.parametrize("root", ["daily", "compacted"])
@@ -238,14 +259,17 @@ def test_stock_is_read_at_one_date(request, root):
     assert d.stock_date(db, f) == DATES[2]
     d.stock_levels(db, f, "product")
     loaded = db.memory.loaded("fact_stock_quants")
-    assert len(loaded) == 1 and db.memory.rows("fact_stock_quants") == Lake(path).read_partition(
-        "fact_stock_quants", DATES[2]).num_rows
+    assert (
+        len(loaded) == 1
+        and db.memory.rows("fact_stock_quants") == Lake(path).read_partition("fact_stock_quants", DATES[2]).num_rows
+    )
     if root == "compacted":
         assert db.memory.slices("fact_stock_quants") == {month_file(path, "fact_stock_quants", DATES[2]): {DATES[2]}}
     Lake(path).delete_partition("fact_stock_quants", DATES[2])
     assert d.stock_date(db, f) == DATES[1]
     assert d.stock_levels(db, f, "product")["qty"].sum() == pytest.approx(
-        pc.sum(Lake(path).read_partition("fact_stock_quants", DATES[1])["quantity"]).as_py())
+        pc.sum(Lake(path).read_partition("fact_stock_quants", DATES[1])["quantity"]).as_py()
+    )
 
 
 def test_a_file_swapped_out_after_its_listing_is_listed_again(private_copy):
@@ -255,12 +279,13 @@ def test_a_file_swapped_out_after_its_listing_is_listed_again(private_copy):
     table, day = "agg_sales_daily", DATES[-1]
     stale = db.listing.data_files(table, DATES[0], END)
     agg = lake.read_partition(table, day)
-    lake.write_partition(table, day, agg.set_column(agg.schema.get_field_index("revenue"), "revenue",
-                                                    pc.multiply(agg["revenue"], 2)))
+    lake.write_partition(
+        table, day, agg.set_column(agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2))
+    )
     with pytest.raises(LakeError) as caught:
         db.memory.hold(table, stale, DATES[0], END)
     assert swapped_out(caught.value)
-    want = expected_sales(private_copy, F)["revenue"] + pc.sum(agg["revenue"]).as_py()    # the day doubled
+    want = expected_sales(private_copy, F)["revenue"] + pc.sum(agg["revenue"]).as_py()  # the day doubled
     assert d.sales_summary(db, F).iloc[0]["revenue"] == approx(want)
 
 
@@ -269,8 +294,11 @@ def test_periods_cover_the_range(grain):
     f = Filters(dt.date(2024, 2, 27), dt.date(2024, 5, 3))
     got = d.periods(f, grain)
     days = [f.start + dt.timedelta(days=i) for i in range(f.days)]
-    first = {"day": lambda x: x, "week": lambda x: x - dt.timedelta(days=x.weekday()),
-             "month": lambda x: x.replace(day=1)}[grain]
+    first = {
+        "day": lambda x: x,
+        "week": lambda x: x - dt.timedelta(days=x.weekday()),
+        "month": lambda x: x.replace(day=1),
+    }[grain]
     assert got == sorted({first(x) for x in days})
 
 
@@ -301,13 +329,16 @@ def test_a_query_whose_rows_are_replaced_while_it_runs_runs_again(private_copy, 
     rewritten in between): this one's answer could mix the two, so it runs again."""
     db, lake, table, day = Dashboard(private_copy, cache_size=0), Lake(private_copy), "agg_sales_daily", END
     agg = lake.read_partition(table, day)
-    calls, real = [], Dashboard._execute     # what sql() and arrays() run
+    calls, real = [], Dashboard._execute  # what sql() and arrays() run
 
     def racing(self, name, sql, params, *rest):
         calls.append(name)
         if len(calls) == 1:
-            lake.write_partition(table, day, agg.set_column(agg.schema.get_field_index("revenue"), "revenue",
-                                                            pc.multiply(agg["revenue"], 2)))
+            lake.write_partition(
+                table,
+                day,
+                agg.set_column(agg.schema.get_field_index("revenue"), "revenue", pc.multiply(agg["revenue"], 2)),
+            )
             assert self.memory.hold(table, self.listing.data_files(table, F.start, F.end), F.start, F.end)
             self.memory.release(table)
         return real(self, name, sql, params, *rest)
@@ -326,7 +357,7 @@ def test_a_file_added_while_a_query_runs_is_not_in_its_answer(private_copy, monk
     agg = lake.read_partition(table, day)
     lake.delete_partition(table, day)
     without = d.sales_summary(Dashboard(private_copy), F).iloc[0]["revenue"]
-    calls, real = [], Dashboard._execute     # what sql() and arrays() run
+    calls, real = [], Dashboard._execute  # what sql() and arrays() run
 
     def racing(self, name, sql, params, *rest):
         calls.append(name)
@@ -338,7 +369,7 @@ def test_a_file_added_while_a_query_runs_is_not_in_its_answer(private_copy, monk
 
     monkeypatch.setattr(Dashboard, "_execute", racing)
     d.sales_summary(db, F)
-    assert calls[:1] == ["sales_summary"]       # the race did happen inside the query
+    assert calls[:1] == ["sales_summary"]  # the race did happen inside the query
     lake.delete_partition(table, day)
     assert d.sales_summary(db, F).iloc[0]["revenue"] == approx(without)
 
@@ -351,8 +382,9 @@ def test_rows_replaced_between_two_holds_of_one_query_are_noticed(private_copy, 
     db, lake, table, day = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily", END
     original = lake.read_partition(table, day)
     want = d.sales_summary(Dashboard(private_copy), F).iloc[0]["revenue"]
-    doubled = original.set_column(original.schema.get_field_index("revenue"), "revenue",
-                                  pc.multiply(original["revenue"], 2))
+    doubled = original.set_column(
+        original.schema.get_field_index("revenue"), "revenue", pc.multiply(original["revenue"], 2)
+    )
     memory, raced = db.memory, []
     real_hold = memory.hold
 
@@ -372,7 +404,7 @@ def test_rows_replaced_between_two_holds_of_one_query_are_noticed(private_copy, 
 
     monkeypatch.setattr(memory, "hold", racing_hold)
     d.sales_summary(db, F)
-    lake.write_partition(table, day, original)          # the lake is back to the first listing
+    lake.write_partition(table, day, original)  # the lake is back to the first listing
     assert raced and d.sales_summary(db, F).iloc[0]["revenue"] == approx(want)
 
 
@@ -404,7 +436,7 @@ def test_a_month_compacted_while_a_query_runs_is_not_counted_twice(private_copy,
     db, lake, table = Dashboard(private_copy), Lake(private_copy), "agg_sales_daily"
     f = Filters(MARCH[0], MARCH[1])
     want = d.sales_summary(Dashboard(private_copy), f).iloc[0]["revenue"]
-    calls, real = [], Dashboard._execute     # what sql() and arrays() run
+    calls, real = [], Dashboard._execute  # what sql() and arrays() run
 
     def racing(self, name, sql, params, *rest):
         calls.append(name)

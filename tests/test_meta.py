@@ -42,13 +42,16 @@ def test_a_store_of_an_older_nkdash_is_migrated_and_keeps_its_runs(tmp_path):
         for statement in MIGRATIONS[0]:
             con.execute(statement)
         con.execute("INSERT INTO schema_version (version) VALUES (1)")
-        run = con.execute("INSERT INTO runs (dataset, date, trigger, status, started_at, finished_at, rows) "
-                          "VALUES ('pos_sales', ?, 'manual', 'success', '2024-03-01T02:00:00+00:00', "
-                          "'2024-03-01T02:01:00+00:00', 3)", (D1.isoformat(),)).lastrowid
+        run = con.execute(
+            "INSERT INTO runs (dataset, date, trigger, status, started_at, finished_at, rows) "
+            "VALUES ('pos_sales', ?, 'manual', 'success', '2024-03-01T02:00:00+00:00', "
+            "'2024-03-01T02:01:00+00:00', 3)",
+            (D1.isoformat(),),
+        ).lastrowid
     store = MetaStore(path)
     [done] = store.runs(status="success")
     assert done["id"] == run and done["rows"] == 3 and done["date"] == D1
-    new = store.start_run("pos_sales", D1, "manual")     # the new columns are written
+    new = store.start_run("pos_sales", D1, "manual")  # the new columns are written
     assert store.runs(status="running")[0]["id"] == new
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
@@ -62,8 +65,9 @@ def test_run_roundtrip(meta):
     [running] = meta.runs(status="running")
     assert running["id"] == run and running["date"] == D1 and running["finished_at"] is None
     time.sleep(0.01)
-    meta.finish_run(run, status="success", rows=12, source_count=12, source_totals={"revenue": 10.5},
-                    checksum="abc", bytes=2048)
+    meta.finish_run(
+        run, status="success", rows=12, source_count=12, source_totals={"revenue": 10.5}, checksum="abc", bytes=2048
+    )
     [done] = meta.runs(dataset="pos_sales")
     assert done["status"] == "success" and done["rows"] == 12 and done["source_totals"] == {"revenue": 10.5}
     assert done["trigger"] == "manual" and done["task_id"] == "t-1" and done["bytes"] == 2048
@@ -83,15 +87,19 @@ def test_runs_filters_newest_first(meta):
     assert len(meta.runs(limit=1)) == 1
 
 
-@pytest.mark.parametrize("call", [
-    lambda m: m.start_run("pos_sales", D1, "cron"),
-    lambda m: m.finish_run(m.start_run("pos_sales", D1, "sync"), status="done"),
-    lambda m: m.finish_run(999, status="success"),
-    lambda m: m.set_partition("pos_sales", D1, status="ok"),
-    lambda m: m.set_partition("pos_sales", dt.datetime(2024, 3, 1), status="loaded"),
-    lambda m: m.task_event("t", colour="red"),
-    lambda m: m.task_event("t", state="sleeping"),
-], ids=["trigger", "run-status", "unknown-run", "partition-status", "datetime-as-date", "task-field", "task-state"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.start_run("pos_sales", D1, "cron"),
+        lambda m: m.finish_run(m.start_run("pos_sales", D1, "sync"), status="done"),
+        lambda m: m.finish_run(999, status="success"),
+        lambda m: m.set_partition("pos_sales", D1, status="ok"),
+        lambda m: m.set_partition("pos_sales", dt.datetime(2024, 3, 1), status="loaded"),
+        lambda m: m.task_event("t", colour="red"),
+        lambda m: m.task_event("t", state="sleeping"),
+    ],
+    ids=["trigger", "run-status", "unknown-run", "partition-status", "datetime-as-date", "task-field", "task-state"],
+)
 def test_bad_values_refused(meta, call):
     with pytest.raises(InputError):
         call(meta)
@@ -142,8 +150,10 @@ def test_validations_and_query_timings(meta):
     meta.record_query("sales_by_store", 0.25, 7, params='["2024-03-01"]')
     meta.record_query("margins", 1.5, 70)
     timings = meta.query_timings()
-    assert [(t["name"], t["seconds"], t["rows"]) for t in timings] == [("sales_by_store", 0.25, 7),
-                                                                        ("margins", 1.5, 70)]
+    assert [(t["name"], t["seconds"], t["rows"]) for t in timings] == [
+        ("sales_by_store", 0.25, 7),
+        ("margins", 1.5, 70),
+    ]
     assert timings[0]["params"] == '["2024-03-01"]'
     assert meta.query_timings(since=dt.datetime.now(UTC) + dt.timedelta(seconds=1)) == []
 
@@ -167,9 +177,16 @@ def loaded(meta: MetaStore, dataset: str, *days: int, status: str = "loaded") ->
         meta.set_partition(dataset, dt.date(2024, 3, day), status=status, rows=1)
 
 
-@pytest.mark.parametrize("last_day,status,lag", [
-    (9, "ok", 1), (10, "ok", 0), (8, "late", 2), (7, "late", 3), (6, "critical", 4),
-])
+@pytest.mark.parametrize(
+    "last_day,status,lag",
+    [
+        (9, "ok", 1),
+        (10, "ok", 0),
+        (8, "late", 2),
+        (7, "late", 3),
+        (6, "critical", 4),
+    ],
+)
 def test_freshness_sla(meta, last_day, status, lag):
     loaded(meta, "pos_sales", last_day)
     [fresh] = meta.freshness(["pos_sales"], TODAY)
@@ -183,8 +200,9 @@ def test_freshness_lists_missing_failed_and_stale(meta):
     meta.mark_stale("pos_sales", [dt.date(2024, 3, 4)], "late edit")
     [fresh] = meta.freshness(["pos_sales"], TODAY)
     day = lambda *days: [dt.date(2024, 3, d) for d in days]  # noqa: E731
-    assert fresh == Freshness("pos_sales", dt.date(2024, 3, 9), missing=day(3, 6, 7, 8), failed=day(5),
-                              stale=day(4), lag_days=1, status="ok")
+    assert fresh == Freshness(
+        "pos_sales", dt.date(2024, 3, 9), missing=day(3, 6, 7, 8), failed=day(5), stale=day(4), lag_days=1, status="ok"
+    )
     [windowed] = meta.freshness(["pos_sales"], TODAY, start=dt.date(2024, 3, 6))
     assert windowed.missing == day(6, 7, 8) and windowed.failed == [] and windowed.stale == []
 
@@ -235,7 +253,8 @@ def test_concurrent_writers_from_two_processes(tmp_path):
 def test_a_forked_child_opens_its_own_connection(meta):
     meta.set_watermark("before", dt.datetime(2024, 1, 1))
     child = multiprocessing.get_context("fork").Process(
-        target=lambda: meta.set_watermark("child", dt.datetime(2024, 1, 2)))
+        target=lambda: meta.set_watermark("child", dt.datetime(2024, 1, 2))
+    )
     child.start()
     child.join(timeout=60)
     assert child.exitcode == 0

@@ -21,14 +21,18 @@ DASHBOARDS = ("sales.py", "profit.py", "inventory.py", "purchases.py")
 LAKES = ("demo", "empty")
 BIN = Path(sys.executable).parent
 
-pytestmark = pytest.mark.xdist_group("notebooks")   # one worker runs (and shares) the exports
+pytestmark = pytest.mark.xdist_group("notebooks")  # one worker runs (and shares) the exports
 
 
 def env_for(lake: Path, state: Path) -> dict[str, str]:
     """The environment of a notebook run: the lake, private state and logs, nkdash importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NKDASH_", "ODOO_"))}
-    env.update(NKDASH_LAKE=str(lake), NKDASH_STATE_DIR=str(state / "state"), NKDASH_LOG_DIR=str(state / "logs"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.update(
+        NKDASH_LAKE=str(lake),
+        NKDASH_STATE_DIR=str(state / "state"),
+        NKDASH_LOG_DIR=str(state / "logs"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     return env
 
 
@@ -42,10 +46,16 @@ def cell_errors(html: str) -> list[str]:
     session, _ = json.JSONDecoder().raw_decode(html[start:].lstrip())
     errors = []
     for cell in session["cells"]:
-        errors += [f"{cell['id']}: {o.get('evalue') or o}" for o in cell.get("outputs", [])
-                   if o.get("type") == "error" and o.get("ename") != "ancestor-stopped"]
-        errors += [f"{cell['id']}: {c['text'][:2000]}" for c in cell.get("console", [])
-                   if c.get("mimetype") == "application/vnd.marimo+traceback"]
+        errors += [
+            f"{cell['id']}: {o.get('evalue') or o}"
+            for o in cell.get("outputs", [])
+            if o.get("type") == "error" and o.get("ename") != "ancestor-stopped"
+        ]
+        errors += [
+            f"{cell['id']}: {c['text'][:2000]}"
+            for c in cell.get("console", [])
+            if c.get("mimetype") == "application/vnd.marimo+traceback"
+        ]
     return errors
 
 
@@ -58,15 +68,20 @@ def lakes(loaded_lake, tmp_path_factory) -> dict[str, Path]:
 def exports(lakes, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, str]]:
     """Every notebook exported against every lake, in parallel: (exit code, log, html)."""
     out = tmp_path_factory.mktemp("exports")
-    for lake in LAKES:   # run copies: marimo writes session snapshots beside the notebook
+    for lake in LAKES:  # run copies: marimo writes session snapshots beside the notebook
         shutil.copytree(NOTEBOOKS, out / lake, ignore=shutil.ignore_patterns("__marimo__", "*.ipynb"))
 
     def export(job: tuple[str, str]) -> tuple[int, str, str]:
         notebook, lake = job
         html = out / f"{lake}-{notebook}.html"
-        run = subprocess.run([str(BIN / "marimo"), "export", "html", str(out / lake / notebook), "-o", str(html)],
-                             env=env_for(lakes[lake], out / lake), cwd=out, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(
+            [str(BIN / "marimo"), "export", "html", str(out / lake / notebook), "-o", str(html)],
+            env=env_for(lakes[lake], out / lake),
+            cwd=out,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return run.returncode, run.stdout + run.stderr, html.read_text() if html.exists() else ""
 
     jobs = [(nb, lake) for nb in MARIMO_NOTEBOOKS for lake in LAKES]
@@ -79,8 +94,13 @@ def test_the_dashboards_exist():
 
 
 def test_marimo_check_passes():
-    run = subprocess.run([str(BIN / "marimo"), "check", "--strict", *MARIMO_NOTEBOOKS], cwd=NOTEBOOKS,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(BIN / "marimo"), "check", "--strict", *MARIMO_NOTEBOOKS],
+        cwd=NOTEBOOKS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -99,13 +119,28 @@ def test_dashboards_show_charts_or_a_clear_empty_state(exports, notebook):
     _, _, demo = exports[notebook, "demo"]
     _, _, empty = exports[notebook, "empty"]
     assert "marimo-vega" in demo and "marimo-table" in demo and "marimo-stat" in demo
-    assert "Data up to" in demo                                   # the freshness line
+    assert "Data up to" in demo  # the freshness line
     assert "marimo-vega" not in empty and "Nothing is loaded yet" in empty and "No data loaded yet" in empty
 
 
 @pytest.mark.slow
 def test_analysis_notebook_matches_its_stored_outputs(lakes, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
-                          "-q", str(NOTEBOOKS / "analysis.ipynb")],
-                         env=env_for(lakes["demo"], tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(NOTEBOOKS / "analysis.ipynb"),
+        ],
+        env=env_for(lakes["demo"], tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

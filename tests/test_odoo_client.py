@@ -43,10 +43,15 @@ def servers():
 def make(servers, version, protocol, **kw):
     srv = servers[version]
     password = "demo-api-key" if protocol == "json2" else "admin"
-    opts = dict(timeout=5, retries=2, backoff=0.01, batch_size=50, version=None)
+    opts = {"timeout": 5, "retries": 2, "backoff": 0.01, "batch_size": 50, "version": None}
     opts.update(kw)
-    return PROTOCOL_CLASSES[protocol](srv.url, kw.pop("db", "demo"), "admin", kw.pop("password", password),
-                                      **{k: v for k, v in opts.items() if k not in ("db", "password")})
+    return PROTOCOL_CLASSES[protocol](
+        srv.url,
+        kw.pop("db", "demo"),
+        "admin",
+        kw.pop("password", password),
+        **{k: v for k, v in opts.items() if k not in ("db", "password")},
+    )
 
 
 @pytest.mark.parametrize("version,protocol", CASES)
@@ -68,14 +73,17 @@ def test_keyset_paging_crosses_batch_boundaries(servers, version, protocol):
     client = make(servers, version, protocol, batch_size=7)
     domain = [("state", "!=", "cancel")]
     pages = list(client.pages("pos.order.line", [("qty", "!=", 0)], ["order_id", "qty"], batch_size=7))
-    ids = [r["id"] for p in pages for r in p.records]  # noqa: E741
+    ids = [r["id"] for p in pages for r in p.records]
     assert len(pages) > 3 and all(len(p.records) == 7 for p in pages[:-1])
     assert ids == sorted(set(ids))
     assert len(ids) == client.search_count("pos.order.line", [("qty", "!=", 0)])
     assert pages[-1].cursor == ids[-1]
     # resuming from a cursor continues exactly where it stopped
-    rest = [r["id"] for p in client.pages("pos.order.line", [("qty", "!=", 0)], ["qty"], after_id=pages[1].cursor)
-            for r in p.records]
+    rest = [
+        r["id"]
+        for p in client.pages("pos.order.line", [("qty", "!=", 0)], ["qty"], after_id=pages[1].cursor)
+        for r in p.records
+    ]
     assert rest == ids[14:]
     assert client.search_count("pos.order", domain) > 0
 
@@ -83,15 +91,21 @@ def test_keyset_paging_crosses_batch_boundaries(servers, version, protocol):
 @pytest.mark.parametrize("version,protocol", CASES)
 def test_values_are_normalised(servers, version, protocol):
     client = make(servers, version, protocol)
-    orders = client.search_read("pos.order", [], ["partner_id", "date_order", "account_move", "amount_total"],
-                                limit=200, with_names=["partner_id"])
+    orders = client.search_read(
+        "pos.order",
+        [],
+        ["partner_id", "date_order", "account_move", "amount_total"],
+        limit=200,
+        with_names=["partner_id"],
+    )
     assert any(o["partner_id"] is None for o in orders), "orders without customer -> None, not False"
     named = next(o for o in orders if o["partner_id"] is not None)
     assert isinstance(named["partner_id"], int) and isinstance(named["partner_id_name"], str)
     assert all(o["date_order"].tzinfo is not None for o in orders)
     assert all(o["account_move"] is None or isinstance(o["account_move"], int) for o in orders)
-    products = client.search_read("product.product", [("active", "=", False)], ["active", "categ_id"],
-                                  context={"active_test": False})
+    products = client.search_read(
+        "product.product", [("active", "=", False)], ["active", "categ_id"], context={"active_test": False}
+    )
     assert products and all(p["active"] is False for p in products)
 
 
@@ -144,8 +158,9 @@ def test_access_denied_after_login_is_not_retried(servers, version, protocol):
 @pytest.mark.parametrize("version,protocol", CASES)
 def test_access_error_and_unknown_field_are_not_retried(servers, version, protocol):
     srv = servers[version]
-    srv.db.users["clerk"] = User("clerk", "clerk-pw", uid=99, api_key="clerk-key",
-                                 allowed_models=frozenset({"res.users", "product.product"}))
+    srv.db.users["clerk"] = User(
+        "clerk", "clerk-pw", uid=99, api_key="clerk-key", allowed_models=frozenset({"res.users", "product.product"})
+    )
     client = make(servers, version, protocol)
     client.login, client._password = "clerk", ("clerk-key" if protocol == "json2" else "clerk-pw")
     client.authenticate()
@@ -159,9 +174,10 @@ def test_access_error_and_unknown_field_are_not_retried(servers, version, protoc
 def test_unreachable_host_is_retried_then_clear():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]   # closed once the block ends: nothing listens there
-    client = PROTOCOL_CLASSES["jsonrpc"](f"http://127.0.0.1:{port}", "demo", "admin", "admin",
-                                         retries=2, backoff=0.01, timeout=2)
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    client = PROTOCOL_CLASSES["jsonrpc"](
+        f"http://127.0.0.1:{port}", "demo", "admin", "admin", retries=2, backoff=0.01, timeout=2
+    )
     with pytest.raises(OdooUnreachable) as err:
         client.authenticate()
     assert client.retried == 2 and "ODOO_URL" in err.value.hint
@@ -241,9 +257,9 @@ def test_the_next_page_is_requested_while_the_caller_works(servers):
     pager = client.raw_pages("pos.order.line", [], ["qty"], batch_size=10)
     first, cursor = next(pager)
     assert len(first) == 10
-    assert wait_until(lambda: client.calls == made + 2)   # the caller is busy; page 2 is requested meanwhile
+    assert wait_until(lambda: client.calls == made + 2)  # the caller is busy; page 2 is requested meanwhile
     second, _ = next(pager)
-    assert second[0]["id"] > cursor and wait_until(lambda: client.calls == made + 3)   # and page 3
+    assert second[0]["id"] > cursor and wait_until(lambda: client.calls == made + 3)  # and page 3
     pager.close()
     assert not prefetch_threads()
 
@@ -273,7 +289,7 @@ def test_an_error_of_the_background_fetch_is_raised_in_the_caller(servers):
     with pytest.raises(OdooServerError, match="503"):
         for page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
             got.append(page.cursor)
-    assert len(got) == 2   # the pages before the failure were delivered, in order
+    assert len(got) == 2  # the pages before the failure were delivered, in order
     assert not prefetch_threads()
 
 
@@ -281,13 +297,14 @@ def test_closing_the_pager_early_leaves_no_thread_behind(servers):
     client = make(servers, 17, "jsonrpc")
     pager = client.table_pages("pos.order.line", [], ["qty"], batch_size=10)
     next(pager)
-    assert prefetch_threads()   # the next page is being fetched
+    assert prefetch_threads()  # the next page is being fetched
     pager.close()
     assert not prefetch_threads()
     for page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
-        break   # a for loop left by break: the generator is closed when dropped
+        break  # a for loop left by break: the generator is closed when dropped
     del page
     import gc
+
     gc.collect()
     assert not prefetch_threads()
 
@@ -316,7 +333,7 @@ def test_threads_sharing_a_client_set_it_up_once(servers):
         try:
             start.wait()
             assert client.fields("stock.move") and client.profile.storable_field
-        except BaseException as exc:   # reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(4)]

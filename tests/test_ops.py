@@ -25,20 +25,60 @@ from nkdash.web.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 from .conftest import END, TZ
 
 DAY = dt.date(2024, 3, 30)
-TODAY = END + dt.timedelta(days=2)          # the clock: yesterday is the day after the demo's last date
+TODAY = END + dt.timedelta(days=2)  # the clock: yesterday is the day after the demo's last date
 YESTERDAY = TODAY - dt.timedelta(days=1)
 
 # Every procedure of the old runbook (DESIGN.md, "What the old runbook asked for"), one key each.
 OLD_RUNBOOK = {
-    "schedule.daily", "refresh.pos", "refresh.invoices-purchases", "refresh.stock-quants", "refresh.dimensions",
-    "profit.date", "profit.range", "profit.validate", "monitor.performance", "operations.page",
-    "services.start-worker", "services.stop-worker", "services.restart-worker", "services.web", "services.logs",
-    "stuck.queue", "stuck.worker", "stuck.clear", "gaps.find", "gaps.refresh", "gaps.credentials", "query.slowness",
-    "memory", "odoo.timeouts", "corrupt.find", "corrupt.rebuild", "backlog.active", "backlog.purge",
-    "backlog.restart", "health.check", "tasks.monitor", "freshness.sla", "recovery.identify", "recovery.refresh",
-    "recovery.validate", "query.date-filters", "query.aggregates", "query.caching", "query.timing-logs",
-    "storage.sizes", "storage.compact", "storage.archive", "storage.clean-temp", "security.env",
-    "security.etl-restricted", "security.read-only", "security.access-log", "backup.create", "backup.restore",
+    "schedule.daily",
+    "refresh.pos",
+    "refresh.invoices-purchases",
+    "refresh.stock-quants",
+    "refresh.dimensions",
+    "profit.date",
+    "profit.range",
+    "profit.validate",
+    "monitor.performance",
+    "operations.page",
+    "services.start-worker",
+    "services.stop-worker",
+    "services.restart-worker",
+    "services.web",
+    "services.logs",
+    "stuck.queue",
+    "stuck.worker",
+    "stuck.clear",
+    "gaps.find",
+    "gaps.refresh",
+    "gaps.credentials",
+    "query.slowness",
+    "memory",
+    "odoo.timeouts",
+    "corrupt.find",
+    "corrupt.rebuild",
+    "backlog.active",
+    "backlog.purge",
+    "backlog.restart",
+    "health.check",
+    "tasks.monitor",
+    "freshness.sla",
+    "recovery.identify",
+    "recovery.refresh",
+    "recovery.validate",
+    "query.date-filters",
+    "query.aggregates",
+    "query.caching",
+    "query.timing-logs",
+    "storage.sizes",
+    "storage.compact",
+    "storage.archive",
+    "storage.clean-temp",
+    "security.env",
+    "security.etl-restricted",
+    "security.read-only",
+    "security.access-log",
+    "backup.create",
+    "backup.restore",
     "backup.validate",
 }
 
@@ -89,8 +129,8 @@ def test_every_named_function_exists(procedure):
 
 
 def test_every_procedure_of_the_old_runbook_has_a_place():
-    assert OLD_RUNBOOK <= set(runbook.PROCEDURES), sorted(OLD_RUNBOOK - set(runbook.PROCEDURES))
-    assert len(runbook.PROCEDURES) == len(runbook.RUNBOOK)   # keys are unique
+    assert set(runbook.PROCEDURES) >= OLD_RUNBOOK, sorted(OLD_RUNBOOK - set(runbook.PROCEDURES))
+    assert len(runbook.PROCEDURES) == len(runbook.RUNBOOK)  # keys are unique
 
 
 @pytest.mark.parametrize("procedure", runbook.RUNBOOK, ids=lambda p: p.key)
@@ -121,8 +161,11 @@ def test_sync_refresh_of_one_date_updates_freshness(opset):
     assert common.latest_date(opset) == YESTERDAY
     result = refresh.sync_refresh("profit", (YESTERDAY, YESTERDAY), settings=opset)
     assert result.ok, result.text
-    assert result.text.splitlines() == [f"pos: loaded {YESTERDAY}", f"invoices: loaded {YESTERDAY}",
-                                        f"profit: loaded {YESTERDAY}"]
+    assert result.text.splitlines() == [
+        f"pos: loaded {YESTERDAY}",
+        f"invoices: loaded {YESTERDAY}",
+        f"profit: loaded {YESTERDAY}",
+    ]
     fresh = tables.freshness_table(opset).set_index("dataset")
     assert fresh.loc["Profit (Cost + Aggreg)", "last processed"] == YESTERDAY
     assert fresh.loc["Profit (Cost + Aggreg)", "SLA"] == "ok"
@@ -130,21 +173,31 @@ def test_sync_refresh_of_one_date_updates_freshness(opset):
     assert set(tables.task_table(opset)["state"]) == {"done"}
 
 
-@pytest.mark.parametrize(("params", "period"), [
-    ({}, (YESTERDAY, YESTERDAY)),
-    ({"date": "2024-03-30"}, (DAY, DAY)),
-    ({"start": "2024-03-30", "end": "2024-04-02"}, (DAY, END)),
-    ({"start": "2024-04-02", "end": "2024-03-30"}, (DAY, END)),
-    ({"start": "2024-03-30", "end": "2099-01-01"}, (DAY, YESTERDAY)),     # never past yesterday
-    ({"date": "yesterday"}, (YESTERDAY, YESTERDAY)),
-])
+@pytest.mark.parametrize(
+    ("params", "period"),
+    [
+        ({}, (YESTERDAY, YESTERDAY)),
+        ({"date": "2024-03-30"}, (DAY, DAY)),
+        ({"start": "2024-03-30", "end": "2024-04-02"}, (DAY, END)),
+        ({"start": "2024-04-02", "end": "2024-03-30"}, (DAY, END)),
+        ({"start": "2024-03-30", "end": "2099-01-01"}, (DAY, YESTERDAY)),  # never past yesterday
+        ({"date": "yesterday"}, (YESTERDAY, YESTERDAY)),
+    ],
+)
 def test_the_period_from_url_parameters(opset, params, period):
     assert common.period_from(params, opset) == period
 
 
 def test_dataset_choices():
-    assert list(common.DATASET_CHOICES) == ["POS Sales", "Invoice Sales", "Purchases", "Inventory Moves",
-                                         "Profit (Cost + Aggreg)", "Stock Quants", "Dimensions"]
+    assert list(common.DATASET_CHOICES) == [
+        "POS Sales",
+        "Invoice Sales",
+        "Purchases",
+        "Inventory Moves",
+        "Profit (Cost + Aggreg)",
+        "Stock Quants",
+        "Dimensions",
+    ]
     assert common.choice("Stock Quants") == common.choice("stock-quants") == "stock-quants"
     assert common.choice(None) == common.choice("nonsense") == "pos"
 
@@ -181,8 +234,8 @@ def test_a_request_needs_an_id(opset):
 # ----------------------------------------------------------------------------- recovery
 def test_recovery_plan_lists_gone_failed_and_missing_dates_and_repair_loads_them(opset):
     lake, meta = Lake(opset.lake), MetaStore.for_lake(Lake(opset.lake))
-    shutil.rmtree(lake.partition_dir("fact_purchases", DAY))               # deleted by hand
-    meta.set_partition("inventory", END, status="failed", error="boom")   # a failed run
+    shutil.rmtree(lake.partition_dir("fact_purchases", DAY))  # deleted by hand
+    meta.set_partition("inventory", END, status="failed", error="boom")  # a failed run
     due = recovery.due_dates(opset)
     assert due["purchases"] == [DAY, YESTERDAY]
     assert due["inventory"] == [END, YESTERDAY]
@@ -190,8 +243,11 @@ def test_recovery_plan_lists_gone_failed_and_missing_dates_and_repair_loads_them
     plan = recovery.recovery_plan(opset).set_index("dataset")
     assert plan.loc["Purchases", "gone from the lake"] == str(DAY) and plan.loc["Inventory Moves", "failed"] == str(END)
 
-    repaired = recovery.repair_all(opset)
-    assert repaired.ok, repaired.text
+    preview = recovery.repair(opset, dry_run=True)
+    assert preview.plan.reload["purchases"] == [DAY, YESTERDAY] and not lake.has_partition("fact_purchases", DAY)
+    assert "reload Purchases from Odoo: 2 date(s)" in preview.text()
+    repaired = recovery.repair(opset)
+    assert repaired.ok, repaired.text()
     assert all(dates == [] for dates in recovery.due_dates(opset).values())
     assert lake.has_partition("fact_purchases", DAY)
     assert {r["trigger"] for r in meta.runs(dataset="purchases", limit=2)} == {"recovery"}
@@ -199,13 +255,36 @@ def test_recovery_plan_lists_gone_failed_and_missing_dates_and_repair_loads_them
     assert validated.ok, validated.text
 
 
-def test_repair_all_loads_the_most_recent_dates_first_and_says_what_is_left(opset):
+def test_repair_loads_the_most_recent_dates_first_and_says_what_is_left(opset):
     lake = Lake(opset.lake)
     for day in (DAY, END):
         shutil.rmtree(lake.partition_dir("fact_purchases", day))
-    repaired = recovery.repair_all(opset, limit=2)
-    assert repaired.ok and "purchases: 1 older date(s) left" in repaired.text
+    repaired = recovery.repair(opset, limit=2)
+    assert repaired.ok and "Purchases: 1 older date(s) left" in repaired.text(), repaired.text()
     assert recovery.due_dates(opset)["purchases"] == [DAY]
+
+
+def test_cli_scan_and_repair(opset, monkeypatch, capsys):
+    """``nkdash scan`` reports a damaged partition (exit 1); ``nkdash repair`` shows its plan
+    and, without a terminal and without --yes, refuses (exit 2, nothing changed); with --yes it
+    quarantines and reloads, and the scan is clean again."""
+    from nkdash.cli.main import main
+
+    monkeypatch.setattr("nkdash.settings._cached", opset)
+    lake = Lake(opset.lake)
+    path = lake.data_files("fact_purchases", DAY, DAY)[0].path
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    assert main(["scan"]) == 1
+    assert "unreadable" in capsys.readouterr().out
+    before = lake_state(opset)
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # not a terminal
+    assert main(["repair"]) == 2
+    out, err = capsys.readouterr()
+    assert "quarantine unreadable fact_purchases 2024-03-30" in out and "not on a terminal" in err
+    assert lake_state(opset) == before
+    assert main(["repair", "--yes"]) == 0
+    assert "Purchases: loaded" in capsys.readouterr().out
+    assert main(["scan"]) == 0 and lake.scan() == []
 
 
 def test_repair_rebuilds_missing_aggregates_from_the_lake_not_from_odoo(opset):
@@ -215,22 +294,24 @@ def test_repair_rebuilds_missing_aggregates_from_the_lake_not_from_odoo(opset):
     plan = recovery.recovery_plan(opset).set_index("dataset")
     assert plan.loc["Profit (Cost + Aggreg)", "aggregates to rebuild"] == f"{DAY}, {END}"
     assert plan.loc["Profit (Cost + Aggreg)", "gone from the lake"] == "-"
-    assert recovery.due_dates(opset)["profit"] == [YESTERDAY]                   # not reloaded from Odoo
-    repaired = recovery.repair_all(opset)
-    assert repaired.ok and "agg_sales_daily    rebuilt 2 date(s)" in repaired.text
+    assert recovery.due_dates(opset)["profit"] == [YESTERDAY]  # not reloaded from Odoo
+    repaired = recovery.repair(opset)
+    assert repaired.ok and "agg_sales_daily    rebuilt 2 date(s)" in repaired.text(), repaired.text()
     assert lake.has_partition("agg_sales_daily", DAY) and lake.has_partition("agg_sales_daily", END)
     meta = MetaStore.for_lake(lake)
-    assert {(r["date"], r["trigger"]) for r in meta.runs(dataset="profit", limit=3) if r["date"] != YESTERDAY} \
-        == {(DAY, "recovery"), (END, "recovery")}
+    assert {(r["date"], r["trigger"]) for r in meta.runs(dataset="profit", limit=3) if r["date"] != YESTERDAY} == {
+        (DAY, "recovery"),
+        (END, "recovery"),
+    }
     deep = runbook.run("storage.backfill", runbook.Params(deep=True), settings=opset)
-    assert deep.ok and deep.title == "Derived tables complete"            # every date verified, none differs
-    assert "unchanged (verified) 6 date(s)" in deep.text                 # yesterday was loaded too
+    assert deep.ok and deep.title == "Derived tables complete"  # every date verified, none differs
+    assert "unchanged (verified) 6 date(s)" in deep.text  # yesterday was loaded too
 
 
-def test_repair_all_with_nothing_due(opset):
-    recovery.repair_all(opset)
-    again = recovery.repair_all(opset)
-    assert again.ok and again.title == "Nothing to repair"
+def test_repair_with_nothing_due(opset):
+    recovery.repair(opset)
+    again = recovery.repair(opset)
+    assert again.ok and again.title == "Nothing to repair" and again.plan.empty
 
 
 def test_a_truncated_partition_is_found_quarantined_and_rebuilt(opset):
@@ -239,25 +320,27 @@ def test_a_truncated_partition_is_found_quarantined_and_rebuilt(opset):
     original = pq.read_table(path)
     os.truncate(path, path.stat().st_size // 2)
 
-    found = recovery.scan_result(opset)
+    found = recovery.scan(opset).result(opset)
     assert not found.ok and list(found.table["kind"]) == ["unreadable"]
     assert list(found.table["dataset"]) == ["pos"] and list(found.table["date"]) == [DAY]
 
-    repaired = recovery.repair_lake(opset)
-    assert repaired.ok, repaired.text
-    assert "quarantined unreadable fact_pos_sales 2024-03-30" in repaired.text
+    repaired = recovery.repair(opset)
+    assert repaired.ok, repaired.text()
+    assert "quarantined unreadable fact_pos_sales 2024-03-30" in repaired.text()
     assert lake.scan() == []
     assert pq.read_table(lake.info("fact_pos_sales", DAY).path).equals(original)
     assert list((Path(opset.lake) / "_quarantine" / "fact_pos_sales").rglob("*.parquet"))
-    assert recovery.due_dates(opset)["profit"] == [YESTERDAY]     # the profit date built from it was rebuilt too
+    assert recovery.due_dates(opset)["profit"] == []
+    rebuilt = {r["date"] for r in MetaStore.for_lake(lake).runs(dataset="profit") if r["trigger"] == "recovery"}
+    assert DAY in rebuilt  # the profit date built from it was rebuilt too
 
 
 def test_a_damaged_dimension_is_reloaded_completely(opset):
     lake = Lake(opset.lake)
     path = lake.info("dim_store").path
     path.write_bytes(b"not parquet")
-    repaired = recovery.repair_lake(opset)
-    assert repaired.ok, repaired.text
+    repaired = recovery.repair(opset)
+    assert repaired.ok, repaired.text()
     assert lake.scan() == [] and lake.read_whole("dim_store").num_rows > 0
 
 
@@ -272,20 +355,33 @@ def test_odoo_check(opset):
 
 # ----------------------------------------------------------------------------- monitoring data
 def at(minutes: int) -> dt.datetime:
-    return dt.datetime(2024, 4, 1, 12, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    return dt.datetime(2024, 4, 1, 12, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
 
 
 def test_queue_depth_is_derived_from_the_task_history():
     rows = [
         {"enqueued_at": at(0), "started_at": at(2), "finished_at": at(5)},
         {"enqueued_at": at(1), "started_at": at(5), "finished_at": at(6)},
-        {"enqueued_at": at(1), "started_at": None, "finished_at": at(3)},      # purged while waiting
-        {"enqueued_at": None, "started_at": at(4), "finished_at": at(7)},      # a sync refresh
-        {"enqueued_at": at(8), "started_at": None, "finished_at": None},       # still waiting
+        {"enqueued_at": at(1), "started_at": None, "finished_at": at(3)},  # purged while waiting
+        {"enqueued_at": None, "started_at": at(4), "finished_at": at(7)},  # a sync refresh
+        {"enqueued_at": at(8), "started_at": None, "finished_at": None},  # still waiting
     ]
     series = monitoring.depth_series(rows, since=at(-1), now=at(10))
     assert list(zip(series["waiting"], series["running"])) == [
-        (0, 0), (1, 0), (2, 0), (3, 0), (2, 1), (1, 1), (1, 2), (1, 1), (0, 2), (0, 1), (0, 0), (1, 0), (1, 0)]
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (3, 0),
+        (2, 1),
+        (1, 1),
+        (1, 2),
+        (1, 1),
+        (0, 2),
+        (0, 1),
+        (0, 0),
+        (1, 0),
+        (1, 0),
+    ]
     assert series["time"].iloc[0] == at(-1).replace(tzinfo=None)
 
 
@@ -297,8 +393,10 @@ def test_queue_depth_starts_from_the_state_before_the_window():
 
 def test_monitoring_frames(opset):
     runs = monitoring.runs_frame(opset, days=1)
-    assert set(runs["dataset"]) == {"dimensions", "pos", "invoices", "purchases", "inventory", "stock-quants",
-                                    "profit"} and monitoring.run_counts(runs)["failed"] == 0
+    assert (
+        set(runs["dataset"]) == {"dimensions", "pos", "invoices", "purchases", "inventory", "stock-quants", "profit"}
+        and monitoring.run_counts(runs)["failed"] == 0
+    )
     assert set(monitoring.dataset_stats(opset, 1)["dataset"]) == set(runs["dataset"])
     files = monitoring.partition_files(opset)
     assert len(files[files["table"] == "fact_pos_sales"]) == 5

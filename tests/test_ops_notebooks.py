@@ -32,13 +32,22 @@ def exported(loaded_lake, tmp_path_factory) -> dict[str, tuple[int, str, str]]:
     shutil.copytree(NOTEBOOKS, work / "notebooks", ignore=shutil.ignore_patterns("__marimo__", "*.ipynb"))
     (work / "clock").write_text(f"{TODAY}T10:00:00+00:00")
     env = env_for(work / "lake", work)
-    env.update({k: v for k, v in settings.to_env().items() if k.startswith(("ODOO_", "NKDASH_ODOO_"))},
-               NKDASH_TZ=TZ, NKDASH_CLOCK_FILE=str(work / "clock"))
+    env.update(
+        {k: v for k, v in settings.to_env().items() if k.startswith(("ODOO_", "NKDASH_ODOO_"))},
+        NKDASH_TZ=TZ,
+        NKDASH_CLOCK_FILE=str(work / "clock"),
+    )
 
     def export(notebook: str) -> tuple[int, str, str]:
         out = work / f"{notebook}.html"
-        run = subprocess.run([str(BIN / "marimo"), "export", "html", str(work / "notebooks" / notebook), "-o",
-                              str(out)], env=env, cwd=work, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [str(BIN / "marimo"), "export", "html", str(work / "notebooks" / notebook), "-o", str(out)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return run.returncode, run.stdout + run.stderr, html.unescape(out.read_text()) if out.exists() else ""
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -54,10 +63,18 @@ def test_runs_without_cell_errors(exported, notebook):
 
 def test_operational_shows_controls_freshness_and_tasks(exported):
     page = exported["operational.py"][2]
-    for text in ("Refresh a dataset", "Async Refresh", "Sync Refresh", "Last processed dates", "Tasks",
-                 "Schedule", "Compact old months", *common.DATASET_CHOICES):
+    for text in (
+        "Refresh a dataset",
+        "Async Refresh",
+        "Sync Refresh",
+        "Last processed dates",
+        "Tasks",
+        "Schedule",
+        "Compact old months",
+        *common.DATASET_CHOICES,
+    ):
         assert text in page, text
-    assert f"today {TODAY}" in page                 # the clock (NKDASH_CLOCK_FILE), in the business timezone
+    assert f"today {TODAY}" in page  # the clock (NKDASH_CLOCK_FILE), in the business timezone
 
 
 def test_recovery_shows_the_plan_and_a_sound_lake(exported):

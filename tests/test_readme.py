@@ -47,8 +47,15 @@ def test_quick_start_from_a_fresh_clone(tmp_path):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NKDASH_", "ODOO_", "VIRTUAL_ENV"))}
     env.update(NKDASH_DEMO_SCALE="tiny", NKDASH_VIEWER_PASSWORD="v-pass-123", NKDASH_OPERATOR_PASSWORD="o-pass-123")
-    proc = subprocess.Popen(["scripts/quickstart.sh", "--days", "3", "--port", "0"], cwd=clone, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["scripts/quickstart.sh", "--days", "3", "--port", "0"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     try:
         url = None

@@ -15,7 +15,9 @@ def test_defaults_use_the_demo_odoo():
 
 def test_env_file_then_environment_wins(tmp_path):
     env = tmp_path / ".env"
-    env.write_text("ODOO_URL=https://erp.example.com\nODOO_DB=prod\nODOO_PASSWORD=s3cret-from-file\nNKDASH_TZ=Europe/Paris\n")
+    env.write_text(
+        "ODOO_URL=https://erp.example.com\nODOO_DB=prod\nODOO_PASSWORD=s3cret-from-file\nNKDASH_TZ=Europe/Paris\n"
+    )
     s = load_settings({"ODOO_DB": "override"}, env_file=env)
     assert s.odoo_url == "https://erp.example.com"
     assert s.odoo_db == "override"
@@ -30,18 +32,21 @@ def test_secrets_never_in_repr_or_public():
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
 
 
-@pytest.mark.parametrize("var,value,fragment", [
-    ("ODOO_URL", "erp.example.com", "http"),
-    ("NKDASH_ODOO_PROTOCOL", "soap", "json2"),
-    ("NKDASH_ODOO_TIMEOUT", "-1", "positive"),
-    ("NKDASH_ODOO_TIMEOUT", "abc", "number"),
-    ("NKDASH_ODOO_BATCH_SIZE", "0", "at least 1"),
-    ("NKDASH_ODOO_RETRIES", "x", "whole number"),
-    ("NKDASH_ODOO_VERIFY_TLS", "maybe", "true or false"),
-    ("NKDASH_TZ", "Mars/Olympus", "timezone"),
-    ("NKDASH_DEMO_VERSION", "15", "16, 17, 18 or 19"),
-    ("NKDASH_DEMO_END", "2026-13-01", "YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "var,value,fragment",
+    [
+        ("ODOO_URL", "erp.example.com", "http"),
+        ("NKDASH_ODOO_PROTOCOL", "soap", "json2"),
+        ("NKDASH_ODOO_TIMEOUT", "-1", "positive"),
+        ("NKDASH_ODOO_TIMEOUT", "abc", "number"),
+        ("NKDASH_ODOO_BATCH_SIZE", "0", "at least 1"),
+        ("NKDASH_ODOO_RETRIES", "x", "whole number"),
+        ("NKDASH_ODOO_VERIFY_TLS", "maybe", "true or false"),
+        ("NKDASH_TZ", "Mars/Olympus", "timezone"),
+        ("NKDASH_DEMO_VERSION", "15", "16, 17, 18 or 19"),
+        ("NKDASH_DEMO_END", "2026-13-01", "YYYY-MM-DD"),
+    ],
+)
 def test_invalid_settings_name_the_variable(var, value, fragment):
     with pytest.raises(ConfigError) as err:
         load_settings({var: value}, env_file=None)

@@ -40,14 +40,16 @@ POS = "fact_pos_sales"
 
 def fact(date: dt.date, n: int, seed: int = 1) -> pa.Table:
     """Rows of one date; ``seed`` marks the write (every row of one write carries it)."""
-    return pa.table({
-        "date": pa.array([date] * n, pa.date32()),
-        "line_id": pa.array(range(n), pa.int64()),
-        "revenue": pa.array([(i * seed) % 97 / 4 for i in range(n)], pa.float64()),
-        "seed": pa.array([seed] * n, pa.int64()),
-        "stamp": pa.array([dt.datetime(2024, 1, 1, 12)] * n, pa.timestamp("s")),  # stored as [ms]
-        "ref": pa.array([f"POS/{seed}/{i}" if i % 7 else None for i in range(n)], pa.string()),
-    })
+    return pa.table(
+        {
+            "date": pa.array([date] * n, pa.date32()),
+            "line_id": pa.array(range(n), pa.int64()),
+            "revenue": pa.array([(i * seed) % 97 / 4 for i in range(n)], pa.float64()),
+            "seed": pa.array([seed] * n, pa.int64()),
+            "stamp": pa.array([dt.datetime(2024, 1, 1, 12)] * n, pa.timestamp("s")),  # stored as [ms]
+            "ref": pa.array([f"POS/{seed}/{i}" if i % 7 else None for i in range(n)], pa.string()),
+        }
+    )
 
 
 def size_of(date: dt.date) -> int:
@@ -73,8 +75,10 @@ def lake(template: Path, tmp_path: Path) -> Lake:
 
 def snapshot(lake: Lake, table: str = POS) -> dict:
     """Per date: (rows, checksum, content) — what must survive compaction unchanged."""
-    return {d: (lake.info(table, d).rows, lake.info(table, d).checksum, lake.read_partition(table, d))
-            for d in lake.partitions(table)}
+    return {
+        d: (lake.info(table, d).rows, lake.info(table, d).checksum, lake.read_partition(table, d))
+        for d in lake.partitions(table)
+    }
 
 
 def same(a: dict, b: dict) -> bool:
@@ -83,8 +87,11 @@ def same(a: dict, b: dict) -> bool:
 
 def duckdb_counts(root: Path, table: str = POS) -> dict:
     glob = f"{root}/star-schema/{table}/**/*.parquet"
-    return dict(duckdb.sql(f"select date, count(*) from read_parquet('{glob}', hive_partitioning=true) "
-                           "group by date").fetchall())
+    return dict(
+        duckdb.sql(
+            f"select date, count(*) from read_parquet('{glob}', hive_partitioning=true) group by date"
+        ).fetchall()
+    )
 
 
 def expected_counts(lake: Lake, table: str = POS) -> dict:
@@ -100,10 +107,13 @@ def test_compaction_preserves_every_row_and_checksum(lake):
     assert [c.month for c in report.done if c.table == POS] == ["2024-02", "2024-03"]
     assert report.files_before == 29 + 31 + 2 and report.files_after == 4  # fact_sales: one date a month
     assert len(lake.data_files(POS)) == files_before - 60 + 2
-    assert same(before, snapshot(lake))                    # rows, per-date checksums, content
-    assert lake.partitions(POS) == DAYS and lake.has_partition(POS, FEB[3])   # the empty day stays a partition
-    assert [(f.compacted, f.first, f.last) for f in lake.data_files(POS, MAR[10], APR[1])] == \
-        [(True, MAR[0], MAR[-1]), (False, APR[0], APR[0]), (False, APR[1], APR[1])]
+    assert same(before, snapshot(lake))  # rows, per-date checksums, content
+    assert lake.partitions(POS) == DAYS and lake.has_partition(POS, FEB[3])  # the empty day stays a partition
+    assert [(f.compacted, f.first, f.last) for f in lake.data_files(POS, MAR[10], APR[1])] == [
+        (True, MAR[0], MAR[-1]),
+        (False, APR[0], APR[0]),
+        (False, APR[1], APR[1]),
+    ]
     month_file = lake.info(POS, FEB[0]).path
     assert month_file.parent.name == COMPACT_DIR and month_file.parent.parent == lake.month_dir(POS, 2024, 2)
     assert lake.scan(deep=True) == []
@@ -111,16 +121,23 @@ def test_compaction_preserves_every_row_and_checksum(lake):
 
 def test_month_file_row_groups_hold_whole_dates(tmp_path):
     lake = Lake(tmp_path / "lake")
-    big = ROW_GROUP_ROWS + 5                                # a date bigger than a row group: split, alone
+    big = ROW_GROUP_ROWS + 5  # a date bigger than a row group: split, alone
     sizes = {FEB[0]: 9_000, FEB[1]: 9_000, FEB[2]: 20_000, FEB[3]: big, FEB[4]: 10}
     for day, n in sizes.items():
         lake.write_partition(POS, day, fact(day, n))
     [done] = storage.compact(lake, older_than_days=0, today=TODAY).done
     meta = pq.read_metadata(done.path)
-    spans = [(g.column(0).statistics.min, g.column(0).statistics.max, g.num_rows)
-             for g in (meta.row_group(i) for i in range(meta.num_row_groups))]
-    assert spans == [(FEB[0], FEB[1], 18_000), (FEB[2], FEB[2], 20_000), (FEB[3], FEB[3], ROW_GROUP_ROWS),
-                     (FEB[3], FEB[3], 5), (FEB[4], FEB[4], 10)]
+    spans = [
+        (g.column(0).statistics.min, g.column(0).statistics.max, g.num_rows)
+        for g in (meta.row_group(i) for i in range(meta.num_row_groups))
+    ]
+    assert spans == [
+        (FEB[0], FEB[1], 18_000),
+        (FEB[2], FEB[2], 20_000),
+        (FEB[3], FEB[3], ROW_GROUP_ROWS),
+        (FEB[3], FEB[3], 5),
+        (FEB[4], FEB[4], 10),
+    ]
     fragment = ds.ParquetFileFormat().make_fragment(str(done.path), pafs.LocalFileSystem())  # stats prune
     assert [f.row_groups[0].id for f in fragment.split_by_row_group(ds.field("date") == FEB[2])] == [1]
     assert lake.read_partition(POS, FEB[3]).num_rows == big
@@ -132,10 +149,10 @@ def test_compaction_is_idempotent_and_deterministic(lake):
     again = storage.compact(lake, older_than_days=10, today=TODAY)
     assert again.done == [] and again.planned == [] and [f.path for f in lake.data_files(POS)] == files
     original = fact(MAR[5], size_of(MAR[5]))
-    lake.write_partition(POS, MAR[5], fact(MAR[5], 5, seed=9))   # out of the month file, into day=06
-    lake.write_partition(POS, MAR[5], original)                  # back as it was
+    lake.write_partition(POS, MAR[5], fact(MAR[5], 5, seed=9))  # out of the month file, into day=06
+    lake.write_partition(POS, MAR[5], original)  # back as it was
     assert storage.compact(lake, older_than_days=10, today=TODAY).done[0].month == "2024-03"
-    assert [f.path for f in lake.data_files(POS)] == files       # same rows -> the same month file
+    assert [f.path for f in lake.data_files(POS)] == files  # same rows -> the same month file
 
 
 def test_dry_run_changes_nothing(lake):
@@ -151,17 +168,17 @@ def test_write_into_a_compacted_month_replaces_exactly_that_date(lake):
     before = snapshot(lake)
     day, other = FEB[10], FEB[11]
     info = lake.write_partition(POS, day, fact(day, 7, seed=5))
-    assert info.path.parent == lake.partition_dir(POS, day)    # the new rows: a fresh daily partition
+    assert info.path.parent == lake.partition_dir(POS, day)  # the new rows: a fresh daily partition
     assert lake.info(POS, day).checksum == info.checksum
     assert lake.read_partition(POS, day).equals(pq.read_table(info.path))
     assert lake.partitions(POS) == DAYS
     after = snapshot(lake)
     assert same({d: v for d, v in before.items() if d != day}, {d: v for d, v in after.items() if d != day})
-    assert duckdb_counts(lake.root) == expected_counts(lake)   # no date twice, none missing
+    assert duckdb_counts(lake.root) == expected_counts(lake)  # no date twice, none missing
     assert lake.scan(deep=True) == []
 
-    rewritten = lake.write_partition(POS, other, fact(other, size_of(other)))   # same rows again
-    assert rewritten.checksum == before[other][1]               # the ETL's idempotency check holds
+    rewritten = lake.write_partition(POS, other, fact(other, size_of(other)))  # same rows again
+    assert rewritten.checksum == before[other][1]  # the ETL's idempotency check holds
     lake.delete_partition(POS, FEB[12])
     assert not lake.has_partition(POS, FEB[12]) and lake.has_partition(POS, FEB[13])
     assert FEB[12] not in duckdb_counts(lake.root) and lake.scan(deep=True) == []
@@ -174,6 +191,7 @@ def test_killed_month_rewrite_is_rolled_back(lake, monkeypatch):
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if killed just before the swap
+
     monkeypatch.setattr(lake_module.Lake, "_swap_in", crash)
     with pytest.raises(KeyboardInterrupt):
         lake.write_partition(POS, FEB[2], fact(FEB[2], 3, seed=4))
@@ -188,26 +206,28 @@ def test_month_swap_killed_between_renames_is_rolled_back(lake):
     before = snapshot(lake)
     month = lake.month_dir(POS, 2024, 2)
     os.rename(month, lake.staging_dir / POS / f"2024-02.old-{time.time_ns():020d}-1-0123abcd")
-    assert lake.scan() == [] and same(before, snapshot(lake))     # recovery put it back
+    assert lake.scan() == [] and same(before, snapshot(lake))  # recovery put it back
 
 
 def test_deleting_a_month_directory_by_hand_leaves_its_dates_missing(lake):
     storage.compact(lake, older_than_days=10, today=TODAY)
     shutil.rmtree(lake.month_dir(POS, 2024, 3) / COMPACT_DIR)
     assert lake.partitions(POS) == FEB + APR and lake.scan() == []
-    lake.write_partition(POS, MAR[0], fact(MAR[0], 3))           # the refresh rebuilds them, daily
+    lake.write_partition(POS, MAR[0], fact(MAR[0], 3))  # the refresh rebuilds them, daily
     assert lake.read_partition(POS, MAR[0]).num_rows == 3
 
 
 def test_mixed_lake_reads_the_same_everywhere(lake):
     storage.compact(lake, older_than_days=10, today=TODAY)
-    lake.write_partition(POS, MAR[1], fact(MAR[1], 11, seed=3))       # a daily partition in a compacted month
+    lake.write_partition(POS, MAR[1], fact(MAR[1], 11, seed=3))  # a daily partition in a compacted month
     expected = expected_counts(lake)
     assert duckdb_counts(lake.root) == expected
     glob = f"{lake.star}/{POS}/**/*.parquet"
-    dup = duckdb.sql(f"select count(*) - count(distinct (date, line_id)), count(*) filter (where day is null), "
-                     f"count(*) filter (where day = 2 and month = 3) "
-                     f"from read_parquet('{glob}', hive_partitioning=true)").fetchall()[0]
+    dup = duckdb.sql(
+        f"select count(*) - count(distinct (date, line_id)), count(*) filter (where day is null), "
+        f"count(*) filter (where day = 2 and month = 3) "
+        f"from read_parquet('{glob}', hive_partitioning=true)"
+    ).fetchall()[0]
     assert dup == (0, sum(expected.values()) - 11 - sum(v for d, v in expected.items() if d.month == 4), 11)
     table = ds.dataset(lake.star / POS, partitioning="hive", format="parquet").to_table()
     assert table.schema.names[-3:] == ["year", "month", "day"] and table.schema.field("day").type == pa.int32()
@@ -217,30 +237,32 @@ def test_mixed_lake_reads_the_same_everywhere(lake):
 
 def test_warehouse_sees_everything_and_prunes_by_date(lake):
     storage.compact(lake, older_than_days=10, today=TODAY)
-    con = warehouse.connect(lake)
+    con = warehouse.open_warehouse(lake)
     rows = dict(con.sql(f"select date, count(*) from {POS} group by date").fetchall())
     assert rows == expected_counts(lake)
-    assert con.sql(f"select count(*) from {POS} where year = 2024 and month = 2 and day is null").fetchall()[0][0] == \
-        sum(v for d, v in rows.items() if d.month == 2)
+    assert con.sql(f"select count(*) from {POS} where year = 2024 and month = 2 and day is null").fetchall()[0][
+        0
+    ] == sum(v for d, v in rows.items() if d.month == 2)
     # pruning proof: a zeroed February month file breaks only the queries that would read it
     february = lake.info(POS, FEB[0]).path
     february.write_bytes(bytes(february.stat().st_size))
-    con = warehouse.connect(lake)
+    con = warehouse.open_warehouse(lake)
     assert con.execute(f"select count(*) from {POS} where date = ?", [MAR[9]]).fetchall()[0][0] == rows[MAR[9]]
-    assert con.execute(f"select count(*) from {POS} where date >= ?", [APR[0]]).fetchall()[0][0] == \
-        sum(v for d, v in rows.items() if d >= APR[0])
+    assert con.execute(f"select count(*) from {POS} where date >= ?", [APR[0]]).fetchall()[0][0] == sum(
+        v for d, v in rows.items() if d >= APR[0]
+    )
     with pytest.raises(duckdb.Error):
         con.execute(f"select count(*) from {POS} where date = ?", [FEB[5]]).fetchall()
     problems = lake.scan(deep=False)
     assert [(p.kind, p.path, p.date, p.dates) for p in problems] == [("unreadable", february, None, tuple(FEB))]
-    moved = lake.quarantine(problems[0])                          # the whole month goes; refresh rebuilds it
+    moved = lake.quarantine(problems[0])  # the whole month goes; refresh rebuilds it
     assert moved.name == COMPACT_DIR and not any(lake.has_partition(POS, d) for d in FEB)
     assert lake.scan() == []
 
 
 def test_doubled_date_is_reported(lake):
     storage.compact(lake, older_than_days=10, today=TODAY)
-    stray = lake.partition_dir(POS, FEB[6])                      # a hand-made copy of a compacted date
+    stray = lake.partition_dir(POS, FEB[6])  # a hand-made copy of a compacted date
     stray.mkdir()
     pq.write_table(fact(FEB[6], 2), stray / "part-0123456789abcdef.parquet")
     assert [(p.kind, p.date) for p in lake.scan(tables=[POS], deep=False)] == [("stray", FEB[6])]
@@ -253,9 +275,9 @@ def test_nightly_compaction_follows_the_setting_and_is_recorded_as_a_run(lake):
     [run] = MetaStore.for_lake(lake).runs(dataset=storage.COMPACT_JOB)
     assert (run["trigger"], run["status"], run["task_id"], run["date"]) == ("schedule", "success", "task-1", None)
     assert run["rows"] == sum(c.rows for c in report.done) and run["bytes"] == sum(c.bytes_after for c in report.done)
-    lake.write_partition(POS, MAR[0], fact(MAR[0], 4, seed=9))             # a late edit: daily again
+    lake.write_partition(POS, MAR[0], fact(MAR[0], 4, seed=9))  # a late edit: daily again
     later = storage.compact_old_months(settings.with_(compact_after_days=40), today=TODAY)
-    assert later.done == []                                                # March ended 11 days ago, not 40
+    assert later.done == []  # March ended 11 days ago, not 40
     assert [c.month for c in storage.compact_old_months(settings, today=TODAY).done] == ["2024-03"]
 
 
@@ -265,8 +287,10 @@ def test_compact_after_days_setting(value, expected):
         with pytest.raises(settings_module.ConfigError, match="NKDASH_COMPACT_AFTER_DAYS"):
             settings_module.load_settings({"NKDASH_COMPACT_AFTER_DAYS": value}, env_file=None)
     else:
-        assert settings_module.load_settings({"NKDASH_COMPACT_AFTER_DAYS": value}, env_file=None).compact_after_days \
+        assert (
+            settings_module.load_settings({"NKDASH_COMPACT_AFTER_DAYS": value}, env_file=None).compact_after_days
             == expected
+        )
     assert storage.DEFAULT_COMPACT_AFTER_DAYS == Settings().compact_after_days == 30
 
 
@@ -281,18 +305,19 @@ def test_compaction_beside_a_writer_rewriting_a_date_of_that_month(lake):
                 Lake(lake.root).write_partition(POS, day, fact(day, 5, seed=seed))
         except BaseException as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
+
     thread = threading.Thread(target=writer)
     thread.start()
     while thread.is_alive():
         storage.compact(Lake(lake.root), older_than_days=10, today=TODAY, tables=[POS])
     thread.join()
     assert errors == []
-    assert lake.read_partition(POS, day)["seed"].to_pylist() == [13] * 5   # the last write won, whole
+    assert lake.read_partition(POS, day)["seed"].to_pylist() == [13] * 5  # the last write won, whole
     after = snapshot(lake)
     assert same({d: v for d, v in before.items() if d != day}, {d: v for d, v in after.items() if d != day})
     assert duckdb_counts(lake.root) == expected_counts(lake) and lake.scan(deep=True) == []
     storage.compact(lake, older_than_days=10, today=TODAY)
-    assert [m.daily for m in lake.months(POS)][:2] == [0, 0]               # merged back by the next night
+    assert [m.daily for m in lake.months(POS)][:2] == [0, 0]  # merged back by the next night
 
 
 # ---- archive --------------------------------------------------------------------------------
@@ -301,8 +326,9 @@ def test_compaction_beside_a_writer_rewriting_a_date_of_that_month(lake):
 def loaded_meta(lake: Lake, dates=DAYS) -> MetaStore:
     meta = MetaStore.for_lake(lake)
     for day in dates:
-        meta.set_partition("pos", day, status="loaded", rows=lake.info(POS, day).rows,
-                           checksum=lake.info(POS, day).checksum)
+        meta.set_partition(
+            "pos", day, status="loaded", rows=lake.info(POS, day).rows, checksum=lake.info(POS, day).checksum
+        )
     return meta
 
 
@@ -315,12 +341,13 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
     archived = [d for d in DAYS if d < cutoff]
     assert report.dates[POS] == archived and report.bytes_freed > 0
     assert lake.partitions(POS) == [d for d in DAYS if d >= cutoff]
-    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)   # an archive is a lake of months
+    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)  # an archive is a lake of months
     assert store.partitions(POS) == archived and len(store.data_files(POS)) == 2
     assert same({d: before[d] for d in archived}, snapshot(store))
-    assert duckdb_counts(store.root) == {d: v for d, v in expected_counts(store).items()}
-    assert sum(duckdb_counts(store.root).values()) + sum(duckdb_counts(lake.root).values()) == \
-        sum(v[0] for v in before.values())
+    assert duckdb_counts(store.root) == dict(expected_counts(store).items())
+    assert sum(duckdb_counts(store.root).values()) + sum(duckdb_counts(lake.root).values()) == sum(
+        v[0] for v in before.values()
+    )
     [fresh] = meta.freshness(["pos"], TODAY)
     assert fresh.missing == [] and fresh.last_loaded == APR[-1]
     assert archiving.archived_before(meta, "pos") == cutoff
@@ -330,7 +357,7 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
     from nkdash.etl.changes import due_dates
     from nkdash.etl.datasets import Context, get
 
-    ctx = Context(client=None, lake=lake, meta=meta, tz=dt.timezone.utc)
+    ctx = Context(client=None, lake=lake, meta=meta, tz=dt.UTC)
     assert due_dates(ctx, get("pos"), APR[-1], None) == []
     assert lake.scan(deep=True) == [] and store.scan(deep=True) == []
 
@@ -366,7 +393,7 @@ def test_clean_temp_reports_what_it_removed(lake):
     leftover = lake.staging_dir / POS / f"{FEB[0]}.new-{time.time_ns():020d}-999-0123abcd"
     leftover.mkdir()
     (leftover / "part.tmp").write_bytes(b"x" * 1000)
-    work = lake.staging_dir / "_work-999999999-0123abcd"     # a work dir whose process is gone
+    work = lake.staging_dir / "_work-999999999-0123abcd"  # a work dir whose process is gone
     work.mkdir()
     (work / "f").write_bytes(b"y" * 500)
     junk = lake.partition_dir(POS, MAR[0]) / ".tmp_duckdb"
@@ -402,14 +429,14 @@ def test_backup_then_restore_brings_back_a_deleted_partition(lake, tmp_path):
     assert info.path.parent == tmp_path / "backups" and info.tables[POS]["dates"] == len(DAYS)
     assert [b.path for b in storage.list_backups(tmp_path / "backups")] == [info.path]
     assert storage.verify_backup(info.path).ok
-    assert Lake(info.path, read_only=True).partitions(POS) == DAYS          # a backup is a readable lake
-    lake.delete_partition(POS, APR[2])                                      # a daily partition
-    lake.delete_partition(POS, FEB[20])                                     # a date in a month file
+    assert Lake(info.path, read_only=True).partitions(POS) == DAYS  # a backup is a readable lake
+    lake.delete_partition(POS, APR[2])  # a daily partition
+    lake.delete_partition(POS, FEB[20])  # a date in a month file
     meta.set_partition("pos", APR[2], status="quarantined")
     report = storage.restore(info.path, lake, odoo=False)
     assert report.ok, report.text()
     assert same(before, snapshot(lake)) and lake.has_partition(POS, APR[2])
-    assert meta.partition("pos", APR[2])["status"] == "loaded"             # the metadata is the backup's
+    assert meta.partition("pos", APR[2])["status"] == "loaded"  # the metadata is the backup's
     assert report.previous.is_dir() and not (report.previous / POS / "year=2024/month=04/day=03").exists()
     assert "offline checks only" in report.text()
 
@@ -439,7 +466,7 @@ def test_damaged_backup_is_refused_and_nothing_is_written(lake, tmp_path):
     victim = next(info.path.rglob("part-*.parquet"))
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    os.unlink(victim)                                  # a hard link: damage the backup's copy only
+    os.unlink(victim)  # a hard link: damage the backup's copy only
     victim.write_bytes(bytes(data))
     assert not storage.verify_backup(info.path).ok
     with pytest.raises(BackupError, match="damaged, nothing restored"):
@@ -466,11 +493,12 @@ def test_backup_during_concurrent_writes_is_consistent(lake, tmp_path):
         other, seed = Lake(lake.root), 100
         try:
             while not stop.is_set():
-                for day in (FEB[7], MAR[4], APR[5]):          # month files and a daily partition
+                for day in (FEB[7], MAR[4], APR[5]):  # month files and a daily partition
                     seed += 1
                     other.write_partition(POS, day, fact(day, 30 + seed % 20, seed=seed))
         except Exception as exc:  # reported below
             errors.append(exc)
+
     thread = threading.Thread(target=writer)
     thread.start()
     try:
@@ -503,24 +531,28 @@ def run(monkeypatch, capsys, lake, tmp_path):
             code = exit_.code
         out, err = capsys.readouterr()
         return code, out, err
+
     return invoke
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["storage", "archive", "--before", "2024-13-01"], "--before"),
-    (["storage", "archive"], "--before"),
-    (["storage", "compact", "--older-than-days", "-1"], "older-than-days"),
-    (["backfill", "--end-date", "2024-13-01"], "--end-date"),
-    (["storage", "compact", "--table", "dim_store"], "invalid choice"),
-    (["storage", "shrink"], "invalid choice"),
-    (["restore", "/no/such/backup", "--yes"], "no backup at"),
-    (["restore", "{lake}", "--yes"], "not an nkdash backup"),
-    (["backup", "--dest", "{lake}/backups"], "inside the lake"),
-    (["storage", "archive", "--before", "2024-03-01", "--dest", "{lake}/star-schema/x"], "inside the lake"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["storage", "archive", "--before", "2024-13-01"], "--before"),
+        (["storage", "archive"], "--before"),
+        (["storage", "compact", "--older-than-days", "-1"], "older-than-days"),
+        (["backfill", "--end-date", "2024-13-01"], "--end-date"),
+        (["storage", "compact", "--table", "dim_store"], "invalid choice"),
+        (["storage", "shrink"], "invalid choice"),
+        (["restore", "/no/such/backup", "--yes"], "no backup at"),
+        (["restore", "{lake}", "--yes"], "not an nkdash backup"),
+        (["backup", "--dest", "{lake}/backups"], "inside the lake"),
+        (["storage", "archive", "--before", "2024-03-01", "--dest", "{lake}/star-schema/x"], "inside the lake"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_exit_2(run, lake, argv, message):
     listing = sorted(lake.root.rglob("*"))
-    code, out, err = run(*(a.format(lake=lake.root) for a in argv))
+    code, _out, err = run(*(a.format(lake=lake.root) for a in argv))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(lake.root.rglob("*")) == listing
 
@@ -541,7 +573,7 @@ def test_cli_storage_backup_restore(run, lake, tmp_path):
     assert code == 0 and listed.split(":")[0] == out.split(":")[0]
     path = tmp_path / "state" / "backups" / out.split(":")[0]
     lake.delete_partition(POS, APR[1])
-    code, _, err = run("restore", str(path))                   # not confirmed (no terminal): nothing done
+    code, _, err = run("restore", str(path))  # not confirmed (no terminal): nothing done
     assert code == 2 and "--yes" in err and not lake.has_partition(POS, APR[1])
     code, out, _ = run("restore", str(path), "--yes", "--validate-days", "0")
     assert code == 0 and "OK" in out and lake.has_partition(POS, APR[1])
@@ -562,21 +594,42 @@ def test_measure_daily_vs_compacted(tmp_path):
     first = dt.date(2022, 1, 1)
     dates = [first + dt.timedelta(days=i) for i in range(days)]
     rng = np.random.default_rng(7)
-    schema = pa.schema([("date", pa.date32()), ("store_id", pa.int32()), ("product_id", pa.int32()),
-                        ("qty", pa.float64()), ("revenue", pa.float64())])
-    variants = [[pa.array(rng.integers(1, 21, rows, dtype=np.int32)), pa.array(rng.integers(1, 5001, rows, dtype=np.int32)),
-                 pa.array(rng.integers(1, 4, rows).astype(float)), pa.array(rng.random(rows) * 40)] for _ in range(7)]
+    schema = pa.schema(
+        [
+            ("date", pa.date32()),
+            ("store_id", pa.int32()),
+            ("product_id", pa.int32()),
+            ("qty", pa.float64()),
+            ("revenue", pa.float64()),
+        ]
+    )
+    variants = [
+        [
+            pa.array(rng.integers(1, 21, rows, dtype=np.int32)),
+            pa.array(rng.integers(1, 5001, rows, dtype=np.int32)),
+            pa.array(rng.integers(1, 4, rows).astype(float)),
+            pa.array(rng.random(rows) * 40),
+        ]
+        for _ in range(7)
+    ]
     started = time.perf_counter()
-    for i, day in enumerate(dates):   # written straight into the daily layout, as the benchmark generator does
+    for i, day in enumerate(dates):  # written straight into the daily layout, as the benchmark generator does
         part = lake.partition_dir("fact_sales", day)
         part.mkdir(parents=True)
-        pq.write_table(pa.table([pa.array(np.full(rows, np.datetime64(day, "D"))).cast(pa.date32()), *variants[i % 7]],
-                                schema=schema), part / "part-0000000000000000.parquet", compression="zstd")
+        pq.write_table(
+            pa.table(
+                [pa.array(np.full(rows, np.datetime64(day, "D"))).cast(pa.date32()), *variants[i % 7]], schema=schema
+            ),
+            part / "part-0000000000000000.parquet",
+            compression="zstd",
+        )
     pq.write_metadata(schema, lake.table_dir("fact_sales") / "_common_metadata")
     generated = time.perf_counter() - started
     queries = {
-        "30-day by store": ("select store_id, sum(revenue), sum(qty) from fact_sales where date between ? and ? "
-                            "group by 1", [dates[-30], dates[-1]]),
+        "30-day by store": (
+            "select store_id, sum(revenue), sum(qty) from fact_sales where date between ? and ? group by 1",
+            [dates[-30], dates[-1]],
+        ),
         "3-year by month": ("select date_trunc('month', date), sum(revenue) from fact_sales group by 1", None),
     }
 
@@ -590,13 +643,15 @@ def test_measure_daily_vs_compacted(tmp_path):
 
     def measure(label: str) -> None:
         t = time.perf_counter()
-        warehouse.connect(lake)
+        warehouse.open_warehouse(lake)
         listing = (time.perf_counter() - t) * 1000
         print(f"\n  {label}: {len(lake.data_files('fact_sales'))} files; warehouse views built in {listing:.0f} ms")
         glob = f"read_parquet('{lake.star}/fact_sales/**/*.parquet', hive_partitioning=true)"
         for name, (sql, params) in queries.items():
-            print(f"    {name:<16} warehouse: {timed(warehouse.connect(lake), sql, params):<30} plain DuckDB glob: "
-                  f"{timed(duckdb.connect(), sql.replace('from fact_sales', f'from {glob}'), params)}")
+            print(
+                f"    {name:<16} warehouse: {timed(warehouse.open_warehouse(lake), sql, params):<30} plain DuckDB glob: "
+                f"{timed(duckdb.connect(), sql.replace('from fact_sales', f'from {glob}'), params)}"
+            )
 
     print(f"\n[measure] {days} days x {rows} rows (generated in {generated:.1f}s)", end="")
     measure("daily    ")

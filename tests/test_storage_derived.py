@@ -25,7 +25,7 @@ from .conftest import DATES
 pytestmark = pytest.mark.parametrize("version", [17], ids=["odoo17"])
 NEW = ("agg_sales_daily", "agg_orders_daily")
 DERIVED = derived.PROFIT.tables
-FAR = dt.date(2030, 1, 1)   # a "today" that makes every month old enough to compact
+FAR = dt.date(2030, 1, 1)  # a "today" that makes every month old enough to compact
 
 
 def open_lake(settings) -> tuple[Lake, MetaStore]:
@@ -57,24 +57,24 @@ def test_upgraded_lake_gets_its_new_aggregates_from_fact_sales(lake_copy):
     lake, meta = open_lake(lake_copy)
     upgrade_from_old_version(lake, meta)
     tomorrow = DATES[-1] + dt.timedelta(days=1)
-    assert plan("profit", tomorrow, settings=lake_copy) == DATES            # else: every date reloaded from Odoo
+    assert plan("profit", tomorrow, settings=lake_copy) == DATES  # else: every date reloaded from Odoo
     found = derived.gaps(lake, meta)
     assert [(g.date, g.missing, g.unverified) for g in found] == [(d, NEW, ("agg_profit_daily",)) for d in DATES]
     checksums = {d: lake.info("agg_profit_daily", d).checksum for d in DATES}
 
     report = derived.backfill(lake, meta=meta, trigger="recovery")
-    assert report.ok and report.written == {t: DATES for t in NEW} and report.recorded == DATES
+    assert report.ok and report.written == dict.fromkeys(NEW, DATES) and report.recorded == DATES
     for day in DATES:
         for table in DERIVED:
             assert lake.read_partition(table, day).equals(expected(lake, table, day))
-        assert lake.info("agg_profit_daily", day).checksum == checksums[day]   # verified, not rewritten
+        assert lake.info("agg_profit_daily", day).checksum == checksums[day]  # verified, not rewritten
         assert as_etl_recorded(lake, meta, day)
     runs = [r for r in meta.runs(dataset="profit") if r["trigger"] == "recovery"]
     assert sorted(r["date"] for r in runs) == DATES and {r["status"] for r in runs} == {"success"}
-    assert plan("profit", tomorrow, settings=lake_copy) == []               # nothing left for Odoo
+    assert plan("profit", tomorrow, settings=lake_copy) == []  # nothing left for Odoo
     assert lake.scan(deep=True) == []
 
-    again = derived.backfill(lake, meta=meta)                              # idempotent: nothing to do
+    again = derived.backfill(lake, meta=meta)  # idempotent: nothing to do
     assert again.gaps == [] and again.written == {} and "every date" in again.text()
     assert validate(DATES[1], ["profit"], settings=lake_copy).ok
 
@@ -92,7 +92,7 @@ def test_dry_run_lists_and_writes_nothing(lake_copy):
 def test_an_aggregate_left_behind_by_a_killed_write_is_rebuilt_alone(lake_copy):
     lake, meta = open_lake(lake_copy)
     day = DATES[2]
-    wrong = expected(lake, "agg_sales_daily", day).slice(1)                # as if the ETL died before rewriting it
+    wrong = expected(lake, "agg_sales_daily", day).slice(1)  # as if the ETL died before rewriting it
     lake.write_partition("agg_sales_daily", day, wrong)
     before = {t: lake.info(t, day).checksum for t in DERIVED}
     [gap] = derived.gaps(lake, meta)
@@ -100,8 +100,9 @@ def test_an_aggregate_left_behind_by_a_killed_write_is_rebuilt_alone(lake_copy):
     report = derived.backfill(lake, meta=meta)
     assert report.written == {"agg_sales_daily": [day]}
     assert lake.read_partition("agg_sales_daily", day).equals(expected(lake, "agg_sales_daily", day))
-    assert {t: lake.info(t, day).checksum for t in DERIVED if t != "agg_sales_daily"} == \
-        {t: c for t, c in before.items() if t != "agg_sales_daily"}
+    assert {t: lake.info(t, day).checksum for t in DERIVED if t != "agg_sales_daily"} == {
+        t: c for t, c in before.items() if t != "agg_sales_daily"
+    }
     assert as_etl_recorded(lake, meta, day) and derived.gaps(lake, meta) == []
 
 
@@ -111,8 +112,8 @@ def test_a_stale_date_keeps_its_status(lake_copy):
     day = DATES[0]
     meta.mark_stale("profit", [day], reason="pos.order changed in Odoo")
     derived.backfill(lake, meta=meta)
-    assert lake.has_partition("agg_sales_daily", day)                     # dashboards have it meanwhile
-    assert meta.partition("profit", day)["status"] == "stale"             # still reloaded from Odoo
+    assert lake.has_partition("agg_sales_daily", day)  # dashboards have it meanwhile
+    assert meta.partition("profit", day)["status"] == "stale"  # still reloaded from Odoo
 
 
 def test_compacted_months_are_rebuilt_as_compacted_months(lake_copy):
@@ -121,10 +122,11 @@ def test_compacted_months_are_rebuilt_as_compacted_months(lake_copy):
     upgrade_from_old_version(lake, meta)
     march = [d for d in DATES if d.month == 3]
     report = derived.backfill(lake, meta=meta)
-    assert report.ok and sorted((c.table, c.month) for c in report.compacted) == \
-        sorted((t, m) for t in NEW for m in ("2024-03", "2024-04"))
+    assert report.ok and sorted((c.table, c.month) for c in report.compacted) == sorted(
+        (t, m) for t in NEW for m in ("2024-03", "2024-04")
+    )
     for table in NEW:
-        assert [m.daily for m in lake.months(table)] == [0, 0]             # no daily file left behind
+        assert [m.daily for m in lake.months(table)] == [0, 0]  # no daily file left behind
         assert lake.info(table, march[0]).path.parent.name == COMPACT_DIR
     for day in DATES:
         assert lake.read_partition("agg_orders_daily", day).equals(expected(lake, "agg_orders_daily", day))
@@ -141,7 +143,7 @@ def test_one_date_replaced_inside_a_compacted_month(lake_copy):
     assert lake.info("agg_sales_daily", day).path.parent == lake.partition_dir("agg_sales_daily", day)
     report = derived.backfill(lake, meta=meta)
     assert report.written == {"agg_sales_daily": [day]}
-    assert [c.table for c in report.compacted] == list(DERIVED)[1:2]       # merged back into its month
+    assert [c.table for c in report.compacted] == list(DERIVED)[1:2]  # merged back into its month
     assert lake.info("agg_sales_daily", day).path.parent.name == COMPACT_DIR
     assert lake.info("agg_sales_daily", other).checksum == kept
     assert lake.read_partition("agg_sales_daily", day).equals(expected(lake, "agg_sales_daily", day))
@@ -160,6 +162,7 @@ def test_a_source_rewritten_meanwhile_is_done_again(lake_copy, monkeypatch):
         if len(calls) == 1:
             lake.write_partition("fact_sales", day, sales.slice(0, sales.num_rows // 2))
         return compute(sales)
+
     monkeypatch.setattr(derived, "DERIVATIONS", (derived.Derivation("profit", "fact_sales", DERIVED, racing),))
     report = derived.backfill(lake, meta=meta, start=day, end=day)
     assert report.ok and calls[1] == calls[0] // 2
@@ -169,13 +172,13 @@ def test_a_source_rewritten_meanwhile_is_done_again(lake_copy, monkeypatch):
 
 def test_validate_and_the_recovery_plan_name_a_missing_aggregate(lake_copy):
 
-    lake, meta = open_lake(lake_copy)
+    lake, _meta = open_lake(lake_copy)
     shutil.rmtree(lake.partition_dir("agg_orders_daily", DATES[1]))
     report = validate(DATES[1], ["profit"], settings=lake_copy)
     [failure] = report.datasets[0].failures
     assert failure.table == "agg_orders_daily" and "nkdash backfill" in failure.detail
-    scanned = recovery.scan_result(lake_copy)
-    assert not scanned.ok and "aggregates missing for 1 date(s) (2024-03-30)" in scanned.text
+    scanned = recovery.scan(lake_copy)
+    assert not scanned.ok and "aggregates missing for 1 date(s) (2024-03-30)" in scanned.text()
     plan = next(r for r in recovery.plan_rows(lake_copy) if r["name"] == "profit")
     assert plan["derived"] == [DATES[1]] and DATES[1] not in plan["gone"]
 
@@ -187,7 +190,9 @@ def test_cli_backfill(lake_copy, monkeypatch, capsys):
     upgrade_from_old_version(lake, meta)
     monkeypatch.setattr(settings_module, "_cached", lake_copy)
     assert main(["backfill", "--dry-run", "--start-date", "2024-03-30", "--end-date", "2024-03-31"]) == 0
-    assert "2 date(s) to verify or rebuild" in capsys.readouterr().out and not lake.has_partition("agg_sales_daily", DATES[1])
+    assert "2 date(s) to verify or rebuild" in capsys.readouterr().out and not lake.has_partition(
+        "agg_sales_daily", DATES[1]
+    )
     assert main(["backfill"]) == 0
     assert "agg_sales_daily    rebuilt 5 date(s)" in capsys.readouterr().out
     assert main(["backfill", "--start-date", "2024-04-02", "--end-date", "2024-04-01"]) == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,6 +18,7 @@ from nkdash.demo import DemoServer, Faults, start_demo
 from nkdash.errors import InputError
 from nkdash.etl import refresh
 from nkdash.jobs import backend, control, locks, requests, schedule, work, worker
+from nkdash.odoo import business_tz
 from nkdash.settings import Settings
 from tests.conftest import DATES, demo_config
 from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401  (clock, consumers: fixtures)
@@ -40,8 +41,11 @@ def qs(demo_server, tmp_path) -> Settings:
 
 def fired_at(settings: Settings, at: dt.datetime) -> set[tuple[str, dt.date]]:
     """The daily jobs a tick at ``at`` enqueued."""
-    return {(row["dataset"], row["date"]) for row in history(settings, "daily")
-            if row["params"]["kwargs"]["slot"]["fired_at"] == at.isoformat()}
+    return {
+        (row["dataset"], row["date"])
+        for row in history(settings, "daily")
+        if row["params"]["kwargs"]["slot"]["fired_at"] == at.isoformat()
+    }
 
 
 def settled(settings: Settings) -> bool:
@@ -51,33 +55,35 @@ def settled(settings: Settings) -> bool:
 
 
 def runs(settings: Settings, dataset: str, day: dt.date) -> list[str]:
-    meta = backend.connect(settings).history.meta
+    meta = backend.huey_for(settings).history.meta
     return sorted(r["status"] for r in meta.runs(dataset=dataset) if r["date"] == day)
 
 
-SPRING_NIGHT = [   # (UTC instant, daily jobs it fires) in Brussels, 31 March 2024 (02:00 CET -> 03:00 CEST)
-    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in schedule.SCHEDULE}),   # first start: yesterday's
+SPRING_NIGHT = [  # (UTC instant, daily jobs it fires) in Brussels, 31 March 2024 (02:00 CET -> 03:00 CEST)
+    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in schedule.SCHEDULE}),  # first start: yesterday's
     (utc(2024, 3, 31, 0, 49), set()),
-    (utc(2024, 3, 31, 0, 50), {("dimensions", dt.date(2024, 3, 31))}),                # 01:50 CET
-    (utc(2024, 3, 31, 0, 59), set()),                                                  # 01:59 CET
-    (utc(2024, 3, 31, 1, 0), {("pos", dt.date(2024, 3, 31))}),                        # 03:00 CEST (02:00 skipped)
+    (utc(2024, 3, 31, 0, 50), {("dimensions", dt.date(2024, 3, 31))}),  # 01:50 CET
+    (utc(2024, 3, 31, 0, 59), set()),  # 01:59 CET
+    (utc(2024, 3, 31, 1, 0), {("pos", dt.date(2024, 3, 31))}),  # 03:00 CEST (02:00 skipped)
     (utc(2024, 3, 31, 1, 12), {("invoices", dt.date(2024, 3, 31)), ("purchases", dt.date(2024, 3, 31))}),
     (utc(2024, 3, 31, 1, 30), {(n, dt.date(2024, 3, 31)) for n in ("inventory", "profit", "stock-quants")}),
     (utc(2024, 3, 31, 12, 0), set()),
 ]
-AUTUMN_NIGHT = [   # 27 October 2024: 03:00 CEST -> 02:00 CET, 02:00-02:59 happens twice
+AUTUMN_NIGHT = [  # 27 October 2024: 03:00 CEST -> 02:00 CET, 02:00-02:59 happens twice
     (utc(2024, 10, 26, 23, 49), {(n, dt.date(2024, 10, 26)) for n in schedule.SCHEDULE}),  # back after 7 months
-    (utc(2024, 10, 26, 23, 50), {("dimensions", dt.date(2024, 10, 27))}),            # 01:50 CEST
-    (utc(2024, 10, 27, 0, 0), {("pos", dt.date(2024, 10, 27))}),                      # 02:00 CEST, first
-    (utc(2024, 10, 27, 0, 30), {(n, dt.date(2024, 10, 27))
-                                for n in ("invoices", "purchases", "inventory", "profit", "stock-quants")}),
-    (utc(2024, 10, 27, 1, 0), set()),                                                  # 02:00 CET, again
-    (utc(2024, 10, 27, 1, 30), set()),                                                 # 02:30 CET, again
+    (utc(2024, 10, 26, 23, 50), {("dimensions", dt.date(2024, 10, 27))}),  # 01:50 CEST
+    (utc(2024, 10, 27, 0, 0), {("pos", dt.date(2024, 10, 27))}),  # 02:00 CEST, first
+    (
+        utc(2024, 10, 27, 0, 30),
+        {(n, dt.date(2024, 10, 27)) for n in ("invoices", "purchases", "inventory", "profit", "stock-quants")},
+    ),
+    (utc(2024, 10, 27, 1, 0), set()),  # 02:00 CET, again
+    (utc(2024, 10, 27, 1, 30), set()),  # 02:30 CET, again
 ]
 
 
 def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):
-    tasks.huey.revoke_all(tasks.daily)            # watch what is enqueued; do not load anything
+    tasks.huey.revoke_all(tasks.daily)  # watch what is enqueued; do not load anything
     clock.set(SPRING_NIGHT[0][0])
     consumers(qs, periodic=True)
     for at, expected in SPRING_NIGHT + AUTUMN_NIGHT:
@@ -87,25 +93,26 @@ def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):
     assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 4 * len(schedule.SCHEDULE)
     wait_for(lambda: all(r["state"] == "revoked" for r in history(qs, "daily")), 30, "the jobs to be skipped")
     ticks = worker.log_file(qs).read_text().count("Enqueueing periodic task tasks.tick")
-    assert ticks == len(SPRING_NIGHT + AUTUMN_NIGHT)           # one per minute, however often it looked
+    assert ticks == len(SPRING_NIGHT + AUTUMN_NIGHT)  # one per minute, however often it looked
 
 
 def test_after_three_days_down_one_run_loads_every_missing_date(qs, clock, consumers):
-    assert refresh("pos", [DATES[0]], settings=qs, progress=False).ok          # 29 March, then down
-    at = utc(2024, 4, 2, 0, 1)                                                  # 02:01 CEST on 2 April
-    huey = backend.connect(qs)
-    for slot in schedule.due_slots(at, schedule.business_tz(qs)):
+    assert refresh("pos", [DATES[0]], settings=qs, progress=False).ok  # 29 March, then down
+    at = utc(2024, 4, 2, 0, 1)  # 02:01 CEST on 2 April
+    huey = backend.huey_for(qs)
+    for slot in schedule.due_slots(at, business_tz(qs)):
         if (slot.dataset, slot.day) != ("pos", dt.date(2024, 4, 2)):
-            backend.claim(huey, slot.key)                                         # only watch POS
+            backend.claim(huey, slot.key)  # only watch POS
     clock.set(at)
     consumers(qs, periodic=True)
     [job] = wait_for(lambda: [r for r in history(qs, "daily") if r["state"] in ("done", "failed")], 60, "the job")
     assert (job["dataset"], job["state"], job["error"]) == ("pos", "done", None)
-    missing = DATES[1:4]                                                        # 30 March .. 1 April
+    missing = DATES[1:4]  # 30 March .. 1 April
     assert job["params"]["outcome"]["loaded"] == [d.isoformat() for d in missing]
     meta = huey.history.meta
-    assert {(r["date"], r["trigger"], r["status"]) for r in meta.runs(dataset="pos") if r["task_id"] == job["id"]} \
-        == {(d, "schedule", "success") for d in missing}
+    assert {(r["date"], r["trigger"], r["status"]) for r in meta.runs(dataset="pos") if r["task_id"] == job["id"]} == {
+        (d, "schedule", "success") for d in missing
+    }
     assert all(meta.partition("pos", d)["status"] == "loaded" for d in DATES[:4])
 
 
@@ -136,17 +143,17 @@ def test_killed_consumer_leaves_a_state_the_next_run_repairs(slow_demo, tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     [status] = requests.request_status(request, settings)
-    assert status.state == "running"                                    # what the history knew
+    assert status.state == "running"  # what the history knew
     assert set(locks.locks(settings)) == {f"pos:{day}"}
-    meta = backend.connect(settings).history.meta
+    meta = backend.huey_for(settings).history.meta
     assert meta.partition("pos", day) is None and not work.input_ready(meta, settings, "pos", day)
 
     slow_demo.faults = Faults()
-    consumers(settings)                                                 # recovers on start
+    consumers(settings)  # recovers on start
     [status] = requests.request_status(request, settings)
     assert status.state == "failed" and status.detail.startswith("lost: its consumer")
     assert locks.locks(settings) == {} and runs(settings, "pos", day) == ["failed"]
-    backend.submit(backend.connect(settings), tasks.daily.s(dataset="pos", day=str(DATES[3])))   # the next daily run
+    backend.submit(backend.huey_for(settings), tasks.daily.s(dataset="pos", day=str(DATES[3])))  # the next daily run
     wait_for(lambda: settled(settings) and history(settings, "daily")[0]["state"] == "done", 60, "the daily job")
     assert meta.partition("pos", day)["status"] == "loaded"
     assert runs(settings, "pos", day) == ["failed", "success"]
@@ -199,5 +206,5 @@ def test_purge_empties_the_queue_while_a_consumer_works(slow_demo, tmp_path, con
     wait_for(lambda: settled(settings), 60, "the task in hand")
     states = [s.state for s in requests.request_status(request, settings)]
     assert purged >= 3 and states.count("revoked") == purged and states.count("done") == 5 - purged
-    loaded = [p["date"] for p in backend.connect(settings).history.meta.partitions("pos")]
+    loaded = [p["date"] for p in backend.huey_for(settings).history.meta.partitions("pos")]
     assert len(loaded) == 5 - purged

@@ -22,15 +22,17 @@ from nkdash.meta import MetaStore
 from .conftest import DATES
 
 DAY = DATES[0]
-TABLE = pa.table({
-    "date": pa.array([DAY, DAY, DAY], pa.date32()),
-    "line_id": [1, 2, 2],
-    "kind": ["receipt", "delivery", "teleport"],
-    "product_id": [10, None, 11],
-    "revenue": [10.0, 5.0, -3.0],
-    "cost": [4.0, 2.0, -1.0],
-    "margin": [6.0, 3.0, -1.5],
-})
+TABLE = pa.table(
+    {
+        "date": pa.array([DAY, DAY, DAY], pa.date32()),
+        "line_id": [1, 2, 2],
+        "kind": ["receipt", "delivery", "teleport"],
+        "product_id": [10, None, 11],
+        "revenue": [10.0, 5.0, -3.0],
+        "cost": [4.0, 2.0, -1.0],
+        "margin": [6.0, 3.0, -1.5],
+    }
+)
 SALES = pa.table({"channel": ["pos", "pos", "invoice"], "qty": [1.0, 2.0, 3.0]})
 AGG_OK = pa.table({"channel": ["invoice", "pos"], "qty": [3.0, 3.0], "lines": [1, 2]})
 AGG_BAD = pa.table({"channel": ["pos"], "qty": [3.5], "lines": [2]})
@@ -41,18 +43,21 @@ class Dims:
         return pa.table({"id": [10, 12]})
 
 
-@pytest.mark.parametrize("check, ok, detail", [
-    (NotNull("line_id"), True, ""),
-    (NotNull("product_id"), False, "1 null(s)"),
-    (Unique(("date",)), False, "1 duplicated key(s)"),
-    (Unique(("line_id", "kind")), True, ""),
-    (Unique(("line_id",)), False, "(2,)"),
-    (AcceptedValues("kind", ("receipt", "delivery")), False, "teleport"),
-    (AcceptedValues("kind", ("receipt", "delivery", "teleport")), True, ""),
-    (Relationship("product_id", "dim_product"), False, "1 key(s) missing from dim_product: 11"),
-    (Difference("margin", "revenue", "cost"), False, "1 row(s) differ"),
-    (PartitionDate(), True, ""),
-])
+@pytest.mark.parametrize(
+    "check, ok, detail",
+    [
+        (NotNull("line_id"), True, ""),
+        (NotNull("product_id"), False, "1 null(s)"),
+        (Unique(("date",)), False, "1 duplicated key(s)"),
+        (Unique(("line_id", "kind")), True, ""),
+        (Unique(("line_id",)), False, "(2,)"),
+        (AcceptedValues("kind", ("receipt", "delivery")), False, "teleport"),
+        (AcceptedValues("kind", ("receipt", "delivery", "teleport")), True, ""),
+        (Relationship("product_id", "dim_product"), False, "1 key(s) missing from dim_product: 11"),
+        (Difference("margin", "revenue", "cost"), False, "1 row(s) differ"),
+        (PartitionDate(), True, ""),
+    ],
+)
 def test_each_check(check, ok, detail):
     outcome, text = EVALUATORS[type(check)](check, TABLE, DAY, Dims(), {})
     assert outcome is ok and detail in text
@@ -71,7 +76,7 @@ def test_sums_of(agg, ok):
 
 
 # ------------------------------------------------------------------ against the demo Odoo
-ODOO17 = pytest.mark.parametrize("version", [17], ids=["odoo17"])   # one version is enough here
+ODOO17 = pytest.mark.parametrize("version", [17], ids=["odoo17"])  # one version is enough here
 
 
 def failures(report) -> set[tuple[str, str, str]]:
@@ -93,9 +98,12 @@ def test_duplicated_source_lines_fail_uniqueness_and_odoo_totals(lake_copy):
     lake.write_partition("fact_pos_sales", DAY, pa.concat_tables([pos, pos.slice(0, 2)]))
     report = validate(DAY, ["pos"], settings=lake_copy)
     assert not report.ok
-    assert failures(report) == {("pos", "fact_pos_sales", "unique(line_id)"),
-                                ("pos", "fact_pos_sales", "odoo count"), ("pos", "fact_pos_sales", "odoo qty"),
-                                ("pos", "fact_pos_sales", "odoo price_subtotal")}
+    assert failures(report) == {
+        ("pos", "fact_pos_sales", "unique(line_id)"),
+        ("pos", "fact_pos_sales", "odoo count"),
+        ("pos", "fact_pos_sales", "odoo qty"),
+        ("pos", "fact_pos_sales", "odoo price_subtotal"),
+    }
     assert "x fact_pos_sales odoo count: lake" in report.text()
 
 
@@ -106,16 +114,18 @@ def test_wrong_margin_and_stale_aggregates_fail(lake_copy):
     margin = sales.schema.get_field_index("margin")
     lake.write_partition("fact_sales", DAY, sales.set_column(margin, "margin", pc.multiply(sales["margin"], 2.0)))
     report = validate(DAY, ["profit"], settings=lake_copy)
-    assert failures(report) == {("profit", "fact_sales", "margin = revenue - cost"),
-                                ("profit", "agg_profit_daily", "sums_of(fact_sales)"),
-                                ("profit", "agg_sales_daily", "sums_of(fact_sales)")}
+    assert failures(report) == {
+        ("profit", "fact_sales", "margin = revenue - cost"),
+        ("profit", "agg_profit_daily", "sums_of(fact_sales)"),
+        ("profit", "agg_sales_daily", "sums_of(fact_sales)"),
+    }
 
 
 @ODOO17
 def test_an_unreadable_file_fails(lake_copy):
     lake = Lake(lake_copy.lake)
     path = lake.info("fact_inventory_moves", DAY).path
-    path.write_bytes(path.read_bytes()[:-64])     # truncated: the footer is gone
+    path.write_bytes(path.read_bytes()[:-64])  # truncated: the footer is gone
     report = validate(DAY, ["inventory"], settings=lake_copy)
     assert {c for _, _, c in failures(report)} == {"readable", "loaded"}
     assert "unreadable" in report.text()

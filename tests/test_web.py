@@ -11,8 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
 DATED = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
 HTML = {"Accept": "text/html"}
-NOTEBOOK = '''import marimo
+NOTEBOOK = """import marimo
 
 app = marimo.App()
 
@@ -49,7 +49,7 @@ def _():
 
 if __name__ == "__main__":
     app.run()
-'''
+"""
 
 
 def yesterday() -> dt.date:
@@ -67,8 +67,13 @@ def load_meta(lake: Path, last: dt.date, datasets=DATED) -> None:
 def web_settings(tmp_path) -> Settings:
     """Both roles enabled, a lake fresh up to yesterday, private state and log dirs."""
     load_meta(tmp_path / "lake", yesterday())
-    return Settings(lake=tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
-                    viewer_password=Secret(VIEWER_PW), operator_password=Secret(OPERATOR_PW))
+    return Settings(
+        lake=tmp_path / "lake",
+        state_dir=tmp_path / "state",
+        log_dir=tmp_path / "logs",
+        viewer_password=Secret(VIEWER_PW),
+        operator_password=Secret(OPERATOR_PW),
+    )
 
 
 @pytest.fixture
@@ -118,8 +123,12 @@ def get(url: str, **kwargs) -> requests.Response:
 
 
 def login(url: str, username: str, password: str, next_: str = "/") -> requests.Response:
-    return requests.post(f"{url}/login", data={"username": username, "password": password, "next": next_},
-                         allow_redirects=False, timeout=10)
+    return requests.post(
+        f"{url}/login",
+        data={"username": username, "password": password, "next": next_},
+        allow_redirects=False,
+        timeout=10,
+    )
 
 
 def ws_status(url: str, path: str, headers: dict[str, str] | None = None) -> int:
@@ -141,15 +150,21 @@ def test_health_ok_on_a_fresh_lake(start, web_settings):
     assert body["status"] == "ok" and body["metadata"] == {"ok": True}
     assert body["lake"]["readable"] and body["lake"]["status"] == "ok" and body["lake"]["problems"] == []
     assert set(body["lake"]["datasets"]) == set(DATED)
-    assert body["lake"]["datasets"]["pos"] == {"last_loaded": yesterday().isoformat(), "lag_days": 1,
-                                               "status": "ok", "missing": 0, "failed": 0, "stale": 0}
+    assert body["lake"]["datasets"]["pos"] == {
+        "last_loaded": yesterday().isoformat(),
+        "lag_days": 1,
+        "status": "ok",
+        "missing": 0,
+        "failed": 0,
+        "stale": 0,
+    }
     assert body["queue"] == {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
 
 
 def test_health_503_when_metadata_store_unreadable(start, web_settings):
     meta_file = web_settings.lake / "_meta" / "nkdash.sqlite"
     for leftover in (meta_file, meta_file.with_name("nkdash.sqlite-wal"), meta_file.with_name("nkdash.sqlite-shm")):
-        leftover.unlink(missing_ok=True)   # a damaged store: its write-ahead log gone with it
+        leftover.unlink(missing_ok=True)  # a damaged store: its write-ahead log gone with it
     meta_file.write_bytes(b"not a database" * 100)
     response = get(f"{start(web_settings)}/health")
     assert response.status_code == 503
@@ -176,10 +191,12 @@ def test_health_degraded_but_200_when_late(web_settings):
 
 def test_health_degraded_but_200_with_leftovers_of_a_write(web_settings):
     (web_settings.lake / "_staging" / "fact_sales" / "2024-03-01.new-00000000000000000001-1-abcdef12").mkdir(
-        parents=True)
+        parents=True
+    )
     health = check_health(web_settings)
-    assert health.status == "degraded" and health.lake["problems"] == [{"table": "fact_sales", "date": None,
-                                                                        "kind": "temp"}]
+    assert health.status == "degraded" and health.lake["problems"] == [
+        {"table": "fact_sales", "date": None, "kind": "temp"}
+    ]
 
 
 def test_health_503_when_a_partition_is_corrupt(start, web_settings):
@@ -189,8 +206,9 @@ def test_health_503_when_a_partition_is_corrupt(start, web_settings):
     info.path.write_bytes(info.path.read_bytes()[:40])  # truncated
     body = get(f"{start(web_settings)}/health").json()
     assert body["status"] == "fail"
-    assert body["lake"]["problems"] == [{"table": "fact_purchases", "date": yesterday().isoformat(),
-                                         "kind": "unreadable"}]
+    assert body["lake"]["problems"] == [
+        {"table": "fact_purchases", "date": yesterday().isoformat(), "kind": "unreadable"}
+    ]
 
 
 def test_health_503_when_the_lake_is_missing(web_settings, tmp_path):
@@ -207,7 +225,7 @@ def test_health_shows_no_business_figures(web_settings):
 def test_queue_status_sqlite(web_settings):
     path = backend.sqlite_path(web_settings)
     assert queue_status(web_settings)["status"] == "unknown"
-    storage = backend.connect(web_settings).storage
+    storage = backend.huey_for(web_settings).storage
     for _ in range(3):
         storage.enqueue(b"\x00", 0)
     assert path.exists()
@@ -227,9 +245,19 @@ def test_queue_status_redis_unreachable_never_shows_the_url(web_settings):
 
 # ----------------------------------------------------------------------------- access
 
-NOTEBOOK_PATHS = ["/", "/sales/", "/sales", "/operational/", "/sales/api/status", "/sales/health",
-                  "/sales/public-files-sw.js", "/sales/@file/1-x.txt", "/sales/api/kernel/instantiate",
-                  "/operational/api/kernel/run", "/no/such/page"]
+NOTEBOOK_PATHS = [
+    "/",
+    "/sales/",
+    "/sales",
+    "/operational/",
+    "/sales/api/status",
+    "/sales/health",
+    "/sales/public-files-sw.js",
+    "/sales/@file/1-x.txt",
+    "/sales/api/kernel/instantiate",
+    "/operational/api/kernel/run",
+    "/no/such/page",
+]
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS)
@@ -270,14 +298,25 @@ def test_viewer_opens_dashboards_not_operations(start, web_settings):
     assert 'href="/sales/"' in index and "/operational" not in index
 
 
-@pytest.mark.parametrize("path", ["//operational/", "/./operational/", "/sales/../operational/", "/%2Foperational/",
-                                  "/operational%2F", "//operational/api/status"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//operational/",
+        "/./operational/",
+        "/sales/../operational/",
+        "/%2Foperational/",
+        "/operational%2F",
+        "//operational/api/status",
+    ],
+)
 def test_odd_paths_never_reach_an_operator_notebook(start, web_settings, path):
     url = start(web_settings)
     credentials = base64.b64encode(f"viewer:{VIEWER_PW}".encode()).decode()
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:  # the path as sent
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
-                  "Connection: close\r\n\r\n".encode())
+        s.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         status_line = s.makefile("rb").readline()
     assert status_line.split()[1] in (b"403", b"404")
 
@@ -291,8 +330,16 @@ def test_operator_opens_everything(start, web_settings):
     assert 'href="/sales/"' in index and 'href="/operational/"' in index
 
 
-@pytest.mark.parametrize("username,password", [("viewer", OPERATOR_PW), ("operator", VIEWER_PW), ("viewer", ""),
-                                               ("nobody", VIEWER_PW), ("viewer", VIEWER_PW + "x")])
+@pytest.mark.parametrize(
+    "username,password",
+    [
+        ("viewer", OPERATOR_PW),
+        ("operator", VIEWER_PW),
+        ("viewer", ""),
+        ("nobody", VIEWER_PW),
+        ("viewer", VIEWER_PW + "x"),
+    ],
+)
 def test_wrong_credentials_refused(start, web_settings, username, password):
     url = start(web_settings)
     assert get(f"{url}/sales/", auth=(username, password), headers=HTML).status_code == 401
@@ -311,8 +358,9 @@ def test_login_and_logout(start, web_settings):
     url = start(web_settings)
     assert "<form" in get(f"{url}/login?next=/sales/").text
     session = requests.Session()
-    response = session.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW, "next": "/sales/"},
-                            allow_redirects=False)
+    response = session.post(
+        f"{url}/login", data={"username": "viewer", "password": VIEWER_PW, "next": "/sales/"}, allow_redirects=False
+    )
     assert response.status_code == 303 and response.headers["location"] == "/sales/"
     set_cookie = response.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=lax" in set_cookie and "max-age=43200" in set_cookie
@@ -332,22 +380,35 @@ def test_login_never_redirects_off_site(start, web_settings, target):
 def test_cross_origin_writes_and_websockets_refused(start, web_settings):
     url = start(web_settings)
     evil = {"Origin": "http://evil.example"}
-    response = requests.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW}, headers=evil,
-                             allow_redirects=False, timeout=10)
+    response = requests.post(
+        f"{url}/login",
+        data={"username": "viewer", "password": VIEWER_PW},
+        headers=evil,
+        allow_redirects=False,
+        timeout=10,
+    )
     assert response.status_code == 403 and SESSION_COOKIE not in response.cookies
     cookie = login(url, "operator", OPERATOR_PW).cookies[SESSION_COOKIE]
     assert ws_status(url, "/sales/ws?session_id=s_e", {"Cookie": f"{SESSION_COOKIE}={cookie}", **evil}) == 403
     same = {"Origin": url}
     assert login(url, "viewer", VIEWER_PW).status_code == 303
-    assert requests.post(f"{url}/login", data={"username": "viewer", "password": VIEWER_PW}, headers=same,
-                         allow_redirects=False, timeout=10).status_code == 303
+    assert (
+        requests.post(
+            f"{url}/login",
+            data={"username": "viewer", "password": VIEWER_PW},
+            headers=same,
+            allow_redirects=False,
+            timeout=10,
+        ).status_code
+        == 303
+    )
 
 
 def test_tampered_and_expired_cookies_refused(web_settings):
     auth = Auth(web_settings, b"k" * 32)
     token = auth.issue(User("viewer", "viewer"))
     assert auth.verify(token) == User("viewer", "viewer")
-    role, expires, signature = token.split(":")
+    _role, expires, signature = token.split(":")
     assert auth.verify(f"operator:{expires}:{signature}") is None
     assert auth.verify(f"viewer:{int(expires) + 999}:{signature}") is None
     assert auth.verify(token, now=int(expires) + 1) is None
@@ -402,12 +463,19 @@ def test_no_auth_makes_everyone_an_operator(start, web_settings):
 
 def test_serve_command_without_password_exits_2(tmp_path):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "nkdash", "serve", "--port", "0"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "nkdash", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "nkdash: error: NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD: no web password is set; "
-        "set one in .env (or pass --no-auth for local use only)"]
+        "set one in .env (or pass --no-auth for local use only)"
+    ]
 
 
 # ----------------------------------------------------------------------------- logs
@@ -432,8 +500,9 @@ def test_access_log_and_no_secret_in_logs(start, web_settings):
     for secret in (VIEWER_PW, OPERATOR_PW, cookie, cookie.split(":")[-1], basic):
         assert secret not in access and secret not in app_log
     lines = access.splitlines()
-    assert any(line.endswith(" GET /sales/ 200 " + line.split()[-1]) and " operator operator " in line
-               for line in lines)
+    assert any(
+        line.endswith(" GET /sales/ 200 " + line.split()[-1]) and " operator operator " in line for line in lines
+    )
     assert any(" viewer viewer GET / 200 " in line for line in lines)
     assert any(" - - WS /sales/ws 403 " in line for line in lines)
     assert any(" - - POST /login 401 " in line for line in lines)

@@ -25,12 +25,12 @@ pytestmark = pytest.mark.slow
 def test_the_worker_closes_killed_runs_and_rebuilds_missing_aggregates_at_start(lake_copy, tmp_path, consumers):
     settings = for_worker(lake_copy, tmp_path)
     lake = Lake(settings.lake)
-    shutil.rmtree(lake.table_dir("agg_orders_daily"))                  # a lake of an older nkdash
+    shutil.rmtree(lake.table_dir("agg_orders_daily"))  # a lake of an older nkdash
     with run_of_a_killed_process(settings.lake) as (killed, _):
         pass
-    assert stored_status(settings, killed) == "running"                  # as the killed process left it
+    assert stored_status(settings, killed) == "running"  # as the killed process left it
 
-    worker = consumers(settings)                                         # returns once the consumer is ready
+    worker = consumers(settings)  # returns once the consumer is ready
     assert stored_status(settings, killed) == "failed"
     assert lake.partitions("agg_orders_daily") == DATES
     log = jobs_worker.log_file(settings).read_text()
@@ -53,7 +53,7 @@ def test_a_worker_on_a_sound_lake_starts_without_rebuilding(lake_copy, tmp_path,
 def for_worker(settings: Settings, tmp_path: Path) -> Settings:
     """``settings`` with a queue and logs of this test's own."""
     worker = settings.with_(state_dir=tmp_path / "state", log_dir=tmp_path / "logs")
-    backend.connect(worker)
+    backend.huey_for(worker)
     return worker
 
 

@@ -39,8 +39,12 @@ def _refresh_args(p: argparse.ArgumentParser) -> None:
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", metavar=DATE, required=True, help="the business date to validate")
-    p.add_argument("--dataset", action="append", metavar="DATASET",
-                   help="only this dataset (repeatable; default: every dataset loaded for the date)")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        metavar="DATASET",
+        help="only this dataset (repeatable; default: every dataset loaded for the date)",
+    )
 
 
 def _monitor_args(p: argparse.ArgumentParser) -> None:
@@ -62,10 +66,9 @@ def requested_span(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
 
 def checked_dates(start: dt.date, end: dt.date) -> tuple[list[dt.date], OdooClient]:
     """The dates of ``start..end`` once checked, and the Odoo client that told the timezone."""
-    from nkdash.etl import business_tz
-    from nkdash.odoo import connect
+    from nkdash.odoo import business_tz, connect
 
-    cal.check_range(start, end, latest=dt.date.max)        # order and length, before connecting
+    cal.check_range(start, end, latest=dt.date.max)  # order and length, before connecting
     settings = get_settings()
     client = connect(settings)
     return cal.check_range(start, end, latest=cal.latest_complete(business_tz(settings, client))), client
@@ -86,8 +89,9 @@ def refresh_command(args: argparse.Namespace) -> int:
     return _run_refresh(args.dataset, args, full=args.full)
 
 
-@command("profit", "profit ETL for a date or range: load missing POS/invoice inputs, then cost and aggregates",
-         _date_args)
+@command(
+    "profit", "profit ETL for a date or range: load missing POS/invoice inputs, then cost and aggregates", _date_args
+)
 def profit_command(args: argparse.Namespace) -> int:
     return _run_refresh("profit", args)
 
@@ -114,8 +118,9 @@ def monitor_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("freshness", "per dataset: last loaded date, missing/failed/stale dates, SLA status "
-                      "(exit 1 when one is critical)")
+@command(
+    "freshness", "per dataset: last loaded date, missing/failed/stale dates, SLA status (exit 1 when one is critical)"
+)
 def freshness_command(args: argparse.Namespace) -> int:
     from nkdash.etl.freshness import freshness_report
 

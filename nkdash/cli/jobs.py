@@ -22,18 +22,28 @@ TASK_STATES = ("queued", "running", "done", "failed", "revoked")
 
 def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="tasks run at once (default 2)")
-    p.add_argument("--type", choices=("thread", "process"), default="thread",
-                   help="worker model (default thread; process enforces per-task timeouts)")
-    p.add_argument("--no-periodic", action="store_true",
-                   help="do not run the schedule here (not needed: consumers share it safely)")
+    p.add_argument(
+        "--type",
+        choices=("thread", "process"),
+        default="thread",
+        help="worker model (default thread; process enforces per-task timeouts)",
+    )
+    p.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="do not run the schedule here (not needed: consumers share it safely)",
+    )
 
 
 def _queue_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=QUEUE_ACTIONS, help=" | ".join(QUEUE_ACTIONS))
     p.add_argument("task_id", nargs="?", metavar="ID", help="the task to revoke")
     p.add_argument("--yes", action="store_true", help="purge without asking")
-    p.add_argument("--all", action="store_true",
-                   help="flush-locks: free every lock, also of running tasks (only with no consumer running)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="flush-locks: free every lock, also of running tasks (only with no consumer running)",
+    )
 
 
 def _refresh_async_args(p: argparse.ArgumentParser) -> None:
@@ -48,8 +58,12 @@ def _tasks_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=30, help="at most this many (default 30)")
 
 
-@command("worker", "run a huey consumer: the daily schedule and queued refreshes (SIGTERM: graceful stop, "
-         "SIGHUP: restart); logs in <log_dir>/huey/", _worker_args)
+@command(
+    "worker",
+    "run a huey consumer: the daily schedule and queued refreshes (SIGTERM: graceful stop, "
+    "SIGHUP: restart); logs in <log_dir>/huey/",
+    _worker_args,
+)
 def worker_command(args: argparse.Namespace) -> int:
     from nkdash.jobs.backend import backend_errors
     from nkdash.jobs.worker import run_worker
@@ -57,8 +71,7 @@ def worker_command(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}", args.workers)
     with backend_errors():
-        run_worker(workers=args.workers, worker_type=args.type, periodic=not args.no_periodic,
-                   verbose=args.verbose)
+        run_worker(workers=args.workers, worker_type=args.type, periodic=not args.no_periodic, verbose=args.verbose)
     return 0
 
 
@@ -104,8 +117,9 @@ def _purge(yes: bool) -> int:
     return 0
 
 
-@command("refresh-async", "queue a refresh of up to 31 days, one task per date; prints the request id",
-         _refresh_async_args)
+@command(
+    "refresh-async", "queue a refresh of up to 31 days, one task per date; prints the request id", _refresh_async_args
+)
 def refresh_async_command(args: argparse.Namespace) -> int:
     from nkdash.jobs.backend import backend_errors
     from nkdash.jobs.requests import enqueue_refresh
@@ -126,7 +140,9 @@ def tasks_command(args: argparse.Namespace) -> int:
         return 0
     for row in control.tasks(state=args.state, limit=args.limit):
         when = row.get("finished_at") or row.get("started_at") or row.get("enqueued_at")
-        print(f"{row['state']:8} {row['id']}  {row.get('name') or ''} {row.get('dataset') or ''} "
-              f"{row.get('date') or ''}  {f'{when:%Y-%m-%d %H:%M:%S}' if when else '-'}  "
-              f"{row.get('error') or ''}".rstrip())
+        print(
+            f"{row['state']:8} {row['id']}  {row.get('name') or ''} {row.get('dataset') or ''} "
+            f"{row.get('date') or ''}  {f'{when:%Y-%m-%d %H:%M:%S}' if when else '-'}  "
+            f"{row.get('error') or ''}".rstrip()
+        )
     return 0

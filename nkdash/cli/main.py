@@ -12,9 +12,9 @@ import argparse
 import logging
 import sqlite3
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from nkdash.errors import NKDashError
+from nkdash.errors import InputError, NKDashError
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -32,6 +32,17 @@ def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser],
     return register
 
 
+def confirm(question: str, *, yes: bool, what: str) -> None:
+    """Go on only if ``yes`` (``--yes``) or the operator answers yes on a terminal; else one
+    line, exit 2, nothing changed. Without a terminal and without ``--yes`` it refuses."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"{what} not confirmed: not on a terminal, nothing changed (pass --yes to go ahead)")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise InputError(f"{what} not confirmed: nothing changed (pass --yes to skip the question)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"nkdash: error: {message}\n")
@@ -39,10 +50,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     _load_command_modules()
-    parser = _Parser(prog="nkdash", description=(
-        "Odoo -> parquet star-schema lake -> marimo dashboards. "
-        "Settings come from the environment and .env (see .env.example); "
-        "with no ODOO_URL the embedded demo Odoo is used."))
+    parser = _Parser(
+        prog="nkdash",
+        description=(
+            "Odoo -> parquet star-schema lake -> marimo dashboards. "
+            "Settings come from the environment and .env (see .env.example); "
+            "with no ODOO_URL the embedded demo Odoo is used."
+        ),
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_, configure, fn in _COMMANDS:
@@ -56,7 +71,14 @@ def _load_command_modules() -> None:
     """Import the modules whose commands register themselves (late: keeps start-up light)."""
     import importlib
 
-    for module in ("nkdash.cli.setup", "nkdash.cli.etl", "nkdash.cli.web", "nkdash.cli.jobs", "nkdash.cli.storage"):
+    for module in (
+        "nkdash.cli.setup",
+        "nkdash.cli.etl",
+        "nkdash.cli.recovery",
+        "nkdash.cli.web",
+        "nkdash.cli.jobs",
+        "nkdash.cli.storage",
+    ):
         importlib.import_module(module)
 
 
@@ -64,8 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
@@ -74,10 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = getattr(exc, "hint", "")
         print(f"nkdash: error: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return exc.exit_code
-    except (OSError, sqlite3.Error) as exc:   # disk full, read-only file system, permissions
+    except (OSError, sqlite3.Error) as exc:  # disk full, read-only file system, permissions
         detail = " ".join(str(exc).split())
-        print(f"nkdash: error: {type(exc).__name__}: {detail} (a file could not be written or read: "
-              "disk full, read-only or permissions?)", file=sys.stderr)
+        print(
+            f"nkdash: error: {type(exc).__name__}: {detail} (a file could not be written or read: "
+            "disk full, read-only or permissions?)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("nkdash: interrupted", file=sys.stderr)

@@ -13,13 +13,23 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     s = get_settings()
     p.add_argument("--port", type=int, default=8069, help="port on 127.0.0.1 (default 8069)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--version", type=int, choices=(16, 17, 18, 19), default=s.demo_version,
-                   help="Odoo version to play (default NKDASH_DEMO_VERSION or 17)")
+    p.add_argument(
+        "--version",
+        type=int,
+        choices=(16, 17, 18, 19),
+        default=s.demo_version,
+        help="Odoo version to play (default NKDASH_DEMO_VERSION or 17)",
+    )
     p.add_argument("--seed", type=int, default=s.demo_seed, help="data seed (default 42)")
     p.add_argument("--scale", default=s.demo_scale, help="tiny, small, medium or full (default small)")
     p.add_argument("--days", type=int, default=s.demo_days, help="days of history (default 60)")
-    p.add_argument("--end", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                   help="last business date with activity (default yesterday)")
+    p.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last business date with activity (default yesterday)",
+    )
 
 
 @command("odoo-demo", "serve the demo Odoo (database 'demo', login admin/admin)", _demo_args)
@@ -32,8 +42,11 @@ def odoo_demo(args: argparse.Namespace) -> int:
         raise InputError(f"unknown scale {args.scale!r}; choose from {', '.join(SCALES)}", args.scale)
     config = DemoConfig(version=args.version, seed=args.seed, scale=args.scale, days=args.days, end=args.end)
     server = start_demo(config, port=args.port, host=args.host)
-    print(f"demo Odoo {args.version}.0 at {server.url}  database={config.db_name} "
-          f"login={config.login} (password: see docs)  — Ctrl+C to stop", flush=True)
+    print(
+        f"demo Odoo {args.version}.0 at {server.url}  database={config.db_name} "
+        f"login={config.login} (password: see docs)  — Ctrl+C to stop",
+        flush=True,
+    )
     try:
         server.wait()
     except KeyboardInterrupt:
@@ -50,8 +63,10 @@ def odoo_check(args: argparse.Namespace) -> int:
     settings = get_settings()
     client = connect(settings)
     where = settings.odoo_url or "embedded demo Odoo"
-    print(f"ok: Odoo {client.version} at {where}, database {client.db!r}, user {client.login!r} "
-          f"(uid {client.uid}), protocol {client.protocol}, timezone {client.user_tz()}")
+    print(
+        f"ok: Odoo {client.version} at {where}, database {client.db!r}, user {client.login!r} "
+        f"(uid {client.uid}), protocol {client.protocol}, timezone {client.user_tz()}"
+    )
     return 0
 
 
@@ -63,15 +78,17 @@ def show_settings(args: argparse.Namespace) -> int:
 
 
 def _up_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--days", type=int, default=30,
-                   help="days to load when the lake is empty (default 30); otherwise the daily catch-up runs")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="days to load when the lake is empty (default 30); otherwise the daily catch-up runs",
+    )
     p.add_argument("--port", type=int, default=None, help="web port (default NKDASH_WEB_PORT; 0 = a free one)")
-    p.add_argument("--no-serve", action="store_true",
-                   help="load and validate, then exit (no worker, no web app)")
+    p.add_argument("--no-serve", action="store_true", help="load and validate, then exit (no worker, no web app)")
 
 
-@command("up", "bring everything up: demo Odoo (if no ODOO_URL), load the lake, validate, worker + web app",
-         _up_args)
+@command("up", "bring everything up: demo Odoo (if no ODOO_URL), load the lake, validate, worker + web app", _up_args)
 def up_command(args: argparse.Namespace) -> int:
     import logging
     import os
@@ -85,7 +102,7 @@ def up_command(args: argparse.Namespace) -> int:
     code = up(days=args.days, serve=not args.no_serve, port=args.port, say=lambda m: print(m, flush=True))
     if args.no_serve:
         return code
-    logging.shutdown()   # served notebooks leave native threads behind: skip finalization (see serve)
+    logging.shutdown()  # served notebooks leave native threads behind: skip finalization (see serve)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

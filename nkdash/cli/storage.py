@@ -8,38 +8,53 @@ inside the lake) is one line on stderr and exit code 2, with nothing written.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from nkdash import dates as cal
 from nkdash import storage
-from nkdash.cli.main import command
+from nkdash.cli.main import command, confirm
 from nkdash.errors import InputError
 from nkdash.etl import derived
 from nkdash.lake import PARTITIONED
 from nkdash.settings import get_settings
-from nkdash.storage import archiving
-from nkdash.storage import housekeeping, restoring
+from nkdash.storage import archiving, housekeeping, restoring
 
 
 def _storage_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("sizes", help="per table: files, dates, rows, bytes, smallest/largest file, oldest/newest date")
     compact = sub.add_parser("compact", help="merge the daily partitions of old months into one file per month")
-    compact.add_argument("--older-than-days", type=int, metavar="N",
-                         help="months that ended more than N days ago (default NKDASH_COMPACT_AFTER_DAYS, "
-                              f"{storage.DEFAULT_COMPACT_AFTER_DAYS} unless set)")
-    compact.add_argument("--table", action="append", choices=PARTITIONED, metavar="TABLE",
-                         help="only this table (repeatable; default: every dated table)")
+    compact.add_argument(
+        "--older-than-days",
+        type=int,
+        metavar="N",
+        help="months that ended more than N days ago (default NKDASH_COMPACT_AFTER_DAYS, "
+        f"{storage.DEFAULT_COMPACT_AFTER_DAYS} unless set)",
+    )
+    compact.add_argument(
+        "--table",
+        action="append",
+        choices=PARTITIONED,
+        metavar="TABLE",
+        help="only this table (repeatable; default: every dated table)",
+    )
     compact.add_argument("--dry-run", action="store_true", help="only show what would be compacted")
     archive = sub.add_parser("archive", help="move the partitions before a date to an archive (a compacted lake)")
     archive.add_argument("--before", required=True, metavar="YYYY-MM-DD", help="first date kept in the lake")
     archive.add_argument("--dest", metavar="DIR", help=f"archive directory (default <lake>/{archiving.ARCHIVE_DIR})")
-    archive.add_argument("--allow-incomplete", action="store_true",
-                         help="archive even if dates before the cutoff are missing, failed or stale")
+    archive.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="archive even if dates before the cutoff are missing, failed or stale",
+    )
     archive.add_argument("--dry-run", action="store_true", help="only show what would be moved")
     clean = sub.add_parser("clean-temp", help="remove leftovers of killed writes (reports bytes freed)")
-    clean.add_argument("--older-than-hours", type=float, default=1.0, metavar="H",
-                       help="temp files of other tools in the star schema must be this old (default 1)")
+    clean.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=1.0,
+        metavar="H",
+        help="temp files of other tools in the star schema must be this old (default 1)",
+    )
 
 
 @command("storage", "storage management: sizes, compact, archive, clean-temp", _storage_args)
@@ -53,8 +68,7 @@ def storage_command(args: argparse.Namespace) -> int:
         print(storage.compact(older_than_days=days, tables=args.table, dry_run=args.dry_run).text())
     elif args.action == "archive":
         before = cal.parse_date(args.before, "--before")
-        report = storage.archive(before, dest=args.dest, allow_incomplete=args.allow_incomplete,
-                                 dry_run=args.dry_run)
+        report = storage.archive(before, dest=args.dest, allow_incomplete=args.allow_incomplete, dry_run=args.dry_run)
         print(report.text())
     elif args.action == "clean-temp":
         if args.older_than_hours < 0:
@@ -66,8 +80,9 @@ def storage_command(args: argparse.Namespace) -> int:
 def _backfill_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-date", metavar="YYYY-MM-DD", help="first date to look at (default: the first in the lake)")
     p.add_argument("--end-date", metavar="YYYY-MM-DD", help="last date to look at (default: the last in the lake)")
-    p.add_argument("--deep", action="store_true",
-                   help="recompute every date, not only those missing or not as recorded")
+    p.add_argument(
+        "--deep", action="store_true", help="recompute every date, not only those missing or not as recorded"
+    )
     p.add_argument("--dry-run", action="store_true", help="only show the dates that would be rebuilt")
 
 
@@ -100,28 +115,26 @@ def backups_command(args: argparse.Namespace) -> int:
 def _restore_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("backup", metavar="BACKUP", help="a backup directory (see nkdash backups)")
     p.add_argument("--yes", action="store_true", help="do not ask: replace the lake's data and metadata")
-    p.add_argument("--validate-days", type=int, default=restoring.RESTORE_VALIDATE_DAYS, metavar="N",
-                   help=f"validate the latest N restored dates against Odoo (default "
-                        f"{restoring.RESTORE_VALIDATE_DAYS}; 0: offline checks only)")
+    p.add_argument(
+        "--validate-days",
+        type=int,
+        default=restoring.RESTORE_VALIDATE_DAYS,
+        metavar="N",
+        help=f"validate the latest N restored dates against Odoo (default "
+        f"{restoring.RESTORE_VALIDATE_DAYS}; 0: offline checks only)",
+    )
 
 
-@command("restore", "replace the lake's data and metadata with a backup, then verify and validate",
-         _restore_args)
+@command("restore", "replace the lake's data and metadata with a backup, then verify and validate", _restore_args)
 def restore_command(args: argparse.Namespace) -> int:
     if args.validate_days < 0:
         raise InputError(f"--validate-days must be 0 or more, got {args.validate_days}", args.validate_days)
     info = storage.verify_backup(args.backup)  # refuses a missing or damaged backup before asking
     if not info.ok:
-        raise storage.BackupError(f"backup {info.path.name} is damaged, nothing restored: {info.problems[0]}",
-                                  info.path)
-    if not args.yes and not _confirm(f"replace the lake's star schema and metadata with {info.path.name}? [y/N] "):
-        raise InputError("restore not confirmed: nothing changed (pass --yes to skip the question)")
+        raise storage.BackupError(
+            f"backup {info.path.name} is damaged, nothing restored: {info.problems[0]}", info.path
+        )
+    confirm(f"replace the lake's star schema and metadata with {info.path.name}?", yes=args.yes, what="restore")
     report = storage.restore(info.path, validate_days=args.validate_days)
     print(report.text())
     return 0 if report.ok else 1
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    return input(question).strip().lower() in ("y", "yes")

@@ -19,10 +19,24 @@ HEIGHT = 280
 
 
 LABELS = {
-    "revenue": "Revenue", "orders": "Orders", "basket": "Average basket", "units": "Units", "margin": "Margin",
-    "margin_pct": "Margin %", "cost": "Cost", "refunds": "Refunds", "qty": "Quantity", "value": "Value",
-    "spend": "Spend", "share": "Share", "margin_share": "Share of margin", "products": "Products",
-    "ordered_value": "Ordered", "received_value": "Received", "invoiced_value": "Invoiced", "period": "Period",
+    "revenue": "Revenue",
+    "orders": "Orders",
+    "basket": "Average basket",
+    "units": "Units",
+    "margin": "Margin",
+    "margin_pct": "Margin %",
+    "cost": "Cost",
+    "refunds": "Refunds",
+    "qty": "Quantity",
+    "value": "Value",
+    "spend": "Spend",
+    "share": "Share",
+    "margin_share": "Share of margin",
+    "products": "Products",
+    "ordered_value": "Ordered",
+    "received_value": "Received",
+    "invoiced_value": "Invoiced",
+    "period": "Period",
 }
 
 
@@ -32,8 +46,18 @@ RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct"}
 COUNTS = {"orders", "refunds", "lines", "products", "moves", "vendors", "stock_outs", "slow_movers"}
 
 
-QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
-              "to_invoice", "daily_units"}
+QUANTITIES = {
+    "units",
+    "qty",
+    "ordered_qty",
+    "received_qty",
+    "invoiced_qty",
+    "on_hand",
+    "units_sold",
+    "to_receive",
+    "to_invoice",
+    "daily_units",
+}
 
 
 STAGE_ORDER = ["ordered", "received", "invoiced"]
@@ -83,8 +107,9 @@ def axis_format(column: str) -> str:
 
 def _period_axis() -> alt.X:
     """Periods as bands (bars and side-by-side bars need them), labelled by their first day."""
-    return alt.X("yearmonthdate(period):O", title=None,
-                 axis=alt.Axis(format="%a %d %b", formatType="time", labelAngle=-40))
+    return alt.X(
+        "yearmonthdate(period):O", title=None, axis=alt.Axis(format="%a %d %b", formatType="time", labelAngle=-40)
+    )
 
 
 def _field(column: str, kind: str = "Q") -> alt.Tooltip:
@@ -117,23 +142,32 @@ def trend(frame: pd.DataFrame, y: str, color: str | None = None, title: str = ""
     day/week/month)."""
     tips = ["period", color, y, "revenue", "orders", "margin"]
     fmt, ticks = TIME_AXES[grain]
-    chart = alt.Chart(frame, title=title or alt.Undefined).mark_line(point=True).encode(
-        x=alt.X("period:T", title=None, axis=alt.Axis(format=fmt, tickCount=ticks, labelAngle=-40)),
-        y=alt.Y(f"{y}:Q", title=label(y), axis=alt.Axis(format=axis_format(y))),
-        tooltip=_tooltips(frame, list(dict.fromkeys(c for c in tips if c))),
+    chart = (
+        alt.Chart(frame, title=title or alt.Undefined)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("period:T", title=None, axis=alt.Axis(format=fmt, tickCount=ticks, labelAngle=-40)),
+            y=alt.Y(f"{y}:Q", title=label(y), axis=alt.Axis(format=axis_format(y))),
+            tooltip=_tooltips(frame, list(dict.fromkeys(c for c in tips if c))),
+        )
     )
     if color:
         chart = chart.encode(color=alt.Color(f"{color}:N", title=label(color)))
     return chart.properties(width="container", height=HEIGHT)
 
 
-def bars(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "",
-         tooltip: list[str] | None = None) -> alt.Chart:
+def bars(
+    frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "", tooltip: list[str] | None = None
+) -> alt.Chart:
     """Horizontal bars of ``x`` per ``y`` (a label column), largest first."""
-    chart = alt.Chart(frame, title=title or alt.Undefined).mark_bar().encode(
-        x=alt.X(f"{x}:Q", title=label(x), axis=alt.Axis(format=axis_format(x))),
-        y=alt.Y(f"{y}:N", title=None, sort="-x"),
-        tooltip=_tooltips(frame, [y, *(tooltip or [x])]),
+    chart = (
+        alt.Chart(frame, title=title or alt.Undefined)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:Q", title=label(x), axis=alt.Axis(format=axis_format(x))),
+            y=alt.Y(f"{y}:N", title=None, sort="-x"),
+            tooltip=_tooltips(frame, [y, *(tooltip or [x])]),
+        )
     )
     if color:
         chart = chart.encode(color=alt.Color(f"{color}:N", title=label(color)))
@@ -143,34 +177,49 @@ def bars(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: s
 def moves(frame: pd.DataFrame, measure: str = "qty") -> alt.Chart:
     """Stock moves per period: in above zero, out below, coloured by kind."""
     data = frame.assign(signed=frame[measure].where(frame["direction"] == "in", -frame[measure]))
-    return alt.Chart(data).mark_bar().encode(
-        x=_period_axis(),
-        y=alt.Y("signed:Q", title=f"{label(measure)} in (+) / out (−)", axis=alt.Axis(format=",.0f")),
-        color=alt.Color("kind:N", title="Kind"),
-        tooltip=_tooltips(data, ["period", "kind", "direction", measure, "moves"]),
-    ).properties(width="container", height=HEIGHT)
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=_period_axis(),
+            y=alt.Y("signed:Q", title=f"{label(measure)} in (+) / out (−)", axis=alt.Axis(format=",.0f")),
+            color=alt.Color("kind:N", title="Kind"),
+            tooltip=_tooltips(data, ["period", "kind", "direction", measure, "moves"]),
+        )
+        .properties(width="container", height=HEIGHT)
+    )
 
 
 def fulfilment(frame: pd.DataFrame) -> alt.Chart:
     """Ordered vs received vs invoiced value per period, side by side."""
-    return alt.Chart(frame).mark_bar().encode(
-        x=_period_axis(),
-        xOffset=alt.XOffset("stage:N", sort=STAGE_ORDER),
-        y=alt.Y("value:Q", title="Value", axis=alt.Axis(format=",.0f")),
-        color=alt.Color("stage:N", title="Stage", sort=STAGE_ORDER),
-        tooltip=_tooltips(frame, ["period", "stage", "value", "qty"]),
-    ).properties(width="container", height=HEIGHT)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=_period_axis(),
+            xOffset=alt.XOffset("stage:N", sort=STAGE_ORDER),
+            y=alt.Y("value:Q", title="Value", axis=alt.Axis(format=",.0f")),
+            color=alt.Color("stage:N", title="Stage", sort=STAGE_ORDER),
+            tooltip=_tooltips(frame, ["period", "stage", "value", "qty"]),
+        )
+        .properties(width="container", height=HEIGHT)
+    )
 
 
 def margin_map(frame: pd.DataFrame, name: str) -> alt.Chart:
     """Revenue (x) against margin % (y) per ``name``: big sellers with thin margins stand out."""
-    return alt.Chart(frame).mark_circle(opacity=0.7).encode(
-        x=alt.X("revenue:Q", title="Revenue", axis=alt.Axis(format=",.0f")),
-        y=alt.Y("margin_pct:Q", title="Margin %", axis=alt.Axis(format=".0%")),
-        size=alt.Size("margin:Q", title="Margin", legend=None),
-        color=alt.Color("department:N", title="Department") if "department" in frame else alt.Undefined,
-        tooltip=_tooltips(frame, [name, "category", "revenue", "margin", "margin_pct", "units"]),
-    ).properties(width="container", height=HEIGHT)
+    return (
+        alt.Chart(frame)
+        .mark_circle(opacity=0.7)
+        .encode(
+            x=alt.X("revenue:Q", title="Revenue", axis=alt.Axis(format=",.0f")),
+            y=alt.Y("margin_pct:Q", title="Margin %", axis=alt.Axis(format=".0%")),
+            size=alt.Size("margin:Q", title="Margin", legend=None),
+            color=alt.Color("department:N", title="Department") if "department" in frame else alt.Undefined,
+            tooltip=_tooltips(frame, [name, "category", "revenue", "margin", "margin_pct", "units"]),
+        )
+        .properties(width="container", height=HEIGHT)
+    )
 
 
 def format_value(value: Any, column: str) -> str:
@@ -192,17 +241,26 @@ def kpi_cards(comparison: pd.DataFrame, f: Filters) -> list[dict[str, Any]]:
             delta = f"{row.change * 100:+.1f} pts" if row.metric in RATIOS else f"{row.change_pct:+.1%}"
             caption = f"{delta} vs {before.start:%d %b} → {before.end:%d %b}"
             direction = "increase" if row.change > 0 else "decrease"
-        cards.append({"value": format_value(row.current, row.metric), "label": row.label, "caption": caption,
-                      "direction": direction, "target_direction": row.better, "bordered": True})
+        cards.append(
+            {
+                "value": format_value(row.current, row.metric),
+                "label": row.label,
+                "caption": caption,
+                "direction": direction,
+                "target_direction": row.better,
+                "bordered": True,
+            }
+        )
     return cards
 
 
-def summary_cards(summary: pd.DataFrame, columns: dict[str, str], caption: str | None = None
-                  ) -> list[dict[str, Any]]:
+def summary_cards(summary: pd.DataFrame, columns: dict[str, str], caption: str | None = None) -> list[dict[str, Any]]:
     """Keyword arguments of ``mo.stat`` for ``columns`` ({column: label}) of a one-row summary."""
     row = summary.iloc[0]
-    return [{"value": format_value(row[c], c), "label": text, "caption": caption, "bordered": True}
-            for c, text in columns.items()]
+    return [
+        {"value": format_value(row[c], c), "label": text, "caption": caption, "bordered": True}
+        for c, text in columns.items()
+    ]
 
 
 def _day(value: Any) -> str:
@@ -230,5 +288,9 @@ def table_args(frame: pd.DataFrame, page_size: int = 10) -> dict[str, Any]:
     """Keyword arguments of ``mo.ui.table`` for a dashboard frame: formats, id columns
     hidden (they stay in the download), no row selection."""
     hidden = [c for c in frame.columns if c.endswith("_id")]
-    return {"format_mapping": formats(frame), "hidden_columns": hidden or None, "selection": None,
-            "page_size": page_size}
+    return {
+        "format_mapping": formats(frame),
+        "hidden_columns": hidden or None,
+        "selection": None,
+        "page_size": page_size,
+    }

@@ -62,8 +62,9 @@ class Page:
 PAGES: dict[PageName, Page] = {
     "sales": Page("Sales", "agg_profit_daily", ("profit",), "sales", status.has_sales),
     "profit": Page("Profit", "agg_profit_daily", ("profit",), "sales", status.has_sales),
-    "inventory": Page("Inventory", "fact_stock_quants", ("stock-quants", "inventory"), "stock data",
-                      status.has_inventory),
+    "inventory": Page(
+        "Inventory", "fact_stock_quants", ("stock-quants", "inventory"), "stock data", status.has_inventory
+    ),
     "purchases": Page("Purchases", "fact_purchases", ("purchases",), "purchases", status.has_purchases, "week"),
 }
 
@@ -86,9 +87,9 @@ CHOICES: dict[str, Choice] = {
 class Sidebar(NamedTuple):
     """What :func:`sidebar` builds: bind ``picker`` and ``grain`` to names, show ``view``."""
 
-    picker: Any     # mo.ui.dictionary of period, stores, categories: read it with filters()
-    grain: Any      # mo.ui.radio of dashboards.GRAINS
-    view: Any       # the mo.sidebar: title, damage warnings, the controls, then the page's own
+    picker: Any  # mo.ui.dictionary of period, stores, categories: read it with filters()
+    grain: Any  # mo.ui.radio of dashboards.GRAINS
+    view: Any  # the mo.sidebar: title, damage warnings, the controls, then the page's own
 
 
 def sidebar(db: Dashboard, page: Page, *extra: Any) -> Sidebar:
@@ -98,11 +99,16 @@ def sidebar(db: Dashboard, page: Page, *extra: Any) -> Sidebar:
 
     A store or category list that cannot be read (a damaged dimension file) leaves that
     picker empty and puts a 'Damaged data' warning in the sidebar: the page still renders."""
-    bounds = dashboards_options.date_bounds(db, page.table)   # read once: the picker's range and its default agree
+    bounds = dashboards_options.date_bounds(db, page.table)  # read once: the picker's range and its default agree
     first, last = dashboards_options.selectable_range(db, page.table, bounds=bounds)
-    elements = {"period": mo.ui.date_range(start=first, stop=last, value=dashboards_options.default_period(db, page.table,
-                                                                                              bounds=bounds),
-                                           label="Period")}
+    elements = {
+        "period": mo.ui.date_range(
+            start=first,
+            stop=last,
+            value=dashboards_options.default_period(db, page.table, bounds=bounds),
+            label="Period",
+        )
+    }
     warnings: list[Any] = []
     for key, choice in CHOICES.items():
         elements[key], damage = _multiselect(db, choice)
@@ -120,9 +126,13 @@ def _multiselect(db: Dashboard, choice: Choice) -> tuple[Any, list[Any]]:
         return mo.ui.multiselect(choice.options(db), label=choice.label), []
     except LakeError as exc:
         log.warning("the %s filter has no options: %s", choice.label, exc)
-        warning = mo.callout(mo.md(
-            f"**Damaged data: `{choice.table}` cannot be read.** The {choice.label} filter offers no choice until "
-            "an operator repairs it on the Recovery page (quarantine and rebuild)."), kind="warn")
+        warning = mo.callout(
+            mo.md(
+                f"**Damaged data: `{choice.table}` cannot be read.** The {choice.label} filter offers no choice until "
+                "an operator repairs it on the Recovery page (quarantine and rebuild)."
+            ),
+            kind="warn",
+        )
         return mo.ui.multiselect({}, label=choice.label), [warning]
 
 

@@ -87,8 +87,13 @@ class Dashboard:
     being computed is computed once: other threads asking for it wait for its result.
     """
 
-    def __init__(self, lake: Lake | Path | str | None = None, *, meta: MetaStore | None | Literal["auto"] = "auto",
-                 cache_size: int = CACHE_SIZE):
+    def __init__(
+        self,
+        lake: Lake | Path | str | None = None,
+        *,
+        meta: MetaStore | Literal["auto"] | None = "auto",
+        cache_size: int = CACHE_SIZE,
+    ):
         """``meta``: where timings go and freshness comes from; "auto" = the lake's metadata
         store once the ETL has created it (dashboards never create it); None = nowhere."""
         self.lake = Lake(_root(lake), read_only=True)
@@ -99,11 +104,11 @@ class Dashboard:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
-        self.damage: dict[Filters, list[Problem]] = {}   # what has_* found damaged, for no_data
+        self.damage: dict[Filters, list[Problem]] = {}  # what has_* found damaged, for no_data
         self._footers: dict[tuple[Path, int, int], str] = {}
-        self._running: dict[tuple, Future] = {}          # cache misses being computed, by key
+        self._running: dict[tuple, Future] = {}  # cache misses being computed, by key
         self._memory: Memory | None = None
-        self._lookups: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}   # see lookup()
+        self._lookups: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}  # see lookup()
         self.listing = Listing(self.lake)
 
     def __repr__(self) -> str:
@@ -129,7 +134,7 @@ class Dashboard:
             except LakeError as exc:
                 if not (swapped_out(exc) or isinstance(exc, Replaced)) or attempt + 1 == READ_ATTEMPTS:
                     raise
-            time.sleep(0.001 * 2 ** attempt)
+            time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
 
     def _run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -145,7 +150,7 @@ class Dashboard:
             if running is None:
                 self.misses += 1
                 mine = self._running[key] = Future()
-        if running is not None:           # another thread computes it: wait for its answer
+        if running is not None:  # another thread computes it: wait for its answer
             return running.result().copy()
         try:
             frame = self._compute(reads, filters, files, compute)
@@ -163,8 +168,13 @@ class Dashboard:
         mine.set_result(frame)
         return frame.copy()
 
-    def _compute(self, reads: Reads, filters: Filters | None, files: dict[str, tuple[DataFile, ...]],
-                 compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def _compute(
+        self,
+        reads: Reads,
+        filters: Filters | None,
+        files: dict[str, tuple[DataFile, ...]],
+        compute: Callable[[], pd.DataFrame],
+    ) -> pd.DataFrame:
         """``compute()`` with its SQL over ``files``: the held tables loaded (and their rows
         pinned in memory), the others' files pinned open (read as listed, whatever a writer
         swaps meanwhile)."""
@@ -181,8 +191,9 @@ class Dashboard:
             finally:
                 stack.pop()
             if any(self.memory.replaced(table) for table in held):
-                raise Replaced("a newer listing replaced rows of this query's files while it ran: run again",
-                               self.lake.root)
+                raise Replaced(
+                    "a newer listing replaced rows of this query's files while it ran: run again", self.lake.root
+                )
             return frame
         finally:
             for table in held:
@@ -205,7 +216,7 @@ class Dashboard:
         try:
             st = path.stat()
         except OSError:
-            return ""          # replaced since it was listed: the next listing has its successor
+            return ""  # replaced since it was listed: the next listing has its successor
         key = (path, st.st_size, st.st_mtime_ns)
         if key not in self._footers:
             try:
@@ -243,20 +254,35 @@ class Dashboard:
         day = _last_date(listed, start, end)
         return tuple(f for f in listed if day in f.dates) if day is not None else ()
 
-    def sql(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
-            ) -> pd.DataFrame:
+    def sql(
+        self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Run ``sql`` with ``params`` bound (only those it names), timed and recorded."""
         return self._execute(name, sql, params, log_params, duckdb.DuckDBPyConnection.df, len)
 
-    def arrays(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
-               ) -> dict[str, np.ndarray]:
+    def arrays(
+        self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
         """:meth:`sql`'s columns as numpy arrays (NULLs masked), no frame built: for a query
         that computes on its result and builds its frame once (each frame costs ~1 ms)."""
-        return self._execute(name, sql, params, log_params, duckdb.DuckDBPyConnection.fetchnumpy,
-                             lambda columns: len(next(iter(columns.values()), ())))
+        return self._execute(
+            name,
+            sql,
+            params,
+            log_params,
+            duckdb.DuckDBPyConnection.fetchnumpy,
+            lambda columns: len(next(iter(columns.values()), ())),
+        )
 
-    def _execute(self, name: str, sql: str, params: dict[str, Any], log_params: dict[str, Any] | None,
-                 fetch: Callable[[duckdb.DuckDBPyConnection], Any], rows: Callable[[Any], int]) -> Any:
+    def _execute(
+        self,
+        name: str,
+        sql: str,
+        params: dict[str, Any],
+        log_params: dict[str, Any] | None,
+        fetch: Callable[[duckdb.DuckDBPyConnection], Any],
+        rows: Callable[[Any], int],
+    ) -> Any:
         started = time.perf_counter()
         con, held = self._connection()
         sql, names = _rewrite(sql, held)
@@ -264,8 +290,11 @@ class Dashboard:
         try:
             out = fetch(con.execute(sql, bound))
         except duckdb.Error as exc:
-            raise LakeError(f"dashboard query {name} failed: {str(exc).splitlines()[0]} (a damaged partition? "
-                            "the Recovery page finds and repairs them)", self.lake.root) from exc
+            raise LakeError(
+                f"dashboard query {name} failed: {str(exc).splitlines()[0]} (a damaged partition? "
+                "the Recovery page finds and repairs them)",
+                self.lake.root,
+            ) from exc
         seconds = time.perf_counter() - started
         self._record(name, seconds, rows(out), log_params if log_params is not None else bound)
         return out
@@ -293,13 +322,18 @@ class Dashboard:
             return
         try:
             meta.record_query(f"dashboards.{name}", seconds, rows, json.dumps(params, default=str, sort_keys=True))
-        except Exception:   # monitoring must never break a dashboard
+        except Exception:  # monitoring must never break a dashboard
             log.warning("could not record the timing of %s", name, exc_info=True)
 
     def bind(self, f: Filters, **extra: Any) -> dict[str, Any]:
         """The parameters every query may use: dates, store ids, categories with descendants."""
-        return {"start": f.start, "end": f.end, "stores": list(f.stores),
-                "categories": self.descendants(f.categories), **extra}
+        return {
+            "start": f.start,
+            "end": f.end,
+            "stores": list(f.stores),
+            "categories": self.descendants(f.categories),
+            **extra,
+        }
 
     def lookup(self, table: str, build: Callable[[Dashboard], Any]) -> Any:
         """``build(self)``, computed once per version of the dimension ``table``'s file (a
@@ -339,8 +373,15 @@ def _rewrite(sql: str, held: frozenset[str]) -> tuple[str, frozenset[str]]:
     flags computed per row); and the names of the parameters it uses. Cached: the dashboards
     run a few dozen distinct statements."""
     names = [*held, *ROLLUP_OF]
-    sql = re.sub(rf"\b({'|'.join(names)})\b", lambda m: held_name(m[1]) if m[1] in held or ROLLUP_OF.get(
-        m[1]) in held else ROLLUPS[ROLLUP_OF[m[1]]].source(ROLLUP_OF[m[1]]), sql)
+    sql = re.sub(
+        rf"\b({'|'.join(names)})\b",
+        lambda m: (
+            held_name(m[1])
+            if m[1] in held or ROLLUP_OF.get(m[1]) in held
+            else ROLLUPS[ROLLUP_OF[m[1]]].source(ROLLUP_OF[m[1]])
+        ),
+        sql,
+    )
     return sql, frozenset(re.findall(r"\$(\w+)", sql))
 
 
@@ -365,8 +406,15 @@ def _root(lake: Lake | Path | str | None) -> Path:
     return Path(lake if lake is not None else get_settings().lake).absolute()
 
 
-def query(*tables: str, before: int = 0, after: int = 0, only_if: dict[str, Condition] | None = None,
-          snapshot: tuple[str, ...] = (), name: str | None = None, rounds: bool = False):
+def query(
+    *tables: str,
+    before: int = 0,
+    after: int = 0,
+    only_if: dict[str, Condition] | None = None,
+    snapshot: tuple[str, ...] = (),
+    name: str | None = None,
+    rounds: bool = False,
+):
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
     cached per lake state, its SQL timed, its float columns rounded by :func:`tidy`
@@ -394,8 +442,24 @@ def _as_is(frame: pd.DataFrame) -> pd.DataFrame:
 RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct", "daily_units"}
 
 
-QUANTITIES = {"units", "qty", "ordered_qty", "received_qty", "invoiced_qty", "on_hand", "units_sold", "to_receive",
-              "to_invoice", "lines", "orders", "refunds", "products", "moves", "moves_in", "moves_out"}
+QUANTITIES = {
+    "units",
+    "qty",
+    "ordered_qty",
+    "received_qty",
+    "invoiced_qty",
+    "on_hand",
+    "units_sold",
+    "to_receive",
+    "to_invoice",
+    "lines",
+    "orders",
+    "refunds",
+    "products",
+    "moves",
+    "moves_in",
+    "moves_out",
+}
 
 
 def digits(column: str) -> int:
@@ -420,14 +484,19 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
             frame.isetitem(i, rounded(str(frame.columns[i]), frame.iloc[:, i].to_numpy()))
         return frame
     # a new frame: cheaper than setting columns in place
-    return pd.DataFrame({column: rounded(str(column), frame[column].to_numpy()) if i in floats else frame[column]
-                         for i, column in enumerate(frame.columns)}, index=frame.index)
+    return pd.DataFrame(
+        {
+            column: rounded(str(column), frame[column].to_numpy()) if i in floats else frame[column]
+            for i, column in enumerate(frame.columns)
+        },
+        index=frame.index,
+    )
 
 
 class Snapshot:
     """A listing as a cache key: equal when the files are (exact), its hash computed once."""
 
-    __slots__ = ("files", "_hash")
+    __slots__ = ("_hash", "files")
 
     def __init__(self, files: dict[str, tuple[DataFile, ...]]):
         self.files = tuple(files.items())
@@ -448,8 +517,9 @@ def _last_date(files: Iterable[DataFile], start: dt.date, end: dt.date) -> dt.da
     return max((d for f in files for d in f.dates if start <= d <= end), default=None)
 
 
-def _table_span(reads: Reads, filters: Filters | None, table: str, files: Sequence[DataFile]
-                ) -> tuple[dt.date | None, dt.date | None]:
+def _table_span(
+    reads: Reads, filters: Filters | None, table: str, files: Sequence[DataFile]
+) -> tuple[dt.date | None, dt.date | None]:
     """The dates of ``table`` a query reads: all (a dimension, no filters), its snapshot
     date, or the filter range widened by ``reads``."""
     if table in WHOLE or filters is None:
@@ -475,9 +545,13 @@ def _dataset(table: str, files: Sequence[DataFile]) -> ds.Dataset:
     if table not in WHOLE:
         schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
         partitions = [partition_expression(f) for f in files]
-    return ds.FileSystemDataset.from_paths([str(f.path) for f in files], schema=schema,
-                                           format=ds.ParquetFileFormat(), filesystem=LAKE_FS,
-                                           partitions=partitions)
+    return ds.FileSystemDataset.from_paths(
+        [str(f.path) for f in files],
+        schema=schema,
+        format=ds.ParquetFileFormat(),
+        filesystem=LAKE_FS,
+        partitions=partitions,
+    )
 
 
 @query("dim_category")

@@ -72,13 +72,20 @@ class Filters:
         """One line for humans, e.g. ``2024-03-01 → 2024-03-30 (30 days), 2 stores``."""
         parts = [f"{self.start} → {self.end} ({self.days} day{'s' if self.days > 1 else ''})"]
         parts.append(f"{len(self.stores)} store(s)" if self.stores else "all stores")
-        parts.append(f"{len(self.categories)} categor{'ies' if len(self.categories) > 1 else 'y'}"
-                     if self.categories else "all categories")
+        parts.append(
+            f"{len(self.categories)} categor{'ies' if len(self.categories) > 1 else 'y'}"
+            if self.categories
+            else "all categories"
+        )
         return ", ".join(parts)
 
     def log_params(self) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                "stores": list(self.stores), "categories": list(self.categories)}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "stores": list(self.stores),
+            "categories": list(self.categories),
+        }
 
 
 def _ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
@@ -109,6 +116,7 @@ Condition = Literal["stores", "categories", "no_categories"]
 
 
 CONDITIONS: dict[str, Callable[[Filters], bool]] = {
-    "stores": lambda f: bool(f.stores), "categories": lambda f: bool(f.categories),
+    "stores": lambda f: bool(f.stores),
+    "categories": lambda f: bool(f.categories),
     "no_categories": lambda f: not f.categories,
 }

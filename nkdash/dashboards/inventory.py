@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from nkdash.dashboards.filters import Filters, Grain
 
 
-SLOW_MOVER_LOOKBACK_DAYS = 90    # how far back slow movers look for their last sale
+SLOW_MOVER_LOOKBACK_DAYS = 90  # how far back slow movers look for their last sale
 
 
 STOCK = "fact_stock_quants"
@@ -42,17 +42,28 @@ def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
     return _last_date(db.snapshot_files(STOCK, f.start, f.end), f.start, f.end)
 
 
-STOCK_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, select list, joins for the labels)
-    "location": ("q.location_id, q.warehouse_id", "a.location_id, l.complete_name AS location, s.name AS store",
-                 "LEFT JOIN dim_location l ON l.id = a.location_id "
-                 f"LEFT JOIN {WAREHOUSE_STORE} s ON s.warehouse_id = a.warehouse_id"),
-    "category": ("p.category_id", f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, "
-                 f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
-    "department": ("p.category_id", f"{DEPARTMENT.format(c='c')} AS department",
-                   "LEFT JOIN dim_category c ON c.id = a.category_id"),
-    "product": ("q.product_id, p.category_id", "a.product_id, p.default_code AS code, p.name AS product, "
-                f"{CATEGORY_LABEL.format(c='c')} AS category",
-                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
+STOCK_KEYS: dict[str, tuple[str, str, str]] = {  # by -> (ids summed by, select list, joins for the labels)
+    "location": (
+        "q.location_id, q.warehouse_id",
+        "a.location_id, l.complete_name AS location, s.name AS store",
+        "LEFT JOIN dim_location l ON l.id = a.location_id "
+        f"LEFT JOIN {WAREHOUSE_STORE} s ON s.warehouse_id = a.warehouse_id",
+    ),
+    "category": (
+        "p.category_id",
+        f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
+        "LEFT JOIN dim_category c ON c.id = a.category_id",
+    ),
+    "department": (
+        "p.category_id",
+        f"{DEPARTMENT.format(c='c')} AS department",
+        "LEFT JOIN dim_category c ON c.id = a.category_id",
+    ),
+    "product": (
+        "q.product_id, p.category_id",
+        f"a.product_id, p.default_code AS code, p.name AS product, {CATEGORY_LABEL.format(c='c')} AS category",
+        "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id",
+    ),
 }
 
 
@@ -65,17 +76,21 @@ def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.Data
     department are the sum of its categories')."""
     ids, select, joins = STOCK_KEYS[_choice("by", by, get_args(StockBy))]
     day = stock_date(db, f)
-    frame = db.sql(f"stock_levels_{by}", f"""
+    frame = db.sql(
+        f"stock_levels_{by}",
+        f"""
         WITH a AS (
             SELECT {ids}, count(DISTINCT q.product_id) AS products, sum(q.quantity) AS qty,
                    sum(q.quantity * coalesce(p.standard_price, 0)) AS value
             FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
-            WHERE {_range('q.')} AND {_warehouses('q.warehouse_id', f)} AND {_categories('p.category_id', f)}
+            WHERE {_range("q.")} AND {_warehouses("q.warehouse_id", f)} AND {_categories("p.category_id", f)}
             GROUP BY ALL)
         SELECT {select}, sum(a.products)::BIGINT AS products, sum(a.qty) AS qty, sum(a.value) AS value
         FROM a {joins}
         GROUP BY ALL ORDER BY value DESC, 1""",
-        db.bind(_on(f, day)), {**f.log_params(), "by": by, "stock_date": str(day)})
+        db.bind(_on(f, day)),
+        {**f.log_params(), "by": by, "stock_date": str(day)},
+    )
     return frame
 
 
@@ -86,8 +101,10 @@ def _on(f: Filters, day: dt.date | None) -> Filters:
 
 
 # a move's product (p), origin (o) and destination (d)
-MOVES = ("fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id "
-         "JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id")
+MOVES = (
+    "fact_inventory_moves m JOIN dim_product p ON p.id = m.product_id "
+    "JOIN dim_location o ON o.id = m.location_id JOIN dim_location d ON d.id = m.location_dest_id"
+)
 
 
 def _in_stock(location: str, f: Filters) -> str:
@@ -105,12 +122,14 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     between two selected shops is both.
     """
     kinds = tuple(_choice("kind", k, MOVE_KINDS) for k in kinds)
-    frame = db.sql("stock_moves", f"""
+    frame = db.sql(
+        "stock_moves",
+        f"""
         WITH m AS (
-            SELECT {PERIOD.format(a='m.')} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
-                   {_in_stock('d', f)} AS is_in, {_in_stock('o', f)} AS is_out
+            SELECT {PERIOD.format(a="m.")} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
+                   {_in_stock("d", f)} AS is_in, {_in_stock("o", f)} AS is_out
             FROM {MOVES}
-            WHERE {_range('m.')} AND {_categories('p.category_id', f)}
+            WHERE {_range("m.")} AND {_categories("p.category_id", f)}
               AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind::VARCHAR))
         )   -- kind: held as an ENUM (memtables); shown and sorted as text
         SELECT period, kind::VARCHAR AS kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value,
@@ -118,8 +137,10 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
         FROM m WHERE is_in GROUP BY period, m.kind
         UNION ALL
         SELECT period, kind::VARCHAR, 'out', sum(qty), sum(value), count(*) FROM m WHERE is_out GROUP BY period, m.kind
-        ORDER BY period, direction, kind""", db.bind(f, grain=_grain(grain), kinds=list(kinds)),
-        {**f.log_params(), "grain": grain, "kinds": list(kinds)})
+        ORDER BY period, direction, kind""",
+        db.bind(f, grain=_grain(grain), kinds=list(kinds)),
+        {**f.log_params(), "grain": grain, "kinds": list(kinds)},
+    )
     frame["period"] = pd.to_datetime(frame["period"])
     return frame
 
@@ -130,36 +151,47 @@ def _last_sales(f: Filters, since: str = "$since") -> str:
     keeps a day where one store's sale and another's return net to 0)."""
     if f.stores:
         return f"""SELECT a.product_id, max(a.date) AS last_sold FROM agg_profit_daily a
-            WHERE a.date BETWEEN {since} AND $end AND {_stores('a.store_id', f)} AND a.qty > 0 GROUP BY ALL"""
+            WHERE a.date BETWEEN {since} AND $end AND {_stores("a.store_id", f)} AND a.qty > 0 GROUP BY ALL"""
     return f"""SELECT a.product_id, max(a.date) AS last_sold FROM {PROFIT_BY_PRODUCT} a
             WHERE a.date BETWEEN {since} AND $end AND a.sold GROUP BY ALL"""
 
 
-@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store",
-       before=SLOW_MOVER_LOOKBACK_DAYS, snapshot=(STOCK,))
+@query(
+    "fact_stock_quants",
+    "agg_profit_daily",
+    "dim_product",
+    "dim_category",
+    "dim_store",
+    before=SLOW_MOVER_LOOKBACK_DAYS,
+    snapshot=(STOCK,),
+)
 def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Products in stock at :func:`stock_date` that sold nothing in the period (in the
     selected stores): qty, value, last sale in the :data:`SLOW_MOVER_LOOKBACK_DAYS` before
     the period (empty if none), days since; by value, largest first."""
     day = stock_date(db, f)
     since = f.start - dt.timedelta(days=SLOW_MOVER_LOOKBACK_DAYS)
-    frame = db.sql("slow_movers", f"""
+    frame = db.sql(
+        "slow_movers",
+        f"""
         WITH stock AS (
             SELECT q.product_id, sum(q.quantity) AS qty
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses("q.warehouse_id", f)}
             GROUP BY ALL HAVING sum(q.quantity) > 0
         ), sold AS ({_last_sales(f)})
         SELECT stock.product_id, p.default_code AS code, p.name AS product,
-               {CATEGORY_LABEL.format(c='c')} AS category, stock.qty,
+               {CATEGORY_LABEL.format(c="c")} AS category, stock.qty,
                stock.qty * coalesce(p.standard_price, 0) AS value, sold.last_sold,
                date_diff('day', sold.last_sold, $end) AS days_since_sale
         FROM stock JOIN dim_product p ON p.id = stock.product_id
         LEFT JOIN dim_category c ON c.id = p.category_id
         LEFT JOIN sold ON sold.product_id = stock.product_id
-        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories('p.category_id', f)}
+        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories("p.category_id", f)}
         ORDER BY value DESC, stock.product_id""",
-        db.bind(f, day=day or dt.date(1, 1, 1), since=since), {**f.log_params(), "stock_date": str(day)})
+        db.bind(f, day=day or dt.date(1, 1, 1), since=since),
+        {**f.log_params(), "stock_date": str(day)},
+    )
     return frame
 
 
@@ -170,12 +202,12 @@ def _stock_out_ctes(f: Filters) -> str:
     return f"""stock AS (
             SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses('q.warehouse_id', f)}
+            WHERE q.date BETWEEN $day AND $day AND {_warehouses("q.warehouse_id", f)}
             GROUP BY ALL
         ), demand AS (
             SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
             FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
-            WHERE {_range('a.')} AND {_stores('a.store_id', f)}
+            WHERE {_range("a.")} AND {_stores("a.store_id", f)}
             GROUP BY ALL HAVING sum(a.qty) > 0
         ), k AS (
             SELECT coalesce(d.warehouse_id, q.warehouse_id) AS warehouse_id,
@@ -186,8 +218,9 @@ def _stock_out_ctes(f: Filters) -> str:
         )"""
 
 
-@query("fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,),
-       rounds=True)
+@query(
+    "fact_stock_quants", "agg_profit_daily", "dim_product", "dim_category", "dim_store", snapshot=(STOCK,), rounds=True
+)
 def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
     they sold in the period, or with negative stock: store, product, on_hand, units sold,
@@ -196,27 +229,45 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     Ids and sums in SQL; labels and order with numpy (thousands of rows: sorting them on a
     store name and building string columns cost DuckDB more than the stock-outs)."""
     day = stock_date(db, f)
-    found = db.arrays("stock_outs", f"""
+    found = db.arrays(
+        "stock_outs",
+        f"""
         WITH {_stock_out_ctes(f)}
         SELECT k.warehouse_id, k.product_id, p.category_id, k.on_hand, k.units AS units_sold, k.revenue
         FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
-        WHERE {_categories('p.category_id', f)} AND $has_stock""",
+        WHERE {_categories("p.category_id", f)} AND $has_stock""",
         db.bind(f, day=day or dt.date(1, 1, 1), has_stock=day is not None),
-        {**f.log_params(), "stock_date": str(day)})
+        {**f.log_params(), "stock_date": str(day)},
+    )
     values = {c: np.ma.filled(found[c], np.nan) for c in ("on_hand", "units_sold", "revenue")}
     values["daily_units"] = values["units_sold"] / float(f.days)
     products = np.ma.getdata(found["product_id"]).astype(np.int64)
     store, rank = _labels(db, found["warehouse_id"], "warehouse_id", "name", "rank")
-    order = np.lexsort((products, rank.to_numpy(float, na_value=np.inf), -values["revenue"]))   # no store: last
+    order = np.lexsort((products, rank.to_numpy(float, na_value=np.inf), -values["revenue"]))  # no store: last
     code, product = _labels(db, products, "product_id", "code", "product")
     [category] = _labels(db, found["category_id"], "category_id", "label")
-    return pd.DataFrame({"store": store.take(order), "product_id": products[order], "code": code.take(order),
-                         "product": product.take(order), "category": category.take(order),
-                         **{c: rounded(c, v[order]) for c, v in values.items()}})
+    return pd.DataFrame(
+        {
+            "store": store.take(order),
+            "product_id": products[order],
+            "code": code.take(order),
+            "product": product.take(order),
+            "category": category.take(order),
+            **{c: rounded(c, v[order]) for c, v in values.items()},
+        }
+    )
 
 
-@query(STOCK, "agg_profit_daily", "fact_inventory_moves", "dim_product", "dim_category", "dim_location",
-       "dim_store", snapshot=(STOCK,))
+@query(
+    STOCK,
+    "agg_profit_daily",
+    "fact_inventory_moves",
+    "dim_product",
+    "dim_category",
+    "dim_location",
+    "dim_store",
+    snapshot=(STOCK,),
+)
 def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: stock_date, qty, value, products in stock, stock_outs, slow_movers,
     slow_value (stock value of the slow movers), moves_in, moves_out (quantities).
@@ -228,11 +279,13 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     stock that did not sell in the period: the lookback of :func:`slow_movers` only dates its
     last sale, so the summary reads the period alone."""
     day = stock_date(db, f)
-    frame = db.sql("inventory_summary", f"""
+    frame = db.sql(
+        "inventory_summary",
+        f"""
         WITH {_stock_out_ctes(f)}, levels AS (    -- stock_levels(by='product')
             SELECT s.product_id, sum(s.on_hand) AS qty, sum(s.on_hand) * coalesce(any_value(p.standard_price), 0) AS value
             FROM stock s JOIN dim_product p ON p.id = s.product_id
-            WHERE {_categories('p.category_id', f)}
+            WHERE {_categories("p.category_id", f)}
             GROUP BY ALL
         ), sold AS ({_last_sales(f, "$start")}
         ), slow AS (
@@ -242,12 +295,12 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
         ), outs AS (      -- stock_outs
             SELECT count(*) AS stock_outs
             FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
-            WHERE {_categories('p.category_id', f)} AND $has_stock
+            WHERE {_categories("p.category_id", f)} AND $has_stock
         ), moves AS (     -- stock_moves: quantities into and out of internal locations
-            SELECT coalesce(sum(m.qty) FILTER (WHERE {_in_stock('d', f)}), 0) AS moves_in,
-                   coalesce(sum(m.qty) FILTER (WHERE {_in_stock('o', f)}), 0) AS moves_out
+            SELECT coalesce(sum(m.qty) FILTER (WHERE {_in_stock("d", f)}), 0) AS moves_in,
+                   coalesce(sum(m.qty) FILTER (WHERE {_in_stock("o", f)}), 0) AS moves_out
             FROM {MOVES}
-            WHERE {_range('m.')} AND {_categories('p.category_id', f)}
+            WHERE {_range("m.")} AND {_categories("p.category_id", f)}
         )
         SELECT coalesce(sum(l.qty), 0) AS qty, coalesce(sum(l.value), 0) AS value,
                count(*) FILTER (WHERE l.qty > 0) AS products,
@@ -256,6 +309,7 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
                any_value(moves.moves_in) AS moves_in, any_value(moves.moves_out) AS moves_out
         FROM outs CROSS JOIN slow CROSS JOIN moves LEFT JOIN levels l ON TRUE""",
         db.bind(f, day=day or dt.date(1, 1, 1), has_stock=day is not None),
-        {**f.log_params(), "stock_date": str(day)})
+        {**f.log_params(), "stock_date": str(day)},
+    )
     frame.insert(0, "stock_date", day)
-    return frame.astype({c: "int64" for c in ("products", "stock_outs", "slow_movers")})
+    return frame.astype(dict.fromkeys(("products", "stock_outs", "slow_movers"), "int64"))

@@ -24,9 +24,13 @@ NO_STORE = "Invoices (no store)"
 @query("dim_category")
 def category_tree(db: Dashboard) -> pd.DataFrame:
     """Every category: id, parent_id, label (path without the root), department."""
-    return db.sql("category_tree", f"""
-        SELECT c.id, c.parent_id, {CATEGORY_LABEL.format(c='c')} AS label, {DEPARTMENT.format(c='c')} AS department
-        FROM dim_category c ORDER BY label, c.id""", {})
+    return db.sql(
+        "category_tree",
+        f"""
+        SELECT c.id, c.parent_id, {CATEGORY_LABEL.format(c="c")} AS label, {DEPARTMENT.format(c="c")} AS department
+        FROM dim_category c ORDER BY label, c.id""",
+        {},
+    )
 
 
 @query("dim_product")
@@ -46,7 +50,7 @@ class Labels:
         self.rows: np.ndarray | None = None
         if len(self.ids) and self.ids[0] >= 0 and self.ids[-1] < 16 * len(self.ids) + 65536:
             self.rows = np.full(self.ids[-1] + 1, -1, dtype=np.int64)
-            self.rows[self.ids[::-1]] = np.arange(len(self.ids))[::-1]     # an id's first row wins
+            self.rows[self.ids[::-1]] = np.arange(len(self.ids))[::-1]  # an id's first row wins
 
     def of(self, ids: np.ndarray, *columns: str) -> list[Any]:
         """Each of ``columns`` for ``ids`` (ExtensionArrays; null where the id is unknown)."""
@@ -61,7 +65,7 @@ class Labels:
         return [self.columns[column].take(at, allow_fill=True) for column in columns]
 
 
-LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {   # id column -> (dimension, its labels)
+LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {  # id column -> (dimension, its labels)
     "store_id": ("dim_store", lambda db: Labels(stores(db)[["id", "name"]])),
     "category_id": ("dim_category", lambda db: Labels(category_tree(db)[["id", "label", "department"]])),
     "product_id": ("dim_product", lambda db: Labels(_product_labels(db))),

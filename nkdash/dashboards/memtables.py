@@ -59,10 +59,10 @@ READ_ONLY = {"threads": 1, "enable_external_access": False, "lock_configuration"
 FILE_COLUMN = "_file"
 
 
-ORDER_KEY = "order_ref"   # held as a BIGINT: one number per (file, order_ref), grouping on it is cheaper
+ORDER_KEY = "order_ref"  # held as a BIGINT: one number per (file, order_ref), grouping on it is cheaper
 
 
-ORDER_BITS = 32           # order number = load-unique id of its file (or slice) << 32 | rank of its ref
+ORDER_BITS = 32  # order number = load-unique id of its file (or slice) << 32 | rank of its ref
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Held:
 
     columns: tuple[str, ...] | None = None
     max_dates: int | None = None
-    numbered: bool = False      # ``order_ref`` held as a number (see _shape): only what is grouped on
+    numbered: bool = False  # ``order_ref`` held as a number (see _shape): only what is grouped on
     # columns held as a DuckDB ENUM of the contract's values: one byte a row, cheaper to read and
     # group on than strings (the orders of a category selection: ~3 ms of ~10; stock moves per
     # kind: ~1/3); a value outside them fails the load (the data contract forbids it). The SQL
@@ -84,19 +84,27 @@ HELD: dict[str, Held] = {
     "agg_sales_daily": Held(),
     "agg_orders_daily": Held(),
     # per product: profit_by product, slow movers, stock-outs (none reads channel or lines)
-    "agg_profit_daily": Held(("date", "store_id", "category_id", "product_id", "qty", "revenue", "cost", "margin"),
-                             max_dates=200),
-    "fact_sales": Held(("date", "channel", "order_ref", "store_id", "category_id", "revenue"), max_dates=100,
-                       numbered=True, enums=(("channel", get_args(Channel)),)),
+    "agg_profit_daily": Held(
+        ("date", "store_id", "category_id", "product_id", "qty", "revenue", "cost", "margin"), max_dates=200
+    ),
+    "fact_sales": Held(
+        ("date", "channel", "order_ref", "store_id", "category_id", "revenue"),
+        max_dates=100,
+        numbered=True,
+        enums=(("channel", get_args(Channel)),),
+    ),
     "fact_stock_quants": Held(("date", "product_id", "location_id", "warehouse_id", "quantity"), max_dates=8),
-    "fact_inventory_moves": Held(("date", "kind", "qty", "product_id", "location_id", "location_dest_id",
-                                  "picking_type_id"), max_dates=150, enums=(("kind", MOVE_KINDS),)),
+    "fact_inventory_moves": Held(
+        ("date", "kind", "qty", "product_id", "location_id", "location_dest_id", "picking_type_id"),
+        max_dates=150,
+        enums=(("kind", MOVE_KINDS),),
+    ),
     "fact_purchases": Held(max_dates=200),
     **{dim: Held() for dim in WHOLE},
 }
 
 
-Key = tuple[Path, object]       # (file, date of a month file's slice | None: the whole file)
+Key = tuple[Path, object]  # (file, date of a month file's slice | None: the whole file)
 
 
 def held_name(table: str) -> str:
@@ -113,7 +121,7 @@ class Rollup:
     name: str
     keys: tuple[str, ...]
     sums: tuple[str, ...]
-    flags: tuple[tuple[str, str], ...] = ()   # (column, condition on a row): whether any summed row met it
+    flags: tuple[tuple[str, str], ...] = ()  # (column, condition on a row): whether any summed row met it
 
     def source(self, table: str) -> str:
         """What stands for this rollup when its table is not held: the table's rows, with
@@ -124,11 +132,16 @@ class Rollup:
 
 
 ROLLUPS: dict[str, Rollup] = {
-    "agg_sales_daily": Rollup("agg_sales_daily_by_store", ("date", "channel", "store_id"),
-                              ("qty", "revenue", "cost", "margin", "lines")),
+    "agg_sales_daily": Rollup(
+        "agg_sales_daily_by_store", ("date", "channel", "store_id"), ("qty", "revenue", "cost", "margin", "lines")
+    ),
     # ``sold``: a store sold the product that day (a row with qty > 0; sums over stores may net to 0)
-    "agg_profit_daily": Rollup("agg_profit_daily_by_product", ("date", "category_id", "product_id"),
-                               ("qty", "revenue", "cost", "margin"), (("sold", "qty > 0"),)),
+    "agg_profit_daily": Rollup(
+        "agg_profit_daily_by_product",
+        ("date", "category_id", "product_id"),
+        ("qty", "revenue", "cost", "margin"),
+        (("sold", "qty > 0"),),
+    ),
 }
 
 
@@ -179,11 +192,11 @@ class Memory:
         self._ids = itertools.count(1)
         self._loaded: dict[str, dict[Key, _File]] = {t: {} for t in HELD}
         self._pins: Counter[tuple[str, Key]] = Counter()
-        self._synced: dict[str, tuple] = {}      # the last listing held, while nothing else changed
-        self._local = threading.local()               # per thread: what its running queries pinned
+        self._synced: dict[str, tuple] = {}  # the last listing held, while nothing else changed
+        self._local = threading.local()  # per thread: what its running queries pinned
         self._created: set[str] = set()
-        self._epochs: Counter[str] = Counter()      # per table: rows a running query held were replaced
-        self._active: dict[str, dict[int, tuple]] = {t: {} for t in HELD}   # running holds: (start, end, keys)
+        self._epochs: Counter[str] = Counter()  # per table: rows a running query held were replaced
+        self._active: dict[str, dict[int, tuple]] = {t: {} for t in HELD}  # running holds: (start, end, keys)
         self._tokens = itertools.count(1)
 
     def _create(self, table: str) -> None:
@@ -238,7 +251,7 @@ class Memory:
             return False
         with self._lock:
             self._create(table)
-            if self._synced.get(table) == (files, start, end):    # nothing changed since
+            if self._synced.get(table) == (files, start, end):  # nothing changed since
                 self._pin(table, held, units, start, end)
                 return True
             loaded = self._loaded[table]
@@ -249,7 +262,7 @@ class Memory:
             if held.max_dates is not None:
                 stale += self._evictable(table, wanted, stale, sum(u.dates for u in new), held.max_dates)
             if any(self._pins[table, k] for k in stale) or self._intrudes(table, new):
-                self._epochs[table] += 1        # a running query's rows go or join: it must run again
+                self._epochs[table] += 1  # a running query's rows go or join: it must run again
             ids = [next(self._ids) for _ in new]
             data = self._read(table, held, new, ids) if new else None
             self._apply(table, [loaded[k].id for k in stale], data)
@@ -341,16 +354,21 @@ class Memory:
             with pinned(u.file.path for u in units):
                 if whole:
                     dataset = ds.FileSystemDataset.from_paths(
-                        [str(u.file.path) for u, _ in whole], schema=shape, format=_format(shape),
-                        filesystem=LAKE_FS, partitions=[pc.field(FILE_COLUMN) == pa.scalar(i, pa.int64())
-                                                        for _, i in whole])
+                        [str(u.file.path) for u, _ in whole],
+                        schema=shape,
+                        format=_format(shape),
+                        filesystem=LAKE_FS,
+                        partitions=[pc.field(FILE_COLUMN) == pa.scalar(i, pa.int64()) for _, i in whole],
+                    )
                     parts.append(dataset.to_table())
                 for path, wanted in sliced.items():
                     parts.append(_slices(path, shape, wanted))
         except (OSError, pa.ArrowException) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise LakeError(f"cannot read {table}: {detail} (a damaged partition? the Recovery page finds and "
-                            "repairs them)", units[0].file.path) from exc
+            raise LakeError(
+                f"cannot read {table}: {detail} (a damaged partition? the Recovery page finds and repairs them)",
+                units[0].file.path,
+            ) from exc
         data = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         return _shape(table, held, data)
 
@@ -366,8 +384,9 @@ class Memory:
             targets = [name] + ([held_name(rollup.name)] if rollup else [])
             if stale:
                 for target in targets:
-                    cur.execute(f"DELETE FROM {target} WHERE {FILE_COLUMN} IN (SELECT unnest($ids::BIGINT[]))",
-                                {"ids": stale})
+                    cur.execute(
+                        f"DELETE FROM {target} WHERE {FILE_COLUMN} IN (SELECT unnest($ids::BIGINT[]))", {"ids": stale}
+                    )
             if data is not None:
                 cur.register("_new", data)
                 cur.execute(f"INSERT INTO {name} SELECT * FROM _new")
@@ -377,9 +396,12 @@ class Memory:
             cur.execute("COMMIT")
         except BaseException as exc:
             cur.execute("ROLLBACK")
-            if isinstance(exc, duckdb.ConversionException):     # e.g. a channel outside the contract
-                raise LakeError(f"cannot hold {table}: {str(exc).splitlines()[0]} (a value the data contract "
-                                "does not allow: check the partitions of the period)", None) from exc
+            if isinstance(exc, duckdb.ConversionException):  # e.g. a channel outside the contract
+                raise LakeError(
+                    f"cannot hold {table}: {str(exc).splitlines()[0]} (a value the data contract "
+                    "does not allow: check the partitions of the period)",
+                    None,
+                ) from exc
             raise
         finally:
             cur.close()
@@ -389,8 +411,9 @@ def _typed(held: Held) -> str:
     """The columns of a held table's CREATE ... AS SELECT: the enum columns cast."""
     if not held.enums:
         return "*"
-    casts = ", ".join(f"CAST({column} AS ENUM({', '.join(_literal(v) for v in values)})) AS {column}"
-                      for column, values in held.enums)
+    casts = ", ".join(
+        f"CAST({column} AS ENUM({', '.join(_literal(v) for v in values)})) AS {column}" for column, values in held.enums
+    )
     return f"* REPLACE ({casts})"
 
 
@@ -418,12 +441,12 @@ def _shape(table: str, held: Held, data: pa.Table) -> pa.Table:
     columns = list(held.columns or SCHEMAS[table].names)
     if FILE_COLUMN not in data.column_names:
         data = data.append_column(FILE_COLUMN, pa.nulls(len(data), pa.int64()))
-    out = data.select(columns + [FILE_COLUMN])
+    out = data.select([*columns, FILE_COLUMN])
     if held.numbered:
         refs = out.column(ORDER_KEY)
         if not pa.types.is_dictionary(refs.type):
             refs = pc.dictionary_encode(refs)
-        if not _one_chunk_per_file(out.column(FILE_COLUMN)):   # ranks must agree across a file's chunks
+        if not _one_chunk_per_file(out.column(FILE_COLUMN)):  # ranks must agree across a file's chunks
             refs = refs.unify_dictionaries()
         ranks = pa.chunked_array([pc.cast(c.indices, pa.int64()) for c in refs.chunks], pa.int64())
         numbers = pc.add(pc.shift_left(out.column(FILE_COLUMN), pa.scalar(ORDER_BITS, pa.int64())), ranks)
@@ -461,8 +484,9 @@ def _slices(path: Path, shape: pa.Schema, wanted: list[tuple[object, int]]) -> p
     """The rows of the dates ``wanted`` (date, id) of the month file ``path``, each row with
     the id of its date's slice (row groups of other dates skipped by their statistics)."""
     dates = pa.array([d for d, _ in wanted], pa.date32())
-    dataset = ds.FileSystemDataset.from_paths([str(path)], schema=pa.schema(list(shape)[:-1]),
-                                              format=_format(shape), filesystem=LAKE_FS)
+    dataset = ds.FileSystemDataset.from_paths(
+        [str(path)], schema=pa.schema(list(shape)[:-1]), format=_format(shape), filesystem=LAKE_FS
+    )
     data = dataset.to_table(filter=pc.field(DATE_COLUMN).isin(dates))
     ids = pc.take(pa.array([i for _, i in wanted], pa.int64()), pc.index_in(data.column(DATE_COLUMN), dates))
     return data.append_column(FILE_COLUMN, ids)

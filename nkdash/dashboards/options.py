@@ -45,7 +45,7 @@ def date_bounds(db: Dashboard, table: str = "agg_profit_daily") -> tuple[dt.date
     if meta is not None:
         try:
             bounds = meta.date_range(DATASET_OF[table])
-        except Exception:   # the listing below answers as well, only slower
+        except Exception:  # noqa: BLE001 — the listing below answers as well, only slower
             log.warning("could not read the date range of %s from the metadata store", table, exc_info=True)
             bounds = None
         if bounds is not None:
@@ -54,9 +54,13 @@ def date_bounds(db: Dashboard, table: str = "agg_profit_daily") -> tuple[dt.date
     return (dates[0], dates[-1]) if dates else None
 
 
-def default_period(db: Dashboard, table: str = "agg_profit_daily", days: int = DEFAULT_DAYS,
-                   today: dt.date | None = None, bounds: tuple[dt.date, dt.date] | None | Literal["?"] = "?"
-                   ) -> tuple[dt.date, dt.date]:
+def default_period(
+    db: Dashboard,
+    table: str = "agg_profit_daily",
+    days: int = DEFAULT_DAYS,
+    today: dt.date | None = None,
+    bounds: tuple[dt.date, dt.date] | Literal["?"] | None = "?",
+) -> tuple[dt.date, dt.date]:
     """The last ``days`` days ending at the latest loaded date (yesterday if nothing is)."""
     bounds = date_bounds(db, table) if bounds == "?" else bounds
     end = bounds[1] if bounds else (today or _today()) - dt.timedelta(days=1)
@@ -64,8 +68,12 @@ def default_period(db: Dashboard, table: str = "agg_profit_daily", days: int = D
     return (max(start, bounds[0]) if bounds else start), end
 
 
-def selectable_range(db: Dashboard, table: str = "agg_profit_daily", today: dt.date | None = None,
-                     bounds: tuple[dt.date, dt.date] | None | Literal["?"] = "?") -> tuple[dt.date, dt.date]:
+def selectable_range(
+    db: Dashboard,
+    table: str = "agg_profit_daily",
+    today: dt.date | None = None,
+    bounds: tuple[dt.date, dt.date] | Literal["?"] | None = "?",
+) -> tuple[dt.date, dt.date]:
     """The dates a period picker offers: what the lake holds, at least the default period.
     ``bounds``: :func:`date_bounds` if the caller has read it already."""
     bounds = date_bounds(db, table) if bounds == "?" else bounds

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from nkdash.dashboards.filters import Filters, Grain
 
 
-PROFIT_IDS = {"store": "store_id", "category": "category_id", "department": "category_id",   # summed by
-              "product": "product_id, category_id"}
+PROFIT_IDS = {
+    "store": "store_id",
+    "category": "category_id",
+    "department": "category_id",  # summed by
+    "product": "product_id, category_id",
+}
 
 
 def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame:
@@ -51,37 +55,48 @@ def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataF
     """Sums by ids in SQL; labels, margin_pct, order and share with numpy, the frame built
     once, rounded (on at most a few thousand rows: cheaper than joins and a second
     grouping in DuckDB, or pandas frames and merges)."""
-    sums = db.arrays(f"profit_by_{by}", f"""
+    sums = db.arrays(
+        f"profit_by_{by}",
+        f"""
         SELECT {PROFIT_IDS[by]}, sum(qty)::DOUBLE AS units, sum(revenue)::DOUBLE AS revenue,
                sum(cost)::DOUBLE AS cost, sum(margin)::DOUBLE AS margin
         FROM {source}
-        WHERE {_range()} AND {_stores('store_id', f)} AND {_categories('category_id', f)}
+        WHERE {_range()} AND {_stores("store_id", f)} AND {_categories("category_id", f)}
         GROUP BY ALL""",
-        db.bind(f), {**f.log_params(), "by": by})
+        db.bind(f),
+        {**f.log_params(), "by": by},
+    )
     values = {c: np.ma.filled(sums[c], np.nan) for c in PROFIT_SUMS}
     if by == "department":
         [department] = _labels(db, sums["category_id"], "category_id", "department")
-        codes, names = pd.factorize(department, use_na_sentinel=False)   # groups in order of appearance
+        codes, names = pd.factorize(department, use_na_sentinel=False)  # groups in order of appearance
         values = {c: np.bincount(codes, np.nan_to_num(v), len(names)) for c, v in values.items()}
         order = np.lexsort((pd.Series(names).rank(method="first", na_option="bottom").to_numpy(), -values["margin"]))
         keys: dict[str, Any] = {"department": names.take(order)}
-    else:       # ordered first: each label column is then taken once, in order
+    else:  # ordered first: each label column is then taken once, in order
         raw = sums[PROFIT_IDS[by].split(",")[0]]
-        order = np.lexsort((np.ma.filled(raw.astype(np.int64), np.iinfo(np.int64).max), -values["margin"]))  # nulls last
+        order = np.lexsort(
+            (np.ma.filled(raw.astype(np.int64), np.iinfo(np.int64).max), -values["margin"])
+        )  # nulls last
         ids = _ids_column(raw[order])
         if by == "store":
             [store] = _labels(db, ids, "store_id", "name")
             keys = {"store_id": ids, "store": store.fillna(NO_STORE)}
         elif by == "category":
-            keys = {"category_id": ids,
-                    **dict(zip(("category", "department"), _labels(db, ids, "category_id", "label", "department")))}
+            keys = {
+                "category_id": ids,
+                **dict(zip(("category", "department"), _labels(db, ids, "category_id", "label", "department"))),
+            }
         else:
-            keys = {"product_id": ids, **dict(zip(("code", "product"), _labels(db, ids, "product_id", "code", "product"))),
-                    "category": _labels(db, sums["category_id"][order], "category_id", "label")[0]}
-    values = {c: v[order] for c, v in values.items()}     # stable order: equal margins keep their ids' order
+            keys = {
+                "product_id": ids,
+                **dict(zip(("code", "product"), _labels(db, ids, "product_id", "code", "product"))),
+                "category": _labels(db, sums["category_id"][order], "category_id", "label")[0],
+            }
+    values = {c: v[order] for c, v in values.items()}  # stable order: equal margins keep their ids' order
     margin, revenue = values["margin"], values["revenue"]
     values["margin_pct"] = margin / np.where(revenue != 0, revenue, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):   # a period whose margins add up to 0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a period whose margins add up to 0
         values["margin_share"] = margin / margin.sum() if len(margin) else margin
     return pd.DataFrame({**keys, **{c: rounded(c, v) for c, v in values.items()}})
 
@@ -117,7 +132,8 @@ def top_products(db: Dashboard, f: Filters, n: int = 10) -> pd.DataFrame:
     return out
 
 
-def profit_trend(db: Dashboard, f: Filters, grain: Grain = "day",
-                 by: Literal["channel", "store"] | None = None) -> pd.DataFrame:
+def profit_trend(
+    db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["channel", "store"] | None = None
+) -> pd.DataFrame:
     """Per period: revenue, cost, margin, margin_pct (and units, orders...), zeros filled."""
     return sales_trend(db, f, grain, by)

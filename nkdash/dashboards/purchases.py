@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from nkdash.dashboards.filters import Condition, Filters, Grain
 
 
-RECEIPT_WINDOW_DAYS = 14         # purchases: receipts searched this far around the range (store filter)
+RECEIPT_WINDOW_DAYS = 14  # purchases: receipts searched this far around the range (store filter)
 
 
 def _purchase_where(f: Filters) -> str:
@@ -33,7 +33,7 @@ def _purchase_where(f: Filters) -> str:
         AND (f.picking_type_id IN (
             SELECT m.picking_type_id FROM fact_inventory_moves m JOIN dim_location l ON l.id = m.location_dest_id
             WHERE m.date BETWEEN $window_start AND $window_end AND m.kind = 'receipt'
-              AND {_warehouses('l.warehouse_id', f)}))"""
+              AND {_warehouses("l.warehouse_id", f)}))"""
 
 
 def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
@@ -44,15 +44,23 @@ def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
 PURCHASE_ONLY_IF: dict[str, Condition] = {"fact_inventory_moves": "stores"}
 
 
-PURCHASE_KEYS: dict[str, tuple[str, str, str]] = {   # by -> (ids summed by, select list, joins for the labels)
-    "vendor": ("f.partner_id", "a.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || a.partner_id) AS vendor",
-               "LEFT JOIN dim_partner v ON v.id = a.partner_id"),
-    "category": ("p.category_id", f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, "
-                 f"{DEPARTMENT.format(c='c')} AS department", "LEFT JOIN dim_category c ON c.id = a.category_id"),
-    "department": ("d.department", "a.department", ""),   # an order spans categories: counted per department
-    "product": ("f.product_id, p.category_id", "a.product_id, p.default_code AS code, p.name AS product, "
-                f"{CATEGORY_LABEL.format(c='c')} AS category",
-                "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id"),
+PURCHASE_KEYS: dict[str, tuple[str, str, str]] = {  # by -> (ids summed by, select list, joins for the labels)
+    "vendor": (
+        "f.partner_id",
+        "a.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || a.partner_id) AS vendor",
+        "LEFT JOIN dim_partner v ON v.id = a.partner_id",
+    ),
+    "category": (
+        "p.category_id",
+        f"a.category_id, {CATEGORY_LABEL.format(c='c')} AS category, {DEPARTMENT.format(c='c')} AS department",
+        "LEFT JOIN dim_category c ON c.id = a.category_id",
+    ),
+    "department": ("d.department", "a.department", ""),  # an order spans categories: counted per department
+    "product": (
+        "f.product_id, p.category_id",
+        f"a.product_id, p.default_code AS code, p.name AS product, {CATEGORY_LABEL.format(c='c')} AS category",
+        "LEFT JOIN dim_product p ON p.id = a.product_id LEFT JOIN dim_category c ON c.id = a.category_id",
+    ),
 }
 
 
@@ -70,8 +78,18 @@ PURCHASE_SUMS = """count(DISTINCT f.order_id) AS orders, count(*) AS lines, sum(
     sum(f.qty_invoiced * f.price_unit) AS invoiced_value"""
 
 
-@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
-       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
+@query(
+    "fact_purchases",
+    "fact_inventory_moves",
+    "dim_product",
+    "dim_category",
+    "dim_partner",
+    "dim_location",
+    "dim_store",
+    before=RECEIPT_WINDOW_DAYS,
+    after=RECEIPT_WINDOW_DAYS,
+    only_if=PURCHASE_ONLY_IF,
+)
 def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.DataFrame:
     """Confirmed purchases per vendor, category, department or product: orders, lines,
     spend (untaxed), ordered / received / invoiced quantities and values (qty x unit
@@ -79,7 +97,9 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
     Sums by ids first, then the labels."""
     ids, select, joins = PURCHASE_KEYS[_choice("by", by, get_args(PurchasesBy))]
     departments = f"LEFT JOIN {DEPARTMENTS} d ON d.id = p.category_id" if by == "department" else ""
-    frame = db.sql(f"purchases_by_{by}", f"""
+    frame = db.sql(
+        f"purchases_by_{by}",
+        f"""
         WITH a AS (
             SELECT {ids}, {PURCHASE_SUMS}
             FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id {departments}
@@ -88,43 +108,72 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
         SELECT {select}, a.* EXCLUDE ({_names(ids)})
         FROM a {joins}
         ORDER BY spend DESC, 1""",
-        _purchase_params(db, f), {**f.log_params(), "by": by})
+        _purchase_params(db, f),
+        {**f.log_params(), "by": by},
+    )
     frame["received_pct"] = frame["received_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
     frame["invoiced_pct"] = frame["invoiced_value"] / frame["ordered_value"].where(frame["ordered_value"] != 0)
     return frame
 
 
-@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_location", "dim_store",
-       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
+@query(
+    "fact_purchases",
+    "fact_inventory_moves",
+    "dim_product",
+    "dim_category",
+    "dim_location",
+    "dim_store",
+    before=RECEIPT_WINDOW_DAYS,
+    after=RECEIPT_WINDOW_DAYS,
+    only_if=PURCHASE_ONLY_IF,
+)
 def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.DataFrame:
     """Ordered vs received vs invoiced value per period of the order date:
     period, stage ('ordered'|'received'|'invoiced'), value, qty; every period present."""
-    frame = db.sql("purchase_fulfilment", f"""
-        SELECT {PERIOD.format(a='f.')} AS period, {PURCHASE_SUMS}
+    frame = db.sql(
+        "purchase_fulfilment",
+        f"""
+        SELECT {PERIOD.format(a="f.")} AS period, {PURCHASE_SUMS}
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         WHERE {_purchase_where(f)}
-        GROUP BY ALL ORDER BY period""", _purchase_params(db, f, grain=_grain(grain)),
-        {**f.log_params(), "grain": grain})
+        GROUP BY ALL ORDER BY period""",
+        _purchase_params(db, f, grain=_grain(grain)),
+        {**f.log_params(), "grain": grain},
+    )
     frame = _fill_periods(frame, f, grain, ())
-    stages = [frame[["period"]].assign(stage=stage, value=frame[f"{stage}_value"], qty=frame[f"{stage}_qty"])
-              for stage in ("ordered", "received", "invoiced")]
+    stages = [
+        frame[["period"]].assign(stage=stage, value=frame[f"{stage}_value"], qty=frame[f"{stage}_qty"])
+        for stage in ("ordered", "received", "invoiced")
+    ]
     return pd.concat(stages, ignore_index=True)
 
 
-OPEN_LINE = "(f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)"   # not all received or invoiced
+OPEN_LINE = "(f.qty_received < f.product_qty OR f.qty_invoiced < f.qty_received)"  # not all received or invoiced
 
 
-OPEN_VALUE = "greatest(f.product_qty - f.qty_received, 0) * f.price_unit"              # the value still to receive
+OPEN_VALUE = "greatest(f.product_qty - f.qty_received, 0) * f.price_unit"  # the value still to receive
 
 
-@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_category", "dim_partner", "dim_location",
-       "dim_store", before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
+@query(
+    "fact_purchases",
+    "fact_inventory_moves",
+    "dim_product",
+    "dim_category",
+    "dim_partner",
+    "dim_location",
+    "dim_store",
+    before=RECEIPT_WINDOW_DAYS,
+    after=RECEIPT_WINDOW_DAYS,
+    only_if=PURCHASE_ONLY_IF,
+)
 def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> pd.DataFrame:
     """Purchase lines not fully received or not fully invoiced (of ``vendors`` if given):
     order, date, vendor, product, ordered / received / invoiced qty, to_receive,
     to_invoice, open_value (value still to receive); by date then order."""
     vendors = _ids("vendor", vendors)
-    return db.sql("open_purchases", f"""
+    return db.sql(
+        "open_purchases",
+        f"""
         SELECT f.order_ref, f.date, f.partner_id AS vendor_id, coalesce(v.name, 'vendor ' || f.partner_id) AS vendor,
                p.default_code AS code,
                p.name AS product, f.product_qty AS ordered_qty, f.qty_received AS received_qty,
@@ -135,22 +184,37 @@ def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> 
         LEFT JOIN dim_partner v ON v.id = f.partner_id
         WHERE {_purchase_where(f)} AND {OPEN_LINE}
           AND (len($vendors::BIGINT[]) = 0 OR list_contains($vendors::BIGINT[], f.partner_id))
-        ORDER BY f.date, f.order_ref, f.line_id""", _purchase_params(db, f, vendors=list(vendors)),
-        {**f.log_params(), "vendors": list(vendors)})
+        ORDER BY f.date, f.order_ref, f.line_id""",
+        _purchase_params(db, f, vendors=list(vendors)),
+        {**f.log_params(), "vendors": list(vendors)},
+    )
 
 
-@query("fact_purchases", "fact_inventory_moves", "dim_product", "dim_location", "dim_store",
-       before=RECEIPT_WINDOW_DAYS, after=RECEIPT_WINDOW_DAYS, only_if=PURCHASE_ONLY_IF)
+@query(
+    "fact_purchases",
+    "fact_inventory_moves",
+    "dim_product",
+    "dim_location",
+    "dim_store",
+    before=RECEIPT_WINDOW_DAYS,
+    after=RECEIPT_WINDOW_DAYS,
+    only_if=PURCHASE_ONLY_IF,
+)
 def purchases_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     """One row: orders, lines, spend, vendors, received_pct and invoiced_pct of the ordered
     value, open_value (still to receive): the totals of :func:`purchases_by` (per vendor)
     and :func:`open_purchases` in one statement (tests hold them equal)."""
-    frame = db.sql("purchases_summary", f"""
+    frame = db.sql(
+        "purchases_summary",
+        f"""
         SELECT count(DISTINCT f.order_id) AS orders, count(*) AS lines, coalesce(sum(f.price_subtotal), 0) AS spend,
                count(DISTINCT f.partner_id) + (count(*) FILTER (WHERE f.partner_id IS NULL) > 0)::INTEGER AS vendors,
                sum(f.qty_received * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS received_pct,
                sum(f.qty_invoiced * f.price_unit) / nullif(sum(f.product_qty * f.price_unit), 0) AS invoiced_pct,
                coalesce(sum({OPEN_VALUE}) FILTER (WHERE {OPEN_LINE}), 0) AS open_value
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
-        WHERE {_purchase_where(f)}""", _purchase_params(db, f), f.log_params())
+        WHERE {_purchase_where(f)}""",
+        _purchase_params(db, f),
+        f.log_params(),
+    )
     return frame.astype({"orders": "int64", "lines": "int64", "vendors": "int64"})

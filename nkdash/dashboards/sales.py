@@ -41,7 +41,7 @@ def _sales_sql(keys: Sequence[str], f: Filters) -> str:
     if f.categories:
         orders = f"""per_order AS (
             SELECT {sel}channel AS order_channel, order_ref, sum(revenue) AS revenue
-            FROM fact_sales WHERE {where} AND {_categories('category_id', f)} GROUP BY ALL
+            FROM fact_sales WHERE {where} AND {_categories("category_id", f)} GROUP BY ALL
         ), o AS (
             SELECT {names}count_if(revenue > 0) AS orders, count_if(revenue < 0) AS refunds,
                    sum(revenue) FILTER (WHERE revenue > 0) AS order_revenue
@@ -58,7 +58,7 @@ def _sales_sql(keys: Sequence[str], f: Filters) -> str:
             SELECT {sel}sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin,
                    sum(lines) AS lines
             FROM {SALES_BY_STORE if not f.categories else "agg_sales_daily"}
-            WHERE {where} AND {_categories('category_id', f)} GROUP BY ALL
+            WHERE {where} AND {_categories("category_id", f)} GROUP BY ALL
         ), {orders}
         SELECT s.*, coalesce(o.orders, 0) AS orders, coalesce(o.refunds, 0) AS refunds,
                o.order_revenue / nullif(o.orders, 0) AS basket,
@@ -82,7 +82,7 @@ def sales_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
     return pd.DataFrame({c: rounded(c, v) for c, v in row.items()})
 
 
-KPIS: tuple[tuple[str, str, str], ...] = (   # column, label, better when it goes ...
+KPIS: tuple[tuple[str, str, str], ...] = (  # column, label, better when it goes ...
     ("revenue", "Revenue", "increase"),
     ("orders", "Orders", "increase"),
     ("basket", "Average basket", "increase"),
@@ -105,8 +105,17 @@ def sales_comparison(db: Dashboard, f: Filters, metrics: Sequence[str] | None = 
         cur, prev = now[col], before[col]
         change = cur - prev if pd.notna(cur) and pd.notna(prev) else float("nan")
         pct = change / abs(prev) if pd.notna(change) and prev else float("nan")
-        rows.append({"metric": col, "label": label, "current": cur, "previous": prev,
-                     "change": round(change, 6) + 0.0, "change_pct": round(pct, 6) + 0.0, "better": better})
+        rows.append(
+            {
+                "metric": col,
+                "label": label,
+                "current": cur,
+                "previous": prev,
+                "change": round(change, 6) + 0.0,
+                "change_pct": round(pct, 6) + 0.0,
+                "better": better,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -114,16 +123,21 @@ TREND_COLUMNS = ["units", "revenue", "cost", "margin", "lines", "orders", "refun
 
 
 @query("agg_sales_daily", "agg_orders_daily", "fact_sales", "dim_category", "dim_store", **SALES_READS)
-def sales_trend(db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["channel", "store"] | None = None
-                ) -> pd.DataFrame:
+def sales_trend(
+    db: Dashboard, f: Filters, grain: Grain = "day", by: Literal["channel", "store"] | None = None
+) -> pd.DataFrame:
     """Per period (and channel or store): units, revenue, cost, margin, orders, basket...
 
     Every period of the range is present (zeros where nothing sold). ``period`` is the
     first day of the day/week (Monday)/month.
     """
     keys = ("period",) + ({"channel": ("channel",), "store": ("store_id",), None: ()}[by])
-    frame = db.sql("sales_trend", _sales_sql(keys, f), db.bind(f, grain=_grain(grain)),
-                   {**f.log_params(), "grain": grain, "by": by})
+    frame = db.sql(
+        "sales_trend",
+        _sales_sql(keys, f),
+        db.bind(f, grain=_grain(grain)),
+        {**f.log_params(), "grain": grain, "by": by},
+    )
     frame = _fill_periods(frame, f, grain, keys[1:])
     if by == "store":
         frame = _store_names(db, frame)
@@ -153,6 +167,9 @@ def sales_by_channel(db: Dashboard, f: Filters) -> pd.DataFrame:
 def _store_names(db: Dashboard, frame: pd.DataFrame) -> pd.DataFrame:
     known = stores(db)
     names = dict(zip(known["id"], known["name"]))
-    frame.insert(frame.columns.get_loc("store_id") + 1, "store",
-                 [names.get(s, f"store {s}") if pd.notna(s) else NO_STORE for s in frame["store_id"]])
+    frame.insert(
+        frame.columns.get_loc("store_id") + 1,
+        "store",
+        [names.get(s, f"store {s}") if pd.notna(s) else NO_STORE for s in frame["store_id"]],
+    )
     return frame

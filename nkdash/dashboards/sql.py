@@ -30,12 +30,16 @@ def _categories(col: str, f: Filters) -> str:
 
 def _warehouses(col: str, f: Filters) -> str:
     """``col`` (a warehouse id) belongs to one of the selected stores."""
-    return (f"{col} IN (SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id))"
-            if f.stores else "TRUE")
+    return (
+        f"{col} IN (SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id))"
+        if f.stores
+        else "TRUE"
+    )
 
 
-CATEGORY_LABEL = ("CASE WHEN {c}.parent_id IS NULL THEN {c}.name "
-                  "ELSE regexp_replace({c}.complete_name, '^.*? / ', '') END")
+CATEGORY_LABEL = (
+    "CASE WHEN {c}.parent_id IS NULL THEN {c}.name ELSE regexp_replace({c}.complete_name, '^.*? / ', '') END"
+)
 
 
 DEPARTMENT = "coalesce(nullif(split_part({c}.complete_name, ' / ', 2), ''), {c}.name)"
@@ -44,16 +48,18 @@ DEPARTMENT = "coalesce(nullif(split_part({c}.complete_name, ' / ', 2), ''), {c}.
 PERIOD = "CAST(date_trunc($grain, {a}date) AS DATE)"
 
 
-SALES_BY_STORE = "agg_sales_daily_by_store"    # agg_sales_daily summed over categories (memtables.ROLLUPS)
+SALES_BY_STORE = "agg_sales_daily_by_store"  # agg_sales_daily summed over categories (memtables.ROLLUPS)
 
 
-PROFIT_BY_PRODUCT = "agg_profit_daily_by_product"   # agg_profit_daily summed over stores and channels
+PROFIT_BY_PRODUCT = "agg_profit_daily_by_product"  # agg_profit_daily summed over stores and channels
 
 
 # A warehouse's store: the first (by id) of the stores (POS configs) it serves; a shop's
 # tills share one warehouse, and a join on all of them would count its stock once per till.
-WAREHOUSE_STORE = ("(SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store "
-                   "WHERE warehouse_id IS NOT NULL ORDER BY warehouse_id, id)")
+WAREHOUSE_STORE = (
+    "(SELECT DISTINCT ON (warehouse_id) warehouse_id, name FROM dim_store "
+    "WHERE warehouse_id IS NOT NULL ORDER BY warehouse_id, id)"
+)
 
 
 def periods(f: Filters, grain: Grain) -> list[dt.date]:
@@ -62,12 +68,13 @@ def periods(f: Filters, grain: Grain) -> list[dt.date]:
 
 
 def _period_index(f: Filters, grain: Grain) -> pd.DatetimeIndex:
-    first = {"day": f.start, "week": f.start - dt.timedelta(days=f.start.weekday()),
-             "month": f.start.replace(day=1)}[grain]
+    first = {"day": f.start, "week": f.start - dt.timedelta(days=f.start.weekday()), "month": f.start.replace(day=1)}[
+        grain
+    ]
     return pd.date_range(first, f.end, freq={"day": "D", "week": "7D", "month": "MS"}[grain])
 
 
-PERIOD_DTYPE = pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype   # what pandas makes of dates
+PERIOD_DTYPE = pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype  # what pandas makes of dates
 
 
 def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
@@ -77,13 +84,14 @@ def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[
     index = _period_index(f, grain)
     stamps = pd.to_datetime(frame["period"]).to_numpy(dtype="datetime64[ns]")
     columns = [[None if pd.isna(v) else v for v in frame[k].tolist()] for k in keys]
-    combos = sorted(set(zip(*columns)), key=lambda c: [(v is None, v if v is not None else 0) for v in c]) \
-        if keys else [()]
+    combos = (
+        sorted(set(zip(*columns)), key=lambda c: [(v is None, v if v is not None else 0) for v in c]) if keys else [()]
+    )
     rows = {(int(t), *c): i for i, (t, *c) in enumerate(zip(stamps.view("int64").tolist(), *columns))}
     wanted = index.to_numpy(dtype="datetime64[ns]")
     take = np.array([rows.get((int(t), *c), -1) for t in wanted.view("int64").tolist() for c in combos], dtype=np.int64)
     out = frame.reset_index(drop=True).reindex(take).reset_index(drop=True)
-    unit = np.promote_types(PERIOD_DTYPE, pd.to_datetime(frame["period"]).dtype)   # as a merge would
+    unit = np.promote_types(PERIOD_DTYPE, pd.to_datetime(frame["period"]).dtype)  # as a merge would
     out["period"] = np.repeat(wanted, len(combos)).astype(unit)
     for i, k in enumerate(keys):
         out[k] = pd.Series([c[i] for c in combos] * len(wanted), dtype=frame[k].dtype)

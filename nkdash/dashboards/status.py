@@ -46,9 +46,18 @@ def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) ->
             lo, hi = windows.get(table, (first, last))
             windows[table] = (None, None) if table in WHOLE else (min(lo, first), max(hi, last))
     files = [file for table, (lo, hi) in windows.items() for file in db.listing.data_files(table, lo, hi)]
-    return [Problem(file.table, file.dates[0] if len(file.dates) == 1 and not file.compacted else None, file.path,
-                    "unreadable", detail, () if len(file.dates) == 1 else file.dates)
-            for file in files if (detail := db.unreadable(file.path))]
+    return [
+        Problem(
+            file.table,
+            file.dates[0] if len(file.dates) == 1 and not file.compacted else None,
+            file.path,
+            "unreadable",
+            detail,
+            () if len(file.dates) == 1 else file.dates,
+        )
+        for file in files
+        if (detail := db.unreadable(file.path))
+    ]
 
 
 def _readable(db: Dashboard, f: Filters, dashboard: str) -> bool:
@@ -68,13 +77,18 @@ def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily
     problems = db.damage.get(f)
     if problems:
         shown = ", ".join(" ".join(map(str, filter(None, (p.table, p.date)))) + f" ({p.kind})" for p in problems[:5])
-        return (f"**Damaged data: {what} for {f.describe()} cannot be shown.** {len(problems)} partition(s) "
-                f"cannot be read: {shown}{' ...' if len(problems) > 5 else ''}.\n\nAn operator repairs them on "
-                "the Recovery page (quarantine and rebuild); meanwhile pick a period without them.")
+        return (
+            f"**Damaged data: {what} for {f.describe()} cannot be shown.** {len(problems)} partition(s) "
+            f"cannot be read: {shown}{' ...' if len(problems) > 5 else ''}.\n\nAn operator repairs them on "
+            "the Recovery page (quarantine and rebuild); meanwhile pick a period without them."
+        )
     bounds = date_bounds(db, table)
-    held = (f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
-            + (" or clear the store and category filters." if f.stores or f.categories else ".")
-            if bounds else "Nothing is loaded yet: an operator loads data from the Operations page.")
+    held = (
+        f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
+        + (" or clear the store and category filters." if f.stores or f.categories else ".")
+        if bounds
+        else "Nothing is loaded yet: an operator loads data from the Operations page."
+    )
     return f"**No {what}** for {f.describe()}.\n\n{held}"
 
 
@@ -89,10 +103,27 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 
 # The queries each dashboard runs (its has_* check looks at every file they read).
 DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
-    "sales": (sales_summary, sales_trend, sales_by_store, sales_by_channel, profit_by, category_tree, stores,
-              _product_labels),
-    "inventory": (inventory_summary, stock_levels, stock_moves, slow_movers, stock_outs, category_tree, stores,
-                  _product_labels, _warehouse_names),
+    "sales": (
+        sales_summary,
+        sales_trend,
+        sales_by_store,
+        sales_by_channel,
+        profit_by,
+        category_tree,
+        stores,
+        _product_labels,
+    ),
+    "inventory": (
+        inventory_summary,
+        stock_levels,
+        stock_moves,
+        slow_movers,
+        stock_outs,
+        category_tree,
+        stores,
+        _product_labels,
+        _warehouse_names,
+    ),
     "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
 
@@ -114,8 +145,9 @@ class Badge:
     missing_in_period: tuple[dt.date, ...]
 
 
-def freshness_badge(db: Dashboard, datasets: Sequence[str], f: Filters | None = None,
-                    today: dt.date | None = None) -> Badge:
+def freshness_badge(
+    db: Dashboard, datasets: Sequence[str], f: Filters | None = None, today: dt.date | None = None
+) -> Badge:
     """The freshness of the ``datasets`` a dashboard reads (the least fresh one speaks).
 
     Uses the metadata store (last loaded date, failed dates, SLA status: yesterday loaded
@@ -127,8 +159,9 @@ def freshness_badge(db: Dashboard, datasets: Sequence[str], f: Filters | None = 
     worst = max(rows, key=lambda r: (_RANK[r["status"]], 10**6 if r["lag"] is None else r["lag"]))
     last = worst["last"]
     if last is None:
-        return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]],
-                     f"**No data loaded yet** for {worst['title']}.", None, ())
+        return Badge(
+            worst["status"], FRESHNESS_KINDS[worst["status"]], f"**No data loaded yet** for {worst['title']}.", None, ()
+        )
     missing = tuple(sorted({d for r in rows for d in r["missing"] if f and f.start <= d <= f.end}))
     failed = sorted({d for r in rows for d in r["failed"]})
     text = f"Data up to **{last:%a %d %b %Y}** ({_ago((today - last).days)}) — {SLA_TEXT[worst['status']]}."
@@ -148,8 +181,17 @@ _RANK = {"ok": 0, "late": 1, "critical": 2}
 def _freshness(db: Dashboard, datasets: Sequence[str], today: dt.date) -> list[dict[str, Any]]:
     meta = db.meta
     if meta is not None:
-        return [{"title": REGISTRY[r.dataset].title, "status": r.status, "last": r.last_loaded, "lag": r.lag_days,
-                 "missing": r.missing, "failed": r.failed} for r in meta.freshness(list(datasets), today)]
+        return [
+            {
+                "title": REGISTRY[r.dataset].title,
+                "status": r.status,
+                "last": r.last_loaded,
+                "lag": r.lag_days,
+                "missing": r.missing,
+                "failed": r.failed,
+            }
+            for r in meta.freshness(list(datasets), today)
+        ]
     rows = []
     for name in datasets:
         on_disk = set.intersection(*(set(db.lake.partitions(t)) for t in REGISTRY[name].table_names))
@@ -158,8 +200,16 @@ def _freshness(db: Dashboard, datasets: Sequence[str], today: dt.date) -> list[d
         lag = (today - last).days if last else None
         status = "critical" if lag is None or lag > 3 else "late" if lag >= 2 else "ok"
         missing = [d for d in cal.days(first, today - dt.timedelta(days=1)) if d not in on_disk]
-        rows.append({"title": REGISTRY[name].title, "status": status, "last": last, "lag": lag,
-                     "missing": missing, "failed": []})
+        rows.append(
+            {
+                "title": REGISTRY[name].title,
+                "status": status,
+                "last": last,
+                "lag": lag,
+                "missing": missing,
+                "failed": [],
+            }
+        )
     return rows
 
 

@@ -74,13 +74,17 @@ def _union(lists: list[list[int]]) -> Source:
 @dataclass(frozen=True)
 class Filter:
     predicate: Predicate = always
-    source: Source | None = None      # None: every record is a candidate
-    lo: float = -inf                  # id >= lo
-    hi: float = inf                   # id < hi
+    source: Source | None = None  # None: every record is a candidate
+    lo: float = -inf  # id >= lo
+    hi: float = inf  # id < hi
 
 
-ID_BOUNDS = {">": lambda n: (n + 1, inf), ">=": lambda n: (n, inf),
-             "<": lambda n: (-inf, n), "<=": lambda n: (-inf, n + 1)}
+ID_BOUNDS = {
+    ">": lambda n: (n + 1, inf),
+    ">=": lambda n: (n, inf),
+    "<": lambda n: (-inf, n),
+    "<=": lambda n: (-inf, n + 1),
+}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -93,8 +97,9 @@ class Domains:
         self.context = context or {}
 
     # public ------------------------------------------------------------------
-    def search(self, model: Model, domain: Sequence | None, *, active_test: bool | None = None,
-               reverse: bool = False) -> Iterator[int]:
+    def search(
+        self, model: Model, domain: Sequence | None, *, active_test: bool | None = None, reverse: bool = False
+    ) -> Iterator[int]:
         """Matching ids in id order (descending with ``reverse``), lazily."""
         return self.select(model, self.compile(model, domain, active_test=active_test), reverse=reverse)
 
@@ -144,17 +149,21 @@ class Domains:
         filters = [self._node(model, child) for child in children]
         filters += self._date_ranges(model, children)
         sources = [f.source for f in filters if f.source is not None]
-        return Filter(all_of([f.predicate for f in filters]),
-                      min(sources, key=lambda s: s.size) if sources else None,
-                      max(f.lo for f in filters), min(f.hi for f in filters))
+        return Filter(
+            all_of([f.predicate for f in filters]),
+            min(sources, key=lambda s: s.size) if sources else None,
+            max(f.lo for f in filters),
+            min(f.hi for f in filters),
+        )
 
     def _or(self, model: Model, children: tuple) -> Filter:
         filters = [self._node(model, child) for child in children]
         sources = [f.source for f in filters]
         source = None
         if all(s is not None for s in sources):
-            source = Source(sum(s.size for s in sources),
-                            lambda: sorted(set(chain.from_iterable(s.fetch() for s in sources))))
+            source = Source(
+                sum(s.size for s in sources), lambda: sorted(set(chain.from_iterable(s.fetch() for s in sources)))
+            )
         return Filter(any_of([f.predicate for f in filters]), source)
 
     def _merge_many2one_paths(self, model: Model, children: tuple) -> list:
@@ -185,8 +194,11 @@ class Domains:
                 limits["lo"] = max(limits.get("lo", (value, child.op)), (value, child.op))
             else:
                 limits["hi"] = min(limits.get("hi", (value, child.op)), (value, child.op))
-        return [Filter(source=self._range_source(model, fname, limits.get("lo"), limits.get("hi")))
-                for fname, limits in bounds.items() if len(limits) == 2]
+        return [
+            Filter(source=self._range_source(model, fname, limits.get("lo"), limits.get("hi")))
+            for fname, limits in bounds.items()
+            if len(limits) == 2
+        ]
 
     def _range_source(self, model: Model, fname: str, lo: tuple | None, hi: tuple | None) -> Source:
         values, ids = self.indexes.ordered(model, fname)
@@ -209,7 +221,7 @@ class Domains:
         field = model.fields.get(head)
         if field is None:
             raise ValueError(f"Invalid field {head!r} on model {model.name!r}")
-        if tail:                               # Odoo 17: (a.b, op, v) -> (a, any, [(b, op, v)])
+        if tail:  # Odoo 17: (a.b, op, v) -> (a, any, [(b, op, v)])
             if field.type not in RELATIONAL:
                 raise ValueError(f"Invalid field {path!r} on model {model.name!r}")
             return self._any(model, head, [(tail, op, value)])
@@ -246,6 +258,7 @@ class Domains:
 
         def predicate(record: Record) -> bool:
             return test(record["id"])
+
         if op in RANGE_OPERATORS and isinstance(value, int) and not isinstance(value, bool):
             return Filter(predicate, None, *ID_BOUNDS[op](value))
         if op in ("=", "in"):
@@ -262,9 +275,9 @@ class Domains:
         comodel = self.db.models[model.fields[fname].relation]
         if op in ("child_of", "parent_of"):
             return self._related_in(model, fname, self._hierarchy(comodel, op, value))
-        if _are_names(value):                    # name_search on the comodel
+        if _are_names(value):  # name_search on the comodel
             return self._related_in(model, fname, self._name_ids(comodel, op, value))
-        if op not in ("=", "in"):                # id comparisons (many2one only)
+        if op not in ("=", "in"):  # id comparisons (many2one only)
             if model.fields[fname].type != "many2one":
                 raise ValueError(f"Invalid leaf {(fname, op, value)!r}")
             test = value_test(op, value)
@@ -296,8 +309,10 @@ class Domains:
     def _related_null(self, model: Model, fname: str) -> Filter:
         field = model.fields[fname]
         if field.type == "many2one":
-            return Filter(lambda record: is_null(record.get(fname, False)),
-                          _union([self.indexes.buckets(model, fname).get(False, [])]))
+            return Filter(
+                lambda record: is_null(record.get(fname, False)),
+                _union([self.indexes.buckets(model, fname).get(False, [])]),
+            )
         if field.type == "one2many":
             comodel = self.db.models[field.relation]
             parents = self.indexes.buckets(comodel, field.inverse)
@@ -356,4 +371,3 @@ def _are_names(value: Any) -> bool:
     if isinstance(value, str):
         return True
     return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
-

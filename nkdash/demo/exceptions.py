@@ -37,8 +37,10 @@ class DatabaseNotFound(Exception):
 
     def __init__(self, name: str):
         self.name = name
-        super().__init__('connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
-                         f'FATAL:  database "{name}" does not exist\n')
+        super().__init__(
+            'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: '
+            f'FATAL:  database "{name}" does not exist\n'
+        )
 
 
 def odoo_name(exc: BaseException) -> str:

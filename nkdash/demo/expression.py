@@ -27,15 +27,34 @@ FALSE_LEAF = (0, "=", 1)
 TRUE_DOMAIN = [TRUE_LEAF]
 FALSE_DOMAIN = [FALSE_LEAF]
 
-LEAF_OPERATORS = frozenset({
-    "=", "!=", ">", ">=", "<", "<=", "=?", "=like", "like", "not like", "ilike", "not ilike",
-    "=ilike", "in", "not in", "child_of", "parent_of", "any", "not any",
-})
+LEAF_OPERATORS = frozenset(
+    {
+        "=",
+        "!=",
+        ">",
+        ">=",
+        "<",
+        "<=",
+        "=?",
+        "=like",
+        "like",
+        "not like",
+        "ilike",
+        "not ilike",
+        "=ilike",
+        "in",
+        "not in",
+        "child_of",
+        "parent_of",
+        "any",
+        "not any",
+    }
+)
 NEGATIONS = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike", "not any": "any"}
 RANGE_OPERATORS = frozenset({">", ">=", "<", "<="})
 RELATIONAL = frozenset({"many2one", "one2many", "many2many"})
 NUMERIC = frozenset({"integer", "float", "monetary"})
-PARENT_FIELDS = {"stock.location": "location_id"}   # Odoo's _parent_name where it is not parent_id
+PARENT_FIELDS = {"stock.location": "location_id"}  # Odoo's _parent_name where it is not parent_id
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
@@ -91,7 +110,7 @@ def normalize(domain: Sequence | None) -> list:
     result: list = []
     expected = 1
     for token in domain:
-        if expected == 0:                    # a complete term followed by more: implicit '&'
+        if expected == 0:  # a complete term followed by more: implicit '&'
             result.insert(0, "&")
             expected = 1
         if token in ("&", "|"):
@@ -171,8 +190,12 @@ def value_test(op: str, right: Any) -> Callable[[Any], bool]:
     if op in RANGE_OPERATORS:
         if is_null(right):
             return lambda v: False
-        compare = {">": lambda v: v > right, ">=": lambda v: v >= right,
-                   "<": lambda v: v < right, "<=": lambda v: v <= right}[op]
+        compare = {
+            ">": lambda v: v > right,
+            ">=": lambda v: v >= right,
+            "<": lambda v: v < right,
+            "<=": lambda v: v <= right,
+        }[op]
         return lambda v: not is_null(v) and compare(v)
     if op in ("like", "ilike", "=like", "=ilike"):
         if is_null(right):
@@ -215,7 +238,6 @@ def display_name(model: Model, record: Record) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-
 # --------------------------------------------------------------------------- predicates
 def always(record: Record) -> bool:
     return True
@@ -229,10 +251,8 @@ def all_of(predicates: list[Predicate]) -> Predicate:
         return predicates[0]
 
     def conjunction(record: Record) -> bool:
-        for predicate in predicates:
-            if not predicate(record):
-                return False
-        return True
+        return all(predicate(record) for predicate in predicates)
+
     return conjunction
 
 
@@ -241,15 +261,14 @@ def any_of(predicates: list[Predicate]) -> Predicate:
         return always
 
     def disjunction(record: Record) -> bool:
-        for predicate in predicates:
-            if predicate(record):
-                return True
-        return False
+        return any(predicate(record) for predicate in predicates)
+
     return disjunction
 
 
 def dict_predicate(domain: Sequence | None) -> Predicate:
     """A domain over plain dicts (keys as fields, scalar comparisons): ``having`` clauses."""
+
     def compile_node(node: Any) -> Predicate:
         if isinstance(node, And):
             return all_of([compile_node(c) for c in node.children])
@@ -264,4 +283,5 @@ def dict_predicate(domain: Sequence | None) -> Predicate:
         negate = op in NEGATIONS
         test = value_test(NEGATIONS.get(op, op), value)
         return (lambda row: not test(row.get(key, False))) if negate else (lambda row: test(row.get(key, False)))
+
     return compile_node(parse(domain))

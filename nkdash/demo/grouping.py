@@ -45,16 +45,28 @@ def many2one_value(comodel: Model, rid: Any, memo: dict | None = None) -> list |
 # --------------------------------------------------------------------------- grouping
 AGGREGATORS = frozenset({"sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or", "array_agg"})
 GRANULARITIES = ("hour", "day", "week", "month", "quarter", "year")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 FIXED_STEPS = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1), "week": dt.timedelta(weeks=1)}
 MONTH_STEPS = {"month": 1, "quarter": 3, "year": 12}
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
 class Aggregate:
-    fname: str        # "__count" counts records
+    fname: str  # "__count" counts records
     func: str
 
     @staticmethod
@@ -82,7 +94,7 @@ class Aggregate:
             return len(records)
         spec = model.fields[self.fname]
         values = [r.get(self.fname, False) for r in records]
-        if spec.type == "datetime":          # aggregated datetimes are read to the second
+        if spec.type == "datetime":  # aggregated datetimes are read to the second
             values = [read_datetime(v) for v in values]
         if self.func in ("bool_and", "bool_or", "array_agg"):
             return {"bool_and": all, "bool_or": any, "array_agg": list}[self.func](values)
@@ -105,7 +117,7 @@ COUNT = Aggregate("__count", "count")
 
 @dataclass(frozen=True)
 class GroupBy:
-    spec: str                 # as requested, also the row key: "date_order:day"
+    spec: str  # as requested, also the row key: "date_order:day"
     fname: str
     ftype: str
     relation: str | None

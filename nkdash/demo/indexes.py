@@ -17,7 +17,7 @@ class Indexes:
     """
 
     def __init__(self) -> None:
-        self._revisions: dict[str | None, int] = {}      # None: every model
+        self._revisions: dict[str | None, int] = {}  # None: every model
         self._cache: dict[tuple, tuple[tuple, Any]] = {}
 
     def invalidate(self, model: str | None = None) -> None:
@@ -39,18 +39,23 @@ class Indexes:
 
     def buckets(self, model: Model, field: str) -> dict[Any, list[int]]:
         """value -> ascending ids having it (``False`` for unset): many2one and inverse lookups."""
+
         def build():
             out: dict[Any, list[int]] = {}
             for rid in self.ids(model):
                 value = model.records[rid].get(field, False)
                 out.setdefault(False if is_null(value) else value, []).append(rid)
             return out
+
         return self._cached(("buckets", model.name, field), model, build)
 
     def ordered(self, model: Model, field: str) -> tuple[list[Any], list[int]]:
         """(values, ids) of the records where ``field`` is set, sorted by value: range lookups."""
+
         def build():
-            pairs = sorted((rec[field], rid) for rid, rec in model.records.items()
-                           if not is_null(rec.get(field, False)))
+            pairs = sorted(
+                (rec[field], rid) for rid, rec in model.records.items() if not is_null(rec.get(field, False))
+            )
             return [p[0] for p in pairs], [p[1] for p in pairs]
+
         return self._cached(("ordered", model.name, field), model, build)

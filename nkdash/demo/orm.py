@@ -32,8 +32,16 @@ from nkdash.demo.exceptions import AccessDenied, AccessError, DatabaseNotFound, 
 from nkdash.demo.grouping import COUNT, Aggregate, GroupBy, many2one_value, null_last, related_name
 from nkdash.demo.store import Database, Field, Model, User, read_datetime
 
-__all__ = ["AccessDenied", "AccessError", "DatabaseNotFound", "Env", "MissingError", "Registry",
-           "UserError", "odoo_name"]
+__all__ = [
+    "AccessDenied",
+    "AccessError",
+    "DatabaseNotFound",
+    "Env",
+    "MissingError",
+    "Registry",
+    "UserError",
+    "odoo_name",
+]
 
 
 # --------------------------------------------------------------------------- registry
@@ -93,6 +101,7 @@ def _watch_writes(db: Database, lock: threading.RLock, invalidate: Callable[[str
                     return _original(*args, **kwargs)
                 finally:
                     invalidate(args[0] if args else kwargs["model"])
+
         setattr(db, name, tracked)
 
 
@@ -119,15 +128,19 @@ class Env:
 # --------------------------------------------------------------------------- RPC methods
 def rpc(func: Callable | None = None, *, records: bool = False, free: bool = False):
     """Mark a public model method. ``records``: takes ids first; ``free``: no access check."""
+
     def mark(f: Callable) -> Callable:
         f.rpc_records, f.rpc_free = records, free
         return f
+
     return mark(func) if func is not None else mark
 
 
 ORDER_TERM = re.compile(r'\s*"?([\w.:]+)"?(?:\s+(asc|desc))?\s*', re.I)
-BAD_ORDER = ('Invalid "order" specified ({}). A valid "order" specification is a comma-separated list '
-             'of valid field names (optionally followed by asc/desc for the direction)')
+BAD_ORDER = (
+    'Invalid "order" specified ({}). A valid "order" specification is a comma-separated list '
+    "of valid field names (optionally followed by asc/desc for the direction)"
+)
 
 
 def parse_order(order: str | None) -> list[tuple[str, bool]]:
@@ -173,8 +186,10 @@ class Methods17:
     def check_access(self) -> None:
         allowed = self.env.user.allowed_models
         if allowed is not None and self.model.name not in allowed:
-            raise AccessError(f"You are not allowed to access '{self.model.description}' ({self.model.name}) "
-                              "records.\n\nContact your administrator to request access if necessary.")
+            raise AccessError(
+                f"You are not allowed to access '{self.model.description}' ({self.model.name}) "
+                "records.\n\nContact your administrator to request access if necessary."
+            )
 
     # search / read -----------------------------------------------------------
     @rpc
@@ -203,8 +218,9 @@ class Methods17:
         missing = [i for i in ids if i not in self.model.records]
         if missing:
             record = f"{self.model.name}({', '.join(map(str, missing))},)"
-            raise MissingError("Record does not exist or has been deleted.\n"
-                               f"(Record: {record}, User: {self.env.user.uid})")
+            raise MissingError(
+                f"Record does not exist or has been deleted.\n(Record: {record}, User: {self.env.user.uid})"
+            )
         self.db.write(self.model.name, ids, dict(vals))
         return True
 
@@ -216,7 +232,7 @@ class Methods17:
             if spec is None or not spec.store:
                 raise ValueError(f"Invalid field {fname!r} on model {self.model.name!r}")
         stop = offset + limit if limit else None
-        if all(fname == "id" for fname, _ in terms[:1]):      # id order: stream, stop early
+        if all(fname == "id" for fname, _ in terms[:1]):  # id order: stream, stop early
             reverse = bool(terms) and terms[0][1]
             return list(islice(self.domains.search(self.model, domain, reverse=reverse), offset, stop))
         ids = self.domains.ids(self.model, domain)
@@ -260,14 +276,14 @@ class Methods17:
             comodel = self.db.models[spec.relation]
             if load != "_classic_read":
                 return lambda record: record.get(name) or False
-            names: dict[int, list] = {}        # one lookup per related record and call
+            names: dict[int, list] = {}  # one lookup per related record and call
             return lambda record: many2one_value(comodel, record.get(name, False), names)
         if spec.type == "one2many":
             children = self.env.registry.indexes.buckets(self.db.models[spec.relation], spec.inverse)
             return lambda record: list(children.get(record["id"], ()))
         if spec.type == "many2many":
             return lambda record: list(record.get(name) or ())
-        if spec.type == "datetime":                # stored with microseconds, read to the second
+        if spec.type == "datetime":  # stored with microseconds, read to the second
             return lambda record: read_datetime(record.get(name, False))
         default = 0 if spec.type in ("integer", "float", "monetary") else False
         return lambda record: record.get(name, default)
@@ -276,8 +292,7 @@ class Methods17:
     @rpc(free=True)
     def fields_get(self, allfields=None, attributes=None):
         names = allfields or list(self.model.fields)
-        described = {name: self._describe(name, self.model.fields[name])
-                     for name in names if name in self.model.fields}
+        described = {name: self._describe(name, self.model.fields[name]) for name in names if name in self.model.fields}
         if attributes:
             described = {name: {k: d[k] for k in attributes if k in d} for name, d in described.items()}
         return described
@@ -286,11 +301,21 @@ class Methods17:
 
     def _describe(self, name: str, spec: Field) -> dict:
         out = {
-            "name": name, "type": spec.type, "string": spec.string or name.replace("_", " ").title(),
-            "required": spec.required, "readonly": spec.readonly, "store": spec.store,
-            "sortable": spec.store, "searchable": True, "groupable": spec.store and spec.type != "one2many",
-            "manual": False, "company_dependent": False, "depends": [], "exportable": True,
-            "translate": False, "change_default": False,
+            "name": name,
+            "type": spec.type,
+            "string": spec.string or name.replace("_", " ").title(),
+            "required": spec.required,
+            "readonly": spec.readonly,
+            "store": spec.store,
+            "sortable": spec.store,
+            "searchable": True,
+            "groupable": spec.store and spec.type != "one2many",
+            "manual": False,
+            "company_dependent": False,
+            "depends": [],
+            "exportable": True,
+            "translate": False,
+            "change_default": False,
         }
         if spec.relation:
             out.update(relation=spec.relation, context={}, domain=[])
@@ -315,8 +340,11 @@ class Methods17:
     @rpc(free=True)
     def context_get(self):
         record = self.model.records.get(self.env.user.uid, {})
-        return {"lang": record.get("lang") or "en_US", "tz": record.get("tz") or self.db.company_tz,
-                "uid": self.env.user.uid}
+        return {
+            "lang": record.get("lang") or "en_US",
+            "tz": record.get("tz") or self.db.company_tz,
+            "uid": self.env.user.uid,
+        }
 
     @rpc
     def name_search(self, name="", args=None, operator="ilike", limit=100):
@@ -336,10 +364,11 @@ class Methods17:
         specs = [GroupBy.parse(self.model, spec, default="month") for spec in shown]
         count_key = f"{shown[0].split(':')[0]}_count" if lazy and shown else "__count"
         aggregates = {count_key: COUNT, **self._read_group_aggregates(fields, {s.fname for s in specs})}
-        field_names = {s.fname: s.spec for s in specs}      # orderby may name the field of "date:day"
+        field_names = {s.fname: s.spec for s in specs}  # orderby may name the field of "date:day"
         rows = []
-        for key, values in self._grouped(domain, specs, {**aggregates, "__count": COUNT}, orderby,
-                                         aliases=field_names, offset=offset, limit=limit):
+        for key, values in self._grouped(
+            domain, specs, {**aggregates, "__count": COUNT}, orderby, aliases=field_names, offset=offset, limit=limit
+        ):
             row, pieces = self._group_row(specs, key, formatted=False)
             row.update((name, values[name]) for name in aggregates)
             row["__domain"] = AND([domain or [], *pieces])
@@ -369,11 +398,23 @@ class Methods17:
                 out[name] = Aggregate(fname, Aggregate.check(func))
         return out
 
-    def _grouped(self, domain, specs: list[GroupBy], aggregates: Mapping[str, Aggregate], order, *,
-                 aliases: Mapping[str, str] | None = None, having=None, offset=0, limit=None) -> list[tuple]:
+    def _grouped(
+        self,
+        domain,
+        specs: list[GroupBy],
+        aggregates: Mapping[str, Aggregate],
+        order,
+        *,
+        aliases: Mapping[str, str] | None = None,
+        having=None,
+        offset=0,
+        limit=None,
+    ) -> list[tuple]:
         """(group key, aggregate values) per group: kept by ``having``, ordered, paged."""
-        groups = [(key, {name: agg.compute(self.model, records) for name, agg in aggregates.items()})
-                  for key, records in self._groups(domain, specs)]
+        groups = [
+            (key, {name: agg.compute(self.model, records) for name, agg in aggregates.items()})
+            for key, records in self._groups(domain, specs)
+        ]
         if having:
             keep = dict_predicate(having)
             groups = [group for group in groups if keep(group[1])]
@@ -381,7 +422,7 @@ class Methods17:
             name = (aliases or {}).get(name, name)
             groups.sort(key=self._group_order(name, specs, aggregates, order), reverse=descending)
         offset = offset or 0
-        return groups[offset:offset + limit if limit else None]
+        return groups[offset : offset + limit if limit else None]
 
     def _groups(self, domain, specs: list[GroupBy]) -> list[tuple[tuple, list]]:
         """(key, records) per group, ordered by the groupby values."""
@@ -392,7 +433,7 @@ class Methods17:
             record = records[rid]
             groups.setdefault(tuple(s.key(record, tz) for s in specs), []).append(record)
         if not specs and not groups:
-            groups[()] = []              # no groupby: always one group
+            groups[()] = []  # no groupby: always one group
         keys = [s.sort_key(self.db) for s in specs]
         return sorted(groups.items(), key=lambda item: tuple(k(v) for k, v in zip(keys, item[0])))
 
@@ -429,8 +470,11 @@ class Methods16(Methods17):
 
     @rpc(records=True)
     def name_get(self, ids):
-        return [[rid, display_name(self.model, self.model.records[rid])]
-                for rid in _as_ids(ids) if rid in self.model.records]
+        return [
+            [rid, display_name(self.model, self.model.records[rid])]
+            for rid in _as_ids(ids)
+            if rid in self.model.records
+        ]
 
 
 class Methods18(Methods17):
@@ -454,8 +498,9 @@ class Methods19(Methods18):
         mentioned |= {term[0] for term in having or () if isinstance(term, (list, tuple))}
         extra = {name: Aggregate.parse(self.model, name) for name in mentioned - {s.spec for s in specs} - set(wanted)}
         rows = []
-        for key, values in self._grouped(domain, specs, {**extra, **wanted}, order, having=having,
-                                         offset=offset, limit=limit):
+        for key, values in self._grouped(
+            domain, specs, {**extra, **wanted}, order, having=having, offset=offset, limit=limit
+        ):
             row, pieces = self._group_row(specs, key, formatted=True)
             row.update((name, values[name]) for name in wanted)
             row["__extra_domain"] = AND(pieces)

@@ -51,7 +51,7 @@ from nkdash.demo.wire import (
 logger = logging.getLogger(__name__)
 
 BEARER = re.compile(r"^bearer\s+(.+)$", re.I)
-XMLRPC = re.compile(r"/xmlrpc/(2/)?([^/]+)")      # Odoo's routes /xmlrpc/2/<service> and /xmlrpc/<service>
+XMLRPC = re.compile(r"/xmlrpc/(2/)?([^/]+)")  # Odoo's routes /xmlrpc/2/<service> and /xmlrpc/<service>
 
 
 # --------------------------------------------------------------------------- the application
@@ -63,9 +63,9 @@ class OdooApp:
         self.registry = Registry(db)
         self.version = db.version
         self.model_calls: Counter[str] = Counter()
-        self._sessions: dict[str, int] = {}          # session_id -> uid
+        self._sessions: dict[str, int] = {}  # session_id -> uid
         self._lock = threading.Lock()
-        self.json_routes = {       # path -> route(params, request)
+        self.json_routes = {  # path -> route(params, request)
             "/jsonrpc": self.web_jsonrpc,
             "/web/webclient/version_info": lambda params, request: self.rpc_version(),
             "/web/database/list": lambda params, request: [self.db.name],
@@ -99,8 +99,12 @@ class OdooApp:
         return {"version_info": [self.version, 0, 0, "final", 0, ""], "version": f"{self.version}.0"}
 
     def rpc_version(self) -> dict:
-        return {"server_version": f"{self.version}.0", "server_version_info": [self.version, 0, 0, "final", 0, ""],
-                "server_serie": f"{self.version}.0", "protocol_version": 1}
+        return {
+            "server_version": f"{self.version}.0",
+            "server_version_info": [self.version, 0, 0, "final", 0, ""],
+            "server_serie": f"{self.version}.0",
+            "protocol_version": 1,
+        }
 
     # JSON-RPC ----------------------------------------------------------------
     def jsonrpc(self, request: Request, route) -> Response:
@@ -112,7 +116,7 @@ class OdooApp:
             return Response(400, b"Invalid JSON data", "text/html; charset=utf-8")
         try:
             result = route(params, request)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any error becomes Odoo's error answer
             return json_response({"jsonrpc": "2.0", "id": request_id, "error": self.jsonrpc_error(exc)})
         result, headers = result if isinstance(result, WithHeaders) else (result, [])
         envelope = {"jsonrpc": "2.0", "id": request_id}
@@ -123,17 +127,18 @@ class OdooApp:
     def jsonrpc_error(self, exc: BaseException) -> dict:
         if isinstance(exc, SessionExpired):
             code, message = 100, "Odoo Session Expired"
-        else:    # Odoo 16-18 send 200 ("arbitrary"), 19 sends 0 ("we don't care of this code")
+        else:  # Odoo 16-18 send 200 ("arbitrary"), 19 sends 0 ("we don't care of this code")
             code, message = (200 if self.version <= 18 else 0), "Odoo Server Error"
         return {"code": code, "message": message, "data": serialize_exception(exc)}
 
     # XML-RPC -----------------------------------------------------------------
-    def xmlrpc(self, request: Request, service: str,
-               fault: Callable[[BaseException], xmlrpc.client.Fault] = xmlrpc_fault) -> Response:
+    def xmlrpc(
+        self, request: Request, service: str, fault: Callable[[BaseException], xmlrpc.client.Fault] = xmlrpc_fault
+    ) -> Response:
         try:
             params, method = xmlrpc.client.loads(request.body, use_datetime=True)
             body = xmlrpc.client.dumps((self.dispatch_rpc(service, method, params),), methodresponse=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any error becomes Odoo's error answer
             body = xmlrpc.client.dumps(fault(exc), methodresponse=True)
         return Response(200, body.encode(), "text/xml; charset=utf-8")
 
@@ -212,8 +217,9 @@ class OdooApp:
 
     def web_call_kw(self, params: dict, request: Request) -> Any:
         user = self.session_user(request)
-        return self.call_kw(user, params.get("model"), params.get("method"), params.get("args", []),
-                            params.get("kwargs") or {})
+        return self.call_kw(
+            user, params.get("model"), params.get("method"), params.get("args", []), params.get("kwargs") or {}
+        )
 
     def session_user(self, request: Request) -> User:
         uid = self._sessions.get(self._session_id(request))
@@ -224,10 +230,16 @@ class OdooApp:
 
     def session_info(self, user: User) -> dict:
         context = self.registry.env(user)["res.users"].context_get()
-        return {"uid": user.uid, "db": self.db.name, "username": user.login, "user_context": context,
-                "is_admin": user.allowed_models is None, "is_system": user.allowed_models is None,
-                "server_version": f"{self.version}.0",
-                "server_version_info": [self.version, 0, 0, "final", 0, ""]}
+        return {
+            "uid": user.uid,
+            "db": self.db.name,
+            "username": user.login,
+            "user_context": context,
+            "is_admin": user.allowed_models is None,
+            "is_system": user.allowed_models is None,
+            "server_version": f"{self.version}.0",
+            "server_version_info": [self.version, 0, 0, "final", 0, ""],
+        }
 
     @staticmethod
     def _session_id(request: Request) -> str | None:
@@ -240,7 +252,7 @@ class OdooApp:
             return html_error(404)
         header_db = request.headers.get("x-odoo-database")
         if header_db is not None and header_db != self.db.name:
-            return html_error(404)       # Odoo cannot open that registry and falls back to no-db routes
+            return html_error(404)  # Odoo cannot open that registry and falls back to no-db routes
         match = re.fullmatch(r"/json/2/([^/]+)/([^/]+)", request.path)
         try:
             if request.method != "POST" or not match:
@@ -250,7 +262,7 @@ class OdooApp:
             return json_response(serialize_exception(exc), exc.status, exc.headers)
         except UserError as exc:
             return json_response(serialize_exception(exc), exc.http_status)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any error becomes Odoo's error answer
             return json_response(serialize_exception(exc), 500)
         return json_response(result)
 
@@ -280,8 +292,9 @@ class OdooApp:
         challenge = [("WWW-Authenticate", "Bearer")]
         match = BEARER.match(request.headers.get("authorization", ""))
         if not match:
-            raise HTTPError(401, "User not authenticated, use an API Key with a Bearer Authorization header.",
-                            challenge)
+            raise HTTPError(
+                401, "User not authenticated, use an API Key with a Bearer Authorization header.", challenge
+            )
         user = self.registry.api_key_user(match.group(1).strip())
         if user is None:
             raise HTTPError(401, "Invalid apikey", challenge)
@@ -349,8 +362,9 @@ class DemoServer:
         """Serve in a background thread (a no-op when already serving)."""
         if self._thread is not None:
             return self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"demo-odoo-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"demo-odoo-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -424,7 +438,7 @@ def endpoint(path: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True     # headers and body leave in two writes: no delayed-ACK stall
+    disable_nagle_algorithm = True  # headers and body leave in two writes: no delayed-ACK stall
     server_version = "Werkzeug/3.0.1"
     sys_version = "Python/3.11"
 

@@ -30,12 +30,23 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 FieldType = Literal[
-    "integer", "float", "monetary", "char", "text", "boolean", "date", "datetime",
-    "selection", "many2one", "one2many", "many2many",
+    "integer",
+    "float",
+    "monetary",
+    "char",
+    "text",
+    "boolean",
+    "date",
+    "datetime",
+    "selection",
+    "many2one",
+    "one2many",
+    "many2many",
 ]
 
 
@@ -43,13 +54,13 @@ FieldType = Literal[
 class Field:
     type: FieldType
     string: str = ""
-    relation: str | None = None        # many2one / one2many / many2many target model
-    inverse: str | None = None         # one2many: the many2one field on `relation` pointing back
+    relation: str | None = None  # many2one / one2many / many2many target model
+    inverse: str | None = None  # one2many: the many2one field on `relation` pointing back
     selection: tuple[tuple[str, str], ...] = ()
     required: bool = False
     readonly: bool = False
     store: bool = True
-    aggregator: str | None = None      # "sum" for numeric fields that read_group sums by default
+    aggregator: str | None = None  # "sum" for numeric fields that read_group sums by default
 
 
 def m2o(relation: str, string: str = "", **kw: Any) -> Field:
@@ -96,7 +107,7 @@ def read_datetime(value: Any) -> Any:
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
@@ -113,8 +124,8 @@ class User:
     login: str
     password: str
     uid: int
-    api_key: str | None = None          # JSON-2 bearer key (Odoo 19); also accepted as password
-    allowed_models: frozenset[str] | None = None   # None = all models readable
+    api_key: str | None = None  # JSON-2 bearer key (Odoo 19); also accepted as password
+    allowed_models: frozenset[str] | None = None  # None = all models readable
 
 
 @dataclass
@@ -122,12 +133,12 @@ class Database:
     """One demo Odoo database."""
 
     name: str
-    version: int                        # 16, 17, 18 or 19
+    version: int  # 16, 17, 18 or 19
     models: dict[str, Model] = field(default_factory=dict)
-    users: dict[str, User] = field(default_factory=dict)   # by login
+    users: dict[str, User] = field(default_factory=dict)  # by login
     company_tz: str = "Europe/Brussels"
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.utcnow().replace(microsecond=0))
-    listeners: list = field(default_factory=list, repr=False, compare=False)   # called as f(model|None) on change
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+    listeners: list = field(default_factory=list, repr=False, compare=False)  # called as f(model|None) on change
     # held by the server during every call: hold it while changing records in place (no call sees half an edit)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 

@@ -19,21 +19,38 @@ from typing import Any, NamedTuple
 
 from nkdash.demo.exceptions import AccessDenied, AccessError, MissingError, UserError, odoo_name
 
-HTTP_ERRORS = {   # werkzeug's exception names and descriptions
+HTTP_ERRORS = {  # werkzeug's exception names and descriptions
     400: ("BadRequest", "Bad Request", "The browser (or proxy) sent a request that this server could not understand."),
-    401: ("Unauthorized", "Unauthorized", "The server could not verify that you are authorized to access the URL "
-          "requested."),
-    404: ("NotFound", "Not Found", "The requested URL was not found on the server. If you entered the URL manually "
-          "please check your spelling and try again."),
-    422: ("UnprocessableEntity", "Unprocessable Entity", "The request was well-formed but was unable to be "
-          "followed due to semantic errors."),
-    429: ("TooManyRequests", "Too Many Requests", "This user has exceeded an allotted request count. Try again "
-          "later."),
-    500: ("InternalServerError", "Internal Server Error", "The server encountered an internal error and was unable "
-          "to complete your request. Either the server is overloaded or there is an error in the application."),
+    401: (
+        "Unauthorized",
+        "Unauthorized",
+        "The server could not verify that you are authorized to access the URL requested.",
+    ),
+    404: (
+        "NotFound",
+        "Not Found",
+        "The requested URL was not found on the server. If you entered the URL manually "
+        "please check your spelling and try again.",
+    ),
+    422: (
+        "UnprocessableEntity",
+        "Unprocessable Entity",
+        "The request was well-formed but was unable to be followed due to semantic errors.",
+    ),
+    429: ("TooManyRequests", "Too Many Requests", "This user has exceeded an allotted request count. Try again later."),
+    500: (
+        "InternalServerError",
+        "Internal Server Error",
+        "The server encountered an internal error and was unable "
+        "to complete your request. Either the server is overloaded or there is an error in the application.",
+    ),
     502: ("BadGateway", "Bad Gateway", "The proxy server received an invalid response from an upstream server."),
-    503: ("ServiceUnavailable", "Service Unavailable", "The server is temporarily unable to service your request "
-          "due to maintenance downtime or capacity problems. Please try again later."),
+    503: (
+        "ServiceUnavailable",
+        "Service Unavailable",
+        "The server is temporarily unable to service your request "
+        "due to maintenance downtime or capacity problems. Please try again later.",
+    ),
     504: ("GatewayTimeout", "Gateway Timeout", "The connection to an upstream server timed out."),
 }
 
@@ -43,7 +60,7 @@ HTTP_ERRORS = {   # werkzeug's exception names and descriptions
 class Request:
     method: str
     path: str
-    headers: dict[str, str]          # lower-case names
+    headers: dict[str, str]  # lower-case names
     body: bytes = b""
 
 
@@ -87,8 +104,7 @@ def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] 
 def html_error(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
     """werkzeug's HTML error page (what Odoo, or a proxy in front of it, answers outside RPC)."""
     _, title, description = HTTP_ERRORS[status]
-    page = (f"<!doctype html>\n<html lang=en>\n<title>{status} {title}</title>\n"
-            f"<h1>{title}</h1>\n<p>{description}</p>\n")
+    page = f"<!doctype html>\n<html lang=en>\n<title>{status} {title}</title>\n<h1>{title}</h1>\n<p>{description}</p>\n"
     return Response(status, page.encode(), "text/html; charset=utf-8", headers or [])
 
 
@@ -99,8 +115,11 @@ def json2_error(status: int, headers: list[tuple[str, str]] | None = None) -> Re
 
 def traceback_text(exc: BaseException) -> str:
     name = odoo_name(exc).removeprefix("builtins.")
-    return ("Traceback (most recent call last):\n" + "".join(traceback.format_tb(exc.__traceback__))
-            + f"{name}: {exception_message(exc)}\n")
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_tb(exc.__traceback__))
+        + f"{name}: {exception_message(exc)}\n"
+    )
 
 
 def exception_message(exc: BaseException) -> str:
@@ -113,8 +132,13 @@ def exception_message(exc: BaseException) -> str:
 def serialize_exception(exc: BaseException) -> dict:
     """Odoo's ``serialize_exception``: the ``data`` of JSON-RPC errors, the body of JSON-2 errors."""
     arguments = [exc.description, exc.status] if isinstance(exc, HTTPError) else list(exc.args)
-    return {"name": odoo_name(exc), "debug": traceback_text(exc), "message": exception_message(exc),
-            "arguments": arguments, "context": {}}
+    return {
+        "name": odoo_name(exc),
+        "debug": traceback_text(exc),
+        "message": exception_message(exc),
+        "arguments": arguments,
+        "context": {},
+    }
 
 
 def xmlrpc_fault(exc: BaseException) -> xmlrpc.client.Fault:
@@ -125,13 +149,12 @@ def xmlrpc_fault(exc: BaseException) -> xmlrpc.client.Fault:
     return xmlrpc.client.Fault(1, traceback_text(exc))
 
 
-
 def xmlrpc_legacy_fault(exc: BaseException) -> xmlrpc.client.Fault:
     """Odoo's ``xmlrpc_handle_exception_string``: the fault code is a string."""
     message = exception_message(exc)
     if isinstance(exc, AccessDenied):
         return xmlrpc.client.Fault("AccessDenied", message)
-    for cls in (MissingError, AccessError, UserError):     # most specific first
+    for cls in (MissingError, AccessError, UserError):  # most specific first
         if isinstance(exc, cls):
             return xmlrpc.client.Fault(f"warning -- {cls.__name__}\n\n{message}", "")
     return xmlrpc.client.Fault(message, traceback_text(exc))

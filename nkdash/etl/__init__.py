@@ -1,11 +1,10 @@
 """Extract, transform, load: dataset specs, the runner, change detection, validation, derived tables."""
 
-from nkdash.etl.runner import RunReport, UnitResult, business_tz, catch_up, plan, profit, refresh, session
+from nkdash.etl.runner import RunReport, UnitResult, catch_up, plan, profit, refresh, session
 
 __all__ = [
     "RunReport",
     "UnitResult",
-    "business_tz",
     "catch_up",
     "plan",
     "profit",

@@ -9,7 +9,7 @@ from nkdash.etl.datasets import Context, Dataset, Source, get
 from nkdash.etl.datasets.base import ALL_RECORDS
 from nkdash.odoo import format_datetime
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def tracked(spec: Dataset) -> list[Source]:
@@ -27,12 +27,16 @@ def start_watermarks(ctx: Context, spec: Dataset) -> None:
     ran. Odoo's clock is used, never ours."""
     for source in tracked(spec):
         key = watermark_key(spec, source)
-        ctx.cached(("watermark", key), lambda: ctx.meta.get_watermark(key) or start_watermark(ctx, key, source))
+        ctx.cached(
+            ("watermark", key),
+            lambda key=key, source=source: ctx.meta.get_watermark(key) or start_watermark(ctx, key, source),
+        )
 
 
 def start_watermark(ctx: Context, key: str, source: Source) -> dt.datetime:
-    newest = ctx.client.search_read(source.model, [], ["write_date"], order="write_date desc", limit=1,
-                                    context=ALL_RECORDS)
+    newest = ctx.client.search_read(
+        source.model, [], ["write_date"], order="write_date desc", limit=1, context=ALL_RECORDS
+    )
     stamp = newest[0]["write_date"] if newest else EPOCH
     ctx.meta.set_watermark(key, stamp)
     return stamp
@@ -42,13 +46,18 @@ def changed_dates(ctx: Context, spec: Dataset, source: Source, since: dt.datetim
     """Business dates of ``source`` records written after ``since``, and the newest stamp."""
     header = next(s for s in spec.sources if s.date_field)
     link = source.date_field or source.parent or ""
-    changed = ctx.client.read_all(source.model, [("write_date", ">", format_datetime(since))],
-                                  [link, "write_date"], context=ALL_RECORDS)
+    changed = ctx.client.read_all(
+        source.model, [("write_date", ">", format_datetime(since))], [link, "write_date"], context=ALL_RECORDS
+    )
     newest = max((r["write_date"] for r in changed), default=since)
     values = [r[link] for r in changed]
     if source.parent:
-        parents = ctx.client.read_all(header.model, [("id", "in", sorted({v for v in values if v}))],
-                                      [header.date_field or ""], context=ALL_RECORDS)
+        parents = ctx.client.read_all(
+            header.model,
+            [("id", "in", sorted({v for v in values if v}))],
+            [header.date_field or ""],
+            context=ALL_RECORDS,
+        )
         values = [p[header.date_field] for p in parents]
     return {_as_date(v, ctx.tz) for v in values if v is not None}, newest
 
@@ -84,8 +93,9 @@ def due_dates(ctx: Context, spec: Dataset, latest: dt.date, start: dt.date | Non
     known = [*states, *(p["date"] for name in spec.inputs for p in ctx.meta.partitions(name))]
     first = start or min(known, default=latest)
     on_disk = [set(ctx.lake.partitions(t)) for t in spec.table_names]
-    due = {d for d in cal.days(first, latest)
-           if states.get(d) != "loaded" or any(d not in present for present in on_disk)}
+    due = {
+        d for d in cal.days(first, latest) if states.get(d) != "loaded" or any(d not in present for present in on_disk)
+    }
     for name in spec.inputs:
         due.update(due_dates(ctx, get(name), latest, first))
     return sorted(d for d in due if first <= d <= latest)

@@ -53,8 +53,9 @@ class Derivation:
     compute: Callable[[pa.Table], Mapping[str, pa.Table]]
 
 
-PROFIT = Derivation("profit", profit.SALES.name, (profit.AGG.name, profit.SALES_AGG.name, profit.ORDERS_AGG.name),
-                    profit.aggregates)
+PROFIT = Derivation(
+    "profit", profit.SALES.name, (profit.AGG.name, profit.SALES_AGG.name, profit.ORDERS_AGG.name), profit.aggregates
+)
 
 
 DERIVATIONS: tuple[Derivation, ...] = (PROFIT,)
@@ -92,21 +93,29 @@ class BackfillReport:
         if not self.gaps:
             return "derived tables: every date of their source has them, as recorded"
         missing = sorted({g.date for g in self.gaps if g.missing})
-        head = (f"derived tables: {len(self.gaps)} date(s) to verify or rebuild from the lake"
-                f" ({len(missing)} with missing partitions)")
+        head = (
+            f"derived tables: {len(self.gaps)} date(s) to verify or rebuild from the lake"
+            f" ({len(missing)} with missing partitions)"
+        )
         if self.dry_run:
             lines = [head + " (dry run: nothing written)"]
             for table in dict.fromkeys(t for g in self.gaps for t in (*g.missing, *g.unverified)):
                 gone = [g.date for g in self.gaps if table in g.missing]
                 check = [g.date for g in self.gaps if table in g.unverified]
-                lines.append(f"  {table:<18} missing {cal.format_spans(gone) or '-'}; "
-                             f"to verify {cal.format_spans(check) or '-'}")
+                lines.append(
+                    f"  {table:<18} missing {cal.format_spans(gone) or '-'}; to verify {cal.format_spans(check) or '-'}"
+                )
             return "\n".join(lines)
         lines = [head]
-        lines += [f"  {table:<18} rebuilt {len(dates)} date(s): {cal.format_spans(dates)}"
-                  for table, dates in self.written.items() if dates]
-        lines.append(f"  unchanged (verified) {len(self.gaps) - len(self.dates) - len(self.failed)} date(s); "
-                     f"partition records updated: {len(self.recorded)}")
+        lines += [
+            f"  {table:<18} rebuilt {len(dates)} date(s): {cal.format_spans(dates)}"
+            for table, dates in self.written.items()
+            if dates
+        ]
+        lines.append(
+            f"  unchanged (verified) {len(self.gaps) - len(self.dates) - len(self.failed)} date(s); "
+            f"partition records updated: {len(self.recorded)}"
+        )
         lines += [f"  compacted {c.table} {c.month} again ({c.files_before} files -> 1)" for c in self.compacted]
         lines += [f"  FAILED {day}: {error}" for day, error in self.failed]
         return "\n".join(lines)
@@ -123,13 +132,21 @@ def missing_dates(lake: Lake, datasets: Iterable[str] | None = None) -> dict[str
     found = {}
     for derivation in derivations(datasets):
         present = [set(lake.partitions(t)) for t in derivation.tables]
-        found[derivation.dataset] = [d for d in lake.partitions(derivation.source)
-                                     if any(d not in dates for dates in present)]
+        found[derivation.dataset] = [
+            d for d in lake.partitions(derivation.source) if any(d not in dates for dates in present)
+        ]
     return found
 
 
-def gaps(lake: Lake, meta: MetaStore, *, start: dt.date | None = None, end: dt.date | None = None,
-         deep: bool = False, datasets: Iterable[str] | None = None) -> list[Gap]:
+def gaps(
+    lake: Lake,
+    meta: MetaStore,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    deep: bool = False,
+    datasets: Iterable[str] | None = None,
+) -> list[Gap]:
     """Dates in ``start..end`` whose derived tables are missing or unverified (see the module
     docstring), by date. Reads listings, footers and the metadata; hashes daily files."""
     found = []
@@ -159,10 +176,18 @@ def _infos(lake: Lake, dataset: str, day: dt.date) -> list[PartitionInfo]:
     return [lake.info(table, day) for table in get(dataset).table_names]
 
 
-def backfill(lake: Lake | Path | str | None = None, *, meta: MetaStore | None = None, start: dt.date | None = None,
-             end: dt.date | None = None, deep: bool = False, dry_run: bool = False,
-             datasets: Iterable[str] | None = None, trigger: Trigger = "manual",
-             task_id: str | None = None) -> BackfillReport:
+def backfill(
+    lake: Lake | Path | str | None = None,
+    *,
+    meta: MetaStore | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    deep: bool = False,
+    dry_run: bool = False,
+    datasets: Iterable[str] | None = None,
+    trigger: Trigger = "manual",
+    task_id: str | None = None,
+) -> BackfillReport:
     """Rebuild the derived tables of every :func:`gaps` date in ``start..end`` from the lake
     (default: the configured one); see the module docstring."""
     if start and end and end < start:
@@ -189,8 +214,9 @@ def backfill(lake: Lake | Path | str | None = None, *, meta: MetaStore | None = 
     return report
 
 
-def _rebuild(lake: Lake, meta: MetaStore, gap: Gap, trigger: Trigger, task_id: str | None,
-             report: BackfillReport) -> list[str]:
+def _rebuild(
+    lake: Lake, meta: MetaStore, gap: Gap, trigger: Trigger, task_id: str | None, report: BackfillReport
+) -> list[str]:
     """Write the gap's tables that differ from what the source gives; record the date."""
     derivation, day = gap.derivation, gap.date
     run_id, written = None, []
@@ -205,7 +231,7 @@ def _rebuild(lake: Lake, meta: MetaStore, gap: Gap, trigger: Trigger, task_id: s
                 written.append(name)
         if lake.info(derivation.source, day).checksum == source.checksum:
             break
-        gap = Gap(derivation, day, (), derivation.tables)   # the source changed meanwhile: again
+        gap = Gap(derivation, day, (), derivation.tables)  # the source changed meanwhile: again
     else:
         raise LakeError(f"{derivation.source} {day} kept changing while its derived tables were rebuilt", day)
     infos = _infos(lake, derivation.dataset, day)
@@ -214,8 +240,15 @@ def _rebuild(lake: Lake, meta: MetaStore, gap: Gap, trigger: Trigger, task_id: s
         meta.finish_run(run_id, status="success", rows=rows, checksum=checksum, bytes=sum(i.bytes for i in infos))
     record = meta.partition(derivation.dataset, day)
     if record and record["status"] == "loaded" and record["checksum"] != checksum:
-        meta.set_partition(derivation.dataset, day, status="loaded", rows=rows, checksum=checksum,
-                           run_id=run_id, source_max_write_date=record["source_max_write_date"])
+        meta.set_partition(
+            derivation.dataset,
+            day,
+            status="loaded",
+            rows=rows,
+            checksum=checksum,
+            run_id=run_id,
+            source_max_write_date=record["source_max_write_date"],
+        )
         report.recorded.append(day)
     return [t for t in derivation.tables if t in written]
 

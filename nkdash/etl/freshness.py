@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from nkdash import dates as cal
 from nkdash.etl.datasets import DATED
-from nkdash.etl.runner import business_tz
 from nkdash.lake import Lake
 from nkdash.meta import Freshness
-from nkdash.odoo import OdooClient
+from nkdash.odoo import OdooClient, business_tz
 from nkdash.ops.report import _read_only_meta
 from nkdash.settings import Settings, get_settings
 
@@ -27,19 +26,28 @@ class FreshnessReport:
         return all(f.status != "critical" for f in self.datasets)
 
     def text(self) -> str:
-        lines = [f"freshness on {self.today} (target: yesterday loaded; critical after 3 days)",
-                 f"  {'dataset':<13} {'last loaded':<11} {'lag':>4}  {'status':<8} missing / failed / stale"]
+        lines = [
+            f"freshness on {self.today} (target: yesterday loaded; critical after 3 days)",
+            f"  {'dataset':<13} {'last loaded':<11} {'lag':>4}  {'status':<8} missing / failed / stale",
+        ]
         for f in self.datasets:
             lag = "-" if f.lag_days is None else str(f.lag_days)
-            lines.append(f"  {f.dataset:<13} {str(f.last_loaded or '-'):<11} {lag:>4}  {f.status:<8} "
-                         f"{cal.format_spans(f.missing)} / {cal.format_spans(f.failed)} / {cal.format_spans(f.stale)}")
+            lines.append(
+                f"  {f.dataset:<13} {f.last_loaded or '-'!s:<11} {lag:>4}  {f.status:<8} "
+                f"{cal.format_spans(f.missing)} / {cal.format_spans(f.failed)} / {cal.format_spans(f.stale)}"
+            )
         synced = f"{self.dimensions_synced:%Y-%m-%d %H:%M} UTC" if self.dimensions_synced else "never"
         lines.append(f"  dimensions last synced: {synced}")
         return "\n".join(lines)
 
 
-def freshness_report(today: dt.date | None = None, *, settings: Settings | None = None, lake: Lake | None = None,
-                     client: OdooClient | None = None) -> FreshnessReport:
+def freshness_report(
+    today: dt.date | None = None,
+    *,
+    settings: Settings | None = None,
+    lake: Lake | None = None,
+    client: OdooClient | None = None,
+) -> FreshnessReport:
     """Freshness of every dated dataset on ``today`` (default: today in the business timezone)."""
     settings = settings or get_settings()
     meta = _read_only_meta(settings, lake)

@@ -7,8 +7,9 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +21,7 @@ from nkdash.etl.changes import due_dates, start_watermarks
 from nkdash.etl.datasets import Context, Dataset, dependents, get
 from nkdash.lake import Lake, PartitionInfo
 from nkdash.meta import MetaStore, Trigger
-from nkdash.odoo import OdooClient, connect
+from nkdash.odoo import OdooClient, business_tz, connect
 from nkdash.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class UnitResult:
     """The outcome of one dataset x date."""
 
     dataset: str
-    date: dt.date | None     # None for whole tables (dimensions)
+    date: dt.date | None  # None for whole tables (dimensions)
     status: Status
     rows: int = 0
     seconds: float = 0.0
@@ -74,33 +75,45 @@ class RunReport:
         spec = get(self.dataset)
         dated = [u.date for u in self.units if u.dataset == self.dataset and u.date]
         scope = f"{len(dated)} date(s) {cal.format_spans(dated)}" if spec.partitioned else "whole tables"
-        lines = [f"{spec.title}: {scope}, "
-                 f"{len(self.units) - len(self.failed)}/{len(self.units)} unit(s) ok, "
-                 f"{self.rows} rows in {self.seconds:.1f}s"]
+        lines = [
+            f"{spec.title}: {scope}, "
+            f"{len(self.units) - len(self.failed)}/{len(self.units)} unit(s) ok, "
+            f"{self.rows} rows in {self.seconds:.1f}s"
+        ]
         lines += [f"  FAILED {u.dataset} {u.date or ''}: {u.error}" for u in self.failed]
         return "\n".join(lines)
 
 
-def business_tz(settings: Settings, client: OdooClient | None = None) -> dt.tzinfo:
-    """NKDASH_TZ, else the Odoo user's timezone (asking Odoo only then), else UTC."""
-    return cal.timezone(settings.tz or (client or connect(settings)).user_tz())
-
-
 @contextlib.contextmanager
-def session(settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
-            dates: Sequence[dt.date] = (), full: bool = False) -> Iterator[Context]:
+def session(
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    lake: Lake | None = None,
+    dates: Sequence[dt.date] = (),
+    full: bool = False,
+) -> Iterator[Context]:
     """A run's context: Odoo connection, lake, metadata store, timezone, caches."""
     settings = settings or get_settings()
     client = client or connect(settings)
     lake = lake or Lake(settings.lake)
     meta = MetaStore.for_lake(lake)
-    yield Context(client=client, lake=lake, meta=meta, tz=business_tz(settings, client),
-                  dates=tuple(sorted(dates)), full=full)
+    yield Context(
+        client=client, lake=lake, meta=meta, tz=business_tz(settings, client), dates=tuple(sorted(dates)), full=full
+    )
 
 
-def refresh(dataset: str, dates: Iterable[dt.date], *, trigger: Trigger = "manual",
-            settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
-            progress: bool = True, full: bool = False, task_id: str | None = None) -> RunReport:
+def refresh(
+    dataset: str,
+    dates: Iterable[dt.date],
+    *,
+    trigger: Trigger = "manual",
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    lake: Lake | None = None,
+    progress: bool = True,
+    full: bool = False,
+    task_id: str | None = None,
+) -> RunReport:
     """Load ``dataset`` for each of ``dates`` (see the module docstring).
 
     ``full`` reloads the dimensions completely instead of incrementally.
@@ -110,10 +123,11 @@ def refresh(dataset: str, dates: Iterable[dt.date], *, trigger: Trigger = "manua
     report = RunReport(spec.name)
     if not dates:
         return report
-    with _recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake):
-        with session(settings, client, lake, dates, full) as ctx:
-            run = _Run(ctx, trigger, task_id, report)
-            run.all(spec, dates, progress)
+    with (
+        _recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake),
+        session(settings, client, lake, dates, full) as ctx,
+    ):
+        _Run(ctx, trigger, task_id, report).all(spec, dates, progress)
     return report
 
 
@@ -122,9 +136,15 @@ def profit(dates: Iterable[dt.date], **kwargs) -> RunReport:
     return refresh("profit", dates, **kwargs)
 
 
-def plan(dataset: str, today: dt.date | None = None, *, start: dt.date | None = None,
-         settings: Settings | None = None, client: OdooClient | None = None,
-         lake: Lake | None = None) -> list[dt.date]:
+def plan(
+    dataset: str,
+    today: dt.date | None = None,
+    *,
+    start: dt.date | None = None,
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    lake: Lake | None = None,
+) -> list[dt.date]:
     """Dates of ``dataset`` to (re)load up to yesterday: missing, failed or stale.
 
     Checks Odoo for records changed since the last look and marks their dates stale.
@@ -135,20 +155,44 @@ def plan(dataset: str, today: dt.date | None = None, *, start: dt.date | None = 
         return due_dates(ctx, get(dataset), _latest(ctx, today), start)
 
 
-def catch_up(dataset: str, today: dt.date | None = None, *, trigger: Trigger = "schedule",
-             settings: Settings | None = None, client: OdooClient | None = None, lake: Lake | None = None,
-             progress: bool = False, task_id: str | None = None) -> RunReport:
+def catch_up(
+    dataset: str,
+    today: dt.date | None = None,
+    *,
+    trigger: Trigger = "schedule",
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    lake: Lake | None = None,
+    progress: bool = False,
+    task_id: str | None = None,
+) -> RunReport:
     """Load every date :func:`plan` lists (the daily job: it also repairs missed days)."""
-    with _recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake), \
-            session(settings, client, lake) as ctx:
+    with (
+        _recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake),
+        session(settings, client, lake) as ctx,
+    ):
         dates = due_dates(ctx, get(dataset), _latest(ctx, today), None)
-        return refresh(dataset, dates, trigger=trigger, settings=settings, client=ctx.client, lake=ctx.lake,
-                       progress=progress, task_id=task_id)
+        return refresh(
+            dataset,
+            dates,
+            trigger=trigger,
+            settings=settings,
+            client=ctx.client,
+            lake=ctx.lake,
+            progress=progress,
+            task_id=task_id,
+        )
 
 
 @contextlib.contextmanager
-def _recorded_if_unstarted(dataset: str, dates: Sequence[dt.date], trigger: Trigger, task_id: str | None,
-                           settings: Settings | None, lake: Lake | None) -> Iterator[None]:
+def _recorded_if_unstarted(
+    dataset: str,
+    dates: Sequence[dt.date],
+    trigger: Trigger,
+    task_id: str | None,
+    settings: Settings | None,
+    lake: Lake | None,
+) -> Iterator[None]:
     """An OdooError escaping a refresh came before any unit ran (Odoo down at login, or while
     planning; units record their own failures): record a failed run per date (one undated
     run if the dates were not known yet) with the reason, and re-raise. The lake is untouched."""
@@ -193,7 +237,7 @@ class _Run:
         run_id = ctx.meta.start_run(spec.name, day, self.trigger, task_id=self.task_id)
         try:
             result = self._load(spec, day, run_id, started)
-        except Exception as exc:   # one failed date must not stop the range
+        except Exception as exc:  # one failed date must not stop the range
             log.debug("unit %s %s failed", spec.name, day, exc_info=True)
             error = _describe(exc)
             ctx.meta.finish_run(run_id, status="failed", error=error)
@@ -214,10 +258,24 @@ class _Run:
         previous = ctx.meta.partition(spec.name, day) if followers else None
         infos = write_tables(ctx, spec, day, tables)
         rows, checksum, size = sum(i.rows for i in infos), combined_checksum(infos), sum(i.bytes for i in infos)
-        ctx.meta.set_partition(spec.name, day, status="loaded", rows=rows, checksum=checksum, run_id=run_id,
-                               source_max_write_date=max_write_date(tables.values()))
-        ctx.meta.finish_run(run_id, status="success", rows=rows, source_count=int(totals.get("count", rows)),
-                            source_totals=totals, checksum=checksum, bytes=size)
+        ctx.meta.set_partition(
+            spec.name,
+            day,
+            status="loaded",
+            rows=rows,
+            checksum=checksum,
+            run_id=run_id,
+            source_max_write_date=max_write_date(tables.values()),
+        )
+        ctx.meta.finish_run(
+            run_id,
+            status="success",
+            rows=rows,
+            source_count=int(totals.get("count", rows)),
+            source_totals=totals,
+            checksum=checksum,
+            bytes=size,
+        )
         for key, stamp in ctx.watermarks.items():
             ctx.meta.set_watermark(key, stamp)
         if followers and (previous is None or previous["checksum"] != checksum):
@@ -237,9 +295,10 @@ def write_tables(ctx: Context, spec: Dataset, day: dt.date | None, tables: dict[
     if day is not None:
         return [ctx.lake.write_partition(t.name, day, tables[t.name]) for t in spec.tables]
     if tables:
-        ctx.clear()   # later units of this run must see the new dimensions
-    return [ctx.lake.write_whole(t.name, tables[t.name]) if t.name in tables else ctx.lake.info(t.name)
-            for t in spec.tables]
+        ctx.clear()  # later units of this run must see the new dimensions
+    return [
+        ctx.lake.write_whole(t.name, tables[t.name]) if t.name in tables else ctx.lake.info(t.name) for t in spec.tables
+    ]
 
 
 def combined_checksum(infos: Sequence[PartitionInfo]) -> str:
@@ -257,8 +316,11 @@ def max_write_date(tables: Iterable[pa.Table]) -> dt.datetime | None:
 def input_ready(ctx: Context, spec: Dataset, day: dt.date) -> bool:
     """The input partition is loaded, current (not failed or stale) and on disk."""
     state = ctx.meta.partition(spec.name, day)
-    return (state is not None and state["status"] == "loaded"
-            and all(ctx.lake.has_partition(t, day) for t in spec.table_names))
+    return (
+        state is not None
+        and state["status"] == "loaded"
+        and all(ctx.lake.has_partition(t, day) for t in spec.table_names)
+    )
 
 
 def mark_stale_if_loaded(ctx: Context, specs: list[Dataset], day: dt.date, reason: str) -> None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,13 +44,13 @@ from nkdash.lake import Lake, Problem
 from nkdash.odoo import OdooClient
 from nkdash.settings import Settings
 
-TOTALS_TOLERANCE = 0.01    # money and quantities: a cent (Odoo sums exact decimals, the lake floats)
+TOTALS_TOLERANCE = 0.01  # money and quantities: a cent (Odoo sums exact decimals, the lake floats)
 
 
-SUMS_TOLERANCE = 1e-6      # lake vs lake: float summation order only
+SUMS_TOLERANCE = 1e-6  # lake vs lake: float summation order only
 
 
-SHOWN = 5                  # offending values quoted in a failure
+SHOWN = 5  # offending values quoted in a failure
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,10 @@ class ValidationReport:
         if not self.datasets:
             return f"validation of {self.date}: FAILED — nothing is loaded for this date"
         checks = sum(len(d.results) for d in self.datasets)
-        lines = [f"validation of {self.date}: {'OK' if self.ok else 'FAILED'} "
-                 f"({len(self.datasets)} dataset(s), {checks} checks)"]
+        lines = [
+            f"validation of {self.date}: {'OK' if self.ok else 'FAILED'} "
+            f"({len(self.datasets)} dataset(s), {checks} checks)"
+        ]
         for d in self.datasets:
             passed = len(d.results) - len(d.failures)
             lines.append(f"  {d.dataset:<13} {'ok  ' if d.ok else 'FAIL'} {passed}/{len(d.results)} checks")
@@ -98,8 +100,14 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def validate(day: dt.date, datasets: Iterable[str] | None = None, *, settings: Settings | None = None,
-             client: OdooClient | None = None, lake: Lake | None = None) -> ValidationReport:
+def validate(
+    day: dt.date,
+    datasets: Iterable[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    lake: Lake | None = None,
+) -> ValidationReport:
     """Validate ``day`` for ``datasets`` (default: every dated dataset loaded for it)."""
     report = ValidationReport(day)
     with session(settings, client, lake, [day]) as ctx:
@@ -114,16 +122,16 @@ def validate(day: dt.date, datasets: Iterable[str] | None = None, *, settings: S
 
 
 def loaded_specs(ctx: Context, day: dt.date) -> list[Dataset]:
-    return [get(name) for name in DATED
-            if any(ctx.lake.has_partition(t, day) for t in get(name).table_names)]
+    return [get(name) for name in DATED if any(ctx.lake.has_partition(t, day) for t in get(name).table_names)]
 
 
 def validate_dataset(ctx: Context, spec: Dataset, day: dt.date, problems: list[Problem]) -> DatasetValidation:
     result = DatasetValidation(spec.name)
     for problem in problems:
         if problem.table in spec.table_names:
-            result.results.append(CheckResult(problem.table, "readable", False,
-                                              f"{problem.kind}: {problem.path} ({problem.detail})"))
+            result.results.append(
+                CheckResult(problem.table, "readable", False, f"{problem.kind}: {problem.path} ({problem.detail})")
+            )
     tables = read_tables(ctx, spec, day, result)
     if tables is None:
         return result
@@ -160,8 +168,15 @@ def _not_loaded(ctx: Context, table: str, day: dt.date, exc: LakeError) -> str:
 
 def compare_totals(spec: Dataset, lake: Totals, odoo: Totals) -> list[CheckResult]:
     table = spec.tables[0].name
-    return [CheckResult(table, f"odoo {key}", _close(lake.get(key, 0.0), odoo[key], TOTALS_TOLERANCE),
-                        f"lake {lake.get(key, 0.0):.2f}, Odoo {odoo[key]:.2f}") for key in odoo]
+    return [
+        CheckResult(
+            table,
+            f"odoo {key}",
+            _close(lake.get(key, 0.0), odoo[key], TOTALS_TOLERANCE),
+            f"lake {lake.get(key, 0.0):.2f}, Odoo {odoo[key]:.2f}",
+        )
+        for key in odoo
+    ]
 
 
 def _close(a: float, b: float, tolerance: float) -> bool:
@@ -218,44 +233,53 @@ def partition_date(check: PartitionDate, table: pa.Table, day: dt.date, *_) -> O
     return wrong == 0, f"{wrong} row(s) not dated {day}" if wrong else ""
 
 
-def sums_of(check: SumsOf, table: pa.Table, day: dt.date, ctx: Context,
-            tables: Mapping[str, pa.Table]) -> Outcome:
+def sums_of(check: SumsOf, table: pa.Table, day: dt.date, ctx: Context, tables: Mapping[str, pa.Table]) -> Outcome:
     expected = _group_sums(tables[check.table], check.by, check.sums, None)
     actual = _group_sums(table, check.by, check.sums, check.count)
     return _same_groups(expected, actual, check.table)
 
 
-def recomputed(check: Recomputed, table: pa.Table, day: dt.date, ctx: Context,
-               tables: Mapping[str, pa.Table]) -> Outcome:
+def recomputed(
+    check: Recomputed, table: pa.Table, day: dt.date, ctx: Context, tables: Mapping[str, pa.Table]
+) -> Outcome:
     expected = _group_sums(check.compute(tables[check.table]), check.by, check.values, None)
     return _same_groups(expected, _group_sums(table, check.by, check.values, None), check.table)
 
 
 def _same_groups(expected: dict[tuple, list[float]], actual: dict[tuple, list[float]], source: str) -> Outcome:
     missing = expected.keys() ^ actual.keys()
-    wrong = [k for k in expected.keys() & actual.keys()
-             if not all(_close(a, e, SUMS_TOLERANCE) for a, e in zip(actual[k], expected[k]))]
+    wrong = [
+        k
+        for k in expected.keys() & actual.keys()
+        if not all(_close(a, e, SUMS_TOLERANCE) for a, e in zip(actual[k], expected[k]))
+    ]
     bad = sorted(missing | set(wrong), key=str)
     return not bad, f"{len(bad)} group(s) differ from {source}: {_quote(bad)}" if bad else ""
 
 
-def _group_sums(table: pa.Table, by: tuple[str, ...], sums: tuple[str, ...],
-                count: str | None) -> dict[tuple, list[float]]:
+def _group_sums(
+    table: pa.Table, by: tuple[str, ...], sums: tuple[str, ...], count: str | None
+) -> dict[tuple, list[float]]:
     """``{group key: [sum, ..., count]}``: sums and row count per group (``count`` column
     given: the table is already aggregated, read its values as they are)."""
     groups: dict[tuple, list[float]] = defaultdict(lambda: [0.0] * (len(sums) + 1))
     columns = [table.column(c).to_pylist() for c in (*by, *sums)]
     counts = table.column(count).to_pylist() if count else [1] * table.num_rows
     for i, n in enumerate(counts):
-        acc = groups[tuple(col[i] for col in columns[:len(by)])]
-        for j, col in enumerate(columns[len(by):]):
+        acc = groups[tuple(col[i] for col in columns[: len(by)])]
+        for j, col in enumerate(columns[len(by) :]):
             acc[j] += col[i]
         acc[-1] += n
     return dict(groups)
 
 
 EVALUATORS: dict[type, Callable[..., Outcome]] = {
-    NotNull: not_null, Unique: unique, AcceptedValues: accepted_values, Relationship: relationship,
-    Difference: difference, PartitionDate: partition_date, SumsOf: sums_of,
+    NotNull: not_null,
+    Unique: unique,
+    AcceptedValues: accepted_values,
+    Relationship: relationship,
+    Difference: difference,
+    PartitionDate: partition_date,
+    SumsOf: sums_of,
     Recomputed: recomputed,
 }

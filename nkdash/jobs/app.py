@@ -46,7 +46,7 @@ class Queue(Huey):
         return self
 
     def get_storage(self, **kwargs: Any) -> None:
-        return None                     # opened on first use, from the settings
+        return None  # opened on first use, from the settings
 
     @property
     def storage(self):  # type: ignore[override]
@@ -86,7 +86,7 @@ class Queue(Huey):
 class _Scheduler(Scheduler):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.periodic_task_seconds = int(os.environ.get(PERIODIC_ENV, 60))
+        self.periodic_task_seconds = int(os.environ.get(PERIODIC_ENV, "60"))
 
 
 class _Consumer(Consumer):

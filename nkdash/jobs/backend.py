@@ -10,8 +10,9 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import TYPE_CHECKING, Literal
 
 from huey import Huey
 from huey.storage import PriorityRedisStorage, SqliteStorage
@@ -31,15 +32,13 @@ log = logging.getLogger(__name__)
 NAME = "nkdash"
 
 
-
-
 CLOCK_ENV = "NKDASH_CLOCK_FILE"
 
 
 HOST = socket.gethostname()
 
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 State = Literal["queued", "running", "done", "failed", "revoked"]
@@ -88,7 +87,7 @@ def backend(settings: Settings) -> str:
     return f"redis {url.hostname}:{url.port or 6379}{url.path or '/0'}"
 
 
-def connect(settings: Settings | None = None) -> Queue:
+def huey_for(settings: Settings | None = None) -> Queue:
     """The huey instance of :mod:`nkdash.jobs.tasks`, bound to ``settings`` when given."""
     from nkdash.jobs.tasks import huey
 
@@ -121,7 +120,7 @@ def submit(huey: Queue, task: Task, attempts: int = 3) -> str:
         try:
             huey.enqueue(task)
             return task.id
-        except Exception as exc:   # sqlite3.OperationalError, redis.ConnectionError...
+        except Exception as exc:  # sqlite3.OperationalError, redis.ConnectionError...
             busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
             if busy and attempt < attempts:
                 time.sleep(0.5 * attempt)

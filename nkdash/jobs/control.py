@@ -14,7 +14,7 @@ from nkdash.settings import Settings, get_settings
 if TYPE_CHECKING:
     from huey.api import Task
 
-from nkdash.jobs.backend import UTC, backend, backend_errors, connect, submit
+from nkdash.jobs.backend import UTC, backend, backend_errors, huey_for, submit
 from nkdash.jobs.history import UNRECORDED, _recover
 from nkdash.jobs.locks import _lock_key, _locks, locks
 from nkdash.jobs.schedule import last_tick
@@ -23,7 +23,7 @@ from nkdash.jobs.schedule import last_tick
 def depth(settings: Settings | None = None) -> int:
     """Tasks waiting in the queue (not counting scheduled ones)."""
     with backend_errors(settings):
-        return connect(settings).storage.queue_size()
+        return huey_for(settings).storage.queue_size()
 
 
 def flush_locks(settings: Settings | None = None, *, everything: bool = False) -> list[str]:
@@ -31,11 +31,10 @@ def flush_locks(settings: Settings | None = None, *, everything: bool = False) -
 
     ``everything`` is huey's ``-f``: only safe when no consumer is running.
     """
-    huey = connect(settings)
+    huey = huey_for(settings)
     _recover(huey)
     running = {row["id"] for row in huey.history.meta.tasks(state="running")}
-    freed = [name for name, holder in _locks(huey).items()
-             if everything or holder.get("task_id") not in running]
+    freed = [name for name, holder in _locks(huey).items() if everything or holder.get("task_id") not in running]
     for name in freed:
         huey.delete(_lock_key(huey, name))
     return sorted(freed)
@@ -53,27 +52,26 @@ class QueuedTask:
     @classmethod
     def of(cls, huey: Huey, task: Task) -> QueuedTask:
         eta = task.eta.replace(tzinfo=UTC) if task.eta else None
-        return cls(task.id, task.name, task.kwargs.get("dataset"), task.kwargs.get("day"), eta,
-                   huey.is_revoked(task))
+        return cls(task.id, task.name, task.kwargs.get("dataset"), task.kwargs.get("day"), eta, huey.is_revoked(task))
 
 
 def pending(settings: Settings | None = None) -> list[QueuedTask]:
-    huey = connect(settings)
+    huey = huey_for(settings)
     return [QueuedTask.of(huey, t) for t in huey.pending()]
 
 
 def scheduled(settings: Settings | None = None) -> list[QueuedTask]:
-    huey = connect(settings)
+    huey = huey_for(settings)
     return [QueuedTask.of(huey, t) for t in huey.scheduled()]
 
 
 def running(settings: Settings | None = None) -> list[dict]:
-    return connect(settings).history.meta.tasks(state="running")
+    return huey_for(settings).history.meta.tasks(state="running")
 
 
 def tasks(settings: Settings | None = None, *, state: str | None = None, limit: int | None = 50) -> list[dict]:
     """Task history, most recent first (the operations notebook's task monitor)."""
-    return connect(settings).history.meta.tasks(state=state, limit=limit)
+    return huey_for(settings).history.meta.tasks(state=state, limit=limit)
 
 
 @dataclass
@@ -86,28 +84,43 @@ class QueueStatus:
     last_tick: dt.datetime | None
 
     def text(self) -> str:
-        lines = [f"queue: {self.backend}",
-                 f"schedule last checked: {self.last_tick or 'never (no consumer has run)'}",
-                 f"pending: {len(self.pending)}   scheduled: {len(self.scheduled)}   running: {len(self.running)}"]
-        lines += [f"  running   {r['id']}  {r.get('name')} {r.get('dataset') or ''} {r.get('date') or ''} "
-                  f"since {r.get('started_at')}" for r in self.running]
-        lines += [f"  pending   {t.id}  {t.name} {t.dataset or ''} {t.date or ''}{' (revoked)' if t.revoked else ''}"
-                  for t in self.pending]
+        lines = [
+            f"queue: {self.backend}",
+            f"schedule last checked: {self.last_tick or 'never (no consumer has run)'}",
+            f"pending: {len(self.pending)}   scheduled: {len(self.scheduled)}   running: {len(self.running)}",
+        ]
+        lines += [
+            f"  running   {r['id']}  {r.get('name')} {r.get('dataset') or ''} {r.get('date') or ''} "
+            f"since {r.get('started_at')}"
+            for r in self.running
+        ]
+        lines += [
+            f"  pending   {t.id}  {t.name} {t.dataset or ''} {t.date or ''}{' (revoked)' if t.revoked else ''}"
+            for t in self.pending
+        ]
         lines += [f"  scheduled {t.id}  {t.name} {t.dataset or ''} {t.date or ''} at {t.eta}" for t in self.scheduled]
-        lines += [f"  lock      {name}  held by task {h.get('task_id')} (pid {h.get('pid')} on {h.get('host')})"
-                  for name, h in sorted(self.locks.items())]
+        lines += [
+            f"  lock      {name}  held by task {h.get('task_id')} (pid {h.get('pid')} on {h.get('host')})"
+            for name, h in sorted(self.locks.items())
+        ]
         return "\n".join(lines)
 
 
 def status(settings: Settings | None = None) -> QueueStatus:
     settings = settings or get_settings()
-    return QueueStatus(backend(settings), pending(settings), scheduled(settings), running(settings),
-                       locks(settings), last_tick(settings))
+    return QueueStatus(
+        backend(settings),
+        pending(settings),
+        scheduled(settings),
+        running(settings),
+        locks(settings),
+        last_tick(settings),
+    )
 
 
 def revoke(task_id: str, settings: Settings | None = None) -> None:
     """Revoke a queued or scheduled task (a running task cannot be revoked)."""
-    huey = connect(settings)
+    huey = huey_for(settings)
     row = huey.history.get(task_id)
     if row is None:
         raise InputError(f"no task {task_id!r}", task_id)
@@ -119,7 +132,7 @@ def revoke(task_id: str, settings: Settings | None = None) -> None:
 
 def purge(settings: Settings | None = None) -> int:
     """Drop every queued and scheduled task (the old ``celery purge``); returns how many."""
-    huey = connect(settings)
+    huey = huey_for(settings)
     dropped = [*huey.pending(), *huey.scheduled()]
     huey.storage.flush_queue()
     huey.storage.flush_schedule()
@@ -133,7 +146,7 @@ def retry_failed(settings: Settings | None = None) -> list[str]:
     """Enqueue again every failed (or lost) task not retried yet; returns the new task ids."""
     from nkdash.jobs import tasks as tasks_module
 
-    huey = connect(settings)
+    huey = huey_for(settings)
     new_ids = []
     for row in huey.history.meta.tasks(state="failed"):
         params = row.get("params") or {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from huey import signals as S
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from nkdash.meta import MetaStore
 from typing import TYPE_CHECKING
 
-from nkdash.jobs.backend import UTC, connect, now
+from nkdash.jobs.backend import UTC, huey_for, now
 from nkdash.jobs.locks import _locks, alive, owner, unlock
 from nkdash.jobs.schedule import MAINTENANCE
 
@@ -26,13 +27,13 @@ if TYPE_CHECKING:
     from nkdash.jobs.app import Queue
 
 
-LOST_AFTER = dt.timedelta(hours=12)    # a task running longer on another host is taken as lost
+LOST_AFTER = dt.timedelta(hours=12)  # a task running longer on another host is taken as lost
 
 
-TAKEN_AFTER = dt.timedelta(minutes=10) # a queued task gone from the queue this long was lost in a crash
+TAKEN_AFTER = dt.timedelta(minutes=10)  # a queued task gone from the queue this long was lost in a crash
 
 
-UNRECORDED = frozenset({"tick"})       # tasks kept out of the history (one per minute)
+UNRECORDED = frozenset({"tick"})  # tasks kept out of the history (one per minute)
 
 
 class TaskLog:
@@ -110,14 +111,18 @@ _SIGNALS: dict[str, dict] = {
 def _describe_task(task: Task) -> dict:
     kwargs = {k: v for k, v in task.kwargs.items() if k != "task"}
     day = kwargs.get("day")
-    return {"name": task.name, "dataset": kwargs.get("dataset"),
-            "date": dt.date.fromisoformat(day) if day else None,
-            "params": {"kwargs": kwargs, "request_id": kwargs.get("request_id"), "trigger": _trigger(task.name)}}
+    return {
+        "name": task.name,
+        "dataset": kwargs.get("dataset"),
+        "date": dt.date.fromisoformat(day) if day else None,
+        "params": {"kwargs": kwargs, "request_id": kwargs.get("request_id"), "trigger": _trigger(task.name)},
+    }
 
 
 def _trigger(name: str) -> str:
     return {"daily": "schedule", "refresh_partition": "async", **dict.fromkeys(MAINTENANCE, "schedule")}.get(
-        name, "manual")
+        name, "manual"
+    )
 
 
 def _error_text(exc: BaseException) -> str:
@@ -147,7 +152,7 @@ def recover(settings: Settings | None = None) -> list[str]:
     Their locks are freed; returns one line per task. Queued tasks that are no longer in
     the queue (taken by a consumer that died before it started them) are lost too.
     """
-    return _recover(connect(settings))
+    return _recover(huey_for(settings))
 
 
 def _recover(huey: Queue) -> list[str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from huey import Huey
 
@@ -13,11 +14,10 @@ from nkdash.etl.datasets import get
 from nkdash.settings import Settings
 
 if TYPE_CHECKING:
-
     pass
 from typing import TYPE_CHECKING
 
-from nkdash.jobs.backend import HOST, _key, connect, now
+from nkdash.jobs.backend import HOST, _key, huey_for, now
 
 if TYPE_CHECKING:
     from nkdash.jobs.app import Queue
@@ -29,13 +29,18 @@ def lock_name(dataset: str, day: dt.date | None) -> str:
 
 
 def _lock_key(huey: Huey, name: str) -> str:
-    return _key(huey, f"lock.{name}")     # huey's own naming: huey.is_locked(name) works
+    return _key(huey, f"lock.{name}")  # huey's own naming: huey.is_locked(name) works
 
 
 def owner(task_id: str) -> dict:
     """Who runs a task: enough to tell later whether that process is still alive."""
-    return {"task_id": task_id, "host": HOST, "pid": os.getpid(), "started": _process_start(os.getpid()),
-            "since": now().isoformat()}
+    return {
+        "task_id": task_id,
+        "host": HOST,
+        "pid": os.getpid(),
+        "started": _process_start(os.getpid()),
+        "since": now().isoformat(),
+    }
 
 
 def try_lock(huey: Huey, names: Sequence[str], holder: dict) -> tuple[str, dict] | None:
@@ -59,13 +64,16 @@ def unlock(huey: Huey, names: Iterable[str], task_id: str) -> None:
 
 def locks(settings: Settings | None = None) -> dict[str, dict]:
     """Partition locks now held: name -> holder."""
-    return _locks(connect(settings))
+    return _locks(huey_for(settings))
 
 
 def _locks(huey: Queue) -> dict[str, dict]:
     prefix = _lock_key(huey, "")
-    return {key[len(prefix):]: huey.serializer.deserialize(value)
-            for key, value in huey.storage.result_items().items() if key.startswith(prefix)}
+    return {
+        key[len(prefix) :]: huey.serializer.deserialize(value)
+        for key, value in huey.storage.result_items().items()
+        if key.startswith(prefix)
+    }
 
 
 def _process_start(pid: int) -> int | None:

@@ -13,36 +13,35 @@ from nkdash.etl.datasets import get
 from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-
     pass
 from typing import TYPE_CHECKING
 
-from nkdash.jobs.backend import connect, now, submit
+from nkdash.jobs.backend import huey_for, now, submit
 from nkdash.jobs.history import _error_text
 from nkdash.jobs.locks import owner
-from nkdash.jobs.schedule import business_tz
 from nkdash.jobs.work import load
+from nkdash.odoo import business_tz
 
 if TYPE_CHECKING:
     from nkdash.jobs.backend import State
     from nkdash.jobs.work import Outcome
 
 
-def check_dates(dataset: str, start: str | dt.date, end: str | dt.date, *, limit: int,
-                settings: Settings | None = None) -> list[dt.date]:
+def check_dates(
+    dataset: str, start: str | dt.date, end: str | dt.date, *, limit: int, settings: Settings | None = None
+) -> list[dt.date]:
     """Parse and check a request (see :func:`enqueue_refresh`); InputError names the problem."""
     spec = get(dataset)
     if not spec.partitioned:
         raise InputError(f"{dataset} has no dates; refresh it with `nkdash refresh {dataset} --date ...`", dataset)
     first = cal.parse_date(start, "start date") if isinstance(start, str) else start
     last = cal.parse_date(end, "end date") if isinstance(end, str) else end
-    cal.check_range(first, last, latest=dt.date.max, limit=limit)         # before asking Odoo for a timezone
+    cal.check_range(first, last, latest=dt.date.max, limit=limit)  # before asking Odoo for a timezone
     settings = settings or get_settings()
     return cal.check_range(first, last, latest=cal.latest_complete(business_tz(settings), now()), limit=limit)
 
 
-def enqueue_refresh(dataset: str, start: str | dt.date, end: str | dt.date,
-                    settings: Settings | None = None) -> str:
+def enqueue_refresh(dataset: str, start: str | dt.date, end: str | dt.date, settings: Settings | None = None) -> str:
     """Queue one task per date of ``start..end``; returns the request id.
 
     Refused with InputError, before anything is enqueued: an unknown or undated dataset, a
@@ -52,11 +51,15 @@ def enqueue_refresh(dataset: str, start: str | dt.date, end: str | dt.date,
     dates = check_dates(dataset, start, end, limit=cal.MAX_ASYNC_DAYS, settings=settings)
     from nkdash.jobs import tasks
 
-    huey = connect(settings)
+    huey = huey_for(settings)
     request_id = uuid.uuid4().hex[:12]
     for day in dates:
-        submit(huey, tasks.refresh_partition.s(dataset=dataset, day=day.isoformat(), request_id=request_id,
-                                               id=f"{request_id}.{day.isoformat()}"))
+        submit(
+            huey,
+            tasks.refresh_partition.s(
+                dataset=dataset, day=day.isoformat(), request_id=request_id, id=f"{request_id}.{day.isoformat()}"
+            ),
+        )
     return request_id
 
 
@@ -70,10 +73,10 @@ class DateStatus:
 
 def request_status(request_id: str, settings: Settings | None = None) -> list[DateStatus]:
     """Per date of an async request: queued, running, done, failed (or revoked)."""
-    rows = connect(settings).history.by_request(request_id)
+    rows = huey_for(settings).history.by_request(request_id)
     if not rows:
         raise InputError(f"no request {request_id!r}", request_id)
-    current = [row for row in rows if not (row.get("params") or {}).get("retried_as")]   # retries replace
+    current = [row for row in rows if not (row.get("params") or {}).get("retried_as")]  # retries replace
     return [DateStatus(row["date"], row["state"], row["id"], _detail(row)) for row in current]
 
 
@@ -92,15 +95,25 @@ def refresh_sync(dataset: str, day: str | dt.date, settings: Settings | None = N
     day = cal.parse_date(day) if isinstance(day, str) else day
     (date,) = check_dates(dataset, day, day, limit=1, settings=settings)
     settings = settings or get_settings()
-    history, task_id = connect(settings).history, f"sync-{uuid.uuid4().hex[:12]}"
-    history.update(task_id, name="refresh_sync", dataset=dataset, date=date, state="running",
-                   params={"trigger": "sync", "owner": owner(task_id)})
+    history, task_id = huey_for(settings).history, f"sync-{uuid.uuid4().hex[:12]}"
+    history.update(
+        task_id,
+        name="refresh_sync",
+        dataset=dataset,
+        date=date,
+        state="running",
+        params={"trigger": "sync", "owner": owner(task_id)},
+    )
     try:
         outcome = load(dataset, [date], task_id=task_id, trigger="sync", settings=settings)
     except BaseException as exc:
         history.update(task_id, state="failed", error=_error_text(exc))
         raise
-    done = outcome.ok and not outcome.waiting          # waiting: an input is being loaded right now
-    history.update(task_id, state="done" if done else "failed", error=None if done else outcome.text(),
-                   params={"outcome": outcome.as_params(), "summary": outcome.text()})
+    done = outcome.ok and not outcome.waiting  # waiting: an input is being loaded right now
+    history.update(
+        task_id,
+        state="done" if done else "failed",
+        error=None if done else outcome.text(),
+        params={"outcome": outcome.as_params(), "summary": outcome.text()},
+    )
     return outcome

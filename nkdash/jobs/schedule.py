@@ -13,9 +13,10 @@ from nkdash.settings import Settings, get_settings
 if TYPE_CHECKING:
     from huey.api import TaskWrapper
 
-from nkdash.jobs.backend import UTC, _claim_key, _key, claim, connect, now, submit
+from nkdash.jobs.backend import UTC, _claim_key, _key, claim, huey_for, now, submit
+from nkdash.odoo import business_tz
 
-SCHEDULE: dict[str, str] = {                         # dataset -> local time of its daily job
+SCHEDULE: dict[str, str] = {  # dataset -> local time of its daily job
     "dimensions": "01:50",
     "pos": "02:00",
     "invoices": "02:05",
@@ -26,22 +27,12 @@ SCHEDULE: dict[str, str] = {                         # dataset -> local time of 
 }
 
 
-MAINTENANCE: dict[str, str] = {                      # lake job -> local time: after the daily loads
-    "compact": "03:00",                              # storage.compact_old_months
+MAINTENANCE: dict[str, str] = {  # lake job -> local time: after the daily loads
+    "compact": "03:00",  # storage.compact_old_months
 }
 
 
-SLOT_WINDOW = dt.timedelta(hours=24)   # a slot missed while down still fires within this
-
-
-@functools.lru_cache(maxsize=8)
-def business_tz(settings: Settings) -> dt.tzinfo:
-    """NKDASH_TZ, else the Odoo user's timezone (asked once per process)."""
-    if settings.tz:
-        return cal.timezone(settings.tz)
-    from nkdash.odoo import connect
-
-    return cal.timezone(connect(settings).user_tz())
+SLOT_WINDOW = dt.timedelta(hours=24)  # a slot missed while down still fires within this
 
 
 @dataclass(frozen=True)
@@ -67,24 +58,35 @@ def slot_instant(day: dt.date, hhmm: str, tz: dt.tzinfo) -> dt.datetime:
 def due_slots(at: dt.datetime, tz: dt.tzinfo, schedule: dict[str, str] = SCHEDULE) -> list[Slot]:
     """Slots whose instant is in ``(at - SLOT_WINDOW, at]``, in order (claims say which fired)."""
     today = cal.business_date(at, tz)
-    slots = [Slot(name, day, slot_instant(day, hhmm, tz))
-             for day in (today - dt.timedelta(days=1), today) for name, hhmm in schedule.items()]
+    slots = [
+        Slot(name, day, slot_instant(day, hhmm, tz))
+        for day in (today - dt.timedelta(days=1), today)
+        for name, hhmm in schedule.items()
+    ]
     return sorted((s for s in slots if at - SLOT_WINDOW < s.at <= at), key=lambda s: s.at)
 
 
-def tick(daily: TaskWrapper, at: dt.datetime | None = None, settings: Settings | None = None,
-         jobs: dict[str, TaskWrapper] | None = None) -> list[Slot]:
+def tick(
+    daily: TaskWrapper,
+    at: dt.datetime | None = None,
+    settings: Settings | None = None,
+    jobs: dict[str, TaskWrapper] | None = None,
+) -> list[Slot]:
     """Enqueue ``daily(dataset, day)`` for every due slot not fired yet, and ``jobs[name](day)``
     for the due :data:`MAINTENANCE` slots of the ``jobs`` given; returns the slots fired."""
     settings = settings or get_settings()
-    huey, at, jobs = connect(settings), at or now(), jobs or {}
+    huey, at, jobs = huey_for(settings), at or now(), jobs or {}
     schedule = {**SCHEDULE, **{name: MAINTENANCE[name] for name in jobs}}
     fired = [s for s in due_slots(at, business_tz(settings), schedule) if claim(huey, s.key)]
     for slot in fired:
         about = {"time": schedule[slot.dataset], "at": slot.at.isoformat(), "fired_at": at.isoformat()}
         job = jobs.get(slot.dataset)
-        submit(huey, job.s(day=slot.day.isoformat(), slot=about) if job else
-               daily.s(dataset=slot.dataset, day=slot.day.isoformat(), slot=about))
+        submit(
+            huey,
+            job.s(day=slot.day.isoformat(), slot=about)
+            if job
+            else daily.s(dataset=slot.dataset, day=slot.day.isoformat(), slot=about),
+        )
     for old in due_slots(at - 3 * SLOT_WINDOW, business_tz(settings), schedule):
         huey.delete(_claim_key(huey, old.key))
     huey.put(_key(huey, "last_tick"), at.isoformat())
@@ -93,6 +95,6 @@ def tick(daily: TaskWrapper, at: dt.datetime | None = None, settings: Settings |
 
 def last_tick(settings: Settings | None = None) -> dt.datetime | None:
     """When the schedule was last checked (by any consumer)."""
-    huey = connect(settings)
+    huey = huey_for(settings)
     value = huey.get(_key(huey, "last_tick"), peek=True)
     return dt.datetime.fromisoformat(value) if value else None

@@ -12,7 +12,7 @@ from huey import crontab
 from nkdash import storage
 from nkdash.jobs import app, schedule, work
 
-huey = app.build_huey()   # storage from the settings, opened on first use
+huey = app.build_huey()  # storage from the settings, opened on first use
 
 
 @huey.periodic_task(crontab(), name="tick", priority=10, expires=300)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from huey.exceptions import RetryTask
 
@@ -18,13 +19,13 @@ if TYPE_CHECKING:
     from nkdash.etl import RunReport
     from nkdash.meta import MetaStore
     from nkdash.storage import CompactionReport
-from nkdash.jobs.backend import TaskFailed, connect, log
+from nkdash.jobs.backend import TaskFailed, huey_for, log
 from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
 
-INPUT_WAIT = 300                       # seconds before profit looks at its inputs again
+INPUT_WAIT = 300  # seconds before profit looks at its inputs again
 
 
-INPUT_ATTEMPTS = 12                    # then it loads the missing inputs itself
+INPUT_ATTEMPTS = 12  # then it loads the missing inputs itself
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Outcome:
     dataset: str
     loaded: list[dt.date] = field(default_factory=list)
     failed: list[dt.date] = field(default_factory=list)
-    duplicates: dict[dt.date, str] = field(default_factory=dict)   # date -> task that holds it
+    duplicates: dict[dt.date, str] = field(default_factory=dict)  # date -> task that holds it
     waiting: list[dt.date] = field(default_factory=list)
     report: RunReport | None = None
 
@@ -43,8 +44,12 @@ class Outcome:
         return not self.failed
 
     def as_params(self) -> dict:
-        return {"loaded": _iso(self.loaded), "failed": _iso(self.failed), "waiting": _iso(self.waiting),
-                "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()}}
+        return {
+            "loaded": _iso(self.loaded),
+            "failed": _iso(self.failed),
+            "waiting": _iso(self.waiting),
+            "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()},
+        }
 
     def text(self) -> str:
         parts = [f"{self.dataset}: loaded {cal.format_spans(self.loaded)}"]
@@ -58,8 +63,15 @@ def _iso(dates: Iterable[dt.date]) -> list[str]:
     return [d.isoformat() for d in sorted(dates)]
 
 
-def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
-         settings: Settings | None = None, wait_for_inputs: bool = False) -> Outcome:
+def load(
+    dataset: str,
+    dates: Sequence[dt.date],
+    *,
+    task_id: str,
+    trigger: str,
+    settings: Settings | None = None,
+    wait_for_inputs: bool = False,
+) -> Outcome:
     """Refresh ``dates`` of ``dataset`` under their partition locks.
 
     A date whose lock is held is a duplicate (a ``skipped`` run is recorded). A date whose
@@ -69,7 +81,7 @@ def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
     from nkdash.etl import refresh
 
     settings = settings or get_settings()
-    huey, spec, outcome = connect(settings), get(dataset), Outcome(dataset)
+    huey, spec, outcome = huey_for(settings), get(dataset), Outcome(dataset)
     holder, held, todo = owner(task_id), [], []
     try:
         for day in sorted(set(dates)):
@@ -88,8 +100,7 @@ def load(dataset: str, dates: Sequence[dt.date], *, task_id: str, trigger: str,
             else:
                 outcome.waiting.append(day)
         if todo:
-            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False,
-                                     task_id=task_id)
+            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False, task_id=task_id)
             outcome.failed = outcome.report.failed_dates
             outcome.loaded = [d for d in todo if d not in outcome.failed]
     finally:
@@ -103,8 +114,9 @@ def input_ready(meta: MetaStore, settings: Settings, name: str, day: dt.date) ->
 
     state = meta.partition(name, day)
     lake = Lake(settings.lake)
-    return bool(state and state["status"] == "loaded"
-                and all(lake.has_partition(table, day) for table in get(name).table_names))
+    return bool(
+        state and state["status"] == "loaded" and all(lake.has_partition(table, day) for table in get(name).table_names)
+    )
 
 
 def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: str, task_id: str, other: str) -> None:
@@ -131,7 +143,7 @@ def run_compaction(day: str, task: Task, settings: Settings | None = None) -> Co
 
     settings = settings or get_settings()
     report = compact_old_months(settings, today=dt.date.fromisoformat(day), task_id=task.id)
-    connect(settings).history.update(task.id, params={"summary": report.text().splitlines()[0]})
+    huey_for(settings).history.update(task.id, params={"summary": report.text().splitlines()[0]})
     if report.skipped:
         raise TaskFailed(report.text())
     return report
@@ -154,12 +166,13 @@ def run_partition(dataset: str, day: str, task: Task, settings: Settings | None 
     return _run(dataset, [dt.date.fromisoformat(day)], task, "async", settings or get_settings(), wait=False)
 
 
-def _run(dataset: str, dates: list[dt.date], task: Task, trigger: str, settings: Settings,
-         wait: bool = True) -> Outcome:
+def _run(
+    dataset: str, dates: list[dt.date], task: Task, trigger: str, settings: Settings, wait: bool = True
+) -> Outcome:
     attempt = int(task.kwargs.get("attempt", 0))
     wait = wait and bool(get(dataset).inputs) and attempt < INPUT_ATTEMPTS
     outcome = load(dataset, dates, task_id=task.id, trigger=trigger, settings=settings, wait_for_inputs=wait)
-    history = connect(settings).history
+    history = huey_for(settings).history
     history.update(task.id, params={"outcome": outcome.as_params(), "summary": outcome.text(), "attempt": attempt})
     if outcome.waiting and attempt < INPUT_ATTEMPTS:
         task.kwargs.update(dates=_iso(outcome.waiting), attempt=attempt + 1)

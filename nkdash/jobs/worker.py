@@ -15,9 +15,8 @@ from nkdash.errors import NKDashError
 from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-
     pass
-from nkdash.jobs.backend import backend, connect, log
+from nkdash.jobs.backend import backend, huey_for, log
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -32,27 +31,40 @@ def log_file(settings: Settings) -> Path:
     return path
 
 
-def run_worker(settings: Settings | None = None, *, workers: int = 2, worker_type: str = "thread",
-               periodic: bool = True, verbose: bool = False) -> None:
+def run_worker(
+    settings: Settings | None = None,
+    *,
+    workers: int = 2,
+    worker_type: str = "thread",
+    periodic: bool = True,
+    verbose: bool = False,
+) -> None:
     """Run a consumer in this process: SIGTERM stops it after the tasks in hand (a second
     SIGTERM or SIGINT/Ctrl+C at once), SIGHUP restarts it. Logs to ``<log_dir>/huey/``."""
     settings = settings or get_settings()
-    huey = connect(settings)
+    huey = huey_for(settings)
     handler = logging.handlers.WatchedFileHandler(log_file(settings))
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:"
-                                           "%(message)s"))
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s] %(levelname)s:%(name)s:%(process)d:%(threadName)s:%(message)s")
+    )
     root = logging.getLogger()
     for console in root.handlers:
-        console.setLevel(logging.DEBUG if verbose else logging.WARNING)   # the file has the rest
+        console.setLevel(logging.DEBUG if verbose else logging.WARNING)  # the file has the rest
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for run in huey.history.meta.mark_interrupted():   # ETL runs of a killed worker: failed, not running forever
+    for run in huey.history.meta.mark_interrupted():  # ETL runs of a killed worker: failed, not running forever
         log.warning("run %s (%s %s) %s", run["id"], run["dataset"], run["date"] or "", run["error"])
     heal_at_start(settings)
-    consumer = huey.create_consumer(workers=workers, worker_type=worker_type, periodic=periodic,
-                                    graceful_signal="TERM", max_delay=1.0, check_worker_health=True)
+    consumer = huey.create_consumer(
+        workers=workers,
+        worker_type=worker_type,
+        periodic=periodic,
+        graceful_signal="TERM",
+        max_delay=1.0,
+        check_worker_health=True,
+    )
     log.info("nkdash consumer on %s, %d %s worker(s)", backend(settings), workers, worker_type)
-    if sys.argv[0].endswith("__main__.py"):       # SIGHUP re-executes sys.argv: keep `python -m nkdash`
+    if sys.argv[0].endswith("__main__.py"):  # SIGHUP re-executes sys.argv: keep `python -m nkdash`
         sys.argv[:1] = ["-m", "nkdash"]
     consumer.run()
 
@@ -74,16 +86,31 @@ def heal_at_start(settings: Settings) -> None:
         (log.info if report.ok else log.error)("at start: %s", report.text())
 
 
-def start_worker_process(settings: Settings | None = None, *, workers: int = 2, worker_type: str = "thread",
-                         periodic: bool = True, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_worker_process(
+    settings: Settings | None = None,
+    *,
+    workers: int = 2,
+    worker_type: str = "thread",
+    periodic: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """Start ``nkdash worker`` as a child process (``nkdash up``); stop it with :func:`stop_worker`.
 
     Its stdout/stderr (anything before logging starts) go to ``<log_dir>/huey/worker.out``.
     """
     settings = settings or get_settings()
     out = log_file(settings).with_name("worker.out").open("ab")
-    command = [sys.executable, "-m", "nkdash", "worker", "--workers", str(workers), "--type", worker_type,
-               *([] if periodic else ["--no-periodic"])]
+    command = [
+        sys.executable,
+        "-m",
+        "nkdash",
+        "worker",
+        "--workers",
+        str(workers),
+        "--type",
+        worker_type,
+        *([] if periodic else ["--no-periodic"]),
+    ]
     try:
         child_env = {**os.environ, **settings_env(settings), **(env or {})}
         return subprocess.Popen(command, env=child_env, stdout=out, stderr=subprocess.STDOUT)  # same cwd

@@ -18,18 +18,18 @@ from nkdash.lake.layout import (
 from nkdash.lake.scan import Lake
 
 __all__ = [
-    "Compaction",
     "DATE_COLUMN",
+    "PARTITIONED",
+    "TABLES",
+    "WHOLE",
+    "Compaction",
     "DataFile",
     "DateEntry",
     "Lake",
     "MonthLayout",
-    "PARTITIONED",
     "PartitionInfo",
     "PartitionedTable",
     "Problem",
     "ProblemKind",
-    "TABLES",
-    "WHOLE",
     "WholeTable",
 ]

@@ -18,8 +18,15 @@ if TYPE_CHECKING:
 
 
 PartitionedTable = Literal[
-    "fact_pos_sales", "fact_invoice_sales", "fact_purchases", "fact_inventory_moves",
-    "fact_stock_quants", "fact_sales", "agg_profit_daily", "agg_sales_daily", "agg_orders_daily",
+    "fact_pos_sales",
+    "fact_invoice_sales",
+    "fact_purchases",
+    "fact_inventory_moves",
+    "fact_stock_quants",
+    "fact_sales",
+    "agg_profit_daily",
+    "agg_sales_daily",
+    "agg_orders_daily",
 ]
 
 
@@ -83,8 +90,10 @@ _YEAR, _MONTH, _DAY = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{2})"),
 _DATA_FILE = re.compile(r"part-([0-9a-f]{16})\.parquet")
 
 
-_STAGED = re.compile(r"(?P<key>\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|whole|schema)"
-                     r"\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}")
+_STAGED = re.compile(
+    r"(?P<key>\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|whole|schema)"
+    r"\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}"
+)
 
 
 _WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
@@ -257,6 +266,7 @@ def _partition_date(year: str, month: str, day: str) -> dt.date | None:
 
 def _schema_diff(old: pa.Schema, new: pa.Schema) -> str:
     """``- field`` lines for what ``new`` lost or changed, ``+ field`` for what it brings."""
+
     def only_in(a: pa.Schema, b: pa.Schema) -> list[pa.Field]:
         return [f for f in a if f.name not in b.names or not b.field(f.name).equals(f)]
 

@@ -42,11 +42,10 @@ class Listing:
 
     def __init__(self, lake: Lake):
         self.lake = lake
-        self._dirs: dict[tuple[str, bool], tuple[tuple[int, int], tuple]] = {}   # (dir, files?) -> (version, entries)
+        self._dirs: dict[tuple[str, bool], tuple[tuple[int, int], tuple]] = {}  # (dir, files?) -> (version, entries)
         self._lock = threading.Lock()
 
-    def data_files(self, table: str, start: dt.date | None = None, end: dt.date | None = None
-                   ) -> tuple[DataFile, ...]:
+    def data_files(self, table: str, start: dt.date | None = None, end: dt.date | None = None) -> tuple[DataFile, ...]:
         """What ``Lake.data_files(table, start, end)`` returns, as a tuple."""
         base = str(self.lake.table_dir(table))
         if table in WHOLE:
@@ -69,11 +68,12 @@ class Listing:
                 if last < lo or first > hi:
                     continue
                 out += self._month(table, f"{base}/{year_name}/{month_name}", first, last, lo, hi)
-        out.sort(key=lambda f: f.first)     # stable: a day's files stay in name order
+        out.sort(key=lambda f: f.first)  # stable: a day's files stay in name order
         return tuple(out)
 
-    def _month(self, table: str, month_dir: str, first: dt.date, last: dt.date, lo: dt.date, hi: dt.date
-               ) -> list[DataFile]:
+    def _month(
+        self, table: str, month_dir: str, first: dt.date, last: dt.date, lo: dt.date, hi: dt.date
+    ) -> list[DataFile]:
         """The files of one month directory in ``lo..hi``: listed again if the month was
         swapped (compacted, a compacted date rewritten) while its days were listed."""
         for _ in range(LIST_ATTEMPTS):
@@ -95,10 +95,12 @@ class Listing:
                 return out
         raise LakeError(f"{month_dir} kept changing while it was listed", Path(month_dir))
 
-    def _month_files(self, table: str, directory: str, first: dt.date, last: dt.date, lo: dt.date,
-                     hi: dt.date) -> list[DataFile]:
-        month_files = (month_file(table, f.path, f.bytes, first.year, first.month)
-                       for f in self._files(directory, table, None))
+    def _month_files(
+        self, table: str, directory: str, first: dt.date, last: dt.date, lo: dt.date, hi: dt.date
+    ) -> list[DataFile]:
+        month_files = (
+            month_file(table, f.path, f.bytes, first.year, first.month) for f in self._files(directory, table, None)
+        )
         return [f for f in month_files if f.first <= hi and f.last >= lo]
 
     def _names(self, directory: str) -> tuple[str, ...]:
@@ -109,8 +111,9 @@ class Listing:
         """The data files in ``directory`` (as the lake counts them) of ``table`` at ``date``."""
         return self._entries(directory, table, date, files=True)[1]
 
-    def _entries(self, directory: str, table: str | None, date: dt.date | None, files: bool
-                 ) -> tuple[tuple[int, int] | None, tuple]:
+    def _entries(
+        self, directory: str, table: str | None, date: dt.date | None, files: bool
+    ) -> tuple[tuple[int, int] | None, tuple]:
         """(version, entries) of ``directory``: from the cache while its (mtime, inode) is
         unchanged, else read through a descriptor and kept only if the path still names the
         same unchanged directory afterwards (else a writer swapped it: read again)."""
@@ -149,8 +152,7 @@ def _version(directory: str) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_ino
 
 
-def _read_dir(directory: str, version: tuple[int, int], table: str | None, date: dt.date | None,
-              files: bool) -> tuple:
+def _read_dir(directory: str, version: tuple[int, int], table: str | None, date: dt.date | None, files: bool) -> tuple:
     """The entries of ``directory`` read through one descriptor (of the inode ``version``
     names); raises FileNotFoundError if an entry vanishes meanwhile (a writer emptying it)."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -166,8 +168,16 @@ def _read_dir(directory: str, version: tuple[int, int], table: str | None, date:
             name = e.name
             if is_data_name(name) and e.is_file():
                 size = os.stat(name, dir_fd=fd).st_size
-                found.append(DataFile(table, Path(directory) / name, size,  # type: ignore[arg-type]
-                                      () if date is None else (date,), date, date))
+                found.append(
+                    DataFile(
+                        table,
+                        Path(directory) / name,
+                        size,  # type: ignore[arg-type]
+                        () if date is None else (date,),
+                        date,
+                        date,
+                    )
+                )
         return tuple(found)
     finally:
         os.close(fd)

@@ -67,11 +67,16 @@ def partition_expression(f: DataFile) -> pc.Expression | None:
     year, month = pa.scalar(f.first.year, pa.int32()), pa.scalar(f.first.month, pa.int32())
     terms = [pc.field("year") == year, pc.field("month") == month]
     if f.compacted:
-        terms += [pc.field(DATE_COLUMN) >= pa.scalar(f.first, pa.date32()),
-                  pc.field(DATE_COLUMN) <= pa.scalar(f.last, pa.date32()), pc.field("day").is_null()]
+        terms += [
+            pc.field(DATE_COLUMN) >= pa.scalar(f.first, pa.date32()),
+            pc.field(DATE_COLUMN) <= pa.scalar(f.last, pa.date32()),
+            pc.field("day").is_null(),
+        ]
     else:
-        terms += [pc.field(DATE_COLUMN) == pa.scalar(f.first, pa.date32()),
-                  pc.field("day") == pa.scalar(f.first.day, pa.int32())]
+        terms += [
+            pc.field(DATE_COLUMN) == pa.scalar(f.first, pa.date32()),
+            pc.field("day") == pa.scalar(f.first.day, pa.int32()),
+        ]
     return functools.reduce(operator.and_, terms)
 
 
@@ -90,11 +95,12 @@ def month_index(path: Path) -> Mapping[dt.date, DateEntry]:
 def _cached_index(path: str, size: int, mtime_ns: int) -> Mapping[dt.date, DateEntry]:
     try:
         raw = json.loads((pq.read_metadata(path).metadata or {})[INDEX_KEY])
-        entries = [DateEntry(dt.date.fromisoformat(day), int(rows), str(sha), int(size))
-                   for day, (rows, sha, size) in raw.items()]
+        entries = [
+            DateEntry(dt.date.fromisoformat(day), int(rows), str(sha), int(size))
+            for day, (rows, sha, size) in raw.items()
+        ]
     except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as e:
-        raise LakeError(f"{path} is not a readable month file ({type(e).__name__}: {e}); run scan",
-                        Path(path)) from e
+        raise LakeError(f"{path} is not a readable month file ({type(e).__name__}: {e}); run scan", Path(path)) from e
     return MappingProxyType({e.date: e for e in sorted(entries, key=lambda e: e.date)})
 
 
@@ -103,17 +109,20 @@ def read_month_date(path: Path, date: dt.date) -> pa.Table:
     expected = month_index(path).get(date)
     try:
         pf = pq.ParquetFile(path)
-        column = next(i for i in range(pf.metadata.num_columns)
-                      if pf.metadata.schema.column(i).path == DATE_COLUMN)
-        groups = [i for i in range(pf.metadata.num_row_groups) if _may_hold(pf.metadata.row_group(i).column(column),
-                                                                              date)]
+        column = next(i for i in range(pf.metadata.num_columns) if pf.metadata.schema.column(i).path == DATE_COLUMN)
+        groups = [
+            i for i in range(pf.metadata.num_row_groups) if _may_hold(pf.metadata.row_group(i).column(column), date)
+        ]
         table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
     except (OSError, pa.ArrowException, StopIteration) as e:
         raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
     table = table.filter(pc.equal(table[DATE_COLUMN], pa.scalar(date, pa.date32()))).replace_schema_metadata(None)
     if expected is None or table.num_rows != expected.rows:
-        raise LakeError(f"{path}: {table.num_rows} rows for {date}, its index says "
-                        f"{expected.rows if expected else 'none'} (run scan)", path)
+        raise LakeError(
+            f"{path}: {table.num_rows} rows for {date}, its index says "
+            f"{expected.rows if expected else 'none'} (run scan)",
+            path,
+        )
     return table
 
 
@@ -122,8 +131,9 @@ def _may_hold(column: pq.ColumnChunkMetaData, date: dt.date) -> bool:
     return stats is None or not stats.has_min_max or stats.min <= date <= stats.max
 
 
-def write_month_file(directory: Path, sources: Sequence[_Source],
-                     compression_level: int | None = None) -> tuple[Path, str, int]:
+def write_month_file(
+    directory: Path, sources: Sequence[_Source], compression_level: int | None = None
+) -> tuple[Path, str, int]:
     """Write ``sources`` as ``directory/part-<sha>.parquet``: sorted by date, row groups of whole
     dates, the index in the footer; durably. Returns (path, sha256, size)."""
     sources = sorted(sources, key=lambda s: s.entry.date)
@@ -133,13 +143,22 @@ def write_month_file(directory: Path, sources: Sequence[_Source],
     schema = sources[0].schema.remove_metadata()
     for s in sources[1:]:
         if not s.schema.equals(schema, check_metadata=False):
-            raise LakeError(f"{s.entry.date} differs in schema from {dates[0]} (migrate the month before "
-                            f"compacting it):\n{_schema_diff(schema, s.schema)}", s.entry.date)
+            raise LakeError(
+                f"{s.entry.date} differs in schema from {dates[0]} (migrate the month before "
+                f"compacting it):\n{_schema_diff(schema, s.schema)}",
+                s.entry.date,
+            )
     index = {s.entry.date.isoformat(): [s.entry.rows, s.entry.checksum, s.entry.bytes] for s in sources}
     schema = schema.with_metadata({INDEX_KEY: json.dumps(index, sort_keys=True, separators=(",", ":")).encode()})
     tmp = directory / "part.tmp"
-    with pq.ParquetWriter(tmp, schema, compression=COMPRESSION, compression_level=compression_level,
-                          write_statistics=True, write_page_checksum=True) as writer:
+    with pq.ParquetWriter(
+        tmp,
+        schema,
+        compression=COMPRESSION,
+        compression_level=compression_level,
+        write_statistics=True,
+        write_page_checksum=True,
+    ) as writer:
         group: list[pa.Table] = []
         for s in sources:
             table = s.read()

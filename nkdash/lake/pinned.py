@@ -26,7 +26,7 @@ class _Pins:
 
     @contextmanager
     def __call__(self, paths: Iterable[Path | str]) -> Iterator[None]:
-        _raise_open_file_limit()       # once: only readers that pin files need the higher limit
+        _raise_open_file_limit()  # once: only readers that pin files need the higher limit
         taken: list[str] = []
         try:
             for path in dict.fromkeys(map(str, paths)):
@@ -79,11 +79,12 @@ def _raise_open_file_limit(wanted: int = 65536) -> None:
     for 3 years of one table): lift the soft limit (often 1,024) towards the hard one."""
     try:
         import resource
+
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         if soft != resource.RLIM_INFINITY and soft < target:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, ValueError, OSError):   # not POSIX, or not allowed: keep the limit
+    except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: keep the limit
         pass
 
 

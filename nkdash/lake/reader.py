@@ -101,13 +101,14 @@ class LakeReader:
         for f in self.data_files(table):
             yield f.table, None if f.compacted or not f.dates else f.dates[0], f.path, f.bytes
 
-    def data_files(self, table: str | None = None, start: dt.date | None = None,
-                   end: dt.date | None = None) -> list[DataFile]:
+    def data_files(
+        self, table: str | None = None, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[DataFile]:
         """Every data file (of ``table``, or all tables) that may hold dates in ``start..end``
         (dims always), in table and date order. Only month files' footers are read (cached)."""
         lo, hi = start or dt.date.min, end or dt.date.max
         files = []
-        for name in (TABLES if table is None else (_check_table(table),)):
+        for name in TABLES if table is None else (_check_table(table),):
             for entry in self._walk(name, lo, hi):
                 if not entry.partition or (entry.date is not None and not lo <= entry.date <= hi):
                     continue
@@ -164,7 +165,7 @@ class LakeReader:
                 swapped = swapped_out(exc) or (exc.__cause__ is None and self.has_partition(table, date))
                 if not swapped or attempt + 1 == READ_ATTEMPTS:
                     raise
-                time.sleep(0.001 * 2 ** attempt)
+                time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
 
     def _read_partition(self, table: str, date: dt.date) -> pa.Table:
@@ -213,8 +214,10 @@ class LakeReader:
             m["daily"] += not f.compacted
             m["bytes"] += f.bytes
             m["dates"].update(f.dates)
-        return [MonthLayout(table, y, mo, m["daily"], m["compacted"], len(m["dates"]), m["bytes"])
-                for (y, mo), m in sorted(months.items())]
+        return [
+            MonthLayout(table, y, mo, m["daily"], m["compacted"], len(m["dates"]), m["bytes"])
+            for (y, mo), m in sorted(months.items())
+        ]
 
     def _walk(self, table: str, start: dt.date = dt.date.min, end: dt.date = dt.date.max) -> Iterator[_Entry]:
         """Every partition directory and every odd entry of a table's tree, in date order.
@@ -254,8 +257,11 @@ class LakeReader:
 def swapped_out(exc: BaseException) -> bool:
     """Whether a read failed because a file it had listed is gone: a writer swapped the
     partition meanwhile (the reader should list and read again)."""
-    return (isinstance(exc, FileNotFoundError) or isinstance(exc.__cause__, FileNotFoundError)
-            or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}")
+    return (
+        isinstance(exc, FileNotFoundError)
+        or isinstance(exc.__cause__, FileNotFoundError)
+        or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}"
+    )
 
 
 def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
@@ -271,15 +277,23 @@ def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
         entries = []
         for day in _entries(month):
             compacted = day.path.name == COMPACT_DIR and day.is_dir and valid
-            date = None if compacted or not day.is_dir else _partition_date(month.parent.name, month.name,
-                                                                             day.path.name)
+            date = (
+                None if compacted or not day.is_dir else _partition_date(month.parent.name, month.name, day.path.name)
+            )
             if not compacted and date is None:
                 entries.append(_Entry(None, day.path, False))
                 continue
             files = _scan(day.path)
             if files is not None:  # else deleted since the month was listed: gone, as after the delete
-                entries.append(_Entry(date, day.path, True, (year, number) if compacted else None,
-                                      tuple(f for f in files if _is_data(f))))
+                entries.append(
+                    _Entry(
+                        date,
+                        day.path,
+                        True,
+                        (year, number) if compacted else None,
+                        tuple(f for f in files if _is_data(f)),
+                    )
+                )
         if _same_dir(month, before):
             return entries
     raise _kept_changing(month)

@@ -49,8 +49,9 @@ class Lake(LakeWriter):
     ``compression_level``: zstd level of the files it writes (None: the codec's default).
     """
 
-    def scan(self, tables: Iterable[str] | None = None, deep: bool = True,
-             dates: Iterable[dt.date] | None = None) -> list[Problem]:
+    def scan(
+        self, tables: Iterable[str] | None = None, deep: bool = True, dates: Iterable[dt.date] | None = None
+    ) -> list[Problem]:
         """Find what would make readers fail or lie. A writable lake first recovers killed writes.
 
         Shallow: directory structure and parquet footers (schema, readability). ``deep``
@@ -62,7 +63,7 @@ class Lake(LakeWriter):
         """
         wanted = None if dates is None else set(dates)
         problems: list[Problem] = []
-        for table in (TABLES if tables is None else [_check_table(t) for t in tables]):
+        for table in TABLES if tables is None else [_check_table(t) for t in tables]:
             problems += self._scan_staging(table)
             problems += [p for p in self._layout_problems(table) if _selected(p.date, wanted)]
             reference = self.schema(table) if table in PARTITIONED else None
@@ -87,8 +88,10 @@ class Lake(LakeWriter):
         if self._writer_active(table):
             return []
         leftovers = [p for p in _listdir(self.staging_dir / table) if p.name != LOCK_FILE]
-        return [Problem(table, None, p, "temp", "left by a killed write; a writable scan, write or "
-                        "clean_temp recovers it") for p in leftovers]
+        return [
+            Problem(table, None, p, "temp", "left by a killed write; a writable scan, write or clean_temp recovers it")
+            for p in leftovers
+        ]
 
     def _writer_active(self, table: str) -> bool:
         """Whether a process holds the table's write lock (probed with a momentary shared lock)."""
@@ -122,8 +125,9 @@ class Lake(LakeWriter):
             if not files:
                 yield Problem(table, entry.date, entry.path, "empty", "no data file")
             elif len(files) > 1:
-                yield Problem(table, entry.date, entry.path, "stray",
-                              f"{len(files)} data files: readers would union them")
+                yield Problem(
+                    table, entry.date, entry.path, "stray", f"{len(files)} data files: readers would union them"
+                )
             for other in _listdir(entry.path):
                 if other not in files and not other.name.startswith("_"):
                     yield _odd_entry(table, entry.date, other)
@@ -135,9 +139,13 @@ class Lake(LakeWriter):
         except LakeError:
             return  # reported by the file check
         for date in doubled:
-            yield Problem(table, date, self.partition_dir(table, date), "stray",
-                          f"{date} is also in the month file {month_file.name}: readers see it twice "
-                          "(quarantine one of them)")
+            yield Problem(
+                table,
+                date,
+                self.partition_dir(table, date),
+                "stray",
+                f"{date} is also in the month file {month_file.name}: readers see it twice (quarantine one of them)",
+            )
 
     def quarantine(self, problem_or_path: Problem | Path) -> Path:
         """Move the partition (or dim table, or stray entry) at fault to ``_quarantine``.
@@ -171,8 +179,10 @@ class Lake(LakeWriter):
         table, table_dir = parts[0], self.star / parts[0]
         if table in WHOLE:
             return table, table_dir
-        if len(parts) >= 4 and (_partition_date(*parts[1:4]) or (
-                _YEAR.fullmatch(parts[1]) and _MONTH.fullmatch(parts[2]) and parts[3] == COMPACT_DIR)):
+        if len(parts) >= 4 and (
+            _partition_date(*parts[1:4])
+            or (_YEAR.fullmatch(parts[1]) and _MONTH.fullmatch(parts[2]) and parts[3] == COMPACT_DIR)
+        ):
             return table, table_dir.joinpath(*parts[1:4])
         return table, path
 

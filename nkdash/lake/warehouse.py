@@ -1,4 +1,4 @@
-"""DuckDB over the lake: one view per lake table, and a parameter-bound, timed ``query``.
+"""DuckDB over the lake: one view per lake table, and a parameter-bound, timed ``sql``.
 
 Each table is registered in an in-memory DuckDB as a pyarrow dataset built from the
 lake's own file listing, not as a ``read_parquet()`` view. Two reasons, both checked on
@@ -24,7 +24,7 @@ What callers should know:
   table with no files has an empty view if its schema is known (``_common_metadata``); a
   table never written has no view.
 - A view is a snapshot of the file list: :func:`refresh_views` picks up partitions written
-  since (``query`` refreshes on every call; unchanged tables keep their cached footers).
+  since (``sql`` refreshes on every call; unchanged tables keep their cached footers).
   File names are content-addressed, so a stale view never reads wrong bytes: at worst a
   query fails with "file not found" for a partition replaced since, until the next refresh.
 - A damaged file (see ``Lake.scan``) fails only the queries that touch it.
@@ -75,7 +75,7 @@ _VIEWS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _Views] = weakref.W
 _PER_THREAD = threading.local()
 
 
-def connect(lake: Lake | Path | str | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+def open_warehouse(lake: Lake | Path | str | None = None, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with a view per lake table (default lake: ``NKDASH_LAKE``).
 
     ``read_only=True`` (default): no statement can touch any file (COPY, ATTACH, read_csv,
@@ -94,7 +94,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Re-register the tables whose files changed; returns the names of the views."""
     views = _VIEWS.get(con)
     if views is None:
-        raise NKDashError("refresh_views needs a connection made by nkdash.warehouse.connect")
+        raise NKDashError("refresh_views needs a connection made by nkdash.open_warehouse")
     for table in TABLES:
         files = views.lake.data_files(table)
         paths = tuple(f.path for f in files)
@@ -110,25 +110,31 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(views.files)
 
 
-def query(sql: str, params: Params = None, *, lake: Lake | Path | str | None = None, name: str | None = None,
-          meta: MetaStore | None = None) -> pd.DataFrame:
-    """Run ``sql`` on a read-only connection with ``params`` bound (``?`` or ``$name``).
+def sql(
+    statement: str,
+    params: Params = None,
+    *,
+    lake: Lake | Path | str | None = None,
+    name: str | None = None,
+    meta: MetaStore | None = None,
+) -> pd.DataFrame:
+    """Run ``statement`` on a read-only connection with ``params`` bound (``?`` or ``$name``).
 
     Values are always bound, never formatted into the SQL. With ``name`` and ``meta`` the
     wall time (execution and fetch) is recorded via ``meta.record_query``. Each thread
     keeps one connection per lake; views are refreshed before every query.
     """
     con = _thread_connection(_as_lake(lake))
-    for attempt in range(READ_ATTEMPTS):       # a file swapped out by a writer meanwhile: list again
+    for attempt in range(READ_ATTEMPTS):  # a file swapped out by a writer meanwhile: list again
         started = time.perf_counter()
         try:
             refresh_views(con)
-            frame = con.execute(sql, params).df()
+            frame = con.execute(statement, params).df()
             break
         except (duckdb.Error, NKDashError) as exc:
             if not swapped_out(exc) or attempt + 1 == READ_ATTEMPTS:
                 raise
-        time.sleep(0.001 * 2 ** attempt)
+        time.sleep(0.001 * 2**attempt)
     seconds = time.perf_counter() - started
     if name and meta is not None:
         meta.record_query(name, seconds, len(frame), None if params is None else json.dumps(params, default=str))
@@ -140,7 +146,7 @@ def _thread_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
         _PER_THREAD.connections = {}
     connections = _PER_THREAD.connections
     if lake.root not in connections:
-        connections[lake.root] = connect(lake, read_only=True)
+        connections[lake.root] = open_warehouse(lake, read_only=True)
     return connections[lake.root]
 
 
@@ -158,5 +164,6 @@ def _dataset(table: str, files: list[DataFile], schema: pa.Schema) -> ds.Dataset
     else:
         schema = pa.schema([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])
         partitions = [partition_expression(f) for f in files]
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
-                                           filesystem=pafs.LocalFileSystem(), partitions=partitions)
+    return ds.FileSystemDataset.from_paths(
+        paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=pafs.LocalFileSystem(), partitions=partitions
+    )

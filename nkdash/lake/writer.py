@@ -60,8 +60,9 @@ if TYPE_CHECKING:
 class LakeWriter(LakeReader):
     """The crash-safe writer protocol (module docstring): writes, deletes, month rewrites, locks, recovery."""
 
-    def write_partition(self, table: str, date: dt.date, data: pa.Table, *,
-                        allow_schema_change: bool = False) -> PartitionInfo:
+    def write_partition(
+        self, table: str, date: dt.date, data: pa.Table, *, allow_schema_change: bool = False
+    ) -> PartitionInfo:
         """Atomically replace ``table``'s partition for ``date`` with ``data``.
 
         ``data`` must carry a ``date`` column (date32, every value == ``date``) and no
@@ -144,13 +145,21 @@ class LakeWriter(LakeReader):
         _check_partitioned(table)
         with self._locked(table):
             self._recover(table)
-            before = [f for f in self.data_files(table, *month_span(year, month))]
+            before = list(self.data_files(table, *month_span(year, month)))
             if not any(not f.compacted for f in before):
                 return None
             path = self._rewrite_month(table, year, month, merge_days=True)
             index = month_index(path)
-            return Compaction(table, f"{year:04d}-{month:02d}", len(index), sum(e.rows for e in index.values()),
-                              len(before), sum(f.bytes for f in before), path, path.stat().st_size)
+            return Compaction(
+                table,
+                f"{year:04d}-{month:02d}",
+                len(index),
+                sum(e.rows for e in index.values()),
+                len(before),
+                sum(f.bytes for f in before),
+                path,
+                path.stat().st_size,
+            )
 
     def import_dates(self, source: Lake, table: str, dates: Iterable[dt.date]) -> list[Path]:
         """Copy ``dates`` of ``table`` from the lake ``source`` into this one as compacted months
@@ -203,9 +212,17 @@ class LakeWriter(LakeReader):
             raise LakeError(f"{table} has no partition for {date}", date)
         return _month_source(month_file, date)
 
-    def _rewrite_month(self, table: str, year: int, month: int, *, drop: Iterable[dt.date] = (),
-                       add: Mapping[dt.date, Path] | None = None, merge_days: bool = False,
-                       extra: Sequence[_Source] = ()) -> Path | None:
+    def _rewrite_month(
+        self,
+        table: str,
+        year: int,
+        month: int,
+        *,
+        drop: Iterable[dt.date] = (),
+        add: Mapping[dt.date, Path] | None = None,
+        merge_days: bool = False,
+        extra: Sequence[_Source] = (),
+    ) -> Path | None:
         """Replace the month's directory, in one swap, by one where: the dates of ``drop``,
         ``add`` and ``extra`` are gone from the month file and their daily partitions;
         ``add`` (staged partition dirs) become daily partitions; ``extra`` rows join the month
@@ -311,8 +328,11 @@ class LakeWriter(LakeReader):
         current = self.schema(table)
         same = current is not None and current.equals(schema, check_metadata=False)
         if current is not None and not same and not allow_change:
-            raise LakeError(f"{table}: schema differs from the table's (pass allow_schema_change=True "
-                            f"to migrate):\n{_schema_diff(current, schema)}", self.table_dir(table))
+            raise LakeError(
+                f"{table}: schema differs from the table's (pass allow_schema_change=True "
+                f"to migrate):\n{_schema_diff(current, schema)}",
+                self.table_dir(table),
+            )
         if table in PARTITIONED and not (same and (self.table_dir(table) / SCHEMA_FILE).is_file()):
             self._record_schema(table, schema)
 
@@ -393,8 +413,14 @@ def _normalize(data: pa.Table) -> pa.Table:
 def _write_parquet(data: pa.Table, directory: Path) -> tuple[Path, str, int]:
     """Write ``data`` as ``directory/part-<sha>.parquet``, durably; returns (path, sha256, size)."""
     tmp = directory / "part.tmp"
-    pq.write_table(data, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS,
-                   write_statistics=True, write_page_checksum=True)
+    pq.write_table(
+        data,
+        tmp,
+        compression=COMPRESSION,
+        row_group_size=ROW_GROUP_ROWS,
+        write_statistics=True,
+        write_page_checksum=True,
+    )
     digest, size = _sha256(tmp)
     path = directory / f"part-{digest[:16]}.parquet"
     os.rename(tmp, path)

@@ -17,9 +17,9 @@ from nkdash.meta.store import (
 __all__ = [
     "CRITICAL_AFTER_DAYS",
     "FILE_NAME",
+    "LATE_AFTER_DAYS",
     "Freshness",
     "FreshnessStatus",
-    "LATE_AFTER_DAYS",
     "MetaStore",
     "PartitionStatus",
     "RunStatus",

@@ -76,7 +76,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at TEXT NOT NULL)""",
         "CREATE INDEX tasks_state ON tasks (state, updated_at)",
     ),
-    (   # 2: who runs a run, so a run whose process was killed can be told from one still running
+    (  # 2: who runs a run, so a run whose process was killed can be told from one still running
         "ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN host TEXT",
         "ALTER TABLE runs ADD COLUMN process_start TEXT",

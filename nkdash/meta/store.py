@@ -39,7 +39,7 @@ FreshnessStatus = Literal["ok", "late", "critical"]
 FILE_NAME = "nkdash.sqlite"
 
 
-_THREAD = threading.local()   # per-thread connections of writable stores (see MetaStore._connect)
+_THREAD = threading.local()  # per-thread connections of writable stores (see MetaStore._connect)
 
 
 BUSY_TIMEOUT_MS = 30_000
@@ -54,12 +54,27 @@ CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
 UNCHECKABLE_AFTER = dt.timedelta(hours=12)  # a running run on another host (or of an older nkdash): then interrupted
 
 
-_TASK_FIELDS = ("name", "dataset", "date", "state", "enqueued_at", "started_at", "finished_at",
-                "retries", "error", "params")
+_TASK_FIELDS = (
+    "name",
+    "dataset",
+    "date",
+    "state",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "retries",
+    "error",
+    "params",
+)
 
 
-_TASK_CLOCK = {"queued": "enqueued_at", "running": "started_at", "done": "finished_at",
-               "failed": "finished_at", "revoked": "finished_at"}
+_TASK_CLOCK = {
+    "queued": "enqueued_at",
+    "running": "started_at",
+    "done": "finished_at",
+    "failed": "finished_at",
+    "revoked": "finished_at",
+}
 
 
 @dataclass(frozen=True)
@@ -96,17 +111,17 @@ class MetaStore:
     def __repr__(self) -> str:
         return f"MetaStore({str(self.path)!r}, read_only={self.read_only})"
 
-
     def start_run(self, dataset: str, date: dt.date | None, trigger: Trigger, task_id: str | None = None) -> int:
         """Record that an attempt at ``dataset`` x ``date`` starts now, by this process;
         returns the run id. Runs left ``running`` by killed processes are closed first."""
         _check_choice("trigger", trigger, Trigger)
         with self._write() as con:
             self._close_interrupted(con)
-            cur = con.execute("INSERT INTO runs (dataset, date, trigger, task_id, started_at, pid, host, process_start)"
-                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              (dataset, _day(date), trigger, task_id, _now(), os.getpid(), _HOST,
-                               _process_start(os.getpid())))
+            cur = con.execute(
+                "INSERT INTO runs (dataset, date, trigger, task_id, started_at, pid, host, process_start)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (dataset, _day(date), trigger, task_id, _now(), os.getpid(), _HOST, _process_start(os.getpid())),
+            )
             return cur.lastrowid
 
     def mark_interrupted(self) -> list[dict]:
@@ -124,14 +139,25 @@ class MetaStore:
             if reason is None:
                 continue
             now = dt.datetime.now(dt.UTC)
-            con.execute("UPDATE runs SET status = 'failed', finished_at = ?, duration_s = ?, error = ? WHERE id = ?",
-                        (_ts(now), (now - run["started_at"]).total_seconds(), reason, run["id"]))
+            con.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?, duration_s = ?, error = ? WHERE id = ?",
+                (_ts(now), (now - run["started_at"]).total_seconds(), reason, run["id"]),
+            )
             closed.append({**run, "status": "failed", "finished_at": now, "error": reason})
         return closed
 
-    def finish_run(self, run_id: int, *, status: RunStatus, rows: int = 0, source_count: int | None = None,
-                   source_totals: dict | None = None, checksum: str | None = None, bytes: int | None = None,
-                   error: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: RunStatus,
+        rows: int = 0,
+        source_count: int | None = None,
+        source_totals: dict | None = None,
+        checksum: str | None = None,
+        bytes: int | None = None,
+        error: str | None = None,
+    ) -> None:
         """Close a run; its duration is measured from :meth:`start_run`."""
         _check_choice("status", status, RunStatus)
         finished = dt.datetime.now(dt.UTC)
@@ -140,32 +166,62 @@ class MetaStore:
             if row is None:
                 raise InputError(f"no run with id {run_id}", run_id)
             duration = (finished - dt.datetime.fromisoformat(row["started_at"])).total_seconds()
-            con.execute("""UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, rows = ?, source_count = ?,
+            con.execute(
+                """UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, rows = ?, source_count = ?,
                            source_totals = ?, checksum = ?, bytes = ?, error = ? WHERE id = ?""",
-                        (status, _ts(finished), duration, rows, source_count, _json(source_totals), checksum,
-                         bytes, error, run_id))
+                (
+                    status,
+                    _ts(finished),
+                    duration,
+                    rows,
+                    source_count,
+                    _json(source_totals),
+                    checksum,
+                    bytes,
+                    error,
+                    run_id,
+                ),
+            )
 
-    def runs(self, *, dataset: str | None = None, since: dt.datetime | None = None,
-             status: str | None = None, limit: int | None = None) -> list[dict]:
+    def runs(
+        self,
+        *,
+        dataset: str | None = None,
+        since: dt.datetime | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
         """Runs, newest first. ``status`` may also be ``running`` (still in progress).
 
         A run left ``running`` by a process that is gone is reported as it is: ``failed``,
         with ``error`` saying it was interrupted (also by a read-only store, before any
         writer has closed it, see :meth:`mark_interrupted`)."""
         where = _Where().eq("dataset", dataset).ge("started_at", since and _ts(since))
-        if status in ("running", "failed"):    # which of the running ones are interrupted is decided below
+        if status in ("running", "failed"):  # which of the running ones are interrupted is decided below
             where._add("status IN (?, 'running')", status)
             found = self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, json=("source_totals",))
             found = [r for r in map(_honest, found) if r["status"] == status]
-            return found if limit is None else found[:int(limit)]
+            return found if limit is None else found[: int(limit)]
         where.eq("status", status)
-        return [_honest(r) for r in self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, limit,
-                                                 json=("source_totals",))]
+        return [
+            _honest(r)
+            for r in self._select(
+                f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, limit, json=("source_totals",)
+            )
+        ]
 
-
-    def set_partition(self, dataset: str, date: dt.date | None, *, status: PartitionStatus, rows: int = 0,
-                      checksum: str | None = None, run_id: int | None = None,
-                      source_max_write_date: dt.datetime | None = None, error: str | None = None) -> None:
+    def set_partition(
+        self,
+        dataset: str,
+        date: dt.date | None,
+        *,
+        status: PartitionStatus,
+        rows: int = 0,
+        checksum: str | None = None,
+        run_id: int | None = None,
+        source_max_write_date: dt.datetime | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record the current state of a partition (``date`` None for whole-table datasets).
 
         ``loaded`` records rows, checksum and source watermark. ``failed`` and ``stale`` keep
@@ -188,10 +244,19 @@ class MetaStore:
                      source_max_write_date = CASE excluded.status WHEN 'loaded' THEN excluded.source_max_write_date
                                                                   ELSE source_max_write_date END,
                      loaded_at = CASE excluded.status WHEN 'loaded' THEN excluded.loaded_at ELSE loaded_at END""",
-                {"dataset": dataset, "date": _day(date) or "", "status": status,
-                 "rows": rows if status == "loaded" else 0, "checksum": checksum if status == "loaded" else None,
-                 "run_id": run_id, "swd": source_max_write_date and _ts(source_max_write_date), "error": error,
-                 "loaded_at": now if status == "loaded" else None, "now": now})
+                {
+                    "dataset": dataset,
+                    "date": _day(date) or "",
+                    "status": status,
+                    "rows": rows if status == "loaded" else 0,
+                    "checksum": checksum if status == "loaded" else None,
+                    "run_id": run_id,
+                    "swd": source_max_write_date and _ts(source_max_write_date),
+                    "error": error,
+                    "loaded_at": now if status == "loaded" else None,
+                    "now": now,
+                },
+            )
 
     def partition(self, dataset: str, date: dt.date | None) -> dict | None:
         found = self._select("SELECT * FROM partitions WHERE dataset = ? AND date = ?", [dataset, _day(date) or ""])
@@ -207,7 +272,9 @@ class MetaStore:
         (loaded, stale, or failed after an earlier load); None if there is none."""
         found = self._select(
             "SELECT min(date) AS first, max(date) AS last FROM partitions WHERE dataset = ? AND date <> '' "
-            "AND (status IN ('loaded', 'stale') OR (status = 'failed' AND checksum IS NOT NULL))", [dataset])
+            "AND (status IN ('loaded', 'stale') OR (status = 'failed' AND checksum IS NOT NULL))",
+            [dataset],
+        )
         if not found or found[0]["first"] is None:
             return None
         return dt.date.fromisoformat(found[0]["first"]), dt.date.fromisoformat(found[0]["last"])
@@ -216,10 +283,14 @@ class MetaStore:
         """Flag loaded partitions whose source changed; returns how many were loaded before."""
         now = _now()
         with self._write() as con:
-            return sum(con.execute("""UPDATE partitions SET status = 'stale', stale_reason = ?, updated_at = ?
+            return sum(
+                con.execute(
+                    """UPDATE partitions SET status = 'stale', stale_reason = ?, updated_at = ?
                                       WHERE dataset = ? AND date = ? AND status = 'loaded'""",
-                                   (reason, now, dataset, _day(d))).rowcount for d in dates)
-
+                    (reason, now, dataset, _day(d)),
+                ).rowcount
+                for d in dates
+            )
 
     def get_watermark(self, key: str) -> dt.datetime | None:
         found = self._select("SELECT value FROM watermarks WHERE key = ?", [key])
@@ -227,33 +298,43 @@ class MetaStore:
 
     def set_watermark(self, key: str, value: dt.datetime) -> None:
         with self._write() as con:
-            con.execute("""INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
+            con.execute(
+                """INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
                            ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
-                        (key, _ts(value), _now()))
-
+                (key, _ts(value), _now()),
+            )
 
     def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
         with self._write() as con:
-            cur = con.execute("INSERT INTO validations (dataset, date, ok, checks, created_at) VALUES (?, ?, ?, ?, ?)",
-                              (dataset, _day(date), bool(ok), _json(checks), _now()))
+            cur = con.execute(
+                "INSERT INTO validations (dataset, date, ok, checks, created_at) VALUES (?, ?, ?, ?, ?)",
+                (dataset, _day(date), bool(ok), _json(checks), _now()),
+            )
             return cur.lastrowid
 
-    def validations(self, *, dataset: str | None = None, date: dt.date | None = None,
-                    since: dt.datetime | None = None, limit: int | None = None) -> list[dict]:
+    def validations(
+        self,
+        *,
+        dataset: str | None = None,
+        date: dt.date | None = None,
+        since: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
         """Validation results, newest first; ``checks`` decoded, ``ok`` a bool."""
         where = _Where().eq("dataset", dataset).eq("date", _day(date)).ge("created_at", since and _ts(since))
         return self._select(f"SELECT * FROM validations {where} ORDER BY id DESC", where.args, limit, json=("checks",))
 
     def record_query(self, name: str, seconds: float, rows: int, params: str | None = None) -> None:
         with self._write() as con:
-            con.execute("INSERT INTO query_timings (name, seconds, rows, params, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (name, seconds, rows, params, _now()))
+            con.execute(
+                "INSERT INTO query_timings (name, seconds, rows, params, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, seconds, rows, params, _now()),
+            )
 
     def query_timings(self, since: dt.datetime | None = None) -> list[dict]:
         """Recorded query timings, oldest first."""
         where = _Where().ge("created_at", since and _ts(since))
         return self._select(f"SELECT * FROM query_timings {where} ORDER BY id", where.args)
-
 
     def freshness(self, datasets: Sequence[str], today: dt.date, start: dt.date | None = None) -> list[Freshness]:
         """Freshness of each dataset on ``today`` (a business date in ``NKDASH_TZ``).
@@ -269,7 +350,7 @@ class MetaStore:
 
     def _freshness(self, dataset: str, today: dt.date, start: dt.date | None) -> Freshness:
         rows = self._select("SELECT date, status FROM partitions WHERE dataset = ? AND date <> ''", [dataset])
-        states = {p["date"]: p["status"] for p in rows}     # two columns: a page view asks on every load
+        states = {p["date"]: p["status"] for p in rows}  # two columns: a page view asks on every load
         yesterday = today - dt.timedelta(days=1)
         first = start or min(states, default=yesterday)
         loaded = [d for d, s in states.items() if s in ("loaded", "stale")]
@@ -284,7 +365,6 @@ class MetaStore:
             lag_days=lag,
             status=_sla(lag),
         )
-
 
     def task_event(self, task_id: str, **fields: Any) -> None:
         """Create or update the history row of a queued task with the given fields.
@@ -303,17 +383,20 @@ class MetaStore:
         columns = ["id", *values, "updated_at"]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         with self._write() as con:
-            con.execute(f"""INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})
+            con.execute(
+                f"""INSERT INTO tasks ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})
                             ON CONFLICT (id) DO UPDATE SET {updates}""",
-                        (task_id, *values.values(), _now()))
+                (task_id, *values.values(), _now()),
+            )
 
-    def tasks(self, *, state: str | None = None, since: dt.datetime | None = None,
-              limit: int | None = None) -> list[dict]:
+    def tasks(
+        self, *, state: str | None = None, since: dt.datetime | None = None, limit: int | None = None
+    ) -> list[dict]:
         """Task history, most recently updated first."""
         where = _Where().eq("state", state).ge("updated_at", since and _ts(since))
-        return self._select(f"SELECT * FROM tasks {where} ORDER BY updated_at DESC", where.args, limit,
-                            json=("params",))
-
+        return self._select(
+            f"SELECT * FROM tasks {where} ORDER BY updated_at DESC", where.args, limit, json=("params",)
+        )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -336,8 +419,9 @@ class MetaStore:
 
     def _open(self) -> sqlite3.Connection:
         uri = f"{self.path.as_uri()}?mode={'ro' if self.read_only else 'rwc'}"
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                              check_same_thread=True)
+        con = sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+        )
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return con
@@ -389,8 +473,11 @@ class MetaStore:
             con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
             if current > len(MIGRATIONS):
-                raise LakeError(f"metadata store has schema version {current}; this nkdash knows "
-                                f"{len(MIGRATIONS)} (upgrade nkdash)", self.path)
+                raise LakeError(
+                    f"metadata store has schema version {current}; this nkdash knows "
+                    f"{len(MIGRATIONS)} (upgrade nkdash)",
+                    self.path,
+                )
             for version in range(current + 1, len(MIGRATIONS) + 1):
                 for statement in MIGRATIONS[version - 1]:
                     con.execute(statement)
@@ -504,7 +591,7 @@ def _encode_task_field(name: str, value: Any) -> Any:
 
 def _decode(row: sqlite3.Row, json_columns: Sequence[str]) -> dict:
     out = {}
-    for key in row.keys():
+    for key in row.keys():  # noqa: SIM118 — a sqlite3.Row iterates over its values
         value = row[key]
         if value is None or value == "":
             value = None

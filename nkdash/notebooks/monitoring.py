@@ -8,9 +8,7 @@ app = marimo.App(width="full", app_title="Monitoring")
 def _():
     import marimo as mo
 
-    from nkdash.ops import common
-    from nkdash.ops import monitoring
-    from nkdash.ops import views
+    from nkdash.ops import common, monitoring, views
     from nkdash.settings import get_settings
 
     return common, get_settings, mo, monitoring, views

@@ -8,10 +8,7 @@ app = marimo.App(width="full", app_title="Operations")
 def _():
     import marimo as mo
 
-    from nkdash.ops import common
-    from nkdash.ops import refresh
-    from nkdash.ops import tables
-    from nkdash.ops import views
+    from nkdash.ops import common, refresh, tables, views
     from nkdash.settings import get_settings
 
     return common, get_settings, mo, refresh, tables, views

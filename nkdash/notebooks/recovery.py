@@ -8,9 +8,7 @@ app = marimo.App(width="full", app_title="Recovery")
 def _():
     import marimo as mo
 
-    from nkdash.ops import common
-    from nkdash.ops import recovery
-    from nkdash.ops import views
+    from nkdash.ops import common, recovery, views
     from nkdash.settings import get_settings
 
     return common, get_settings, mo, recovery, views
@@ -26,31 +24,14 @@ def _(common, get_settings, mo):
 @app.cell
 def _(mo):
     reload = mo.ui.refresh(label="Reload the tables")
-    repair_button = mo.ui.run_button(label="Refresh every missing and failed date", kind="warn")
-    return reload, repair_button
+    return (reload,)
 
 
 @app.cell
-def _(mo, recovery, reload, repair_button, settings, views):
+def _(mo, recovery, reload, settings, views):
     reload.value
     mo.vstack([mo.hstack([mo.md("## Missing and failed dates"), reload], justify="space-between"),
-               views.table(recovery.recovery_plan(settings), label="Per dataset, up to yesterday"),
-               mo.hstack([repair_button, mo.md(f"<small>reloads at most {recovery.REPAIR_LIMIT} dates per dataset per "
-                                               "click (the most recent), POS and invoices before profit</small>")],
-                         justify="start", align="center")])
-    return
-
-
-@app.cell
-def _(mo, recovery, repair_button, settings):
-    mo.stop(not repair_button.value)
-    repaired = recovery.repair_all(settings, progress=mo.status.progress_bar)
-    return (repaired,)
-
-
-@app.cell
-def _(mo, recovery, repaired, settings, views):
-    mo.vstack([views.show(repaired), views.table(recovery.recovery_plan(settings), label="After the repair")])
+               views.table(recovery.recovery_plan(settings), label="Per dataset, up to yesterday")])
     return
 
 
@@ -58,35 +39,39 @@ def _(mo, recovery, repaired, settings, views):
 def _(mo):
     deep = mo.ui.checkbox(label="deep (read every page, check every checksum)")
     scan_button = mo.ui.run_button(label="Scan again")
-    rebuild_button = mo.ui.run_button(label="Quarantine and rebuild", kind="danger")
-    return deep, rebuild_button, scan_button
+    return deep, scan_button
 
 
 @app.cell
-def _(deep, mo, recovery, scan_button, settings, views):
+def _(common, deep, mo, recovery, scan_button, settings, views):
     scan_button.value
     mo.vstack([mo.md("## Lake scan"), mo.hstack([deep, scan_button], justify="start", align="center"),
-               views.show(recovery.scan_result(settings, deep=deep.value))])
+               views.show(common.attempt("Lake scan", recovery.scan, settings, deep=deep.value))])
     return
 
 
 @app.cell
-def _(mo, rebuild_button):
-    mo.hstack([rebuild_button, mo.md("<small>moves every damaged partition to `_quarantine`, reloads it from Odoo, "
-                                     "scans again</small>")], justify="start", align="center")
-    return
+def _(mo, recovery):
+    repair_button = mo.ui.run_button(label="Repair", kind="warn")
+    mo.vstack([mo.md("## Repair"),
+               mo.hstack([repair_button, mo.md(
+                   "<small>moves every damaged partition to `_quarantine` and reloads it; rebuilds missing aggregates "
+                   f"from the lake; reloads every missing, failed or stale date (at most {recovery.REPAIR_LIMIT} per "
+                   "dataset per click, the most recent; POS and invoices before profit); scans again. "
+                   "Same as `nkdash repair`.</small>")], justify="start", align="center")])
+    return (repair_button,)
 
 
 @app.cell
-def _(deep, mo, rebuild_button, recovery, settings):
-    mo.stop(not rebuild_button.value)
-    rebuilt = recovery.repair_lake(settings, deep=deep.value, progress=mo.status.progress_bar)
-    return (rebuilt,)
+def _(common, deep, mo, recovery, repair_button, settings):
+    mo.stop(not repair_button.value)
+    repaired = common.attempt("Repair", recovery.repair, settings, deep=deep.value, progress=mo.status.progress_bar)
+    return (repaired,)
 
 
 @app.cell
-def _(rebuilt, views):
-    views.show(rebuilt)
+def _(mo, recovery, repaired, settings, views):
+    mo.vstack([views.show(repaired), views.table(recovery.recovery_plan(settings), label="After the repair")])
     return
 
 

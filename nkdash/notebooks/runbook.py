@@ -8,10 +8,7 @@ app = marimo.App(width="full", app_title="Runbook")
 def _():
     import marimo as mo
 
-    from nkdash.ops import backups
-    from nkdash.ops import common
-    from nkdash.ops import runbook
-    from nkdash.ops import views
+    from nkdash.ops import backups, common, runbook, views
     from nkdash.settings import get_settings
 
     return backups, common, get_settings, mo, runbook, views

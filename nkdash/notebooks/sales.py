@@ -8,9 +8,8 @@ app = marimo.App(width="full", app_title="Sales")
 def _():
     import marimo as mo
 
-    from nkdash.dashboards import charts
-    from nkdash.dashboards import controls
     from nkdash import dashboards as dash
+    from nkdash.dashboards import charts, controls
 
     return charts, controls, dash, mo
 

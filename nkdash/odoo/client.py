@@ -21,8 +21,9 @@ import random
 import threading
 import time
 import xmlrpc.client
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import requests
@@ -89,9 +90,20 @@ _NAME_TO_ERROR: dict[str, type[OdooError]] = {
     "builtins.TypeError": OdooRequestError,
     "builtins.AttributeError": OdooRequestError,
 }
-_REQUEST_MARKERS = ("Invalid field", "Unknown field", "ValueError", "KeyError", "TypeError",
-                    "AttributeError", "doesn't exist", "Invalid domain", "Invalid leaf",
-                    "not found", "unexpected keyword", "required positional")
+_REQUEST_MARKERS = (
+    "Invalid field",
+    "Unknown field",
+    "ValueError",
+    "KeyError",
+    "TypeError",
+    "AttributeError",
+    "doesn't exist",
+    "Invalid domain",
+    "Invalid leaf",
+    "not found",
+    "unexpected keyword",
+    "required positional",
+)
 
 
 def _is_unknown_db(message: str) -> bool:
@@ -105,7 +117,7 @@ def error_from_odoo(name: str, message: str, *, model: str | None = None, method
     if _is_unknown_db(message):
         return OdooUnknownDatabase(f"Odoo database not found{where}: {first_line(message)}", model=model, method=method)
     cls = _NAME_TO_ERROR.get(name)
-    if "doesn't exist" in message:   # Odoo raises UserError("Object x doesn't exist") for a bad model
+    if "doesn't exist" in message:  # Odoo raises UserError("Object x doesn't exist") for a bad model
         cls = OdooRequestError
     if cls is None:
         cls = OdooRequestError if any(m in message for m in _REQUEST_MARKERS) else OdooServerError
@@ -116,10 +128,11 @@ def error_from_fault(fault: xmlrpc.client.Fault, *, model: str | None = None, me
     """XML-RPC faultCode 1/2/3/4 = server error / UserError / AccessDenied / AccessError."""
     text = str(fault.faultString)
     code = fault.faultCode
-    name = {2: "odoo.exceptions.UserError", 3: "odoo.exceptions.AccessDenied",
-            4: "odoo.exceptions.AccessError"}.get(code if isinstance(code, int) else -1, "")
-    if not name and isinstance(code, str) and code:   # old servers send the message as code
-        text = code if not text else text
+    name = {2: "odoo.exceptions.UserError", 3: "odoo.exceptions.AccessDenied", 4: "odoo.exceptions.AccessError"}.get(
+        code if isinstance(code, int) else -1, ""
+    )
+    if not name and isinstance(code, str) and code:  # old servers send the message as code
+        text = text if text else code
     return error_from_odoo(name, text, model=model, method=method)
 
 
@@ -137,9 +150,20 @@ class OdooClient:
 
     protocol = "base"
 
-    def __init__(self, url: str, db: str, login: str, password: str, *, timeout: float = 60.0,
-                 retries: int = 5, backoff: float = 0.5, batch_size: int = 1000,
-                 verify_tls: bool = True, version: int | None = None):
+    def __init__(
+        self,
+        url: str,
+        db: str,
+        login: str,
+        password: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        batch_size: int = 1000,
+        verify_tls: bool = True,
+        version: int | None = None,
+    ):
         self.url = url.rstrip("/")
         self.db = db
         self.login = login
@@ -154,9 +178,9 @@ class OdooClient:
         self._http.verify = verify_tls
         self._fields: dict[str, dict[str, Any] | None] = {}
         self._profile: VersionProfile | None = None
-        self.calls = 0          # RPC calls made (for tests and monitoring)
-        self.retried = 0        # retries made
-        self._count = threading.Lock()   # the pager's prefetch thread calls too
+        self.calls = 0  # RPC calls made (for tests and monitoring)
+        self.retried = 0  # retries made
+        self._count = threading.Lock()  # the pager's prefetch thread calls too
         # the lazy state (login, version, fields, profile) is set up once: the ETL's totals
         # thread and the pager's prefetch thread share this client
         self._setup = threading.RLock()
@@ -165,12 +189,19 @@ class OdooClient:
         return f"<{type(self).__name__} {self.url} db={self.db!r} login={self.login!r}>"
 
     @classmethod
-    def from_settings(cls, settings: Settings, url: str | None = None, version: int | None = None) -> "OdooClient":
-        return cls(url or settings.odoo_url or "", settings.odoo_db, settings.odoo_user,
-                   settings.odoo_password.get(), timeout=settings.odoo_timeout,
-                   retries=settings.odoo_retries, backoff=settings.odoo_backoff,
-                   batch_size=settings.odoo_batch_size, verify_tls=settings.odoo_verify_tls,
-                   version=version)
+    def from_settings(cls, settings: Settings, url: str | None = None, version: int | None = None) -> OdooClient:
+        return cls(
+            url or settings.odoo_url or "",
+            settings.odoo_db,
+            settings.odoo_user,
+            settings.odoo_password.get(),
+            timeout=settings.odoo_timeout,
+            retries=settings.odoo_retries,
+            backoff=settings.odoo_backoff,
+            batch_size=settings.odoo_batch_size,
+            verify_tls=settings.odoo_verify_tls,
+            version=version,
+        )
 
     # ---- transport -----------------------------------------------------------
     def _post(self, path: str, **kwargs: Any) -> requests.Response:
@@ -188,7 +219,9 @@ class OdooClient:
             what = "too many requests" if resp.status_code == 429 else "server error"
             raise OdooServerError(f"Odoo answered HTTP {resp.status_code} ({what})")
         if resp.status_code == 404:
-            raise OdooRequestError(f"Odoo has no endpoint {resp.request.path_url} (HTTP 404): wrong ODOO_URL or protocol?")
+            raise OdooRequestError(
+                f"Odoo has no endpoint {resp.request.path_url} (HTTP 404): wrong ODOO_URL or protocol?"
+            )
         if resp.status_code >= 400:
             raise OdooRequestError(f"Odoo answered HTTP {resp.status_code}")
 
@@ -202,7 +235,7 @@ class OdooClient:
             except OdooError as exc:
                 if not exc.transient or attempt >= self.retries:
                     raise
-                delay = random.uniform(0, self.backoff * (2 ** attempt))   # full jitter
+                delay = random.uniform(0, self.backoff * (2**attempt))  # full jitter
                 attempt += 1
                 with self._count:
                     self.retried += 1
@@ -248,8 +281,9 @@ class OdooClient:
         with self._setup:
             if model not in self._fields:
                 try:
-                    self._fields[model] = self.execute(model, "fields_get",
-                                                       attributes=["type", "string", "relation", "selection"])
+                    self._fields[model] = self.execute(
+                        model, "fields_get", attributes=["type", "string", "relation", "selection"]
+                    )
                 except OdooRequestError:
                     self._fields[model] = None
             return self._fields[model]
@@ -276,12 +310,24 @@ class OdooClient:
     def search_count(self, model: str, domain: Domain, context: dict | None = None) -> int:
         return self.execute(model, "search_count", domain, context={**DEFAULT_CONTEXT, **(context or {})})
 
-    def search_read(self, model: str, domain: Domain, fields: Sequence[str], *, order: str | None = None,
-                    limit: int | None = None, offset: int = 0, context: dict | None = None,
-                    with_names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def search_read(
+        self,
+        model: str,
+        domain: Domain,
+        fields: Sequence[str],
+        *,
+        order: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        context: dict | None = None,
+        with_names: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
         """One ``search_read`` call, normalised. Prefer :meth:`pages` for big reads."""
-        kwargs: dict[str, Any] = {"fields": list(fields), "offset": offset,
-                                  "context": {**DEFAULT_CONTEXT, **(context or {})}}
+        kwargs: dict[str, Any] = {
+            "fields": list(fields),
+            "offset": offset,
+            "context": {**DEFAULT_CONTEXT, **(context or {})},
+        }
         if order:
             kwargs["order"] = order
         if limit:
@@ -290,28 +336,46 @@ class OdooClient:
         types = self.field_types(model)
         return [normalize(r, types, with_names) for r in rows]
 
-    def pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
-              batch_size: int | None = None, context: dict | None = None,
-              with_names: Sequence[str] = ()) -> Iterator[Page]:
+    def pages(
+        self,
+        model: str,
+        domain: Domain,
+        fields: Sequence[str],
+        *,
+        after_id: int = 0,
+        batch_size: int | None = None,
+        context: dict | None = None,
+        with_names: Sequence[str] = (),
+    ) -> Iterator[Page]:
         """Keyset paging on id: ``[("id", ">", cursor)] + domain``, ``order="id asc"``.
 
         Each page's ``cursor`` is the last id read; pass it back as ``after_id`` to resume.
         Records are normalised one by one (dicts); :meth:`table_pages` gives columns.
         """
         types: dict[str, str] = {}
-        for rows, cursor in self.raw_pages(model, domain, fields, after_id=after_id, batch_size=batch_size,
-                                           context=context):
+        for rows, cursor in self.raw_pages(
+            model, domain, fields, after_id=after_id, batch_size=batch_size, context=context
+        ):
             types = types or self.field_types(model)
             yield Page([normalize(r, types, with_names) for r in rows], cursor)
 
-    def table_pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
-                    batch_size: int | None = None, context: dict | None = None,
-                    with_names: Sequence[str] = ()) -> Iterator[TablePage]:
+    def table_pages(
+        self,
+        model: str,
+        domain: Domain,
+        fields: Sequence[str],
+        *,
+        after_id: int = 0,
+        batch_size: int | None = None,
+        context: dict | None = None,
+        with_names: Sequence[str] = (),
+    ) -> Iterator[TablePage]:
         """:meth:`pages` as pyarrow tables: ``id`` then ``fields``, typed by Odoo field type."""
         columns = list(dict.fromkeys(["id", *fields]))
         types: dict[str, str] = {}
-        for rows, cursor in self.raw_pages(model, domain, fields, after_id=after_id, batch_size=batch_size,
-                                           context=context):
+        for rows, cursor in self.raw_pages(
+            model, domain, fields, after_id=after_id, batch_size=batch_size, context=context
+        ):
             types = types or self.field_types(model)
             yield TablePage(normalize_table(rows, columns, types, with_names), cursor)
 
@@ -326,8 +390,16 @@ class OdooClient:
         """The table :meth:`read_table` gives when no record matches (no search made)."""
         return normalize_table([], list(dict.fromkeys(["id", *fields])), self.field_types(model), with_names)
 
-    def raw_pages(self, model: str, domain: Domain, fields: Sequence[str], *, after_id: int = 0,
-                  batch_size: int | None = None, context: dict | None = None) -> Iterator[tuple[list[dict], int]]:
+    def raw_pages(
+        self,
+        model: str,
+        domain: Domain,
+        fields: Sequence[str],
+        *,
+        after_id: int = 0,
+        batch_size: int | None = None,
+        context: dict | None = None,
+    ) -> Iterator[tuple[list[dict], int]]:
         """The keyset pager itself: ``(Odoo's records as they came, cursor)`` per page.
 
         While the caller works on page n, a background thread already requests page n+1
@@ -341,10 +413,18 @@ class OdooClient:
         ctx = {**DEFAULT_CONTEXT, **(context or {})}
 
         def fetch(cursor: int) -> list[dict[str, Any]]:
-            return self.execute(model, "search_read", [("id", ">", cursor), *domain], fields=fields, offset=0,
-                                context=ctx, order="id asc", limit=size)
+            return self.execute(
+                model,
+                "search_read",
+                [("id", ">", cursor), *domain],
+                fields=fields,
+                offset=0,
+                context=ctx,
+                order="id asc",
+                limit=size,
+            )
 
-        pool: concurrent.futures.ThreadPoolExecutor | None = None   # started once a second page is due
+        pool: concurrent.futures.ThreadPoolExecutor | None = None  # started once a second page is due
         try:
             rows = fetch(after_id)
             while rows:
@@ -364,8 +444,9 @@ class OdooClient:
     def read_all(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
         return [rec for page in self.pages(model, domain, fields, **kwargs) for rec in page.records]
 
-    def aggregate(self, model: str, domain: Domain, sums: Sequence[str], groupby: Sequence[str] = (),
-                  context: dict | None = None) -> list[dict[str, Any]]:
+    def aggregate(
+        self, model: str, domain: Domain, sums: Sequence[str], groupby: Sequence[str] = (), context: dict | None = None
+    ) -> list[dict[str, Any]]:
         """Counts and sums computed by Odoo itself, whatever the version.
 
         Returns one dict per group: the groupby keys (many2one -> id), each summed field
@@ -373,11 +454,18 @@ class OdooClient:
         """
         ctx = {**DEFAULT_CONTEXT, **(context or {})}
         if self.profile.group_method == "formatted_read_group":
-            rows = self.execute(model, "formatted_read_group", domain, groupby=list(groupby),
-                                aggregates=[f"{f}:sum" for f in sums] + ["__count"], context=ctx)
+            rows = self.execute(
+                model,
+                "formatted_read_group",
+                domain,
+                groupby=list(groupby),
+                aggregates=[f"{f}:sum" for f in sums] + ["__count"],
+                context=ctx,
+            )
             return [_group_row(r, sums, groupby, lambda f: f"{f}:sum") for r in rows]
-        rows = self.execute(model, "read_group", domain, [f"{f}:sum" for f in sums], list(groupby),
-                            lazy=False, context=ctx)
+        rows = self.execute(
+            model, "read_group", domain, [f"{f}:sum" for f in sums], list(groupby), lazy=False, context=ctx
+        )
         return [_group_row(r, sums, groupby, lambda f: f) for r in rows]
 
 
@@ -401,8 +489,15 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
         info = resp.json().get("result") or {}
         if info.get("server_version_info"):
             return int(info["server_version_info"][0])
-    resp = tmp._post("/jsonrpc", json={"jsonrpc": "2.0", "method": "call", "id": 1,
-                                       "params": {"service": "common", "method": "version", "args": []}})
+    resp = tmp._post(
+        "/jsonrpc",
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {"service": "common", "method": "version", "args": []},
+        },
+    )
     tmp._raise_for_http(resp)
     info = resp.json().get("result") or {}
     try:
@@ -415,34 +510,45 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
 class JsonRpcClient(OdooClient):
     protocol = "jsonrpc"
 
-    def _rpc(self, service: str, method: str, args: Sequence[Any], model: str | None = None,
-             model_method: str | None = None) -> Any:
-        payload = {"jsonrpc": "2.0", "method": "call", "id": self.calls,
-                   "params": {"service": service, "method": method, "args": list(args)}}
+    def _rpc(
+        self, service: str, method: str, args: Sequence[Any], model: str | None = None, model_method: str | None = None
+    ) -> Any:
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": self.calls,
+            "params": {"service": service, "method": method, "args": list(args)},
+        }
         resp = self._post("/jsonrpc", json=payload)
         self._raise_for_http(resp)
         body = resp.json()
         if "error" in body:
             err = body["error"]
             data = err.get("data") or {}
-            raise error_from_odoo(data.get("name", ""), data.get("message") or err.get("message", ""),
-                                  model=model, method=model_method)
+            raise error_from_odoo(
+                data.get("name", ""), data.get("message") or err.get("message", ""), model=model, method=model_method
+            )
         return body.get("result")
 
     def _authenticate(self) -> int:
         return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
 
     def _execute(self, model, method, args, kwargs):
-        return self._rpc("object", "execute_kw",
-                         [self.db, self.uid, self._password, model, method, list(args), kwargs],
-                         model=model, model_method=method)
+        return self._rpc(
+            "object",
+            "execute_kw",
+            [self.db, self.uid, self._password, model, method, list(args), kwargs],
+            model=model,
+            model_method=method,
+        )
 
 
 class XmlRpcClient(OdooClient):
     protocol = "xmlrpc"
 
-    def _rpc(self, endpoint: str, method: str, args: Sequence[Any], model: str | None = None,
-             model_method: str | None = None) -> Any:
+    def _rpc(
+        self, endpoint: str, method: str, args: Sequence[Any], model: str | None = None, model_method: str | None = None
+    ) -> Any:
         body = xmlrpc.client.dumps(tuple(args), method, allow_none=True)
         resp = self._post(f"/xmlrpc/2/{endpoint}", data=body.encode(), headers={"Content-Type": "text/xml"})
         self._raise_for_http(resp)
@@ -450,7 +556,7 @@ class XmlRpcClient(OdooClient):
             (result,), _ = xmlrpc.client.loads(resp.content, use_datetime=False)
         except xmlrpc.client.Fault as fault:
             raise error_from_fault(fault, model=model, method=model_method) from None
-        except Exception as exc:  # malformed answer (proxy page, truncated body)
+        except Exception as exc:  # noqa: BLE001 — malformed answer (proxy page, truncated body)
             raise OdooServerError(f"unreadable XML-RPC answer from Odoo ({type(exc).__name__})") from None
         return result
 
@@ -458,9 +564,13 @@ class XmlRpcClient(OdooClient):
         return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
 
     def _execute(self, model, method, args, kwargs):
-        return self._rpc("object", "execute_kw",
-                         [self.db, self.uid, self._password, model, method, list(args), kwargs],
-                         model=model, model_method=method)
+        return self._rpc(
+            "object",
+            "execute_kw",
+            [self.db, self.uid, self._password, model, method, list(args), kwargs],
+            model=model,
+            model_method=method,
+        )
 
 
 class Json2Client(OdooClient):
@@ -468,21 +578,29 @@ class Json2Client(OdooClient):
 
     protocol = "json2"
     # positional parameter names of the methods nkdash calls
-    _POSITIONAL = {
-        "search_read": ("domain",), "search": ("domain",), "search_count": ("domain",),
-        "read": ("ids",), "fields_get": ("allfields",), "read_group": ("domain", "fields", "groupby"),
-        "formatted_read_group": ("domain",), "context_get": (),
+    _POSITIONAL: ClassVar[dict[str, tuple[str, ...]]] = {
+        "search_read": ("domain",),
+        "search": ("domain",),
+        "search_count": ("domain",),
+        "read": ("ids",),
+        "fields_get": ("allfields",),
+        "read_group": ("domain", "fields", "groupby"),
+        "formatted_read_group": ("domain",),
+        "context_get": (),
     }
 
     def _call(self, model: str, method: str, kwargs: dict[str, Any]) -> Any:
-        headers = {"Authorization": f"bearer {self._password}", "X-Odoo-Database": self.db,
-                   "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"bearer {self._password}",
+            "X-Odoo-Database": self.db,
+            "Content-Type": "application/json",
+        }
         resp = self._post(f"/json/2/{model}/{method}", json=kwargs, headers=headers)
         if resp.status_code == 200:
             return resp.json()
         try:
             err = resp.json()
-        except ValueError:   # werkzeug's HTML page: Odoo could not even open the database
+        except ValueError:  # werkzeug's HTML page: Odoo could not even open the database
             if resp.status_code == 404:
                 raise OdooUnknownDatabase(f"Odoo database {self.db!r} not found", model=model, method=method) from None
             err = {}
@@ -490,15 +608,21 @@ class Json2Client(OdooClient):
         if resp.status_code == 401:
             raise OdooAuthError(f"Odoo refused the API key of {self.login!r} (HTTP 401)", model=model, method=method)
         if resp.status_code == 403:
-            raise OdooAccessError(f"{name or 'AccessError'} ({model}.{method}): {first_line(message)}", model=model, method=method)
-        if name:   # Odoo's own exception: its name decides (a ValueError answers 500 but is not transient)
+            raise OdooAccessError(
+                f"{name or 'AccessError'} ({model}.{method}): {first_line(message)}", model=model, method=method
+            )
+        if name:  # Odoo's own exception: its name decides (a ValueError answers 500 but is not transient)
             raise error_from_odoo(name, message, model=model, method=method)
         if resp.status_code in TRANSIENT_STATUS:
             what = "too many requests" if resp.status_code == 429 else "server error"
-            raise OdooServerError(f"Odoo answered HTTP {resp.status_code} ({what}) to {model}.{method}",
-                                  model=model, method=method)
-        raise OdooRequestError(f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
-                               model=model, method=method)
+            raise OdooServerError(
+                f"Odoo answered HTTP {resp.status_code} ({what}) to {model}.{method}", model=model, method=method
+            )
+        raise OdooRequestError(
+            f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
+            model=model,
+            method=method,
+        )
 
     def _authenticate(self) -> int:
         ctx = self._call("res.users", "context_get", {})
@@ -507,10 +631,14 @@ class Json2Client(OdooClient):
     def _execute(self, model, method, args, kwargs):
         names = self._POSITIONAL.get(method, ())
         if len(args) > len(names):
-            raise OdooRequestError(f"JSON-2 takes keyword arguments; cannot map {len(args)} positional args of {method}")
+            raise OdooRequestError(
+                f"JSON-2 takes keyword arguments; cannot map {len(args)} positional args of {method}"
+            )
         return self._call(model, method, {**dict(zip(names, args)), **kwargs})
 
 
 PROTOCOL_CLASSES: dict[str, type[OdooClient]] = {
-    "json2": Json2Client, "jsonrpc": JsonRpcClient, "xmlrpc": XmlRpcClient,
+    "json2": Json2Client,
+    "jsonrpc": JsonRpcClient,
+    "xmlrpc": XmlRpcClient,
 }

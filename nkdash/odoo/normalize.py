@@ -10,12 +10,13 @@ per field (the ETL's path: no per-record dict, datetimes parsed by Arrow).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 
@@ -65,8 +66,7 @@ def _scalar(ftype: str, value: Any) -> Any:
     return None if value is False else value
 
 
-def normalize(record: Mapping[str, Any], types: Mapping[str, str],
-              with_names: Iterable[str] = ()) -> dict[str, Any]:
+def normalize(record: Mapping[str, Any], types: Mapping[str, str], with_names: Iterable[str] = ()) -> dict[str, Any]:
     """One Odoo record -> plain values. ``types`` maps field name -> Odoo type.
 
     many2one fields become their id; fields listed in ``with_names`` also get a
@@ -100,11 +100,10 @@ def _typed(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
 
 
 def _many2one_ids(values: list[Any]) -> list[Any]:
-    try:   # the shapes Odoo sends: [id, "name"] or False
+    try:  # the shapes Odoo sends: [id, "name"] or False
         return [v[0] if v else None for v in values]
-    except (TypeError, IndexError, KeyError):   # a bare id (int), or something odd
-        return [None if v is False or v is None else (v[0] if isinstance(v, (list, tuple)) else v)
-                for v in values]
+    except (TypeError, IndexError, KeyError):  # a bare id (int), or something odd
+        return [None if v is False or v is None else (v[0] if isinstance(v, (list, tuple)) else v) for v in values]
 
 
 def _many2one_names(values: list[Any]) -> list[Any]:
@@ -114,7 +113,7 @@ def _many2one_names(values: list[Any]) -> list[Any]:
 def _datetimes(values: list[Any]) -> pa.Array:
     try:
         text = _typed(values, pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):   # datetime objects (a server sending real datetimes)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # datetime objects (a server sending real datetimes)
         return pa.array([parse_datetime(v) for v in values], UTC_TIMESTAMP)
     parsed = pc.strptime(pc.utf8_slice_codeunits(text, 0, 19), format=ODOO_DATETIME, unit="us")
     return parsed.cast(UTC_TIMESTAMP)
@@ -153,8 +152,12 @@ def _other(values: list[Any]) -> pa.Array:
         return pa.array(_none_if_false(values))
 
 
-def normalize_table(records: Sequence[Mapping[str, Any]], fields: Sequence[str], types: Mapping[str, str],
-                    with_names: Iterable[str] = ()) -> pa.Table:
+def normalize_table(
+    records: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    types: Mapping[str, str],
+    with_names: Iterable[str] = (),
+) -> pa.Table:
     """Odoo records -> one pyarrow table, one column per field of ``fields`` (in order).
 
     The values are those :func:`normalize` gives (many2one -> id, ``False`` -> null except

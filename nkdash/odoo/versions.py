@@ -15,11 +15,11 @@ SOLD_POS_STATES = ("paid", "done", "invoiced")
 @dataclass(frozen=True)
 class VersionProfile:
     version: int
-    move_qty_field: str                  # stock.move done quantity
-    storable_field: str                  # "is_storable" (18+) or "detailed_type" (16/17)
-    pos_sold_states: tuple[str, ...]     # pos.order states that count as sales
-    has_valuation_layer: bool            # stock.valuation.layer exists (16-18)
-    group_method: str                    # "read_group" (16-18) or "formatted_read_group" (19+)
+    move_qty_field: str  # stock.move done quantity
+    storable_field: str  # "is_storable" (18+) or "detailed_type" (16/17)
+    pos_sold_states: tuple[str, ...]  # pos.order states that count as sales
+    has_valuation_layer: bool  # stock.valuation.layer exists (16-18)
+    group_method: str  # "read_group" (16-18) or "formatted_read_group" (19+)
 
     @property
     def storable_domain(self) -> list[Any]:

@@ -32,8 +32,11 @@ def backup_choices(settings: Settings | None = None) -> dict[str, str | None]:
 def backups_result(settings: Settings | None = None) -> Result:
     settings = settings or get_settings()
     found = storage.list_backups(Path(settings.state_dir) / "backups")
-    return Result(True, f"{len(found)} backup(s) in {Path(settings.state_dir) / 'backups'}",
-                  "\n".join(b.text() for b in found) or "no backups yet")
+    return Result(
+        True,
+        f"{len(found)} backup(s) in {Path(settings.state_dir) / 'backups'}",
+        "\n".join(b.text() for b in found) or "no backups yet",
+    )
 
 
 @guarded("Restore")
@@ -47,8 +50,9 @@ def restore(path: str | None, settings: Settings | None = None, *, validate_days
             raise InputError("there is no backup to restore: take one first")
         path = str(found[0].path)
     report = storage.restore(path, Lake(settings.lake), settings=settings, validate_days=validate_days)
-    return Result(report.ok, f"Restored {Path(path).name}" + ("" if report.ok else " (with problems)"),
-                  report.text(), value=path)
+    return Result(
+        report.ok, f"Restored {Path(path).name}" + ("" if report.ok else " (with problems)"), report.text(), value=path
+    )
 
 
 @guarded("Verify backup")
@@ -74,15 +78,25 @@ def security_table(settings: Settings | None = None, env_file: Path = Path(".env
     operator_pages = ", ".join(nb.path for nb in NOTEBOOKS if nb.role == "operator")
     access = log_files(settings)["web access"]
     rows = [
-        (".env holds the credentials", env_file.exists(),
-         f"{env_file.absolute()} mode {oct(mode)}" if mode is not None else f"no {env_file.absolute()}: "
-         "settings come from the environment"),
-        (".env not readable by other users", mode is None or not mode & 0o077,
-         "chmod 600 .env" if mode is not None and mode & 0o077 else "ok"),
+        (
+            ".env holds the credentials",
+            env_file.exists(),
+            f"{env_file.absolute()} mode {oct(mode)}"
+            if mode is not None
+            else f"no {env_file.absolute()}: settings come from the environment",
+        ),
+        (
+            ".env not readable by other users",
+            mode is None or not mode & 0o077,
+            "chmod 600 .env" if mode is not None and mode & 0o077 else "ok",
+        ),
         ("operator password set", bool(settings.operator_password), "NKDASH_OPERATOR_PASSWORD"),
         ("viewer password set", bool(settings.viewer_password), "NKDASH_VIEWER_PASSWORD"),
-        ("Odoo credentials are secrets", True, f"ODOO_USER={settings.odoo_user}, ODOO_PASSWORD="
-         f"{settings.odoo_password!r} (never printed)"),
+        (
+            "Odoo credentials are secrets",
+            True,
+            f"ODOO_USER={settings.odoo_user}, ODOO_PASSWORD={settings.odoo_password!r} (never printed)",
+        ),
         ("ETL operations need the operator role", True, operator_pages),
         ("dashboards read the lake read-only", True, f"Lake(read_only=True); DuckDB {READ_ONLY}"),
         ("access is logged", access.exists(), str(access)),

@@ -30,7 +30,7 @@ Risk = Literal["read", "write", "destructive"]
 DATASETS: tuple[str, ...] = ("pos", "invoices", "purchases", "inventory", "profit", "stock-quants", "dimensions")
 
 
-DATASET_CHOICES: dict[str, str] = {get(name).title: name for name in DATASETS}   # dropdown label -> name
+DATASET_CHOICES: dict[str, str] = {get(name).title: name for name in DATASETS}  # dropdown label -> name
 
 
 TABLE_DATASET: dict[str, str] = {t: spec.name for spec in REGISTRY.values() for t in spec.table_names}
@@ -39,7 +39,7 @@ TABLE_DATASET: dict[str, str] = {t: spec.name for spec in REGISTRY.values() for 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}   # queue.MAINTENANCE jobs
+JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}  # queue.MAINTENANCE jobs
 
 
 def no_progress(items: Iterable, **_: Any) -> Iterable:
@@ -72,8 +72,18 @@ def describe(exc: BaseException) -> str:
     return text + (f" — {hint}" if hint and hint not in text else "")
 
 
+def attempt(title: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, or a failed :class:`Result` for the errors an operator can act
+    on (a page shows it instead of a hidden cell error)."""
+    try:
+        return fn(*args, **kwargs)
+    except (NKDashError, OSError, sqlite3.Error) as exc:
+        return Result(False, f"{title}: failed", describe(exc))
+
+
 def guarded(title: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
     """Turn the errors an operator can act on into a failed :class:`Result`."""
+
     def wrap(fn: Callable[..., Result]) -> Callable[..., Result]:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Result:
@@ -81,7 +91,9 @@ def guarded(title: str) -> Callable[[Callable[..., Result]], Callable[..., Resul
                 return fn(*args, **kwargs)
             except (NKDashError, OSError, sqlite3.Error) as exc:
                 return Result(False, f"{title}: failed", describe(exc))
+
         return run
+
     return wrap
 
 
@@ -100,8 +112,10 @@ def describe_setup(settings: Settings | None = None) -> str:
     """One markdown line: lake, Odoo, queue, timezone, today."""
     s = settings or get_settings()
     odoo = s.odoo_url or f"the embedded demo Odoo {s.demo_version}"
-    return (f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "
-            f"timezone {s.tz or 'UTC (NKDASH_TZ unset)'} · today {today(s)}")
+    return (
+        f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "
+        f"timezone {s.tz or 'UTC (NKDASH_TZ unset)'} · today {today(s)}"
+    )
 
 
 def choice(label: str | None, default: str = "pos") -> str:
@@ -137,4 +151,4 @@ def _meta(settings: Settings, read_only: bool = True) -> MetaStore:
 
 
 def _stamp(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.timezone.utc).strftime(TIME_FORMAT) if value else None
+    return value.astimezone(dt.UTC).strftime(TIME_FORMAT) if value else None

@@ -18,11 +18,11 @@ from nkdash.settings import Settings, get_settings
 
 
 def _since(days: int) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value else None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
 
 
 RUN_COLUMNS = ["started", "day", "dataset", "date", "trigger", "status", "seconds", "rows", "bytes", "error"]
@@ -31,10 +31,22 @@ RUN_COLUMNS = ["started", "day", "dataset", "date", "trigger", "status", "second
 def runs_frame(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
     """Every finished ETL run of the last ``days`` days (UTC times, naive for charts)."""
     runs = _meta(settings or get_settings()).runs(since=_since(days))
-    rows = [{"started": _naive(r["started_at"]), "day": _naive(r["started_at"]).date().isoformat(),
-             "dataset": r["dataset"], "date": r["date"], "trigger": r["trigger"], "status": r["status"],
-             "seconds": r["duration_s"] or 0.0, "rows": r["rows"] or 0, "bytes": r["bytes"] or 0,
-             "error": r["error"]} for r in runs if r["status"] != "running"]
+    rows = [
+        {
+            "started": _naive(r["started_at"]),
+            "day": _naive(r["started_at"]).date().isoformat(),
+            "dataset": r["dataset"],
+            "date": r["date"],
+            "trigger": r["trigger"],
+            "status": r["status"],
+            "seconds": r["duration_s"] or 0.0,
+            "rows": r["rows"] or 0,
+            "bytes": r["bytes"] or 0,
+            "error": r["error"],
+        }
+        for r in runs
+        if r["status"] != "running"
+    ]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -44,8 +56,11 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def run_counts(runs: pd.DataFrame) -> dict[str, int]:
     """Runs, failed runs and rows loaded in a :func:`runs_frame`."""
-    return {"runs": len(runs), "failed": len(failed_runs(runs)),
-            "rows loaded": int(runs.loc[runs["status"] == "success", "rows"].sum())}
+    return {
+        "runs": len(runs),
+        "failed": len(failed_runs(runs)),
+        "rows loaded": int(runs.loc[runs["status"] == "success", "rows"].sum()),
+    }
 
 
 def dataset_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
@@ -53,8 +68,10 @@ def dataset_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFra
     from nkdash.ops.report import monitor
 
     report = monitor(days, settings=settings or get_settings())
-    return pd.DataFrame([{**asdict(s), "throughput": round(s.throughput, 1)} for s in report.datasets],
-                        columns=["dataset", "runs", "failures", "rows", "seconds", "slowest", "throughput"])
+    return pd.DataFrame(
+        [{**asdict(s), "throughput": round(s.throughput, 1)} for s in report.datasets],
+        columns=["dataset", "runs", "failures", "rows", "seconds", "slowest", "throughput"],
+    )
 
 
 def query_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
@@ -69,17 +86,37 @@ def slowest_queries(settings: Settings | None = None, days: int = 7, limit: int 
     """The slowest individual query executions of the last ``days`` days."""
     timings = _meta(settings or get_settings()).query_timings(since=_since(days))
     rows = sorted(timings, key=lambda t: t["seconds"], reverse=True)[:limit]
-    return pd.DataFrame([{"at": _stamp(t["created_at"]), "query": t["name"], "seconds": round(t["seconds"], 4),
-                          "rows": t["rows"], "params": t["params"]} for t in rows],
-                        columns=["at", "query", "seconds", "rows", "params"])
+    return pd.DataFrame(
+        [
+            {
+                "at": _stamp(t["created_at"]),
+                "query": t["name"],
+                "seconds": round(t["seconds"], 4),
+                "rows": t["rows"],
+                "params": t["params"],
+            }
+            for t in rows
+        ],
+        columns=["at", "query", "seconds", "rows", "params"],
+    )
 
 
 def partition_files(settings: Settings | None = None) -> pd.DataFrame:
     """Every data file of the lake: table, date (None for dims and month files), bytes."""
     lake = Lake((settings or get_settings()).lake, read_only=True)
-    return pd.DataFrame([{"table": f.table, "date": f.first if not f.compacted else None,
-                          "month file": f.compacted, "dates": len(f.dates), "bytes": f.bytes}
-                         for f in lake.data_files()], columns=["table", "date", "month file", "dates", "bytes"])
+    return pd.DataFrame(
+        [
+            {
+                "table": f.table,
+                "date": f.first if not f.compacted else None,
+                "month file": f.compacted,
+                "dates": len(f.dates),
+                "bytes": f.bytes,
+            }
+            for f in lake.data_files()
+        ],
+        columns=["table", "date", "month file", "dates", "bytes"],
+    )
 
 
 def table_sizes(settings: Settings | None = None) -> pd.DataFrame:
@@ -91,11 +128,13 @@ def queue_depth(settings: Settings | None = None, days: int = 7) -> pd.DataFrame
     """Tasks waiting and running over time, derived from the task history's enqueued,
     started and finished times (no sampling needed): one row per change."""
     settings = settings or get_settings()
-    history = backend.connect(settings).history.meta
+    history = backend.huey_for(settings).history.meta
     since = _since(days)
-    rows = {r["id"]: r for r in [*history.tasks(since=since), *history.tasks(state="queued"),
-                                 *history.tasks(state="running")]}
-    return depth_series(rows.values(), since, dt.datetime.now(dt.timezone.utc))
+    rows = {
+        r["id"]: r
+        for r in [*history.tasks(since=since), *history.tasks(state="queued"), *history.tasks(state="running")]
+    }
+    return depth_series(rows.values(), since, dt.datetime.now(dt.UTC))
 
 
 def depth_series(rows: Iterable[dict], since: dt.datetime, now: dt.datetime) -> pd.DataFrame:
@@ -135,7 +174,10 @@ def cache_check(settings: Settings | None = None) -> Result:
         started = time.perf_counter()
         dashboards.sales_by_store(db, filters)
         timings.append(time.perf_counter() - started)
-    return Result(True, f"Cached: {timings[0] * 1000:.1f} ms, then {timings[1] * 1000:.1f} ms",
-                  f"query sales_by_store over {filters.describe()}: {db.misses} cache miss(es), then {db.hits} "
-                  f"hit(s). The cache (per server process, {engine.CACHE_SIZE} entries) is keyed by the files a "
-                  "query reads, so a reload or quarantine invalidates it by itself.")
+    return Result(
+        True,
+        f"Cached: {timings[0] * 1000:.1f} ms, then {timings[1] * 1000:.1f} ms",
+        f"query sales_by_store over {filters.describe()}: {db.misses} cache miss(es), then {db.hits} "
+        f"hit(s). The cache (per server process, {engine.CACHE_SIZE} entries) is keyed by the files a "
+        "query reads, so a reload or quarantine invalidates it by itself.",
+    )

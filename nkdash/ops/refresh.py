@@ -28,50 +28,73 @@ def async_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings
         return _queue_dimensions(settings)
     count = (end - start).days + 1
     if count > cal.MAX_ASYNC_DAYS:
-        return Result(False, "Async Refresh refused: nothing was queued",
-                      f"{start}..{end} is {count} days; one request covers at most {cal.MAX_ASYNC_DAYS} days. "
-                      "Split the range, or use Recovery for older gaps.")
+        return Result(
+            False,
+            "Async Refresh refused: nothing was queued",
+            f"{start}..{end} is {count} days; one request covers at most {cal.MAX_ASYNC_DAYS} days. "
+            "Split the range, or use Recovery for older gaps.",
+        )
     request_id = requests.enqueue_refresh(dataset, start, end, settings)
-    return Result(True, f"Queued {spec.title} for {cal.format_spans(cal.days(start, end))}",
-                  f"request {request_id}: {count} task(s), one per date; follow them below "
-                  f"(or `nkdash tasks --request {request_id}`)", value=request_id)
+    return Result(
+        True,
+        f"Queued {spec.title} for {cal.format_spans(cal.days(start, end))}",
+        f"request {request_id}: {count} task(s), one per date; follow them below "
+        f"(or `nkdash tasks --request {request_id}`)",
+        value=request_id,
+    )
 
 
 def _queue_dimensions(settings: Settings) -> Result:
-    tasks, huey = backend.app(), backend.connect(settings)
+    from nkdash.jobs import tasks
+
+    huey = backend.huey_for(settings)
     request_id = uuid.uuid4().hex[:12]
-    task_id = backend.submit(huey, tasks.daily.s(dataset="dimensions", day=today(settings).isoformat(),
-                                              request_id=request_id, id=f"{request_id}.dimensions"))
-    return Result(True, "Queued a sync of the dimensions",
-                  f"request {request_id}: task {task_id} (dimensions are whole tables: no dates)",
-                  value=request_id)
+    task_id = backend.submit(
+        huey,
+        tasks.daily.s(
+            dataset="dimensions", day=today(settings).isoformat(), request_id=request_id, id=f"{request_id}.dimensions"
+        ),
+    )
+    return Result(
+        True,
+        "Queued a sync of the dimensions",
+        f"request {request_id}: task {task_id} (dimensions are whole tables: no dates)",
+        value=request_id,
+    )
 
 
 def sync_steps(dataset: str, day: dt.date, settings: Settings) -> list[str]:
     """The datasets a sync refresh of ``dataset`` for ``day`` loads, in order: its inputs
     that are not loaded yet, then itself."""
     spec = get(dataset)
-    meta = backend.connect(settings).history.meta
+    meta = backend.huey_for(settings).history.meta
     return [*(name for name in spec.inputs if not work.input_ready(meta, settings, name, day)), dataset]
 
 
 @guarded("Sync Refresh")
-def sync_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings | None = None,
-                 progress: Progress = no_progress) -> Result:
+def sync_refresh(
+    dataset: str, period: Sequence[dt.date], *, settings: Settings | None = None, progress: Progress = no_progress
+) -> Result:
     """Refresh one day now, under the same partition locks as queued work (a range is
     refused: that is what Async Refresh is for). Dimensions are reloaded completely."""
     settings = settings or get_settings()
     start, end = period
     spec = get(dataset)
     if spec.partitioned and start != end:
-        return Result(False, "Sync Refresh is for one day: nothing was loaded",
-                      f"{start}..{end} is {(end - start).days + 1} days. Pick a single date, or use Async Refresh "
-                      f"(up to {cal.MAX_ASYNC_DAYS} days, queued).")
+        return Result(
+            False,
+            "Sync Refresh is for one day: nothing was loaded",
+            f"{start}..{end} is {(end - start).days + 1} days. Pick a single date, or use Async Refresh "
+            f"(up to {cal.MAX_ASYNC_DAYS} days, queued).",
+        )
     if not spec.partitioned:
         return _reload_dimensions(settings, progress)
     lines, ok = [], True
-    for name in progress(sync_steps(dataset, end, settings), title=f"Sync Refresh: {spec.title} {end}",
-                         completion_title="Sync Refresh done"):
+    for name in progress(
+        sync_steps(dataset, end, settings),
+        title=f"Sync Refresh: {spec.title} {end}",
+        completion_title="Sync Refresh done",
+    ):
         outcome = requests.refresh_sync(name, end, settings)
         ok &= outcome.ok and not outcome.waiting
         lines.append(outcome.text())
@@ -82,10 +105,10 @@ def sync_refresh(dataset: str, period: Sequence[dt.date], *, settings: Settings 
 def _reload_dimensions(settings: Settings, progress: Progress) -> Result:
     from nkdash.etl import refresh
 
-    (report,) = [refresh("dimensions", [latest_date(settings)], trigger="sync", settings=settings, progress=False,
-                         full=True)
-                 for _ in progress(["dimensions"], title="Reloading the dimensions",
-                                   completion_title="Dimensions reloaded")]
+    (report,) = [
+        refresh("dimensions", [latest_date(settings)], trigger="sync", settings=settings, progress=False, full=True)
+        for _ in progress(["dimensions"], title="Reloading the dimensions", completion_title="Dimensions reloaded")
+    ]
     return Result(report.ok, "Dimensions reloaded" if report.ok else "Dimensions: reload failed", report.summary())
 
 
@@ -93,7 +116,12 @@ def _reload_dimensions(settings: Settings, progress: Progress) -> Result:
 def enqueue_daily_jobs(settings: Settings | None = None) -> Result:
     """Queue today's daily job of every scheduled dataset now (what the schedule would do)."""
     settings = settings or get_settings()
-    tasks, huey, day = backend.app(), backend.connect(settings), today(settings).isoformat()
+    from nkdash.jobs import tasks
+
+    huey, day = backend.huey_for(settings), today(settings).isoformat()
     ids = [backend.submit(huey, tasks.daily.s(dataset=name, day=day)) for name in schedule.SCHEDULE]
-    return Result(True, f"Queued {len(ids)} daily job(s) for {day}",
-                  "\n".join(f"{name:<13} task {i}" for name, i in zip(schedule.SCHEDULE, ids)))
+    return Result(
+        True,
+        f"Queued {len(ids)} daily job(s) for {day}",
+        "\n".join(f"{name:<13} task {i}" for name, i in zip(schedule.SCHEDULE, ids)),
+    )

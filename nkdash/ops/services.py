@@ -19,16 +19,16 @@ from nkdash.settings import Settings, get_settings
 TAIL_LINES = 80
 
 
-WORKERS_DIR = "workers"             # <state_dir>/workers/<pid>.json: consumers started from a page
+WORKERS_DIR = "workers"  # <state_dir>/workers/<pid>.json: consumers started from a page
 
 
-READY_TIMEOUT = 30.0                # seconds a starting consumer gets to say it is ready
+READY_TIMEOUT = 30.0  # seconds a starting consumer gets to say it is ready
 
 
-STOP_TIMEOUT = 60.0                 # seconds a stopping consumer gets to finish its tasks in hand
+STOP_TIMEOUT = 60.0  # seconds a stopping consumer gets to finish its tasks in hand
 
 
-_children: dict[int, subprocess.Popen] = {}   # consumers this process started
+_children: dict[int, subprocess.Popen] = {}  # consumers this process started
 
 
 def _workers_dir(settings: Settings) -> Path:
@@ -59,15 +59,23 @@ def _alive(holder: dict) -> bool:
     if proc is not None:
         return proc.poll() is None
     if holder.get("host") != backend.HOST:
-        return True                                 # another machine: cannot tell
+        return True  # another machine: cannot tell
     return locks.alive(holder) is not False and _running(holder["pid"])
 
 
 def worker_table(settings: Settings | None = None) -> pd.DataFrame:
     settings = settings or get_settings()
     tick = schedule.last_tick(settings)
-    rows = [{"pid": w["pid"], "host": w["host"], "since": w["since"], "workers": w.get("workers"),
-             "rss (MB)": _rss_mb(w["pid"])} for w in workers(settings)]
+    rows = [
+        {
+            "pid": w["pid"],
+            "host": w["host"],
+            "since": w["since"],
+            "workers": w.get("workers"),
+            "rss (MB)": _rss_mb(w["pid"]),
+        }
+        for w in workers(settings)
+    ]
     frame = pd.DataFrame(rows, columns=["pid", "host", "since", "workers", "rss (MB)"])
     frame.attrs["last_tick"] = _stamp(tick)
     return frame
@@ -86,15 +94,24 @@ def start_worker(settings: Settings | None = None, *, workers_per_process: int =
         time.sleep(0.2)
     if proc.poll() is not None:
         return Result(False, "The worker exited at once", tail(log.with_name("worker.out")))
-    return Result(True, f"Worker started (pid {proc.pid})",
-                  f"logs in {log.parent}; it recovered lost tasks first and now takes queued work", value=proc.pid)
+    return Result(
+        True,
+        f"Worker started (pid {proc.pid})",
+        f"logs in {log.parent}; it recovered lost tasks first and now takes queued work",
+        value=proc.pid,
+    )
 
 
 def record_worker(pid: int, settings: Settings | None = None, threads: int | None = None) -> dict:
     """Record a consumer process of this machine in ``<state_dir>/workers/<pid>.json``, so
     that the pages list, stop and restart it."""
-    holder = {"host": backend.HOST, "pid": pid, "started": _process_start(pid), "workers": threads,
-              "since": backend.now().isoformat()}
+    holder = {
+        "host": backend.HOST,
+        "pid": pid,
+        "started": _process_start(pid),
+        "workers": threads,
+        "since": backend.now().isoformat(),
+    }
     (_workers_dir(settings or get_settings()) / f"{pid}.json").write_text(json.dumps(holder))
     return holder
 
@@ -113,8 +130,11 @@ def stop_workers(settings: Settings | None = None, *, timeout: float = STOP_TIME
     settings = settings or get_settings()
     found = workers(settings)
     if not found:
-        return Result(True, "No worker started from this page is running",
-                      "consumers started elsewhere (systemd, a terminal) are stopped there")
+        return Result(
+            True,
+            "No worker started from this page is running",
+            "consumers started elsewhere (systemd, a terminal) are stopped there",
+        )
     lines = [f"pid {w['pid']}: {_stop(w['pid'], timeout)}" for w in found]
     for w in found:
         (_workers_dir(settings) / f"{w['pid']}.json").unlink(missing_ok=True)
@@ -152,16 +172,24 @@ def restart_workers(settings: Settings | None = None, *, timeout: float = STOP_T
     settings = settings or get_settings()
     stopped = stop_workers(settings, timeout=timeout)
     started = start_worker(settings)
-    return Result(stopped.ok and started.ok, "Worker restarted" if started.ok else "Restart failed",
-                  "\n".join([stopped.text, started.title, started.text]), value=started.value)
+    return Result(
+        stopped.ok and started.ok,
+        "Worker restarted" if started.ok else "Restart failed",
+        "\n".join([stopped.text, started.title, started.text]),
+        value=started.value,
+    )
 
 
 def log_files(settings: Settings | None = None) -> dict[str, Path]:
     """The services' logs: web access and application logs, the consumer's log and output."""
     settings = settings or get_settings()
     web, huey = Path(settings.log_dir) / "web", Path(settings.log_dir) / "huey"
-    return {"web access": web / "access.log", "web": web / "web.log",
-            "worker": huey / "consumer.log", "worker output": huey / "worker.out"}
+    return {
+        "web access": web / "access.log",
+        "web": web / "web.log",
+        "worker": huey / "consumer.log",
+        "worker output": huey / "worker.out",
+    }
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -187,9 +215,11 @@ def memory_table(settings: Settings | None = None) -> pd.DataFrame:
     """Memory of the machine, of this process (the web server's notebooks) and of the workers."""
     settings = settings or get_settings()
     info = _meminfo()
-    rows = [{"what": "machine total", "MB": info.get("MemTotal")},
-            {"what": "machine available", "MB": info.get("MemAvailable")},
-            {"what": f"this process (pid {os.getpid()})", "MB": _rss_mb(os.getpid())}]
+    rows = [
+        {"what": "machine total", "MB": info.get("MemTotal")},
+        {"what": "machine available", "MB": info.get("MemAvailable")},
+        {"what": f"this process (pid {os.getpid()})", "MB": _rss_mb(os.getpid())},
+    ]
     rows += [{"what": f"worker pid {w['pid']}", "MB": _rss_mb(w["pid"])} for w in workers(settings)]
     return pd.DataFrame(rows)
 

@@ -23,16 +23,33 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
     rows = []
     for f in report.datasets:
         last = next(iter(meta.runs(dataset=f.dataset, limit=1)), None)
-        rows.append({"dataset": title_of(f.dataset), "last processed": f.last_loaded, "lag (days)": f.lag_days,
-                     "SLA": f.status, "missing": cal.format_spans(f.missing), "failed": cal.format_spans(f.failed),
-                     "stale": cal.format_spans(f.stale),
-                     "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
-                     "last run status": last and last["status"]})
+        rows.append(
+            {
+                "dataset": title_of(f.dataset),
+                "last processed": f.last_loaded,
+                "lag (days)": f.lag_days,
+                "SLA": f.status,
+                "missing": cal.format_spans(f.missing),
+                "failed": cal.format_spans(f.failed),
+                "stale": cal.format_spans(f.stale),
+                "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
+                "last run status": last and last["status"],
+            }
+        )
     dims, last = report.dimensions_synced, next(iter(meta.runs(dataset="dimensions", limit=1)), None)
-    rows.append({"dataset": title_of("dimensions"), "last processed": dims and dims.date(), "lag (days)": None,
-                 "SLA": "ok" if dims else "critical", "missing": "-", "failed": "-", "stale": "-",
-                 "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
-                 "last run status": last and last["status"]})
+    rows.append(
+        {
+            "dataset": title_of("dimensions"),
+            "last processed": dims and dims.date(),
+            "lag (days)": None,
+            "SLA": "ok" if dims else "critical",
+            "missing": "-",
+            "failed": "-",
+            "stale": "-",
+            "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
+            "last run status": last and last["status"],
+        }
+    )
     frame = pd.DataFrame(rows)
     frame["lag (days)"] = frame["lag (days)"].astype("Int64")
     return frame
@@ -41,12 +58,14 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
 def task_counts(settings: Settings | None = None, hours: int = 24) -> dict[str, int]:
     """Pending (queued or scheduled), running, and done/failed in the last ``hours``."""
     settings = settings or get_settings()
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)
-    history = backend.connect(settings).history.meta
-    return {"pending": len(control.pending(settings)) + len(control.scheduled(settings)),
-            "running": len(control.running(settings)),
-            "done": len(history.tasks(state="done", since=since)),
-            "failed": len(history.tasks(state="failed", since=since))}
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    history = backend.huey_for(settings).history.meta
+    return {
+        "pending": len(control.pending(settings)) + len(control.scheduled(settings)),
+        "running": len(control.running(settings)),
+        "done": len(history.tasks(state="done", since=since)),
+        "failed": len(history.tasks(state="failed", since=since)),
+    }
 
 
 TASK_COLUMNS = ["state", "task", "name", "dataset", "date", "enqueued", "started", "finished", "seconds", "detail"]
@@ -61,18 +80,29 @@ def task_table(settings: Settings | None = None, *, state: str | None = None, li
 def _task_row(row: dict) -> dict:
     started, finished = row.get("started_at"), row.get("finished_at")
     params = row.get("params") or {}
-    return {"state": row["state"], "task": row["id"], "name": row.get("name"), "dataset": row.get("dataset"),
-            "date": row.get("date"), "enqueued": _stamp(row.get("enqueued_at")), "started": _stamp(started),
-            "finished": _stamp(finished),
-            "seconds": round((finished - started).total_seconds(), 2) if started and finished else None,
-            "detail": row.get("error") or params.get("summary") or ""}
+    return {
+        "state": row["state"],
+        "task": row["id"],
+        "name": row.get("name"),
+        "dataset": row.get("dataset"),
+        "date": row.get("date"),
+        "enqueued": _stamp(row.get("enqueued_at")),
+        "started": _stamp(started),
+        "finished": _stamp(finished),
+        "seconds": round((finished - started).total_seconds(), 2) if started and finished else None,
+        "detail": row.get("error") or params.get("summary") or "",
+    }
 
 
 def request_table(request_id: str, settings: Settings | None = None) -> pd.DataFrame:
     """Per date of an async request: its task's state and what it did."""
-    return pd.DataFrame([{"date": s.date, "state": s.state, "task": s.task_id, "detail": s.detail}
-                         for s in requests.request_status(request_id, settings or get_settings())],
-                        columns=["date", "state", "task", "detail"])
+    return pd.DataFrame(
+        [
+            {"date": s.date, "state": s.state, "task": s.task_id, "detail": s.detail}
+            for s in requests.request_status(request_id, settings or get_settings())
+        ],
+        columns=["date", "state", "task", "detail"],
+    )
 
 
 def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
@@ -86,7 +116,13 @@ def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
         at = schedule.slot_instant(local, hhmm, tz)
         at = at if at > now else schedule.slot_instant(local + dt.timedelta(days=1), hhmm, tz)
         last = next((r for r in meta.runs(dataset=name, limit=200) if r["trigger"] == "schedule"), None)
-        rows.append({"dataset": title_of(name), "local time": hhmm, "next run (UTC)": _stamp(at),
-                     "last scheduled run (UTC)": _stamp(last and last["started_at"]),
-                     "status": last and last["status"]})
+        rows.append(
+            {
+                "dataset": title_of(name),
+                "local time": hhmm,
+                "next run (UTC)": _stamp(at),
+                "last scheduled run (UTC)": _stamp(last and last["started_at"]),
+                "status": last and last["status"],
+            }
+        )
     return pd.DataFrame(rows)

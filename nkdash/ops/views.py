@@ -4,7 +4,8 @@ runbook's layout, and altair charts for monitoring. No logic: frames come from
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import altair as alt
 import marimo as mo
@@ -28,12 +29,16 @@ STATUS_COLORS = {"domain": ["success", "failed", "skipped"], "range": ["#2ca02c"
 
 def table(frame: pd.DataFrame, page_size: int = 10, label: str = "") -> Any:
     """A read-only table (no row selection)."""
-    return mo.ui.table(frame, selection=None, page_size=page_size, label=label, show_column_summaries=False,
-                       show_data_types=False)
+    return mo.ui.table(
+        frame, selection=None, page_size=page_size, label=label, show_column_summaries=False, show_data_types=False
+    )
 
 
-def show(result: Result) -> Any:
-    """A result: a callout with its headline, its details as plain text, its table."""
+def show(result: Any) -> Any:
+    """A result: a callout with its headline, its details as plain text, its table. Reports
+    of the library (scan, repair) show through their ``result()``."""
+    if not isinstance(result, Result):
+        result = result.result()
     parts: list[Any] = [mo.callout(mo.md(f"**{result.title}**"), kind=result.kind)]
     if result.text:
         parts.append(mo.plain_text(result.text))
@@ -48,13 +53,21 @@ def toast(result: Result) -> None:
 
 def counts(values: Mapping[str, int]) -> Any:
     """Task counts as stat cards."""
-    return mo.hstack([mo.stat(value=str(n), label=name, bordered=True) for name, n in values.items()],
-                     justify="start", wrap=True)
+    return mo.hstack(
+        [mo.stat(value=str(n), label=name, bordered=True) for name, n in values.items()], justify="start", wrap=True
+    )
 
 
 def freshness(frame: pd.DataFrame) -> Any:
-    return mo.ui.table(frame, selection=None, page_size=10, show_column_summaries=False, show_data_types=False,
-                       style_cell=_sla_style, label="Freshness per dataset")
+    return mo.ui.table(
+        frame,
+        selection=None,
+        page_size=10,
+        show_column_summaries=False,
+        show_data_types=False,
+        style_cell=_sla_style,
+        label="Freshness per dataset",
+    )
 
 
 def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
@@ -70,9 +83,12 @@ def runbook_buttons() -> Any:
 def runbook(buttons: Any) -> Any:
     """Every procedure, by section (tabs): what it is for, where it is done, what it calls,
     and its button."""
-    return mo.ui.tabs({section: mo.vstack([procedure(p, buttons[p.key]) for p in RUNBOOK if p.section == section],
-                                          gap=1.5)
-                       for section in SECTIONS})
+    return mo.ui.tabs(
+        {
+            section: mo.vstack([procedure(p, buttons[p.key]) for p in RUNBOOK if p.section == section], gap=1.5)
+            for section in SECTIONS
+        }
+    )
 
 
 def procedure(p: Procedure, button: Any) -> Any:
@@ -82,8 +98,9 @@ def procedure(p: Procedure, button: Any) -> Any:
     risk = {"read": "reads only", "write": "**changes data**", "destructive": "**replaces or drops data**"}[p.risk]
     calls = ", ".join(f"`{name}`" for name in p.calls)
     text = mo.md(f"### {p.title}\n\n{p.how}\n\n<small>Done on {here} · calls {calls}</small>")
-    return mo.vstack([text, mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start",
-                                      align="center")], gap=0.25)
+    return mo.vstack(
+        [text, mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start", align="center")], gap=0.25
+    )
 
 
 def chart(c: alt.Chart) -> Any:
@@ -92,22 +109,39 @@ def chart(c: alt.Chart) -> Any:
 
 
 def _empty(message: str) -> alt.Chart:
-    return alt.Chart(pd.DataFrame({"text": [message]})).mark_text(size=14, color="#777").encode(
-        text="text:N").properties(width="container", height=60)
+    return (
+        alt.Chart(pd.DataFrame({"text": [message]}))
+        .mark_text(size=14, color="#777")
+        .encode(text="text:N")
+        .properties(width="container", height=60)
+    )
 
 
 def durations(runs: pd.DataFrame) -> alt.Chart:
     """Each ETL run: when it started (x), how long it took (y), its dataset and status."""
     if runs.empty:
         return _empty("No ETL run in this period")
-    return alt.Chart(runs).mark_point(filled=True, size=60).encode(
-        x=alt.X("started:T", title="Started (UTC)"),
-        y=alt.Y("seconds:Q", title="Duration (s)"),
-        color=alt.Color("dataset:N", title="Dataset"),
-        shape=alt.Shape("status:N", title="Status"),
-        tooltip=["started:T", "dataset:N", "date:N", "trigger:N", "status:N",
-                 alt.Tooltip("seconds:Q", format=".2f"), alt.Tooltip("rows:Q", format=","), "error:N"],
-    ).properties(width="container", height=HEIGHT, title="ETL run durations")
+    return (
+        alt.Chart(runs)
+        .mark_point(filled=True, size=60)
+        .encode(
+            x=alt.X("started:T", title="Started (UTC)"),
+            y=alt.Y("seconds:Q", title="Duration (s)"),
+            color=alt.Color("dataset:N", title="Dataset"),
+            shape=alt.Shape("status:N", title="Status"),
+            tooltip=[
+                "started:T",
+                "dataset:N",
+                "date:N",
+                "trigger:N",
+                "status:N",
+                alt.Tooltip("seconds:Q", format=".2f"),
+                alt.Tooltip("rows:Q", format=","),
+                "error:N",
+            ],
+        )
+        .properties(width="container", height=HEIGHT, title="ETL run durations")
+    )
 
 
 def runs_per_day(runs: pd.DataFrame) -> alt.Chart:
@@ -115,41 +149,63 @@ def runs_per_day(runs: pd.DataFrame) -> alt.Chart:
     if runs.empty:
         return _empty("No ETL run in this period")
     daily = runs.groupby(["day", "status"], as_index=False).agg(runs=("dataset", "size"))
-    return alt.Chart(daily).mark_bar().encode(
-        x=alt.X("day:O", title="Day (UTC)"),
-        y=alt.Y("runs:Q", title="Runs"),
-        color=alt.Color("status:N", title="Status", scale=alt.Scale(**STATUS_COLORS)),
-        tooltip=["day:O", "status:N", "runs:Q"],
-    ).properties(width="container", height=HEIGHT, title="Runs and failures per day")
+    return (
+        alt.Chart(daily)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:O", title="Day (UTC)"),
+            y=alt.Y("runs:Q", title="Runs"),
+            color=alt.Color("status:N", title="Status", scale=alt.Scale(**STATUS_COLORS)),
+            tooltip=["day:O", "status:N", "runs:Q"],
+        )
+        .properties(width="container", height=HEIGHT, title="Runs and failures per day")
+    )
 
 
 def throughput(stats: pd.DataFrame) -> alt.Chart:
     """Rows loaded per second of ETL time, per dataset."""
     if stats.empty:
         return _empty("No ETL run in this period")
-    return alt.Chart(stats).mark_bar().encode(
-        x=alt.X("throughput:Q", title="Rows per second"),
-        y=alt.Y("dataset:N", title=None, sort="-x"),
-        color=alt.condition("datum.failures > 0", alt.value("#d62728"), alt.value("#1f77b4")),
-        tooltip=["dataset:N", "runs:Q", "failures:Q", alt.Tooltip("rows:Q", format=","),
-                 alt.Tooltip("seconds:Q", format=".1f"), alt.Tooltip("slowest:Q", format=".2f"),
-                 alt.Tooltip("throughput:Q", format=",.0f")],
-    ).properties(width="container", height=max(120, 28 * len(stats)), title="Throughput (red: had failures)")
+    return (
+        alt.Chart(stats)
+        .mark_bar()
+        .encode(
+            x=alt.X("throughput:Q", title="Rows per second"),
+            y=alt.Y("dataset:N", title=None, sort="-x"),
+            color=alt.condition("datum.failures > 0", alt.value("#d62728"), alt.value("#1f77b4")),
+            tooltip=[
+                "dataset:N",
+                "runs:Q",
+                "failures:Q",
+                alt.Tooltip("rows:Q", format=","),
+                alt.Tooltip("seconds:Q", format=".1f"),
+                alt.Tooltip("slowest:Q", format=".2f"),
+                alt.Tooltip("throughput:Q", format=",.0f"),
+            ],
+        )
+        .properties(width="container", height=max(120, 28 * len(stats)), title="Throughput (red: had failures)")
+    )
 
 
 def queries(stats: pd.DataFrame) -> alt.Chart:
     """Median and p95 seconds per dashboard query, slowest first."""
     if stats.empty:
         return _empty("No dashboard query timed in this period")
-    long = stats.melt(id_vars=["name", "count"], value_vars=["median", "p95", "slowest"], var_name="measure",
-                      value_name="seconds")
-    return alt.Chart(long).mark_bar().encode(
-        x=alt.X("seconds:Q", title="Seconds"),
-        y=alt.Y("name:N", title=None, sort=alt.EncodingSortField("seconds", op="max", order="descending")),
-        yOffset="measure:N",
-        color=alt.Color("measure:N", title=None, sort=["median", "p95", "slowest"]),
-        tooltip=["name:N", "measure:N", alt.Tooltip("seconds:Q", format=".4f"), "count:Q"],
-    ).properties(width="container", height=max(140, 45 * len(stats)), title="Dashboard query timings")
+    long = stats.melt(
+        id_vars=["name", "count"], value_vars=["median", "p95", "slowest"], var_name="measure", value_name="seconds"
+    )
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("seconds:Q", title="Seconds"),
+            y=alt.Y("name:N", title=None, sort=alt.EncodingSortField("seconds", op="max", order="descending")),
+            yOffset="measure:N",
+            color=alt.Color("measure:N", title=None, sort=["median", "p95", "slowest"]),
+            tooltip=["name:N", "measure:N", alt.Tooltip("seconds:Q", format=".4f"), "count:Q"],
+        )
+        .properties(width="container", height=max(140, 45 * len(stats)), title="Dashboard query timings")
+    )
 
 
 def file_sizes(files: pd.DataFrame) -> alt.Chart:
@@ -157,12 +213,17 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
     dated = files[files["date"].notna()]
     if dated.empty:
         return _empty("No partition file in the lake")
-    return alt.Chart(dated).mark_line(point=True).encode(
-        x=alt.X("date:T", title="Business date"),
-        y=alt.Y("bytes:Q", title="File size (bytes)", axis=alt.Axis(format="~s")),
-        color=alt.Color("table:N", title="Table"),
-        tooltip=["table:N", "date:T", alt.Tooltip("bytes:Q", format=",")],
-    ).properties(width="container", height=HEIGHT, title="Partition file sizes")
+    return (
+        alt.Chart(dated)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("date:T", title="Business date"),
+            y=alt.Y("bytes:Q", title="File size (bytes)", axis=alt.Axis(format="~s")),
+            color=alt.Color("table:N", title="Table"),
+            tooltip=["table:N", "date:T", alt.Tooltip("bytes:Q", format=",")],
+        )
+        .properties(width="container", height=HEIGHT, title="Partition file sizes")
+    )
 
 
 def table_totals(sizes: pd.DataFrame) -> alt.Chart:
@@ -170,21 +231,39 @@ def table_totals(sizes: pd.DataFrame) -> alt.Chart:
     if sizes.empty:
         return _empty("The lake holds no data files")
     labelled = sizes.assign(label=sizes["table"] + " (" + sizes["files"].astype(str) + " files)")
-    return alt.Chart(labelled).mark_bar().encode(
-        x=alt.X("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
-        y=alt.Y("label:N", title=None, sort="-x"),
-        tooltip=["table:N", "files:Q", "partitions:Q", alt.Tooltip("rows:Q", format=","),
-                 alt.Tooltip("bytes:Q", format=","), "oldest:N", "newest:N"],
-    ).properties(width="container", height=max(120, 24 * len(sizes)), title="Bytes and files per table")
+    return (
+        alt.Chart(labelled)
+        .mark_bar()
+        .encode(
+            x=alt.X("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
+            y=alt.Y("label:N", title=None, sort="-x"),
+            tooltip=[
+                "table:N",
+                "files:Q",
+                "partitions:Q",
+                alt.Tooltip("rows:Q", format=","),
+                alt.Tooltip("bytes:Q", format=","),
+                "oldest:N",
+                "newest:N",
+            ],
+        )
+        .properties(width="container", height=max(120, 24 * len(sizes)), title="Bytes and files per table")
+    )
 
 
 def depth(series: pd.DataFrame) -> alt.Chart:
     """Tasks waiting and running over time (steps)."""
     long = series.melt(id_vars=["time"], value_vars=["waiting", "running"], var_name="tasks", value_name="count")
-    return alt.Chart(long).mark_line(interpolate="step-after").encode(
-        x=alt.X("time:T", title="Time (UTC)"),
-        y=alt.Y("count:Q", title="Tasks", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color("tasks:N", title=None, scale=alt.Scale(domain=["waiting", "running"],
-                                                                range=["#ff7f0e", "#1f77b4"])),
-        tooltip=["time:T", "tasks:N", "count:Q"],
-    ).properties(width="container", height=HEIGHT, title="Queue depth")
+    return (
+        alt.Chart(long)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("time:T", title="Time (UTC)"),
+            y=alt.Y("count:Q", title="Tasks", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color(
+                "tasks:N", title=None, scale=alt.Scale(domain=["waiting", "running"], range=["#ff7f0e", "#1f77b4"])
+            ),
+            tooltip=["time:T", "tasks:N", "count:Q"],
+        )
+        .properties(width="container", height=HEIGHT, title="Queue depth")
+    )

@@ -14,13 +14,13 @@ from nkdash.storage.housekeeping import CleanReport, clean_temp, sizes
 from nkdash.storage.restoring import RestoreReport, restore
 
 __all__ = [
+    "COMPACT_JOB",
+    "DEFAULT_COMPACT_AFTER_DAYS",
     "ArchiveReport",
     "BackupError",
     "BackupInfo",
-    "COMPACT_JOB",
     "CleanReport",
     "CompactionReport",
-    "DEFAULT_COMPACT_AFTER_DAYS",
     "RestoreReport",
     "VerifyReport",
     "archive",

@@ -44,16 +44,26 @@ class ArchiveReport:
         lines = [f"archive of dates before {self.before} to {self.dest}: {verb} {total} partition(s)"]
         for table, dates in self.dates.items():
             if dates:
-                lines.append(f"  {table:<21} {len(dates):>5} date(s) {dates[0]} .. {dates[-1]}, "
-                             f"{self.rows.get(table, 0)} rows")
+                lines.append(
+                    f"  {table:<21} {len(dates):>5} date(s) {dates[0]} .. {dates[-1]}, {self.rows.get(table, 0)} rows"
+                )
         if not self.dry_run:
-            lines.append(f"  {len(self.files)} month file(s) written, {_mb(self.bytes_freed)} freed in the lake; "
-                         f"metadata: {sum(self.forgotten.values())} partition record(s) moved to the archive catalog")
+            lines.append(
+                f"  {len(self.files)} month file(s) written, {_mb(self.bytes_freed)} freed in the lake; "
+                f"metadata: {sum(self.forgotten.values())} partition record(s) moved to the archive catalog"
+            )
         return "\n".join(lines)
 
 
-def archive(before: dt.date, *, dest: Path | str | None = None, lake: Lake | Path | str | None = None,
-            today: dt.date | None = None, allow_incomplete: bool = False, dry_run: bool = False) -> ArchiveReport:
+def archive(
+    before: dt.date,
+    *,
+    dest: Path | str | None = None,
+    lake: Lake | Path | str | None = None,
+    today: dt.date | None = None,
+    allow_incomplete: bool = False,
+    dry_run: bool = False,
+) -> ArchiveReport:
     """Move every dated partition before ``before`` to the archive ``dest`` (default
     ``<lake>/_archive``), then forget those dates in the metadata store (see module doc).
 
@@ -73,8 +83,11 @@ def archive(before: dt.date, *, dest: Path | str | None = None, lake: Lake | Pat
     gaps = _gaps_before(meta, before)
     if gaps and not allow_incomplete:
         shown = ", ".join(f"{name} {day} ({why})" for name, day, why in gaps[:3])
-        raise InputError(f"{len(gaps)} date(s) before {before} are missing, failed or stale ({shown}"
-                         f"{', ...' if len(gaps) > 3 else ''}): refresh them first, or allow incomplete (--allow-incomplete)", before)
+        raise InputError(
+            f"{len(gaps)} date(s) before {before} are missing, failed or stale ({shown}"
+            f"{', ...' if len(gaps) > 3 else ''}): refresh them first, or allow incomplete (--allow-incomplete)",
+            before,
+        )
     report = ArchiveReport(before, target, dry_run)
     for table in PARTITIONED:
         report.dates[table] = [d for d in lake.partitions(table) if d < before]
@@ -144,9 +157,9 @@ def _forget_before(meta: MetaStore, before: dt.date) -> dict[str, list[dict]]:
     by_dataset: dict[str, list[dict]] = {}
     for row in rows:
         by_dataset.setdefault(row["dataset"], []).append(row)
-    with meta._write() as con:  # noqa: SLF001 — see docstring
+    with meta._write() as con:
         con.execute("DELETE FROM partitions WHERE date <> '' AND date < ?", (before.isoformat(),))
-    stamp = dt.datetime.combine(before, dt.time(), dt.timezone.utc)
+    stamp = dt.datetime.combine(before, dt.time(), dt.UTC)
     for dataset in by_dataset:
         current = meta.get_watermark(f"archived:{dataset}")
         if current is None or current < stamp:
@@ -157,11 +170,17 @@ def _forget_before(meta: MetaStore, before: dt.date) -> dict[str, list[dict]]:
 def _append_catalog(store: Lake, lake: Lake, report: ArchiveReport, forgotten: dict[str, list[dict]]) -> None:
     path = store.meta_dir / ARCHIVE_CATALOG
     runs = json.loads(path.read_text()) if path.exists() else []
-    runs.append({
-        "archived_at": _utc_now().isoformat(timespec="seconds"), "before": report.before.isoformat(),
-        "lake": str(lake.root),
-        "tables": {t: {"dates": len(d), "first": d[0].isoformat(), "last": d[-1].isoformat(),
-                       "rows": report.rows[t]} for t, d in report.dates.items() if d},
-        "partitions": forgotten,
-    })
+    runs.append(
+        {
+            "archived_at": _utc_now().isoformat(timespec="seconds"),
+            "before": report.before.isoformat(),
+            "lake": str(lake.root),
+            "tables": {
+                t: {"dates": len(d), "first": d[0].isoformat(), "last": d[-1].isoformat(), "rows": report.rows[t]}
+                for t, d in report.dates.items()
+                if d
+            },
+            "partitions": forgotten,
+        }
+    )
     _write_json(path, runs)

@@ -65,10 +65,12 @@ class BackupInfo:
         if self.problem:
             return f"{self.name}: UNREADABLE ({self.problem})"
         dated = [t for t in self.tables.values() if t.get("first")]
-        span = (f", dates {min(t['first'] for t in dated)} .. {max(t['last'] for t in dated)}" if dated else "")
+        span = f", dates {min(t['first'] for t in dated)} .. {max(t['last'] for t in dated)}" if dated else ""
         took = f" in {self.seconds:.1f}s" if self.seconds is not None else ""
-        return (f"{self.name}: {self.files} files, {_mb(self.bytes)}, {len(self.tables)} table(s){span}; "
-                f"taken {self.created_at:%Y-%m-%d %H:%M:%S} UTC{took}")
+        return (
+            f"{self.name}: {self.files} files, {_mb(self.bytes)}, {len(self.tables)} table(s){span}; "
+            f"taken {self.created_at:%Y-%m-%d %H:%M:%S} UTC{took}"
+        )
 
 
 def backup(lake: Lake | Path | str | None = None, dest: Path | str | None = None) -> BackupInfo:
@@ -139,8 +141,9 @@ def verify_backup(backup: Path | str) -> VerifyReport:
     return _verify_tree(path, manifest["files"])
 
 
-def _verify_tree(root: Path, files: dict[str, list], same_as: Path | None = None,
-                 areas: Sequence[str] | None = None) -> VerifyReport:
+def _verify_tree(
+    root: Path, files: dict[str, list], same_as: Path | None = None, areas: Sequence[str] | None = None
+) -> VerifyReport:
     """``files`` (relative path -> [bytes, sha256]) against the tree at ``root`` (only its
     ``areas``, default every top-level directory). A file that is the very inode of the one
     at ``same_as`` (a hard link of a verified backup) is not hashed again."""
@@ -190,12 +193,18 @@ def _manifest(root: Path, lake: Lake, created: dt.datetime) -> dict:
         data = snapshot.data_files(table)
         if data:
             dates = sorted({d for f in data for d in f.dates})
-            tables[table] = {"files": len(data), "dates": len(dates),
-                             "first": dates[0].isoformat() if dates else None,
-                             "last": dates[-1].isoformat() if dates else None}
+            tables[table] = {
+                "files": len(data),
+                "dates": len(dates),
+                "first": dates[0].isoformat() if dates else None,
+                "last": dates[-1].isoformat() if dates else None,
+            }
     return {
-        "format": BACKUP_FORMAT, "created_at": created.isoformat(timespec="seconds"), "lake": str(lake.root),
-        "python": sys.version.split()[0], "pyarrow": pa.__version__,
+        "format": BACKUP_FORMAT,
+        "created_at": created.isoformat(timespec="seconds"),
+        "lake": str(lake.root),
+        "python": sys.version.split()[0],
+        "pyarrow": pa.__version__,
         "files": {str(p.relative_to(root)): [p.stat().st_size, hashes[str(p.relative_to(root))]] for p in files},
         "tables": tables,
     }
@@ -221,9 +230,15 @@ def _read_manifest(path: Path) -> dict:
 
 def _info(path: Path, manifest: dict, seconds: float | None = None) -> BackupInfo:
     files = manifest["files"]
-    return BackupInfo(path, dt.datetime.fromisoformat(manifest["created_at"]), len(files),
-                      sum(size for size, _ in files.values()), manifest.get("tables", {}), manifest.get("lake"),
-                      seconds)
+    return BackupInfo(
+        path,
+        dt.datetime.fromisoformat(manifest["created_at"]),
+        len(files),
+        sum(size for size, _ in files.values()),
+        manifest.get("tables", {}),
+        manifest.get("lake"),
+        seconds,
+    )
 
 
 def _star_files(manifest: dict) -> dict[str, list]:
@@ -244,8 +259,9 @@ def _backup_path(backup: Path | str) -> Path:
 def _backup_dest(lake: Lake, dest: Path | str | None) -> Path:
     target = Path(dest).absolute() if dest is not None else _default_backup_dir().absolute()
     if _inside(target, lake.root):
-        raise BackupError(f"backup destination {target} is inside the lake {lake.root}: choose a directory "
-                          "outside it", target)
+        raise BackupError(
+            f"backup destination {target} is inside the lake {lake.root}: choose a directory outside it", target
+        )
     if target.exists() and not target.is_dir():
         raise BackupError(f"backup destination {target} is not a directory", target)
     target.mkdir(parents=True, exist_ok=True)

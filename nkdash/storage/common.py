@@ -62,7 +62,7 @@ def _today(today: dt.date | None) -> dt.date:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _inside(path: Path, directory: Path) -> bool:

@@ -48,21 +48,30 @@ class CompactionReport:
             if self.dry_run:
                 mine = [m for m in self.planned if m.table == table]
                 if mine:
-                    lines.append(f"  {table:<21} {len(mine):>3} month(s), {sum(m.daily for m in mine)} daily files, "
-                                 f"{_mb(sum(m.bytes for m in mine))}")
+                    lines.append(
+                        f"  {table:<21} {len(mine):>3} month(s), {sum(m.daily for m in mine)} daily files, "
+                        f"{_mb(sum(m.bytes for m in mine))}"
+                    )
                 continue
             done = [c for c in self.done if c.table == table]
             if done:
-                lines.append(f"  {table:<21} {len(done):>3} month(s): {sum(c.files_before for c in done)} files -> "
-                             f"{len(done)}, {_mb(sum(c.bytes_before for c in done))} -> "
-                             f"{_mb(sum(c.bytes_after for c in done))}")
+                lines.append(
+                    f"  {table:<21} {len(done):>3} month(s): {sum(c.files_before for c in done)} files -> "
+                    f"{len(done)}, {_mb(sum(c.bytes_before for c in done))} -> "
+                    f"{_mb(sum(c.bytes_after for c in done))}"
+                )
         lines += [f"  skipped {m.table} {m.name}: {reason}" for m, reason in self.skipped]
         return "\n".join(lines)
 
 
-def compact(lake: Lake | Path | str | None = None, *, older_than_days: int = DEFAULT_COMPACT_AFTER_DAYS,
-            tables: Iterable[str] | None = None, today: dt.date | None = None,
-            dry_run: bool = False) -> CompactionReport:
+def compact(
+    lake: Lake | Path | str | None = None,
+    *,
+    older_than_days: int = DEFAULT_COMPACT_AFTER_DAYS,
+    tables: Iterable[str] | None = None,
+    today: dt.date | None = None,
+    dry_run: bool = False,
+) -> CompactionReport:
     """Compact every month of ``tables`` (default: all dated) that ended more than
     ``older_than_days`` days before ``today`` and still has daily partitions.
 
@@ -91,8 +100,13 @@ def compact(lake: Lake | Path | str | None = None, *, older_than_days: int = DEF
     return report
 
 
-def compact_old_months(settings: Settings | None = None, *, today: dt.date | None = None,
-                       trigger: Trigger = "schedule", task_id: str | None = None) -> CompactionReport:
+def compact_old_months(
+    settings: Settings | None = None,
+    *,
+    today: dt.date | None = None,
+    trigger: Trigger = "schedule",
+    task_id: str | None = None,
+) -> CompactionReport:
     """The nightly compaction: :func:`compact` with ``NKDASH_COMPACT_AFTER_DAYS``, recorded as a
     run of :data:`COMPACT_JOB` (rows: the rows merged; a skipped month fails the run).
 
@@ -104,12 +118,18 @@ def compact_old_months(settings: Settings | None = None, *, today: dt.date | Non
     meta = _meta(lake)
     run_id = meta.start_run(COMPACT_JOB, None, trigger, task_id=task_id)
     try:
-        report = compact(lake, older_than_days=settings.compact_after_days,
-                         today=today or cal.today(cal.timezone(settings.tz)))
+        report = compact(
+            lake, older_than_days=settings.compact_after_days, today=today or cal.today(cal.timezone(settings.tz))
+        )
     except Exception as exc:
         meta.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     errors = "; ".join(f"{m.table} {m.name}: {reason}" for m, reason in report.skipped)
-    meta.finish_run(run_id, status="failed" if errors else "success", rows=sum(c.rows for c in report.done),
-                    bytes=sum(c.bytes_after for c in report.done), error=errors or None)
+    meta.finish_run(
+        run_id,
+        status="failed" if errors else "success",
+        rows=sum(c.rows for c in report.done),
+        bytes=sum(c.bytes_after for c in report.done),
+        error=errors or None,
+    )
     return report

@@ -26,8 +26,10 @@ class CleanReport:
         return sum(size for _, size in self.removed)
 
     def text(self) -> str:
-        lines = [f"temporary files: removed {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'}, "
-                 f"{_mb(self.bytes)} freed" + (f"; restored {len(self.restored)} partition(s)" if self.restored else "")]
+        lines = [
+            f"temporary files: removed {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'}, "
+            f"{_mb(self.bytes)} freed" + (f"; restored {len(self.restored)} partition(s)" if self.restored else "")
+        ]
         lines += [f"  removed  {path} ({_mb(size)})" for path, size in self.removed]
         lines += [f"  restored {path}" for path in self.restored]
         return "\n".join(lines)
@@ -46,8 +48,18 @@ def clean_temp(lake: Lake | Path | str | None = None, older_than_s: float = 3600
     return report
 
 
-SIZE_COLUMNS = ["table", "files", "partitions", "compacted_months", "rows", "bytes", "smallest_file",
-                "largest_file", "oldest", "newest"]
+SIZE_COLUMNS = [
+    "table",
+    "files",
+    "partitions",
+    "compacted_months",
+    "rows",
+    "bytes",
+    "smallest_file",
+    "largest_file",
+    "oldest",
+    "newest",
+]
 
 
 def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
@@ -60,13 +72,20 @@ def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
         if not files:
             continue
         dates = sorted({d for f in files for d in f.dates})
-        records.append({
-            "table": table, "files": len(files), "partitions": len(dates) if table not in WHOLE else None,
-            "compacted_months": sum(f.compacted for f in files), "rows": sum(_rows(f.path) for f in files),
-            "bytes": sum(f.bytes for f in files), "smallest_file": min(f.bytes for f in files),
-            "largest_file": max(f.bytes for f in files),
-            "oldest": dates[0] if dates else None, "newest": dates[-1] if dates else None,
-        })
+        records.append(
+            {
+                "table": table,
+                "files": len(files),
+                "partitions": len(dates) if table not in WHOLE else None,
+                "compacted_months": sum(f.compacted for f in files),
+                "rows": sum(_rows(f.path) for f in files),
+                "bytes": sum(f.bytes for f in files),
+                "smallest_file": min(f.bytes for f in files),
+                "largest_file": max(f.bytes for f in files),
+                "oldest": dates[0] if dates else None,
+                "newest": dates[-1] if dates else None,
+            }
+        )
     return pd.DataFrame.from_records(records, columns=SIZE_COLUMNS)
 
 
@@ -79,18 +98,24 @@ def disk_usage(lake: Lake | Path | str | None = None) -> dict[str, int]:
 
 def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
     """The sizes table for a terminal."""
-    lines = [f"{'table':<21} {'files':>6} {'dates':>6} {'months':>6} {'rows':>11} {'size':>10} "
-             f"{'smallest':>9} {'largest':>9}  {'oldest':<10}  {'newest':<10}"]
+    lines = [
+        f"{'table':<21} {'files':>6} {'dates':>6} {'months':>6} {'rows':>11} {'size':>10} "
+        f"{'smallest':>9} {'largest':>9}  {'oldest':<10}  {'newest':<10}"
+    ]
     for r in frame.itertuples(index=False):
         dates = "-" if pd.isna(r.partitions) else f"{int(r.partitions)}"
-        lines.append(f"{r.table:<21} {r.files:>6} {dates:>6} {r.compacted_months:>6} {r.rows:>11,} "
-                     f"{_mb(r.bytes):>10} {_mb(r.smallest_file):>9} {_mb(r.largest_file):>9}  "
-                     f"{str(r.oldest or '-'):<10}  {str(r.newest or '-'):<10}")
+        lines.append(
+            f"{r.table:<21} {r.files:>6} {dates:>6} {r.compacted_months:>6} {r.rows:>11,} "
+            f"{_mb(r.bytes):>10} {_mb(r.smallest_file):>9} {_mb(r.largest_file):>9}  "
+            f"{r.oldest or '-'!s:<10}  {r.newest or '-'!s:<10}"
+        )
     if frame.empty:
         lines.append("(the lake holds no data files)")
     else:
-        lines.append(f"{'total':<21} {frame['files'].sum():>6} {'':>6} {frame['compacted_months'].sum():>6} "
-                     f"{frame['rows'].sum():>11,} {_mb(frame['bytes'].sum()):>10}")
+        lines.append(
+            f"{'total':<21} {frame['files'].sum():>6} {'':>6} {frame['compacted_months'].sum():>6} "
+            f"{frame['rows'].sum():>11,} {_mb(frame['bytes'].sum()):>10}"
+        )
     if usage:
         lines.append("disk: " + ", ".join(f"{name} {_mb(size)}" for name, size in usage.items()))
     return "\n".join(line.rstrip() for line in lines)

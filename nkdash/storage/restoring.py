@@ -47,10 +47,12 @@ class RestoreReport:
         return self.verify.ok and not self.problems and all(v.ok for v in self.validations)
 
     def text(self) -> str:
-        lines = [f"restore of {self.backup.name} into {self.lake}: {'OK' if self.ok else 'PROBLEMS'}",
-                 f"  {self.files} files, {_mb(self.bytes)}; manifest verified: {'ok' if self.verify.ok else 'FAILED'}",
-                 f"  previous star schema kept in {self.previous}" if self.previous else "  (the lake was empty)",
-                 f"  scan of the restored lake: {len(self.problems)} problem(s)"]
+        lines = [
+            f"restore of {self.backup.name} into {self.lake}: {'OK' if self.ok else 'PROBLEMS'}",
+            f"  {self.files} files, {_mb(self.bytes)}; manifest verified: {'ok' if self.verify.ok else 'FAILED'}",
+            f"  previous star schema kept in {self.previous}" if self.previous else "  (the lake was empty)",
+            f"  scan of the restored lake: {len(self.problems)} problem(s)",
+        ]
         lines += [f"    x {p.kind} {p.table} {p.date or ''} {p.path}: {p.detail}" for p in self.problems[:10]]
         lines += [f"  x {p}" for p in self.verify.problems[:10]]
         for v in self.validations:
@@ -59,8 +61,14 @@ class RestoreReport:
         return "\n".join(lines)
 
 
-def restore(backup: Path | str, lake: Lake | Path | str | None = None, *, settings: Settings | None = None,
-            validate_days: int | None = RESTORE_VALIDATE_DAYS, odoo: bool = True) -> RestoreReport:
+def restore(
+    backup: Path | str,
+    lake: Lake | Path | str | None = None,
+    *,
+    settings: Settings | None = None,
+    validate_days: int | None = RESTORE_VALIDATE_DAYS,
+    odoo: bool = True,
+) -> RestoreReport:
     """Replace the lake's star schema and metadata by the backup's, then check the result.
 
     Refused with BackupError, nothing written: a missing backup, an unreadable manifest, any
@@ -77,8 +85,11 @@ def restore(backup: Path | str, lake: Lake | Path | str | None = None, *, settin
     manifest = _read_manifest(path)
     checked = _verify_tree(path, manifest["files"])
     if not checked.ok:
-        raise BackupError(f"backup {path.name} is damaged, nothing restored: {checked.problems[0]}"
-                          + (f" (and {len(checked.problems) - 1} more)" if len(checked.problems) > 1 else ""), path)
+        raise BackupError(
+            f"backup {path.name} is damaged, nothing restored: {checked.problems[0]}"
+            + (f" (and {len(checked.problems) - 1} more)" if len(checked.problems) > 1 else ""),
+            path,
+        )
     _check_meta_version(path)
     work = lake.work_dir("restore")
     try:
@@ -89,7 +100,9 @@ def restore(backup: Path | str, lake: Lake | Path | str | None = None, *, settin
             star.mkdir()
         restored = _verify_tree(work, _star_files(manifest), same_as=path, areas=["star-schema"])
         if not restored.ok:
-            raise BackupError(f"copying {path.name} into the lake failed, nothing restored: {restored.problems[0]}", path)
+            raise BackupError(
+                f"copying {path.name} into the lake failed, nothing restored: {restored.problems[0]}", path
+            )
         previous = lake.quarantine_dir / f"pre-restore-{_utc_now():%Y%m%dT%H%M%S%fZ}" / "star-schema"
         with lake.frozen():
             lake.replace_star(star, previous)
@@ -157,5 +170,8 @@ def _check_meta_version(backup: Path) -> None:
     except sqlite3.Error as exc:
         raise BackupError(f"backup {backup.name}: its metadata store cannot be read ({exc})", db) from exc
     if version > len(MIGRATIONS):
-        raise BackupError(f"backup {backup.name} has metadata schema version {version}; this nkdash knows "
-                          f"{len(MIGRATIONS)} (upgrade nkdash first)", db)
+        raise BackupError(
+            f"backup {backup.name} has metadata schema version {version}; this nkdash knows "
+            f"{len(MIGRATIONS)} (upgrade nkdash first)",
+            db,
+        )

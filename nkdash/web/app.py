@@ -12,8 +12,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -59,9 +59,15 @@ class _HealthCache:
             return self.value
 
 
-def build_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False,
-              no_auth: bool = False, queue_probe: QueueProbe = queue_status,
-              health_ttl: float = HEALTH_TTL) -> ASGIApp:
+def build_app(
+    settings: Settings,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    *,
+    show_tracebacks: bool = False,
+    no_auth: bool = False,
+    queue_probe: QueueProbe = queue_status,
+    health_ttl: float = HEALTH_TTL,
+) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
     Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for the notebooks.
@@ -70,8 +76,10 @@ def build_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_t
     import marimo
 
     if not (no_auth or settings.viewer_password or settings.operator_password):
-        raise ConfigError("NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
-                          "no web password is set; set one in .env (or pass --no-auth for local use only)")
+        raise ConfigError(
+            "NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
+            "no web password is set; set one in .env (or pass --no-auth for local use only)",
+        )
     auth = None if no_auth else Auth(settings, session_key(settings.state_dir))
     setup_logging(settings.log_dir)
     os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
@@ -98,8 +106,14 @@ def build_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_t
             return login_page(target, "Wrong user name or password.", 401)
         response = RedirectResponse(target, 303)
         if auth is not None:
-            response.set_cookie(SESSION_COOKIE, auth.issue(user), max_age=SESSION_SECONDS, httponly=True,
-                                samesite="lax", secure=request.url.scheme == "https")
+            response.set_cookie(
+                SESSION_COOKIE,
+                auth.issue(user),
+                max_age=SESSION_SECONDS,
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
         log.info("%s logged in as %s", user.name, user.role)
         return response
 
@@ -108,16 +122,24 @@ def build_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_t
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 
-    routes = [Route("/", index), Route("/health", health_endpoint), Route("/login", login_form),
-              Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"])]
+    routes = [
+        Route("/", index),
+        Route("/health", health_endpoint),
+        Route("/login", login_form),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]
     managers = []  # marimo's session managers, one per notebook
     if mounted:
         builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
         for nb, file in mounted:
             builder = builder.with_app(path=nb.path, root=str(file))
         notebook_apps = builder.build()
-        managers = [route.app.state.session_manager for route in notebook_apps.routes
-                    if isinstance(route, Mount) and hasattr(route.app.state, "session_manager")]
+        managers = [
+            route.app.state.session_manager
+            for route in notebook_apps.routes
+            if isinstance(route, Mount) and hasattr(route.app.state, "session_manager")
+        ]
         routes.append(Mount("/", notebook_apps))
 
     @contextlib.asynccontextmanager
@@ -172,9 +194,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None,
-          notebooks_dir: Path = NOTEBOOKS_DIR, show_tracebacks: bool = False, no_auth: bool = False,
-          announce: Callable[[str], None] = print) -> None:
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    show_tracebacks: bool = False,
+    no_auth: bool = False,
+    announce: Callable[[str], None] = print,
+) -> None:
     """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is bound.
 
     Port 0 picks a free port. Call from the main thread (signal handling).
@@ -193,11 +222,13 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if no_auth:
-        log.warning("serving WITHOUT authentication (--no-auth): anyone who can reach %s:%s is an operator",
-                    host, bound)
+        log.warning(
+            "serving WITHOUT authentication (--no-auth): anyone who can reach %s:%s is an operator", host, bound
+        )
     announce(f"nkdash serving on http://{shown}:{bound}/  (Ctrl+C to stop)")
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5, ws_per_message_deflate=False)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5, ws_per_message_deflate=False
+    )
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises it after shutting down
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -34,18 +34,23 @@ class Auth:
     """The enabled roles' credentials, and the session cookies that stand for them."""
 
     def __init__(self, settings: Settings, key: bytes):
-        accounts = {"operator": (settings.operator_user, settings.operator_password.get()),
-                    "viewer": (settings.viewer_user, settings.viewer_password.get())}
+        accounts = {
+            "operator": (settings.operator_user, settings.operator_password.get()),
+            "viewer": (settings.viewer_user, settings.viewer_password.get()),
+        }
         self._accounts = {role: (user, pw) for role, (user, pw) in accounts.items() if pw}
-        self._keys = {role: hmac.digest(key, f"{role}\0{user}\0{pw}".encode(), "sha256")
-                      for role, (user, pw) in self._accounts.items()}
+        self._keys = {
+            role: hmac.digest(key, f"{role}\0{user}\0{pw}".encode(), "sha256")
+            for role, (user, pw) in self._accounts.items()
+        }
 
     def check(self, username: str, password: str) -> User | None:
         """The user these credentials belong to (the operator first), else None."""
         found = None
         for role, (user, pw) in self._accounts.items():
             same = hmac.compare_digest(username.encode(), user.encode()) & hmac.compare_digest(
-                password.encode(), pw.encode())
+                password.encode(), pw.encode()
+            )
             if same and found is None:
                 found = User(user, role)  # type: ignore[arg-type]
         return found

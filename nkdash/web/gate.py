@@ -24,8 +24,14 @@ if TYPE_CHECKING:
 access_log = logging.getLogger("nkdash.web.access")
 
 
-MARIMO_STATIC = ("favicon.ico", "manifest.json", "android-chrome-192x192.png", "android-chrome-512x512.png",
-                 "apple-touch-icon.png", "logo.png")
+MARIMO_STATIC = (
+    "favicon.ico",
+    "manifest.json",
+    "android-chrome-192x192.png",
+    "android-chrome-512x512.png",
+    "apple-touch-icon.png",
+    "logo.png",
+)
 
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -68,10 +74,16 @@ class Gate:
         try:
             await (refusal or self.app)(scope, receive, send_recording)
         finally:
-            access_log.info("%s %s %s %s %s %s %.1fms", (scope.get("client") or ("-",))[0],
-                            user.name if user else "-", user.role if user else "-",
-                            scope.get("method", "WS"), quote(scope["path"], safe="/:@!$&'()*+,;=-._~"),
-                            status[0], (time.perf_counter() - started) * 1000)
+            access_log.info(
+                "%s %s %s %s %s %s %.1fms",
+                (scope.get("client") or ("-",))[0],
+                user.name if user else "-",
+                user.role if user else "-",
+                scope.get("method", "WS"),
+                quote(scope["path"], safe="/:@!$&'()*+,;=-._~"),
+                status[0],
+                (time.perf_counter() - started) * 1000,
+            )
 
     def identify(self, headers: dict[str, str]) -> User | None:
         if self.auth is None:
@@ -94,8 +106,9 @@ class Gate:
                 return WebSocketClose(1008)
             if _wants_html(scope, headers) and "authorization" not in headers:
                 return RedirectResponse(f"/login?next={quote(scope['path'])}", 303)
-            return _denied(headers, 401, "authentication required",
-                           {"WWW-Authenticate": 'Basic realm="nkdash", charset="UTF-8"'})
+            return _denied(
+                headers, 401, "authentication required", {"WWW-Authenticate": 'Basic realm="nkdash", charset="UTF-8"'}
+            )
         if not may_open(user.role, needed):
             return WebSocketClose(1008) if websocket else _denied(headers, 403, f"this page needs the {needed} role")
         return None
@@ -113,7 +126,7 @@ class Gate:
     def frontend_file(self, path: str) -> str:
         """The part after the notebook's path if it names a marimo front-end file, else ''."""
         notebook = self.notebook(path)
-        rest = path[len(notebook.path) + 1:] if notebook else ""
+        rest = path[len(notebook.path) + 1 :] if notebook else ""
         return rest if rest.startswith("assets/") or rest in MARIMO_STATIC else ""
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 from nkdash import dates as cal
 from nkdash.errors import NKDashError
@@ -38,7 +39,7 @@ Status = Literal["ok", "degraded", "fail"]
 QueueProbe = Callable[[Settings], dict]
 
 
-MAX_PROBLEMS = 20       # listed in the report (all are counted)
+MAX_PROBLEMS = 20  # listed in the report (all are counted)
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,46 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     except sqlite3.Error as e:
         metadata = {"ok": False, "error": f"metadata store unreadable ({type(e).__name__})"}
     else:
-        datasets = {f.dataset: {"last_loaded": f.last_loaded and f.last_loaded.isoformat(), "lag_days": f.lag_days,
-                                "status": f.status, "missing": len(f.missing), "failed": len(f.failed),
-                                "stale": len(f.stale)} for f in report.datasets}
+        datasets = {
+            f.dataset: {
+                "last_loaded": f.last_loaded and f.last_loaded.isoformat(),
+                "lag_days": f.lag_days,
+                "status": f.status,
+                "missing": len(f.missing),
+                "failed": len(f.failed),
+                "stale": len(f.stale),
+            }
+            for f in report.datasets
+        }
         dims = report.dimensions_synced and report.dimensions_synced.isoformat(timespec="seconds")
     statuses = {d["status"] for d in datasets.values()}
     freshness = next((s for s in ("critical", "late") if s in statuses), "ok" if metadata["ok"] else "unknown")
     queue = (queue_probe or queue_status)(settings)
-    if (not lake_report["readable"] or not metadata["ok"] or freshness == "critical" or lake_report["damaged"]
-            or queue.get("ok") is False):
+    if (
+        not lake_report["readable"]
+        or not metadata["ok"]
+        or freshness == "critical"
+        or lake_report["damaged"]
+        or queue.get("ok") is False
+    ):
         status: Status = "fail"
     elif freshness == "late" or lake_report["problem_count"]:
         status = "degraded"
     else:
         status = "ok"
-    return Health(status, {**lake_report, "status": freshness, "today": today.isoformat(), "datasets": datasets,
-                           "dimensions_synced": dims},
-                  metadata, queue, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    return Health(
+        status,
+        {
+            **lake_report,
+            "status": freshness,
+            "today": today.isoformat(),
+            "datasets": datasets,
+            "dimensions_synced": dims,
+        },
+        metadata,
+        queue,
+        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
 
 
 def scan_lake(lake: Lake) -> dict:
@@ -97,15 +121,19 @@ def scan_lake(lake: Lake) -> dict:
     except OSError:
         return {"readable": False, "problem_count": 0, "damaged": 0, "problems": []}
     listed = [{"table": p.table, "date": p.date and p.date.isoformat(), "kind": p.kind} for p in problems]
-    return {"readable": True, "problem_count": len(problems), "damaged": sum(p.kind != "temp" for p in problems),
-            "problems": listed[:MAX_PROBLEMS]}
+    return {
+        "readable": True,
+        "problem_count": len(problems),
+        "damaged": sum(p.kind != "temp" for p in problems),
+        "problems": listed[:MAX_PROBLEMS],
+    }
 
 
 def queue_status(settings: Settings) -> dict:
     """Reachability and depth of the configured huey queue; ``ok`` None when not set up yet."""
 
     if settings.queue == "redis":
-        reach = _redis_status(settings)   # a PING with short timeouts first: never hang /health
+        reach = _redis_status(settings)  # a PING with short timeouts first: never hang /health
         if not reach["ok"]:
             return reach
         try:
@@ -115,7 +143,7 @@ def queue_status(settings: Settings) -> dict:
     path = backend.sqlite_path(settings)
     if not path.exists():
         return {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
-    try:   # a fresh read-only connection: sees a damaged file as it is now
+    try:  # a fresh read-only connection: sees a damaged file as it is now
         con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=2)
         try:
             has_table = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'task'").fetchone()
@@ -135,6 +163,6 @@ def _redis_status(settings: Settings) -> dict:
         redis.Redis.from_url(settings.redis_url.get(), socket_connect_timeout=1, socket_timeout=1).ping()
     except ImportError:
         return {"backend": "redis", "ok": False, "status": "the redis package is not installed", "pending": None}
-    except Exception as e:  # any failure means "not reachable"; the message may name the URL
+    except Exception as e:  # noqa: BLE001 — any failure means "not reachable"; the message may name the URL
         return {"backend": "redis", "ok": False, "status": f"unreachable ({type(e).__name__})", "pending": None}
     return {"backend": "redis", "ok": True, "status": "ok", "pending": None}

@@ -21,30 +21,70 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 @dataclass(frozen=True)
 class Notebook:
-    path: str          # URL path, e.g. "/sales"
-    file: str          # file name under the notebooks directory
+    path: str  # URL path, e.g. "/sales"
+    file: str  # file name under the notebooks directory
     title: str
-    role: Role         # the least role that may open it
+    role: Role  # the least role that may open it
     description: str
 
 
 NOTEBOOKS: tuple[Notebook, ...] = (
-    Notebook("/sales", "sales.py", "Sales", "viewer",
-             "Revenue, orders, average basket and units by day, store and channel, against the previous period."),
-    Notebook("/profit", "profit.py", "Profit", "viewer",
-             "Margin and margin % by store, category and product; top and bottom products; trend."),
-    Notebook("/inventory", "inventory.py", "Inventory", "viewer",
-             "Stock level and value by location and category; moves in and out; slow movers; stock-outs."),
-    Notebook("/purchases", "purchases.py", "Purchases", "viewer",
-             "Spend by vendor and category; ordered vs received vs invoiced."),
-    Notebook("/operational", "operational.py", "Operations", "operator",
-             "Refresh a dataset for a date range (async or sync); last processed dates; live task list."),
-    Notebook("/recovery", "recovery.py", "Recovery", "operator",
-             "Missing and failed dates, corrupt partitions, Odoo connectivity; repair and validate."),
-    Notebook("/runbook", "runbook.py", "Runbook", "operator",
-             "Every procedure of the runbook, explained and doable from the page."),
-    Notebook("/monitoring", "monitoring.py", "Monitoring", "operator",
-             "ETL durations, throughput and failures; slowest queries; partition sizes; queue depth."),
+    Notebook(
+        "/sales",
+        "sales.py",
+        "Sales",
+        "viewer",
+        "Revenue, orders, average basket and units by day, store and channel, against the previous period.",
+    ),
+    Notebook(
+        "/profit",
+        "profit.py",
+        "Profit",
+        "viewer",
+        "Margin and margin % by store, category and product; top and bottom products; trend.",
+    ),
+    Notebook(
+        "/inventory",
+        "inventory.py",
+        "Inventory",
+        "viewer",
+        "Stock level and value by location and category; moves in and out; slow movers; stock-outs.",
+    ),
+    Notebook(
+        "/purchases",
+        "purchases.py",
+        "Purchases",
+        "viewer",
+        "Spend by vendor and category; ordered vs received vs invoiced.",
+    ),
+    Notebook(
+        "/operational",
+        "operational.py",
+        "Operations",
+        "operator",
+        "Refresh a dataset for a date range (async or sync); last processed dates; live task list.",
+    ),
+    Notebook(
+        "/recovery",
+        "recovery.py",
+        "Recovery",
+        "operator",
+        "Missing and failed dates, corrupt partitions, Odoo connectivity; repair and validate.",
+    ),
+    Notebook(
+        "/runbook",
+        "runbook.py",
+        "Runbook",
+        "operator",
+        "Every procedure of the runbook, explained and doable from the page.",
+    ),
+    Notebook(
+        "/monitoring",
+        "monitoring.py",
+        "Monitoring",
+        "operator",
+        "ETL durations, throughput and failures; slowest queries; partition sizes; queue depth.",
+    ),
 )
 
 

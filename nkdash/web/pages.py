@@ -23,13 +23,19 @@ header{display:flex;justify-content:space-between;align-items:center}"""
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · nkdash</title>'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><style>{STYLE}</style></head>'
-            f"<body>{body}</body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · nkdash</title>'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><style>{STYLE}</style></head>'
+        f"<body>{body}</body></html>"
+    )
 
 
-PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "same-origin"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _safe_next(target: str | None) -> str:
@@ -40,25 +46,37 @@ def _safe_next(target: str | None) -> str:
 
 
 def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
-    body = (f"<h1>nkdash</h1>{f'<p class=error>{html.escape(error)}</p>' if error else ''}"
-            f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_)}">'
-            '<label>User <input name="username" autocomplete="username" required autofocus></label>'
-            '<label>Password <input name="password" type="password" autocomplete="current-password" required>'
-            '</label><button type="submit">Log in</button></form>')
+    body = (
+        f"<h1>nkdash</h1>{f'<p class=error>{html.escape(error)}</p>' if error else ''}"
+        f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_)}">'
+        '<label>User <input name="username" autocomplete="username" required autofocus></label>'
+        '<label>Password <input name="password" type="password" autocomplete="current-password" required>'
+        '</label><button type="submit">Log in</button></form>'
+    )
     return HTMLResponse(_page("Log in", body), status, headers=PAGE_HEADERS)
 
 
 def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLResponse:
-    links = "".join(f'<li><a href="{nb.path}/">{html.escape(nb.title)}</a> — {html.escape(nb.description)}</li>'
-                    for nb in notebooks if may_open(user.role, nb.role))
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{d['last_loaded'] or 'never'}</td>"
-                   f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td></tr>"
-                   for name, d in health.lake["datasets"].items())
-    logout = ('<form class=inline method="post" action="/logout"><button type="submit">Log out</button></form>'
-              if user is not LOCAL_USER else "")
-    body = (f"<header><h1>nkdash</h1><div>{html.escape(user.name)} ({user.role}) {logout}</div></header>"
-            f"<h2>Notebooks</h2><ul>{links or '<li>No notebook is installed yet.</li>'}</ul>"
-            f"<h2>Data freshness</h2><p>Overall: <span class='{health.status}'>{health.status}</span></p>"
-            "<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
-            f"<th>failed dates</th></tr>{rows}</table>")
+    links = "".join(
+        f'<li><a href="{nb.path}/">{html.escape(nb.title)}</a> — {html.escape(nb.description)}</li>'
+        for nb in notebooks
+        if may_open(user.role, nb.role)
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{d['last_loaded'] or 'never'}</td>"
+        f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td></tr>"
+        for name, d in health.lake["datasets"].items()
+    )
+    logout = (
+        '<form class=inline method="post" action="/logout"><button type="submit">Log out</button></form>'
+        if user is not LOCAL_USER
+        else ""
+    )
+    body = (
+        f"<header><h1>nkdash</h1><div>{html.escape(user.name)} ({user.role}) {logout}</div></header>"
+        f"<h2>Notebooks</h2><ul>{links or '<li>No notebook is installed yet.</li>'}</ul>"
+        f"<h2>Data freshness</h2><p>Overall: <span class='{health.status}'>{health.status}</span></p>"
+        "<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
+        f"<th>failed dates</th></tr>{rows}</table>"
+    )
     return HTMLResponse(_page("Index", body), headers=PAGE_HEADERS)

@@ -36,17 +36,25 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
 PASSWORDS = {"viewer": "viewer-pw-for-tests", "operator": "operator-pw-for-tests"}
 START_TIMEOUT = 60.0
 
@@ -79,9 +87,15 @@ class NkdashServer:
 
 
 @contextlib.contextmanager
-def running_nkdash(lake: Path, workdir: Path, *, notebooks_dir: Path | None = None,
-                   passwords: dict[str, str] = PASSWORDS, show_tracebacks: bool = True,
-                   **env: str) -> Iterator[NkdashServer]:
+def running_nkdash(
+    lake: Path,
+    workdir: Path,
+    *,
+    notebooks_dir: Path | None = None,
+    passwords: dict[str, str] = PASSWORDS,
+    show_tracebacks: bool = True,
+    **env: str,
+) -> Iterator[NkdashServer]:
     """Run ``nkdash serve --port 0`` on 127.0.0.1 against ``lake``; stop it (SIGTERM) on exit.
 
     ``workdir`` holds its state and logs (``workdir/logs/web/``) and is its working
@@ -90,16 +104,32 @@ def running_nkdash(lake: Path, workdir: Path, *, notebooks_dir: Path | None = No
     answers (200 or 503). Exiting asserts a clean shutdown (exit code 0).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    environment = {"PATH": os.environ["PATH"], "HOME": str(workdir), "PYTHONPATH": str(REPO),
-                   "NKDASH_LAKE": str(lake), "NKDASH_STATE_DIR": str(workdir / "state"),
-                   "NKDASH_LOG_DIR": str(workdir / "logs"),
-                   "NKDASH_VIEWER_PASSWORD": passwords.get("viewer", ""),
-                   "NKDASH_OPERATOR_PASSWORD": passwords.get("operator", ""), **env}
-    command = [sys.executable, "-m", "nkdash", "serve", "--host", "127.0.0.1", "--port", "0",
-               *(["--notebooks", str(notebooks_dir)] if notebooks_dir else []),
-               *(["--show-tracebacks"] if show_tracebacks else [])]
-    process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(workdir),
+        "PYTHONPATH": str(REPO),
+        "NKDASH_LAKE": str(lake),
+        "NKDASH_STATE_DIR": str(workdir / "state"),
+        "NKDASH_LOG_DIR": str(workdir / "logs"),
+        "NKDASH_VIEWER_PASSWORD": passwords.get("viewer", ""),
+        "NKDASH_OPERATOR_PASSWORD": passwords.get("operator", ""),
+        **env,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "nkdash",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *(["--notebooks", str(notebooks_dir)] if notebooks_dir else []),
+        *(["--show-tracebacks"] if show_tracebacks else []),
+    ]
+    process = subprocess.Popen(
+        command, cwd=workdir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     server = NkdashServer("", process, workdir / "logs", dict(passwords))
     announced = threading.Event()
 
@@ -137,6 +167,7 @@ def nkdash_serve(tmp_path) -> Iterator[Callable[..., NkdashServer]]:
     """``nkdash_serve(lake, notebooks_dir=None, passwords=PASSWORDS, show_tracebacks=True, **env)``
     starts ``nkdash serve`` (see :func:`running_nkdash`); every server is stopped after the test."""
     with contextlib.ExitStack() as stack:
+
         def start(lake: Path, **kwargs) -> NkdashServer:
             workdir = Path(tempfile.mkdtemp(prefix="serve-", dir=tmp_path))
             return stack.enter_context(running_nkdash(lake, workdir, **kwargs))
@@ -183,7 +214,8 @@ class BrowserSession:
         """Names/ids of cells showing an error (class ``has-error``; tracebacks need
         ``--show-tracebacks`` to be visible, the class is set either way)."""
         return self.page.eval_on_selector_all(
-            ".marimo-cell.has-error", "cells => cells.map(c => c.dataset.cellName + ':' + c.dataset.cellId)")
+            ".marimo-cell.has-error", "cells => cells.map(c => c.dataset.cellName + ':' + c.dataset.cellId)"
+        )
 
     def assert_clean(self) -> None:
         """No failing cell and no console error so far."""
@@ -194,8 +226,12 @@ class BrowserSession:
         """What the browser and the server saw, for a failure report."""
         lines = [f"failed request: {r}" for r in self.failed_requests]
         if self.server is not None:
-            lines += ["--- server output (tail):", *self.server.output[-40:],
-                      "--- web.log (tail):", *self.server.web_log()[-40:]]
+            lines += [
+                "--- server output (tail):",
+                *self.server.output[-40:],
+                "--- web.log (tail):",
+                *self.server.web_log()[-40:],
+            ]
         return "\n" + "\n".join(lines) if lines else ""
 
 

@@ -7,8 +7,12 @@ from .conftest import running_nkdash
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # dashboard -> the granularity it starts with and the one the test switches to
-DASHBOARDS = {"/sales/": ("day", "month"), "/profit/": ("day", "month"), "/inventory/": ("day", "month"),
-              "/purchases/": ("week", "month")}
+DASHBOARDS = {
+    "/sales/": ("day", "month"),
+    "/profit/": ("day", "month"),
+    "/inventory/": ("day", "month"),
+    "/purchases/": ("week", "month"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +41,9 @@ def test_a_filter_change_updates_the_charts(server, browser_login, path):
     view.page.get_by_role("radio", name=switch_to, exact=True).locator("visible=true").first.check()
     view.wait_idle()
     new_specs, new_text = rendered(view)
-    if specs:   # charts mounted on the first view: they must show the new granularity
+    if specs:  # charts mounted on the first view: they must show the new granularity
         assert new_specs != specs and any(switch_to in spec for spec in new_specs if spec), path
-    else:       # charts in a tab not shown yet: the tables and headings must follow
+    else:  # charts in a tab not shown yet: the tables and headings must follow
         assert new_text != text, f"nothing on {path} changed with the granularity"
     view.assert_clean()
     # charts carry their rows in the page: no virtual file for a re-run to delete mid-fetch
@@ -51,7 +55,7 @@ def test_picking_a_store_filters_the_page(server, browser_login, path):
     """The sidebar's pickers (children of one ``mo.ui.dictionary``) drive the page's filters."""
     view = browser_login(server, "viewer")
     view.open(path)
-    wait_for_text(view, "all stores")                  # the heading: filters.describe()
+    wait_for_text(view, "all stores")  # the heading: filters.describe()
     view.page.get_by_label("Stores").locator("visible=true").first.click()
     view.page.get_by_role("option").first.click()
     view.page.keyboard.press("Escape")

@@ -21,9 +21,9 @@ from .conftest import running_nkdash
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DAY = dt.date(2024, 3, 30)
-TODAY = END + dt.timedelta(days=2)         # the clock: yesterday is the day after the demo's last date
+TODAY = END + dt.timedelta(days=2)  # the clock: yesterday is the day after the demo's last date
 YESTERDAY = TODAY - dt.timedelta(days=1)
-WAIT = 90_000                              # ms
+WAIT = 90_000  # ms
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_operational_sync_then_async_refresh(ops_server, browser_login):
     expect(pos).to_contain_text(str(END))
     page.get_by_role("button", name="Sync Refresh", exact=True).click()
     expect(page.get_by_text(f"Loaded POS Sales for {YESTERDAY}").first).to_be_visible(timeout=WAIT)
-    expect(pos).to_contain_text(str(YESTERDAY), timeout=WAIT)        # the live freshness table
+    expect(pos).to_contain_text(str(YESTERDAY), timeout=WAIT)  # the live freshness table
 
     worker = jobs_worker.start_worker_process(settings, periodic=False, env=clock)
     try:

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = Path("/tmp/nkdash-screenshots")
 TZ = "Europe/Brussels"
-PROBE = '''import marimo
+PROBE = """import marimo
 
 app = marimo.App(width="full")
 
@@ -51,8 +51,8 @@ def _(dates, mo, pick):
 
 if __name__ == "__main__":
     app.run()
-'''
-FAILING = '''import marimo
+"""
+FAILING = """import marimo
 
 app = marimo.App()
 
@@ -65,7 +65,7 @@ def _():
 
 if __name__ == "__main__":
     app.run()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,9 @@ def probe_server(loaded_lake, tmp_path_factory):
     notebooks = tmp_path_factory.mktemp("notebooks")
     (notebooks / "sales.py").write_text(PROBE)
     (notebooks / "runbook.py").write_text(FAILING)
-    with running_nkdash(loaded_lake(17).lake, tmp_path_factory.mktemp("serve"), notebooks_dir=notebooks,
-                        NKDASH_TZ=TZ) as server:
+    with running_nkdash(
+        loaded_lake(17).lake, tmp_path_factory.mktemp("serve"), notebooks_dir=notebooks, NKDASH_TZ=TZ
+    ) as server:
         yield server
 
 

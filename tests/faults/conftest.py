@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -39,8 +39,10 @@ def tally(request) -> Iterator[report.Tally]:
 def lake_checksums(root: Path) -> dict[tuple[str, str], str]:
     """``{(table, date or ''): sha256}`` of every data file, as :meth:`Lake.info` reports it."""
     lake = Lake(root, read_only=True)
-    return {(f.table, str(d) if (d := (f.dates[0] if f.dates else None)) else ""):
-            lake.info(f.table, d).checksum for f in lake.data_files()}
+    return {
+        (f.table, str(d) if (d := (f.dates[0] if f.dates else None)) else ""): lake.info(f.table, d).checksum
+        for f in lake.data_files()
+    }
 
 
 def tree_digest(*roots: Path) -> dict[str, str]:
@@ -65,7 +67,7 @@ def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def copy_lake(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*-shm"))   # the WAL holds data
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*-shm"))  # the WAL holds data
     return target
 
 

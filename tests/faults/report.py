@@ -56,7 +56,7 @@ class Tally:
 def area_of(nodeid: str) -> str | None:
     if not nodeid.startswith(PREFIX):
         return None
-    return nodeid[len(PREFIX):].split(".py", 1)[0]
+    return nodeid[len(PREFIX) :].split(".py", 1)[0]
 
 
 class Collector:
@@ -70,8 +70,7 @@ class Collector:
         area = area_of(report.nodeid)
         if area is None:
             return
-        test = self.tests.setdefault(report.nodeid, {"area": area, "outcome": "passed", "seconds": 0.0,
-                                                     "figures": {}})
+        test = self.tests.setdefault(report.nodeid, {"area": area, "outcome": "passed", "seconds": 0.0, "figures": {}})
         test["seconds"] += report.duration
         if report.failed:
             test["outcome"] = "failed" if report.when == "call" else "error"
@@ -88,22 +87,33 @@ class Collector:
 def summarize(tests: dict[str, dict], started: float) -> dict:
     areas: dict[str, dict] = {}
     for test in tests.values():
-        a = areas.setdefault(test["area"], {"tests": 0, "passed": 0, "failed": 0, "skipped": 0, "seconds": 0.0,
-                                            "figures": defaultdict(float)})
+        a = areas.setdefault(
+            test["area"],
+            {"tests": 0, "passed": 0, "failed": 0, "skipped": 0, "seconds": 0.0, "figures": defaultdict(float)},
+        )
         a["tests"] += 1
         a["passed" if test["outcome"] == "passed" else "skipped" if test["outcome"] == "skipped" else "failed"] += 1
         a["seconds"] += test["seconds"]
         for name, value in test["figures"].items():
             a["figures"][name] += value
-    ordered = {name: {**a, "figures": {k: _number(v) for k, v in sorted(a["figures"].items())},
-                      "seconds": round(a["seconds"], 1)}
-               for name, a in sorted(areas.items(), key=lambda kv: _order(kv[0]))}
+    ordered = {
+        name: {
+            **a,
+            "figures": {k: _number(v) for k, v in sorted(a["figures"].items())},
+            "seconds": round(a["seconds"], 1),
+        }
+        for name, a in sorted(areas.items(), key=lambda kv: _order(kv[0]))
+    }
     total = {k: sum(a[k] for a in ordered.values()) for k in ("tests", "passed", "failed", "skipped")}
     total["trials"] = _number(sum(a["figures"].get("trials", 0) for a in ordered.values()))
     total["cases"] = _number(sum(a["figures"].get("cases", 0) for a in ordered.values()))
-    return {"finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "wall_seconds": round(time.time() - started, 1), "areas": ordered, "total": total,
-            "tests": tests}
+    return {
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - started, 1),
+        "areas": ordered,
+        "total": total,
+        "tests": tests,
+    }
 
 
 def _order(area: str) -> int:
@@ -119,12 +129,16 @@ def table(summary: dict) -> list[str]:
     lines = [f"{'area':<12} {'tests':>5} {'pass':>5} {'fail':>5} {'trials':>7} {'cases':>6} {'sec':>6}  figures"]
     for name, a in summary["areas"].items():
         figures = {k: v for k, v in a["figures"].items() if k not in ("trials", "cases")}
-        lines.append(f"{name:<12} {a['tests']:>5} {a['passed']:>5} {a['failed'] + a['skipped']:>5} "
-                     f"{a['figures'].get('trials', 0):>7} {a['figures'].get('cases', 0):>6} {a['seconds']:>6.1f}  "
-                     + ", ".join(f"{k}={v}" for k, v in figures.items()))
+        lines.append(
+            f"{name:<12} {a['tests']:>5} {a['passed']:>5} {a['failed'] + a['skipped']:>5} "
+            f"{a['figures'].get('trials', 0):>7} {a['figures'].get('cases', 0):>6} {a['seconds']:>6.1f}  "
+            + ", ".join(f"{k}={v}" for k, v in figures.items())
+        )
     t = summary["total"]
-    lines.append(f"{'total':<12} {t['tests']:>5} {t['passed']:>5} {t['failed'] + t['skipped']:>5} "
-                 f"{t['trials']:>7} {t['cases']:>6}")
+    lines.append(
+        f"{'total':<12} {t['tests']:>5} {t['passed']:>5} {t['failed'] + t['skipped']:>5} "
+        f"{t['trials']:>7} {t['cases']:>6}"
+    )
     return lines
 
 
@@ -159,7 +173,8 @@ class Plugin:
         shares = OUT.with_name(OUT.name + ".d") / self.worker.get("testrunuid", "run")
         shares.mkdir(parents=True, exist_ok=True)
         (shares / f"{self.worker.get('workerid', os.getpid())}.json").write_text(
-            json.dumps({"started": self.collector.started, "tests": self.collector.tests}))
+            json.dumps({"started": self.collector.started, "tests": self.collector.tests})
+        )
         with open(shares.parent / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             tests, started = {}, time.time()
@@ -168,7 +183,7 @@ class Plugin:
                 tests.update(data["tests"])
                 started = min(started, data["started"])
             write(summarize(tests, started))
-            for old in shares.parent.iterdir():   # earlier runs' shares
+            for old in shares.parent.iterdir():  # earlier runs' shares
                 if old.is_dir() and old != shares and old.stat().st_mtime < time.time() - 3600:
                     for f in old.iterdir():
                         f.unlink()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -35,9 +35,9 @@ SQL = "'; DROP TABLE runs; --"
 @dataclass(frozen=True)
 class Case:
     id: str
-    where: str                                  # cli | env | async | notebook
-    run: object                                 # argv, env changes, or a callable(settings, db)
-    expect: str                                 # a part of the message
+    where: str  # cli | env | async | notebook
+    run: object  # argv, env changes, or a callable(settings, db)
+    expect: str  # a part of the message
 
 
 CLI = [
@@ -54,8 +54,9 @@ CLI = [
     Case("validate-sql-date", "cli", ["validate", "--date", SQL], "malformed date"),
     Case("monitor-negative-days", "cli", ["monitor", "--days", "-3"], "--days must be"),
     Case("monitor-sql-days", "cli", ["monitor", "--days", SQL], "invalid int value"),
-    Case("async-oversized", "cli", ["refresh-async", "pos", "--start-date", "2024-01-01", "--end-date", D],
-         "at most 31"),
+    Case(
+        "async-oversized", "cli", ["refresh-async", "pos", "--start-date", "2024-01-01", "--end-date", D], "at most 31"
+    ),
     Case("async-reversed", "cli", ["refresh-async", "pos", "--start-date", str(D4), "--end-date", D], "before start"),
     Case("async-path-dataset", "cli", ["refresh-async", PATH, "--start-date", D], "unknown dataset"),
     Case("async-sql-date", "cli", ["refresh-async", "pos", "--start-date", D, "--end-date", SQL], "malformed"),
@@ -73,15 +74,19 @@ CLI = [
     Case("tasks-sql-state", "cli", ["tasks", "--state", SQL], "invalid choice"),
 ]
 
-ENV = [   # each with `nkdash refresh pos --date D`; the rest of the settings point at the test lake
+ENV = [  # each with `nkdash refresh pos --date D`; the rest of the settings point at the test lake
     Case("env-unknown-tz", "env", {"NKDASH_TZ": "Mars/Olympus_Mons"}, "NKDASH_TZ"),
     Case("env-path-tz", "env", {"NKDASH_TZ": PATH}, "NKDASH_TZ"),
     Case("env-negative-timeout", "env", {"NKDASH_ODOO_TIMEOUT": "-1"}, "NKDASH_ODOO_TIMEOUT"),
     Case("env-sql-retries", "env", {"NKDASH_ODOO_RETRIES": SQL}, "NKDASH_ODOO_RETRIES"),
     Case("env-zero-batch", "env", {"NKDASH_ODOO_BATCH_SIZE": "0"}, "NKDASH_ODOO_BATCH_SIZE"),
     Case("env-path-url", "env", {"ODOO_URL": PATH}, "ODOO_URL"),
-    Case("env-url-without-password", "env", {"ODOO_URL": "https://erp.example.com", "ODOO_PASSWORD": None},
-         "ODOO_PASSWORD"),
+    Case(
+        "env-url-without-password",
+        "env",
+        {"ODOO_URL": "https://erp.example.com", "ODOO_PASSWORD": None},
+        "ODOO_PASSWORD",
+    ),
     Case("env-sql-protocol", "env", {"NKDASH_ODOO_PROTOCOL": SQL}, "NKDASH_ODOO_PROTOCOL"),
     Case("env-unknown-queue", "env", {"NKDASH_QUEUE": "kafka"}, "NKDASH_QUEUE"),
     Case("env-path-scale", "env", {"NKDASH_DEMO_SCALE": PATH}, "NKDASH_DEMO_SCALE"),
@@ -100,10 +105,12 @@ def _f() -> dash.Filters:
 
 def _result(call: Callable) -> Callable:
     """An ops function returns a failed Result for bad input: turn it into the error it reports."""
+
     def run(s, db):
         result = call(s, db)
         assert not result.ok, result
         raise NKDashError(f"{result.title}: {result.text}")
+
     return run
 
 
@@ -112,8 +119,12 @@ ASYNC_AND_NOTEBOOKS = [
     Case("api-sql-start", "async", lambda s, db: requests.enqueue_refresh("pos", SQL, D, s), "malformed start date"),
     Case("api-reversed", "async", lambda s, db: requests.enqueue_refresh("pos", D4, D0, s), "before start"),
     Case("api-oversized", "async", lambda s, db: requests.enqueue_refresh("pos", "2024-01-01", D, s), "at most 31"),
-    Case("api-future", "async", lambda s, db: requests.enqueue_refresh("pos", "2999-01-01", "2999-01-02", s),
-         "not a complete business day"),
+    Case(
+        "api-future",
+        "async",
+        lambda s, db: requests.enqueue_refresh("pos", "2999-01-01", "2999-01-02", s),
+        "not a complete business day",
+    ),
     Case("api-undated", "async", lambda s, db: requests.enqueue_refresh("dimensions", D, D, s), "has no dates"),
     Case("filters-text-date", "notebook", _filters(start=D), "must be a date"),
     Case("filters-reversed", "notebook", _filters(start=D4, end=D0), "before it starts"),
@@ -122,24 +133,56 @@ ASYNC_AND_NOTEBOOKS = [
     Case("filters-text-stores", "notebook", _filters(stores=PATH), "list of numbers"),
     Case("dashboard-sql-grain", "notebook", lambda s, db: dash.sales_trend(db, _f(), SQL), "granularity"),
     Case("dashboard-path-split", "notebook", lambda s, db: dash.profit_by(db, _f(), PATH), "must be one of"),
-    Case("ops-async-path-dataset", "notebook",
-         _result(lambda s, db: refresh.async_refresh(PATH, (D0, D0), settings=s)), "unknown dataset"),
-    Case("ops-async-oversized", "notebook",
-         _result(lambda s, db: refresh.async_refresh("pos", (D0, D0 + dt.timedelta(days=40)), settings=s)), "at most 31"),
-    Case("ops-async-reversed", "notebook",
-         _result(lambda s, db: refresh.async_refresh("pos", (D4, D0), settings=s)), "before start"),
-    Case("ops-sync-range", "notebook", _result(lambda s, db: refresh.sync_refresh("pos", (D0, D4), settings=s)),
-         "one day"),
-    Case("ops-sync-sql-dataset", "notebook", _result(lambda s, db: refresh.sync_refresh(SQL, (D0, D0), settings=s)),
-         "unknown dataset"),
-    Case("ops-validate-too-many", "notebook",
-         _result(lambda s, db: recovery.validate_dates([D0 - dt.timedelta(days=i) for i in range(40)], s)), "at most 31"),
+    Case(
+        "ops-async-path-dataset",
+        "notebook",
+        _result(lambda s, db: refresh.async_refresh(PATH, (D0, D0), settings=s)),
+        "unknown dataset",
+    ),
+    Case(
+        "ops-async-oversized",
+        "notebook",
+        _result(lambda s, db: refresh.async_refresh("pos", (D0, D0 + dt.timedelta(days=40)), settings=s)),
+        "at most 31",
+    ),
+    Case(
+        "ops-async-reversed",
+        "notebook",
+        _result(lambda s, db: refresh.async_refresh("pos", (D4, D0), settings=s)),
+        "before start",
+    ),
+    Case(
+        "ops-sync-range",
+        "notebook",
+        _result(lambda s, db: refresh.sync_refresh("pos", (D0, D4), settings=s)),
+        "one day",
+    ),
+    Case(
+        "ops-sync-sql-dataset",
+        "notebook",
+        _result(lambda s, db: refresh.sync_refresh(SQL, (D0, D0), settings=s)),
+        "unknown dataset",
+    ),
+    Case(
+        "ops-validate-too-many",
+        "notebook",
+        _result(lambda s, db: recovery.validate_dates([D0 - dt.timedelta(days=i) for i in range(40)], s)),
+        "at most 31",
+    ),
     Case("ops-restore-path", "notebook", _result(lambda s, db: backups.restore(PATH, s)), "backup"),
     Case("ops-verify-sql", "notebook", _result(lambda s, db: backups.verify_backup(SQL, s)), "backup"),
-    Case("runbook-revoke-sql-task", "notebook",
-         _result(lambda s, db: runbook.run("backlog.revoke", runbook.Params(task=SQL), settings=s)), "no task"),
-    Case("runbook-request-path", "notebook",
-         _result(lambda s, db: runbook.run("tasks.request", runbook.Params(task=PATH), settings=s)), "no request"),
+    Case(
+        "runbook-revoke-sql-task",
+        "notebook",
+        _result(lambda s, db: runbook.run("backlog.revoke", runbook.Params(task=SQL), settings=s)),
+        "no task",
+    ),
+    Case(
+        "runbook-request-path",
+        "notebook",
+        _result(lambda s, db: runbook.run("tasks.request", runbook.Params(task=PATH), settings=s)),
+        "no request",
+    ),
     Case("ops-request-table-sql", "notebook", lambda s, db: tables.request_table(SQL, s), "no request"),
 ]
 
@@ -151,9 +194,10 @@ def world(loaded_lake, tmp_path_factory):
     """A loaded lake, a queue database with its tables, logs with lines: all must stay as they are."""
     base = tmp_path_factory.mktemp("bad-input")
     source = loaded_lake(17)
-    settings = source.with_(lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state",
-                            log_dir=base / "logs", tz=TZ)
-    backend.connect(settings).storage.queue_size()             # the queue file exists, with its tables
+    settings = source.with_(
+        lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state", log_dir=base / "logs", tz=TZ
+    )
+    backend.huey_for(settings).storage.queue_size()  # the queue file exists, with its tables
     for log in ("web/access.log", "huey/consumer.log"):
         (base / "logs" / log).parent.mkdir(parents=True, exist_ok=True)
         (base / "logs" / log).write_text("an earlier line\n")
@@ -169,10 +213,10 @@ def test_there_are_at_least_25_cases_of_each_kind_together():
 def test_bad_input_gets_one_clear_line_and_writes_nothing(world, case, monkeypatch, capsys, tally):
     settings = world
     roots = (Path(settings.lake), Path(settings.state_dir), Path(settings.log_dir))
-    backend.connect(settings)
+    backend.huey_for(settings)
     before = tree_digest(*roots)
     if case.where in ("cli", "env"):
-        monkeypatch.chdir(Path(settings.lake).parent / "cwd")   # no .env here
+        monkeypatch.chdir(Path(settings.lake).parent / "cwd")  # no .env here
         if case.where == "cli":
             monkeypatch.setattr(settings_module, "_cached", settings)
             argv = [a.replace("{lake}", str(settings.lake)) for a in case.run]
@@ -186,7 +230,7 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(world, case, monkeypat
             argv = ["refresh", "pos", "--date", D]
         try:
             code = main(argv)
-        except SystemExit as exit_:           # argparse's own refusals, as the console script sees them
+        except SystemExit as exit_:  # argparse's own refusals, as the console script sees them
             code = exit_.code
         out, err = capsys.readouterr()
         assert (code, out) == (2, ""), err

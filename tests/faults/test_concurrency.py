@@ -34,7 +34,7 @@ from .conftest import REPO, child_env, copy_lake, lake_checksums
 pytestmark = pytest.mark.faults
 
 N = int(os.environ.get("NKDASH_CONCURRENT_REFRESHES", "4"))
-RATE = float(os.environ.get("NKDASH_REWRITE_RATE", "20"))   # partition rewrites per second (the writer keeps this pace)
+RATE = float(os.environ.get("NKDASH_REWRITE_RATE", "20"))  # partition rewrites per second (the writer keeps this pace)
 DAY = DATES[1]
 
 REFRESHER = textwrap.dedent("""
@@ -46,7 +46,7 @@ REFRESHER = textwrap.dedent("""
 
     how, go, day = sys.argv[1], sys.argv[2], dt.date.fromisoformat(sys.argv[3])
     settings = get_settings()
-    backend.connect(settings)
+    backend.huey_for(settings)
     print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.005)
@@ -71,19 +71,32 @@ def test_simultaneous_refreshes_of_one_partition(loaded_lake, tmp_path, tally, h
     staging empty, the scan clean, the metadata consistent."""
     server = start_demo(demo_config(17))
     try:
-        server.faults = Faults(latency=0.05)                 # a refresh takes seconds: they overlap
+        server.faults = Faults(latency=0.05)  # a refresh takes seconds: they overlap
         source = loaded_lake(17)
-        settings = settings_for(server, copy_lake(source.lake, tmp_path / "lake"), tz=TZ,
-                                state_dir=tmp_path / "state", log_dir=tmp_path / "logs")
+        settings = settings_for(
+            server,
+            copy_lake(source.lake, tmp_path / "lake"),
+            tz=TZ,
+            state_dir=tmp_path / "state",
+            log_dir=tmp_path / "logs",
+        )
         clean = lake_checksums(source.lake)
-        Lake(settings.lake).delete_partition("fact_pos_sales", DAY)          # so the load shows
+        Lake(settings.lake).delete_partition("fact_pos_sales", DAY)  # so the load shows
         meta = MetaStore.for_lake(Lake(settings.lake))
         runs_before = {r["id"] for r in meta.runs(dataset="pos")}
         script, go = tmp_path / "refresher.py", tmp_path / "go"
         script.write_text(REFRESHER)
-        procs = [subprocess.Popen([sys.executable, str(script), how, str(go), str(DAY)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=child_env(settings), cwd=tmp_path)
-                 for _ in range(N)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), how, str(go), str(DAY)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=child_env(settings),
+                cwd=tmp_path,
+            )
+            for _ in range(N)
+        ]
         for proc in procs:
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         go.touch()
@@ -106,8 +119,9 @@ def test_simultaneous_refreshes_of_one_partition(loaded_lake, tmp_path, tally, h
     lake = Lake(settings.lake)
     assert len(list(lake.partition_dir("fact_pos_sales", DAY).glob("*.parquet"))) == 1
     assert lake_checksums(settings.lake) == clean
-    assert lake.scan(deep=True) == [] and not [p for p in (lake.staging_dir / "fact_pos_sales").iterdir()
-                                               if p.name != ".lock"]
+    assert lake.scan(deep=True) == [] and not [
+        p for p in (lake.staging_dir / "fact_pos_sales").iterdir() if p.name != ".lock"
+    ]
     assert meta.partition("pos", DAY)["status"] == "loaded"
     tally(trials=1, refresh_requests=N, writes=len(loads))
 
@@ -168,11 +182,15 @@ def test_dashboard_and_warehouse_reads_during_rewrites_see_old_or_new_never_fail
         """What each reader sees of a lake."""
         db = dash.Dashboard(at, meta=None, cache_size=0)
         lake = Lake(at, read_only=True)
-        return {"summary": dash.sales_summary(db, f), "by_channel": dash.sales_by_channel(db, f),
-                "warehouse": warehouse.query(sql, [DAY], lake=at), "lake": lake.read_partition("agg_sales_daily", DAY),
-                "listing": tuple(file.path.name for file in lake.data_files("agg_sales_daily", DAY, DAY))}
+        return {
+            "summary": dash.sales_summary(db, f),
+            "by_channel": dash.sales_by_channel(db, f),
+            "warehouse": warehouse.sql(sql, [DAY], lake=at),
+            "lake": lake.read_partition("agg_sales_daily", DAY),
+            "listing": tuple(file.path.name for file in lake.data_files("agg_sales_daily", DAY, DAY)),
+        }
 
-    expected = {}                      # each partition is atomic, the two tables are not: 4 states
+    expected = {}  # each partition is atomic, the two tables are not: 4 states
     for label in ("AA", "AB", "BA", "BB"):
         copy = copy_lake(root, tmp_path / f"lake-{label}")
         for name, version in zip(("agg_sales_daily", "agg_orders_daily"), label):
@@ -182,9 +200,12 @@ def test_dashboard_and_warehouse_reads_during_rewrites_see_old_or_new_never_fail
 
     script, stop = tmp_path / "rewriter.py", tmp_path / "stop"
     script.write_text(REWRITER)
-    writer = subprocess.Popen([sys.executable, str(script), str(root), str(stop), str(DAY), str(tmp_path / "A"),
-                               str(tmp_path / "B")], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO), "RATE": str(RATE)})
+    writer = subprocess.Popen(
+        [sys.executable, str(script), str(root), str(stop), str(DAY), str(tmp_path / "A"), str(tmp_path / "B")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "RATE": str(RATE)},
+    )
     assert writer.stdout.readline().strip() == "ready"
     seen, errors, deadline = Counter(), [], time.monotonic() + float(os.environ.get("NKDASH_READ_SECONDS", "6"))
     db = dash.Dashboard(root, meta=None, cache_size=0)
@@ -195,13 +216,17 @@ def test_dashboard_and_warehouse_reads_during_rewrites_see_old_or_new_never_fail
                 if kind == "dashboards":
                     got = {"summary": dash.sales_summary(db, f), "by_channel": dash.sales_by_channel(db, f)}
                 elif kind == "warehouse":
-                    got = {"warehouse": warehouse.query(sql, [DAY], lake=root)}
+                    got = {"warehouse": warehouse.sql(sql, [DAY], lake=root)}
                 elif kind == "listing":
-                    got = {"listing": tuple(file.path.name for file in Lake(root, read_only=True).data_files(
-                        "agg_sales_daily", DAY, DAY))}
+                    got = {
+                        "listing": tuple(
+                            file.path.name
+                            for file in Lake(root, read_only=True).data_files("agg_sales_daily", DAY, DAY)
+                        )
+                    }
                 else:
                     got = {"lake": Lake(root, read_only=True).read_partition("agg_sales_daily", DAY)}
-            except Exception as exc:   # noqa: BLE001 - any reader error fails the test
+            except Exception as exc:  # noqa: BLE001 - any reader error fails the test
                 errors.append(f"{kind}: {type(exc).__name__}: {exc}")
                 continue
             for name, value in got.items():

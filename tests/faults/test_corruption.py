@@ -21,22 +21,23 @@ from nkdash.cli.main import main
 from nkdash.dashboards import status
 from nkdash.errors import LakeError
 from nkdash.etl.validate import validate
+from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from nkdash.ops import recovery, refresh
+from nkdash.ops import recovery
 from tests.conftest import DATED, DATES, TZ
 from tests.test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
 from tests.test_web import notebooks_dir, start  # noqa: F401  (fixtures: a real uvicorn serving build_app)
 
-from .conftest import copy_lake, lake_checksums
+from .conftest import copy_lake, lake_checksums, tree_digest
 
 pytestmark = pytest.mark.faults
 
 # (table, date) -> how it is damaged. The dates sit in every dashboard's default period.
 DAMAGE = {
-    ("fact_stock_quants", DATES[0]): "truncated",   # inventory dashboard
-    ("fact_sales", DATES[1]): "deleted",            # the file gone, its directory left
-    ("agg_profit_daily", DATES[3]): "zeroed",       # sales and profit dashboards
+    ("fact_stock_quants", DATES[0]): "truncated",  # inventory dashboard
+    ("fact_sales", DATES[1]): "deleted",  # the file gone, its directory left
+    ("agg_profit_daily", DATES[3]): "zeroed",  # sales and profit dashboards
 }
 KIND = {"truncated": "unreadable", "zeroed": "unreadable", "deleted": "empty"}
 DATASET = {"fact_stock_quants": "stock-quants", "fact_sales": "profit", "agg_profit_daily": "profit"}
@@ -63,8 +64,9 @@ def damaged(loaded_lake, tmp_path_factory):
     """A copy of the loaded Odoo 17 lake with :data:`DAMAGE` done; (settings, damaged paths)."""
     source = loaded_lake(17)
     base = tmp_path_factory.mktemp("damaged")
-    settings = source.with_(lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state",
-                            log_dir=base / "logs", tz=TZ)
+    settings = source.with_(
+        lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state", log_dir=base / "logs", tz=TZ
+    )
     return settings, damage(settings.lake)
 
 
@@ -78,7 +80,7 @@ def test_the_scan_finds_every_damaged_file(damaged, deep, tally):
 
 @pytest.mark.parametrize("key", list(DAMAGE), ids=[f"{t}-{how}" for (t, _), how in DAMAGE.items()])
 def test_validate_reports_the_damaged_partition(damaged, key, monkeypatch, capsys, tally):
-    settings, paths = damaged
+    settings, _paths = damaged
     table, day = key
     report = validate(day, settings=settings)
     failures = [r for d in report.datasets for r in d.failures]
@@ -111,8 +113,9 @@ def test_health_answers_503_and_lists_the_damaged_partitions(damaged, loaded_lak
     body = bad.json()
     assert bad.status_code == 503 and body["status"] == "fail" and body["lake"]["damaged"] == len(DAMAGE)
     assert {(p["table"], p["date"], p["kind"]) for p in body["lake"]["problems"]} == {
-        (t, str(d), KIND[how]) for (t, d), how in DAMAGE.items()}
-    assert str(broken.lake) not in bad.text                  # public: no paths
+        (t, str(d), KIND[how]) for (t, d), how in DAMAGE.items()
+    }
+    assert str(broken.lake) not in bad.text  # public: no paths
     tally(cases=2)
 
 
@@ -125,15 +128,19 @@ def test_dashboard_library_warns_about_damaged_partitions(damaged, loaded_lake, 
     for what, has in checks.items():
         found = has(db, f)
         text = dash.no_data(db, what, f)
-        if lake_state == "clean" or what == "purchases":      # purchases read no damaged file
+        if lake_state == "clean" or what == "purchases":  # purchases read no damaged file
             assert found and "Damaged" not in text
         else:
             assert not found and text.startswith(f"**Damaged data: {what} for") and "Recovery page" in text
     tally(cases=len(checks))
 
 
-NOTEBOOK_DASHBOARD = {"sales.py": "sales", "profit.py": "sales", "inventory.py": "inventory",
-                      "purchases.py": "purchases"}
+NOTEBOOK_DASHBOARD = {
+    "sales.py": "sales",
+    "profit.py": "sales",
+    "inventory.py": "inventory",
+    "purchases.py": "purchases",
+}
 
 
 @pytest.mark.parametrize("notebook", list(NOTEBOOK_DASHBOARD))
@@ -169,14 +176,19 @@ def test_dashboard_notebooks_show_a_warning_not_a_traceback(damaged, tmp_path, t
 
     def export(name: str) -> tuple[int, str, str]:
         html = tmp_path / f"{name}.html"
-        run = subprocess.run([str(BIN / "marimo"), "export", "html", str(tmp_path / "nb" / name), "-o", str(html)],
-                             env=env_for(settings.lake, tmp_path), cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(
+            [str(BIN / "marimo"), "export", "html", str(tmp_path / "nb" / name), "-o", str(html)],
+            env=env_for(settings.lake, tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return run.returncode, run.stdout + run.stderr, html.read_text() if html.exists() else ""
 
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(("sales.py", "inventory.py"), pool.map(export, ("sales.py", "inventory.py"))))
-    for name, (code, log, html) in results.items():
+    for _name, (code, log, html) in results.items():
         assert code == 0, log
         assert not cell_errors(html), cell_errors(html)
         assert "Damaged data" in html and "Recovery page" in html and "Traceback" not in html
@@ -185,23 +197,29 @@ def test_dashboard_notebooks_show_a_warning_not_a_traceback(damaged, tmp_path, t
     tally(cases=len(results))
 
 
-def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_path, tally):
-    """The recovery library (``ops.repair_lake``: scan, quarantine, rebuild, scan) repairs
-    the damaged files; a partition directory deleted by hand shows as gone in the recovery
-    plan and the next refresh (the operations page's Sync Refresh) rebuilds it.
-    Then the lake equals the loaded lake by checksums and every damaged date validates."""
-    settings, paths = damaged
-    settings = settings.with_(lake=copy_lake(settings.lake, tmp_path / "lake"), state_dir=tmp_path / "state",
-                              log_dir=tmp_path / "logs")
+def test_recovery_quarantines_and_rebuilds_everything(damaged, loaded_lake, tmp_path, tally, monkeypatch):
+    """The recovery library (``ops.recovery.repair``: scan, quarantine, rebuild, reload, scan;
+    what ``nkdash repair`` and the Recovery page run) repairs the damaged files and the
+    partition directory deleted by hand (it shows as gone in the recovery plan first); its
+    dry run changes nothing. Then the lake equals the loaded lake by checksums and every
+    damaged date validates."""
+    settings, _paths = damaged
+    settings = settings.with_(
+        lake=copy_lake(settings.lake, tmp_path / "lake"), state_dir=tmp_path / "state", log_dir=tmp_path / "logs"
+    )
+    clock = tmp_path / "clock"  # yesterday is the demo's last day: nothing but the damage is due
+    clock.write_text(f"{DATES[-1] + dt.timedelta(days=1)}T12:00:00+00:00")
+    monkeypatch.setenv(backend.CLOCK_ENV, str(clock))
     gone = Lake(settings.lake).partition_dir("fact_pos_sales", DATES[2])
-    shutil.rmtree(gone)                                     # the old runbook's hand repair: valid too
-    result = recovery.repair_lake(settings)
-    assert result.ok, result.text
-    assert len(list((Path(settings.lake) / "_quarantine").rglob("*.parquet"))) == 2   # kept, not deleted
+    shutil.rmtree(gone)  # the old runbook's hand repair: valid too
     plan = recovery.recovery_plan(settings)
     assert plan.loc[plan["dataset"] == "POS Sales", "gone from the lake"].item() == str(DATES[2])
-    repaired = refresh.sync_refresh("pos", (DATES[2], DATES[2]), settings=settings)   # the next refresh
-    assert repaired.ok, repaired.text
+    before = tree_digest(settings.lake)
+    preview = recovery.repair(settings, dry_run=True)
+    assert len(preview.plan.problems) == len(DAMAGE) and tree_digest(settings.lake) == before
+    result = recovery.repair(settings)
+    assert result.ok, result.text()
+    assert len(list((Path(settings.lake) / "_quarantine").rglob("*.parquet"))) == 2  # kept, not deleted
     assert lake_checksums(settings.lake) == lake_checksums(loaded_lake(17).lake)
     assert Lake(settings.lake).scan(deep=True) == []
     for day in {d for _, d in DAMAGE} | {DATES[2]}:
@@ -221,8 +239,9 @@ def test_a_damaged_dimension_leaves_the_filters_working_and_the_page_warns(loade
     lake = Lake(root, read_only=True)
     for table in ("dim_store", "dim_category"):
         path = lake.data_files(table)[0].path
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if how == "truncated"
-                         else bytes(path.stat().st_size))
+        path.write_bytes(
+            path.read_bytes()[: path.stat().st_size // 2] if how == "truncated" else bytes(path.stat().st_size)
+        )
     db = dash.Dashboard(root, meta=None)
     for options in (dash.store_options, dash.category_options):
         with pytest.raises(LakeError):

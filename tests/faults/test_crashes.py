@@ -35,8 +35,8 @@ from .conftest import REPO, copy_lake, lake_checksums
 
 pytestmark = pytest.mark.faults
 
-WRITE_TRIALS = max(50, KILL_TRIALS)                 # NKDASH_KILL_TRIALS raises it
-ETL_ROUNDS, ETL_KILLS = 2, int(os.environ.get("NKDASH_ETL_KILLS", "4"))   # kills per round
+WRITE_TRIALS = max(50, KILL_TRIALS)  # NKDASH_KILL_TRIALS raises it
+ETL_ROUNDS, ETL_KILLS = 2, int(os.environ.get("NKDASH_ETL_KILLS", "4"))  # kills per round
 SEED = os.environ.get("NKDASH_KILL_SEED", "7")
 
 
@@ -106,8 +106,13 @@ class EtlRuns:
     def __init__(self, tmp_path: Path):
         script = tmp_path / "etl_helper.py"
         script.write_text(ETL_HELPER)
-        self.proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         self._expect("ready")
 
     def start(self, settings) -> int:
@@ -149,7 +154,7 @@ def assert_each_old_or_new(root: Path, old: dict, new: dict) -> int:
         assert set(old) <= set(now), f"partitions lost: {sorted(set(old) - set(now))}"
         wrong = {k: v for k, v in now.items() if v not in (old.get(k), new.get(k))}
         assert not wrong, f"neither old nor new content: {wrong}"
-        Lake(root).clean_temp()                                   # what the next write does first
+        Lake(root).clean_temp()  # what the next write does first
     assert Lake(root).scan(deep=True) == []
     return sum(now[k] == new[k] != old.get(k) for k in now)
 
@@ -184,17 +189,17 @@ def test_kill_9_during_real_etl_runs_then_the_next_run_completes(demo_server, lo
         runs.start(probe)
         assert runs.status() == 0, "an unkilled run must succeed"
         duration = time.perf_counter() - started
-        assert lake_checksums(probe.lake) == clean          # runs are deterministic
+        assert lake_checksums(probe.lake) == clean  # runs are deterministic
         for round_ in range(ETL_ROUNDS):
             root = copy_lake(old_lake, tmp_path / f"round{round_}") if round_ == 0 else tmp_path / f"round{round_}"
             settings = settings_for(demo, root)
             old = lake_checksums(root) if root.exists() else {}
             for _ in range(ETL_KILLS):
                 pid = runs.start(settings)
-                time.sleep(rng.uniform(0.05, 0.75 * duration))   # most land mid-run
+                time.sleep(rng.uniform(0.05, 0.75 * duration))  # most land mid-run
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:                     # it had finished (the helper reaps it)
+                except ProcessLookupError:  # it had finished (the helper reaps it)
                     pass
                 status = runs.status()
                 killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
@@ -204,13 +209,14 @@ def test_kill_9_during_real_etl_runs_then_the_next_run_completes(demo_server, lo
                 assert not meta.runs(status="running"), "a killed run must not show as running"
                 cut = [r for r in meta.runs(status="failed") if r["error"].startswith("interrupted")]
                 tally(trials=1, etl_kills=killed, partitions_new_at_kill=new, runs_shown_interrupted=len(cut))
-            if round_ == 0:                                    # the same refresh again
+            if round_ == 0:  # the same refresh again
                 assert refresh("dimensions", DATES[-1:], settings=settings, progress=False, full=True).ok
                 for name in DATED:
                     assert refresh(name, DATES, settings=settings, progress=False).ok
             else:
-                due = {name: plan(name, END + dt.timedelta(days=1), start=DATES[0], settings=settings)
-                       for name in DATED}
+                due = {
+                    name: plan(name, END + dt.timedelta(days=1), start=DATES[0], settings=settings) for name in DATED
+                }
                 now = lake_checksums(root)
                 undone = {(t, k) for (t, k), v in clean.items() if k and now.get((t, k)) != v}
                 assert all(dt.date.fromisoformat(k) in due[_dataset(t)] for t, k in undone), (undone, due)
@@ -241,18 +247,18 @@ def test_a_run_whose_process_is_killed_shows_as_interrupted_never_running_foreve
 
     root = tmp_path / "lake"
     meta = MetaStore.for_lake(Lake(root))
-    mine = meta.start_run("invoices", dt.date(2024, 3, 30), "manual")         # this process: alive
+    mine = meta.start_run("invoices", dt.date(2024, 3, 30), "manual")  # this process: alive
     with run_of_a_killed_process(root) as (killed, proc):
-        assert [r["id"] for r in meta.runs(status="running")] == [killed, mine]   # both running while alive
+        assert [r["id"] for r in meta.runs(status="running")] == [killed, mine]  # both running while alive
     for store in (meta, MetaStore.for_lake(Lake(root, read_only=True), read_only=True)):
         assert [r["id"] for r in store.runs(status="running")] == [mine]
         [run] = store.runs(status="failed")
         assert run["id"] == killed and run["error"].startswith("interrupted") and str(proc.pid) in run["error"]
     report = monitor(days=1, lake=Lake(root, read_only=True))
     assert [r["id"] for r in report.failures] == [killed]
-    new = meta.start_run("pos", dt.date(2024, 3, 31), "manual")              # the next run closes it
+    new = meta.start_run("pos", dt.date(2024, 3, 31), "manual")  # the next run closes it
     with sqlite3.connect(meta.path) as con:
         stored = dict(con.execute("SELECT id, status FROM runs").fetchall())
     assert stored == {mine: "running", killed: "failed", new: "running"}
-    assert meta.mark_interrupted() == []                                       # the worker's start: nothing left
+    assert meta.mark_interrupted() == []  # the worker's start: nothing left
     tally(cases=1, runs_shown_interrupted=1)

@@ -14,8 +14,8 @@ import datetime as dt
 import errno
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -33,7 +33,7 @@ D = dt.date(2024, 3, 1)
 
 
 def _run(*cmd: str) -> bool:
-    if cmd[0] == "mount" and os.environ.get("NKDASH_FAULTS_NO_MOUNT"):    # try the fallbacks
+    if cmd[0] == "mount" and os.environ.get("NKDASH_FAULTS_NO_MOUNT"):  # try the fallbacks
         return False
     return subprocess.run(cmd, capture_output=True).returncode == 0
 
@@ -53,7 +53,7 @@ def small_disk(where: Path, size: str, monkeypatch) -> Iterator[str]:
         write = lake_module._write_parquet
 
         def full(data, directory):
-            if lake_module._disk_full:          # half a file, then ENOSPC: what a full disk does
+            if lake_module._disk_full:  # half a file, then ENOSPC: what a full disk does
                 (directory / "part.tmp").write_bytes(b"PAR1" + bytes(100))
                 raise OSError(errno.ENOSPC, "No space left on device")
             return write(data, directory)
@@ -113,10 +113,14 @@ def staged(lake: Lake) -> list[str]:
 def test_a_write_on_a_full_disk_fails_cleanly_and_the_old_partition_stays(tmp_path, monkeypatch, tally, table):
     with small_disk(tmp_path / "disk", "2m", monkeypatch) as how:
         lake = Lake(tmp_path / "disk" / "lake")
-        write = ((lambda data: lake.write_whole(table, data)) if table.startswith("dim_")
-                 else (lambda data: lake.write_partition(table, D, data)))
-        old_data, new_data = (dim(100), dim(60_000)) if table.startswith("dim_") else (fact(D, 1000, 1),
-                                                                                      fact(D, 60_000, 2))
+        write = (
+            (lambda data: lake.write_whole(table, data))
+            if table.startswith("dim_")
+            else (lambda data: lake.write_partition(table, D, data))
+        )
+        old_data, new_data = (
+            (dim(100), dim(60_000)) if table.startswith("dim_") else (fact(D, 1000, 1), fact(D, 60_000, 2))
+        )
         old = write(old_data)
         filler = fill(tmp_path / "disk", how)
         with pytest.raises(OSError) as failed:
@@ -139,6 +143,7 @@ def cli(monkeypatch, capsys):
         code = main(list(argv))
         out, err = capsys.readouterr()
         return code, out, err
+
     return run
 
 
@@ -174,10 +179,12 @@ def test_a_read_only_lake_refuses_writes_cleanly(loaded_lake, tmp_path, cli, tal
     checksums = lake_checksums(root)
     with read_only(root) as (view, how):
         lake = Lake(view)
-        for attempt in (lambda: lake.write_partition("fact_pos_sales", DATES[0], fact(DATES[0])),
-                        lambda: lake.write_whole("dim_store", dim()),
-                        lambda: lake.delete_partition("fact_sales", DATES[1]),
-                        lambda: lake.quarantine(lake.partition_dir("fact_sales", DATES[1]))):
+        for attempt in (
+            lambda: lake.write_partition("fact_pos_sales", DATES[0], fact(DATES[0])),
+            lambda: lake.write_whole("dim_store", dim()),
+            lambda: lake.delete_partition("fact_sales", DATES[1]),
+            lambda: lake.quarantine(lake.partition_dir("fact_sales", DATES[1])),
+        ):
             with pytest.raises(OSError) as failed:
                 attempt()
             assert failed.value.errno in (errno.EROFS, errno.EPERM, errno.EACCES)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.faults
 
 # A short client timeout, hung calls longer than it, slow calls shorter than it.
 TIMEOUT, HANG, SLOW = 0.5, 1.0, 0.15
-FAULTY = dict(odoo_timeout=TIMEOUT, odoo_retries=8, odoo_backoff=0.02)
+FAULTY = {"odoo_timeout": TIMEOUT, "odoo_retries": 8, "odoo_backoff": 0.02}
 
 
 @pytest.fixture
@@ -44,15 +44,29 @@ def private_demo():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version, protocol, status", [
-    (17, "jsonrpc", 503), (17, "xmlrpc", 502), (19, "json2", 429),
-], ids=["odoo17-jsonrpc-503", "odoo17-xmlrpc-502", "odoo19-json2-429"])
+@pytest.mark.parametrize(
+    "version, protocol, status",
+    [
+        (17, "jsonrpc", 503),
+        (17, "xmlrpc", 502),
+        (19, "json2", 429),
+    ],
+    ids=["odoo17-jsonrpc-503", "odoo17-xmlrpc-502", "odoo19-json2-429"],
+)
 def test_etl_through_failing_timing_out_and_slow_calls_gives_the_fault_free_lake(
-        private_demo, loaded_lake, tmp_path, tally, version, protocol, status):
+    private_demo, loaded_lake, tmp_path, tally, version, protocol, status
+):
     clean = lake_checksums(loaded_lake(version).lake)
     server = private_demo(version)
-    server.faults = Faults(error_rate=0.20, timeout_rate=0.04, slow_rate=0.10, slow_seconds=SLOW,
-                           hang_seconds=HANG, seed=version * 1000 + status, status=status)
+    server.faults = Faults(
+        error_rate=0.20,
+        timeout_rate=0.04,
+        slow_rate=0.10,
+        slow_seconds=SLOW,
+        hang_seconds=HANG,
+        seed=version * 1000 + status,
+        status=status,
+    )
     settings = settings_for(server, tmp_path / "lake", odoo_protocol=protocol, **FAULTY)
     client = connect(settings)
     for name in DATED:
@@ -65,9 +79,16 @@ def test_etl_through_failing_timing_out_and_slow_calls_gives_the_fault_free_lake
     injected = server.injected
     assert injected["error"] and injected["timeout"] and injected["slow"] and client.retried
     calls = sum(server.calls.values())
-    assert injected["error"] / calls > 0.1                  # about a fifth of the calls failed
-    tally(trials=1, odoo_calls=calls, injected_errors=injected["error"], injected_timeouts=injected["timeout"],
-          injected_slow=injected["slow"], retries=client.retried, partitions_compared=len(clean))
+    assert injected["error"] / calls > 0.1  # about a fifth of the calls failed
+    tally(
+        trials=1,
+        odoo_calls=calls,
+        injected_errors=injected["error"],
+        injected_timeouts=injected["timeout"],
+        injected_slow=injected["slow"],
+        retries=client.retried,
+        partitions_compared=len(clean),
+    )
 
 
 def one_line_naming(err: str, setting: str) -> bool:
@@ -79,15 +100,23 @@ def down_lake(private_demo, loaded_lake, tmp_path):
     """A copy of the loaded Odoo 17 lake, its settings pointing at a private demo Odoo."""
     server = private_demo(17)
     root = copy_lake(loaded_lake(17).lake, tmp_path / "lake")
-    return server, settings_for(server, root, odoo_retries=2, odoo_backoff=0.01, odoo_timeout=TIMEOUT,
-                                state_dir=tmp_path / "state", log_dir=tmp_path / "logs", tz=TZ)
+    return server, settings_for(
+        server,
+        root,
+        odoo_retries=2,
+        odoo_backoff=0.01,
+        odoo_timeout=TIMEOUT,
+        state_dir=tmp_path / "state",
+        log_dir=tmp_path / "logs",
+        tz=TZ,
+    )
 
 
 def test_odoo_going_down_mid_run_fails_each_date_clearly_and_loses_nothing(down_lake, tally):
     server, settings = down_lake
     before, meta = lake_checksums(settings.lake), MetaStore.for_lake(Lake(settings.lake))
     loaded = {p["date"]: p["checksum"] for p in meta.partitions("pos")}
-    client = connect(settings)                             # connected, then Odoo goes away
+    client = connect(settings)  # connected, then Odoo goes away
     server.down = True
     report = refresh("pos", DATES, settings=settings, client=client, progress=False)
     assert not report.ok and report.failed_dates == DATES
@@ -95,17 +124,23 @@ def test_odoo_going_down_mid_run_fails_each_date_clearly_and_loses_nothing(down_
     failed = meta.runs(dataset="pos", status="failed")
     assert len(failed) == len(DATES) and all("ODOO_URL" in r["error"] for r in failed)
     states = {p["date"]: p for p in meta.partitions("pos")}
-    assert {d: s["status"] for d, s in states.items()} == {d: "failed" for d in DATES}
-    assert {d: s["checksum"] for d, s in states.items()} == loaded        # the last load is remembered
+    assert {d: s["status"] for d, s in states.items()} == dict.fromkeys(DATES, "failed")
+    assert {d: s["checksum"] for d, s in states.items()} == loaded  # the last load is remembered
     assert lake_checksums(settings.lake) == before and Lake(settings.lake).scan() == []
     tally(cases=1, failed_runs_recorded=len(failed))
 
 
-@pytest.mark.parametrize("how, setting", [
-    ("down", "ODOO_URL"), ("stopped", "ODOO_URL"), ("hanging", "NKDASH_ODOO_TIMEOUT"),
-])
-def test_odoo_that_stays_unusable_fails_in_one_line_and_writes_no_data(down_lake, monkeypatch, capsys, tally,
-                                                                       how, setting):
+@pytest.mark.parametrize(
+    "how, setting",
+    [
+        ("down", "ODOO_URL"),
+        ("stopped", "ODOO_URL"),
+        ("hanging", "NKDASH_ODOO_TIMEOUT"),
+    ],
+)
+def test_odoo_that_stays_unusable_fails_in_one_line_and_writes_no_data(
+    down_lake, monkeypatch, capsys, tally, how, setting
+):
     """The CLI: exit 1, one line naming the setting to check; the lake's data untouched.
     The queued/sync path records the failure in the task history of the metadata."""
     server, settings = down_lake

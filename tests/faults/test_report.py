@@ -38,19 +38,34 @@ def test_under_xdist_the_table_prints_and_groups_stay_on_one_worker(tmp_path, ta
     """A copy of the repository's pytest set-up (root conftest, pyproject, the faults package)
     around a sample area, run as CI runs the suite."""
     root = tmp_path / "repo"
-    for name in ("conftest.py", "pyproject.toml", "tests/__init__.py", "tests/faults/__init__.py",
-                 "tests/faults/conftest.py", "tests/faults/report.py"):
+    for name in (
+        "conftest.py",
+        "pyproject.toml",
+        "tests/__init__.py",
+        "tests/faults/__init__.py",
+        "tests/faults/conftest.py",
+        "tests/faults/report.py",
+    ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     (root / "tests/faults/test_sample.py").write_text(SAMPLE)
     out = tmp_path / "report.json"
     (tmp_path / "base").mkdir()
-    env = {**os.environ, "NKDASH_FAULTS_REPORT": str(out), "PYTHONPATH": str(REPO),
-           "SAMPLE_OUT": str(tmp_path / "base")}
+    env = {
+        **os.environ,
+        "NKDASH_FAULTS_REPORT": str(out),
+        "PYTHONPATH": str(REPO),
+        "SAMPLE_OUT": str(tmp_path / "base"),
+    }
     env.pop("PYTEST_XDIST_WORKER", None)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"],
-                         cwd=root, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "nkdash fault-injection suite" in run.stdout, run.stdout
     [line] = [line for line in run.stdout.splitlines() if line.startswith("sample ")]

@@ -121,7 +121,7 @@ Measured (CPU time, Python 3.11, one core):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 from nkdash.demo.generate.base import Batch
 from nkdash.demo.generate.config import SCALES, DemoConfig, Scale
@@ -131,12 +131,23 @@ from nkdash.demo.generate.simulation import Simulation
 from nkdash.demo.schema import define_models
 from nkdash.demo.store import Database
 
-__all__ = ["SCALES", "Scale", "DemoConfig", "generate", "iter_days", "apply_late_edits", "Changes",
-           "redate_invoices", "delete_invoices", "delete_purchases"]
+__all__ = [
+    "SCALES",
+    "Changes",
+    "DemoConfig",
+    "Scale",
+    "apply_late_edits",
+    "delete_invoices",
+    "delete_purchases",
+    "generate",
+    "iter_days",
+    "redate_invoices",
+]
 
 
-def generate(config: DemoConfig = DemoConfig()) -> Database:
+def generate(config: DemoConfig | None = None) -> Database:
     """The whole company as a database, ready to serve."""
+    config = config or DemoConfig()
     sim = Simulation(config)
     db = Database(config.db_name, config.version, company_tz=config.tz, now=sim.now)
     define_models(db)

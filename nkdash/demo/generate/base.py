@@ -38,7 +38,7 @@ class Clock:
 
     def exact(self, day: dt.date, seconds: int) -> dt.datetime:
         local = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds)
-        return local.replace(tzinfo=self.tz).astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return local.replace(tzinfo=self.tz).astimezone(dt.UTC).replace(tzinfo=None)
 
     def _midnight(self, day: dt.date) -> dt.datetime:
         offset = dt.datetime.combine(day, dt.time(12), tzinfo=self.tz).utcoffset()
@@ -61,6 +61,7 @@ def not_sunday(day: dt.date) -> dt.date:
 
 
 # --------------------------------------------------------------------------- bookkeeping
+
 
 class Books:
     """Sequential ids per model, name sequences, and the batch being filled."""
@@ -92,14 +93,14 @@ class Item:
 
     index: int
     id: int
-    label: str                      # "[CODE] Name": line, move and layer descriptions
-    price: float                    # list price, VAT excluded
+    label: str  # "[CODE] Name": line, move and layer descriptions
+    price: float  # list price, VAT excluded
     vat: float
     kind: str
-    vendor: int                     # vendor partner id, 0 if never purchased
+    vendor: int  # vendor partner id, 0 if never purchased
     pack: int
-    weight: float                   # popularity
-    base_cost: float                # standard price when history starts
+    weight: float  # popularity
+    base_cost: float  # standard price when history starts
     archive_day: dt.date | None = None
     active: bool = True
 
@@ -111,7 +112,7 @@ class Item:
 @dataclass(eq=False, slots=True)
 class Vendor:
     id: int
-    lead: int                       # days between confirmation and receipt
+    lead: int  # days between confirmation and receipt
 
 
 @dataclass(eq=False, slots=True)
@@ -119,34 +120,33 @@ class Store:
     index: int
     name: str
     code: str
-    size: float                     # order volume factor (mean 1)
-    days: frozenset[int]            # open weekdays
+    size: float  # order volume factor (mean 1)
+    days: frozenset[int]  # open weekdays
     open_s: int
     close_s: int
-    night: bool                     # also sells 23:30-00:30 (session closes after midnight)
+    night: bool  # also sells 23:30-00:30 (session closes after midnight)
     config_id: int = 0
     stock_loc: int = 0
     type_in: int = 0
     type_pos: int = 0
     type_int: int = 0
     cashier: int = 0
-    carries: list[bool] = field(default_factory=list)       # by item index
+    carries: list[bool] = field(default_factory=list)  # by item index
     catalog: list[Item] = field(default_factory=list)
-    cum: list[float] = field(default_factory=list)          # cumulative popularity over catalog
+    cum: list[float] = field(default_factory=list)  # cumulative popularity over catalog
     by_vendor: dict[int, list[Item]] = field(default_factory=dict)
-    on_hand: list[int] = field(default_factory=list)        # units sellable now, by item index
+    on_hand: list[int] = field(default_factory=list)  # units sellable now, by item index
     on_order: list[int] = field(default_factory=list)
-    reorder: list[int] = field(default_factory=list)        # reorder level
-    slots: list[int] = field(default_factory=list)          # quarter-hour starts of opening hours
+    reorder: list[int] = field(default_factory=list)  # reorder level
+    slots: list[int] = field(default_factory=list)  # quarter-hour starts of opening hours
     slot_cum: list[float] = field(default_factory=list)
     order_seq: int = 0
     line_seq: int = 0
-    refundable: list[tuple] = field(default_factory=list)   # (ordinal, line id, item, qty, discount, partner)
+    refundable: list[tuple] = field(default_factory=list)  # (ordinal, line id, item, qty, discount, partner)
 
     def drop_archived(self) -> None:
         self.catalog = [item for item in self.catalog if item.active]
         self.cum = list(itertools.accumulate(item.weight for item in self.catalog))
-
 
 
 def outcome(rng: random.Random, count: int, odds: tuple[tuple[str, float], ...], usual: str) -> str:
@@ -165,4 +165,3 @@ def outcome(rng: random.Random, count: int, odds: tuple[tuple[str, float], ...],
 def floor_exp_rate(mean: float) -> float:
     """The rate of an exponential whose integer part has this mean (a geometric count)."""
     return math.log(1 + 1 / max(mean, 0.01))
-

@@ -91,27 +91,72 @@ class Company:
         self._partner("OdooBot", active=False, email="odoobot@example.com", company=1)
         self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1)
 
-    def _partner(self, name: str, *, is_company: bool = False, email: str | bool = False, city: str | bool = False,
-                 ref: str | bool = False, customer: int = 0, supplier: int = 0, company: int | bool = False,
-                 active: bool = True, created: str | None = None, written: str | None = None) -> int:
-        return self.add("res.partner", {
-            "name": name, "ref": ref, "email": email, "city": city, "is_company": is_company,
-            "customer_rank": customer, "supplier_rank": supplier, "parent_id": False,
-            "company_id": company, "active": active}, created, written)
+    def _partner(
+        self,
+        name: str,
+        *,
+        is_company: bool = False,
+        email: str | bool = False,
+        city: str | bool = False,
+        ref: str | bool = False,
+        customer: int = 0,
+        supplier: int = 0,
+        company: int | bool = False,
+        active: bool = True,
+        created: str | None = None,
+        written: str | None = None,
+    ) -> int:
+        return self.add(
+            "res.partner",
+            {
+                "name": name,
+                "ref": ref,
+                "email": email,
+                "city": city,
+                "is_company": is_company,
+                "customer_rank": customer,
+                "supplier_rank": supplier,
+                "parent_id": False,
+                "company_id": company,
+                "active": active,
+            },
+            created,
+            written,
+        )
 
     def _users(self) -> None:
         cfg = self.sim.cfg
-        self.add("res.users", {"name": "OdooBot", "login": "__system__", "tz": cfg.tz, "partner_id": 2,
-                               "company_id": 1, "active": False})
-        self.add("res.users", {"name": "Administrator", "login": cfg.login, "tz": cfg.tz, "partner_id": 3,
-                               "company_id": 1, "active": True})
+        self.add(
+            "res.users",
+            {"name": "OdooBot", "login": "__system__", "tz": cfg.tz, "partner_id": 2, "company_id": 1, "active": False},
+        )
+        self.add(
+            "res.users",
+            {
+                "name": "Administrator",
+                "login": cfg.login,
+                "tz": cfg.tz,
+                "partner_id": 3,
+                "company_id": 1,
+                "active": True,
+            },
+        )
         self.logins[cfg.login] = User(cfg.login, cfg.password, 2, api_key=cfg.api_key)
         for store in self.stores:
             first, last = FIRST_NAMES[store.index % len(FIRST_NAMES)], LAST_NAMES[store.index * 7 % len(LAST_NAMES)]
             login = f"{first}.{last}".lower().replace(" ", "")
             partner = self._partner(f"{first} {last}", email=f"{login}@nk-retail.example", company=1)
-            store.cashier = self.add("res.users", {"name": f"{first} {last}", "login": login, "tz": cfg.tz,
-                                                   "partner_id": partner, "company_id": 1, "active": True})
+            store.cashier = self.add(
+                "res.users",
+                {
+                    "name": f"{first} {last}",
+                    "login": login,
+                    "tz": cfg.tz,
+                    "partner_id": partner,
+                    "company_id": 1,
+                    "active": True,
+                },
+            )
             self.logins[login] = User(login, CASHIER_PASSWORD, store.cashier, allowed_models=CASHIER_MODELS)
 
     def _before_history(self) -> str:
@@ -137,9 +182,17 @@ class Company:
                 name, email = f"{first} {last}", f"{_slug(first)}.{_slug(last)}@example.com"
             active = rng.random() >= 0.03
             created = self._before_history()
-            pid = self._partner(name, is_company=business, email=email, city=city, ref=f"C{k:05d}",
-                                customer=1 + int(rng.random() * 30), active=active, created=created,
-                                written=created if active else self._during_history())
+            pid = self._partner(
+                name,
+                is_company=business,
+                email=email,
+                city=city,
+                ref=f"C{k:05d}",
+                customer=1 + int(rng.random() * 30),
+                active=active,
+                created=created,
+                written=created if active else self._during_history(),
+            )
             (businesses if business else individuals).append(pid)
         return individuals, businesses
 
@@ -152,9 +205,17 @@ class Company:
             name = f"{place} {DEPARTMENTS[k % len(DEPARTMENTS)].trade} {LEGAL_FORMS[k % len(LEGAL_FORMS)]}"
             active = k < count
             created = self._before_history() if active else self.setup
-            pid = self._partner(name, is_company=True, email=f"orders@{_slug(place)}.example",
-                                city=rng.choice(CITIES), ref=f"V{k + 1:04d}", supplier=1 + int(rng.random() * 50),
-                                active=active, created=created, written=created if active else self._before_history())
+            pid = self._partner(
+                name,
+                is_company=True,
+                email=f"orders@{_slug(place)}.example",
+                city=rng.choice(CITIES),
+                ref=f"V{k + 1:04d}",
+                supplier=1 + int(rng.random() * 50),
+                active=active,
+                created=created,
+                written=created if active else self._before_history(),
+            )
             if active:
                 vendors.append(Vendor(pid, 1 + int(rng.random() * 3)))
         return vendors
@@ -173,14 +234,20 @@ class Company:
             record["active"] = not archived
             written = costs.last_change(item)
             if archived:
-                written = self.sim.at(item.archive_day, 7 * HOUR) if item.archive_day >= self.sim.start \
+                written = (
+                    self.sim.at(item.archive_day, 7 * HOUR)
+                    if item.archive_day >= self.sim.start
                     else self._before_history()
+                )
             self.add("product.product", record, written=written)
         return items
 
     def _category(self, name: str, parent: Record | None) -> Record:
-        record = {"name": name, "complete_name": f"{parent['complete_name']} / {name}" if parent else name,
-                  "parent_id": parent["id"] if parent else False}
+        record = {
+            "name": name,
+            "complete_name": f"{parent['complete_name']} / {name}" if parent else name,
+            "parent_id": parent["id"] if parent else False,
+        }
         cid = self.add("product.category", record)
         record["parent_path"] = f"{parent['parent_path'] if parent else ''}{cid}/"
         return record
@@ -209,13 +276,28 @@ class Company:
             price = round((math.floor(incl) + rng.choice(PRICE_ENDINGS)) / (1 + sub.vat), 2)
             cost = round(price * (0.45 + 0.3 * rng.random()), 2)
             code = "".join(c for c in sub.name if c.isalpha())[:3].upper()
-            planned.append(self._plan_item(len(planned), names.pop(), code, categ, price, cost, sub.vat, STORABLE,
-                                           d, 1 / (rank + 10) ** 0.9, rng.choice(DEPARTMENTS[d].packs)))
+            planned.append(
+                self._plan_item(
+                    len(planned),
+                    names.pop(),
+                    code,
+                    categ,
+                    price,
+                    cost,
+                    sub.vat,
+                    STORABLE,
+                    d,
+                    1 / (rank + 10) ** 0.9,
+                    rng.choice(DEPARTMENTS[d].packs),
+                )
+            )
         return planned
 
     def _name_pool(self, dept: Dept, sub: Sub) -> list[str]:
-        pool = [f"{brand} {qualifier}{base} {size}" for brand, qualifier, base, size
-                in itertools.product(dept.brands, dept.qualifiers, sub.bases, sub.sizes)]
+        pool = [
+            f"{brand} {qualifier}{base} {size}"
+            for brand, qualifier, base, size in itertools.product(dept.brands, dept.qualifiers, sub.bases, sub.sizes)
+        ]
         self.rng.shuffle(pool)
         return pool
 
@@ -223,26 +305,46 @@ class Company:
         """Store supplies (bags, in many baskets) and services (rarely sold)."""
         planned = []
         index = self.sim.scale.products - EXTRA_COUNT
-        top = 1 / 10 ** 0.9
+        top = 1 / 10**0.9
         for (_path, code, kind, products), categ in zip(EXTRAS, categories):
             for name, price, cost in products:
                 weight = top * 2 if kind == CONSU else top / 40
-                planned.append(self._plan_item(index, name, code, categ, price, cost, 0.21, kind,
-                                               len(DEPARTMENTS), weight, 1))
+                planned.append(
+                    self._plan_item(index, name, code, categ, price, cost, 0.21, kind, len(DEPARTMENTS), weight, 1)
+                )
                 index += 1
         return planned
 
-    def _plan_item(self, index: int, name: str, code: str, categ: int, price: float, cost: float, vat: float,
-                   kind: str, dept: int, weight: float, pack: int) -> tuple[Item, Record]:
+    def _plan_item(
+        self,
+        index: int,
+        name: str,
+        code: str,
+        categ: int,
+        price: float,
+        cost: float,
+        vat: float,
+        kind: str,
+        dept: int,
+        weight: float,
+        pack: int,
+    ) -> tuple[Item, Record]:
         default_code = f"{code}-{index + 1:05d}"
         vendor = 0
         if kind == STORABLE:
-            own = self.vendors[dept % len(self.vendors)::len(DEPARTMENTS)] or self.vendors
+            own = self.vendors[dept % len(self.vendors) :: len(DEPARTMENTS)] or self.vendors
             vendor = self.rng.choice(own).id
-        record = {"name": name, "default_code": default_code, "categ_id": categ, "list_price": price,
-                  "barcode": _ean13(f"541{index + 1:09d}") if kind != SERVICE else False,
-                  "sale_ok": True, "purchase_ok": kind != SERVICE, "available_in_pos": True,
-                  **_product_type(kind, self.sim.version)}
+        record = {
+            "name": name,
+            "default_code": default_code,
+            "categ_id": categ,
+            "list_price": price,
+            "barcode": _ean13(f"541{index + 1:09d}") if kind != SERVICE else False,
+            "sale_ok": True,
+            "purchase_ok": kind != SERVICE,
+            "available_in_pos": True,
+            **_product_type(kind, self.sim.version),
+        }
         item = Item(index, index + 1, f"[{default_code}] {name}", price, vat, kind, vendor, pack, weight, cost)
         return item, record
 
@@ -267,16 +369,31 @@ class Company:
         self.vendors_loc = loc("Vendors", "Partners/Vendors", "supplier", partners)
         self.customers_loc = loc("Customers", "Partners/Customers", "customer", partners)
         virtual = loc("Virtual Locations", "Virtual Locations", "view", False)
-        self.inventory_loc = loc("Inventory adjustment", "Virtual Locations/Inventory adjustment", "inventory",
-                                 virtual)
+        self.inventory_loc = loc("Inventory adjustment", "Virtual Locations/Inventory adjustment", "inventory", virtual)
         self.scrap_loc = loc("Scrap", "Virtual Locations/Scrap", "inventory", virtual, scrap=True)
         loc("Production", "Virtual Locations/Production", "production", virtual)
 
-    def _location(self, name: str, complete: str, usage: str, parent: int | bool, warehouse: int | bool = False,
-                  scrap: bool = False) -> int:
-        return self.add("stock.location", {"name": name, "complete_name": complete, "usage": usage,
-                                           "location_id": parent, "warehouse_id": warehouse,
-                                           "scrap_location": scrap, "active": True})
+    def _location(
+        self,
+        name: str,
+        complete: str,
+        usage: str,
+        parent: int | bool,
+        warehouse: int | bool = False,
+        scrap: bool = False,
+    ) -> int:
+        return self.add(
+            "stock.location",
+            {
+                "name": name,
+                "complete_name": complete,
+                "usage": usage,
+                "location_id": parent,
+                "warehouse_id": warehouse,
+                "scrap_location": scrap,
+                "active": True,
+            },
+        )
 
     def _plan_stores(self) -> list[Store]:
         """Flagship (7/7, 08-22), station night shop (7/7, 07-00:30), high-street shops (Mon-Sat)."""
@@ -291,8 +408,9 @@ class Company:
             elif k == 1:
                 store = Store(k, name, code, 0.9, frozenset(range(7)), 7 * HOUR, 23 * HOUR + 1800, True)
             else:
-                store = Store(k, name, code, 0.6 + 0.6 * rng.random(), frozenset(range(6)), 8 * HOUR + 1800,
-                               20 * HOUR, False)
+                store = Store(
+                    k, name, code, 0.6 + 0.6 * rng.random(), frozenset(range(6)), 8 * HOUR + 1800, 20 * HOUR, False
+                )
             stores.append(store)
         mean = sum(s.size for s in stores) / count
         for store in stores:
@@ -311,14 +429,30 @@ class Company:
         store.type_in = self._picking_type("Receipts", "incoming", wh, self.vendors_loc, store.stock_loc)
         store.type_pos = self._picking_type("PoS Orders", "outgoing", wh, store.stock_loc, self.customers_loc)
         store.type_int = self._picking_type("Internal Transfers", "internal", wh, store.stock_loc, store.stock_loc)
-        store.config_id = self.add("pos.config", {"name": store.name, "picking_type_id": store.type_pos,
-                                                  "warehouse_id": wh, "company_id": 1, "active": True})
+        store.config_id = self.add(
+            "pos.config",
+            {
+                "name": store.name,
+                "picking_type_id": store.type_pos,
+                "warehouse_id": wh,
+                "company_id": 1,
+                "active": True,
+            },
+        )
         self._assort(store)
 
     def _picking_type(self, name: str, code: str, wh: int, src: int, dest: int) -> int:
-        return self.add("stock.picking.type", {"name": name, "code": code, "warehouse_id": wh,
-                                               "default_location_src_id": src, "default_location_dest_id": dest,
-                                               "active": True})
+        return self.add(
+            "stock.picking.type",
+            {
+                "name": name,
+                "code": code,
+                "warehouse_id": wh,
+                "default_location_src_id": src,
+                "default_location_dest_id": dest,
+                "active": True,
+            },
+        )
 
     def _assort(self, store: Store) -> None:
         """What the shop carries, how fast it sells, its reorder levels and opening stock."""
@@ -328,7 +462,7 @@ class Company:
         store.catalog = [it for it in self.items if store.carries[it.index]]
         store.cum = list(itertools.accumulate(it.weight for it in store.catalog))
         units_per_day = scale.orders_per_store_day * store.size * scale.lines_per_order * 1.45
-        cover = self.review_cycle() * 7 / 5 + 3 + 3          # review cycle + longest lead time + safety
+        cover = self.review_cycle() * 7 / 5 + 3 + 3  # review cycle + longest lead time + safety
         n = len(self.items)
         store.on_hand, store.on_order, store.reorder = [0] * n, [0] * n, [0] * n
         for item in store.catalog:
@@ -337,7 +471,6 @@ class Company:
                 store.reorder[item.index] = level
                 store.on_hand[item.index] = 2 * level + 2 - int(rng.random() * level)
                 store.by_vendor.setdefault(item.vendor, []).append(item)
-
 
 
 def _product_type(kind: str, version: int) -> Record:

@@ -76,7 +76,6 @@ class Costs:
         return self.clock.at(history[0][-1], 0) if history else None
 
 
-
 def _poisson(rng: random.Random, lam: float) -> int:
     limit, k, p = math.exp(-lam), 0, rng.random()
     while p > limit:

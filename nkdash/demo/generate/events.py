@@ -27,8 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from nkdash.demo.generate.base import Record
 from nkdash.demo.generate.catalogue import ONE_DAY
@@ -104,18 +104,18 @@ class Events(LateEdits):
             old = dt.date.fromisoformat(move["date"])
             new = (old + dt.timedelta(days=days)).isoformat()
             lines = lines_of[move["id"]]
-            self._set_state(move, lines, "draft")                      # button_draft
+            self._set_state(move, lines, "draft")  # button_draft
             self._write("account.move", move, {"invoice_date": new, "date": new})
             for line in lines:
                 self._write("account.move.line", line, {"date": new})
-            self._set_state(move, lines, "posted")                     # action_post: same name
+            self._set_state(move, lines, "posted")  # action_post: same name
             self.redated[move["id"]] = (old, dt.date.fromisoformat(new))
 
     def delete_invoices(self, n: int) -> None:
         lines_of = self._children("account.move.line", "move_id")
         for move in self._pick(self._plain_invoices(0), n):
             lines = lines_of[move["id"]]
-            self._set_state(move, lines, "draft")                      # button_draft
+            self._set_state(move, lines, "draft")  # button_draft
             self._delete("account.move.line", [line["id"] for line in lines])
             self._delete("account.move", [move["id"]])
 
@@ -129,23 +129,30 @@ class Events(LateEdits):
     def delete_purchases(self, n: int) -> None:
         lines_of = self._children("purchase.order.line", "order_id")
         moves_of = self._children("stock.move", "purchase_line_id")
-        billed = {m["invoice_origin"] for m in self._all("account.move").values()
-                  if m["move_type"] == "in_invoice" and m["state"] != "cancel"}
+        billed = {
+            m["invoice_origin"]
+            for m in self._all("account.move").values()
+            if m["move_type"] == "in_invoice" and m["state"] != "cancel"
+        }
 
         def receipts(order: Record) -> list[Record]:
             return [move for line in lines_of[order["id"]] for move in moves_of[line["id"]]]
 
-        candidates = [o for o in self._all("purchase.order").values()
-                      if o["state"] == "purchase" and o["name"] not in billed
-                      and all(move["state"] != "done" for move in receipts(o))]
+        candidates = [
+            o
+            for o in self._all("purchase.order").values()
+            if o["state"] == "purchase"
+            and o["name"] not in billed
+            and all(move["state"] != "done" for move in receipts(o))
+        ]
         for order in self._pick(candidates, n):
             lines = lines_of[order["id"]]
-            self._cancel_receipts(receipts(order))                     # button_cancel
+            self._cancel_receipts(receipts(order))  # button_cancel
             self._write("purchase.order", order, {"state": "cancel"})
             for line in lines:
                 self._write("purchase.order.line", line, {"state": "cancel"})
             for move in receipts(order):
-                move["purchase_line_id"] = False                       # ON DELETE SET NULL: no write_date
+                move["purchase_line_id"] = False  # ON DELETE SET NULL: no write_date
             self._delete("purchase.order.line", [line["id"] for line in lines])
             self._delete("purchase.order", [order["id"]])
 

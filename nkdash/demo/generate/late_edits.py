@@ -25,8 +25,13 @@ def apply_late_edits(db: Database, when: dt.datetime, n: int = 5, seed: int = 0)
     """
     with db.lock:
         edits = LateEdits(db, when, random.Random(seed))
-        for kind in (edits.discount_pos_lines, edits.close_open_sessions, edits.cancel_invoices,
-                     edits.backdated_credit_notes, edits.correct_receipts):
+        for kind in (
+            edits.discount_pos_lines,
+            edits.close_open_sessions,
+            edits.cancel_invoices,
+            edits.backdated_credit_notes,
+            edits.correct_receipts,
+        ):
             kind(n)
         edits.finish()
     return edits.summary()
@@ -38,11 +43,11 @@ class LateEdits:
     def __init__(self, db: Database, when: dt.datetime, rng: random.Random):
         self.db = db
         self.rng = rng
-        self.when = when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
-        self.stamp = fmt_datetime(self.when)       # datetimes Odoo sets (Datetime.now(): whole seconds)
-        self.written = fmt_stamp(self.when)        # write_date: the transaction's clock, microseconds kept
+        self.when = when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+        self.stamp = fmt_datetime(self.when)  # datetimes Odoo sets (Datetime.now(): whole seconds)
+        self.written = fmt_stamp(self.when)  # write_date: the transaction's clock, microseconds kept
         tz = ZoneInfo(db.company_tz)
-        self.today = self.when.replace(tzinfo=dt.timezone.utc).astimezone(tz).date()
+        self.today = self.when.replace(tzinfo=dt.UTC).astimezone(tz).date()
         self.qty_field = "quantity_done" if db.version == 16 else "quantity"
         self.changed: defaultdict[str, set[int]] = defaultdict(set)
         self._quants: dict[tuple[int, int], Record] | None = None
@@ -55,7 +60,7 @@ class LateEdits:
     def finish(self) -> None:
         """The database's clock reaches ``when``; the server's indexes are rebuilt."""
         self.db.now = max(self.db.now, self.when)
-        self.db.notify()   # records changed in place
+        self.db.notify()  # records changed in place
 
     def summary(self) -> dict[str, list[int]]:
         """model -> ids of the records edited or created."""
@@ -81,8 +86,11 @@ class LateEdits:
         return children
 
     def _next_number(self, model: str, prefix: str) -> int:
-        numbers = [int(r["name"][len(prefix):]) for r in self._all(model).values()
-                   if r["name"] and r["name"].startswith(prefix) and r["name"][len(prefix):].isdigit()]
+        numbers = [
+            int(r["name"][len(prefix) :])
+            for r in self._all(model).values()
+            if r["name"] and r["name"].startswith(prefix) and r["name"][len(prefix) :].isdigit()
+        ]
         return max(numbers, default=0) + 1
 
     # -- POS
@@ -92,15 +100,28 @@ class LateEdits:
         orders = self._all("pos.order")
         lines_of = self._children("pos.order.line", "order_id")
         cutoff = fmt_datetime(self.when - ONE_DAY)
-        candidates = [line for line in self._all("pos.order.line").values()
-                      if line["qty"] > 0 and line["discount"] <= 40 and line["price_subtotal"] > 0
-                      and is_paid_pos(orders[line["order_id"]]) and orders[line["order_id"]]["date_order"] < cutoff]
+        candidates = [
+            line
+            for line in self._all("pos.order.line").values()
+            if line["qty"] > 0
+            and line["discount"] <= 40
+            and line["price_subtotal"] > 0
+            and is_paid_pos(orders[line["order_id"]])
+            and orders[line["order_id"]]["date_order"] < cutoff
+        ]
         for line in self._pick(candidates, n):
             rate = vat_rate(line["price_subtotal"], line["price_subtotal_incl"])
             discount = line["discount"] + 10.0
             subtotal = round(line["qty"] * line["price_unit"] * (1 - discount / 100), 2)
-            self._write("pos.order.line", line, {"discount": discount, "price_subtotal": subtotal,
-                                                 "price_subtotal_incl": round(subtotal + round(subtotal * rate, 2), 2)})
+            self._write(
+                "pos.order.line",
+                line,
+                {
+                    "discount": discount,
+                    "price_subtotal": subtotal,
+                    "price_subtotal_incl": round(subtotal + round(subtotal * rate, 2), 2),
+                },
+            )
             order = orders[line["order_id"]]
             total = round(sum(l["price_subtotal_incl"] for l in lines_of[order["id"]]), 2)
             tax = round(sum(l["price_subtotal_incl"] - l["price_subtotal"] for l in lines_of[order["id"]]), 2)
@@ -130,8 +151,11 @@ class LateEdits:
             self._write("pos.order", order, {"state": "done" if order["state"] == "paid" else order["state"]})
             for line in lines_of[order["id"]]:
                 product = products[line["product_id"]]
-                self._write("pos.order.line", line, {"total_cost": round(line["qty"] * product["standard_price"], 2),
-                                                     "is_total_cost_computed": True})
+                self._write(
+                    "pos.order.line",
+                    line,
+                    {"total_cost": round(line["qty"] * product["standard_price"], 2), "is_total_cost_computed": True},
+                )
                 if is_storable(product, self.db.version):
                     moved[product["id"]] += line["qty"]
         return moved
@@ -150,25 +174,60 @@ class LateEdits:
 
     def _picking(self, name: str, ptype: int, src: int, dest: int, quantities: dict[int, float], origin: str) -> None:
         products = self._all("product.product")
-        picking = self._create("stock.picking", {
-            "name": name, "origin": origin, "picking_type_id": ptype, "partner_id": False, "location_id": src,
-            "location_dest_id": dest, "state": "done", "scheduled_date": self.stamp, "date_done": self.stamp})
+        picking = self._create(
+            "stock.picking",
+            {
+                "name": name,
+                "origin": origin,
+                "picking_type_id": ptype,
+                "partner_id": False,
+                "location_id": src,
+                "location_dest_id": dest,
+                "state": "done",
+                "scheduled_date": self.stamp,
+                "date_done": self.stamp,
+            },
+        )
         internal_src = self._is_internal(src)
         for product_id, qty in sorted(quantities.items()):
             product = products[product_id]
-            move = self._create("stock.move", {
-                "name": f"[{product['default_code']}] {product['name']}", "reference": name, "origin": origin,
-                "product_id": product_id, "product_uom_qty": qty, self.qty_field: qty, "location_id": src,
-                "location_dest_id": dest, "state": "done", "date": self.stamp, "picking_id": picking,
-                "picking_type_id": ptype, "purchase_line_id": False, "price_unit": product["standard_price"],
-                "scrapped": False, "is_inventory": False, "company_id": 1})
+            move = self._create(
+                "stock.move",
+                {
+                    "name": f"[{product['default_code']}] {product['name']}",
+                    "reference": name,
+                    "origin": origin,
+                    "product_id": product_id,
+                    "product_uom_qty": qty,
+                    self.qty_field: qty,
+                    "location_id": src,
+                    "location_dest_id": dest,
+                    "state": "done",
+                    "date": self.stamp,
+                    "picking_id": picking,
+                    "picking_type_id": ptype,
+                    "purchase_line_id": False,
+                    "price_unit": product["standard_price"],
+                    "scrapped": False,
+                    "is_inventory": False,
+                    "company_id": 1,
+                },
+            )
             self._bump_quant(product_id, src if internal_src else dest, -qty if internal_src else qty)
             if "stock.valuation.layer" in self.db.models:
                 signed, cost = (-qty if internal_src else qty), product["standard_price"]
-                self._create("stock.valuation.layer", {
-                    "product_id": product_id, "stock_move_id": move, "company_id": 1,
-                    "description": f"{name} - [{product['default_code']}] {product['name']}", "quantity": signed,
-                    "unit_cost": cost, "value": round(signed * cost, 2)})
+                self._create(
+                    "stock.valuation.layer",
+                    {
+                        "product_id": product_id,
+                        "stock_move_id": move,
+                        "company_id": 1,
+                        "description": f"{name} - [{product['default_code']}] {product['name']}",
+                        "quantity": signed,
+                        "unit_cost": cost,
+                        "value": round(signed * cost, 2),
+                    },
+                )
 
     def _is_internal(self, location: int) -> bool:
         return self._all("stock.location")[location]["usage"] == "internal"
@@ -182,8 +241,17 @@ class LateEdits:
         quants = self._quant_index()
         quant = quants.get((product, location))
         if quant is None:
-            rid = self._create("stock.quant", {"product_id": product, "location_id": location, "company_id": 1,
-                                               "quantity": delta, "reserved_quantity": 0.0, "in_date": self.stamp})
+            rid = self._create(
+                "stock.quant",
+                {
+                    "product_id": product,
+                    "location_id": location,
+                    "company_id": 1,
+                    "quantity": delta,
+                    "reserved_quantity": 0.0,
+                    "in_date": self.stamp,
+                },
+            )
             quants[product, location] = self._all("stock.quant")[rid]
         else:
             self._write("stock.quant", quant, {"quantity": quant["quantity"] + delta})
@@ -196,8 +264,15 @@ class LateEdits:
         from_pos = {o["account_move"] for o in self._all("pos.order").values() if o["account_move"]}
         reversed_ = {m["reversed_entry_id"] for m in moves.values() if m["reversed_entry_id"]}
         cutoff = (self.today - dt.timedelta(days=min_age_days)).isoformat()
-        return [m for m in moves.values() if m["move_type"] == "out_invoice" and m["state"] == "posted"
-                and m["id"] not in from_pos and m["id"] not in reversed_ and m["date"] < cutoff]
+        return [
+            m
+            for m in moves.values()
+            if m["move_type"] == "out_invoice"
+            and m["state"] == "posted"
+            and m["id"] not in from_pos
+            and m["id"] not in reversed_
+            and m["date"] < cutoff
+        ]
 
     def cancel_invoices(self, n: int) -> None:
         lines_of = self._children("account.move.line", "move_id")
@@ -212,12 +287,22 @@ class LateEdits:
         for invoice in self._pick(self._plain_invoices(3), n):
             day = dt.date.fromisoformat(invoice["date"]) + dt.timedelta(days=1 + int(self.rng.random() * 3))
             day = min(day, self.today - ONE_DAY)
-            spec = [(l["product_id"], l["name"], l["quantity"], l["price_unit"], l["discount"],
-                     vat_rate(l["price_subtotal"], l["price_total"]))
-                    for l in lines_of[invoice["id"]] if l["display_type"] == "product"]
+            spec = [
+                (
+                    l["product_id"],
+                    l["name"],
+                    l["quantity"],
+                    l["price_unit"],
+                    l["discount"],
+                    vat_rate(l["price_subtotal"], l["price_total"]),
+                )
+                for l in lines_of[invoice["id"]]
+                if l["display_type"] == "product"
+            ]
             name = f"RINV/{day.year}/{self._next_number('account.move', f'RINV/{day.year}/'):05d}"
-            move, lines = account_move("out_refund", name, "posted", invoice["partner_id"], day.isoformat(), spec,
-                                        reversed_id=invoice["id"])
+            move, lines = account_move(
+                "out_refund", name, "posted", invoice["partner_id"], day.isoformat(), spec, reversed_id=invoice["id"]
+            )
             move_id = self._create("account.move", move)
             for line in lines:
                 self._create("account.move.line", {**line, "move_id": move_id})
@@ -227,10 +312,15 @@ class LateEdits:
     def correct_receipts(self, n: int) -> None:
         """A received quantity turns out one unit short."""
         locations, qf, quants = self._all("stock.location"), self.qty_field, self._quant_index()
-        candidates = [m for m in self._all("stock.move").values()
-                      if m["state"] == "done" and m["purchase_line_id"] and m[qf] >= 2
-                      and locations[m["location_id"]]["usage"] == "supplier"
-                      and quants.get((m["product_id"], m["location_dest_id"]), {}).get("quantity", 0) >= 1]
+        candidates = [
+            m
+            for m in self._all("stock.move").values()
+            if m["state"] == "done"
+            and m["purchase_line_id"]
+            and m[qf] >= 2
+            and locations[m["location_id"]]["usage"] == "supplier"
+            and quants.get((m["product_id"], m["location_dest_id"]), {}).get("quantity", 0) >= 1
+        ]
         layers = {}
         if "stock.valuation.layer" in self.db.models:
             layers = {l["stock_move_id"]: l for l in self._all("stock.valuation.layer").values() if l["stock_move_id"]}

@@ -39,9 +39,9 @@ class _Run:
     id: int
     number: int
     name: str
-    closing: str | None                                   # stop_at of a closed session
+    closing: str | None  # stop_at of a closed session
     seq: int = 0
-    out: dict[Item, int] = field(default_factory=dict)   # units delivered, to move at closing
+    out: dict[Item, int] = field(default_factory=dict)  # units delivered, to move at closing
     back: dict[Item, int] = field(default_factory=dict)  # units returned
 
 
@@ -55,7 +55,7 @@ class PointOfSale:
         self.customers = sim.company.individuals
         self.sessions = 0
         self.extra_lines = floor_exp_rate(sim.scale.lines_per_order - 1)
-        self.invoiced_state = "invoiced" if sim.version <= 18 else None     # 19: invoiced orders stay done
+        self.invoiced_state = "invoiced" if sim.version <= 18 else None  # 19: invoiced orders stay done
 
     def play(self, day: dt.date) -> None:
         last = day == self.sim.end
@@ -70,9 +70,19 @@ class PointOfSale:
         opened = sim.at(day, store.open_s - 900 + rng.random() * 600)
         stop_s = store.close_s + (HOUR if night else 0) + 600 + int(rng.random() * 1800)
         closing = sim.at(day, stop_s) if state == "closed" else None
-        sid = self.books.add("pos.session", {
-            "name": name, "config_id": store.config_id, "user_id": store.cashier, "state": state,
-            "start_at": opened, "stop_at": closing or False, "create_date": opened, "write_date": closing or opened})
+        sid = self.books.add(
+            "pos.session",
+            {
+                "name": name,
+                "config_id": store.config_id,
+                "user_id": store.cashier,
+                "state": state,
+                "start_at": opened,
+                "stop_at": closing or False,
+                "create_date": opened,
+                "write_date": closing or opened,
+            },
+        )
         run = _Run(store, day, sid, self.sessions, name, closing)
         for seconds, kind in self._plan(store, day, closing is not None, night):
             if kind == "refund":
@@ -92,7 +102,7 @@ class PointOfSale:
         starts = rng.choices(store.slots, cum_weights=store.slot_cum, k=len(kinds))
         times = sorted(min(s + int(rng.random() * 900), store.close_s - 1) for s in starts)
         plan = list(zip(times, kinds))
-        if night:   # around midnight: at least one order before it and one after (next local date)
+        if night:  # around midnight: at least one order before it and one after (next local date)
             late = [23 * HOUR + 1800 + int(rng.random() * 1800), DAY_S + int(rng.random() * 1800)]
             late += [23 * HOUR + 1800 + int(rng.random() * HOUR) for _ in range(int(rng.random() * 4))]
             plan += [(s, "sale") for s in sorted(late)]
@@ -136,8 +146,14 @@ class PointOfSale:
             basket.append((item, qty, discount, False))
         return basket
 
-    def _order(self, run: _Run, seconds: int, state: str, partner: int | bool,
-               basket: list[tuple[Item, int, float, int | bool]]) -> tuple[Record, list[int]]:
+    def _order(
+        self,
+        run: _Run,
+        seconds: int,
+        state: str,
+        partner: int | bool,
+        basket: list[tuple[Item, int, float, int | bool]],
+    ) -> tuple[Record, list[int]]:
         store, books = run.store, self.books
         store.order_seq += 1
         run.seq += 1
@@ -146,11 +162,24 @@ class PointOfSale:
         costed = counted and run.closing is not None
         written = run.closing if costed else stamp
         order = {
-            "name": f"{store.name}/{store.order_seq:04d}", "pos_reference": f"Order {run.number:05d}-001-{run.seq:04d}",
-            "session_id": run.id, "config_id": store.config_id, "company_id": 1, "partner_id": partner,
-            "user_id": store.cashier, "date_order": stamp, "state": state, "amount_tax": 0.0, "amount_total": 0.0,
-            "amount_paid": 0.0, "amount_return": 0.0, "account_move": False, "is_invoiced": False,
-            "create_date": stamp, "write_date": written}
+            "name": f"{store.name}/{store.order_seq:04d}",
+            "pos_reference": f"Order {run.number:05d}-001-{run.seq:04d}",
+            "session_id": run.id,
+            "config_id": store.config_id,
+            "company_id": 1,
+            "partner_id": partner,
+            "user_id": store.cashier,
+            "date_order": stamp,
+            "state": state,
+            "amount_tax": 0.0,
+            "amount_total": 0.0,
+            "amount_paid": 0.0,
+            "amount_return": 0.0,
+            "account_move": False,
+            "is_invoiced": False,
+            "create_date": stamp,
+            "write_date": written,
+        }
         oid = books.add("pos.order", order)
         costs = self.sim.costs.prices(run.day if seconds < DAY_S else run.day + ONE_DAY)
         total = tax = 0.0
@@ -159,13 +188,27 @@ class PointOfSale:
             subtotal = round(qty * item.price * (1 - discount / 100), 2)
             vat = round(subtotal * item.vat, 2)
             store.line_seq += 1
-            line_ids.append(books.add("pos.order.line", {
-                "name": f"{store.name}/{store.line_seq:04d}", "full_product_name": item.label, "order_id": oid,
-                "product_id": item.id, "qty": float(qty), "price_unit": item.price, "discount": discount,
-                "price_subtotal": subtotal, "price_subtotal_incl": round(subtotal + vat, 2),
-                "total_cost": round(qty * costs[item.index], 2) if costed else 0.0,
-                "is_total_cost_computed": costed, "refunded_orderline_id": refunded,
-                "create_date": stamp, "write_date": written}))
+            line_ids.append(
+                books.add(
+                    "pos.order.line",
+                    {
+                        "name": f"{store.name}/{store.line_seq:04d}",
+                        "full_product_name": item.label,
+                        "order_id": oid,
+                        "product_id": item.id,
+                        "qty": float(qty),
+                        "price_unit": item.price,
+                        "discount": discount,
+                        "price_subtotal": subtotal,
+                        "price_subtotal_incl": round(subtotal + vat, 2),
+                        "total_cost": round(qty * costs[item.index], 2) if costed else 0.0,
+                        "is_total_cost_computed": costed,
+                        "refunded_orderline_id": refunded,
+                        "create_date": stamp,
+                        "write_date": written,
+                    },
+                )
+            )
             total += subtotal + vat
             tax += vat
             if counted and item.kind == STORABLE:
@@ -220,8 +263,19 @@ class PointOfSale:
         customers = sim.company.customers_loc
         for moved, src, dest in ((run.out, store.stock_loc, customers), (run.back, customers, store.stock_loc)):
             if moved:
-                lines = [(item, qty, qty, False, costs[item.index])
-                         for item, qty in sorted(moved.items(), key=lambda kv: kv[0].index)]
-                sim.stock.transfer(name=sim.stock.picking_name(store, "POS"), ptype=store.type_pos, src=src,
-                                   dest=dest, lines=lines, when=run.closing, created=run.closing, cost_day=cost_day,
-                                   origin=run.name, sync=False)
+                lines = [
+                    (item, qty, qty, False, costs[item.index])
+                    for item, qty in sorted(moved.items(), key=lambda kv: kv[0].index)
+                ]
+                sim.stock.transfer(
+                    name=sim.stock.picking_name(store, "POS"),
+                    ptype=store.type_pos,
+                    src=src,
+                    dest=dest,
+                    lines=lines,
+                    when=run.closing,
+                    created=run.closing,
+                    cost_day=cost_day,
+                    origin=run.name,
+                    sync=False,
+                )

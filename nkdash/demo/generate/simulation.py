@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from nkdash.demo.generate.base import Batch, Books, Clock, Store, yesterday
 from nkdash.demo.generate.catalogue import HOUR, ONE_DAY

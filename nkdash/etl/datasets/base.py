@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +34,7 @@ Domain = list[Any]
 Totals = dict[str, float]
 T = TypeVar("T")
 
-ALL_RECORDS = {"active_test": False}   # read archived records too (they may still be referenced)
+ALL_RECORDS = {"active_test": False}  # read archived records too (they may still be referenced)
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
@@ -57,7 +58,7 @@ class Source:
     date_field: str | None = None
     parent: str | None = None
     context: Mapping[str, Any] | None = None
-    profile_fields: tuple[str, ...] = ()   # VersionProfile attributes naming version-dependent fields
+    profile_fields: tuple[str, ...] = ()  # VersionProfile attributes naming version-dependent fields
 
     def field_list(self, profile: VersionProfile) -> list[str]:
         return [*self.fields, *(getattr(profile, attr) for attr in self.profile_fields)]
@@ -81,8 +82,8 @@ class Context:
     meta: MetaStore
     tz: dt.tzinfo
     dates: tuple[dt.date, ...] = ()  # every business date this run loads (for per-run caches)
-    full: bool = False              # dimensions: reload everything, ignore watermarks
-    watermarks: dict[str, dt.datetime] = field(default_factory=dict)   # to commit after a unit succeeds
+    full: bool = False  # dimensions: reload everything, ignore watermarks
+    watermarks: dict[str, dt.datetime] = field(default_factory=dict)  # to commit after a unit succeeds
     _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -105,9 +106,11 @@ class Context:
 
     def lookup(self, table: str, column: str) -> dict[int, Any]:
         """``{id: column}`` of a dimension table, built once per run."""
+
         def build() -> dict[int, Any]:
             dim = self.dim(table)
             return dict(zip(dim.column("id").to_pylist(), dim.column(column).to_pylist()))
+
         return self.cached(("lookup", table, column), build)
 
     def read(self, source: Source, domain: Domain) -> Iterator[dict[str, Any]]:
@@ -143,8 +146,9 @@ class Context:
         return headers, self.read_table(lines, [(lines.parent, "in", sorted(headers.column("id").to_pylist()))])
 
 
-def date_domain(client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo,
-                prefix: str = "") -> Domain:
+def date_domain(
+    client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo, prefix: str = ""
+) -> Domain:
     """Domain selecting business date ``day``: a date field equals it; a datetime field
     falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it through a many2one."""
     name = prefix + date_field
@@ -165,9 +169,9 @@ class Dataset:
     extract: Callable[[Context, dt.date], dict[str, pa.Table]]
     source_totals: Callable[[Context, dt.date], Totals] | None = None
     lake_totals: Callable[[Mapping[str, pa.Table]], Totals] | None = None
-    inputs: tuple[DatasetName, ...] = ()   # datasets whose partitions this one is built from
-    partitioned: bool = True               # False: whole tables (dimensions)
-    stale_onward: bool = False             # a change on date D also changes every later date
+    inputs: tuple[DatasetName, ...] = ()  # datasets whose partitions this one is built from
+    partitioned: bool = True  # False: whole tables (dimensions)
+    stale_onward: bool = False  # a change on date D also changes every later date
 
     @property
     def table_names(self) -> tuple[str, ...]:

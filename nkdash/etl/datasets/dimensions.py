@@ -10,8 +10,9 @@ after the watermark of their model are read and replace their old rows; the firs
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,34 +43,69 @@ def _keys(*names: str) -> tuple:
 
 def product_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
     storable = rec[profile.storable_field]
-    return {"id": rec["id"], "name": rec["name"], "default_code": rec["default_code"], "barcode": rec["barcode"],
-            "category_id": rec["categ_id"], "list_price": rec["list_price"],
-            "standard_price": rec["standard_price"],
-            "storable": storable is True or storable == "product", "sale_ok": rec["sale_ok"],
-            "available_in_pos": rec["available_in_pos"], "active": rec["active"], "write_date": rec["write_date"]}
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "default_code": rec["default_code"],
+        "barcode": rec["barcode"],
+        "category_id": rec["categ_id"],
+        "list_price": rec["list_price"],
+        "standard_price": rec["standard_price"],
+        "storable": storable is True or storable == "product",
+        "sale_ok": rec["sale_ok"],
+        "available_in_pos": rec["available_in_pos"],
+        "active": rec["active"],
+        "write_date": rec["write_date"],
+    }
 
 
 def category_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
-    return {"id": rec["id"], "name": rec["name"], "complete_name": rec["complete_name"],
-            "parent_id": rec["parent_id"], "write_date": rec["write_date"]}
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "complete_name": rec["complete_name"],
+        "parent_id": rec["parent_id"],
+        "write_date": rec["write_date"],
+    }
 
 
 def partner_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
-    return {"id": rec["id"], "name": rec["name"], "ref": rec["ref"], "city": rec["city"],
-            "is_company": rec["is_company"], "customer_rank": rec["customer_rank"],
-            "supplier_rank": rec["supplier_rank"], "parent_id": rec["parent_id"], "active": rec["active"],
-            "write_date": rec["write_date"]}
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "ref": rec["ref"],
+        "city": rec["city"],
+        "is_company": rec["is_company"],
+        "customer_rank": rec["customer_rank"],
+        "supplier_rank": rec["supplier_rank"],
+        "parent_id": rec["parent_id"],
+        "active": rec["active"],
+        "write_date": rec["write_date"],
+    }
 
 
 def location_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
-    return {"id": rec["id"], "name": rec["name"], "complete_name": rec["complete_name"], "usage": rec["usage"],
-            "parent_id": rec["location_id"], "warehouse_id": rec["warehouse_id"],
-            "scrap_location": rec["scrap_location"], "active": rec["active"], "write_date": rec["write_date"]}
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "complete_name": rec["complete_name"],
+        "usage": rec["usage"],
+        "parent_id": rec["location_id"],
+        "warehouse_id": rec["warehouse_id"],
+        "scrap_location": rec["scrap_location"],
+        "active": rec["active"],
+        "write_date": rec["write_date"],
+    }
 
 
 def store_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
-    return {"id": rec["id"], "name": rec["name"], "warehouse_id": rec["warehouse_id"], "active": rec["active"],
-            "write_date": rec["write_date"]}
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "warehouse_id": rec["warehouse_id"],
+        "active": rec["active"],
+        "write_date": rec["write_date"],
+    }
 
 
 def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
@@ -77,44 +113,119 @@ def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
 
 
 DIMS: tuple[Dim, ...] = (
-    Dim(Table("dim_product", _schema(
-            ("name", pa.string()), ("default_code", pa.string()), ("barcode", pa.string()),
-            ("category_id", pa.int64()), ("list_price", pa.float64()), ("standard_price", pa.float64()),
-            ("storable", pa.bool_()), ("sale_ok", pa.bool_()), ("available_in_pos", pa.bool_()),
-            ("active", pa.bool_())),
-            checks=(*_keys("name", "category_id"), Relationship("category_id", "dim_category"))),
-        Source("product.product", ("name", "default_code", "barcode", "categ_id", "list_price", "standard_price",
-                                   "sale_ok", "available_in_pos", "active", "write_date"),
-               profile_fields=("storable_field",), context=ALL_RECORDS),
-        product_row),
-    Dim(Table("dim_category", _schema(
-            ("name", pa.string()), ("complete_name", pa.string()), ("parent_id", pa.int64())),
-            checks=(*_keys("name"), Relationship("parent_id", "dim_category"))),
+    Dim(
+        Table(
+            "dim_product",
+            _schema(
+                ("name", pa.string()),
+                ("default_code", pa.string()),
+                ("barcode", pa.string()),
+                ("category_id", pa.int64()),
+                ("list_price", pa.float64()),
+                ("standard_price", pa.float64()),
+                ("storable", pa.bool_()),
+                ("sale_ok", pa.bool_()),
+                ("available_in_pos", pa.bool_()),
+                ("active", pa.bool_()),
+            ),
+            checks=(*_keys("name", "category_id"), Relationship("category_id", "dim_category")),
+        ),
+        Source(
+            "product.product",
+            (
+                "name",
+                "default_code",
+                "barcode",
+                "categ_id",
+                "list_price",
+                "standard_price",
+                "sale_ok",
+                "available_in_pos",
+                "active",
+                "write_date",
+            ),
+            profile_fields=("storable_field",),
+            context=ALL_RECORDS,
+        ),
+        product_row,
+    ),
+    Dim(
+        Table(
+            "dim_category",
+            _schema(("name", pa.string()), ("complete_name", pa.string()), ("parent_id", pa.int64())),
+            checks=(*_keys("name"), Relationship("parent_id", "dim_category")),
+        ),
         Source("product.category", ("name", "complete_name", "parent_id", "write_date"), context=ALL_RECORDS),
-        category_row),
-    Dim(Table("dim_partner", _schema(
-            ("name", pa.string()), ("ref", pa.string()), ("city", pa.string()), ("is_company", pa.bool_()),
-            ("customer_rank", pa.int64()), ("supplier_rank", pa.int64()), ("parent_id", pa.int64()),
-            ("active", pa.bool_())),
-            checks=(*_keys(), Relationship("parent_id", "dim_partner"))),
-        Source("res.partner", ("name", "ref", "city", "is_company", "customer_rank", "supplier_rank", "parent_id",
-                               "active", "write_date"), context=ALL_RECORDS),
-        partner_row),
-    Dim(Table("dim_location", _schema(
-            ("name", pa.string()), ("complete_name", pa.string()), ("usage", pa.string()),
-            ("parent_id", pa.int64()), ("warehouse_id", pa.int64()), ("scrap_location", pa.bool_()),
-            ("active", pa.bool_())),
-            checks=(*_keys("usage"), Relationship("parent_id", "dim_location"),
-                    AcceptedValues("usage", ("supplier", "view", "internal", "customer", "inventory",
-                                             "production", "transit")))),
-        Source("stock.location", ("name", "complete_name", "usage", "location_id", "warehouse_id", "scrap_location",
-                                  "active", "write_date"), context=ALL_RECORDS),
-        location_row),
-    Dim(Table("dim_store", _schema(
-            ("name", pa.string()), ("warehouse_id", pa.int64()), ("active", pa.bool_())),
-            checks=_keys("name")),
+        category_row,
+    ),
+    Dim(
+        Table(
+            "dim_partner",
+            _schema(
+                ("name", pa.string()),
+                ("ref", pa.string()),
+                ("city", pa.string()),
+                ("is_company", pa.bool_()),
+                ("customer_rank", pa.int64()),
+                ("supplier_rank", pa.int64()),
+                ("parent_id", pa.int64()),
+                ("active", pa.bool_()),
+            ),
+            checks=(*_keys(), Relationship("parent_id", "dim_partner")),
+        ),
+        Source(
+            "res.partner",
+            (
+                "name",
+                "ref",
+                "city",
+                "is_company",
+                "customer_rank",
+                "supplier_rank",
+                "parent_id",
+                "active",
+                "write_date",
+            ),
+            context=ALL_RECORDS,
+        ),
+        partner_row,
+    ),
+    Dim(
+        Table(
+            "dim_location",
+            _schema(
+                ("name", pa.string()),
+                ("complete_name", pa.string()),
+                ("usage", pa.string()),
+                ("parent_id", pa.int64()),
+                ("warehouse_id", pa.int64()),
+                ("scrap_location", pa.bool_()),
+                ("active", pa.bool_()),
+            ),
+            checks=(
+                *_keys("usage"),
+                Relationship("parent_id", "dim_location"),
+                AcceptedValues(
+                    "usage", ("supplier", "view", "internal", "customer", "inventory", "production", "transit")
+                ),
+            ),
+        ),
+        Source(
+            "stock.location",
+            ("name", "complete_name", "usage", "location_id", "warehouse_id", "scrap_location", "active", "write_date"),
+            context=ALL_RECORDS,
+        ),
+        location_row,
+    ),
+    Dim(
+        Table(
+            "dim_store",
+            _schema(("name", pa.string()), ("warehouse_id", pa.int64()), ("active", pa.bool_())),
+            checks=_keys("name"),
+        ),
         Source("pos.config", ("name", "warehouse_id", "active", "write_date"), context=ALL_RECORDS),
-        store_row),
+        store_row,
+    ),
 )
 
 
@@ -144,8 +255,7 @@ def extract(ctx: Context, day: dt.date | None) -> dict[str, pa.Table]:
 
 def source_totals(ctx: Context, day: dt.date | None) -> Totals:
     """How many records of each model Odoo has, archived included (counted by Odoo)."""
-    return {dim.table.name: float(ctx.client.search_count(dim.source.model, [], context=ALL_RECORDS))
-            for dim in DIMS}
+    return {dim.table.name: float(ctx.client.search_count(dim.source.model, [], context=ALL_RECORDS)) for dim in DIMS}
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -153,7 +263,12 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 DIMENSIONS = Dataset(
-    name="dimensions", title="Dimensions", tables=tuple(d.table for d in DIMS),
-    sources=tuple(d.source for d in DIMS), extract=extract, source_totals=source_totals,
-    lake_totals=lake_totals, partitioned=False,
+    name="dimensions",
+    title="Dimensions",
+    tables=tuple(d.table for d in DIMS),
+    sources=tuple(d.source for d in DIMS),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
+    partitioned=False,
 )

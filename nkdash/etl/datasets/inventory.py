@@ -19,7 +19,8 @@ other           anything else (transit, returns to a vendor, ...)
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +42,15 @@ from nkdash.etl.datasets.checks import AcceptedValues, NotNull, PartitionDate, R
 
 MoveKind = Literal["receipt", "delivery", "return", "internal", "adjustment", "scrap", "manufacturing", "other"]
 MOVE_KINDS: tuple[MoveKind, ...] = (
-    "receipt", "delivery", "return", "internal", "adjustment", "scrap", "manufacturing", "other")
+    "receipt",
+    "delivery",
+    "return",
+    "internal",
+    "adjustment",
+    "scrap",
+    "manufacturing",
+    "other",
+)
 KIND_BY_USAGE: dict[tuple[str, str], MoveKind] = {
     ("supplier", "internal"): "receipt",
     ("internal", "customer"): "delivery",
@@ -53,41 +62,59 @@ KIND_BY_USAGE: dict[tuple[str, str], MoveKind] = {
 
 MOVES = Source(
     "stock.move",
-    fields=("reference", "product_id", "location_id", "location_dest_id", "product_uom_qty", "price_unit",
-            "picking_type_id", "date", "write_date"),
+    fields=(
+        "reference",
+        "product_id",
+        "location_id",
+        "location_dest_id",
+        "product_uom_qty",
+        "price_unit",
+        "picking_type_id",
+        "date",
+        "write_date",
+    ),
     profile_fields=("move_qty_field",),
     where=lambda profile: [("state", "=", "done")],
     date_field="date",
 )
 
-SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("move_id", pa.int64()),
-    ("reference", pa.string()),
-    ("product_id", pa.int64()),
-    ("location_id", pa.int64()),
-    ("location_dest_id", pa.int64()),
-    ("src_usage", pa.string()),
-    ("dest_usage", pa.string()),
-    ("kind", pa.string()),
-    ("qty", pa.float64()),
-    ("product_uom_qty", pa.float64()),
-    ("price_unit", pa.float64()),
-    ("picking_type_id", pa.int64()),
-    ("date_done", UTC_TIMESTAMP),
-    ("write_date", UTC_TIMESTAMP),
-])
+SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("move_id", pa.int64()),
+        ("reference", pa.string()),
+        ("product_id", pa.int64()),
+        ("location_id", pa.int64()),
+        ("location_dest_id", pa.int64()),
+        ("src_usage", pa.string()),
+        ("dest_usage", pa.string()),
+        ("kind", pa.string()),
+        ("qty", pa.float64()),
+        ("product_uom_qty", pa.float64()),
+        ("price_unit", pa.float64()),
+        ("picking_type_id", pa.int64()),
+        ("date_done", UTC_TIMESTAMP),
+        ("write_date", UTC_TIMESTAMP),
+    ]
+)
 
-TABLE = Table("fact_inventory_moves", SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("move_id"), NotNull("product_id"), NotNull("location_id"), NotNull("location_dest_id"),
-    NotNull("kind"),
-    Unique(("move_id",)),
-    AcceptedValues("kind", MOVE_KINDS),
-    Relationship("product_id", "dim_product"),
-    Relationship("location_id", "dim_location"),
-    Relationship("location_dest_id", "dim_location"),
-))
+TABLE = Table(
+    "fact_inventory_moves",
+    SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("move_id"),
+        NotNull("product_id"),
+        NotNull("location_id"),
+        NotNull("location_dest_id"),
+        NotNull("kind"),
+        Unique(("move_id",)),
+        AcceptedValues("kind", MOVE_KINDS),
+        Relationship("product_id", "dim_product"),
+        Relationship("location_id", "dim_location"),
+        Relationship("location_dest_id", "dim_location"),
+    ),
+)
 SUMS = {"qty": "qty"}
 
 
@@ -107,16 +134,29 @@ def table(ctx: Context, day: dt.date, moves: pa.Table) -> pa.Table:
     dest = pc.index_in(moves["location_dest_id"], value_set=locations["id"])
     src_usage, dest_usage = locations["usage"].take(src), locations["usage"].take(dest)
     scrap = pc.fill_null(locations["scrap_location"].take(dest), False)
-    kinds = [move_kind(s, d, bool(x)) for s, d, x in zip(src_usage.to_pylist(), dest_usage.to_pylist(),
-                                                          scrap.to_pylist())]
-    return shape(SCHEMA, day, {
-        "move_id": moves["id"], "reference": moves["reference"], "product_id": moves["product_id"],
-        "location_id": moves["location_id"], "location_dest_id": moves["location_dest_id"],
-        "src_usage": src_usage, "dest_usage": dest_usage, "kind": pa.array(kinds, pa.string()),
-        "qty": moves[ctx.profile.move_qty_field], "product_uom_qty": moves["product_uom_qty"],
-        "price_unit": moves["price_unit"], "picking_type_id": moves["picking_type_id"], "date_done": moves["date"],
-        "write_date": moves["write_date"],
-    })
+    kinds = [
+        move_kind(s, d, bool(x)) for s, d, x in zip(src_usage.to_pylist(), dest_usage.to_pylist(), scrap.to_pylist())
+    ]
+    return shape(
+        SCHEMA,
+        day,
+        {
+            "move_id": moves["id"],
+            "reference": moves["reference"],
+            "product_id": moves["product_id"],
+            "location_id": moves["location_id"],
+            "location_dest_id": moves["location_dest_id"],
+            "src_usage": src_usage,
+            "dest_usage": dest_usage,
+            "kind": pa.array(kinds, pa.string()),
+            "qty": moves[ctx.profile.move_qty_field],
+            "product_uom_qty": moves["product_uom_qty"],
+            "price_unit": moves["price_unit"],
+            "picking_type_id": moves["picking_type_id"],
+            "date_done": moves["date"],
+            "write_date": moves["write_date"],
+        },
+    )
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
@@ -136,6 +176,11 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 INVENTORY = Dataset(
-    name="inventory", title="Inventory Moves", tables=(TABLE,), sources=(MOVES,), extract=extract,
-    source_totals=source_totals, lake_totals=lake_totals,
+    name="inventory",
+    title="Inventory Moves",
+    tables=(TABLE,),
+    sources=(MOVES,),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
 )

@@ -11,7 +11,7 @@ negative); it and the cost are derived by ``profit``. A product line may have no
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 import pyarrow as pa
 
@@ -37,54 +37,75 @@ SALE_TYPES = ("out_invoice", "out_refund")
 MOVES = Source(
     "account.move",
     fields=("name", "move_type", "partner_id", "invoice_date", "write_date"),
-    where=lambda profile: [("move_type", "in", list(SALE_TYPES)), ("state", "=", "posted"),
-                           ("pos_order_ids", "=", False)],
+    where=lambda profile: [
+        ("move_type", "in", list(SALE_TYPES)),
+        ("state", "=", "posted"),
+        ("pos_order_ids", "=", False),
+    ],
     date_field="invoice_date",
 )
 LINES = Source(
     "account.move.line",
-    fields=("move_id", "product_id", "quantity", "price_unit", "discount", "price_subtotal", "balance",
-            "write_date"),
+    fields=("move_id", "product_id", "quantity", "price_unit", "discount", "price_subtotal", "balance", "write_date"),
     where=lambda profile: [("display_type", "=", "product")],
     parent="move_id",
 )
 
-SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("line_id", pa.int64()),
-    ("move_id", pa.int64()),
-    ("move_ref", pa.string()),
-    ("move_type", pa.string()),
-    ("partner_id", pa.int64()),
-    ("product_id", pa.int64()),
-    ("quantity", pa.float64()),
-    ("price_unit", pa.float64()),
-    ("discount", pa.float64()),
-    ("price_subtotal", pa.float64()),
-    ("balance", pa.float64()),
-    ("write_date", UTC_TIMESTAMP),
-])
+SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("line_id", pa.int64()),
+        ("move_id", pa.int64()),
+        ("move_ref", pa.string()),
+        ("move_type", pa.string()),
+        ("partner_id", pa.int64()),
+        ("product_id", pa.int64()),
+        ("quantity", pa.float64()),
+        ("price_unit", pa.float64()),
+        ("discount", pa.float64()),
+        ("price_subtotal", pa.float64()),
+        ("balance", pa.float64()),
+        ("write_date", UTC_TIMESTAMP),
+    ]
+)
 
-TABLE = Table("fact_invoice_sales", SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("line_id"), NotNull("move_id"),
-    Unique(("line_id",)),
-    AcceptedValues("move_type", SALE_TYPES),
-    Relationship("product_id", "dim_product"),
-    Relationship("partner_id", "dim_partner"),
-))
+TABLE = Table(
+    "fact_invoice_sales",
+    SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("line_id"),
+        NotNull("move_id"),
+        Unique(("line_id",)),
+        AcceptedValues("move_type", SALE_TYPES),
+        Relationship("product_id", "dim_product"),
+        Relationship("partner_id", "dim_partner"),
+    ),
+)
 SUMS = {"quantity": "quantity", "balance": "balance"}
 
 
 def table(day: dt.date, moves: pa.Table, lines: pa.Table) -> pa.Table:
     """The fact of ``day`` from its invoices and their product lines (columns of the Odoo fields)."""
     move = parent_rows(lines, "move_id", moves)
-    return shape(SCHEMA, day, {
-        "line_id": lines["id"], "move_id": move["id"], "move_ref": move["name"], "move_type": move["move_type"],
-        "partner_id": move["partner_id"], "product_id": lines["product_id"], "quantity": lines["quantity"],
-        "price_unit": lines["price_unit"], "discount": lines["discount"], "price_subtotal": lines["price_subtotal"],
-        "balance": lines["balance"], "write_date": latest_column(move["write_date"], lines["write_date"]),
-    })
+    return shape(
+        SCHEMA,
+        day,
+        {
+            "line_id": lines["id"],
+            "move_id": move["id"],
+            "move_ref": move["name"],
+            "move_type": move["move_type"],
+            "partner_id": move["partner_id"],
+            "product_id": lines["product_id"],
+            "quantity": lines["quantity"],
+            "price_unit": lines["price_unit"],
+            "discount": lines["discount"],
+            "price_subtotal": lines["price_subtotal"],
+            "balance": lines["balance"],
+            "write_date": latest_column(move["write_date"], lines["write_date"]),
+        },
+    )
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
@@ -95,8 +116,11 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 def odoo_domain(ctx: Context, day: dt.date) -> Domain:
     """The product lines of ``day``'s counted invoices, as one ``account.move.line`` domain."""
     moves = [(f"move_id.{name}", op, value) for name, op, value in MOVES.where(ctx.profile)]
-    return [*moves, *LINES.where(ctx.profile),
-            *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id.")]
+    return [
+        *moves,
+        *LINES.where(ctx.profile),
+        *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id."),
+    ]
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
@@ -108,6 +132,11 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 INVOICES = Dataset(
-    name="invoices", title="Invoice Sales", tables=(TABLE,), sources=(MOVES, LINES), extract=extract,
-    source_totals=source_totals, lake_totals=lake_totals,
+    name="invoices",
+    title="Invoice Sales",
+    tables=(TABLE,),
+    sources=(MOVES, LINES),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
 )

@@ -26,7 +26,8 @@ Rules (DESIGN.md):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,69 +55,89 @@ SALES_GROUP_BY = GROUP_BY[:-1]
 ORDERS_GROUP_BY = ("date", "channel", "store_id")
 SUMMED = ("qty", "revenue", "cost", "margin")
 
-SALES_SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("channel", pa.string()),
-    ("source_line_id", pa.int64()),
-    ("order_ref", pa.string()),
-    ("store_id", pa.int64()),
-    ("partner_id", pa.int64()),
-    ("product_id", pa.int64()),
-    ("category_id", pa.int64()),
-    ("qty", pa.float64()),
-    ("revenue", pa.float64()),
-    ("cost", pa.float64()),
-    ("margin", pa.float64()),
-    ("cost_source", pa.string()),
-])
-AGG_SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("channel", pa.string()),
-    ("store_id", pa.int64()),
-    ("category_id", pa.int64()),
-    ("product_id", pa.int64()),
-    ("qty", pa.float64()),
-    ("revenue", pa.float64()),
-    ("cost", pa.float64()),
-    ("margin", pa.float64()),
-    ("lines", pa.int64()),
-])
+SALES_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("channel", pa.string()),
+        ("source_line_id", pa.int64()),
+        ("order_ref", pa.string()),
+        ("store_id", pa.int64()),
+        ("partner_id", pa.int64()),
+        ("product_id", pa.int64()),
+        ("category_id", pa.int64()),
+        ("qty", pa.float64()),
+        ("revenue", pa.float64()),
+        ("cost", pa.float64()),
+        ("margin", pa.float64()),
+        ("cost_source", pa.string()),
+    ]
+)
+AGG_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("channel", pa.string()),
+        ("store_id", pa.int64()),
+        ("category_id", pa.int64()),
+        ("product_id", pa.int64()),
+        ("qty", pa.float64()),
+        ("revenue", pa.float64()),
+        ("cost", pa.float64()),
+        ("margin", pa.float64()),
+        ("lines", pa.int64()),
+    ]
+)
 SALES_AGG_SCHEMA = pa.schema([field for field in AGG_SCHEMA if field.name != "product_id"])
-ORDERS_SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("channel", pa.string()),
-    ("store_id", pa.int64()),
-    ("orders", pa.int64()),
-    ("refunds", pa.int64()),
-    ("order_revenue", pa.float64()),
-])
+ORDERS_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("channel", pa.string()),
+        ("store_id", pa.int64()),
+        ("orders", pa.int64()),
+        ("refunds", pa.int64()),
+        ("order_revenue", pa.float64()),
+    ]
+)
 
-SALES = Table("fact_sales", SALES_SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("channel"), NotNull("source_line_id"), NotNull("cost_source"),
-    Unique(("channel", "source_line_id")),
-    AcceptedValues("channel", CHANNELS),
-    AcceptedValues("cost_source", COST_SOURCES),
-    Difference("margin", "revenue", "cost"),
-    Relationship("product_id", "dim_product"),
-    Relationship("category_id", "dim_category"),
-    Relationship("store_id", "dim_store"),
-    Relationship("partner_id", "dim_partner"),
-))
-AGG = Table("agg_profit_daily", AGG_SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("channel"),
-    Unique(GROUP_BY),
-    SumsOf("fact_sales", by=GROUP_BY, sums=SUMMED, count="lines"),
-))
-SALES_AGG = Table("agg_sales_daily", SALES_AGG_SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("channel"),
-    Unique(SALES_GROUP_BY),
-    SumsOf("fact_sales", by=SALES_GROUP_BY, sums=SUMMED, count="lines"),
-    Relationship("store_id", "dim_store"),
-    Relationship("category_id", "dim_category"),
-))
+SALES = Table(
+    "fact_sales",
+    SALES_SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("channel"),
+        NotNull("source_line_id"),
+        NotNull("cost_source"),
+        Unique(("channel", "source_line_id")),
+        AcceptedValues("channel", CHANNELS),
+        AcceptedValues("cost_source", COST_SOURCES),
+        Difference("margin", "revenue", "cost"),
+        Relationship("product_id", "dim_product"),
+        Relationship("category_id", "dim_category"),
+        Relationship("store_id", "dim_store"),
+        Relationship("partner_id", "dim_partner"),
+    ),
+)
+AGG = Table(
+    "agg_profit_daily",
+    AGG_SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("channel"),
+        Unique(GROUP_BY),
+        SumsOf("fact_sales", by=GROUP_BY, sums=SUMMED, count="lines"),
+    ),
+)
+SALES_AGG = Table(
+    "agg_sales_daily",
+    SALES_AGG_SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("channel"),
+        Unique(SALES_GROUP_BY),
+        SumsOf("fact_sales", by=SALES_GROUP_BY, sums=SUMMED, count="lines"),
+        Relationship("store_id", "dim_store"),
+        Relationship("category_id", "dim_category"),
+    ),
+)
 LAYER_MODEL = "stock.valuation.layer"
 
 
@@ -149,20 +170,28 @@ def standard_prices(ctx: Context, products: Column, rows: Column, needed: Column
     if pc.any(missing).as_py():
         raise MissingProduct(products.filter(missing)[0].as_py())
     price = ctx.dim("dim_product").column("standard_price").take(rows)
-    return pc.if_else(pc.fill_null(pc.equal(price, 0.0), True), 0.0, price)   # `price or 0.0`
+    return pc.if_else(pc.fill_null(pc.equal(price, 0.0), True), 0.0, price)  # `price or 0.0`
 
 
-def sales_table(ctx: Context, day: dt.date, channel: Channel, lines: pa.Table, rows: Column,
-                columns: Mapping[str, Column]) -> pa.Table:
+def sales_table(
+    ctx: Context, day: dt.date, channel: Channel, lines: pa.Table, rows: Column, columns: Mapping[str, Column]
+) -> pa.Table:
     """``fact_sales`` of one channel's lines: ``columns`` plus the channel, the product's
     category and the margin."""
     count = lines.num_rows
-    return shape(SALES_SCHEMA, day, {
-        **columns, "channel": pa.repeat(pa.scalar(channel), count), "source_line_id": lines["line_id"],
-        "partner_id": lines["partner_id"], "product_id": lines["product_id"],
-        "category_id": ctx.dim("dim_product").column("category_id").take(rows),
-        "margin": pc.subtract(columns["revenue"], columns["cost"]),
-    })
+    return shape(
+        SALES_SCHEMA,
+        day,
+        {
+            **columns,
+            "channel": pa.repeat(pa.scalar(channel), count),
+            "source_line_id": lines["line_id"],
+            "partner_id": lines["partner_id"],
+            "product_id": lines["product_id"],
+            "category_id": ctx.dim("dim_product").column("category_id").take(rows),
+            "margin": pc.subtract(columns["revenue"], columns["cost"]),
+        },
+    )
 
 
 def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
@@ -170,12 +199,21 @@ def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
     qty, rows = lines["qty"], product_rows(ctx, lines["product_id"])
     computed = pc.fill_null(lines["is_total_cost_computed"], False)
     price = standard_prices(ctx, lines["product_id"], rows, pc.invert(computed))
-    return sales_table(ctx, day, "pos", lines, rows, {
-        "order_ref": lines["order_ref"], "store_id": lines["store_id"], "qty": qty,
-        "revenue": signed_column(lines["price_subtotal"], qty),
-        "cost": pc.if_else(computed, signed_column(lines["total_cost"], qty), pc.multiply(qty, price)),
-        "cost_source": pc.if_else(computed, "pos_total_cost", "standard_price"),
-    })
+    return sales_table(
+        ctx,
+        day,
+        "pos",
+        lines,
+        rows,
+        {
+            "order_ref": lines["order_ref"],
+            "store_id": lines["store_id"],
+            "qty": qty,
+            "revenue": signed_column(lines["price_subtotal"], qty),
+            "cost": pc.if_else(computed, signed_column(lines["total_cost"], qty), pc.multiply(qty, price)),
+            "cost_source": pc.if_else(computed, "pos_total_cost", "standard_price"),
+        },
+    )
 
 
 def pos_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
@@ -194,8 +232,12 @@ def layer_costs(ctx: Context, day: dt.date, products: set[int]) -> dict[int, flo
     remaining, found = set(products), {}
     while remaining:
         batch = ctx.client.search_read(
-            LAYER_MODEL, [("product_id", "in", sorted(remaining)), ("create_date", "<", until)],
-            ["product_id", "unit_cost"], order="create_date desc, id desc", limit=size)
+            LAYER_MODEL,
+            [("product_id", "in", sorted(remaining)), ("create_date", "<", until)],
+            ["product_id", "unit_cost"],
+            order="create_date desc, id desc",
+            limit=size,
+        )
         for layer in batch:
             found.setdefault(layer["product_id"], layer["unit_cost"])
         remaining -= found.keys()
@@ -207,20 +249,32 @@ def layer_costs(ctx: Context, day: dt.date, products: set[int]) -> dict[int, flo
 def invoice_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
     """``fact_sales`` of the day's invoice lines (``fact_invoice_sales``)."""
     products, rows = lines["product_id"], product_rows(ctx, lines["product_id"])
-    layers = (layer_costs(ctx, day, set(pc.unique(products).drop_null().to_pylist()))
-              if ctx.profile.has_valuation_layer else {})
+    layers = (
+        layer_costs(ctx, day, set(pc.unique(products).drop_null().to_pylist()))
+        if ctx.profile.has_valuation_layer
+        else {}
+    )
     layer = pc.index_in(products, value_set=pa.array(list(layers), pa.int64()))
     has_product, has_layer = pc.is_valid(products), pc.is_valid(layer)
     price = standard_prices(ctx, products, rows, pc.and_(has_product, pc.invert(has_layer)))
     unit = pc.if_else(has_layer, pa.array(list(layers.values()), pa.float64()).take(layer), price)
     refund = pc.fill_null(pc.equal(lines["move_type"], "out_refund"), False)
     qty = pc.if_else(refund, pc.negate(lines["quantity"]), lines["quantity"])
-    return sales_table(ctx, day, "invoice", lines, rows, {
-        "order_ref": lines["move_ref"], "store_id": pa.nulls(lines.num_rows, pa.int64()), "qty": qty,
-        "revenue": pc.negate(lines["balance"]),
-        "cost": pc.multiply(qty, pc.if_else(has_product, unit, 0.0)),
-        "cost_source": pc.if_else(has_product, pc.if_else(has_layer, "valuation_layer", "standard_price"), "none"),
-    })
+    return sales_table(
+        ctx,
+        day,
+        "invoice",
+        lines,
+        rows,
+        {
+            "order_ref": lines["move_ref"],
+            "store_id": pa.nulls(lines.num_rows, pa.int64()),
+            "qty": qty,
+            "revenue": pc.negate(lines["balance"]),
+            "cost": pc.multiply(qty, pc.if_else(has_product, unit, 0.0)),
+            "cost_source": pc.if_else(has_product, pc.if_else(has_layer, "valuation_layer", "standard_price"), "none"),
+        },
+    )
 
 
 def invoice_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
@@ -231,7 +285,8 @@ def invoice_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str,
 def aggregate(sales: pa.Table, by: tuple[str, ...] = GROUP_BY, schema: pa.Schema = AGG_SCHEMA) -> pa.Table:
     """Sums of ``fact_sales`` per ``by`` (single-threaded: same bits every run)."""
     grouped = sales.group_by(list(by), use_threads=False).aggregate(
-        [(col, "sum") for col in SUMMED] + [("source_line_id", "count")])
+        [(col, "sum") for col in SUMMED] + [("source_line_id", "count")]
+    )
     columns = {key: grouped.column(key) for key in by}
     columns.update({col: grouped.column(f"{col}_sum") for col in SUMMED})
     columns["lines"] = grouped.column("source_line_id_count")
@@ -249,23 +304,31 @@ def orders_of(sales: pa.Table) -> pa.Table:
     per_order = sales.group_by([*ORDERS_GROUP_BY, "order_ref"], use_threads=False).aggregate([("revenue", "sum")])
     revenue = per_order.column("revenue_sum")
     positive, negative = pc.greater(revenue, 0), pc.less(revenue, 0)
-    per_order = per_order.append_column("is_order", pc.cast(positive, pa.int64())).append_column(
-        "is_refund", pc.cast(negative, pa.int64())).append_column(
-        "order_revenue", pc.if_else(positive, revenue, pa.scalar(0.0)))
+    per_order = (
+        per_order.append_column("is_order", pc.cast(positive, pa.int64()))
+        .append_column("is_refund", pc.cast(negative, pa.int64()))
+        .append_column("order_revenue", pc.if_else(positive, revenue, pa.scalar(0.0)))
+    )
     grouped = per_order.group_by(list(ORDERS_GROUP_BY), use_threads=False).aggregate(
-        [("is_order", "sum"), ("is_refund", "sum"), ("order_revenue", "sum")])
+        [("is_order", "sum"), ("is_refund", "sum"), ("order_revenue", "sum")]
+    )
     columns = [grouped.column(k) for k in ORDERS_GROUP_BY] + [
-        grouped.column(c) for c in ("is_order_sum", "is_refund_sum", "order_revenue_sum")]
+        grouped.column(c) for c in ("is_order_sum", "is_refund_sum", "order_revenue_sum")
+    ]
     return pa.table(columns, schema=ORDERS_SCHEMA).sort_by([(k, "ascending") for k in ORDERS_GROUP_BY[1:]])
 
 
-ORDERS_AGG = Table("agg_orders_daily", ORDERS_SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("channel"),
-    Unique(ORDERS_GROUP_BY),
-    Recomputed("fact_sales", orders_of, by=ORDERS_GROUP_BY, values=("orders", "refunds", "order_revenue")),
-    Relationship("store_id", "dim_store"),
-))
+ORDERS_AGG = Table(
+    "agg_orders_daily",
+    ORDERS_SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("channel"),
+        Unique(ORDERS_GROUP_BY),
+        Recomputed("fact_sales", orders_of, by=ORDERS_GROUP_BY, values=("orders", "refunds", "order_revenue")),
+        Relationship("store_id", "dim_store"),
+    ),
+)
 
 
 def aggregates(sales: pa.Table) -> dict[str, pa.Table]:
@@ -284,8 +347,12 @@ def source_totals(ctx: Context, day: dt.date) -> Totals:
     """Per channel, the line count and revenue as Odoo counts and sums them."""
     pos_totals = odoo_totals(ctx, pos.LINES.model, pos.odoo_domain(ctx, day), {"revenue": "price_subtotal"})
     inv_totals = odoo_totals(ctx, invoices.LINES.model, invoices.odoo_domain(ctx, day), {"balance": "balance"})
-    return {"pos_lines": pos_totals["count"], "pos_revenue": pos_totals["revenue"],
-            "invoice_lines": inv_totals["count"], "invoice_revenue": -inv_totals["balance"]}
+    return {
+        "pos_lines": pos_totals["count"],
+        "pos_revenue": pos_totals["revenue"],
+        "invoice_lines": inv_totals["count"],
+        "invoice_revenue": -inv_totals["balance"],
+    }
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -299,6 +366,12 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 PROFIT = Dataset(
-    name="profit", title="Profit (Cost + Aggreg)", tables=(SALES, AGG, SALES_AGG, ORDERS_AGG), sources=(), extract=extract,
-    source_totals=source_totals, lake_totals=lake_totals, inputs=("pos", "invoices"),
+    name="profit",
+    title="Profit (Cost + Aggreg)",
+    tables=(SALES, AGG, SALES_AGG, ORDERS_AGG),
+    sources=(),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
+    inputs=("pos", "invoices"),
 )

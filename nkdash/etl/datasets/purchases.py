@@ -8,7 +8,7 @@ carry no product and are left out.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 import pyarrow as pa
 
@@ -39,54 +39,84 @@ ORDERS = Source(
 )
 LINES = Source(
     "purchase.order.line",
-    fields=("order_id", "product_id", "product_qty", "qty_received", "qty_invoiced", "price_unit",
-            "price_subtotal", "price_total", "write_date"),
+    fields=(
+        "order_id",
+        "product_id",
+        "product_qty",
+        "qty_received",
+        "qty_invoiced",
+        "price_unit",
+        "price_subtotal",
+        "price_total",
+        "write_date",
+    ),
     where=lambda profile: [("display_type", "=", False)],
     parent="order_id",
 )
 
-SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("line_id", pa.int64()),
-    ("order_id", pa.int64()),
-    ("order_ref", pa.string()),
-    ("partner_id", pa.int64()),
-    ("picking_type_id", pa.int64()),
-    ("product_id", pa.int64()),
-    ("product_qty", pa.float64()),
-    ("qty_received", pa.float64()),
-    ("qty_invoiced", pa.float64()),
-    ("price_unit", pa.float64()),
-    ("price_subtotal", pa.float64()),
-    ("price_total", pa.float64()),
-    ("state", pa.string()),
-    ("date_approve", UTC_TIMESTAMP),
-    ("write_date", UTC_TIMESTAMP),
-])
+SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("line_id", pa.int64()),
+        ("order_id", pa.int64()),
+        ("order_ref", pa.string()),
+        ("partner_id", pa.int64()),
+        ("picking_type_id", pa.int64()),
+        ("product_id", pa.int64()),
+        ("product_qty", pa.float64()),
+        ("qty_received", pa.float64()),
+        ("qty_invoiced", pa.float64()),
+        ("price_unit", pa.float64()),
+        ("price_subtotal", pa.float64()),
+        ("price_total", pa.float64()),
+        ("state", pa.string()),
+        ("date_approve", UTC_TIMESTAMP),
+        ("write_date", UTC_TIMESTAMP),
+    ]
+)
 
-TABLE = Table("fact_purchases", SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("line_id"), NotNull("order_id"), NotNull("partner_id"), NotNull("product_id"),
-    Unique(("line_id",)),
-    AcceptedValues("state", CONFIRMED),
-    Relationship("product_id", "dim_product"),
-    Relationship("partner_id", "dim_partner"),
-))
+TABLE = Table(
+    "fact_purchases",
+    SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("line_id"),
+        NotNull("order_id"),
+        NotNull("partner_id"),
+        NotNull("product_id"),
+        Unique(("line_id",)),
+        AcceptedValues("state", CONFIRMED),
+        Relationship("product_id", "dim_product"),
+        Relationship("partner_id", "dim_partner"),
+    ),
+)
 SUMS = {"product_qty": "product_qty", "price_subtotal": "price_subtotal"}
 
 
 def table(day: dt.date, orders: pa.Table, lines: pa.Table) -> pa.Table:
     """The fact of ``day`` from its orders and their product lines (columns of the Odoo fields)."""
     order = parent_rows(lines, "order_id", orders)
-    return shape(SCHEMA, day, {
-        "line_id": lines["id"], "order_id": order["id"], "order_ref": order["name"],
-        "partner_id": order["partner_id"], "picking_type_id": order["picking_type_id"],
-        "product_id": lines["product_id"], "product_qty": lines["product_qty"],
-        "qty_received": lines["qty_received"], "qty_invoiced": lines["qty_invoiced"],
-        "price_unit": lines["price_unit"], "price_subtotal": lines["price_subtotal"],
-        "price_total": lines["price_total"], "state": order["state"], "date_approve": order["date_approve"],
-        "write_date": latest_column(order["write_date"], lines["write_date"]),
-    })
+    return shape(
+        SCHEMA,
+        day,
+        {
+            "line_id": lines["id"],
+            "order_id": order["id"],
+            "order_ref": order["name"],
+            "partner_id": order["partner_id"],
+            "picking_type_id": order["picking_type_id"],
+            "product_id": lines["product_id"],
+            "product_qty": lines["product_qty"],
+            "qty_received": lines["qty_received"],
+            "qty_invoiced": lines["qty_invoiced"],
+            "price_unit": lines["price_unit"],
+            "price_subtotal": lines["price_subtotal"],
+            "price_total": lines["price_total"],
+            "state": order["state"],
+            "date_approve": order["date_approve"],
+            "write_date": latest_column(order["write_date"], lines["write_date"]),
+        },
+    )
 
 
 def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
@@ -95,8 +125,11 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 
 
 def odoo_domain(ctx: Context, day: dt.date) -> Domain:
-    return [("order_id.state", "in", list(CONFIRMED)), *LINES.where(ctx.profile),
-            *date_domain(ctx.client, ORDERS.model, "date_approve", day, ctx.tz, prefix="order_id.")]
+    return [
+        ("order_id.state", "in", list(CONFIRMED)),
+        *LINES.where(ctx.profile),
+        *date_domain(ctx.client, ORDERS.model, "date_approve", day, ctx.tz, prefix="order_id."),
+    ]
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
@@ -108,6 +141,11 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 PURCHASES = Dataset(
-    name="purchases", title="Purchases", tables=(TABLE,), sources=(ORDERS, LINES), extract=extract,
-    source_totals=source_totals, lake_totals=lake_totals,
+    name="purchases",
+    title="Purchases",
+    tables=(TABLE,),
+    sources=(ORDERS, LINES),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Mapping
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,8 +21,8 @@ from nkdash.etl.datasets.base import Context, Dataset, Domain, Source, Table, To
 from nkdash.etl.datasets.checks import NotNull, PartitionDate, Relationship, Unique
 from nkdash.odoo import VersionProfile, format_datetime
 
-Key = tuple[int, int]            # (product_id, location_id)
-Move = tuple[dt.datetime, int, int, int, float]   # (date, product, source, destination, qty)
+Key = tuple[int, int]  # (product_id, location_id)
+Move = tuple[dt.datetime, int, int, int, float]  # (date, product, source, destination, qty)
 
 
 def storable(profile: VersionProfile) -> Domain:
@@ -42,29 +42,37 @@ MOVES = Source(
     date_field="date",
 )
 
-SCHEMA = pa.schema([
-    ("date", pa.date32()),
-    ("product_id", pa.int64()),
-    ("location_id", pa.int64()),
-    ("warehouse_id", pa.int64()),
-    ("quantity", pa.float64()),
-])
+SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("product_id", pa.int64()),
+        ("location_id", pa.int64()),
+        ("warehouse_id", pa.int64()),
+        ("quantity", pa.float64()),
+    ]
+)
 
-TABLE = Table("fact_stock_quants", SCHEMA, checks=(
-    PartitionDate(),
-    NotNull("product_id"), NotNull("location_id"),
-    Unique(("product_id", "location_id")),
-    Relationship("product_id", "dim_product"),
-    Relationship("location_id", "dim_location"),
-))
+TABLE = Table(
+    "fact_stock_quants",
+    SCHEMA,
+    checks=(
+        PartitionDate(),
+        NotNull("product_id"),
+        NotNull("location_id"),
+        Unique(("product_id", "location_id")),
+        Relationship("product_id", "dim_product"),
+        Relationship("location_id", "dim_location"),
+    ),
+)
 
 
 def current_levels(ctx: Context) -> dict[Key, float]:
     """Today's quants summed per product and internal location (read once per run)."""
     levels: dict[Key, float] = defaultdict(float)
     for quants in ctx.read_pages(QUANTS, []):
-        for key, quantity in zip(zip(quants["product_id"].to_pylist(), quants["location_id"].to_pylist()),
-                                 quants["quantity"].to_pylist()):
+        for key, quantity in zip(
+            zip(quants["product_id"].to_pylist(), quants["location_id"].to_pylist()), quants["quantity"].to_pylist()
+        ):
             levels[key] += quantity
     return levels
 
@@ -101,8 +109,13 @@ def table(ctx: Context, day: dt.date, levels: Mapping[Key, float]) -> pa.Table:
     """One row per product and location with stock (rounded to 6 decimals), sorted."""
     products, locations = zip(*levels) if levels else ((), ())
     quantity = pa.array([_round6(q) for q in levels.values()], pa.float64())
-    stock = pa.table({"product_id": pa.array(products, pa.int64()), "location_id": pa.array(locations, pa.int64()),
-                      "quantity": quantity}).filter(pc.not_equal(quantity, 0.0))
+    stock = pa.table(
+        {
+            "product_id": pa.array(products, pa.int64()),
+            "location_id": pa.array(locations, pa.int64()),
+            "quantity": quantity,
+        }
+    ).filter(pc.not_equal(quantity, 0.0))
     stock = stock.sort_by([("product_id", "ascending"), ("location_id", "ascending")])
     dim = ctx.dim("dim_location")
     warehouse = dim["warehouse_id"].take(pc.index_in(stock["location_id"], value_set=dim["id"]))
@@ -116,8 +129,7 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 def source_totals(ctx: Context, day: dt.date) -> Totals:
     """Odoo's own sums: quants now - later moves in + later moves out (internal locations)."""
     qty = ctx.profile.move_qty_field
-    later = [*MOVES.where(ctx.profile),
-             ("date", ">=", format_datetime(day_start(day + dt.timedelta(days=1), ctx.tz)))]
+    later = [*MOVES.where(ctx.profile), ("date", ">=", format_datetime(day_start(day + dt.timedelta(days=1), ctx.tz)))]
     now = odoo_totals(ctx, QUANTS.model, QUANTS.where(ctx.profile), {"quantity": "quantity"})
     inflow = odoo_totals(ctx, MOVES.model, [*later, ("location_dest_id.usage", "=", "internal")], {"qty": qty})
     outflow = odoo_totals(ctx, MOVES.model, [*later, ("location_id.usage", "=", "internal")], {"qty": qty})
@@ -129,6 +141,12 @@ def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
 
 
 STOCK_QUANTS = Dataset(
-    name="stock-quants", title="Stock Quants", tables=(TABLE,), sources=(QUANTS, MOVES), extract=extract,
-    source_totals=source_totals, lake_totals=lake_totals, stale_onward=True,
+    name="stock-quants",
+    title="Stock Quants",
+    tables=(TABLE,),
+    sources=(QUANTS, MOVES),
+    extract=extract,
+    source_totals=source_totals,
+    lake_totals=lake_totals,
+    stale_onward=True,
 )
