@@ -49,7 +49,7 @@ class Secret:
 
 @dataclass(frozen=True)
 class Settings:
-    # Odoo source. No ODOO_URL -> the embedded demo Odoo.
+    # Odoo source. ODOO_URL=demo: the embedded demo Odoo; unset: commands that need Odoo refuse.
     odoo_url: str | None = None
     odoo_db: str = "demo"
     odoo_user: str = "admin"
@@ -77,7 +77,7 @@ class Settings:
     # Background work (huey): "sqlite" (file under state_dir) or "redis" (redis_url).
     queue: str = "sqlite"
     redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
-    # The embedded demo Odoo (used when odoo_url is None).
+    # The embedded demo Odoo (used when ODOO_URL=demo).
     demo_version: int = 17
     demo_seed: int = 42
     demo_scale: str = "small"
@@ -86,7 +86,8 @@ class Settings:
 
     @property
     def uses_demo(self) -> bool:
-        return not self.odoo_url
+        """ODOO_URL=demo: the embedded demo company, asked for explicitly."""
+        return self.odoo_url == DEMO_URL
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -156,12 +157,17 @@ def _protocol(name: str, value: str) -> str:
     return _choice(name, value, PROTOCOLS)
 
 
+DEMO_URL = "demo"  # ODOO_URL=demo: the embedded demo Odoo
+
+
 def _url(name: str, value: str) -> str | None:
     value = value.strip().rstrip("/")
     if not value:
         return None
+    if value == DEMO_URL:
+        return value
     if not value.startswith(("http://", "https://")):
-        raise ConfigError(name, "must start with http:// or https://")
+        raise ConfigError(name, "must start with http:// or https:// (or be `demo` for the embedded demo Odoo)")
     return value
 
 
@@ -189,11 +195,12 @@ def _version(name: str, value: str) -> int:
     return n
 
 
-def _scale(name: str, value: str) -> str:
-    from nkdash.demo.generate import SCALES  # local: keeps settings import-light
+DEMO_SCALES: tuple[str, ...] = ("tiny", "small", "medium", "full")  # nkdash.demo.generate.SCALES
 
-    if value not in SCALES:
-        raise ConfigError(name, f"expected one of {', '.join(SCALES)}, got {value!r}")
+
+def _scale(name: str, value: str) -> str:
+    if value not in DEMO_SCALES:
+        raise ConfigError(name, f"expected one of {', '.join(DEMO_SCALES)}, got {value!r}")
     return value
 
 
@@ -253,7 +260,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | os.PathL
         if var in values:
             kwargs[attr] = parse(var, values[var])  # type: ignore[operator]
     settings = Settings(**kwargs)
-    if settings.odoo_url and not values.get("ODOO_PASSWORD"):
+    if settings.odoo_url and not settings.uses_demo and not values.get("ODOO_PASSWORD"):
         raise ConfigError("ODOO_PASSWORD", "is required when ODOO_URL is set")
     return settings
 

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_env.sh
 install_python
-exec .venv/bin/nkdash up "$@"
+exec .venv/bin/nkdash up --demo "$@"

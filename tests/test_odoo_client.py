@@ -9,6 +9,7 @@ from nkdash.demo import Faults, start_demo
 from nkdash.demo.generate import DemoConfig
 from nkdash.demo.store import User
 from nkdash.errors import (
+    ConfigError,
     OdooAccessDenied,
     OdooAccessError,
     OdooAuthError,
@@ -219,11 +220,13 @@ def test_transient_errors_are_retried_until_success(protocol):
         assert client.retried == 8
 
 
-def test_connect_uses_the_embedded_demo_and_picks_the_protocol(tmp_path):
-    base = Settings(lake=tmp_path, demo_scale="tiny", demo_days=3, odoo_retries=1, odoo_backoff=0.01)
+def test_connect_uses_the_embedded_demo_when_asked_and_picks_the_protocol(tmp_path):
+    base = Settings(odoo_url="demo", lake=tmp_path, demo_scale="tiny", demo_days=3, odoo_retries=1, odoo_backoff=0.01)
     assert connect(base.with_(demo_version=17)).protocol == "jsonrpc"
     assert connect(base.with_(demo_version=19, odoo_password=Secret("demo-api-key"))).protocol == "json2"
     assert connect(base.with_(demo_version=19, odoo_protocol="xmlrpc")).protocol == "xmlrpc"
+    with pytest.raises(ConfigError, match="ODOO_URL"):  # nothing configured: never the demo by default
+        connect(base.with_(odoo_url=None))
 
 
 # ---------------------------------------------------------------- the prefetching pager

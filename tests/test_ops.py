@@ -18,9 +18,9 @@ from nkdash.jobs import backend, control
 from nkdash.jobs import schedule as jobs_schedule
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
+from nkdash.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 from nkdash.ops import backups, common, monitoring, recovery, refresh, runbook, services, tables
 from nkdash.settings import Secret
-from nkdash.web.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 
 from .conftest import END, TZ
 
@@ -28,7 +28,7 @@ DAY = dt.date(2024, 3, 30)
 TODAY = END + dt.timedelta(days=2)  # the clock: yesterday is the day after the demo's last date
 YESTERDAY = TODAY - dt.timedelta(days=1)
 
-# Every procedure of the old runbook (DESIGN.md, "What the old runbook asked for"), one key each.
+# Every procedure of the old runbook (the Dash + Celery stack nkdash replaces), one key each.
 OLD_RUNBOOK = {
     "schedule.daily",
     "refresh.pos",

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,11 +9,34 @@ from nkdash.errors import ConfigError
 from nkdash.settings import ENV_VARS, Secret, Settings, load_settings
 
 
-def test_defaults_use_the_demo_odoo():
+def test_defaults_name_no_odoo_and_the_demo_is_asked_for():
     s = load_settings({}, env_file=None)
-    assert s.uses_demo and s.odoo_url is None
+    assert not s.uses_demo and s.odoo_url is None  # a lost ODOO_URL never means "the demo company"
     assert s.lake == Path("data-lake")
     assert s.odoo_protocol == "auto"
+    demo = load_settings({"ODOO_URL": "demo"}, env_file=None)  # no password needed for the demo
+    assert demo.uses_demo and demo.odoo_url == "demo"
+
+
+def test_without_odoo_a_command_that_needs_it_stops_with_one_line(tmp_path, capsys):
+    """No ODOO_URL and no demo asked for: exit 2, one line naming ODOO_URL, nothing written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ODOO_", "NKDASH_"))}
+    env |= {
+        "NKDASH_LAKE": str(tmp_path / "lake"),
+        "NKDASH_STATE_DIR": str(tmp_path / "state"),
+        "NKDASH_LOG_DIR": str(tmp_path / "logs"),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "nkdash", "refresh", "pos", "--date", "2024-03-01"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "ODOO_URL" in run.stderr and "demo" in run.stderr
+    assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").rglob("*.parquet"))
 
 
 def test_env_file_then_environment_wins(tmp_path):

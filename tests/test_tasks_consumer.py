@@ -17,7 +17,9 @@ import tasks
 from nkdash.demo import DemoServer, Faults, start_demo
 from nkdash.errors import InputError
 from nkdash.etl import refresh
-from nkdash.jobs import backend, control, locks, requests, schedule, work, worker
+from nkdash.etl.runner import input_ready
+from nkdash.jobs import backend, control, locks, requests, schedule, worker
+from nkdash.lake import Lake
 from nkdash.odoo import business_tz
 from nkdash.settings import Settings
 from tests.conftest import DATES, demo_config
@@ -146,7 +148,7 @@ def test_killed_consumer_leaves_a_state_the_next_run_repairs(slow_demo, tmp_path
     assert status.state == "running"  # what the history knew
     assert set(locks.locks(settings)) == {f"pos:{day}"}
     meta = backend.huey_for(settings).history.meta
-    assert meta.partition("pos", day) is None and not work.input_ready(meta, settings, "pos", day)
+    assert meta.partition("pos", day) is None and not input_ready(meta, Lake(settings.lake), "pos", day)
 
     slow_demo.faults = Faults()
     consumers(settings)  # recovers on start

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from nkdash import etl
+from nkdash.cli import up
 from nkdash.lake import Lake
-from nkdash.ops import up
 
 from .conftest import DATES
 

@@ -26,10 +26,10 @@ from nkdash.errors import ConfigError
 from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
+from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
 from nkdash.web.app import build_app, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
-from nkdash.web.health import check_health, queue_status
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"

@@ -62,7 +62,7 @@ def odoo_check(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     client = connect(settings)
-    where = settings.odoo_url or "embedded demo Odoo"
+    where = "the embedded demo Odoo" if settings.uses_demo else settings.odoo_url
     print(
         f"ok: Odoo {client.version} at {where}, database {client.db!r}, user {client.login!r} "
         f"(uid {client.uid}), protocol {client.protocol}, timezone {client.user_tz()}"
@@ -86,20 +86,25 @@ def _up_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--port", type=int, default=None, help="web port (default NKDASH_WEB_PORT; 0 = a free one)")
     p.add_argument("--no-serve", action="store_true", help="load and validate, then exit (no worker, no web app)")
+    p.add_argument(
+        "--demo", action="store_true", help="run on the embedded demo company (writes ODOO_URL=demo into .env)"
+    )
 
 
-@command("up", "bring everything up: demo Odoo (if no ODOO_URL), load the lake, validate, worker + web app", _up_args)
+@command("up", "bring everything up: load the lake from Odoo (or --demo), validate, worker + web app", _up_args)
 def up_command(args: argparse.Namespace) -> int:
     import logging
     import os
     import sys
 
+    from nkdash.cli.up import up
     from nkdash.errors import InputError
-    from nkdash.ops.up import up
 
     if not 1 <= args.days <= 366:
         raise InputError(f"--days must be between 1 and 366, got {args.days}", args.days)
-    code = up(days=args.days, serve=not args.no_serve, port=args.port, say=lambda m: print(m, flush=True))
+    code = up(
+        days=args.days, serve=not args.no_serve, port=args.port, demo=args.demo, say=lambda m: print(m, flush=True)
+    )
     if args.no_serve:
         return code
     logging.shutdown()  # served notebooks leave native threads behind: skip finalization (see serve)

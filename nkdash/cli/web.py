@@ -27,8 +27,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 @command("serve", "serve the notebooks (viewer/operator login), an index page and /health", _serve_args)
 def serve_command(args: argparse.Namespace) -> int:
+    from nkdash.notebooks import NOTEBOOKS_DIR
     from nkdash.web.app import serve
-    from nkdash.web.notebooks import NOTEBOOKS_DIR
 
     serve(
         get_settings(),

@@ -1,4 +1,34 @@
-"""The query engine of the dashboards: cached, timed, read-only queries over the lake."""
+"""The query engine of the dashboards: cached, timed, read-only queries over the lake.
+
+Each page module (sales, profit, inventory, purchases) declares its queries with
+:func:`query`; each returns a pandas DataFrame.
+
+Every query
+
+- reads the smallest aggregate that answers it: ``agg_sales_daily`` (sales, margin,
+  units per date, channel, store, category) and ``agg_orders_daily`` (orders, refunds,
+  baskets per date, channel, store); ``agg_profit_daily`` per product; the fact tables
+  only for what no aggregate holds (orders of a category selection from ``fact_sales``,
+  stock from ``fact_stock_quants``, moves, purchases);
+- reads the aggregates and dimensions from memory: :class:`~nkdash.dashboards.memtables.Memory`
+  holds them as native DuckDB tables, loaded per lake file for the dates queries ask for
+  and kept equal to the listed files (a replaced, deleted or quarantined partition's rows
+  go); the other tables are registered as pyarrow datasets over the listed files;
+- filters every fact on ``date BETWEEN $start AND $end`` with bound dates, and sees only
+  the files of the dates it may read (each registered with its date, so a narrower filter
+  skips files unopened): partitions outside the range are never opened;
+- binds every value (dates, store and category id lists, granularity); identifiers in
+  the SQL come from this module only, never from a caller;
+- is cached: a small LRU per :class:`Dashboard` keyed by (query, arguments, lake state),
+  where the lake state is the listing of the files the query can read (the tables' files
+  for the dates in range, and the dimensions) — the very files its SQL is given. Lake
+  files are content-addressed, so any reload, deletion or quarantine of a partition in
+  range changes the key, and nothing else does. The listing is cached per directory
+  mtime (:class:`~nkdash.lake.listing.Listing`); a miss that another thread is computing is
+  waited for, not computed twice;
+- is timed: each execution (a cache miss) goes to ``MetaStore.record_query`` for
+  ``nkdash monitor``.
+"""
 
 from __future__ import annotations
 
@@ -251,7 +281,7 @@ class Dashboard:
         running = (self._local.__dict__.get("files") or [({}, frozenset(), None)])[-1]
         inside = table in running[0] and running[2] is not None and (running[2].start, running[2].end) == (start, end)
         listed = running[0][table] if inside else self.listing.data_files(table, start, end)
-        day = _last_date(listed, start, end)
+        day = last_date(listed, start, end)
         return tuple(f for f in listed if day in f.dates) if day is not None else ()
 
     def sql(
@@ -513,7 +543,7 @@ def _filters_in(args: tuple) -> Filters | None:
     return next((a for a in args if isinstance(a, Filters)), None)
 
 
-def _last_date(files: Iterable[DataFile], start: dt.date, end: dt.date) -> dt.date | None:
+def last_date(files: Iterable[DataFile], start: dt.date, end: dt.date) -> dt.date | None:
     return max((d for f in files for d in f.dates if start <= d <= end), default=None)
 
 
@@ -525,7 +555,7 @@ def _table_span(
     if table in WHOLE or filters is None:
         return None, None
     if table in reads.snapshot:
-        day = _last_date(files, filters.start, filters.end)
+        day = last_date(files, filters.start, filters.end)
         return (day, day) if day is not None else (filters.start, filters.start)
     return _span(reads, filters)
 

@@ -1,4 +1,9 @@
-"""What a dashboard is filtered by: a period, stores, categories; and the closed choices."""
+"""What a dashboard is filtered by, and the closed choices (grains, breakdowns).
+
+Filters: a :class:`Filters` holds the date range, store ids and category ids. Store ids
+are ``dim_store.id`` (POS configs); invoice sales have no store, so a store filter leaves
+them out. A category id selects the category and all its subcategories.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +49,8 @@ class Filters:
                 raise InputError(f"{name} must be a date, got {value!r}", value)
         if self.end < self.start:
             raise InputError(f"the period ends ({self.end}) before it starts ({self.start})", (self.start, self.end))
-        object.__setattr__(self, "stores", _ids("store", self.stores))
-        object.__setattr__(self, "categories", _ids("category", self.categories))
+        object.__setattr__(self, "stores", checked_ids("store", self.stores))
+        object.__setattr__(self, "categories", checked_ids("category", self.categories))
 
     @classmethod
     def of(cls, period: Sequence[dt.date], stores: Iterable[int] = (), categories: Iterable[int] = ()) -> Filters:
@@ -88,7 +93,7 @@ class Filters:
         }
 
 
-def _ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
+def checked_ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
     """Sorted, distinct, whole-number ids; anything else is refused (never reaches SQL)."""
     if isinstance(values, (str, bytes)):
         raise InputError(f"{what} ids must be a list of numbers, got {values!r}", values)
@@ -100,13 +105,13 @@ def _ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def _grain(grain: str) -> Grain:
+def checked_grain(grain: str) -> Grain:
     if grain not in GRAINS:
         raise InputError(f"granularity must be one of {', '.join(GRAINS)}, got {grain!r}", grain)
     return grain  # type: ignore[return-value]
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+def checked_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}", value)
     return value

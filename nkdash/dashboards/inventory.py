@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING, get_args
 import numpy as np
 import pandas as pd
 
-from nkdash.dashboards.engine import _last_date, query, rounded
-from nkdash.dashboards.filters import StockBy, _choice, _grain
-from nkdash.dashboards.labels import _labels
+from nkdash.dashboards.engine import last_date, query, rounded
+from nkdash.dashboards.filters import StockBy, checked_choice, checked_grain
+from nkdash.dashboards.labels import labels_of
 from nkdash.dashboards.sql import (
     CATEGORY_LABEL,
     DEPARTMENT,
     PERIOD,
     PROFIT_BY_PRODUCT,
     WAREHOUSE_STORE,
-    _categories,
-    _range,
-    _stores,
-    _warehouses,
+    in_categories,
+    in_range,
+    in_stores,
+    in_warehouses,
 )
 from nkdash.etl.datasets.inventory import MOVE_KINDS
 
@@ -39,7 +39,7 @@ STOCK = "fact_stock_quants"
 def stock_date(db: Dashboard, f: Filters) -> dt.date | None:
     """The stock snapshot a dashboard shows: the latest date in range with stock levels
     (from the cached listing: the very files the stock queries then read)."""
-    return _last_date(db.snapshot_files(STOCK, f.start, f.end), f.start, f.end)
+    return last_date(db.snapshot_files(STOCK, f.start, f.end), f.start, f.end)
 
 
 STOCK_KEYS: dict[str, tuple[str, str, str]] = {  # by -> (ids summed by, select list, joins for the labels)
@@ -74,7 +74,7 @@ def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.Data
 
     Sums by ids first, then the labels (a product has one category: the products of a
     department are the sum of its categories')."""
-    ids, select, joins = STOCK_KEYS[_choice("by", by, get_args(StockBy))]
+    ids, select, joins = STOCK_KEYS[checked_choice("by", by, get_args(StockBy))]
     day = stock_date(db, f)
     frame = db.sql(
         f"stock_levels_{by}",
@@ -83,7 +83,7 @@ def stock_levels(db: Dashboard, f: Filters, by: StockBy = "location") -> pd.Data
             SELECT {ids}, count(DISTINCT q.product_id) AS products, sum(q.quantity) AS qty,
                    sum(q.quantity * coalesce(p.standard_price, 0)) AS value
             FROM fact_stock_quants q JOIN dim_product p ON p.id = q.product_id
-            WHERE {_range("q.")} AND {_warehouses("q.warehouse_id", f)} AND {_categories("p.category_id", f)}
+            WHERE {in_range("q.")} AND {in_warehouses("q.warehouse_id", f)} AND {in_categories("p.category_id", f)}
             GROUP BY ALL)
         SELECT {select}, sum(a.products)::BIGINT AS products, sum(a.qty) AS qty, sum(a.value) AS value
         FROM a {joins}
@@ -109,7 +109,7 @@ MOVES = (
 
 def _in_stock(location: str, f: Filters) -> str:
     """The location aliased ``location`` is stock: internal, of a selected store."""
-    return f"{location}.usage = 'internal' AND {_warehouses(f'{location}.warehouse_id', f)}"
+    return f"{location}.usage = 'internal' AND {in_warehouses(f'{location}.warehouse_id', f)}"
 
 
 @query("fact_inventory_moves", "dim_product", "dim_location", "dim_store", "dim_category")
@@ -121,7 +121,7 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
     In = into an internal location (of the selected stores), out = out of one. A transfer
     between two selected shops is both.
     """
-    kinds = tuple(_choice("kind", k, MOVE_KINDS) for k in kinds)
+    kinds = tuple(checked_choice("kind", k, MOVE_KINDS) for k in kinds)
     frame = db.sql(
         "stock_moves",
         f"""
@@ -129,7 +129,7 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
             SELECT {PERIOD.format(a="m.")} AS period, m.kind, m.qty, m.qty * coalesce(p.standard_price, 0) AS value,
                    {_in_stock("d", f)} AS is_in, {_in_stock("o", f)} AS is_out
             FROM {MOVES}
-            WHERE {_range("m.")} AND {_categories("p.category_id", f)}
+            WHERE {in_range("m.")} AND {in_categories("p.category_id", f)}
               AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind::VARCHAR))
         )   -- kind: held as an ENUM (memtables); shown and sorted as text
         SELECT period, kind::VARCHAR AS kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value,
@@ -138,7 +138,7 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
         UNION ALL
         SELECT period, kind::VARCHAR, 'out', sum(qty), sum(value), count(*) FROM m WHERE is_out GROUP BY period, m.kind
         ORDER BY period, direction, kind""",
-        db.bind(f, grain=_grain(grain), kinds=list(kinds)),
+        db.bind(f, grain=checked_grain(grain), kinds=list(kinds)),
         {**f.log_params(), "grain": grain, "kinds": list(kinds)},
     )
     frame["period"] = pd.to_datetime(frame["period"])
@@ -151,7 +151,7 @@ def _last_sales(f: Filters, since: str = "$since") -> str:
     keeps a day where one store's sale and another's return net to 0)."""
     if f.stores:
         return f"""SELECT a.product_id, max(a.date) AS last_sold FROM agg_profit_daily a
-            WHERE a.date BETWEEN {since} AND $end AND {_stores("a.store_id", f)} AND a.qty > 0 GROUP BY ALL"""
+            WHERE a.date BETWEEN {since} AND $end AND {in_stores("a.store_id", f)} AND a.qty > 0 GROUP BY ALL"""
     return f"""SELECT a.product_id, max(a.date) AS last_sold FROM {PROFIT_BY_PRODUCT} a
             WHERE a.date BETWEEN {since} AND $end AND a.sold GROUP BY ALL"""
 
@@ -177,7 +177,7 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
         WITH stock AS (
             SELECT q.product_id, sum(q.quantity) AS qty
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses("q.warehouse_id", f)}
+            WHERE q.date BETWEEN $day AND $day AND {in_warehouses("q.warehouse_id", f)}
             GROUP BY ALL HAVING sum(q.quantity) > 0
         ), sold AS ({_last_sales(f)})
         SELECT stock.product_id, p.default_code AS code, p.name AS product,
@@ -187,7 +187,7 @@ def slow_movers(db: Dashboard, f: Filters) -> pd.DataFrame:
         FROM stock JOIN dim_product p ON p.id = stock.product_id
         LEFT JOIN dim_category c ON c.id = p.category_id
         LEFT JOIN sold ON sold.product_id = stock.product_id
-        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {_categories("p.category_id", f)}
+        WHERE (sold.last_sold IS NULL OR sold.last_sold < $start) AND {in_categories("p.category_id", f)}
         ORDER BY value DESC, stock.product_id""",
         db.bind(f, day=day or dt.date(1, 1, 1), since=since),
         {**f.log_params(), "stock_date": str(day)},
@@ -202,12 +202,12 @@ def _stock_out_ctes(f: Filters) -> str:
     return f"""stock AS (
             SELECT q.warehouse_id, q.product_id, sum(q.quantity) AS on_hand
             FROM fact_stock_quants q
-            WHERE q.date BETWEEN $day AND $day AND {_warehouses("q.warehouse_id", f)}
+            WHERE q.date BETWEEN $day AND $day AND {in_warehouses("q.warehouse_id", f)}
             GROUP BY ALL
         ), demand AS (
             SELECT s.warehouse_id, a.product_id, sum(a.qty) AS units, sum(a.revenue) AS revenue
             FROM agg_profit_daily a JOIN dim_store s ON s.id = a.store_id
-            WHERE {_range("a.")} AND {_stores("a.store_id", f)}
+            WHERE {in_range("a.")} AND {in_stores("a.store_id", f)}
             GROUP BY ALL HAVING sum(a.qty) > 0
         ), k AS (
             SELECT coalesce(d.warehouse_id, q.warehouse_id) AS warehouse_id,
@@ -235,17 +235,17 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
         WITH {_stock_out_ctes(f)}
         SELECT k.warehouse_id, k.product_id, p.category_id, k.on_hand, k.units AS units_sold, k.revenue
         FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
-        WHERE {_categories("p.category_id", f)} AND $has_stock""",
+        WHERE {in_categories("p.category_id", f)} AND $has_stock""",
         db.bind(f, day=day or dt.date(1, 1, 1), has_stock=day is not None),
         {**f.log_params(), "stock_date": str(day)},
     )
     values = {c: np.ma.filled(found[c], np.nan) for c in ("on_hand", "units_sold", "revenue")}
     values["daily_units"] = values["units_sold"] / float(f.days)
     products = np.ma.getdata(found["product_id"]).astype(np.int64)
-    store, rank = _labels(db, found["warehouse_id"], "warehouse_id", "name", "rank")
+    store, rank = labels_of(db, found["warehouse_id"], "warehouse_id", "name", "rank")
     order = np.lexsort((products, rank.to_numpy(float, na_value=np.inf), -values["revenue"]))  # no store: last
-    code, product = _labels(db, products, "product_id", "code", "product")
-    [category] = _labels(db, found["category_id"], "category_id", "label")
+    code, product = labels_of(db, products, "product_id", "code", "product")
+    [category] = labels_of(db, found["category_id"], "category_id", "label")
     return pd.DataFrame(
         {
             "store": store.take(order),
@@ -285,7 +285,7 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
         WITH {_stock_out_ctes(f)}, levels AS (    -- stock_levels(by='product')
             SELECT s.product_id, sum(s.on_hand) AS qty, sum(s.on_hand) * coalesce(any_value(p.standard_price), 0) AS value
             FROM stock s JOIN dim_product p ON p.id = s.product_id
-            WHERE {_categories("p.category_id", f)}
+            WHERE {in_categories("p.category_id", f)}
             GROUP BY ALL
         ), sold AS ({_last_sales(f, "$start")}
         ), slow AS (
@@ -295,12 +295,12 @@ def inventory_summary(db: Dashboard, f: Filters) -> pd.DataFrame:
         ), outs AS (      -- stock_outs
             SELECT count(*) AS stock_outs
             FROM k JOIN dim_product p ON p.id = k.product_id AND p.storable
-            WHERE {_categories("p.category_id", f)} AND $has_stock
+            WHERE {in_categories("p.category_id", f)} AND $has_stock
         ), moves AS (     -- stock_moves: quantities into and out of internal locations
             SELECT coalesce(sum(m.qty) FILTER (WHERE {_in_stock("d", f)}), 0) AS moves_in,
                    coalesce(sum(m.qty) FILTER (WHERE {_in_stock("o", f)}), 0) AS moves_out
             FROM {MOVES}
-            WHERE {_range("m.")} AND {_categories("p.category_id", f)}
+            WHERE {in_range("m.")} AND {in_categories("p.category_id", f)}
         )
         SELECT coalesce(sum(l.qty), 0) AS qty, coalesce(sum(l.value), 0) AS value,
                count(*) FILTER (WHERE l.qty > 0) AS products,

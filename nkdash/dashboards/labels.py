@@ -34,7 +34,7 @@ def category_tree(db: Dashboard) -> pd.DataFrame:
 
 
 @query("dim_product")
-def _product_labels(db: Dashboard) -> pd.DataFrame:
+def product_labels(db: Dashboard) -> pd.DataFrame:
     return db.sql("product_labels", "SELECT id, default_code AS code, name AS product FROM dim_product", {})
 
 
@@ -68,24 +68,24 @@ class Labels:
 LABELS: dict[str, tuple[str, Callable[[Dashboard], Labels]]] = {  # id column -> (dimension, its labels)
     "store_id": ("dim_store", lambda db: Labels(stores(db)[["id", "name"]])),
     "category_id": ("dim_category", lambda db: Labels(category_tree(db)[["id", "label", "department"]])),
-    "product_id": ("dim_product", lambda db: Labels(_product_labels(db))),
+    "product_id": ("dim_product", lambda db: Labels(product_labels(db))),
     "warehouse_id": ("dim_store", lambda db: Labels(_warehouse_stores(db))),
 }
 
 
 @query("dim_store")
-def _warehouse_names(db: Dashboard) -> pd.DataFrame:
+def warehouse_names(db: Dashboard) -> pd.DataFrame:
     return db.sql("warehouse_names", f"SELECT warehouse_id AS id, name FROM {WAREHOUSE_STORE} ORDER BY id", {})
 
 
 def _warehouse_stores(db: Dashboard) -> pd.DataFrame:
     """Per warehouse (``id``): its store's name (:data:`WAREHOUSE_STORE`), and ``rank``: the
     order of that name among them (DuckDB's: by bytes, nulls last)."""
-    frame = _warehouse_names(db)
+    frame = warehouse_names(db)
     return frame.assign(rank=frame["name"].rank(method="dense", na_option="bottom").astype("int64"))
 
 
-def _labels(db: Dashboard, ids: Any, column: str, *labels: str) -> list[Any]:
+def labels_of(db: Dashboard, ids: Any, column: str, *labels: str) -> list[Any]:
     """The ``labels`` of ``ids`` (of the dimension of the id column ``column``; null where
     unknown or null), from the dimension's labels kept per version of its file."""
     table, build = LABELS[column]

@@ -63,7 +63,7 @@ def default_period(
 ) -> tuple[dt.date, dt.date]:
     """The last ``days`` days ending at the latest loaded date (yesterday if nothing is)."""
     bounds = date_bounds(db, table) if bounds == "?" else bounds
-    end = bounds[1] if bounds else (today or _today()) - dt.timedelta(days=1)
+    end = bounds[1] if bounds else (today or business_today()) - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
     return (max(start, bounds[0]) if bounds else start), end
 
@@ -88,5 +88,5 @@ def selected_ids(selection: Any, column: str) -> tuple[int, ...]:
     return tuple(sorted({int(v) for v in selection[column].dropna()}))
 
 
-def _today() -> dt.date:
+def business_today() -> dt.date:
     return cal.today(cal.timezone(get_settings().tz))

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from nkdash.dashboards.engine import Reads, query, rounded
-from nkdash.dashboards.filters import ProfitBy, _choice
-from nkdash.dashboards.labels import NO_STORE, _labels
+from nkdash.dashboards.filters import ProfitBy, checked_choice
+from nkdash.dashboards.labels import NO_STORE, labels_of
 from nkdash.dashboards.sales import sales_trend
-from nkdash.dashboards.sql import PROFIT_BY_PRODUCT, SALES_BY_STORE, _categories, _range, _stores
+from nkdash.dashboards.sql import PROFIT_BY_PRODUCT, SALES_BY_STORE, in_categories, in_range, in_stores
 
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard
@@ -31,7 +31,7 @@ def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame
     share of margin; by margin, largest first.
 
     Sums by ids first (agg_sales_daily; agg_profit_daily per product), then the labels."""
-    by = _choice("by", by, get_args(ProfitBy))  # type: ignore[assignment]
+    by = checked_choice("by", by, get_args(ProfitBy))  # type: ignore[assignment]
     return (_profit_by_product if by == "product" else _profit_by_key)(db, f, by)
 
 
@@ -61,14 +61,14 @@ def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataF
         SELECT {PROFIT_IDS[by]}, sum(qty)::DOUBLE AS units, sum(revenue)::DOUBLE AS revenue,
                sum(cost)::DOUBLE AS cost, sum(margin)::DOUBLE AS margin
         FROM {source}
-        WHERE {_range()} AND {_stores("store_id", f)} AND {_categories("category_id", f)}
+        WHERE {in_range()} AND {in_stores("store_id", f)} AND {in_categories("category_id", f)}
         GROUP BY ALL""",
         db.bind(f),
         {**f.log_params(), "by": by},
     )
     values = {c: np.ma.filled(sums[c], np.nan) for c in PROFIT_SUMS}
     if by == "department":
-        [department] = _labels(db, sums["category_id"], "category_id", "department")
+        [department] = labels_of(db, sums["category_id"], "category_id", "department")
         codes, names = pd.factorize(department, use_na_sentinel=False)  # groups in order of appearance
         values = {c: np.bincount(codes, np.nan_to_num(v), len(names)) for c, v in values.items()}
         order = np.lexsort((pd.Series(names).rank(method="first", na_option="bottom").to_numpy(), -values["margin"]))
@@ -80,18 +80,18 @@ def _profit_by(db: Dashboard, f: Filters, by: ProfitBy, source: str) -> pd.DataF
         )  # nulls last
         ids = _ids_column(raw[order])
         if by == "store":
-            [store] = _labels(db, ids, "store_id", "name")
+            [store] = labels_of(db, ids, "store_id", "name")
             keys = {"store_id": ids, "store": store.fillna(NO_STORE)}
         elif by == "category":
             keys = {
                 "category_id": ids,
-                **dict(zip(("category", "department"), _labels(db, ids, "category_id", "label", "department"))),
+                **dict(zip(("category", "department"), labels_of(db, ids, "category_id", "label", "department"))),
             }
         else:
             keys = {
                 "product_id": ids,
-                **dict(zip(("code", "product"), _labels(db, ids, "product_id", "code", "product"))),
-                "category": _labels(db, sums["category_id"][order], "category_id", "label")[0],
+                **dict(zip(("code", "product"), labels_of(db, ids, "product_id", "code", "product"))),
+                "category": labels_of(db, sums["category_id"][order], "category_id", "label")[0],
             }
     values = {c: v[order] for c, v in values.items()}  # stable order: equal margins keep their ids' order
     margin, revenue = values["margin"], values["revenue"]

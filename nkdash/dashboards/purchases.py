@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any, get_args
 import pandas as pd
 
 from nkdash.dashboards.engine import query
-from nkdash.dashboards.filters import PurchasesBy, _choice, _grain, _ids
-from nkdash.dashboards.sql import CATEGORY_LABEL, DEPARTMENT, PERIOD, _categories, _fill_periods, _range, _warehouses
+from nkdash.dashboards.filters import PurchasesBy, checked_choice, checked_grain, checked_ids
+from nkdash.dashboards.sql import (
+    CATEGORY_LABEL,
+    DEPARTMENT,
+    PERIOD,
+    fill_periods,
+    in_categories,
+    in_range,
+    in_warehouses,
+)
 
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard
@@ -26,14 +34,14 @@ def _purchase_where(f: Filters) -> str:
     (stock moves with the same operation type, kind 'receipt') go to, found among the
     receipts within :data:`RECEIPT_WINDOW_DAYS` of the range (only with a store filter).
     """
-    where = f"{_range('f.')} AND {_categories('p.category_id', f)}"
+    where = f"{in_range('f.')} AND {in_categories('p.category_id', f)}"
     if not f.stores:
         return where
     return f"""{where}
         AND (f.picking_type_id IN (
             SELECT m.picking_type_id FROM fact_inventory_moves m JOIN dim_location l ON l.id = m.location_dest_id
             WHERE m.date BETWEEN $window_start AND $window_end AND m.kind = 'receipt'
-              AND {_warehouses("l.warehouse_id", f)}))"""
+              AND {in_warehouses("l.warehouse_id", f)}))"""
 
 
 def _purchase_params(db: Dashboard, f: Filters, **extra: Any) -> dict[str, Any]:
@@ -95,7 +103,7 @@ def purchases_by(db: Dashboard, f: Filters, by: PurchasesBy = "vendor") -> pd.Da
     spend (untaxed), ordered / received / invoiced quantities and values (qty x unit
     price), received_pct and invoiced_pct of the ordered value; by spend, largest first.
     Sums by ids first, then the labels."""
-    ids, select, joins = PURCHASE_KEYS[_choice("by", by, get_args(PurchasesBy))]
+    ids, select, joins = PURCHASE_KEYS[checked_choice("by", by, get_args(PurchasesBy))]
     departments = f"LEFT JOIN {DEPARTMENTS} d ON d.id = p.category_id" if by == "department" else ""
     frame = db.sql(
         f"purchases_by_{by}",
@@ -137,10 +145,10 @@ def purchase_fulfilment(db: Dashboard, f: Filters, grain: Grain = "week") -> pd.
         FROM fact_purchases f JOIN dim_product p ON p.id = f.product_id
         WHERE {_purchase_where(f)}
         GROUP BY ALL ORDER BY period""",
-        _purchase_params(db, f, grain=_grain(grain)),
+        _purchase_params(db, f, grain=checked_grain(grain)),
         {**f.log_params(), "grain": grain},
     )
-    frame = _fill_periods(frame, f, grain, ())
+    frame = fill_periods(frame, f, grain, ())
     stages = [
         frame[["period"]].assign(stage=stage, value=frame[f"{stage}_value"], qty=frame[f"{stage}_qty"])
         for stage in ("ordered", "received", "invoiced")
@@ -170,7 +178,7 @@ def open_purchases(db: Dashboard, f: Filters, vendors: tuple[int, ...] = ()) -> 
     """Purchase lines not fully received or not fully invoiced (of ``vendors`` if given):
     order, date, vendor, product, ordered / received / invoiced qty, to_receive,
     to_invoice, open_value (value still to receive); by date then order."""
-    vendors = _ids("vendor", vendors)
+    vendors = checked_ids("vendor", vendors)
     return db.sql(
         "open_purchases",
         f"""

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from nkdash.dashboards.engine import query, rounded
-from nkdash.dashboards.filters import _grain
+from nkdash.dashboards.filters import checked_grain
 from nkdash.dashboards.labels import CHANNEL_LABELS, NO_STORE, stores
-from nkdash.dashboards.sql import PERIOD, SALES_BY_STORE, _categories, _fill_periods, _range, _stores
+from nkdash.dashboards.sql import PERIOD, SALES_BY_STORE, fill_periods, in_categories, in_range, in_stores
 
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard
@@ -37,11 +37,11 @@ def _sales_sql(keys: Sequence[str], f: Filters) -> str:
     sel = "".join(f"{SALES_KEYS[k].format(a='')} AS {k}, " for k in keys)
     names = "".join(f"{k}, " for k in keys)
     on = " AND ".join(f"s.{k} IS NOT DISTINCT FROM o.{k}" for k in keys) or "TRUE"
-    where = f"{_range()} AND {_stores('store_id', f)}"
+    where = f"{in_range()} AND {in_stores('store_id', f)}"
     if f.categories:
         orders = f"""per_order AS (
             SELECT {sel}channel AS order_channel, order_ref, sum(revenue) AS revenue
-            FROM fact_sales WHERE {where} AND {_categories("category_id", f)} GROUP BY ALL
+            FROM fact_sales WHERE {where} AND {in_categories("category_id", f)} GROUP BY ALL
         ), o AS (
             SELECT {names}count_if(revenue > 0) AS orders, count_if(revenue < 0) AS refunds,
                    sum(revenue) FILTER (WHERE revenue > 0) AS order_revenue
@@ -58,7 +58,7 @@ def _sales_sql(keys: Sequence[str], f: Filters) -> str:
             SELECT {sel}sum(qty) AS units, sum(revenue) AS revenue, sum(cost) AS cost, sum(margin) AS margin,
                    sum(lines) AS lines
             FROM {SALES_BY_STORE if not f.categories else "agg_sales_daily"}
-            WHERE {where} AND {_categories("category_id", f)} GROUP BY ALL
+            WHERE {where} AND {in_categories("category_id", f)} GROUP BY ALL
         ), {orders}
         SELECT s.*, coalesce(o.orders, 0) AS orders, coalesce(o.refunds, 0) AS refunds,
                o.order_revenue / nullif(o.orders, 0) AS basket,
@@ -135,10 +135,10 @@ def sales_trend(
     frame = db.sql(
         "sales_trend",
         _sales_sql(keys, f),
-        db.bind(f, grain=_grain(grain)),
+        db.bind(f, grain=checked_grain(grain)),
         {**f.log_params(), "grain": grain, "by": by},
     )
-    frame = _fill_periods(frame, f, grain, keys[1:])
+    frame = fill_periods(frame, f, grain, keys[1:])
     if by == "store":
         frame = _store_names(db, frame)
     if by == "channel":

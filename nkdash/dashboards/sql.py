@@ -14,21 +14,21 @@ if TYPE_CHECKING:
 
 
 # Column expressions and filters, written here only. ``{a}`` is a table alias with its dot.
-def _range(a: str = "") -> str:
+def in_range(a: str = "") -> str:
     return f"{a}date BETWEEN $start AND $end"
 
 
 # A filter the Filters do not ask for is left out of the SQL (``TRUE``): a scan then does not
 # test every row against an empty list.
-def _stores(col: str, f: Filters) -> str:
+def in_stores(col: str, f: Filters) -> str:
     return f"list_contains($stores::BIGINT[], {col})" if f.stores else "TRUE"
 
 
-def _categories(col: str, f: Filters) -> str:
+def in_categories(col: str, f: Filters) -> str:
     return f"list_contains($categories::BIGINT[], {col})" if f.categories else "TRUE"
 
 
-def _warehouses(col: str, f: Filters) -> str:
+def in_warehouses(col: str, f: Filters) -> str:
     """``col`` (a warehouse id) belongs to one of the selected stores."""
     return (
         f"{col} IN (SELECT warehouse_id FROM dim_store WHERE list_contains($stores::BIGINT[], id))"
@@ -77,7 +77,7 @@ def _period_index(f: Filters, grain: Grain) -> pd.DatetimeIndex:
 PERIOD_DTYPE = pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype  # what pandas makes of dates
 
 
-def _fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
+def fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
     """Every period x key combination, zeros where nothing happened (ratios stay empty);
     by period, then keys (missing keys last). Built with numpy: a handful of rows, where
     pandas merges cost milliseconds."""

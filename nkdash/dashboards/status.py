@@ -16,8 +16,8 @@ from nkdash.dashboards.inventory import (
     stock_moves,
     stock_outs,
 )
-from nkdash.dashboards.labels import _product_labels, _warehouse_names, category_tree, stores
-from nkdash.dashboards.options import _today, date_bounds
+from nkdash.dashboards.labels import category_tree, product_labels, stores, warehouse_names
+from nkdash.dashboards.options import business_today, date_bounds
 from nkdash.dashboards.profit import profit_by
 from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, purchases_by, purchases_summary
 from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_summary, sales_trend
@@ -111,7 +111,7 @@ DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
         profit_by,
         category_tree,
         stores,
-        _product_labels,
+        product_labels,
     ),
     "inventory": (
         inventory_summary,
@@ -121,8 +121,8 @@ DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
         stock_outs,
         category_tree,
         stores,
-        _product_labels,
-        _warehouse_names,
+        product_labels,
+        warehouse_names,
     ),
     "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
 }
@@ -154,7 +154,7 @@ def freshness_badge(
     is on target, more than 3 days behind is critical); without one, the lake's listing.
     ``missing_in_period``: dates of ``f``'s range with no data for some dataset.
     """
-    today = today or _today()
+    today = today or business_today()
     rows = _freshness(db, datasets, today)
     worst = max(rows, key=lambda r: (_RANK[r["status"]], 10**6 if r["lag"] is None else r["lag"]))
     last = worst["last"]

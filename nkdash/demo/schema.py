@@ -1,7 +1,7 @@
 """The models and fields the demo Odoo serves, per Odoo version (16, 17, 18, 19).
 
 Names, types and selections follow real Odoo; only the fields nkdash and ordinary
-clients need are declared. Version differences (see DESIGN.md's table):
+clients need are declared. Version differences (see ARCHITECTURE.md, *Odoo versions*):
 
 - stock.move done quantity: ``quantity_done`` in 16, ``quantity`` from 17.
 - product storable: ``detailed_type == 'product'`` in 16/17, ``is_storable`` from 18.

@@ -1,4 +1,13 @@
-"""Change detection: which loaded dates Odoo changed since (stale dates)."""
+"""Change detection: which loaded dates Odoo changed since (stale dates).
+
+Stale means the records changed in Odoo after the date was loaded: every model a dataset
+reads has a watermark (the latest ``write_date`` seen), records written after it are mapped
+to their business dates, and those dates are marked stale, so that the lake converges on
+what Odoo says.
+
+Edits that move a record to another date mark the new date stale, not the old one; a full
+reload of the range (``refresh`` over it) repairs that rare case.
+"""
 
 from __future__ import annotations
 

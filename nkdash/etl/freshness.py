@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from nkdash import dates as cal
 from nkdash.etl.datasets import DATED
 from nkdash.lake import Lake
-from nkdash.meta import Freshness
+from nkdash.meta import Freshness, MetaStore
 from nkdash.odoo import OdooClient, business_tz
-from nkdash.ops.report import _read_only_meta
 from nkdash.settings import Settings, get_settings
 
 
@@ -50,7 +49,13 @@ def freshness_report(
 ) -> FreshnessReport:
     """Freshness of every dated dataset on ``today`` (default: today in the business timezone)."""
     settings = settings or get_settings()
-    meta = _read_only_meta(settings, lake)
+    meta = read_only_meta(settings, lake)
     today = today or cal.today(business_tz(settings, client))
     dims = meta.partition("dimensions", None)
     return FreshnessReport(today, meta.freshness(DATED, today), dims and dims["loaded_at"])
+
+
+def read_only_meta(settings: Settings | None, lake: Lake | None) -> MetaStore:
+    """The metadata store of ``lake`` (default: the configured one), opened read-only."""
+    lake = lake or Lake((settings or get_settings()).lake, read_only=True)
+    return MetaStore.for_lake(lake, read_only=True)

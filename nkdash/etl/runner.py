@@ -1,4 +1,19 @@
-"""The ETL runner: one dataset x one business date is one unit of work."""
+"""The ETL runner: one dataset x one business date is one unit of work.
+
+- :func:`refresh` loads a list of dates (a loop of units, with a progress bar on a
+  terminal). Before the dated units it syncs the dimensions incrementally and, for a
+  dataset built from others (profit), loads the inputs it lacks. Every unit is recorded
+  in the metadata store (run and partition: rows, Odoo's count and totals, checksum,
+  duration, status, error); a failed unit is recorded and the loop goes on.
+- Re-running a date atomically replaces its partition; same data -> same checksum.
+- :func:`plan` lists the dates a dataset needs: missing, failed and stale ones (stale:
+  changed in Odoo since they were loaded, see :mod:`nkdash.etl.changes`). Reloading a
+  pos/invoices date whose content changed marks the dependent profit date stale.
+- :func:`catch_up` = plan + refresh: what the daily schedule runs.
+
+Edits that move a record to another date mark the new date stale, not the old one; a
+full reload of the range (``refresh`` over it) repairs that rare case.
+"""
 
 from __future__ import annotations
 
@@ -226,7 +241,7 @@ class _Run:
             self.unit(get("dimensions"), None)
         for name in spec.inputs:
             for day in dates:
-                if not input_ready(self.ctx, get(name), day):
+                if not input_ready(self.ctx.meta, self.ctx.lake, name, day):
                     self.unit(get(name), day)
         targets: list[dt.date | None] = list(dates) if spec.partitioned else [None]
         for day in tqdm(targets, desc=spec.title, unit="day", disable=None if progress else True, leave=False):
@@ -251,7 +266,7 @@ class _Run:
         ctx.watermarks.clear()
         start_watermarks(ctx, spec)
         for name in spec.inputs:
-            if not input_ready(ctx, get(name), day):
+            if not input_ready(ctx.meta, ctx.lake, name, day):
                 raise NKDashError(f"input {name} for {day} is not loaded")
         tables, totals = spec.load(ctx, day)
         followers = dependents(spec.name) if day is not None else []
@@ -313,13 +328,14 @@ def max_write_date(tables: Iterable[pa.Table]) -> dt.datetime | None:
     return max((s for s in stamps if s is not None), default=None)
 
 
-def input_ready(ctx: Context, spec: Dataset, day: dt.date) -> bool:
-    """The input partition is loaded, current (not failed or stale) and on disk."""
-    state = ctx.meta.partition(spec.name, day)
+def input_ready(meta: MetaStore, lake: Lake, dataset: str, day: dt.date) -> bool:
+    """``dataset``'s partition of ``day`` (an input of profit) is loaded, current (not failed
+    or stale) and on disk."""
+    state = meta.partition(dataset, day)
     return (
         state is not None
         and state["status"] == "loaded"
-        and all(ctx.lake.has_partition(t, day) for t in spec.table_names)
+        and all(lake.has_partition(t, day) for t in get(dataset).table_names)
     )
 
 

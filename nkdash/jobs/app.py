@@ -14,8 +14,8 @@ from nkdash.settings import Settings, get_settings
 if TYPE_CHECKING:
     from huey.api import Task
 
-from nkdash.jobs.backend import NAME, _claim_key, claim, log, make_storage, now
-from nkdash.jobs.history import UNRECORDED, TaskLog, _recover
+from nkdash.jobs.backend import NAME, claim, claim_key, log, make_storage, now
+from nkdash.jobs.history import UNRECORDED, TaskLog, recover_lost
 
 PERIODIC_ENV = "NKDASH_PERIODIC_SECONDS"
 
@@ -69,12 +69,12 @@ class Queue(Huey):
         minute = now().replace(second=0, microsecond=0)
         if not claim(self, f"minute:{minute:%Y-%m-%dT%H:%M}"):
             return []
-        self.delete(_claim_key(self, f"minute:{minute - dt.timedelta(minutes=10):%Y-%m-%dT%H:%M}"))
+        self.delete(claim_key(self, f"minute:{minute - dt.timedelta(minutes=10):%Y-%m-%dT%H:%M}"))
         return super().read_periodic(timestamp)
 
     def create_consumer(self, **options: Any) -> Consumer:
         """A consumer that first recovers from dead consumers (also for ``huey_consumer``)."""
-        for line in _recover(self):
+        for line in recover_lost(self):
             log.warning("%s", line)
         return _Consumer(self, **options)
 

@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import logging.handlers
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,9 +32,6 @@ NAME = "nkdash"
 
 
 CLOCK_ENV = "NKDASH_CLOCK_FILE"
-
-
-HOST = socket.gethostname()
 
 
 UTC = dt.UTC
@@ -130,14 +126,14 @@ def submit(huey: Queue, task: Task, attempts: int = 3) -> str:
     raise AssertionError("unreachable")
 
 
-def _key(huey: Huey, what: str) -> str:
+def storage_key(huey: Huey, what: str) -> str:
     return f"{huey.name}.{what}"
 
 
-def _claim_key(huey: Huey, what: str) -> str:
-    return _key(huey, f"claim.{what}")
+def claim_key(huey: Huey, what: str) -> str:
+    return storage_key(huey, f"claim.{what}")
 
 
 def claim(huey: Huey, what: str) -> bool:
     """True for the first caller only, across processes and machines."""
-    return huey.put_if_empty(_claim_key(huey, what), now().isoformat())
+    return huey.put_if_empty(claim_key(huey, what), now().isoformat())

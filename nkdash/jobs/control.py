@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from huey.api import Task
 
 from nkdash.jobs.backend import UTC, backend, backend_errors, huey_for, submit
-from nkdash.jobs.history import UNRECORDED, _recover
-from nkdash.jobs.locks import _lock_key, _locks, locks
+from nkdash.jobs.history import UNRECORDED, recover_lost
+from nkdash.jobs.locks import held_locks, lock_key, locks
 from nkdash.jobs.schedule import last_tick
 
 
@@ -32,11 +32,11 @@ def flush_locks(settings: Settings | None = None, *, everything: bool = False) -
     ``everything`` is huey's ``-f``: only safe when no consumer is running.
     """
     huey = huey_for(settings)
-    _recover(huey)
+    recover_lost(huey)
     running = {row["id"] for row in huey.history.meta.tasks(state="running")}
-    freed = [name for name, holder in _locks(huey).items() if everything or holder.get("task_id") not in running]
+    freed = [name for name, holder in held_locks(huey).items() if everything or holder.get("task_id") not in running]
     for name in freed:
-        huey.delete(_lock_key(huey, name))
+        huey.delete(lock_key(huey, name))
     return sorted(freed)
 
 

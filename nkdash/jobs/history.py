@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 from typing import TYPE_CHECKING
 
 from nkdash.jobs.backend import UTC, huey_for, now
-from nkdash.jobs.locks import _locks, alive, owner, unlock
+from nkdash.jobs.locks import alive, held_locks, owner, unlock
 from nkdash.jobs.schedule import MAINTENANCE
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class TaskLog:
         elif signal_name == S.SIGNAL_EXECUTING:
             fields["params"] = {"owner": owner(task.id)}
         elif signal_name == S.SIGNAL_ERROR and args:
-            fields["error"] = _error_text(args[0])
+            fields["error"] = error_text(args[0])
         elif signal_name == S.SIGNAL_RETRYING:
             fields["retries"] = ((self.get(task.id) or {}).get("retries") or 0) + 1
         self.update(task.id, **fields)
@@ -125,7 +125,7 @@ def _trigger(name: str) -> str:
     )
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """One line, with the setting to check (an Odoo error's hint), as the CLI prints it."""
     hint = getattr(exc, "hint", "")
     text = str(exc) if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
@@ -152,10 +152,10 @@ def recover(settings: Settings | None = None) -> list[str]:
     Their locks are freed; returns one line per task. Queued tasks that are no longer in
     the queue (taken by a consumer that died before it started them) are lost too.
     """
-    return _recover(huey_for(settings))
+    return recover_lost(huey_for(settings))
 
 
-def _recover(huey: Queue) -> list[str]:
+def recover_lost(huey: Queue) -> list[str]:
     return [_mark_lost(huey, row, reason) for row, reason in list(_lost(huey))]
 
 
@@ -181,6 +181,6 @@ def _mark_lost(huey: Queue, row: dict, reason: str) -> str:
     for run in meta.runs(status="running"):
         if run.get("task_id") == row["id"]:
             meta.finish_run(run["id"], status="failed", error=reason)
-    held = [name for name, holder in _locks(huey).items() if holder.get("task_id") == row["id"]]
+    held = [name for name, holder in held_locks(huey).items() if holder.get("task_id") == row["id"]]
     unlock(huey, held, row["id"])
     return f"task {row['id']} ({row.get('name')} {row.get('dataset') or ''} {row.get('date') or ''}) {reason}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huey import Huey
@@ -17,7 +16,9 @@ if TYPE_CHECKING:
     pass
 from typing import TYPE_CHECKING
 
-from nkdash.jobs.backend import HOST, _key, huey_for, now
+from nkdash.jobs.backend import huey_for, now, storage_key
+from nkdash.processes import HOST, start_time
+from nkdash.processes import alive as process_alive
 
 if TYPE_CHECKING:
     from nkdash.jobs.app import Queue
@@ -28,8 +29,8 @@ def lock_name(dataset: str, day: dt.date | None) -> str:
     return dataset if day is None or not get(dataset).partitioned else f"{dataset}:{day.isoformat()}"
 
 
-def _lock_key(huey: Huey, name: str) -> str:
-    return _key(huey, f"lock.{name}")  # huey's own naming: huey.is_locked(name) works
+def lock_key(huey: Huey, name: str) -> str:
+    return storage_key(huey, f"lock.{name}")  # huey's own naming: huey.is_locked(name) works
 
 
 def owner(task_id: str) -> dict:
@@ -38,7 +39,7 @@ def owner(task_id: str) -> dict:
         "task_id": task_id,
         "host": HOST,
         "pid": os.getpid(),
-        "started": _process_start(os.getpid()),
+        "started": start_time(os.getpid()),
         "since": now().isoformat(),
     }
 
@@ -47,9 +48,9 @@ def try_lock(huey: Huey, names: Sequence[str], holder: dict) -> tuple[str, dict]
     """Take every lock in ``names`` or none; None on success, else (taken name, its holder)."""
     taken: list[str] = []
     for name in names:
-        if not huey.put_if_empty(_lock_key(huey, name), holder):
+        if not huey.put_if_empty(lock_key(huey, name), holder):
             unlock(huey, taken, holder["task_id"])
-            return name, huey.get(_lock_key(huey, name), peek=True) or {}
+            return name, huey.get(lock_key(huey, name), peek=True) or {}
         taken.append(name)
     return None
 
@@ -57,18 +58,18 @@ def try_lock(huey: Huey, names: Sequence[str], holder: dict) -> tuple[str, dict]
 def unlock(huey: Huey, names: Iterable[str], task_id: str) -> None:
     """Release the locks of ``names`` that ``task_id`` holds."""
     for name in names:
-        held = huey.get(_lock_key(huey, name), peek=True)
+        held = huey.get(lock_key(huey, name), peek=True)
         if held is None or held.get("task_id") == task_id:
-            huey.delete(_lock_key(huey, name))
+            huey.delete(lock_key(huey, name))
 
 
 def locks(settings: Settings | None = None) -> dict[str, dict]:
     """Partition locks now held: name -> holder."""
-    return _locks(huey_for(settings))
+    return held_locks(huey_for(settings))
 
 
-def _locks(huey: Queue) -> dict[str, dict]:
-    prefix = _lock_key(huey, "")
+def held_locks(huey: Queue) -> dict[str, dict]:
+    prefix = lock_key(huey, "")
     return {
         key[len(prefix) :]: huey.serializer.deserialize(value)
         for key, value in huey.storage.result_items().items()
@@ -76,24 +77,11 @@ def _locks(huey: Queue) -> dict[str, dict]:
     }
 
 
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), to detect reused pids."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def alive(holder: dict) -> bool | None:
     """Is the owner process alive? None when it ran on another host (cannot tell)."""
     if holder.get("host") != HOST or not holder.get("pid"):
         return None
-    try:
-        os.kill(holder["pid"], 0)
-    except ProcessLookupError:
+    if not process_alive(holder["pid"]):
         return False
-    except PermissionError:
-        pass
     started = holder.get("started")
-    return started is None or _process_start(holder["pid"]) in (None, started)
+    return started is None or start_time(holder["pid"]) in (None, started)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 from typing import TYPE_CHECKING
 
 from nkdash.jobs.backend import huey_for, now, submit
-from nkdash.jobs.history import _error_text
+from nkdash.jobs.history import error_text
 from nkdash.jobs.locks import owner
 from nkdash.jobs.work import load
 from nkdash.odoo import business_tz
@@ -107,7 +107,7 @@ def refresh_sync(dataset: str, day: str | dt.date, settings: Settings | None = N
     try:
         outcome = load(dataset, [date], task_id=task_id, trigger="sync", settings=settings)
     except BaseException as exc:
-        history.update(task_id, state="failed", error=_error_text(exc))
+        history.update(task_id, state="failed", error=error_text(exc))
         raise
     done = outcome.ok and not outcome.waiting  # waiting: an input is being loaded right now
     history.update(

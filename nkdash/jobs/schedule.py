@@ -13,7 +13,7 @@ from nkdash.settings import Settings, get_settings
 if TYPE_CHECKING:
     from huey.api import TaskWrapper
 
-from nkdash.jobs.backend import UTC, _claim_key, _key, claim, huey_for, now, submit
+from nkdash.jobs.backend import UTC, claim, claim_key, huey_for, now, storage_key, submit
 from nkdash.odoo import business_tz
 
 SCHEDULE: dict[str, str] = {  # dataset -> local time of its daily job
@@ -88,13 +88,13 @@ def tick(
             else daily.s(dataset=slot.dataset, day=slot.day.isoformat(), slot=about),
         )
     for old in due_slots(at - 3 * SLOT_WINDOW, business_tz(settings), schedule):
-        huey.delete(_claim_key(huey, old.key))
-    huey.put(_key(huey, "last_tick"), at.isoformat())
+        huey.delete(claim_key(huey, old.key))
+    huey.put(storage_key(huey, "last_tick"), at.isoformat())
     return fired
 
 
 def last_tick(settings: Settings | None = None) -> dt.datetime | None:
     """When the schedule was last checked (by any consumer)."""
     huey = huey_for(settings)
-    value = huey.get(_key(huey, "last_tick"), peek=True)
+    value = huey.get(storage_key(huey, "last_tick"), peek=True)
     return dt.datetime.fromisoformat(value) if value else None

@@ -11,6 +11,8 @@ from huey.exceptions import RetryTask
 
 from nkdash import dates as cal
 from nkdash.etl.datasets import get
+from nkdash.etl.runner import input_ready
+from nkdash.lake import Lake
 from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -83,9 +85,10 @@ def load(
     settings = settings or get_settings()
     huey, spec, outcome = huey_for(settings), get(dataset), Outcome(dataset)
     holder, held, todo = owner(task_id), [], []
+    lake = Lake(settings.lake)
     try:
         for day in sorted(set(dates)):
-            missing = [name for name in spec.inputs if not input_ready(huey.history.meta, settings, name, day)]
+            missing = [name for name in spec.inputs if not input_ready(huey.history.meta, lake, name, day)]
             if missing and wait_for_inputs:
                 outcome.waiting.append(day)
                 continue
@@ -106,17 +109,6 @@ def load(
     finally:
         unlock(huey, held, task_id)
     return outcome
-
-
-def input_ready(meta: MetaStore, settings: Settings, name: str, day: dt.date) -> bool:
-    """The input partition is loaded (not failed or stale) and on disk."""
-    from nkdash.lake import Lake
-
-    state = meta.partition(name, day)
-    lake = Lake(settings.lake)
-    return bool(
-        state and state["status"] == "loaded" and all(lake.has_partition(table, day) for table in get(name).table_names)
-    )
 
 
 def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: str, task_id: str, other: str) -> None:

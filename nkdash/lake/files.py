@@ -15,7 +15,7 @@ from nkdash.errors import LakeError
 from nkdash.lake.layout import LIST_ATTEMPTS, is_data_name
 
 
-class _Listed(NamedTuple):
+class Listed(NamedTuple):
     """One directory entry as listed (types and size read through the directory's descriptor)."""
 
     path: Path
@@ -24,11 +24,11 @@ class _Listed(NamedTuple):
     size: int = 0
 
 
-def _data_files(directory: Path) -> list[Path]:
-    return [f.path for f in _entries(directory) if _is_data(f)]
+def list_data_files(directory: Path) -> list[Path]:
+    return [f.path for f in list_entries(directory) if is_data(f)]
 
 
-def _is_data(entry: _Listed) -> bool:
+def is_data(entry: Listed) -> bool:
     return entry.is_file and is_data_name(entry.path.name)
 
 
@@ -38,32 +38,32 @@ def link_tree(src: Path, dst: Path) -> int:
     the number of files."""
     if src.is_dir() and not src.is_symlink():
         dst.mkdir()
-        return sum(link_tree(entry, dst / entry.name) for entry in _listdir(src))
+        return sum(link_tree(entry, dst / entry.name) for entry in list_paths(src))
     try:
         os.link(src, dst, follow_symlinks=False)
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOTSUP):
             raise
         shutil.copy2(src, dst, follow_symlinks=False)
-        _sha256(dst)  # fsync
+        sha256_of(dst)  # fsync
     return 1
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path) -> None:
     for directory, _, _ in os.walk(root):
-        _fsync_dir(Path(directory))
+        fsync_dir(Path(directory))
 
 
-def _listdir(directory: Path) -> list[Path]:
-    return [e.path for e in _entries(directory)]
+def list_paths(directory: Path) -> list[Path]:
+    return [e.path for e in list_entries(directory)]
 
 
-def _entries(directory: Path) -> list[_Listed]:
-    """The entries of ``directory`` (none if it is missing) as of one instant: see :func:`_scan`."""
-    return _scan(directory) or []
+def list_entries(directory: Path) -> list[Listed]:
+    """The entries of ``directory`` (none if it is missing) as of one instant: see :func:`list_once`."""
+    return list_once(directory) or []
 
 
-def _scan(directory: Path) -> list[_Listed] | None:
+def list_once(directory: Path) -> list[Listed] | None:
     """The entries of ``directory`` as it held them at one instant, sorted; None if missing.
 
     Lists through a descriptor, then keeps the listing only if ``directory`` still names the
@@ -82,21 +82,21 @@ def _scan(directory: Path) -> list[_Listed] | None:
             listed = os.fstat(fd)
         finally:
             os.close(fd)
-        if _same_dir(directory, listed) and None not in found:
+        if same_dir(directory, listed) and None not in found:
             return sorted(found)
-    raise _kept_changing(directory)
+    raise kept_changing(directory)
 
 
-def _listed(directory: Path, entry: os.DirEntry) -> _Listed | None:
+def _listed(directory: Path, entry: os.DirEntry) -> Listed | None:
     """``entry`` of a descriptor listing; None if it vanished meanwhile (list again)."""
     try:
         is_file = entry.is_file()
-        return _Listed(directory / entry.name, entry.is_dir(), is_file, entry.stat().st_size if is_file else 0)
+        return Listed(directory / entry.name, entry.is_dir(), is_file, entry.stat().st_size if is_file else 0)
     except FileNotFoundError:
         return None
 
 
-def _same_dir(directory: Path, listed: os.stat_result) -> bool:
+def same_dir(directory: Path, listed: os.stat_result) -> bool:
     try:
         now = os.stat(directory)
     except OSError:
@@ -104,14 +104,14 @@ def _same_dir(directory: Path, listed: os.stat_result) -> bool:
     return (now.st_dev, now.st_ino) == (listed.st_dev, listed.st_ino)
 
 
-def _kept_changing(directory: Path) -> LakeError:
+def kept_changing(directory: Path) -> LakeError:
     gone = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(directory))
     error = LakeError(f"{directory} was replaced {LIST_ATTEMPTS} times while it was listed: list again", directory)
     error.__cause__ = gone
     return error
 
 
-def _sha256(path: Path, *, sync: bool = True) -> tuple[str, int]:
+def sha256_of(path: Path, *, sync: bool = True) -> tuple[str, int]:
     """sha256 and size of a file; ``sync`` also flushes it to disk."""
     h, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
@@ -123,7 +123,7 @@ def _sha256(path: Path, *, sync: bool = True) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -131,7 +131,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _makedirs(directory: Path) -> None:
+def makedirs(directory: Path) -> None:
     """``mkdir -p`` whose new entries survive a power loss (each new dir's parent fsynced)."""
     missing = []
     while not directory.exists():
@@ -139,10 +139,10 @@ def _makedirs(directory: Path) -> None:
         directory = directory.parent
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
-        _fsync_dir(d.parent)
+        fsync_dir(d.parent)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
@@ -162,7 +162,7 @@ if _renameat2 is not None:
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange(a: Path, b: Path) -> bool:
     """Atomically swap two existing paths (Linux ``renameat2(RENAME_EXCHANGE)``).
 
     Returns False, touching nothing, where the kernel, filesystem or libc lacks it.

@@ -1,4 +1,29 @@
-"""The lake's tables, layout constants and value types, and the checks of names and dates."""
+"""The lake's layout, tables, value types, and the checks of names and dates.
+
+Layout (plain hive, readable by DuckDB, pyarrow, polars, Spark or Trino without nkdash)::
+
+    <root>/star-schema/<fact>/_common_metadata                    schema of the table (no rows)
+    <root>/star-schema/<fact>/year=YYYY/month=MM/day=DD/part-<h>.parquet       a daily partition
+    <root>/star-schema/<fact>/year=YYYY/month=MM/day=__HIVE_DEFAULT_PARTITION__/part-<h>.parquet
+                                                                  a compacted month (see below)
+    <root>/star-schema/<dim>/part-<h>.parquet                     whole-table dimensions
+    <root>/_staging/<table>/                                      private: writes in flight, lock
+    <root>/_staging/_work-<pid>-<tok>/                            private: backup snapshots, restores
+    <root>/_quarantine/<table>/<utc-stamp>/...                    partitions moved aside by quarantine
+    <root>/_meta/                                                 metadata store (see nkdash.meta)
+
+A partition holds exactly one data file, ``part-<h>.parquet``, where ``<h>`` is the first 16
+hex digits of the file's sha256. Files are written deterministically (same rows in the same
+order -> same bytes -> same name), so the name is content-addressed: a reader that cached a
+file's footer by path (pyarrow fragments, DuckDB's metadata cache) can never apply it to
+different bytes, and ``scan(deep=True)`` can verify every file against its own name.
+
+Why staging lives outside ``star-schema``: DuckDB's globs (``**/*.parquet``,
+``*/*/*/*.parquet``) DO match dot-prefixed directories, so a hidden sibling temp dir would
+make third-party readers see duplicate rows or fail with a hive-key mismatch. pyarrow
+ignores names starting with ``.``/``_``; DuckDB does not. Nothing but finished partitions
+ever appears under ``star-schema``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +39,7 @@ import pyarrow as pa
 from nkdash.errors import LakeError
 
 if TYPE_CHECKING:
-    from nkdash.lake.files import _Listed
+    from nkdash.lake.files import Listed
 
 
 PartitionedTable = Literal[
@@ -84,19 +109,19 @@ LIST_ATTEMPTS = 1000  # a directory swapped while it is listed is listed again (
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
 
 
-_YEAR, _MONTH, _DAY = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{2})"), re.compile(r"day=(\d{2})")
+YEAR, MONTH, _DAY = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{2})"), re.compile(r"day=(\d{2})")
 
 
-_DATA_FILE = re.compile(r"part-([0-9a-f]{16})\.parquet")
+DATA_FILE = re.compile(r"part-([0-9a-f]{16})\.parquet")
 
 
-_STAGED = re.compile(
+STAGED = re.compile(
     r"(?P<key>\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|whole|schema)"
     r"\.(?P<kind>new|old|del|tmp)-\d{20}-\d+-[0-9a-f]{8}"
 )
 
 
-_WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
+WORK = re.compile(rf"{WORK_PREFIX}(?P<pid>\d+)-[0-9a-f]{{8}}")
 
 
 @dataclass(frozen=True)
@@ -179,12 +204,12 @@ class Compaction:
     bytes_after: int
 
 
-class _Entry(NamedTuple):
+class Entry(NamedTuple):
     date: dt.date | None
     path: Path
     partition: bool  # a valid partition directory (or a dim's table dir), else an odd entry
     month: tuple[int, int] | None = None  # (year, month) of a compacted month's directory
-    files: tuple[_Listed, ...] = ()  # a partition's data files, listed with its month (see _walk)
+    files: tuple[Listed, ...] = ()  # a partition's data files, listed with its month (see _walk)
 
 
 @dataclass(frozen=True)
@@ -209,36 +234,36 @@ class Problem:
     dates: tuple[dt.date, ...] = ()
 
 
-def _check_table(table: str) -> str:
+def check_table(table: str) -> str:
     if table not in TABLES:
         raise LakeError(f"unknown lake table {table!r}; expected one of {', '.join(TABLES)}", table)
     return table
 
 
-def _check_partitioned(table: str) -> None:
-    if _check_table(table) not in PARTITIONED:
+def check_partitioned(table: str) -> None:
+    if check_table(table) not in PARTITIONED:
         raise LakeError(f"{table} is a whole table, not partitioned by date", table)
 
 
-def _check_whole(table: str) -> None:
-    if _check_table(table) not in WHOLE:
+def check_whole(table: str) -> None:
+    if check_table(table) not in WHOLE:
         raise LakeError(f"{table} is partitioned by date; use write_partition/read_partition", table)
 
 
-def _check_date(date: object) -> dt.date:
+def check_date(date: object) -> dt.date:
     if type(date) is not dt.date:
         raise LakeError(f"expected a datetime.date, got {date!r}", date)
     return date
 
 
-def _check_table_data(data: object) -> pa.Table:
+def check_table_data(data: object) -> pa.Table:
     if not isinstance(data, pa.Table):
         raise LakeError(f"expected a pyarrow.Table, got {type(data).__name__}")
     return data
 
 
-def _check_fact_columns(data: object, date: dt.date) -> None:
-    names = _check_table_data(data).column_names
+def check_fact_columns(data: object, date: dt.date) -> None:
+    names = check_table_data(data).column_names
     clash = [c for c in PARTITION_COLUMNS if c in names]
     if clash:
         raise LakeError(f"columns {clash} are supplied by the hive path; drop them from the data")
@@ -249,13 +274,13 @@ def _check_fact_columns(data: object, date: dt.date) -> None:
         raise LakeError(f"every '{DATE_COLUMN}' value must be {date} (the partition's date)", date)
 
 
-def _selected(date: dt.date | None, wanted: set[dt.date] | None) -> bool:
+def selected(date: dt.date | None, wanted: set[dt.date] | None) -> bool:
     return wanted is None or date is None or date in wanted
 
 
-def _partition_date(year: str, month: str, day: str) -> dt.date | None:
+def partition_date(year: str, month: str, day: str) -> dt.date | None:
     """The date named by ``year=YYYY``, ``month=MM``, ``day=DD``, or None if not valid."""
-    y, m, d = _YEAR.fullmatch(year), _MONTH.fullmatch(month), _DAY.fullmatch(day)
+    y, m, d = YEAR.fullmatch(year), MONTH.fullmatch(month), _DAY.fullmatch(day)
     if not (y and m and d):
         return None
     try:
@@ -264,7 +289,7 @@ def _partition_date(year: str, month: str, day: str) -> dt.date | None:
         return None
 
 
-def _schema_diff(old: pa.Schema, new: pa.Schema) -> str:
+def schema_diff(old: pa.Schema, new: pa.Schema) -> str:
     """``- field`` lines for what ``new`` lost or changed, ``+ field`` for what it brings."""
 
     def only_in(a: pa.Schema, b: pa.Schema) -> list[pa.Field]:
@@ -288,13 +313,13 @@ def is_data_name(name: str) -> bool:
     return name.endswith(".parquet") and not name.startswith("_") and not _looks_temp(name)
 
 
-def _odd_entry(table: str, date: dt.date | None, path: Path) -> Problem:
+def odd_entry(table: str, date: dt.date | None, path: Path) -> Problem:
     if _looks_temp(path.name):
         return Problem(table, date, path, "temp", "temporary file left by a killed writer")
     return Problem(table, date, path, "stray", "unexpected entry in the partition tree")
 
 
-def _days_between(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+def each_day(first: dt.date, last: dt.date) -> Iterator[dt.date]:
     for n in range((last - first).days + 1):
         yield first + dt.timedelta(days=n)
 

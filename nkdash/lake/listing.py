@@ -32,7 +32,7 @@ from pathlib import Path
 from nkdash.errors import LakeError
 from nkdash.lake.layout import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, is_data_name, month_span
 from nkdash.lake.months import month_file
-from nkdash.lake.scan import Lake
+from nkdash.lake.reader import LakeReader
 
 RACY_S = 0.1
 
@@ -40,7 +40,7 @@ RACY_S = 0.1
 class Listing:
     """Cached :meth:`Lake.data_files` of one lake (thread-safe)."""
 
-    def __init__(self, lake: Lake):
+    def __init__(self, lake: LakeReader):
         self.lake = lake
         self._dirs: dict[tuple[str, bool], tuple[tuple[int, int], tuple]] = {}  # (dir, files?) -> (version, entries)
         self._lock = threading.Lock()

@@ -1,4 +1,44 @@
-"""Compacted months: one file per month and table, its footer index of dates, reading one date."""
+"""Compacted months: one file per month and table, its footer index of dates, reading one date.
+
+Compacted months
+----------------
+Three years of daily partitions are ~1,100 small files per table, and opening files is what
+old-data queries then pay for. :meth:`Lake.compact_month` merges a month's daily partitions
+into one file, sorted by date, whose row groups hold whole dates (a date never shares a row
+group with rows of another date unless both are small: groups close at
+``COMPACT_GROUP_ROWS``), so parquet statistics on ``date`` still prune row groups. Where the
+month file sits was decided by experiment (DuckDB 2.0, pyarrow 26)::
+
+    year=YYYY/month=MM/part.parquet          DuckDB: "Hive partition mismatch" for
+                                             read_parquet('**/*.parquet', hive_partitioning=true)
+    year=YYYY/month=MM/day=ALL/...           DuckDB and pyarrow turn ``day`` into a string
+                                             (and ``WHERE day = 1`` fails in DuckDB)
+    year=YYYY/month=MM/day=__HIVE_DEFAULT_PARTITION__/...
+                                             hive's NULL partition value: DuckDB and pyarrow
+                                             read ``day`` as NULL, every other column and type
+                                             unchanged; ``WHERE day = 1`` skips the month file
+
+So a compacted month lives in ``day=__HIVE_DEFAULT_PARTITION__`` (``COMPACT_DIR``): generic
+hive readers see the same columns as before, with ``day`` NULL for its rows (``date`` is the
+business date; year and month stay exact). The file's footer carries an index
+(``nkdash.dates``: per date its rows, and the sha256 and size of the canonical daily file
+that ``write_partition`` wrote for it), so :meth:`Lake.info` keeps returning the checksum of
+a date's content, equal before and after compaction.
+
+A date lives in exactly one place: its ``day=DD`` directory or the month file, never both.
+Everything that changes a compacted month builds the month's new directory in staging
+(untouched daily partitions hard-linked into it) and swaps the whole ``month=MM`` directory
+in one step, like a partition (staging key ``YYYY-MM``): readers see the month before or
+after, never a date twice or missing. Writing a date that sits in the month file rewrites
+the month file without it and puts the new rows in a fresh ``day=DD`` (a later compaction
+merges it back); deleting one rewrites the month file without it. Dates written into a
+compacted month that the month file does not hold simply get their daily partition.
+
+Hand repairs: deleting a ``day=DD`` directory stays valid; for a compacted month, delete its
+``day=__HIVE_DEFAULT_PARTITION__`` directory (or quarantine it): every date of the month is
+then missing and the next refresh rebuilds them as daily partitions (or call
+``delete_partition`` for one date).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
-from nkdash.lake.files import _fsync_dir, _sha256
+from nkdash.lake.files import fsync_dir, sha256_of
 from nkdash.lake.layout import (
     COMPACT_GROUP_ROWS,
     COMPRESSION,
@@ -26,12 +66,12 @@ from nkdash.lake.layout import (
     ROW_GROUP_ROWS,
     DataFile,
     DateEntry,
-    _schema_diff,
     month_span,
+    schema_diff,
 )
 
 
-class _Source(NamedTuple):
+class Source(NamedTuple):
     """A date's rows to put in a month file, and how to read them."""
 
     entry: DateEntry
@@ -39,7 +79,7 @@ class _Source(NamedTuple):
     read: Callable[[], pa.Table]
 
 
-def _read(path: Path) -> pa.Table:
+def read_file(path: Path) -> pa.Table:
     try:
         return pq.ParquetFile(path).read()
     except (OSError, pa.ArrowException) as e:
@@ -132,7 +172,7 @@ def _may_hold(column: pq.ColumnChunkMetaData, date: dt.date) -> bool:
 
 
 def write_month_file(
-    directory: Path, sources: Sequence[_Source], compression_level: int | None = None
+    directory: Path, sources: Sequence[Source], compression_level: int | None = None
 ) -> tuple[Path, str, int]:
     """Write ``sources`` as ``directory/part-<sha>.parquet``: sorted by date, row groups of whole
     dates, the index in the footer; durably. Returns (path, sha256, size)."""
@@ -145,7 +185,7 @@ def write_month_file(
         if not s.schema.equals(schema, check_metadata=False):
             raise LakeError(
                 f"{s.entry.date} differs in schema from {dates[0]} (migrate the month before "
-                f"compacting it):\n{_schema_diff(schema, s.schema)}",
+                f"compacting it):\n{schema_diff(schema, s.schema)}",
                 s.entry.date,
             )
     index = {s.entry.date.isoformat(): [s.entry.rows, s.entry.checksum, s.entry.bytes] for s in sources}
@@ -170,10 +210,10 @@ def write_month_file(
             if sum(t.num_rows for t in group) >= COMPACT_GROUP_ROWS:
                 _write_group(writer, group)
         _write_group(writer, group)
-    digest, size = _sha256(tmp)
+    digest, size = sha256_of(tmp)
     path = directory / f"part-{digest[:16]}.parquet"
     os.rename(tmp, path)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return path, digest, size
 
 
@@ -185,18 +225,18 @@ def _write_group(writer: pq.ParquetWriter, group: list[pa.Table]) -> None:
     group.clear()
 
 
-def _day_source(path: Path, date: dt.date) -> _Source:
+def day_source(path: Path, date: dt.date) -> Source:
     try:
         schema, rows = pq.read_schema(path), pq.read_metadata(path).num_rows
     except (OSError, pa.ArrowException) as e:
         raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
-    digest, size = _sha256(path, sync=False)
-    return _Source(DateEntry(date, rows, digest, size), schema, lambda: _read(path))
+    digest, size = sha256_of(path, sync=False)
+    return Source(DateEntry(date, rows, digest, size), schema, lambda: read_file(path))
 
 
-def _month_source(path: Path, date: dt.date) -> _Source:
+def month_source(path: Path, date: dt.date) -> Source:
     try:
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as e:
         raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
-    return _Source(month_index(path)[date], schema, lambda: read_month_date(path, date))
+    return Source(month_index(path)[date], schema, lambda: read_month_date(path, date))

@@ -1,4 +1,24 @@
-"""Reading the lake: paths, listings, partitions, schemas and file info."""
+"""Reading the lake: paths, listings, partitions, schemas and file info.
+
+Readers during swaps
+--------------------
+A committed directory (a partition, a month, a dim's table dir) never changes in place: a
+write swaps a whole new one in and then empties the old one. So
+
+- a listing (:func:`list_entries`) reads a directory through a descriptor and keeps what it
+  read only if the path still names that same directory afterwards (same inode); else the
+  swap happened meanwhile (the descriptor may show the old directory half emptied) and it
+  lists again. A month is also re-listed if it was swapped while its days were listed. A
+  listing is therefore always the old or the new complete file set, never a mix, never
+  empty because of a swap;
+- a file can still be swapped out between its listing and its opening. Readers that hold a
+  listing for a while (the dashboards' DuckDB queries) hold the listed files open meanwhile
+  (:func:`pinned`) and read through :data:`LAKE_FS`, which opens a pinned path through its
+  descriptor: they read exactly what they listed, however often it is rewritten meanwhile.
+  Names are content-addressed, so a pinned path is the same bytes as the listed one.
+  :meth:`Lake.read_partition` opens the file right after listing it, and lists again in the
+  rare case it lost that race.
+"""
 
 from __future__ import annotations
 
@@ -13,28 +33,37 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
-from nkdash.lake.files import _data_files, _entries, _is_data, _kept_changing, _makedirs, _same_dir, _scan, _sha256
+from nkdash.lake.files import (
+    is_data,
+    kept_changing,
+    list_data_files,
+    list_entries,
+    list_once,
+    makedirs,
+    same_dir,
+    sha256_of,
+)
 from nkdash.lake.layout import (
-    _MONTH,
-    _YEAR,
     COMPACT_DIR,
     LIST_ATTEMPTS,
+    MONTH,
     READ_ATTEMPTS,
     SCHEMA_FILE,
     TABLES,
     WHOLE,
+    YEAR,
     DataFile,
+    Entry,
     MonthLayout,
     PartitionInfo,
-    _check_date,
-    _check_partitioned,
-    _check_table,
-    _check_whole,
-    _Entry,
-    _partition_date,
+    check_date,
+    check_partitioned,
+    check_table,
+    check_whole,
     month_span,
+    partition_date,
 )
-from nkdash.lake.months import _read, month_file, month_index, read_month_date
+from nkdash.lake.months import month_file, month_index, read_file, read_month_date
 
 
 class LakeReader:
@@ -51,7 +80,7 @@ class LakeReader:
         self._frozen = 0
         if not read_only:
             for d in (self.star, self.meta_dir, self.staging_dir, self.quarantine_dir):
-                _makedirs(d)
+                makedirs(d)
             if self.star.stat().st_dev != self.staging_dir.stat().st_dev:
                 raise LakeError("star-schema and _staging must be on one filesystem (atomic renames)", self.star)
 
@@ -59,22 +88,22 @@ class LakeReader:
         return f"Lake({str(self.root)!r}, read_only={self.read_only})"
 
     def table_dir(self, table: str) -> Path:
-        return self.star / _check_table(table)
+        return self.star / check_table(table)
 
     def partition_dir(self, table: str, date: dt.date) -> Path:
-        _check_partitioned(table)
-        d = _check_date(date)
+        check_partitioned(table)
+        d = check_date(date)
         return self.month_dir(table, d.year, d.month) / f"day={d.day:02d}"
 
     def month_dir(self, table: str, year: int, month: int) -> Path:
         """``<table>/year=YYYY/month=MM``: the unit a compacted month is swapped as."""
-        _check_partitioned(table)
+        check_partitioned(table)
         return self.table_dir(table) / f"year={year:04d}" / f"month={month:02d}"
 
     def _final_dir(self, table: str, date: dt.date | None) -> Path:
         """The directory a write replaces: the day dir of a fact, the table dir of a dim."""
         if date is None:
-            _check_whole(table)
+            check_whole(table)
             return self.table_dir(table)
         return self.partition_dir(table, date)
 
@@ -89,11 +118,11 @@ class LakeReader:
     def partitions(self, table: str) -> list[dt.date]:
         """Dates that have data on disk, ascending: daily partitions (directory listing) and
         the dates in compacted month files (their footer index, cached per file)."""
-        _check_partitioned(table)
+        check_partitioned(table)
         return sorted({d for f in self.data_files(table) for d in f.dates})
 
     def has_partition(self, table: str, date: dt.date) -> bool:
-        return bool(_data_files(self.partition_dir(table, date))) or self._compacted_file(table, date) is not None
+        return bool(list_data_files(self.partition_dir(table, date))) or self._compacted_file(table, date) is not None
 
     def partition_files(self, table: str | None = None) -> Iterator[tuple[str, dt.date | None, Path, int]]:
         """``(table, date, data file, size in bytes)`` for every data file; date None for dims
@@ -108,7 +137,7 @@ class LakeReader:
         (dims always), in table and date order. Only month files' footers are read (cached)."""
         lo, hi = start or dt.date.min, end or dt.date.max
         files = []
-        for name in TABLES if table is None else (_check_table(table),):
+        for name in TABLES if table is None else (check_table(table),):
             for entry in self._walk(name, lo, hi):
                 if not entry.partition or (entry.date is not None and not lo <= entry.date <= hi):
                     continue
@@ -116,14 +145,14 @@ class LakeReader:
                     files.append(self._data_file_of(name, entry, listed.path, listed.size))
         return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
 
-    def _data_file_of(self, table: str, entry: _Entry, path: Path, size: int) -> DataFile:
+    def _data_file_of(self, table: str, entry: Entry, path: Path, size: int) -> DataFile:
         if entry.month is None:
             return DataFile(table, path, size, () if entry.date is None else (entry.date,), entry.date, entry.date)
         return month_file(table, path, size, *entry.month)
 
     def _compact_file(self, table: str, year: int, month: int) -> Path | None:
         """The month file of a compacted month, if there is exactly one (else None)."""
-        files = _data_files(self.month_dir(table, year, month) / COMPACT_DIR)
+        files = list_data_files(self.month_dir(table, year, month) / COMPACT_DIR)
         return files[0] if len(files) == 1 else None
 
     def _compacted_file(self, table: str, date: dt.date) -> Path | None:
@@ -149,7 +178,7 @@ class LakeReader:
 
     def _schema_sources(self, table: str) -> Iterator[Path]:
         if table in WHOLE:
-            yield from _data_files(self.table_dir(table))
+            yield from list_data_files(self.table_dir(table))
             return
         yield self.table_dir(table) / SCHEMA_FILE  # facts: recorded schema first, then newest files
         for f in reversed(self.data_files(table)):
@@ -170,15 +199,15 @@ class LakeReader:
 
     def _read_partition(self, table: str, date: dt.date) -> pa.Table:
         day_dir = self.partition_dir(table, date)
-        if not _data_files(day_dir):
+        if not list_data_files(day_dir):
             month_file = self._compacted_file(table, date)
             if month_file is not None:
                 return read_month_date(month_file, date)
-        return _read(self._data_file(day_dir))
+        return read_file(self._data_file(day_dir))
 
     def read_whole(self, table: str) -> pa.Table:
-        _check_whole(table)
-        return _read(self._data_file(self.table_dir(table)))
+        check_whole(table)
+        return read_file(self._data_file(self.table_dir(table)))
 
     def info(self, table: str, date: dt.date | None = None) -> PartitionInfo:
         """Rows, size and sha256 of what is on disk now (hashes the file: use to verify).
@@ -187,17 +216,17 @@ class LakeReader:
         the rows, size and sha256 of the date's canonical daily file (as when it was written).
         """
         final = self._final_dir(table, date)
-        if date is not None and not _data_files(final):
+        if date is not None and not list_data_files(final):
             month_file = self._compacted_file(table, date)
             if month_file is not None:
                 e = month_index(month_file)[date]
                 return PartitionInfo(table, date, month_file, e.rows, e.bytes, e.checksum)
         path = self._data_file(final)
-        digest, size = _sha256(path)
+        digest, size = sha256_of(path)
         return PartitionInfo(table, date, path, pq.read_metadata(path).num_rows, size, digest)
 
     def _data_file(self, directory: Path) -> Path:
-        files = _data_files(directory)
+        files = list_data_files(directory)
         if len(files) != 1:
             problem = "does not exist" if not files else f"has {len(files)} data files (run scan)"
             raise LakeError(f"partition {directory.relative_to(self.star)} {problem}", directory)
@@ -205,7 +234,7 @@ class LakeReader:
 
     def months(self, table: str) -> list[MonthLayout]:
         """How each month of ``table`` is stored: daily partitions and/or a month file."""
-        _check_partitioned(table)
+        check_partitioned(table)
         months: dict[tuple[int, int], dict] = {}
         for f in self.data_files(table):
             key = (f.first.year, f.first.month)
@@ -219,7 +248,7 @@ class LakeReader:
             for (y, mo), m in sorted(months.items())
         ]
 
-    def _walk(self, table: str, start: dt.date = dt.date.min, end: dt.date = dt.date.max) -> Iterator[_Entry]:
+    def _walk(self, table: str, start: dt.date = dt.date.min, end: dt.date = dt.date.max) -> Iterator[Entry]:
         """Every partition directory and every odd entry of a table's tree, in date order.
 
         A dim yields its table directory as its one partition. Odd entries are anything in a
@@ -228,21 +257,21 @@ class LakeReader:
         """
         table_dir = self.table_dir(table)
         if table in WHOLE:
-            files = _scan(table_dir)
+            files = list_once(table_dir)
             if files is not None:
-                yield _Entry(None, table_dir, True, files=tuple(f for f in files if _is_data(f)))
+                yield Entry(None, table_dir, True, files=tuple(f for f in files if is_data(f)))
             return
-        for year in _entries(table_dir):
+        for year in list_entries(table_dir):
             if year.path.name == SCHEMA_FILE:
                 continue
-            if not (year.is_dir and _YEAR.fullmatch(year.path.name)):
-                yield _Entry(None, year.path, False)
+            if not (year.is_dir and YEAR.fullmatch(year.path.name)):
+                yield Entry(None, year.path, False)
                 continue
             if not start.year <= int(year.path.name[5:]) <= end.year:
                 continue
-            for month in _entries(year.path):
-                if not (month.is_dir and _MONTH.fullmatch(month.path.name)):
-                    yield _Entry(None, month.path, False)
+            for month in list_entries(year.path):
+                if not (month.is_dir and MONTH.fullmatch(month.path.name)):
+                    yield Entry(None, month.path, False)
                     continue
                 y, m = int(year.path.name[5:]), int(month.path.name[6:])
                 if 1 <= m <= 12 and not (start <= month_span(y, m)[1] and month_span(y, m)[0] <= end):
@@ -264,7 +293,7 @@ def swapped_out(exc: BaseException) -> bool:
     )
 
 
-def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
+def _month_entries(month: Path, year: int, number: int) -> list[Entry]:
     """The entries of one ``month=MM`` directory, each partition with its data files, as the
     month held them at one instant: listed again if the month was swapped meanwhile (a
     compacted month changes by swapping the whole month directory)."""
@@ -275,25 +304,23 @@ def _month_entries(month: Path, year: int, number: int) -> list[_Entry]:
         except OSError:
             return []
         entries = []
-        for day in _entries(month):
+        for day in list_entries(month):
             compacted = day.path.name == COMPACT_DIR and day.is_dir and valid
-            date = (
-                None if compacted or not day.is_dir else _partition_date(month.parent.name, month.name, day.path.name)
-            )
+            date = None if compacted or not day.is_dir else partition_date(month.parent.name, month.name, day.path.name)
             if not compacted and date is None:
-                entries.append(_Entry(None, day.path, False))
+                entries.append(Entry(None, day.path, False))
                 continue
-            files = _scan(day.path)
+            files = list_once(day.path)
             if files is not None:  # else deleted since the month was listed: gone, as after the delete
                 entries.append(
-                    _Entry(
+                    Entry(
                         date,
                         day.path,
                         True,
                         (year, number) if compacted else None,
-                        tuple(f for f in files if _is_data(f)),
+                        tuple(f for f in files if is_data(f)),
                     )
                 )
-        if _same_dir(month, before):
+        if same_dir(month, before):
             return entries
-    raise _kept_changing(month)
+    raise kept_changing(month)

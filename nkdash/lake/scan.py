@@ -14,40 +14,37 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
-from nkdash.lake.files import _fsync_dir, _listdir, _makedirs, _remove, _sha256
+from nkdash.lake.files import fsync_dir, list_paths, makedirs, remove_path, sha256_of
 from nkdash.lake.layout import (
-    _DATA_FILE,
-    _MONTH,
-    _WORK,
-    _YEAR,
     COMPACT_DIR,
+    DATA_FILE,
     DATE_COLUMN,
     LOCK_FILE,
+    MONTH,
     PARTITIONED,
     SCHEMA_FILE,
     TABLES,
     WHOLE,
+    WORK,
+    YEAR,
     Problem,
-    _check_table,
-    _days_between,
-    _odd_entry,
-    _partition_date,
-    _schema_diff,
-    _selected,
+    check_table,
+    each_day,
+    odd_entry,
+    partition_date,
+    schema_diff,
+    selected,
 )
 from nkdash.lake.months import month_index
 from nkdash.lake.writer import LakeWriter
-from nkdash.processes import process_alive
+from nkdash.processes import alive as process_alive
 
 if TYPE_CHECKING:
     from nkdash.lake.layout import ProblemKind
 
 
-class Lake(LakeWriter):
-    """A lake rooted at ``root``; ``read_only=True`` refuses every write with LakeError.
-
-    ``compression_level``: zstd level of the files it writes (None: the codec's default).
-    """
+class LakeScanner(LakeWriter):
+    """The scan, quarantine and clean-up of a lake (see :class:`nkdash.lake.Lake`)."""
 
     def scan(
         self, tables: Iterable[str] | None = None, deep: bool = True, dates: Iterable[dt.date] | None = None
@@ -63,16 +60,16 @@ class Lake(LakeWriter):
         """
         wanted = None if dates is None else set(dates)
         problems: list[Problem] = []
-        for table in TABLES if tables is None else [_check_table(t) for t in tables]:
+        for table in TABLES if tables is None else [check_table(t) for t in tables]:
             problems += self._scan_staging(table)
-            problems += [p for p in self._layout_problems(table) if _selected(p.date, wanted)]
+            problems += [p for p in self._layout_problems(table) if selected(p.date, wanted)]
             reference = self.schema(table) if table in PARTITIONED else None
             for f in self.data_files(table):
                 if wanted is not None and f.dates and not wanted.intersection(f.dates):
                     continue
                 problem = _check_file(f.path, reference, deep) or (_check_month(f.path, deep) if f.compacted else None)
                 if problem and f.compacted:
-                    dates = f.dates or tuple(_days_between(f.first, f.last))
+                    dates = f.dates or tuple(each_day(f.first, f.last))
                     problems.append(Problem(table, None, f.path, *problem, dates=dates))
                 elif problem:
                     problems.append(Problem(table, f.dates[0] if f.dates else None, f.path, *problem))
@@ -87,7 +84,7 @@ class Lake(LakeWriter):
             return []
         if self._writer_active(table):
             return []
-        leftovers = [p for p in _listdir(self.staging_dir / table) if p.name != LOCK_FILE]
+        leftovers = [p for p in list_paths(self.staging_dir / table) if p.name != LOCK_FILE]
         return [
             Problem(table, None, p, "temp", "left by a killed write; a writable scan, write or clean_temp recovers it")
             for p in leftovers
@@ -115,7 +112,7 @@ class Lake(LakeWriter):
         daily: set[dt.date] = set()
         for entry in self._walk(table):
             if not entry.partition:
-                yield _odd_entry(table, None, entry.path)
+                yield odd_entry(table, None, entry.path)
                 continue
             files = [f.path for f in entry.files]
             if entry.date is not None and files:
@@ -128,9 +125,9 @@ class Lake(LakeWriter):
                 yield Problem(
                     table, entry.date, entry.path, "stray", f"{len(files)} data files: readers would union them"
                 )
-            for other in _listdir(entry.path):
+            for other in list_paths(entry.path):
                 if other not in files and not other.name.startswith("_"):
-                    yield _odd_entry(table, entry.date, other)
+                    yield odd_entry(table, entry.date, other)
 
     def _doubled_dates(self, table: str, month_file: Path, daily: set[dt.date]) -> Iterator[Problem]:
         """Dates both in a month file and in their own daily partition (readers see them twice)."""
@@ -163,10 +160,10 @@ class Lake(LakeWriter):
                 raise LakeError(f"nothing to quarantine at {target}", target)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             dest = self.quarantine_dir / table / stamp / target.relative_to(self.table_dir(table))
-            _makedirs(dest.parent)
+            makedirs(dest.parent)
             os.rename(target, dest)
-            _fsync_dir(target.parent)
-            _fsync_dir(dest.parent)
+            fsync_dir(target.parent)
+            fsync_dir(dest.parent)
         return dest
 
     def _quarantine_target(self, path: Path) -> tuple[str, Path]:
@@ -180,8 +177,8 @@ class Lake(LakeWriter):
         if table in WHOLE:
             return table, table_dir
         if len(parts) >= 4 and (
-            _partition_date(*parts[1:4])
-            or (_YEAR.fullmatch(parts[1]) and _MONTH.fullmatch(parts[2]) and parts[3] == COMPACT_DIR)
+            partition_date(*parts[1:4])
+            or (YEAR.fullmatch(parts[1]) and MONTH.fullmatch(parts[2]) and parts[3] == COMPACT_DIR)
         ):
             return table, table_dir.joinpath(*parts[1:4])
         return table, path
@@ -189,8 +186,8 @@ class Lake(LakeWriter):
     def temp_entries(self) -> list[Path]:
         """What :meth:`clean_temp` may remove or restore: ``_staging`` leftovers (also of
         writes in flight), work directories, temp-looking entries under ``star-schema``."""
-        found = [p for table in TABLES for p in _listdir(self.staging_dir / table) if p.name != LOCK_FILE]
-        found += [p for p in _listdir(self.staging_dir) if _WORK.fullmatch(p.name)]
+        found = [p for table in TABLES for p in list_paths(self.staging_dir / table) if p.name != LOCK_FILE]
+        found += [p for p in list_paths(self.staging_dir) if WORK.fullmatch(p.name)]
         found += [p.path for table in TABLES for p in self._layout_problems(table) if p.kind == "temp"]
         return found
 
@@ -206,10 +203,10 @@ class Lake(LakeWriter):
         self._check_writable()
         removed: list[Path] = []
         cutoff = time.time() - older_than_s
-        for work in _listdir(self.staging_dir):
-            m = _WORK.fullmatch(work.name)
+        for work in list_paths(self.staging_dir):
+            m = WORK.fullmatch(work.name)
             if m and not process_alive(int(m["pid"])):
-                _remove(work)
+                remove_path(work)
                 removed.append(work)
         for table in TABLES:
             with self._locked(table, wait=False) as free:
@@ -217,7 +214,7 @@ class Lake(LakeWriter):
                     removed += self._recover(table)
             for problem in self._layout_problems(table):
                 if problem.kind == "temp" and problem.path.lstat().st_mtime < cutoff:
-                    _remove(problem.path)
+                    remove_path(problem.path)
                     removed.append(problem.path)
         return removed
 
@@ -228,8 +225,8 @@ def _check_file(path: Path, reference: pa.Schema | None, deep: bool) -> tuple[Pr
     except (OSError, pa.ArrowException) as e:
         return "unreadable", str(e)
     if deep:
-        named = _DATA_FILE.fullmatch(path.name)
-        digest, _ = _sha256(path, sync=False)
+        named = DATA_FILE.fullmatch(path.name)
+        digest, _ = sha256_of(path, sync=False)
         if named and not digest.startswith(named[1]):
             return "checksum", f"sha256 {digest[:16]} does not match the name it was written with"
         try:
@@ -237,7 +234,7 @@ def _check_file(path: Path, reference: pa.Schema | None, deep: bool) -> tuple[Pr
         except (OSError, pa.ArrowException) as e:
             return "unreadable", str(e)
     if reference is not None and not schema.equals(reference, check_metadata=False):
-        return "schema", _schema_diff(reference, schema)
+        return "schema", schema_diff(reference, schema)
     return None
 
 

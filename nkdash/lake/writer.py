@@ -1,4 +1,43 @@
-"""The crash-safe writer protocol."""
+"""The crash-safe writer protocol: every change to the lake goes through :class:`LakeWriter`.
+
+Atomic replacement, also under ``kill -9`` or power loss at any instant
+------------------------------------------------------------------------
+Writes of one table are serialised by an ``flock`` on ``_staging/<table>/.lock`` (released
+by the kernel when the holder dies). Under the lock, a write goes through these states
+(``F`` = final dir ``.../day=DD`` or ``star-schema/<dim>``, ``S`` = ``_staging/<table>``)::
+
+    0. recover(S)                        finish whatever a killed writer left (see below)
+    1. S/<key>.new-<tok>/  written       parquet file + fsync(file) + fsync(dir)
+       facts only, if the table's schema is new (or allowed to change): write
+       S/schema.tmp-<tok>, fsync, rename over <table>/_common_metadata, fsync
+    2. swap, one of:
+       a. F absent:   rename new -> F                                    (commit)
+       b. F present:  renameat2(new, F, RENAME_EXCHANGE)                 (commit; F is never
+                      absent, readers see old or new) -> S/<key>.new-<tok> now holds the old
+       c. exchange unsupported by the filesystem:
+                      rename F -> S/<key>.old-<tok>; rename new -> F      (commit)
+    3. fsync(parent of F), fsync(S)
+    4. remove the old copy left in S
+
+The commit point is the rename that puts the new directory at ``F``. Recovery, run at the
+start of every write/delete/quarantine of the table, by ``scan()`` and by ``clean_temp()``,
+holds the table lock, so everything in ``S`` belongs to a dead writer, and applies:
+
+    F exists                  -> every S/<key>.* is garbage: delete it.
+    F missing, S/<key>.old-*  -> killed between the two renames of 2c: rename the newest
+                                 .old back to F (roll back to the last committed state).
+    F missing, no .old        -> the write never committed (or F was deleted by hand):
+                                 delete S/<key>.new-*; the partition stays missing.
+    (``.del-*`` entries of ``delete_partition`` and ``schema.tmp-*`` are always garbage.)
+
+So after any crash a partition holds exactly the old or the new rows, never both, never
+half; the only window where it can be absent is between the two renames of 2c on
+filesystems without RENAME_EXCHANGE (ext4, xfs, btrfs and tmpfs have it), and the next
+access restores it. Deleting a partition directory by hand stays a valid move: it is then
+missing, and the next refresh rebuilds it.
+
+Platform: Linux/Unix (``fcntl``, ``renameat2``); the lake root must be one filesystem.
+"""
 
 from __future__ import annotations
 
@@ -18,43 +57,43 @@ import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
 from nkdash.lake.files import (
-    _data_files,
-    _exchange,
-    _fsync_dir,
-    _fsync_tree,
-    _listdir,
-    _makedirs,
-    _remove,
-    _sha256,
+    exchange,
+    fsync_dir,
+    fsync_tree,
     link_tree,
+    list_data_files,
+    list_paths,
+    makedirs,
+    remove_path,
+    sha256_of,
 )
 from nkdash.lake.layout import (
-    _STAGED,
     COMPACT_DIR,
     COMPRESSION,
     LOCK_FILE,
     PARTITIONED,
     ROW_GROUP_ROWS,
     SCHEMA_FILE,
+    STAGED,
     TABLES,
     WORK_PREFIX,
     Compaction,
     PartitionInfo,
-    _check_date,
-    _check_fact_columns,
-    _check_partitioned,
-    _check_table_data,
-    _check_whole,
-    _partition_date,
-    _schema_diff,
+    check_date,
+    check_fact_columns,
+    check_partitioned,
+    check_table_data,
+    check_whole,
     month_span,
+    partition_date,
+    schema_diff,
 )
-from nkdash.lake.months import _day_source, _month_source, month_index, write_month_file
+from nkdash.lake.months import day_source, month_index, month_source, write_month_file
 from nkdash.lake.reader import LakeReader
 
 if TYPE_CHECKING:
-    from nkdash.lake.months import _Source
-    from nkdash.lake.scan import Lake
+    from nkdash.lake import Lake
+    from nkdash.lake.months import Source
 
 
 class LakeWriter(LakeReader):
@@ -69,15 +108,15 @@ class LakeWriter(LakeReader):
         year/month/day columns. Its parquet schema must equal the table's unless
         ``allow_schema_change`` (then it becomes the table's schema).
         """
-        _check_partitioned(table)
-        _check_date(date)
-        _check_fact_columns(data, date)
+        check_partitioned(table)
+        check_date(date)
+        check_fact_columns(data, date)
         return self._write(table, date, data, allow_schema_change)
 
     def write_whole(self, table: str, data: pa.Table, *, allow_schema_change: bool = False) -> PartitionInfo:
         """Atomically replace a whole-table dimension (``star-schema/<dim>/``)."""
-        _check_whole(table)
-        return self._write(table, None, _check_table_data(data), allow_schema_change)
+        check_whole(table)
+        return self._write(table, None, check_table_data(data), allow_schema_change)
 
     def delete_partition(self, table: str, date: dt.date) -> None:
         """Remove a partition atomically (no-op if absent); the next refresh rebuilds it.
@@ -89,10 +128,10 @@ class LakeWriter(LakeReader):
     def delete_partitions(self, table: str, dates: Iterable[dt.date]) -> None:
         """Remove the partitions of ``dates`` (absent ones are skipped), one atomic step per
         daily partition, or per month where a month file or several dates are involved."""
-        _check_partitioned(table)
+        check_partitioned(table)
         by_month: dict[tuple[int, int], set[dt.date]] = {}
         for date in dates:
-            by_month.setdefault((_check_date(date).year, date.month), set()).add(date)
+            by_month.setdefault((check_date(date).year, date.month), set()).add(date)
         with self._locked(table):
             self._recover(table)
             for (year, month), days in sorted(by_month.items()):
@@ -109,8 +148,8 @@ class LakeWriter(LakeReader):
         if final.exists():
             gone = self._staged(table, date.isoformat(), "del")
             os.rename(final, gone)
-            _fsync_dir(final.parent)
-            _fsync_dir(gone.parent)
+            fsync_dir(final.parent)
+            fsync_dir(gone.parent)
             shutil.rmtree(gone)
 
     def _write(self, table: str, date: dt.date | None, data: pa.Table, allow_schema_change: bool) -> PartitionInfo:
@@ -127,7 +166,7 @@ class LakeWriter(LakeReader):
                 if date is not None and self._compacted_file(table, date) is not None:
                     self._rewrite_month(table, date.year, date.month, add={date: new})
                 else:
-                    _makedirs(final.parent)
+                    makedirs(final.parent)
                     self._swap_in(table, key, new, final)
             except BaseException:
                 self._recover(table)  # back to the last committed state, staging emptied
@@ -142,7 +181,7 @@ class LakeWriter(LakeReader):
         (several data files) or the month's files differ in schema (migrate them first).
         """
         self._check_writable()
-        _check_partitioned(table)
+        check_partitioned(table)
         with self._locked(table):
             self._recover(table)
             before = list(self.data_files(table, *month_span(year, month)))
@@ -169,7 +208,7 @@ class LakeWriter(LakeReader):
         This is how an archive (a lake of compacted months) receives old data.
         """
         self._check_writable()
-        _check_partitioned(table)
+        check_partitioned(table)
         by_month: dict[tuple[int, int], list[dt.date]] = {}
         for date in sorted(set(dates)):
             by_month.setdefault((date.year, date.month), []).append(date)
@@ -202,15 +241,15 @@ class LakeWriter(LakeReader):
                 self._delete_in_month(table, year, month, month_days)
         return written
 
-    def _source(self, table: str, date: dt.date) -> _Source:
+    def _source(self, table: str, date: dt.date) -> Source:
         """Where ``date``'s rows are, as a month-file source (raises LakeError if absent)."""
-        day_file = _data_files(self.partition_dir(table, date))
+        day_file = list_data_files(self.partition_dir(table, date))
         if day_file:
-            return _day_source(self._data_file(self.partition_dir(table, date)), date)
+            return day_source(self._data_file(self.partition_dir(table, date)), date)
         month_file = self._compacted_file(table, date)
         if month_file is None:
             raise LakeError(f"{table} has no partition for {date}", date)
-        return _month_source(month_file, date)
+        return month_source(month_file, date)
 
     def _rewrite_month(
         self,
@@ -221,7 +260,7 @@ class LakeWriter(LakeReader):
         drop: Iterable[dt.date] = (),
         add: Mapping[dt.date, Path] | None = None,
         merge_days: bool = False,
-        extra: Sequence[_Source] = (),
+        extra: Sequence[Source] = (),
     ) -> Path | None:
         """Replace the month's directory, in one swap, by one where: the dates of ``drop``,
         ``add`` and ``extra`` are gone from the month file and their daily partitions;
@@ -238,46 +277,46 @@ class LakeWriter(LakeReader):
         new = self._staged(table, f"{year:04d}-{month:02d}", "new")
         new.mkdir()
         sources = list(extra)
-        for entry in _listdir(final):
+        for entry in list_paths(final):
             if entry.name == COMPACT_DIR:
                 sources += self._month_sources(entry, replaced, new / COMPACT_DIR)
                 continue
-            date = _partition_date(final.parent.name, final.name, entry.name) if entry.is_dir() else None
+            date = partition_date(final.parent.name, final.name, entry.name) if entry.is_dir() else None
             if date is not None and date in replaced:
                 continue
             if date is not None and merge_days:
-                files = _data_files(entry)
-                if len(files) > 1 or len(files) < len(_listdir(entry)):
+                files = list_data_files(entry)
+                if len(files) > 1 or len(files) < len(list_paths(entry)):
                     raise LakeError(f"{entry.relative_to(self.star)} holds more than its data file (run scan)", entry)
-                sources += [_day_source(f, date) for f in files]
+                sources += [day_source(f, date) for f in files]
             else:
                 link_tree(entry, new / entry.name)
         path = None
         if sources:
-            _makedirs(new / COMPACT_DIR)
+            makedirs(new / COMPACT_DIR)
             path, _, _ = write_month_file(new / COMPACT_DIR, sources, self.compression_level)
         for date, staged in sorted(add.items()):
             os.rename(staged, new / f"day={date.day:02d}")
-        _fsync_tree(new)
-        _makedirs(final.parent)
+        fsync_tree(new)
+        makedirs(final.parent)
         self._swap_in(table, f"{year:04d}-{month:02d}", new, final)
-        if not _listdir(final):
+        if not list_paths(final):
             final.rmdir()
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         return None if path is None else final / COMPACT_DIR / path.name
 
-    def _month_sources(self, compact_dir: Path, replaced: set[dt.date], new_dir: Path) -> list[_Source]:
+    def _month_sources(self, compact_dir: Path, replaced: set[dt.date], new_dir: Path) -> list[Source]:
         """The dates of a month file not in ``replaced``; odd entries beside it are kept."""
-        files = _data_files(compact_dir)
+        files = list_data_files(compact_dir)
         if len(files) > 1:
             raise LakeError(f"{compact_dir.relative_to(self.star)} has {len(files)} data files (run scan)", compact_dir)
-        for other in _listdir(compact_dir):
+        for other in list_paths(compact_dir):
             if other not in files:
-                _makedirs(new_dir)
+                makedirs(new_dir)
                 link_tree(other, new_dir / other.name)
         if not files:
             return []
-        return [_month_source(files[0], d) for d in month_index(files[0]) if d not in replaced]
+        return [month_source(files[0], d) for d in month_index(files[0]) if d not in replaced]
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
@@ -300,7 +339,7 @@ class LakeWriter(LakeReader):
         process is gone."""
         self._check_writable()
         path = self.staging_dir / f"{WORK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}" / purpose
-        _makedirs(path)
+        makedirs(path)
         return path
 
     def replace_star(self, new_star: Path, keep_old_in: Path) -> None:
@@ -310,15 +349,15 @@ class LakeWriter(LakeReader):
             raise LakeError("replace_star needs the lake frozen (with lake.frozen(): ...)", self.root)
         if new_star.stat().st_dev != self.star.stat().st_dev:
             raise LakeError(f"{new_star} is not on the lake's filesystem", new_star)
-        _makedirs(keep_old_in.parent)
-        if _exchange(new_star, self.star):
+        makedirs(keep_old_in.parent)
+        if exchange(new_star, self.star):
             os.rename(new_star, keep_old_in)
         else:
             os.rename(self.star, keep_old_in)
             os.rename(new_star, self.star)
-        _fsync_dir(self.root)
-        _fsync_dir(keep_old_in.parent)
-        _fsync_dir(new_star.parent)
+        fsync_dir(self.root)
+        fsync_dir(keep_old_in.parent)
+        fsync_dir(new_star.parent)
 
     def _check_schema(self, table: str, schema: pa.Schema, allow_change: bool) -> None:
         """Refuse a schema change unless allowed; keep ``_common_metadata`` of facts current.
@@ -330,7 +369,7 @@ class LakeWriter(LakeReader):
         if current is not None and not same and not allow_change:
             raise LakeError(
                 f"{table}: schema differs from the table's (pass allow_schema_change=True "
-                f"to migrate):\n{_schema_diff(current, schema)}",
+                f"to migrate):\n{schema_diff(current, schema)}",
                 self.table_dir(table),
             )
         if table in PARTITIONED and not (same and (self.table_dir(table) / SCHEMA_FILE).is_file()):
@@ -339,24 +378,24 @@ class LakeWriter(LakeReader):
     def _record_schema(self, table: str, schema: pa.Schema) -> None:
         tmp = self._staged(table, "schema", "tmp")
         pq.write_metadata(schema, tmp)
-        _sha256(tmp)  # fsync
-        _makedirs(self.table_dir(table))
+        sha256_of(tmp)  # fsync
+        makedirs(self.table_dir(table))
         os.rename(tmp, self.table_dir(table) / SCHEMA_FILE)
-        _fsync_dir(self.table_dir(table))
+        fsync_dir(self.table_dir(table))
 
     def _swap_in(self, table: str, key: str, new: Path, final: Path) -> None:
         """Steps 2-4 of the module docstring: make ``new`` the content of ``final``."""
         if not final.exists():
             os.rename(new, final)
             leftover = None
-        elif _exchange(new, final):
+        elif exchange(new, final):
             leftover = new
         else:
             leftover = self._staged(table, key, "old")
             os.rename(final, leftover)
             os.rename(new, final)
-        _fsync_dir(final.parent)
-        _fsync_dir(new.parent)
+        fsync_dir(final.parent)
+        fsync_dir(new.parent)
         if leftover is not None:
             shutil.rmtree(leftover)
 
@@ -366,20 +405,20 @@ class LakeWriter(LakeReader):
         entries = sorted(p for p in staging.iterdir() if p.name != LOCK_FILE) if staging.is_dir() else []
         touched = []
         for old in reversed(entries):  # newest first: restore at most one .old per key
-            m = _STAGED.fullmatch(old.name)
+            m = STAGED.fullmatch(old.name)
             if m and m["kind"] == "old" and m["key"] != "schema":
                 final = self._key_dir(table, m["key"])
                 if not final.exists():
-                    _makedirs(final.parent)
+                    makedirs(final.parent)
                     os.rename(old, final)
-                    _fsync_dir(final.parent)
+                    fsync_dir(final.parent)
                     touched.append(final)
         for leftover in entries:
             if leftover.exists() and leftover not in touched:
-                _remove(leftover)
+                remove_path(leftover)
                 touched.append(leftover)
         if touched:
-            _fsync_dir(staging)
+            fsync_dir(staging)
         return touched
 
     @contextmanager
@@ -387,7 +426,7 @@ class LakeWriter(LakeReader):
         """Hold the table's write lock; yields False (not held) if ``wait=False`` and busy."""
         self._check_writable()
         staging = self.staging_dir / table
-        _makedirs(staging)
+        makedirs(staging)
         fd = os.open(staging / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -421,8 +460,8 @@ def _write_parquet(data: pa.Table, directory: Path) -> tuple[Path, str, int]:
         write_statistics=True,
         write_page_checksum=True,
     )
-    digest, size = _sha256(tmp)
+    digest, size = sha256_of(tmp)
     path = directory / f"part-{digest[:16]}.parquet"
     os.rename(tmp, path)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return path, digest, size

@@ -1,5 +1,6 @@
 """The metadata store: runs, partition states, watermarks, validations, query timings, tasks."""
 
+from nkdash.meta.records import interrupted
 from nkdash.meta.store import (
     CRITICAL_AFTER_DAYS,
     FILE_NAME,
@@ -11,7 +12,6 @@ from nkdash.meta.store import (
     RunStatus,
     TaskState,
     Trigger,
-    interrupted,
 )
 
 __all__ = [

@@ -1,11 +1,24 @@
-"""TODO: nkdash.meta.store"""
+"""The metadata store (:class:`MetaStore`): runs, partition states, watermarks, validations,
+query timings, tasks.
+
+One SQLite file, ``<lake>/_meta/nkdash.sqlite``, shared by several processes (the huey
+consumer, the web server, the CLI). Every operation opens and closes its own connection,
+so a store object can be shared by threads and survives ``fork``, and nothing lingers
+between operations; WAL mode lets readers run beside the writer; writes are single short
+``BEGIN IMMEDIATE`` transactions that queue for up to 30 s (``busy_timeout``) instead of
+failing with "database is locked". The price: closing the last connection checkpoints the
+WAL, a few milliseconds per write (keeping connections would cost ~0.5 ms but leak them
+per thread and risk a forked child checkpointing its parent's WAL).
+
+Stored as: timestamps UTC ISO-8601 text with microseconds (so they sort as text; naive
+datetimes are taken as UTC, like Odoo's), dates ISO text, dicts and lists JSON. Methods return
+plain dicts with those decoded back to aware UTC ``datetime``, ``date``, ``dict``/``list``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,11 +28,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from nkdash.errors import InputError, LakeError
-from nkdash.processes import process_alive
 
 if TYPE_CHECKING:
     from nkdash.lake import Lake
 from nkdash.meta.migrations import MIGRATIONS
+from nkdash.meta.records import (
+    Where,
+    as_json,
+    day_text,
+    days_between,
+    decode_row,
+    encode_task_field,
+    interrupted,
+    now_text,
+    timestamp_text,
+)
+from nkdash.processes import HOST, start_time
 
 Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
 
@@ -49,9 +73,6 @@ LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
 
 
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
-
-
-UNCHECKABLE_AFTER = dt.timedelta(hours=12)  # a running run on another host (or of an older nkdash): then interrupted
 
 
 _TASK_FIELDS = (
@@ -120,7 +141,7 @@ class MetaStore:
             cur = con.execute(
                 "INSERT INTO runs (dataset, date, trigger, task_id, started_at, pid, host, process_start)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (dataset, _day(date), trigger, task_id, _now(), os.getpid(), _HOST, _process_start(os.getpid())),
+                (dataset, day_text(date), trigger, task_id, now_text(), os.getpid(), HOST, _own_start()),
             )
             return cur.lastrowid
 
@@ -132,7 +153,7 @@ class MetaStore:
             return self._close_interrupted(con)
 
     def _close_interrupted(self, con: sqlite3.Connection) -> list[dict]:
-        rows = [_decode(r, ()) for r in con.execute("SELECT * FROM runs WHERE status = 'running'")]
+        rows = [decode_row(r, ()) for r in con.execute("SELECT * FROM runs WHERE status = 'running'")]
         closed = []
         for run in rows:
             reason = interrupted(run)
@@ -141,7 +162,7 @@ class MetaStore:
             now = dt.datetime.now(dt.UTC)
             con.execute(
                 "UPDATE runs SET status = 'failed', finished_at = ?, duration_s = ?, error = ? WHERE id = ?",
-                (_ts(now), (now - run["started_at"]).total_seconds(), reason, run["id"]),
+                (timestamp_text(now), (now - run["started_at"]).total_seconds(), reason, run["id"]),
             )
             closed.append({**run, "status": "failed", "finished_at": now, "error": reason})
         return closed
@@ -171,11 +192,11 @@ class MetaStore:
                            source_totals = ?, checksum = ?, bytes = ?, error = ? WHERE id = ?""",
                 (
                     status,
-                    _ts(finished),
+                    timestamp_text(finished),
                     duration,
                     rows,
                     source_count,
-                    _json(source_totals),
+                    as_json(source_totals),
                     checksum,
                     bytes,
                     error,
@@ -196,7 +217,7 @@ class MetaStore:
         A run left ``running`` by a process that is gone is reported as it is: ``failed``,
         with ``error`` saying it was interrupted (also by a read-only store, before any
         writer has closed it, see :meth:`mark_interrupted`)."""
-        where = _Where().eq("dataset", dataset).ge("started_at", since and _ts(since))
+        where = Where().eq("dataset", dataset).ge("started_at", since and timestamp_text(since))
         if status in ("running", "failed"):  # which of the running ones are interrupted is decided below
             where._add("status IN (?, 'running')", status)
             found = self._select(f"SELECT * FROM runs {where} ORDER BY id DESC", where.args, json=("source_totals",))
@@ -228,7 +249,7 @@ class MetaStore:
         those of the last load: the lake still holds that data. ``quarantined`` clears them.
         """
         _check_choice("status", status, PartitionStatus)
-        now = _now()
+        now = now_text()
         with self._write() as con:
             con.execute(
                 """INSERT INTO partitions (dataset, date, status, rows, checksum, run_id, source_max_write_date,
@@ -246,12 +267,12 @@ class MetaStore:
                      loaded_at = CASE excluded.status WHEN 'loaded' THEN excluded.loaded_at ELSE loaded_at END""",
                 {
                     "dataset": dataset,
-                    "date": _day(date) or "",
+                    "date": day_text(date) or "",
                     "status": status,
                     "rows": rows if status == "loaded" else 0,
                     "checksum": checksum if status == "loaded" else None,
                     "run_id": run_id,
-                    "swd": source_max_write_date and _ts(source_max_write_date),
+                    "swd": source_max_write_date and timestamp_text(source_max_write_date),
                     "error": error,
                     "loaded_at": now if status == "loaded" else None,
                     "now": now,
@@ -259,12 +280,12 @@ class MetaStore:
             )
 
     def partition(self, dataset: str, date: dt.date | None) -> dict | None:
-        found = self._select("SELECT * FROM partitions WHERE dataset = ? AND date = ?", [dataset, _day(date) or ""])
+        found = self._select("SELECT * FROM partitions WHERE dataset = ? AND date = ?", [dataset, day_text(date) or ""])
         return found[0] if found else None
 
     def partitions(self, dataset: str | None = None) -> list[dict]:
         """Partition states ordered by dataset and date."""
-        where = _Where().eq("dataset", dataset)
+        where = Where().eq("dataset", dataset)
         return self._select(f"SELECT * FROM partitions {where} ORDER BY dataset, date", where.args)
 
     def date_range(self, dataset: str) -> tuple[dt.date, dt.date] | None:
@@ -281,13 +302,13 @@ class MetaStore:
 
     def mark_stale(self, dataset: str, dates: Iterable[dt.date], reason: str) -> int:
         """Flag loaded partitions whose source changed; returns how many were loaded before."""
-        now = _now()
+        now = now_text()
         with self._write() as con:
             return sum(
                 con.execute(
                     """UPDATE partitions SET status = 'stale', stale_reason = ?, updated_at = ?
                                       WHERE dataset = ? AND date = ? AND status = 'loaded'""",
-                    (reason, now, dataset, _day(d)),
+                    (reason, now, dataset, day_text(d)),
                 ).rowcount
                 for d in dates
             )
@@ -301,14 +322,14 @@ class MetaStore:
             con.execute(
                 """INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
                            ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
-                (key, _ts(value), _now()),
+                (key, timestamp_text(value), now_text()),
             )
 
     def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
         with self._write() as con:
             cur = con.execute(
                 "INSERT INTO validations (dataset, date, ok, checks, created_at) VALUES (?, ?, ?, ?, ?)",
-                (dataset, _day(date), bool(ok), _json(checks), _now()),
+                (dataset, day_text(date), bool(ok), as_json(checks), now_text()),
             )
             return cur.lastrowid
 
@@ -321,19 +342,21 @@ class MetaStore:
         limit: int | None = None,
     ) -> list[dict]:
         """Validation results, newest first; ``checks`` decoded, ``ok`` a bool."""
-        where = _Where().eq("dataset", dataset).eq("date", _day(date)).ge("created_at", since and _ts(since))
+        where = (
+            Where().eq("dataset", dataset).eq("date", day_text(date)).ge("created_at", since and timestamp_text(since))
+        )
         return self._select(f"SELECT * FROM validations {where} ORDER BY id DESC", where.args, limit, json=("checks",))
 
     def record_query(self, name: str, seconds: float, rows: int, params: str | None = None) -> None:
         with self._write() as con:
             con.execute(
                 "INSERT INTO query_timings (name, seconds, rows, params, created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, seconds, rows, params, _now()),
+                (name, seconds, rows, params, now_text()),
             )
 
     def query_timings(self, since: dt.datetime | None = None) -> list[dict]:
         """Recorded query timings, oldest first."""
-        where = _Where().ge("created_at", since and _ts(since))
+        where = Where().ge("created_at", since and timestamp_text(since))
         return self._select(f"SELECT * FROM query_timings {where} ORDER BY id", where.args)
 
     def freshness(self, datasets: Sequence[str], today: dt.date, start: dt.date | None = None) -> list[Freshness]:
@@ -359,7 +382,7 @@ class MetaStore:
         return Freshness(
             dataset=dataset,
             last_loaded=last_loaded,
-            missing=[d for d in _days(first, yesterday) if states.get(d) in (None, "quarantined")],
+            missing=[d for d in days_between(first, yesterday) if states.get(d) in (None, "quarantined")],
             failed=sorted(d for d, s in states.items() if s == "failed" and d >= first),
             stale=sorted(d for d, s in states.items() if s == "stale" and d >= first),
             lag_days=lag,
@@ -379,21 +402,21 @@ class MetaStore:
         if "state" in fields:
             _check_choice("state", fields["state"], TaskState)
             fields.setdefault(_TASK_CLOCK[fields["state"]], dt.datetime.now(dt.UTC))
-        values = {name: _encode_task_field(name, value) for name, value in fields.items()}
+        values = {name: encode_task_field(name, value) for name, value in fields.items()}
         columns = ["id", *values, "updated_at"]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         with self._write() as con:
             con.execute(
                 f"""INSERT INTO tasks ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})
                             ON CONFLICT (id) DO UPDATE SET {updates}""",
-                (task_id, *values.values(), _now()),
+                (task_id, *values.values(), now_text()),
             )
 
     def tasks(
         self, *, state: str | None = None, since: dt.datetime | None = None, limit: int | None = None
     ) -> list[dict]:
         """Task history, most recently updated first."""
-        where = _Where().eq("state", state).ge("updated_at", since and _ts(since))
+        where = Where().eq("state", state).ge("updated_at", since and timestamp_text(since))
         return self._select(
             f"SELECT * FROM tasks {where} ORDER BY updated_at DESC", where.args, limit, json=("params",)
         )
@@ -464,7 +487,7 @@ class MetaStore:
         if limit is not None:
             sql, args = f"{sql} LIMIT ?", [*args, int(limit)]
         with self._connect() as con:
-            return [_decode(row, json) for row in con.execute(sql, args)]
+            return [decode_row(row, json) for row in con.execute(sql, args)]
 
     def _migrate(self) -> None:
         with self._connect() as con:
@@ -484,67 +507,9 @@ class MetaStore:
                 con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
-class _Where:
-    """A WHERE clause built from optional filters; a None value adds no condition."""
-
-    def __init__(self) -> None:
-        self.terms: list[str] = []
-        self.args: list[Any] = []
-
-    def eq(self, column: str, value: Any) -> _Where:
-        return self._add(f"{column} = ?", value)
-
-    def ge(self, column: str, value: Any) -> _Where:
-        return self._add(f"{column} >= ?", value)
-
-    def _add(self, term: str, value: Any) -> _Where:
-        if value is not None:
-            self.terms.append(term)
-            self.args.append(value)
-        return self
-
-    def __str__(self) -> str:
-        return f"WHERE {' AND '.join(self.terms)}" if self.terms else ""
-
-
 def _check_choice(name: str, value: object, choices: object) -> None:
     if value not in get_args(choices):
         raise InputError(f"{name} must be one of {', '.join(get_args(choices))}, got {value!r}", value)
-
-
-_HOST = socket.gethostname()
-
-
-def _process_start(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot, Linux), to tell it from a later
-    process given the same pid; None if it is gone (or a zombie) or where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return None if len(fields) < 20 or fields[0] in (b"Z", b"X") else fields[19].decode()
-
-
-def interrupted(run: dict, now: dt.datetime | None = None) -> str | None:
-    """Why a ``running`` run can no longer finish (its process is gone), or None if it may
-    still be running. Same host: its pid is dead, or is another process now. Another host
-    (or a run recorded without a pid): started more than :data:`UNCHECKABLE_AFTER` ago."""
-    if run["status"] != "running":
-        return None
-    pid, host = run.get("pid"), run.get("host")
-    if pid is not None and host == _HOST:
-        start = _process_start(pid)
-        if start is not None and start == run.get("process_start"):
-            return None
-        if start is None and run.get("process_start") is None and process_alive(pid):
-            return None
-        return f"interrupted: its process (pid {pid} on {host}) ended before the run finished (killed?)"
-    age = (now or dt.datetime.now(dt.UTC)) - run["started_at"]
-    if age > UNCHECKABLE_AFTER:
-        where = f"pid {pid} on {host}" if pid is not None else "an unrecorded process"
-        return f"interrupted: no end recorded {age.total_seconds() / 3600:.0f} h after it started ({where})"
-    return None
 
 
 def _honest(run: dict) -> dict:
@@ -552,67 +517,13 @@ def _honest(run: dict) -> dict:
     return run if reason is None else {**run, "status": "failed", "error": reason}
 
 
-def _now() -> str:
-    return _ts(dt.datetime.now(dt.UTC))
-
-
-def _ts(value: dt.datetime) -> str:
-    """UTC ISO text that sorts chronologically; naive datetimes are taken as UTC."""
-    if not isinstance(value, dt.datetime):
-        raise InputError(f"expected a datetime, got {value!r}", value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _day(value: dt.date | None) -> str | None:
-    if value is None:
-        return None
-    if type(value) is not dt.date:
-        raise InputError(f"expected a date, got {value!r}", value)
-    return value.isoformat()
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=str, sort_keys=True)
-
-
-def _encode_task_field(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name.endswith("_at"):
-        return _ts(value)
-    if name == "date":
-        return _day(value)
-    if name == "params":
-        return _json(value)
-    return value
-
-
-def _decode(row: sqlite3.Row, json_columns: Sequence[str]) -> dict:
-    out = {}
-    for key in row.keys():  # noqa: SIM118 — a sqlite3.Row iterates over its values
-        value = row[key]
-        if value is None or value == "":
-            value = None
-        elif key in json_columns:
-            value = json.loads(value)
-        elif key.endswith("_at") or key == "source_max_write_date":
-            value = dt.datetime.fromisoformat(value)
-        elif key == "date":
-            value = dt.date.fromisoformat(value)
-        elif key == "ok":
-            value = bool(value)
-        out[key] = value
-    return out
-
-
-def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
-    for n in range((last - first).days + 1):
-        yield first + dt.timedelta(days=n)
-
-
 def _sla(lag_days: int | None) -> FreshnessStatus:
     if lag_days is None or lag_days > CRITICAL_AFTER_DAYS:
         return "critical"
     return "late" if lag_days >= LATE_AFTER_DAYS else "ok"
+
+
+def _own_start() -> str | None:
+    """This process's start time as the runs table keeps it (text)."""
+    started = start_time(os.getpid())
+    return None if started is None else str(started)

@@ -7,18 +7,30 @@ import functools
 import threading
 
 from nkdash import dates as cal
-from nkdash.odoo.client import (
-    PROTOCOL_CLASSES,
-    Json2Client,
-    JsonRpcClient,
-    OdooClient,
-    Page,
-    XmlRpcClient,
-    detect_version,
-)
-from nkdash.odoo.normalize import format_datetime, normalize, parse_date, parse_datetime  # noqa: F401
-from nkdash.odoo.versions import VersionProfile  # noqa: F401
+from nkdash.errors import ConfigError
+from nkdash.odoo.client import OdooClient, Page, detect_version
+from nkdash.odoo.normalize import format_datetime, normalize, parse_date, parse_datetime
+from nkdash.odoo.protocols import PROTOCOL_CLASSES, Json2Client, JsonRpcClient, XmlRpcClient
+from nkdash.odoo.versions import VersionProfile
 from nkdash.settings import Settings, get_settings
+
+__all__ = [
+    "PROTOCOL_CLASSES",
+    "Json2Client",
+    "JsonRpcClient",
+    "OdooClient",
+    "Page",
+    "VersionProfile",
+    "XmlRpcClient",
+    "business_tz",
+    "connect",
+    "detect_version",
+    "format_datetime",
+    "normalize",
+    "odoo_url",
+    "parse_date",
+    "parse_datetime",
+]
 
 _demo_lock = threading.Lock()
 _demo_servers: dict[tuple, object] = {}
@@ -82,10 +94,24 @@ def choose_protocol(settings: Settings, version: int) -> str:
     return "json2" if version >= 19 else "jsonrpc"
 
 
+def odoo_url(settings: Settings) -> str:
+    """The URL of the configured Odoo: ``ODOO_URL``, or the embedded demo's when it is ``demo``.
+
+    Raises ConfigError naming ODOO_URL when none is configured: a production server whose
+    ``.env`` lost a line must not fill its lake with the invented company."""
+    if settings.uses_demo:
+        return embedded_demo_url(settings)
+    if not settings.odoo_url:
+        raise ConfigError(
+            "ODOO_URL", "is not set: set it to your Odoo's address (https://...), or to `demo` for the demo company"
+        )
+    return settings.odoo_url
+
+
 def connect(settings: Settings | None = None, *, authenticate: bool = True) -> OdooClient:
-    """An authenticated client for the configured Odoo (the embedded demo when ODOO_URL is unset)."""
+    """An authenticated client for the configured Odoo (``ODOO_URL``; ``demo``: the embedded one)."""
     settings = settings or get_settings()
-    url = settings.odoo_url or embedded_demo_url(settings)
+    url = odoo_url(settings)
     probe = OdooClient(
         url,
         settings.odoo_db,

@@ -2,9 +2,9 @@
 
 Three interchangeable protocols share one base class:
 
-- :class:`Json2Client` — ``POST /json/2/<model>/<method>``, bearer API key (Odoo 19+)
-- :class:`JsonRpcClient` — ``POST /jsonrpc``, ``execute_kw`` (Odoo 16-19)
-- :class:`XmlRpcClient` — ``/xmlrpc/2/common`` and ``/xmlrpc/2/object`` (Odoo 16-19)
+- :class:`~nkdash.odoo.protocols.Json2Client` — ``POST /json/2/<model>/<method>``, bearer API key (Odoo 19+)
+- :class:`~nkdash.odoo.protocols.JsonRpcClient` — ``POST /jsonrpc``, ``execute_kw`` (Odoo 16-19)
+- :class:`~nkdash.odoo.protocols.XmlRpcClient` — ``/xmlrpc/2/common`` and ``/xmlrpc/2/object`` (Odoo 16-19)
 
 The base class owns what is common: retries with exponential backoff and jitter for
 transient failures, keyset paging (the next page is requested while the caller works on
@@ -20,26 +20,21 @@ import logging
 import random
 import threading
 import time
-import xmlrpc.client
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 import requests
 
 from nkdash.errors import (
-    OdooAccessDenied,
-    OdooAccessError,
     OdooAuthError,
     OdooError,
     OdooRequestError,
     OdooServerError,
     OdooTimeout,
     OdooTLSError,
-    OdooUnknownDatabase,
     OdooUnreachable,
-    OdooUserError,
 )
 from nkdash.odoo.normalize import normalize, normalize_table
 from nkdash.odoo.versions import VersionProfile, build_profile
@@ -47,8 +42,13 @@ from nkdash.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 Domain = list[Any]
+
+
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
 DEFAULT_CONTEXT = {"tz": "UTC"}
 
 
@@ -68,83 +68,6 @@ class TablePage:
     cursor: int
 
 
-# --------------------------------------------------------------------------- errors
-_NAME_TO_ERROR: dict[str, type[OdooError]] = {
-    "odoo.exceptions.AccessDenied": OdooAccessDenied,
-    "odoo.exceptions.AccessError": OdooAccessError,
-    "odoo.exceptions.UserError": OdooUserError,
-    "odoo.exceptions.ValidationError": OdooUserError,
-    "odoo.exceptions.MissingError": OdooUserError,
-    "odoo.exceptions.RedirectWarning": OdooUserError,
-    "odoo.exceptions.Warning": OdooUserError,
-    "werkzeug.exceptions.Unauthorized": OdooAuthError,
-    "werkzeug.exceptions.NotFound": OdooRequestError,
-    "werkzeug.exceptions.ServiceUnavailable": OdooServerError,
-    "werkzeug.exceptions.TooManyRequests": OdooServerError,
-    "werkzeug.exceptions.InternalServerError": OdooServerError,
-    "werkzeug.exceptions.BadGateway": OdooServerError,
-    "werkzeug.exceptions.GatewayTimeout": OdooServerError,
-    "werkzeug.exceptions.UnprocessableEntity": OdooRequestError,
-    "builtins.ValueError": OdooRequestError,
-    "builtins.KeyError": OdooRequestError,
-    "builtins.TypeError": OdooRequestError,
-    "builtins.AttributeError": OdooRequestError,
-}
-_REQUEST_MARKERS = (
-    "Invalid field",
-    "Unknown field",
-    "ValueError",
-    "KeyError",
-    "TypeError",
-    "AttributeError",
-    "doesn't exist",
-    "Invalid domain",
-    "Invalid leaf",
-    "not found",
-    "unexpected keyword",
-    "required positional",
-)
-
-
-def _is_unknown_db(message: str) -> bool:
-    low = message.lower()
-    return "database" in low and ("does not exist" in low or "not found" in low or "unknown" in low)
-
-
-def error_from_odoo(name: str, message: str, *, model: str | None = None, method: str | None = None) -> OdooError:
-    """Map Odoo's exception name and message to one of nkdash's error classes."""
-    where = f" ({model}.{method})" if model else ""
-    if _is_unknown_db(message):
-        return OdooUnknownDatabase(f"Odoo database not found{where}: {first_line(message)}", model=model, method=method)
-    cls = _NAME_TO_ERROR.get(name)
-    if "doesn't exist" in message:  # Odoo raises UserError("Object x doesn't exist") for a bad model
-        cls = OdooRequestError
-    if cls is None:
-        cls = OdooRequestError if any(m in message for m in _REQUEST_MARKERS) else OdooServerError
-    return cls(f"{name or 'Odoo error'}{where}: {first_line(message)}", model=model, method=method)
-
-
-def error_from_fault(fault: xmlrpc.client.Fault, *, model: str | None = None, method: str | None = None) -> OdooError:
-    """XML-RPC faultCode 1/2/3/4 = server error / UserError / AccessDenied / AccessError."""
-    text = str(fault.faultString)
-    code = fault.faultCode
-    name = {2: "odoo.exceptions.UserError", 3: "odoo.exceptions.AccessDenied", 4: "odoo.exceptions.AccessError"}.get(
-        code if isinstance(code, int) else -1, ""
-    )
-    if not name and isinstance(code, str) and code:  # old servers send the message as code
-        text = text if text else code
-    return error_from_odoo(name, text, model=model, method=method)
-
-
-def first_line(text: str) -> str:
-    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    # tracebacks end with the exception line; plain messages start with it
-    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:300]
-
-
-# --------------------------------------------------------------------------- base
 class OdooClient:
     """Common behaviour; subclasses implement :meth:`_authenticate`, :meth:`_execute`."""
 
@@ -203,7 +126,6 @@ class OdooClient:
             version=version,
         )
 
-    # ---- transport -----------------------------------------------------------
     def _post(self, path: str, **kwargs: Any) -> requests.Response:
         try:
             return self._http.post(self.url + path, timeout=self.timeout, **kwargs)
@@ -242,7 +164,6 @@ class OdooClient:
                 log.warning("Odoo call failed (%s); retry %d/%d in %.2fs", exc, attempt, self.retries, delay)
                 time.sleep(delay)
 
-    # ---- protocol hooks ------------------------------------------------------
     def _authenticate(self) -> int:
         raise NotImplementedError
 
@@ -252,7 +173,6 @@ class OdooClient:
     def _server_version(self) -> int:
         return detect_version(self.url, self._http, self.timeout)
 
-    # ---- public API ------------------------------------------------------------
     @property
     def version(self) -> int:
         with self._setup:
@@ -504,141 +424,3 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
         return int(info["server_version_info"][0])
     except (KeyError, IndexError, TypeError, ValueError):
         raise OdooRequestError(f"{url} does not look like an Odoo server (no version)") from None
-
-
-# --------------------------------------------------------------------------- protocols
-class JsonRpcClient(OdooClient):
-    protocol = "jsonrpc"
-
-    def _rpc(
-        self, service: str, method: str, args: Sequence[Any], model: str | None = None, model_method: str | None = None
-    ) -> Any:
-        payload = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": self.calls,
-            "params": {"service": service, "method": method, "args": list(args)},
-        }
-        resp = self._post("/jsonrpc", json=payload)
-        self._raise_for_http(resp)
-        body = resp.json()
-        if "error" in body:
-            err = body["error"]
-            data = err.get("data") or {}
-            raise error_from_odoo(
-                data.get("name", ""), data.get("message") or err.get("message", ""), model=model, method=model_method
-            )
-        return body.get("result")
-
-    def _authenticate(self) -> int:
-        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
-
-    def _execute(self, model, method, args, kwargs):
-        return self._rpc(
-            "object",
-            "execute_kw",
-            [self.db, self.uid, self._password, model, method, list(args), kwargs],
-            model=model,
-            model_method=method,
-        )
-
-
-class XmlRpcClient(OdooClient):
-    protocol = "xmlrpc"
-
-    def _rpc(
-        self, endpoint: str, method: str, args: Sequence[Any], model: str | None = None, model_method: str | None = None
-    ) -> Any:
-        body = xmlrpc.client.dumps(tuple(args), method, allow_none=True)
-        resp = self._post(f"/xmlrpc/2/{endpoint}", data=body.encode(), headers={"Content-Type": "text/xml"})
-        self._raise_for_http(resp)
-        try:
-            (result,), _ = xmlrpc.client.loads(resp.content, use_datetime=False)
-        except xmlrpc.client.Fault as fault:
-            raise error_from_fault(fault, model=model, method=model_method) from None
-        except Exception as exc:  # noqa: BLE001 — malformed answer (proxy page, truncated body)
-            raise OdooServerError(f"unreadable XML-RPC answer from Odoo ({type(exc).__name__})") from None
-        return result
-
-    def _authenticate(self) -> int:
-        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
-
-    def _execute(self, model, method, args, kwargs):
-        return self._rpc(
-            "object",
-            "execute_kw",
-            [self.db, self.uid, self._password, model, method, list(args), kwargs],
-            model=model,
-            model_method=method,
-        )
-
-
-class Json2Client(OdooClient):
-    """Odoo 19+ JSON-2: keyword arguments only, bearer API key (ODOO_PASSWORD holds it)."""
-
-    protocol = "json2"
-    # positional parameter names of the methods nkdash calls
-    _POSITIONAL: ClassVar[dict[str, tuple[str, ...]]] = {
-        "search_read": ("domain",),
-        "search": ("domain",),
-        "search_count": ("domain",),
-        "read": ("ids",),
-        "fields_get": ("allfields",),
-        "read_group": ("domain", "fields", "groupby"),
-        "formatted_read_group": ("domain",),
-        "context_get": (),
-    }
-
-    def _call(self, model: str, method: str, kwargs: dict[str, Any]) -> Any:
-        headers = {
-            "Authorization": f"bearer {self._password}",
-            "X-Odoo-Database": self.db,
-            "Content-Type": "application/json",
-        }
-        resp = self._post(f"/json/2/{model}/{method}", json=kwargs, headers=headers)
-        if resp.status_code == 200:
-            return resp.json()
-        try:
-            err = resp.json()
-        except ValueError:  # werkzeug's HTML page: Odoo could not even open the database
-            if resp.status_code == 404:
-                raise OdooUnknownDatabase(f"Odoo database {self.db!r} not found", model=model, method=method) from None
-            err = {}
-        name, message = err.get("name", ""), err.get("message", "") or resp.reason or ""
-        if resp.status_code == 401:
-            raise OdooAuthError(f"Odoo refused the API key of {self.login!r} (HTTP 401)", model=model, method=method)
-        if resp.status_code == 403:
-            raise OdooAccessError(
-                f"{name or 'AccessError'} ({model}.{method}): {first_line(message)}", model=model, method=method
-            )
-        if name:  # Odoo's own exception: its name decides (a ValueError answers 500 but is not transient)
-            raise error_from_odoo(name, message, model=model, method=method)
-        if resp.status_code in TRANSIENT_STATUS:
-            what = "too many requests" if resp.status_code == 429 else "server error"
-            raise OdooServerError(
-                f"Odoo answered HTTP {resp.status_code} ({what}) to {model}.{method}", model=model, method=method
-            )
-        raise OdooRequestError(
-            f"Odoo answered HTTP {resp.status_code} to {model}.{method}: {first_line(message)}",
-            model=model,
-            method=method,
-        )
-
-    def _authenticate(self) -> int:
-        ctx = self._call("res.users", "context_get", {})
-        return int(ctx.get("uid") or 1) if isinstance(ctx, dict) else 0
-
-    def _execute(self, model, method, args, kwargs):
-        names = self._POSITIONAL.get(method, ())
-        if len(args) > len(names):
-            raise OdooRequestError(
-                f"JSON-2 takes keyword arguments; cannot map {len(args)} positional args of {method}"
-            )
-        return self._call(model, method, {**dict(zip(names, args)), **kwargs})
-
-
-PROTOCOL_CLASSES: dict[str, type[OdooClient]] = {
-    "json2": Json2Client,
-    "jsonrpc": JsonRpcClient,
-    "xmlrpc": XmlRpcClient,
-}

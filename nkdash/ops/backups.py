@@ -71,7 +71,7 @@ def security_table(settings: Settings | None = None, env_file: Path = Path(".env
     """The security items: credentials only in ``.env`` (and not readable by others), web
     passwords set, operator-only notebooks, read-only dashboards, access log."""
     from nkdash.dashboards.engine import READ_ONLY
-    from nkdash.web.notebooks import NOTEBOOKS
+    from nkdash.notebooks import NOTEBOOKS
 
     settings = settings or get_settings()
     mode = env_file.stat().st_mode & 0o777 if env_file.exists() else None

@@ -111,7 +111,7 @@ def latest_date(settings: Settings | None = None) -> dt.date:
 def describe_setup(settings: Settings | None = None) -> str:
     """One markdown line: lake, Odoo, queue, timezone, today."""
     s = settings or get_settings()
-    odoo = s.odoo_url or f"the embedded demo Odoo {s.demo_version}"
+    odoo = f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url or "not configured (ODOO_URL)")
     return (
         f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "
         f"timezone {s.tz or 'UTC (NKDASH_TZ unset)'} · today {today(s)}"
@@ -146,9 +146,9 @@ def dates_of(period: Sequence[dt.date]) -> list[dt.date]:
     return cal.days(*period)
 
 
-def _meta(settings: Settings, read_only: bool = True) -> MetaStore:
+def read_meta(settings: Settings, read_only: bool = True) -> MetaStore:
     return MetaStore.for_lake(Lake(settings.lake, read_only=read_only), read_only=read_only)
 
 
-def _stamp(value: dt.datetime | None) -> str | None:
+def stamp_text(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime(TIME_FORMAT) if value else None

@@ -13,7 +13,7 @@ from nkdash import storage
 from nkdash.dashboards import engine
 from nkdash.jobs import backend
 from nkdash.lake import Lake
-from nkdash.ops.common import Result, _meta, _stamp, guarded
+from nkdash.ops.common import Result, guarded, read_meta, stamp_text
 from nkdash.settings import Settings, get_settings
 
 
@@ -30,7 +30,7 @@ RUN_COLUMNS = ["started", "day", "dataset", "date", "trigger", "status", "second
 
 def runs_frame(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
     """Every finished ETL run of the last ``days`` days (UTC times, naive for charts)."""
-    runs = _meta(settings or get_settings()).runs(since=_since(days))
+    runs = read_meta(settings or get_settings()).runs(since=_since(days))
     rows = [
         {
             "started": _naive(r["started_at"]),
@@ -84,12 +84,12 @@ def query_stats(settings: Settings | None = None, days: int = 7) -> pd.DataFrame
 
 def slowest_queries(settings: Settings | None = None, days: int = 7, limit: int = 20) -> pd.DataFrame:
     """The slowest individual query executions of the last ``days`` days."""
-    timings = _meta(settings or get_settings()).query_timings(since=_since(days))
+    timings = read_meta(settings or get_settings()).query_timings(since=_since(days))
     rows = sorted(timings, key=lambda t: t["seconds"], reverse=True)[:limit]
     return pd.DataFrame(
         [
             {
-                "at": _stamp(t["created_at"]),
+                "at": stamp_text(t["created_at"]),
                 "query": t["name"],
                 "seconds": round(t["seconds"], 4),
                 "rows": t["rows"],

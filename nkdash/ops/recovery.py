@@ -21,15 +21,15 @@ from nkdash.ops.common import (
     DATASETS,
     TABLE_DATASET,
     Result,
-    _meta,
-    _stamp,
     describe,
     guarded,
     no_progress,
+    read_meta,
+    stamp_text,
     title_of,
     today,
 )
-from nkdash.ops.refresh import _reload_dimensions
+from nkdash.ops.refresh import reload_dimensions
 from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def due_dates(settings: Settings | None = None) -> dict[str, list[dt.date]]:
 def plan_rows(settings: Settings) -> list[dict]:
     """Per dated dataset: freshness, dates gone from the lake, dates whose derived tables the
     lake can rebuild (``derived``: not reloaded from Odoo), and the dates due for a reload."""
-    meta, lake = _meta(settings), Lake(settings.lake, read_only=True)
+    meta, lake = read_meta(settings), Lake(settings.lake, read_only=True)
     rebuildable = derived.missing_dates(lake)
     rows = []
     for f in meta.freshness(DATED, today(settings)):
@@ -237,7 +237,7 @@ def repair(
         _stale_dependents(report.outcomes, settings), settings, progress, "Repairing what depends on them"
     )
     if any(d is None for q in report.quarantined for _, d in q.units):
-        report.dimensions = _reload_dimensions(settings, progress)
+        report.dimensions = reload_dimensions(settings, progress)
     report.remaining = Lake(settings.lake).scan(deep=deep)
     return report
 
@@ -344,7 +344,7 @@ def scan_and_quarantine(settings: Settings | None = None, *, deep: bool = False)
     ``_quarantine``, and record the affected dates as ``quarantined`` so that freshness
     shows them missing. Leftovers of writes (``temp``) are left to :func:`storage.clean_temp`."""
     settings = settings or get_settings()
-    lake, meta = Lake(settings.lake), _meta(settings, read_only=False)
+    lake, meta = Lake(settings.lake), read_meta(settings, read_only=False)
     done = []
     for problem in lake.scan(deep=deep):
         if problem.kind == "temp" or not _exists(problem.path):
@@ -381,7 +381,7 @@ def _stale_dependents(
 ) -> list[tuple[str, dt.date]]:
     """Dates of datasets built from reloaded ones (profit from POS and invoices) that the
     reload made stale."""
-    meta = _meta(settings)
+    meta = read_meta(settings)
     units = {(spec.name, day) for name, day, outcome in outcomes if day in outcome.loaded for spec in dependents(name)}
     return sorted(u for u in units if (meta.partition(*u) or {}).get("status") == "stale")
 
@@ -427,7 +427,7 @@ def odoo_timeouts(settings: Settings | None = None, days: int = 7) -> Result:
         f"{settings.odoo_retries}, NKDASH_ODOO_BATCH_SIZE={settings.odoo_batch_size}",
         f"runs that timed out in the last {days} days: {len(failures)}",
     ]
-    lines += [f"  {_stamp(r['started_at'])} {r['dataset']} {r['date'] or ''}: {r['error']}" for r in failures[:20]]
+    lines += [f"  {stamp_text(r['started_at'])} {r['dataset']} {r['date'] or ''}: {r['error']}" for r in failures[:20]]
     return Result(
         ok and not failures, "Odoo answers in time" if ok and not failures else "Odoo timeouts", "\n".join(lines)
     )

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from nkdash import dates as cal
 from nkdash.etl.datasets import get
-from nkdash.jobs import backend, requests, schedule, work
+from nkdash.etl.runner import input_ready
+from nkdash.jobs import backend, requests, schedule
+from nkdash.lake import Lake
 from nkdash.ops.common import Result, guarded, latest_date, no_progress, today
 from nkdash.settings import Settings, get_settings
 
@@ -68,7 +70,7 @@ def sync_steps(dataset: str, day: dt.date, settings: Settings) -> list[str]:
     that are not loaded yet, then itself."""
     spec = get(dataset)
     meta = backend.huey_for(settings).history.meta
-    return [*(name for name in spec.inputs if not work.input_ready(meta, settings, name, day)), dataset]
+    return [*(name for name in spec.inputs if not input_ready(meta, Lake(settings.lake), name, day)), dataset]
 
 
 @guarded("Sync Refresh")
@@ -88,7 +90,7 @@ def sync_refresh(
             f"(up to {cal.MAX_ASYNC_DAYS} days, queued).",
         )
     if not spec.partitioned:
-        return _reload_dimensions(settings, progress)
+        return reload_dimensions(settings, progress)
     lines, ok = [], True
     for name in progress(
         sync_steps(dataset, end, settings),
@@ -102,7 +104,7 @@ def sync_refresh(
     return Result(ok, f"{verb} {spec.title} for {end}", "\n".join(lines))
 
 
-def _reload_dimensions(settings: Settings, progress: Progress) -> Result:
+def reload_dimensions(settings: Settings, progress: Progress) -> Result:
     from nkdash.etl import refresh
 
     (report,) = [

@@ -7,9 +7,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from nkdash.etl.freshness import read_only_meta
 from nkdash.lake import Lake
-from nkdash.meta import MetaStore
-from nkdash.settings import Settings, get_settings
+from nkdash.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,6 @@ class MonitorReport:
         return "\n".join(lines)
 
 
-def _read_only_meta(settings: Settings | None, lake: Lake | None) -> MetaStore:
-    lake = lake or Lake((settings or get_settings()).lake, read_only=True)
-    return MetaStore.for_lake(lake, read_only=True)
-
-
 def monitor(
     days: int = 7,
     verbose: bool = False,
@@ -89,7 +84,7 @@ def monitor(
     now: dt.datetime | None = None,
 ) -> MonitorReport:
     """ETL performance and failures over the last ``days`` days, and query timings."""
-    meta = _read_only_meta(settings, lake)
+    meta = read_only_meta(settings, lake)
     since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
     runs = [r for r in meta.runs(since=since) if r["status"] != "running"]
     report = MonitorReport(since, failures=[r for r in runs if r["status"] == "failed"], runs=runs if verbose else [])

@@ -195,7 +195,7 @@ def _freshness(p: Params, s: Settings, progress: Progress) -> Result:
 
 
 def _health(p: Params, s: Settings, progress: Progress) -> Result:
-    from nkdash.web.health import check_health
+    from nkdash.ops.health import check_health
 
     health = check_health(s, today=today(s))
     return Result(health.ok, f"Health: {health.status}", json.dumps(health.to_dict(), indent=1, default=str))
@@ -234,7 +234,7 @@ def _aggregates(s: Settings) -> pd.DataFrame:
 
 
 def _notebooks(s: Settings) -> pd.DataFrame:
-    from nkdash.web.notebooks import NOTEBOOKS
+    from nkdash.notebooks import NOTEBOOKS
 
     return pd.DataFrame([{"path": nb.path, "title": nb.title, "role": nb.role} for nb in NOTEBOOKS])
 

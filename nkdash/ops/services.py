@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from nkdash.jobs import backend, locks, schedule, worker
-from nkdash.ops.common import Result, _stamp, guarded
+from nkdash.ops.common import Result, guarded, stamp_text
+from nkdash.processes import HOST, start_time
 from nkdash.settings import Settings, get_settings
 
 TAIL_LINES = 80
@@ -58,9 +59,9 @@ def _alive(holder: dict) -> bool:
     proc = _children.get(holder.get("pid"))
     if proc is not None:
         return proc.poll() is None
-    if holder.get("host") != backend.HOST:
+    if holder.get("host") != HOST:
         return True  # another machine: cannot tell
-    return locks.alive(holder) is not False and _running(holder["pid"])
+    return locks.alive(holder) is not False and start_time(holder["pid"]) is not None
 
 
 def worker_table(settings: Settings | None = None) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def worker_table(settings: Settings | None = None) -> pd.DataFrame:
         for w in workers(settings)
     ]
     frame = pd.DataFrame(rows, columns=["pid", "host", "since", "workers", "rss (MB)"])
-    frame.attrs["last_tick"] = _stamp(tick)
+    frame.attrs["last_tick"] = stamp_text(tick)
     return frame
 
 
@@ -106,21 +107,14 @@ def record_worker(pid: int, settings: Settings | None = None, threads: int | Non
     """Record a consumer process of this machine in ``<state_dir>/workers/<pid>.json``, so
     that the pages list, stop and restart it."""
     holder = {
-        "host": backend.HOST,
+        "host": HOST,
         "pid": pid,
-        "started": _process_start(pid),
+        "started": start_time(pid),
         "workers": threads,
         "since": backend.now().isoformat(),
     }
     (_workers_dir(settings or get_settings()) / f"{pid}.json").write_text(json.dumps(holder))
     return holder
-
-
-def _process_start(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 @guarded("Stop the workers")
@@ -152,18 +146,10 @@ def _stop(pid: int, timeout: float) -> str:
             return "already gone"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _running(pid):
+            if not start_time(pid) is not None:
                 return "stopped"
             time.sleep(0.2)
     return "still running"
-
-
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie (exited, waiting for its parent)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 @guarded("Restart the workers")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from nkdash import dates as cal
 from nkdash.jobs import backend, control, requests, schedule
-from nkdash.ops.common import _meta, _stamp, title_of, today
+from nkdash.ops.common import read_meta, stamp_text, title_of, today
 from nkdash.settings import Settings, get_settings
 
 
@@ -18,7 +18,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
     from nkdash.etl.freshness import freshness_report
 
     settings = settings or get_settings()
-    meta = _meta(settings)
+    meta = read_meta(settings)
     report = freshness_report(today(settings), settings=settings)
     rows = []
     for f in report.datasets:
@@ -32,7 +32,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
                 "missing": cal.format_spans(f.missing),
                 "failed": cal.format_spans(f.failed),
                 "stale": cal.format_spans(f.stale),
-                "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
+                "last run": stamp_text(last and (last["finished_at"] or last["started_at"])),
                 "last run status": last and last["status"],
             }
         )
@@ -46,7 +46,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
             "missing": "-",
             "failed": "-",
             "stale": "-",
-            "last run": _stamp(last and (last["finished_at"] or last["started_at"])),
+            "last run": stamp_text(last and (last["finished_at"] or last["started_at"])),
             "last run status": last and last["status"],
         }
     )
@@ -86,9 +86,9 @@ def _task_row(row: dict) -> dict:
         "name": row.get("name"),
         "dataset": row.get("dataset"),
         "date": row.get("date"),
-        "enqueued": _stamp(row.get("enqueued_at")),
-        "started": _stamp(started),
-        "finished": _stamp(finished),
+        "enqueued": stamp_text(row.get("enqueued_at")),
+        "started": stamp_text(started),
+        "finished": stamp_text(finished),
         "seconds": round((finished - started).total_seconds(), 2) if started and finished else None,
         "detail": row.get("error") or params.get("summary") or "",
     }
@@ -109,7 +109,7 @@ def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
     """The daily schedule: local time, next run, last scheduled run per dataset, then the
     lake's maintenance jobs (the compaction of old months)."""
     settings = settings or get_settings()
-    tz, now, meta = cal.timezone(settings.tz), backend.now(), _meta(settings)
+    tz, now, meta = cal.timezone(settings.tz), backend.now(), read_meta(settings)
     local = cal.business_date(now, tz)
     rows = []
     for name, hhmm in {**schedule.SCHEDULE, **schedule.MAINTENANCE}.items():
@@ -120,8 +120,8 @@ def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
             {
                 "dataset": title_of(name),
                 "local time": hhmm,
-                "next run (UTC)": _stamp(at),
-                "last scheduled run (UTC)": _stamp(last and last["started_at"]),
+                "next run (UTC)": stamp_text(at),
+                "last scheduled run (UTC)": stamp_text(last and last["started_at"]),
                 "status": last and last["status"],
             }
         )

@@ -16,7 +16,17 @@ from nkdash.meta import MetaStore
 
 if TYPE_CHECKING:
     pass
-from nkdash.storage.common import _files_bytes, _inside, _lake, _mb, _meta, _rows, _today, _utc_now, _write_json
+from nkdash.storage.common import (
+    as_lake,
+    files_bytes,
+    inside,
+    megabytes,
+    meta_of,
+    rows_of,
+    today_or,
+    utc_now,
+    write_json,
+)
 
 ARCHIVE_DIR = "_archive"
 
@@ -24,7 +34,7 @@ ARCHIVE_DIR = "_archive"
 ARCHIVE_ZSTD_LEVEL = 9
 
 
-ARCHIVE_CATALOG = "archive.json"  # in the archive's _meta/
+ARCHIVE_CATALOG = "archive.json"  # in the archive's meta_of/
 
 
 @dataclass
@@ -49,7 +59,7 @@ class ArchiveReport:
                 )
         if not self.dry_run:
             lines.append(
-                f"  {len(self.files)} month file(s) written, {_mb(self.bytes_freed)} freed in the lake; "
+                f"  {len(self.files)} month file(s) written, {megabytes(self.bytes_freed)} freed in the lake; "
                 f"metadata: {sum(self.forgotten.values())} partition record(s) moved to the archive catalog"
             )
         return "\n".join(lines)
@@ -75,11 +85,11 @@ def archive(
     """
     if type(before) is not dt.date:
         raise InputError(f"before must be a date, got {before!r}", before)
-    if before > _today(today):
+    if before > today_or(today):
         raise InputError(f"--before {before} is in the future: nothing after today can be archived", before)
-    lake = _lake(lake, read_only=dry_run)
+    lake = as_lake(lake, read_only=dry_run)
     target = _archive_dest(lake, dest)
-    meta = _meta(lake, read_only=dry_run)
+    meta = meta_of(lake, read_only=dry_run)
     gaps = _gaps_before(meta, before)
     if gaps and not allow_incomplete:
         shown = ", ".join(f"{name} {day} ({why})" for name, day, why in gaps[:3])
@@ -100,9 +110,9 @@ def archive(
     _append_catalog(store, lake, report, forgotten)
     for table, dates in report.dates.items():
         if dates:
-            size_before = _files_bytes(lake, table)
+            size_before = files_bytes(lake, table)
             report.files += lake.move_dates(store, table, dates)
-            report.bytes_freed += size_before - _files_bytes(lake, table)
+            report.bytes_freed += size_before - files_bytes(lake, table)
     return report
 
 
@@ -130,14 +140,14 @@ def _date_rows(lake: Lake, table: str, dates: Sequence[dt.date]) -> int:
         if f.compacted:
             rows += sum(e.rows for d, e in month_index(f.path).items() if d in wanted)
         elif f.dates and f.dates[0] in wanted:
-            rows += _rows(f.path)
+            rows += rows_of(f.path)
     return rows
 
 
 def _archive_dest(lake: Lake, dest: Path | str | None) -> Path:
     target = Path(dest).absolute() if dest is not None else lake.root / ARCHIVE_DIR
     for inner in (lake.star, lake.staging_dir, lake.meta_dir, lake.quarantine_dir):
-        if _inside(target, inner):
+        if inside(target, inner):
             raise InputError(f"archive destination {target} is inside the lake's {inner.name}/", target)
     if target.resolve() == lake.root.resolve():
         raise InputError(f"archive destination {target} is the lake itself", target)
@@ -172,7 +182,7 @@ def _append_catalog(store: Lake, lake: Lake, report: ArchiveReport, forgotten: d
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(
         {
-            "archived_at": _utc_now().isoformat(timespec="seconds"),
+            "archived_at": utc_now().isoformat(timespec="seconds"),
             "before": report.before.isoformat(),
             "lake": str(lake.root),
             "tables": {
@@ -183,4 +193,4 @@ def _append_catalog(store: Lake, lake: Lake, report: ArchiveReport, forgotten: d
             "partitions": forgotten,
         }
     )
-    _write_json(path, runs)
+    write_json(path, runs)

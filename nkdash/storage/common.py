@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from nkdash import dates as cal
 from nkdash.errors import InputError
 from nkdash.lake import PARTITIONED, Lake
+from nkdash.lake.files import fsync_dir
 from nkdash.meta import MetaStore
 from nkdash.settings import get_settings
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     pass
 
 
-_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class BackupError(InputError):
@@ -36,17 +37,17 @@ class BackupError(InputError):
         super().__init__(message, path)
 
 
-def _lake(lake: Lake | Path | str | None, read_only: bool = False) -> Lake:
+def as_lake(lake: Lake | Path | str | None, read_only: bool = False) -> Lake:
     if isinstance(lake, Lake):
         return lake
     return Lake(get_settings().lake if lake is None else lake, read_only=read_only)
 
 
-def _meta(lake: Lake, read_only: bool = False) -> MetaStore:
+def meta_of(lake: Lake, read_only: bool = False) -> MetaStore:
     return MetaStore.for_lake(lake, read_only=read_only)
 
 
-def _dated_tables(tables: Iterable[str] | None) -> list[str]:
+def dated_tables(tables: Iterable[str] | None) -> list[str]:
     names = list(PARTITIONED if tables is None else tables)
     unknown = [t for t in names if t not in PARTITIONED]
     if unknown:
@@ -54,44 +55,44 @@ def _dated_tables(tables: Iterable[str] | None) -> list[str]:
     return names
 
 
-def _today(today: dt.date | None) -> dt.date:
+def today_or(today: dt.date | None) -> dt.date:
     if today is not None:
         return today
     tz = get_settings().tz
-    return cal.today(cal.timezone(tz)) if tz else _utc_now().date()
+    return cal.today(cal.timezone(tz)) if tz else utc_now().date()
 
 
-def _utc_now() -> dt.datetime:
+def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _inside(path: Path, directory: Path) -> bool:
+def inside(path: Path, directory: Path) -> bool:
     path, directory = path.absolute().resolve(), directory.absolute().resolve()
     return path == directory or directory in path.parents
 
 
-def _files_under(root: Path) -> list[Path]:
+def files_under(root: Path) -> list[Path]:
     return sorted(Path(d) / name for d, _, names in os.walk(root) for name in names)
 
 
-def _files_bytes(lake: Lake, table: str) -> int:
+def files_bytes(lake: Lake, table: str) -> int:
     return sum(f.bytes for f in lake.data_files(table))
 
 
-def _rows(path: Path) -> int:
+def rows_of(path: Path) -> int:
     try:
         return pq.read_metadata(path).num_rows
     except (OSError, pa.ArrowException):
         return 0
 
 
-def _du(path: Path) -> int:
+def disk_bytes(path: Path) -> int:
     if path.is_symlink() or path.is_file():
         return path.lstat().st_size
-    return sum(f.lstat().st_size for f in _files_under(path)) if path.is_dir() else 0
+    return sum(f.lstat().st_size for f in files_under(path)) if path.is_dir() else 0
 
 
-def _same_inode(a: Path, b: Path) -> bool:
+def same_inode(a: Path, b: Path) -> bool:
     try:
         sa, sb = a.stat(), b.stat()
     except FileNotFoundError:
@@ -109,37 +110,29 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _hash_all(paths: Sequence[Path]) -> list[str]:
+def hash_all(paths: Sequence[Path]) -> list[str]:
     """The sha256 of each file, hashed on a few threads (hashlib releases the GIL)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         return list(pool.map(_sha256_file, paths))
 
 
-def _copy_durably(src: Path | str, dst: Path | str) -> None:
+def copy_durably(src: Path | str, dst: Path | str) -> None:
     shutil.copy2(src, dst)
     with open(dst, "rb") as f:
         os.fsync(f.fileno())
 
 
-def _write_json(path: Path, value: object) -> None:
+def write_json(path: Path, value: object) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         json.dump(value, f, indent=1, sort_keys=True, default=str)
         f.flush()
         os.fsync(f.fileno())
     os.rename(tmp, path)
-    _fsync(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _sqlite:
+class sqlite:
     """A short-lived SQLite connection (context manager that closes it)."""
 
     def __init__(self, path: Path, read_only: bool = False):
@@ -153,7 +146,7 @@ class _sqlite:
         self.con.close()
 
 
-def _mb(size: float) -> str:
+def megabytes(size: float) -> str:
     size = float(size)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":

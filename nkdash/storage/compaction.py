@@ -16,7 +16,7 @@ from nkdash.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     pass
-from nkdash.storage.common import _dated_tables, _lake, _mb, _meta, _today
+from nkdash.storage.common import as_lake, dated_tables, megabytes, meta_of, today_or
 
 DEFAULT_COMPACT_AFTER_DAYS = Settings.compact_after_days  # a month is compacted once it ended this many days ago
 
@@ -50,15 +50,15 @@ class CompactionReport:
                 if mine:
                     lines.append(
                         f"  {table:<21} {len(mine):>3} month(s), {sum(m.daily for m in mine)} daily files, "
-                        f"{_mb(sum(m.bytes for m in mine))}"
+                        f"{megabytes(sum(m.bytes for m in mine))}"
                     )
                 continue
             done = [c for c in self.done if c.table == table]
             if done:
                 lines.append(
                     f"  {table:<21} {len(done):>3} month(s): {sum(c.files_before for c in done)} files -> "
-                    f"{len(done)}, {_mb(sum(c.bytes_before for c in done))} -> "
-                    f"{_mb(sum(c.bytes_after for c in done))}"
+                    f"{len(done)}, {megabytes(sum(c.bytes_before for c in done))} -> "
+                    f"{megabytes(sum(c.bytes_after for c in done))}"
                 )
         lines += [f"  skipped {m.table} {m.name}: {reason}" for m, reason in self.skipped]
         return "\n".join(lines)
@@ -80,9 +80,9 @@ def compact(
     """
     if older_than_days < 0:
         raise InputError(f"older_than_days must be 0 or more, got {older_than_days}", older_than_days)
-    names = _dated_tables(tables)
-    lake = _lake(lake, read_only=dry_run)
-    report = CompactionReport(_today(today) - dt.timedelta(days=older_than_days), dry_run)
+    names = dated_tables(tables)
+    lake = as_lake(lake, read_only=dry_run)
+    report = CompactionReport(today_or(today) - dt.timedelta(days=older_than_days), dry_run)
     for table in names:
         for month in lake.months(table):
             if month.daily and month.last_day < report.cutoff:
@@ -115,7 +115,7 @@ def compact_old_months(
     """
     settings = settings or get_settings()
     lake = Lake(settings.lake)
-    meta = _meta(lake)
+    meta = meta_of(lake)
     run_id = meta.start_run(COMPACT_JOB, None, trigger, task_id=task_id)
     try:
         report = compact(

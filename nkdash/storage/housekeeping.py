@@ -13,7 +13,7 @@ from nkdash.lake import TABLES, WHOLE, Lake
 if TYPE_CHECKING:
     pass
 from nkdash.storage.archiving import ARCHIVE_DIR
-from nkdash.storage.common import _du, _lake, _mb, _rows
+from nkdash.storage.common import as_lake, disk_bytes, megabytes, rows_of
 
 
 @dataclass
@@ -28,17 +28,18 @@ class CleanReport:
     def text(self) -> str:
         lines = [
             f"temporary files: removed {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'}, "
-            f"{_mb(self.bytes)} freed" + (f"; restored {len(self.restored)} partition(s)" if self.restored else "")
+            f"{megabytes(self.bytes)} freed"
+            + (f"; restored {len(self.restored)} partition(s)" if self.restored else "")
         ]
-        lines += [f"  removed  {path} ({_mb(size)})" for path, size in self.removed]
+        lines += [f"  removed  {path} ({megabytes(size)})" for path, size in self.removed]
         lines += [f"  restored {path}" for path in self.restored]
         return "\n".join(lines)
 
 
 def clean_temp(lake: Lake | Path | str | None = None, older_than_s: float = 3600) -> CleanReport:
     """Remove leftovers of killed writes (see :meth:`Lake.clean_temp`), reporting bytes freed."""
-    lake = _lake(lake)
-    sizes = {path: _du(path) for path in lake.temp_entries()}
+    lake = as_lake(lake)
+    sizes = {path: disk_bytes(path) for path in lake.temp_entries()}
     report = CleanReport()
     for path in lake.clean_temp(older_than_s):
         if path.exists():
@@ -65,7 +66,7 @@ SIZE_COLUMNS = [
 def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
     """One row per table on disk: data files, partitions (dates), compacted months, rows,
     bytes, smallest and largest file (bytes), oldest and newest date (None for dims)."""
-    lake = _lake(lake, read_only=True)
+    lake = as_lake(lake, read_only=True)
     records = []
     for table in TABLES:
         files = lake.data_files(table)
@@ -78,7 +79,7 @@ def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
                 "files": len(files),
                 "partitions": len(dates) if table not in WHOLE else None,
                 "compacted_months": sum(f.compacted for f in files),
-                "rows": sum(_rows(f.path) for f in files),
+                "rows": sum(rows_of(f.path) for f in files),
                 "bytes": sum(f.bytes for f in files),
                 "smallest_file": min(f.bytes for f in files),
                 "largest_file": max(f.bytes for f in files),
@@ -91,9 +92,9 @@ def sizes(lake: Lake | Path | str | None = None) -> pd.DataFrame:
 
 def disk_usage(lake: Lake | Path | str | None = None) -> dict[str, int]:
     """Bytes under each area of the lake: star-schema, _meta, _staging, _quarantine, _archive."""
-    lake = _lake(lake, read_only=True)
+    lake = as_lake(lake, read_only=True)
     areas = (lake.star, lake.meta_dir, lake.staging_dir, lake.quarantine_dir, lake.root / ARCHIVE_DIR)
-    return {area.name: _du(area) for area in areas}
+    return {area.name: disk_bytes(area) for area in areas}
 
 
 def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
@@ -106,7 +107,7 @@ def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
         dates = "-" if pd.isna(r.partitions) else f"{int(r.partitions)}"
         lines.append(
             f"{r.table:<21} {r.files:>6} {dates:>6} {r.compacted_months:>6} {r.rows:>11,} "
-            f"{_mb(r.bytes):>10} {_mb(r.smallest_file):>9} {_mb(r.largest_file):>9}  "
+            f"{megabytes(r.bytes):>10} {megabytes(r.smallest_file):>9} {megabytes(r.largest_file):>9}  "
             f"{r.oldest or '-'!s:<10}  {r.newest or '-'!s:<10}"
         )
     if frame.empty:
@@ -114,8 +115,8 @@ def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
     else:
         lines.append(
             f"{'total':<21} {frame['files'].sum():>6} {'':>6} {frame['compacted_months'].sum():>6} "
-            f"{frame['rows'].sum():>11,} {_mb(frame['bytes'].sum()):>10}"
+            f"{frame['rows'].sum():>11,} {megabytes(frame['bytes'].sum()):>10}"
         )
     if usage:
-        lines.append("disk: " + ", ".join(f"{name} {_mb(size)}" for name, size in usage.items()))
+        lines.append("disk: " + ", ".join(f"{name} {megabytes(size)}" for name, size in usage.items()))
     return "\n".join(line.rstrip() for line in lines)

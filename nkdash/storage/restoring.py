@@ -1,4 +1,11 @@
-"""Restore: a backup checked, swapped in, scanned and validated."""
+"""Restore: a backup checked, swapped in, scanned and validated.
+
+Restore checks every file of the backup against its manifest first (a damaged backup is
+refused before anything is written), builds the new star schema beside the lake, swaps
+it in with one rename (the previous one is kept in ``_quarantine/pre-restore-<stamp>/``),
+replaces the metadata with SQLite's backup API, then scans the lake and validates the
+latest restored dates against Odoo (offline checks only if Odoo cannot be reached).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +27,8 @@ if TYPE_CHECKING:
     from nkdash.etl.validate import ValidationReport
 from typing import TYPE_CHECKING
 
-from nkdash.storage.backups import _backup_path, _read_manifest, _star_files, _verify_tree
-from nkdash.storage.common import BackupError, _copy_durably, _fsync, _inside, _lake, _mb, _sqlite, _utc_now
+from nkdash.storage.backups import backup_path, read_manifest, star_files, verify_tree
+from nkdash.storage.common import BackupError, as_lake, copy_durably, fsync_dir, inside, megabytes, sqlite, utc_now
 
 if TYPE_CHECKING:
     from nkdash.storage.backups import VerifyReport
@@ -49,7 +56,7 @@ class RestoreReport:
     def text(self) -> str:
         lines = [
             f"restore of {self.backup.name} into {self.lake}: {'OK' if self.ok else 'PROBLEMS'}",
-            f"  {self.files} files, {_mb(self.bytes)}; manifest verified: {'ok' if self.verify.ok else 'FAILED'}",
+            f"  {self.files} files, {megabytes(self.bytes)}; manifest verified: {'ok' if self.verify.ok else 'FAILED'}",
             f"  previous star schema kept in {self.previous}" if self.previous else "  (the lake was empty)",
             f"  scan of the restored lake: {len(self.problems)} problem(s)",
         ]
@@ -78,12 +85,12 @@ def restore(
     validated against Odoo when ``odoo`` and Odoo answers (else offline checks only).
     """
     settings = settings or get_settings()
-    path = _backup_path(backup)
-    lake = _lake(lake if lake is not None else settings.lake)
-    if _inside(path, lake.root):
+    path = backup_path(backup)
+    lake = as_lake(lake if lake is not None else settings.lake)
+    if inside(path, lake.root):
         raise BackupError(f"backup {path} is inside the lake {lake.root}: move it out first", path)
-    manifest = _read_manifest(path)
-    checked = _verify_tree(path, manifest["files"])
+    manifest = read_manifest(path)
+    checked = verify_tree(path, manifest["files"])
     if not checked.ok:
         raise BackupError(
             f"backup {path.name} is damaged, nothing restored: {checked.problems[0]}"
@@ -98,16 +105,16 @@ def restore(
             link_tree(path / "star-schema", star)
         else:
             star.mkdir()
-        restored = _verify_tree(work, _star_files(manifest), same_as=path, areas=["star-schema"])
+        restored = verify_tree(work, star_files(manifest), same_as=path, areas=["star-schema"])
         if not restored.ok:
             raise BackupError(
                 f"copying {path.name} into the lake failed, nothing restored: {restored.problems[0]}", path
             )
-        previous = lake.quarantine_dir / f"pre-restore-{_utc_now():%Y%m%dT%H%M%S%fZ}" / "star-schema"
+        previous = lake.quarantine_dir / f"pre-restore-{utc_now():%Y%m%dT%H%M%S%fZ}" / "star-schema"
         with lake.frozen():
             lake.replace_star(star, previous)
             _restore_meta(path / "_meta", lake.meta_dir)
-            live = _verify_tree(lake.root, _star_files(manifest), same_as=path, areas=["star-schema"])
+            live = verify_tree(lake.root, star_files(manifest), same_as=path, areas=["star-schema"])
     finally:
         shutil.rmtree(work.parent, ignore_errors=True)
     MetaStore.for_lake(lake)  # migrates an older backup's metadata, WAL mode
@@ -151,13 +158,13 @@ def _restore_meta(source: Path, meta_dir: Path) -> None:
     for file in sorted(source.iterdir()):
         target = meta_dir / file.name
         if file.suffix == ".sqlite":
-            with _sqlite(file, read_only=True) as src, _sqlite(target) as dst:
+            with sqlite(file, read_only=True) as src, sqlite(target) as dst:
                 src.backup(dst)
         elif file.is_file():
             tmp = meta_dir / f".{file.name}.restore-tmp"
-            _copy_durably(file, tmp)
+            copy_durably(file, tmp)
             os.rename(tmp, target)
-    _fsync(meta_dir)
+    fsync_dir(meta_dir)
 
 
 def _check_meta_version(backup: Path) -> None:
@@ -165,7 +172,7 @@ def _check_meta_version(backup: Path) -> None:
     if not db.is_file():
         return
     try:
-        with _sqlite(db, read_only=True) as con:
+        with sqlite(db, read_only=True) as con:
             version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
     except sqlite3.Error as exc:
         raise BackupError(f"backup {backup.name}: its metadata store cannot be read ({exc})", db) from exc

@@ -1,0 +1,1 @@
+"""The web app: the gate (login, roles), the notebooks mounted with marimo, ``/health``."""

@@ -1,4 +1,13 @@
-"""The web app: the gate, the notebooks mounted with marimo, /health, logs; serving it."""
+"""The web app of ``nkdash serve``: every notebook at its own path behind a login, an index page, ``/health``.
+
+One Starlette app: our routes (``/``, ``/login``, ``/logout``, ``/health``) first, then
+marimo's multi-notebook ASGI app (run mode; each session's kernel is a thread of this
+process) mounted at ``/``, all behind :class:`~nkdash.web.gate.Gate`, the one place that decides access.
+
+Logs (rotating) in ``<log_dir>/web/``: ``access.log``, one line per request (time, client,
+user, role, method, path, status, duration; never a query string, cookie or credential),
+and ``web.log``, the application log.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +32,12 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from nkdash.errors import ConfigError, NKDashError
+from nkdash.notebooks import NOTEBOOKS_DIR, available
+from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
 from nkdash.web.gate import Gate, access_log
-from nkdash.web.health import Health, QueueProbe, check_health, queue_status
-from nkdash.web.notebooks import NOTEBOOKS_DIR, available
-from nkdash.web.pages import _safe_next, index_page, login_page
+from nkdash.web.pages import index_page, login_page, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +104,11 @@ def build_app(
         return JSONResponse(report.to_dict(), 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
 
     async def login_form(request: Request) -> Response:
-        return login_page(_safe_next(request.query_params.get("next")))
+        return login_page(safe_next(request.query_params.get("next")))
 
     async def login(request: Request) -> Response:
         form = await request.form()
-        target = _safe_next(str(form.get("next", "")))
+        target = safe_next(str(form.get("next", "")))
         user = auth.check(str(form.get("username", "")), str(form.get("password", ""))) if auth else LOCAL_USER
         if user is None:
             log.warning("failed login from %s", (request.client or ("-",))[0])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nkdash.errors import ConfigError
+from nkdash.notebooks import Role
 from nkdash.settings import Settings
-from nkdash.web.notebooks import Role
 
 SESSION_COOKIE = "nkdash_session"
 

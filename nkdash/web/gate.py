@@ -1,4 +1,33 @@
-"""The gate in front of the notebooks: who may open what."""
+"""The gate in front of the notebooks: who may open what.
+
+Access
+------
+- Two roles from the settings: ``viewer`` (dashboards) and ``operator`` (everything). A
+  role whose password is empty cannot log in. With no password at all :func:`build_app`
+  refuses to start (:class:`ConfigError`, exit 2) unless ``no_auth`` is given, which
+  makes everyone an operator and which :func:`serve` only allows on a loopback address.
+- Credentials: the ``/login`` form sets a signed session cookie (HttpOnly, SameSite=Lax,
+  Secure over https) lasting :data:`SESSION_SECONDS`; HTTP Basic is accepted on every
+  request too (curl, monitoring). Passwords are compared with ``hmac.compare_digest``.
+- A cookie is ``role:expiry:hmac``, signed with a per-role key derived from a random key
+  kept in ``<state_dir>/web-session.key`` and that role's user name and password: sessions
+  survive restarts, changing a password logs that role out, deleting the key file (and
+  restarting) logs everyone out.
+- Public without login: ``/health`` (no business figures), ``/login``, and marimo's
+  packaged front-end files under each notebook (``<nb>/assets/...``, favicons,
+  ``manifest.json``): the same bytes as the public marimo wheel, no data, and browsers
+  fetch the manifest without cookies. Everything else, including the notebook pages,
+  marimo's API and its WebSocket, needs a login: HTML page requests are redirected to
+  ``/login``, other requests get 401 (WebSocket handshakes 403), with no data. A viewer
+  opening an operator notebook gets 403.
+- WebSocket handshakes and unsafe methods (POST...) whose ``Origin`` is another site are
+  refused (403): the cookie must not let another local app drive a notebook.
+- No rate limiting of failed logins: expose the server to untrusted networks only behind
+  a reverse proxy that provides it (and TLS).
+
+Notebooks read the lake through ``get_settings()``: :func:`build_app` exports
+``NKDASH_LAKE`` (absolute) for them, and dashboards must open it with ``read_only=True``.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +42,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
+from nkdash.notebooks import Notebook, Role, may_open
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE
-from nkdash.web.notebooks import Notebook, Role, may_open
-from nkdash.web.pages import _page
+from nkdash.web.pages import html_page
 
 if TYPE_CHECKING:
     from nkdash.web.auth import Auth, User
@@ -151,5 +180,5 @@ def _wants_html(scope: Scope, headers: dict[str, str]) -> bool:
 def _denied(headers: dict[str, str], status: int, message: str, extra: dict[str, str] | None = None) -> Response:
     if "text/html" in headers.get("accept", ""):
         body = f'<p>{html.escape(message)}.</p><p><a href="/">Index</a> · <a href="/login">Log in</a></p>'
-        return HTMLResponse(_page("Access refused", body), status, headers=extra)
+        return HTMLResponse(html_page("Access refused", body), status, headers=extra)
     return JSONResponse({"error": message}, status, headers=extra)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import HTMLResponse
 
+from nkdash.notebooks import Notebook, may_open
+from nkdash.ops.health import Health
 from nkdash.web.auth import LOCAL_USER
-from nkdash.web.health import Health
-from nkdash.web.notebooks import Notebook, may_open
 
 if TYPE_CHECKING:
     from nkdash.web.auth import User
@@ -22,7 +22,7 @@ label{display:block;margin:.5rem 0}input{font:inherit;padding:.2rem}
 header{display:flex;justify-content:space-between;align-items:center}"""
 
 
-def _page(title: str, body: str) -> str:
+def html_page(title: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · nkdash</title>'
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><style>{STYLE}</style></head>'
@@ -38,7 +38,7 @@ PAGE_HEADERS = {
 }
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this site (no ``//host`` or scheme): no open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -53,7 +53,7 @@ def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
         '<label>Password <input name="password" type="password" autocomplete="current-password" required>'
         '</label><button type="submit">Log in</button></form>'
     )
-    return HTMLResponse(_page("Log in", body), status, headers=PAGE_HEADERS)
+    return HTMLResponse(html_page("Log in", body), status, headers=PAGE_HEADERS)
 
 
 def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLResponse:
@@ -79,4 +79,4 @@ def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLRes
         "<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
         f"<th>failed dates</th></tr>{rows}</table>"
     )
-    return HTMLResponse(_page("Index", body), headers=PAGE_HEADERS)
+    return HTMLResponse(html_page("Index", body), headers=PAGE_HEADERS)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from nkdash.web.notebooks import available
+from nkdash.notebooks import available
 
 from .conftest import BrowserSession, running_nkdash
 

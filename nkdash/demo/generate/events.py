@@ -1,8 +1,9 @@
 """Events after the fact that move records to another date or remove them.
 
 :func:`~nkdash.demo.generate.apply_late_edits` changes records in place; these are the
-two other ways Odoo data changes behind a nightly load (DESIGN.md: records "move between
-dates ... and disappear"), done the way Odoo lets a user do them:
+two other ways Odoo data changes behind a nightly load (ARCHITECTURE.md, *Business
+rules*: records "move between dates ... and disappear"), done the way Odoo lets a user do
+them:
 
 - :func:`redate_invoices`: a posted customer invoice is reset to draft, its invoice date
   (and accounting date, and its journal items' date) moved ``days`` later (or earlier),

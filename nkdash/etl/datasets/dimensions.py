@@ -1,6 +1,6 @@
 """Dimensions: products, categories, partners, locations and stores, as whole tables.
 
-Rules (DESIGN.md): read with ``active_test: False`` (archived products still referenced by
+Rules (ARCHITECTURE.md, *Business rules*): read with ``active_test: False`` (archived products still referenced by
 old sales must be in ``dim_product``). Incremental by ``write_date``: only records changed
 after the watermark of their model are read and replace their old rows; the first load,
 ``full=True`` or a missing table reads everything. A store is a point of sale

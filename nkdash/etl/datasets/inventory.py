@@ -2,7 +2,7 @@
 
 The done quantity is ``quantity_done`` in Odoo 16 and ``quantity`` from 17
 (``profile.move_qty_field``). The kind of a move is derived from the usage of its source
-and destination locations (DESIGN.md):
+and destination locations (ARCHITECTURE.md, *Business rules*):
 
 ==============  ===========================================================
 receipt         supplier -> internal

@@ -1,6 +1,6 @@
 """Invoice sales: one row per product line of a posted customer invoice or credit note.
 
-Rules (DESIGN.md): ``account.move`` with ``move_type`` out_invoice or out_refund and
+Rules (ARCHITECTURE.md, *Business rules*): ``account.move`` with ``move_type`` out_invoice or out_refund and
 ``state = posted``; only lines with ``display_type = 'product'``. Invoices Odoo created
 from POS orders (``pos_order_ids`` set) are skipped: that sale is already in POS sales.
 The business date is the ``invoice_date``. Revenue is ``-balance`` (credit notes come out

@@ -1,6 +1,6 @@
 """POS sales: one row per ``pos.order.line`` of a sold order.
 
-Rules (DESIGN.md): an order counts when its state is paid, done or invoiced (the states
+Rules (ARCHITECTURE.md, *Business rules*): an order counts when its state is paid, done or invoiced (the states
 this Odoo version has: ``profile.pos_sold_states``); draft and cancelled orders do not.
 A line's business date is its order's ``date_order`` in the business timezone. Invoiced
 POS orders are counted here, once (the invoice dataset skips their invoices).

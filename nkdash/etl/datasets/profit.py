@@ -2,7 +2,7 @@
 aggregates of it (``agg_profit_daily``, ``agg_sales_daily``, ``agg_orders_daily``), built
 from the POS and invoice facts in the lake.
 
-Rules (DESIGN.md):
+Rules (ARCHITECTURE.md, *Business rules*):
 
 - POS line: revenue = ``price_subtotal`` with the sign of ``qty``; cost = ``total_cost``
   (same sign) when ``is_total_cost_computed``, else ``qty x standard_price``.

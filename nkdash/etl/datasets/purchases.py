@@ -1,6 +1,6 @@
 """Purchases: one row per product line of a confirmed purchase order.
 
-Rules (DESIGN.md): orders in state purchase or done; dated by ``date_approve`` (the
+Rules (ARCHITECTURE.md, *Business rules*): orders in state purchase or done; dated by ``date_approve`` (the
 confirmation) in the business timezone. Section and note lines (``display_type`` set)
 carry no product and are left out.
 """

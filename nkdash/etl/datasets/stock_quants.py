@@ -1,6 +1,6 @@
 """Stock quants: stock on hand per product and internal location at the end of a date.
 
-Odoo keeps no history of quants (DESIGN.md), so the level at the end of business date
+Odoo keeps no history of quants, so the level at the end of business date
 ``D`` is reconstructed: today's quants in internal locations, minus every done move
 dated after ``D`` that brought stock into an internal location, plus every one that took
 stock out of one. Only storable products have quants, so only their moves count.

@@ -1,4 +1,5 @@
-"""The notebooks ``nkdash serve`` mounts: URL path -> file, title, role, description.
+"""The marimo notebooks nkdash ships (the ``*.py`` files beside this module) and what
+``nkdash serve`` mounts: URL path -> file, title, role, description.
 
 A notebook is mounted only if its file exists, so the server runs while notebooks are
 still being written. Adding a notebook is adding a line to :data:`NOTEBOOKS`.
@@ -16,7 +17,7 @@ Role = Literal["viewer", "operator"]
 ROLES: tuple[Role, ...] = ("viewer", "operator")  # each role may open what the ones before it may
 
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent  # the marimo notebooks beside this registry
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """``nkdash up``: the whole system in one command (what ``docker-compose up`` did).
 
-1. With no ``ODOO_URL``, start the embedded demo Odoo and point every part at it.
+1. With ``ODOO_URL=demo`` (or ``--demo``, which writes it into ``.env``), start the embedded
+   demo Odoo and point every part at it; with no ``ODOO_URL`` at all, stop (exit 2).
 2. Make sure the web app has credentials (generated into ``.env`` when none are set).
 3. Load the lake: every dated dataset for the last ``days`` days when it has never been
    loaded, else the daily catch-up (missing, failed and stale dates up to yesterday). An
@@ -19,8 +20,11 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from nkdash import dates as cal
-from nkdash.settings import Secret, Settings, get_settings, reset_settings
+from nkdash.errors import ConfigError
+from nkdash.settings import DEMO_URL, Secret, Settings, get_settings, reset_settings
 
 Say = Callable[[str], None]
 
@@ -103,13 +107,42 @@ def _yesterday(settings: Settings) -> dt.date:
     return cal.today(business_tz(settings, connect(settings))) - dt.timedelta(days=1)
 
 
+def ask_for_demo(settings: Settings, env_file: Path, say: Say) -> Settings:
+    """``--demo``: run on the embedded demo company, and write ``ODOO_URL=demo`` into
+    ``env_file`` (when it names no Odoo) so later commands use it too. Refused when a real
+    Odoo is configured: a lake holds one source."""
+    if settings.odoo_url and not settings.uses_demo:
+        raise ConfigError("ODOO_URL", "names a real Odoo; --demo runs the embedded demo company: drop one of them")
+    values = dotenv_values(env_file) if env_file.is_file() else {}
+    if not values.get("ODOO_URL"):
+        fresh = not env_file.exists()
+        with env_file.open("a") as f:
+            f.write(
+                f"\n# written by `nkdash up --demo` on {dt.datetime.now(dt.UTC).date()}: the demo company\nODOO_URL=demo\n"
+            )
+        if fresh:
+            env_file.chmod(0o600)
+        say(f"ODOO_URL=demo written into {env_file}: every command now uses the embedded demo Odoo")
+    return settings.with_(odoo_url=DEMO_URL)
+
+
 def up(
-    *, days: int = 30, serve: bool = True, port: int | None = None, env_file: Path = Path(".env"), say: Say = print
+    *,
+    days: int = 30,
+    serve: bool = True,
+    port: int | None = None,
+    demo: bool = False,
+    env_file: Path = Path(".env"),
+    say: Say = print,
 ) -> int:
     """Bring the whole system up (see the module docstring); returns an exit code."""
     from nkdash.odoo import embedded_demo_url
 
     settings = get_settings()
+    if demo:
+        settings = ask_for_demo(settings, env_file, say)
+    if not settings.odoo_url:
+        raise ConfigError("ODOO_URL", "is not set: set it to your Odoo's address, or run `nkdash up --demo`")
     if settings.uses_demo:
         url = embedded_demo_url(settings)
         say(f"demo Odoo {settings.demo_version}.0 running at {url} (database {settings.odoo_db!r})")
