@@ -16,7 +16,7 @@ from nkdash.settings import get_settings
 def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to bind (default NKDASH_WEB_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default NKDASH_WEB_PORT or 2718; 0 picks a free one)")
-    p.add_argument("--notebooks", type=Path, metavar="DIR", help="notebooks directory (default: the project's)")
+    p.add_argument("--notebooks", type=Path, metavar="DIR", help="notebooks directory (default: the ones nkdash ships)")
     p.add_argument("--show-tracebacks", action="store_true", help="show cell tracebacks in the pages (debugging)")
     p.add_argument(
         "--no-auth",

@@ -109,18 +109,6 @@ def _ids_column(ids: np.ndarray) -> Any:
     return np.ma.getdata(ids).astype(np.int64, copy=False)
 
 
-def profit_by_store(db: Dashboard, f: Filters) -> pd.DataFrame:
-    return profit_by(db, f, "store")
-
-
-def profit_by_category(db: Dashboard, f: Filters) -> pd.DataFrame:
-    return profit_by(db, f, "category")
-
-
-def profit_by_product(db: Dashboard, f: Filters) -> pd.DataFrame:
-    return profit_by(db, f, "product")
-
-
 def top_products(db: Dashboard, f: Filters, n: int = 10) -> pd.DataFrame:
     """The ``n`` products with the highest margin and the ``n`` with the lowest (``rank``:
     'top' or 'bottom'); a product appears once even when there are fewer than 2n."""

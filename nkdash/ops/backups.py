@@ -1,4 +1,4 @@
-"""Backups, restores and the security checks, as results for the operations pages."""
+"""Backups and restores as results for the operations pages."""
 
 from __future__ import annotations
 
@@ -65,40 +65,3 @@ def verify_backup(path: str | None, settings: Settings | None = None) -> Result:
         path = str(found[0].path)
     report = storage.verify_backup(path)
     return Result(report.ok, f"Backup {Path(path).name}: {'intact' if report.ok else 'DAMAGED'}", report.text())
-
-
-def security_table(settings: Settings | None = None, env_file: Path = Path(".env")) -> pd.DataFrame:
-    """The security items: credentials only in ``.env`` (and not readable by others), web
-    passwords set, operator-only notebooks, read-only dashboards, access log."""
-    from nkdash.dashboards.engine import READ_ONLY
-    from nkdash.notebooks import NOTEBOOKS
-
-    settings = settings or get_settings()
-    mode = env_file.stat().st_mode & 0o777 if env_file.exists() else None
-    operator_pages = ", ".join(nb.path for nb in NOTEBOOKS if nb.role == "operator")
-    access = log_files(settings)["web access"]
-    rows = [
-        (
-            ".env holds the credentials",
-            env_file.exists(),
-            f"{env_file.absolute()} mode {oct(mode)}"
-            if mode is not None
-            else f"no {env_file.absolute()}: settings come from the environment",
-        ),
-        (
-            ".env not readable by other users",
-            mode is None or not mode & 0o077,
-            "chmod 600 .env" if mode is not None and mode & 0o077 else "ok",
-        ),
-        ("operator password set", bool(settings.operator_password), "NKDASH_OPERATOR_PASSWORD"),
-        ("viewer password set", bool(settings.viewer_password), "NKDASH_VIEWER_PASSWORD"),
-        (
-            "Odoo credentials are secrets",
-            True,
-            f"ODOO_USER={settings.odoo_user}, ODOO_PASSWORD={settings.odoo_password!r} (never printed)",
-        ),
-        ("ETL operations need the operator role", True, operator_pages),
-        ("dashboards read the lake read-only", True, f"Lake(read_only=True); DuckDB {READ_ONLY}"),
-        ("access is logged", access.exists(), str(access)),
-    ]
-    return pd.DataFrame(rows, columns=["check", "ok", "detail"])

@@ -17,7 +17,8 @@ from nkdash.errors import InputError
 from nkdash.etl import derived
 from nkdash.jobs import control, history
 from nkdash.lake import Lake
-from nkdash.ops.backups import backup, backups_result, restore, security_table, verify_backup
+from nkdash.ops.backups import backup, backups_result, restore, verify_backup
+from nkdash.ops.security import security_table
 from nkdash.ops.common import Progress, Result, attempt, dates_of, guarded, latest_date, no_progress, today
 from nkdash.ops.monitoring import cache_check, query_stats, queue_depth, slowest_queries, table_sizes
 from nkdash.ops.recovery import (
