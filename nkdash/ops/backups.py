@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from nkdash import storage
 from nkdash.errors import InputError
 from nkdash.lake import Lake
 from nkdash.ops.common import Result, guarded
-from nkdash.ops.services import log_files
 from nkdash.settings import Settings, get_settings
 
 

@@ -18,7 +18,6 @@ from nkdash.etl import derived
 from nkdash.jobs import control, history
 from nkdash.lake import Lake
 from nkdash.ops.backups import backup, backups_result, restore, verify_backup
-from nkdash.ops.security import security_table
 from nkdash.ops.common import Progress, Result, attempt, dates_of, guarded, latest_date, no_progress, today
 from nkdash.ops.monitoring import cache_check, query_stats, queue_depth, slowest_queries, table_sizes
 from nkdash.ops.recovery import (
@@ -31,6 +30,7 @@ from nkdash.ops.recovery import (
     validate_dates,
 )
 from nkdash.ops.refresh import async_refresh, enqueue_daily_jobs, sync_refresh
+from nkdash.ops.security import security_table
 from nkdash.ops.services import logs_result, memory_table, restart_workers, start_worker, stop_workers, worker_table
 from nkdash.ops.tables import freshness_table, request_table, schedule_table, task_table
 from nkdash.settings import Settings, get_settings
