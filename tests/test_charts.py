@@ -9,15 +9,9 @@ import pytest
 
 from nkdash import dashboards as d
 from nkdash.dashboards import Dashboard, Filters, charts
-
-from .conftest import DATES
+from tests.support.demo import DATES
 
 F = Filters(DATES[0], DATES[-1])
-
-
-@pytest.fixture(scope="module")
-def db(loaded_lake) -> Dashboard:
-    return Dashboard(loaded_lake(17).lake)
 
 
 @pytest.mark.parametrize(

@@ -6,64 +6,46 @@ import pytest
 
 from nkdash import dates as cal
 from nkdash import settings as settings_module
-from nkdash.cli.main import main
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-
-from .conftest import DATES, END, TZ
+from tests.support.demo import DATES, END, TZ
 
 pytestmark = pytest.mark.parametrize("version", [17], ids=["odoo17"])
 D = str(DATES[0])
 TODAY = str(cal.today(cal.timezone(TZ)))
 
 
-@pytest.fixture
-def run(monkeypatch, capsys):
-    """``run(settings, *argv) -> (exit code, stdout, stderr)`` with those settings in effect."""
-
-    def invoke(settings, *argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(settings_module, "_cached", settings)
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:  # argparse's own errors (exit 2), as the console script sees them
-            code = exit_.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
-
-
 def snapshot(root: Path) -> dict:
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")} if root.exists() else {}
 
 
-def test_refresh_then_validate(run, settings):
-    code, out, err = run(settings, "refresh", "pos", "--start-date", D, "--end-date", str(DATES[1]))
+def test_refresh_then_validate(cli, settings):
+    code, out, err = cli(settings, "refresh", "pos", "--start-date", D, "--end-date", str(DATES[1]))
     assert (code, err) == (0, "") and out.startswith("POS Sales: 2 date(s) 2024-03-29..2024-03-30")
     assert Lake(settings.lake).partitions("fact_pos_sales") == DATES[:2]
-    code, out, _ = run(settings, "validate", "--date", D, "--dataset", "pos")
+    code, out, _ = cli(settings, "validate", "--date", D, "--dataset", "pos")
     assert code == 0 and f"validation of {D}: OK" in out
 
 
-def test_profit_command_loads_inputs(run, settings):
-    code, out, _ = run(settings, "profit", "--date", str(END))
+def test_profit_command_loads_inputs(cli, settings):
+    code, out, _ = cli(settings, "profit", "--date", str(END))
     assert code == 0 and "Profit (Cost + Aggreg): 1 date(s) 2024-04-02, 4/4 unit(s) ok" in out
 
 
-def test_validate_exits_non_zero_on_failure(run, lake_copy):
+def test_validate_exits_non_zero_on_failure(cli, lake_copy):
     lake = Lake(lake_copy.lake)
     pos = lake.read_partition("fact_pos_sales", DATES[0])
     lake.write_partition("fact_pos_sales", DATES[0], pos.slice(1))
-    code, out, _ = run(lake_copy, "validate", "--date", D)
+    code, out, _ = cli(lake_copy, "validate", "--date", D)
     assert code == 1 and "FAIL" in out and "odoo count: lake" in out
 
 
-def test_monitor_and_freshness(run, lake_copy):
+def test_monitor_and_freshness(cli, lake_copy):
     MetaStore.for_lake(Lake(lake_copy.lake)).record_query("sales_by_day", 0.25, 10)
-    code, out, _ = run(lake_copy, "monitor", "--days", "7", "--verbose")
+    code, out, _ = cli(lake_copy, "monitor", "--days", "7", "--verbose")
     assert code == 0 and "  pos " in out and "runs:" in out and "success" in out
     assert "sales_by_day" in out and "median 0.250" in out
-    code, out, _ = run(lake_copy, "freshness")
+    code, out, _ = cli(lake_copy, "freshness")
     assert code == 1  # the demo stops on 2024-04-02: every dataset is far behind today
     assert f"  pos           {END}" in out and "critical" in out and "dimensions last synced" in out
 
@@ -91,26 +73,26 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("argv, message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(run, lake_copy, argv, message):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, lake_copy, argv, message):
     before = snapshot(lake_copy.lake)
-    code, out, err = run(lake_copy, *argv)
+    code, out, err = cli(lake_copy, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("nkdash: error: ") and message in err
     assert snapshot(lake_copy.lake) == before
 
 
-def test_bad_input_creates_no_lake(run, settings):
-    assert run(settings, "refresh", "pos", "--date", TODAY)[0] == 2
+def test_bad_input_creates_no_lake(cli, settings):
+    assert cli(settings, "refresh", "pos", "--date", TODAY)[0] == 2
     assert not settings.lake.exists()
 
 
-def test_unreachable_odoo_names_the_setting(run, settings):
-    code, _, err = run(settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0), "refresh", "pos", "--date", D)
+def test_unreachable_odoo_names_the_setting(cli, settings):
+    code, _, err = cli(settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0), "refresh", "pos", "--date", D)
     assert code == 1 and err.count("\n") == 1 and "ODOO_URL" in err
     assert not settings.lake.exists()
 
 
-def test_bad_credentials_name_the_settings_and_hide_the_secret(run, settings):
+def test_bad_credentials_name_the_settings_and_hide_the_secret(cli, settings):
     wrong = settings.with_(odoo_password=settings_module.Secret("s3cret-typo"))
-    code, out, err = run(wrong, "validate", "--date", D)
+    code, out, err = cli(wrong, "validate", "--date", D)
     assert code == 1 and "ODOO_USER and ODOO_PASSWORD" in err and "s3cret-typo" not in out + err

@@ -17,13 +17,13 @@ from nkdash import dashboards as dash
 from nkdash.dashboards import Dashboard, Filters, controls, engine, filters
 from nkdash.errors import InputError, LakeError
 from nkdash.etl.datasets.registry import REGISTRY
-
-from .conftest import DATES
-from .test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
+from tests.support.demo import DATES
+from tests.support.notebooks import BIN, NOTEBOOKS, cell_errors, env_for
 
 
 @pytest.fixture(scope="module")
-def db(loaded_lake) -> Dashboard:
+def db_without_meta(loaded_lake) -> Dashboard:
+    """The dashboards' engine over the loaded lake of Odoo 17, recording nothing (no metadata store)."""
     return Dashboard(loaded_lake(17).lake, meta=None)
 
 
@@ -44,15 +44,15 @@ def test_each_page_reads_a_real_table_and_real_datasets(name):
 
 
 @pytest.mark.parametrize("name", controls.PAGES)
-def test_the_sidebar_offers_the_dashboards_defaults(db, name):
+def test_the_sidebar_offers_the_dashboards_defaults(db_without_meta, name):
     page = controls.PAGES[name]
     extra = mo.ui.slider(1, 3, label="An extra control")
-    picker, grain, view = controls.sidebar(db, page, extra)
-    period = dash.default_period(db, page.table)
-    assert (picker["period"].start, picker["period"].stop) == dash.selectable_range(db, page.table)
+    picker, grain, view = controls.sidebar(db_without_meta, page, extra)
+    period = dash.default_period(db_without_meta, page.table)
+    assert (picker["period"].start, picker["period"].stop) == dash.selectable_range(db_without_meta, page.table)
     assert picker.value == {"period": period, "stores": [], "categories": []}
-    assert picker["stores"].options == dash.store_options(db) and picker["stores"].options
-    assert picker["categories"].options == dash.category_options(db) and picker["categories"].options
+    assert picker["stores"].options == dash.store_options(db_without_meta) and picker["stores"].options
+    assert picker["categories"].options == dash.category_options(db_without_meta) and picker["categories"].options
     assert grain.value == ("week" if name == "purchases" else "day")
     assert view.text.startswith("<marimo-sidebar") and "<h2" in view.text and page.title in view.text
     assert "An extra control" in view.text and "Damaged" not in view.text
@@ -78,17 +78,17 @@ def test_filters_keep_the_picked_stores_and_categories():
 
 
 @pytest.mark.parametrize("key", controls.CHOICES)
-def test_a_filter_whose_options_fail_is_empty_with_a_warning(db, monkeypatch, key):
+def test_a_filter_whose_options_fail_is_empty_with_a_warning(db_without_meta, monkeypatch, key):
     choice = controls.CHOICES[key]
 
     def unreadable(db: Dashboard) -> dict[str, int]:
         raise LakeError(f"dashboard query failed: {choice.table} is damaged", db.lake.root)
 
     monkeypatch.setitem(controls.CHOICES, key, dataclasses.replace(choice, options=unreadable))
-    picker, _, view = controls.sidebar(db, controls.PAGES["sales"])
+    picker, _, view = controls.sidebar(db_without_meta, controls.PAGES["sales"])
     assert picker[key].options == {} and all(picker[k].options for k in controls.CHOICES if k != key)
     assert "Damaged data" in view.text and choice.table in view.text and "Recovery page" in view.text
-    assert str(db.lake.root) not in view.text
+    assert str(db_without_meta.lake.root) not in view.text
 
 
 @pytest.mark.parametrize(("table", "key"), [("dim_store", "stores"), ("dim_category", "categories")])
@@ -103,11 +103,11 @@ def test_a_damaged_dimension_file_empties_its_filter_and_the_page_says_so(loaded
 
 
 @pytest.mark.parametrize("name", controls.PAGES)
-def test_freshness_and_empty_state(db, tmp_path, name):
+def test_freshness_and_empty_state(db_without_meta, tmp_path, name):
     page = controls.PAGES[name]
-    f = Filters(*dash.default_period(db, page.table))
-    assert "Data up to" in controls.freshness(db, page, f).text
-    assert controls.empty_state(db, page, f) is None
+    f = Filters(*dash.default_period(db_without_meta, page.table))
+    assert "Data up to" in controls.freshness(db_without_meta, page, f).text
+    assert controls.empty_state(db_without_meta, page, f) is None
     nothing = Dashboard(tmp_path / "none", meta=None)
     assert "No data loaded yet" in controls.freshness(nothing, page, f).text
     assert "Nothing is loaded yet" in controls.empty_state(nothing, page, f).text

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pytest
 
 from nkdash import dashboards as d
@@ -26,73 +25,17 @@ from nkdash.dashboards import labels as dashboards_labels
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import PARTITIONED, Lake
 from nkdash.meta import MetaStore
-
-from .conftest import DATES, END
+from tests.support.dashboards import approx, category_id, descendants, expected_sales, read
+from tests.support.demo import DATES, END
 
 F = Filters(DATES[0], DATES[-1])
-CENT = 0.005
-
-
-def approx(value):
-    return pytest.approx(value, abs=CENT)
-
-
-@pytest.fixture(scope="module")
-def lake(loaded_lake) -> Path:
-    return loaded_lake(17).lake
-
-
-@pytest.fixture(scope="module")
-def db(lake) -> Dashboard:
-    return Dashboard(lake)
 
 
 @pytest.fixture
-def private(lake, tmp_path) -> Path:
+def private(lake17, tmp_path) -> Path:
     """A copy of the loaded lake a test may change."""
-    shutil.copytree(lake, tmp_path / "lake")
+    shutil.copytree(lake17, tmp_path / "lake")
     return tmp_path / "lake"
-
-
-def read(lake: Path, table: str) -> pd.DataFrame:
-    """A whole table straight from its parquet files (no nkdash)."""
-    table = ds.dataset(lake / "star-schema" / table, format="parquet", partitioning="hive").to_table()
-    return table.to_pandas(date_as_object=False)
-
-
-def descendants(lake: Path, ids) -> set[int]:
-    cats = read(lake, "dim_category")
-    found, todo = set(), list(ids)
-    while todo:
-        cid = todo.pop()
-        found.add(cid)
-        todo += cats.loc[cats["parent_id"] == cid, "id"].tolist()
-    return found
-
-
-def category_id(lake: Path, name: str) -> int:
-    cats = read(lake, "dim_category")
-    return int(cats.loc[cats["name"] == name, "id"].iloc[0])
-
-
-def expected_sales(lake: Path, f: Filters) -> dict[str, float]:
-    lines = read(lake, "fact_sales")
-    lines = lines[(lines["date"] >= pd.Timestamp(f.start)) & (lines["date"] <= pd.Timestamp(f.end))]
-    if f.stores:
-        lines = lines[lines["store_id"].isin(f.stores)]
-    if f.categories:
-        lines = lines[lines["category_id"].isin(descendants(lake, f.categories))]
-    orders = lines.groupby(["channel", "order_ref"])["revenue"].sum()
-    return {
-        "revenue": lines["revenue"].sum(),
-        "cost": lines["cost"].sum(),
-        "margin": lines["margin"].sum(),
-        "units": lines["qty"].sum(),
-        "lines": len(lines),
-        "orders": int((orders > 0).sum()),
-        "refunds": int((orders < 0).sum()),
-        "basket": orders[orders > 0].mean(),
-    }
 
 
 # ----------------------------------------------------------------------------- sales
@@ -106,9 +49,9 @@ def expected_sales(lake: Path, f: Filters) -> dict[str, float]:
         ((1,), ("Beverages", "Dairy")),
     ],
 )
-def test_sales_summary_matches_fact_sales(db, lake, stores, categories):
-    f = Filters(DATES[0], DATES[-1], stores, tuple(category_id(lake, c) for c in categories))
-    want = expected_sales(lake, f)
+def test_sales_summary_matches_fact_sales(db, lake17, stores, categories):
+    f = Filters(DATES[0], DATES[-1], stores, tuple(category_id(lake17, c) for c in categories))
+    want = expected_sales(lake17, f)
     got = d.sales_summary(db, f).iloc[0]
     assert want["lines"] > 0
     for column in ("revenue", "cost", "margin", "units", "lines", "orders", "refunds", "basket"):
@@ -152,11 +95,11 @@ def test_trend_by_store_names_stores(db):
     assert set(trend["store"]) == {"Brussels Centre"} and len(trend) == len(DATES)
 
 
-def test_previous_period_comparison(db, lake):
+def test_previous_period_comparison(db, lake17):
     f = Filters(DATES[3], DATES[4])
     assert f.previous() == Filters(DATES[1], DATES[2])
     kpis = d.sales_comparison(db, f).set_index("metric")
-    before = expected_sales(lake, f.previous())
+    before = expected_sales(lake17, f.previous())
     assert kpis.loc["revenue", "previous"] == approx(before["revenue"])
     assert kpis.loc["orders", "previous"] == before["orders"]
     assert kpis.loc["revenue", "change"] == approx(kpis.loc["revenue", "current"] - before["revenue"])
@@ -198,10 +141,10 @@ def stock_at(lake: Path, day: dt.date) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("end", [DATES[-1], DATES[2]])
-def test_stock_levels_at_the_last_date_of_the_period(db, lake, end):
+def test_stock_levels_at_the_last_date_of_the_period(db, lake17, end):
     f = Filters(DATES[0], end)
     assert d.stock_date(db, f) == end
-    want = stock_at(lake, end)
+    want = stock_at(lake17, end)
     for by in ("location", "category", "product"):
         got = d.stock_levels(db, f, by)
         assert got["qty"].sum() == pytest.approx(want["quantity"].sum())
@@ -210,8 +153,8 @@ def test_stock_levels_at_the_last_date_of_the_period(db, lake, end):
     assert list(locations["location"]) == ["BRU/Stock"]
 
 
-def test_stock_moves_in_and_out(db, lake):
-    moves = read(lake, "fact_inventory_moves")
+def test_stock_moves_in_and_out(db, lake17):
+    moves = read(lake17, "fact_inventory_moves")
     got = d.stock_moves(db, F, "day")
     for direction, usage in (("in", "dest_usage"), ("out", "src_usage")):
         want = moves.loc[moves[usage] == "internal"].groupby("kind")["qty"].sum()
@@ -224,18 +167,18 @@ def test_stock_moves_in_and_out(db, lake):
     assert set(only["kind"]) == {"receipt", "delivery"} & set(got["kind"]) and len(only) > 0
 
 
-def test_slow_movers_have_stock_and_no_sales(db, lake):
+def test_slow_movers_have_stock_and_no_sales(db, lake17):
     slow = d.slow_movers(db, F)
-    stock = stock_at(lake, END).groupby("product_id")["quantity"].sum()
-    sold = read(lake, "agg_profit_daily").query("qty > 0")["product_id"].unique()
+    stock = stock_at(lake17, END).groupby("product_id")["quantity"].sum()
+    sold = read(lake17, "agg_profit_daily").query("qty > 0")["product_id"].unique()
     want = set(stock[stock > 0].index) - set(sold)
     assert set(slow["product_id"]) == want and len(want) > 0
     assert slow["value"].is_monotonic_decreasing and slow["last_sold"].isna().all()
 
 
-def test_stock_outs_are_storable_and_not_in_stock(db, lake):
+def test_stock_outs_are_storable_and_not_in_stock(db, lake17):
     outs = d.stock_outs(db, F)
-    storable = set(read(lake, "dim_product").query("storable")["id"])
+    storable = set(read(lake17, "dim_product").query("storable")["id"])
     assert len(outs) > 0
     assert (outs["on_hand"] <= 0).all() and set(outs["product_id"]) <= storable
     assert ((outs["units_sold"] > 0) | (outs["on_hand"] < 0)).all()
@@ -279,9 +222,9 @@ def test_slow_movers_count_a_sale_that_a_return_elsewhere_nets_out(private, monk
 
 
 @pytest.mark.parametrize("stores, categories", [((), ()), ((1,), ()), ((), ("Food",)), ((2,), ("Beverages",))])
-def test_inventory_summary_totals_the_inventory_queries(db, lake, stores, categories):
+def test_inventory_summary_totals_the_inventory_queries(db, lake17, stores, categories):
     """The one-statement summary equals the totals of the four queries it stands for."""
-    cats = read(lake, "dim_category")
+    cats = read(lake17, "dim_category")
     f = Filters(F.start, F.end, stores, tuple(int(cats.loc[cats["name"] == c, "id"].iloc[0]) for c in categories))
     row = d.inventory_summary(db, f).iloc[0]
     levels, moved = d.stock_levels(db, f, "product"), d.stock_moves(db, f, "month")
@@ -303,8 +246,8 @@ def test_inventory_summary(db):
 
 
 # ----------------------------------------------------------------------------- purchases
-def test_purchases_by_vendor_and_category(db, lake):
-    lines = read(lake, "fact_purchases")
+def test_purchases_by_vendor_and_category(db, lake17):
+    lines = read(lake17, "fact_purchases")
     for by in ("vendor", "category", "department", "product"):
         got = d.purchases_by(db, F, by)
         assert got["spend"].sum() == approx(lines["price_subtotal"].sum())
@@ -315,9 +258,9 @@ def test_purchases_by_vendor_and_category(db, lake):
 
 
 @pytest.mark.parametrize("stores, categories", [((), ()), ((1,), ()), ((), ("Food",)), ((2,), ("Beverages",))])
-def test_purchases_summary_totals_the_purchase_queries(db, lake, stores, categories):
+def test_purchases_summary_totals_the_purchase_queries(db, lake17, stores, categories):
     """The one-statement summary equals the totals of purchases_by(vendor) and open_purchases."""
-    cats = read(lake, "dim_category")
+    cats = read(lake17, "dim_category")
     f = Filters(F.start, F.end, stores, tuple(int(cats.loc[cats["name"] == c, "id"].iloc[0]) for c in categories))
     row, vendors, still_open = (
         d.purchases_summary(db, f).iloc[0],
@@ -352,8 +295,8 @@ def test_purchases_store_filter_splits_the_total(db):
     assert all(p > 0 for p in parts) and sum(parts) == approx(total)
 
 
-def test_purchase_fulfilment_and_open_lines(db, lake):
-    lines = read(lake, "fact_purchases")
+def test_purchase_fulfilment_and_open_lines(db, lake17):
+    lines = read(lake17, "fact_purchases")
     stages = d.purchase_fulfilment(db, F, "day")
     assert len(stages) == 3 * len(DATES)
     totals = stages.groupby("stage")["value"].sum()
@@ -376,9 +319,9 @@ def test_filter_options(db):
     assert d.selectable_range(db) == (DATES[0], DATES[-1])
 
 
-def test_a_category_includes_its_subcategories(db, lake):
-    food = category_id(lake, "Food")
-    assert set(db.descendants([food])) == descendants(lake, [food]) and len(db.descendants([food])) > 1
+def test_a_category_includes_its_subcategories(db, lake17):
+    food = category_id(lake17, "Food")
+    assert set(db.descendants([food])) == descendants(lake17, [food]) and len(db.descendants([food])) > 1
 
 
 def test_selected_ids_reads_chart_selections():
@@ -593,10 +536,10 @@ def share_a_warehouse(lake: Lake, name: str | None = None) -> tuple[pd.Series, p
     return first, other
 
 
-def test_stock_of_a_warehouse_two_stores_share_counts_once(private, lake):
+def test_stock_of_a_warehouse_two_stores_share_counts_once(private, lake17):
     """A shop's two tills are two stores with one warehouse: stock levels by location count
     its stock once (it was counted once per till), under the first store's name."""
-    stock = stock_at(lake, END)["quantity"].sum()
+    stock = stock_at(lake17, END)["quantity"].sum()
     first, other = share_a_warehouse(Lake(private))
     levels = d.stock_levels(Dashboard(private), F, "location")
     assert levels["qty"].sum() == approx(stock) and levels["location_id"].is_unique
@@ -646,9 +589,9 @@ def test_stock_outs_by_revenue_then_store_then_product(private):
     [*QUERIES, (d.profit_by, ("store",)), (d.stock_levels, ("location",))],
     ids=lambda v: getattr(v, "__name__", str(v)),
 )
-def test_queries_declare_every_table_they_read(lake, monkeypatch, query, args):
+def test_queries_declare_every_table_they_read(lake17, monkeypatch, query, args):
     """A query's SQL sees only the tables it declares (``@query(...)``): check its SQL."""
-    db, seen = Dashboard(lake), []
+    db, seen = Dashboard(lake17), []
     run_sql = Dashboard._execute  # what sql() and arrays() run
 
     def spy(self, name, sql, params, *rest):
@@ -707,9 +650,9 @@ def test_freshness_without_metadata_reads_the_listing(private):
     assert badge.status == "ok" and badge.missing_in_period == (DATES[2],)
 
 
-def test_open_dashboard_is_shared_per_lake(lake):
-    assert d.open_dashboard(lake) is d.open_dashboard(str(lake))
-    assert d.open_dashboard(lake).lake.read_only
+def test_open_dashboard_is_shared_per_lake(lake17):
+    assert d.open_dashboard(lake17) is d.open_dashboard(str(lake17))
+    assert d.open_dashboard(lake17).lake.read_only
 
 
 def test_compacted_months_answer_the_same(private):

@@ -18,12 +18,12 @@ from nkdash.etl.datasets import inventory, invoices, pos, profit, purchases, sto
 from nkdash.etl.datasets.base import Context, Dataset, Source, latest, signed, to_table
 from nkdash.lake import Lake
 from nkdash.odoo import format_datetime
-
-from .conftest import DATES
+from tests.support.demo import DATES
 
 
 @pytest.fixture
-def ctx(loaded_lake, version) -> Iterator[Context]:
+def demo_ctx(loaded_lake, version) -> Iterator[Context]:
+    """A run context on the session's demo Odoo of ``version`` and its loaded lake."""
     with session(loaded_lake(version), dates=DATES) as context:
         yield context
 
@@ -260,23 +260,23 @@ def profit_tables(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 
 # ----------------------------------------------------------------------------- columnar == reference
 @pytest.mark.parametrize("day", DATES, ids=str)
-def test_header_line_facts_equal_the_per_record_shaping(ctx, day):
+def test_header_line_facts_equal_the_per_record_shaping(demo_ctx, day):
     for module, header, reference in (
         (pos, pos.ORDERS, pos_rows),
         (invoices, invoices.MOVES, invoice_rows),
         (purchases, purchases.ORDERS, purchase_rows),
     ):
         lines = module.LINES
-        expected = to_table(reference(day, *read_day(ctx, header, lines, day)), module.SCHEMA)
-        got = module.extract(ctx, day)[module.TABLE.name]
+        expected = to_table(reference(day, *read_day(demo_ctx, header, lines, day)), module.SCHEMA)
+        got = module.extract(demo_ctx, day)[module.TABLE.name]
         assert got.equals(expected), module.__name__
         assert got.num_rows == expected.num_rows
 
 
 @pytest.mark.parametrize("day", DATES, ids=str)
-def test_profit_tables_equal_the_per_row_shaping_file_for_file(ctx, day, tmp_path):
+def test_profit_tables_equal_the_per_row_shaping_file_for_file(demo_ctx, day, tmp_path):
     """Same values, same order, same bits (``-0.0`` too): the same lake file, named by its sha256."""
-    expected, got = profit_tables(ctx, day), profit.extract(ctx, day)
+    expected, got = profit_tables(demo_ctx, day), profit.extract(demo_ctx, day)
     assert list(got) == list(expected)
     for name, table in expected.items():
         assert_same_file(tmp_path, name, day, got[name], table)
@@ -306,10 +306,10 @@ def every(n: int, values: list, value: Any) -> list:
 
 
 @pytest.mark.parametrize("day", DATES[:1], ids=str)
-def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_path):
+def test_profit_rules_equal_the_per_row_shaping_on_every_branch(demo_ctx, day, tmp_path):
     """Uncomputed POS costs, zero and negative quantities with zero or signed amounts,
     refunds, lines without product, unset standard prices: the same bits as per row."""
-    lines = ctx.lake.read_partition(pos.TABLE.name, day)
+    lines = demo_ctx.lake.read_partition(pos.TABLE.name, day)
     qty, subtotal = lines["qty"].to_pylist(), lines["price_subtotal"].to_pylist()
     lines = altered(
         lines,
@@ -319,11 +319,11 @@ def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_pa
         total_cost=every(6, lines["total_cost"].to_pylist(), 0.0),
     )
     assert lines.num_rows > 20
-    expected = to_table(pos_sales(ctx, day, lines.to_pylist()), profit.SALES_SCHEMA)
-    assert_same_file(tmp_path / "pos", "fact_sales", day, profit.pos_table(ctx, day, in_chunks(lines)), expected)
+    expected = to_table(pos_sales(demo_ctx, day, lines.to_pylist()), profit.SALES_SCHEMA)
+    assert_same_file(tmp_path / "pos", "fact_sales", day, profit.pos_table(demo_ctx, day, in_chunks(lines)), expected)
     assert set(expected["cost_source"].to_pylist()) == {"pos_total_cost", "standard_price"}
 
-    moves = ctx.lake.read_partition(invoices.TABLE.name, day)
+    moves = demo_ctx.lake.read_partition(invoices.TABLE.name, day)
     assert moves.num_rows > 5
     moves = altered(
         moves,
@@ -331,44 +331,46 @@ def test_profit_rules_equal_the_per_row_shaping_on_every_branch(ctx, day, tmp_pa
         move_type=every(3, moves["move_type"].to_pylist(), "out_refund"),
         quantity=every(5, moves["quantity"].to_pylist(), 0.0),
     )
-    expected = to_table(invoice_sales(ctx, day, moves.to_pylist()), profit.SALES_SCHEMA)
-    assert_same_file(tmp_path / "inv", "fact_sales", day, profit.invoice_table(ctx, day, in_chunks(moves)), expected)
+    expected = to_table(invoice_sales(demo_ctx, day, moves.to_pylist()), profit.SALES_SCHEMA)
+    assert_same_file(
+        tmp_path / "inv", "fact_sales", day, profit.invoice_table(demo_ctx, day, in_chunks(moves)), expected
+    )
     assert "none" in expected["cost_source"].to_pylist()
 
 
-def test_profit_without_standard_prices_or_with_a_missing_product(ctx, tmp_path):
+def test_profit_without_standard_prices_or_with_a_missing_product(demo_ctx, tmp_path):
     day = DATES[0]
-    lines = ctx.lake.read_partition(pos.TABLE.name, day)
+    lines = demo_ctx.lake.read_partition(pos.TABLE.name, day)
     lines = altered(
         lines, is_total_cost_computed=[False] * lines.num_rows, qty=every(2, lines["qty"].to_pylist(), -1.0)
     )
-    dim = ctx.dim("dim_product")
+    dim = demo_ctx.dim("dim_product")
     prices = every(2, every(3, dim["standard_price"].to_pylist(), None), -0.0)
-    ctx._cache[("dim", "dim_product")] = altered(dim, standard_price=prices)
-    expected = to_table(pos_sales(ctx, day, lines.to_pylist()), profit.SALES_SCHEMA)
-    assert_same_file(tmp_path, "fact_sales", day, profit.pos_table(ctx, day, lines), expected)
+    demo_ctx._cache[("dim", "dim_product")] = altered(dim, standard_price=prices)
+    expected = to_table(pos_sales(demo_ctx, day, lines.to_pylist()), profit.SALES_SCHEMA)
+    assert_same_file(tmp_path, "fact_sales", day, profit.pos_table(demo_ctx, day, lines), expected)
     unknown = altered(lines, product_id=every(9, lines["product_id"].to_pylist(), 10**9)).slice(1)
     with pytest.raises(profit.MissingProduct) as reference:
-        list(pos_sales(ctx, day, unknown.to_pylist()))
+        list(pos_sales(demo_ctx, day, unknown.to_pylist()))
     with pytest.raises(profit.MissingProduct) as columnar:
-        profit.pos_table(ctx, day, unknown)
+        profit.pos_table(demo_ctx, day, unknown)
     assert columnar.value.product_id == reference.value.product_id == 10**9
 
 
 @pytest.mark.parametrize("day", DATES, ids=str)
-def test_inventory_and_stock_equal_the_per_record_shaping(ctx, day):
-    moves = list(ctx.read(inventory.MOVES, ctx.day_domain(inventory.MOVES, day)))
-    expected = to_table(inventory_rows(ctx, day, moves), inventory.SCHEMA)
-    assert inventory.extract(ctx, day)[inventory.TABLE.name].equals(expected)
+def test_inventory_and_stock_equal_the_per_record_shaping(demo_ctx, day):
+    moves = list(demo_ctx.read(inventory.MOVES, demo_ctx.day_domain(inventory.MOVES, day)))
+    expected = to_table(inventory_rows(demo_ctx, day, moves), inventory.SCHEMA)
+    assert inventory.extract(demo_ctx, day)[inventory.TABLE.name].equals(expected)
     assert len(set(expected.column("kind").to_pylist())) > 1 or not moves
-    expected = to_table(stock_rows(ctx, day), stock_quants.SCHEMA)
-    assert stock_quants.extract(ctx, day)[stock_quants.TABLE.name].equals(expected)
+    expected = to_table(stock_rows(demo_ctx, day), stock_quants.SCHEMA)
+    assert stock_quants.extract(demo_ctx, day)[stock_quants.TABLE.name].equals(expected)
 
 
-def test_a_day_without_records_gives_typed_empty_facts(ctx):
+def test_a_day_without_records_gives_typed_empty_facts(demo_ctx):
     quiet = dt.date(2000, 1, 1)
     for module in (pos, invoices, purchases, inventory):
-        table = module.extract(ctx, quiet)[module.TABLE.name]
+        table = module.extract(demo_ctx, quiet)[module.TABLE.name]
         assert table.num_rows == 0 and table.schema == module.SCHEMA
 
 

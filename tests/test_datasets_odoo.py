@@ -11,8 +11,7 @@ from nkdash import dates as cal
 from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.odoo import connect, format_datetime
-
-from .conftest import DATED, DATES, END, TZ
+from tests.support.demo import DATED, DATES, END, TZ
 
 BRUSSELS = cal.timezone(TZ)
 FIRST, LAST = cal.day_bounds(DATES[0], BRUSSELS)[0], cal.day_bounds(END, BRUSSELS)[1]

@@ -53,7 +53,7 @@ def test_to_table_keeps_the_schema_even_when_empty():
 
 
 @pytest.fixture
-def ctx(tmp_path) -> Context:
+def offline_ctx(tmp_path) -> Context:
     """A context whose lake holds two products: 1 (cost 2.5, category 7) and 2 (cost 4, category 8)."""
     lake = Lake(tmp_path / "lake")
     product = next(d for d in DIMS if d.table.name == "dim_product")
@@ -103,7 +103,7 @@ def pos_line(line_id: int, qty: float, subtotal: float, cost: float, computed: b
     }
 
 
-def test_pos_cost_is_total_cost_when_computed_else_qty_times_standard_price(ctx):
+def test_pos_cost_is_total_cost_when_computed_else_qty_times_standard_price(offline_ctx):
     lines = to_table(
         [
             pos_line(1, 2, 10.0, 5.2, True),
@@ -113,7 +113,7 @@ def test_pos_cost_is_total_cost_when_computed_else_qty_times_standard_price(ctx)
         ],
         POS_SCHEMA,
     )
-    sales = list(pos_sales(ctx, DAY, lines))
+    sales = list(pos_sales(offline_ctx, DAY, lines))
     assert [(s["revenue"], s["cost"], s["cost_source"]) for s in sales] == [
         (10.0, 5.2, "pos_total_cost"),
         (15.0, 7.5, "standard_price"),
@@ -124,8 +124,8 @@ def test_pos_cost_is_total_cost_when_computed_else_qty_times_standard_price(ctx)
     assert {s["category_id"] for s in sales} == {7} and {s["channel"] for s in sales} == {"pos"}
 
 
-def test_pos_revenue_takes_the_sign_of_qty(ctx):
-    (sale,) = pos_sales(ctx, DAY, to_table([pos_line(1, -1, 5.0, 2.0, True)], POS_SCHEMA))
+def test_pos_revenue_takes_the_sign_of_qty(offline_ctx):
+    (sale,) = pos_sales(offline_ctx, DAY, to_table([pos_line(1, -1, 5.0, 2.0, True)], POS_SCHEMA))
     assert (sale["revenue"], sale["cost"]) == (-5.0, -2.0)
 
 
@@ -147,9 +147,9 @@ def invoice_line(line_id: int, move_type: str, quantity: float, balance: float, 
     }
 
 
-def test_invoice_revenue_is_minus_balance_and_credit_notes_are_negative(ctx):
+def test_invoice_revenue_is_minus_balance_and_credit_notes_are_negative(offline_ctx):
     lines = to_table([invoice_line(1, "out_invoice", 2, -20.0), invoice_line(2, "out_refund", 1, 10.0)], INVOICE_SCHEMA)
-    sales = list(invoice_sales(ctx, DAY, lines))
+    sales = list(invoice_sales(offline_ctx, DAY, lines))
     assert [(s["qty"], s["revenue"], s["cost"], s["cost_source"]) for s in sales] == [
         (2, 20.0, 8.0, "standard_price"),
         (-1, -10.0, -4.0, "standard_price"),
@@ -157,9 +157,9 @@ def test_invoice_revenue_is_minus_balance_and_credit_notes_are_negative(ctx):
     assert {s["store_id"] for s in sales} == {None} and {s["channel"] for s in sales} == {"invoice"}
 
 
-def test_a_product_missing_from_the_dimension_is_a_clear_error(ctx):
+def test_a_product_missing_from_the_dimension_is_a_clear_error(offline_ctx):
     with pytest.raises(MissingProduct, match="product 99 is not in dim_product"):
-        list(pos_sales(ctx, DAY, to_table([pos_line(1, 1, 5.0, 0.0, False, product=99)], POS_SCHEMA)))
+        list(pos_sales(offline_ctx, DAY, to_table([pos_line(1, 1, 5.0, 0.0, False, product=99)], POS_SCHEMA)))
 
 
 def test_aggregate_sums_fact_sales_per_group_including_null_store():
@@ -228,9 +228,9 @@ def test_aggregate_sums_fact_sales_per_group_including_null_store():
     ]
 
 
-def test_an_invoice_line_without_product_keeps_its_revenue_without_cost(ctx):
+def test_an_invoice_line_without_product_keeps_its_revenue_without_cost(offline_ctx):
     (sale,) = invoice_sales(
-        ctx, DAY, to_table([invoice_line(1, "out_invoice", 1, -12.0, product=None)], INVOICE_SCHEMA)
+        offline_ctx, DAY, to_table([invoice_line(1, "out_invoice", 1, -12.0, product=None)], INVOICE_SCHEMA)
     )
     assert (sale["product_id"], sale["category_id"], sale["revenue"], sale["cost"], sale["cost_source"]) == (
         None,

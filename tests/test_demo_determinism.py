@@ -14,7 +14,7 @@ import json
 import pytest
 
 from nkdash.demo.generate import DemoConfig, apply_late_edits, generate, iter_days
-from nkdash.demo.store import Database
+from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
@@ -30,18 +30,6 @@ LATE_EDITS = {
     19: "db8f050e2756bf1aa0150c861c68e5a01f728c8f605b8083af549d36932dcbac20f07ed85f61494c",
 }
 STREAM_18 = "0cd10e511252ed09e440d2e1d40694f9c72fdaf813e356a5e97979273b09537c"
-
-
-def digest(db: Database) -> str:
-    """Everything a server would serve: header, users, and every model's records and next id."""
-    h = hashlib.sha256()
-    h.update(json.dumps([db.name, db.version, db.company_tz, str(db.now)]).encode())
-    users = sorted((u.login, u.password, u.uid, u.api_key, sorted(u.allowed_models or ())) for u in db.users.values())
-    h.update(json.dumps(users).encode())
-    for name in sorted(db.models):
-        model = db.models[name]
-        h.update(json.dumps([name, model.next_id, list(model.records.values())], sort_keys=True).encode())
-    return h.hexdigest()
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

@@ -4,10 +4,8 @@ orders) as an Odoo client sees them afterwards over the real HTTP server, in 16-
 from __future__ import annotations
 
 import datetime as dt
-import xmlrpc.client
 
 import pytest
-import requests
 
 from nkdash.demo import DemoServer
 from nkdash.demo.generate import (
@@ -21,59 +19,14 @@ from nkdash.demo.generate import (
 )
 from nkdash.demo.store import Database
 from nkdash.errors import InputError
-from tests import test_demo_generate as generated
-from tests.test_demo_determinism import digest
+from tests.support.company import assert_consistent, digest
+from tests.support.rpc import Rpc
 
 VERSIONS = (16, 17, 18, 19)
 END = dt.date(2026, 3, 31)
 WHEN = dt.datetime(2026, 4, 1, 6, 15, 30, 250000)  # the event: after the nightly load, mid-second
 SEEN = "2026-04-01 06:15:30"  # its write_date as Odoo reads it back
 POSTED_INVOICES = [("move_type", "=", "out_invoice"), ("state", "=", "posted")]
-
-
-class Rpc:
-    """Model calls over the version's own protocol: XML-RPC ``/xmlrpc/2`` (16-18), JSON-2 (19).
-    Arguments are named (JSON-2 wants names); ``ids`` goes first for record methods."""
-
-    def __init__(self, server: DemoServer):
-        self.url, self.version = server.url, server.db.version
-        if self.version < 19:
-            self.uid = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/common").authenticate(
-                "demo", "admin", "admin", {}
-            )
-            self.object = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/object", allow_none=True)
-
-    def __call__(self, model: str, method: str, **kwargs):
-        if self.version >= 19:
-            response = requests.post(
-                f"{self.url}/json/2/{model}/{method}",
-                json=kwargs,
-                timeout=10,
-                headers={"Authorization": "bearer demo-api-key", "X-Odoo-Database": "demo"},
-            )
-            if response.status_code != 200:
-                raise LookupError(response.status_code, response.json()["name"])
-            return response.json()
-        args = [kwargs.pop("ids")] if "ids" in kwargs else []
-        try:
-            return self.object.execute_kw("demo", self.uid, "admin", model, method, args, kwargs)
-        except xmlrpc.client.Fault as fault:
-            raise LookupError(fault.faultCode, fault.faultString) from None
-
-    def counts(self, model: str, domain: list, groupby: str) -> dict:
-        """Records per group (``read_group`` in 16-18, ``formatted_read_group`` in 19), keyed by
-        the group's value: a many2one's id, a date's label, a selection's value."""
-        if self.version >= 19:
-            rows = self(model, "formatted_read_group", domain=domain, groupby=[groupby], aggregates=["__count"])
-        else:
-            rows = self(model, "read_group", domain=domain, fields=["__count"], groupby=[groupby], lazy=False)
-        return {_key(row[groupby]): row["__count"] for row in rows}
-
-
-def _key(value):
-    if isinstance(value, list):  # many2one [id, name]; 19's dates [start, label]
-        return value[0] if isinstance(value[0], int) else value[1]
-    return value
 
 
 def day_label(day: dt.date) -> str:
@@ -96,16 +49,6 @@ def warm_indexes(rpc: Rpc) -> None:
     rpc("account.move.line", "search_count", domain=[("move_id", "in", list(range(1, 500)))])
     rpc("stock.move", "search_count", domain=[("purchase_line_id", "!=", False)])
     rpc("purchase.order.line", "search_count", domain=[("order_id.state", "=", "purchase")])
-
-
-def assert_consistent(db: Database) -> None:
-    for check in (
-        generated.test_invoices_balance_with_odoo_signs,
-        generated.test_purchase_lines_and_receipts_agree,
-        generated.test_quants_equal_the_sum_of_done_moves,
-        generated.test_pos_orders_add_up,
-    ):
-        check(db)
 
 
 # --------------------------------------------------------------------------- re-dated invoice

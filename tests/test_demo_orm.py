@@ -4,7 +4,7 @@ import pytest
 
 from nkdash.demo.domain import Domains
 from nkdash.demo.orm import AccessDenied, AccessError, DatabaseNotFound, Registry, UserError
-from tests.test_demo_domain import shop_db
+from tests.support.shop import shop_db
 
 VERSIONS = (16, 17, 18, 19)
 
@@ -380,7 +380,7 @@ def test_formatted_read_group_requires_granularity_and_valid_aggregates(env19):
         call(env19, "pos.order", "formatted_read_group", [], ["date_order"], ["__count"])
     with pytest.raises(ValueError, match="Invalid aggregate"):
         call(env19, "pos.order", "formatted_read_group", [], ["state"], ["amount_total"])
-    with pytest.raises(ValueError, match="Invalid field 'nope' on model 'pos.order' for 'nope:sum'"):
+    with pytest.raises(ValueError, match=r"Invalid field 'nope' on model 'pos.order' for 'nope:sum'"):
         call(env19, "pos.order", "formatted_read_group", [], ["state"], ["nope:sum"])
 
 

@@ -11,13 +11,14 @@ import requests
 from nkdash.demo import DemoServer, Faults
 from nkdash.demo.schema import define_models
 from nkdash.demo.store import Database, User
-from tests.test_demo_domain import shop_db
+from tests.support.shop import shop_db
 
 VERSIONS = (16, 17, 18, 19)
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
-def server(request):
+def shop_server(request):
+    """The shop served over HTTP, per version (read only)."""
     with DemoServer(shop_db(request.param)) as srv:
         yield srv
 
@@ -59,29 +60,29 @@ def json2(srv, model, method, body=None, *, key="demo-api-key", db="demo", timeo
 
 
 # ---------------------------------------------------------------- versions
-def test_version_endpoints(server):
-    version = server.db.version
-    assert requests.get(f"{server.url}/web/version").json() == {
+def test_version_endpoints(shop_server):
+    version = shop_server.db.version
+    assert requests.get(f"{shop_server.url}/web/version").json() == {
         "version": f"{version}.0",
         "version_info": [version, 0, 0, "final", 0, ""],
     }
-    info = requests.post(f"{server.url}/web/webclient/version_info", json={"jsonrpc": "2.0", "params": {}}).json()
+    info = requests.post(f"{shop_server.url}/web/webclient/version_info", json={"jsonrpc": "2.0", "params": {}}).json()
     assert info["result"]["server_version_info"][0] == version
-    assert xmlrpc_proxy(server, "common").version()["server_serie"] == f"{version}.0"
-    assert jsonrpc(server, "common", "version")["result"]["server_version"] == f"{version}.0"
-    assert xmlrpc_proxy(server, "db").list() == ["demo"]
-    assert requests.post(f"{server.url}/web/database/list", json={"params": {}}).json()["result"] == ["demo"]
+    assert xmlrpc_proxy(shop_server, "common").version()["server_serie"] == f"{version}.0"
+    assert jsonrpc(shop_server, "common", "version")["result"]["server_version"] == f"{version}.0"
+    assert xmlrpc_proxy(shop_server, "db").list() == ["demo"]
+    assert requests.post(f"{shop_server.url}/web/database/list", json={"params": {}}).json()["result"] == ["demo"]
 
 
-def test_unknown_routes_are_html_404(server):
+def test_unknown_routes_are_html_404(shop_server):
     for method, path in [("GET", "/nope"), ("GET", "/jsonrpc"), ("POST", "/web/nope")]:
-        response = requests.request(method, f"{server.url}{path}")
+        response = requests.request(method, f"{shop_server.url}{path}")
         assert response.status_code == 404 and response.headers["Content-Type"].startswith("text/html")
 
 
 # ---------------------------------------------------------------- XML-RPC
-def test_xmlrpc_login_search_read_and_group(server):
-    common, obj = xmlrpc_proxy(server, "common"), xmlrpc_proxy(server, "object")
+def test_xmlrpc_login_search_read_and_group(shop_server):
+    common, obj = xmlrpc_proxy(shop_server, "common"), xmlrpc_proxy(shop_server, "object")
     uid = common.authenticate("demo", "admin", "admin", {})
     assert uid == 2 and common.login("demo", "admin", "admin") == 2
     assert common.authenticate("demo", "admin", "wrong", {}) is False
@@ -137,26 +138,26 @@ def test_xmlrpc_login_search_read_and_group(server):
         ("demo", 2, "admin", "pos.order", "write", [[999], {"name": "x"}], 2, "Record does not exist"),
     ],
 )
-def test_xmlrpc_faults(server, db, uid, password, model, method, args, code, text):
+def test_xmlrpc_faults(shop_server, db, uid, password, model, method, args, code, text):
     with pytest.raises(xmlrpc.client.Fault) as fault:
-        xmlrpc_proxy(server, "object").execute_kw(db, uid, password, model, method, args, {})
+        xmlrpc_proxy(shop_server, "object").execute_kw(db, uid, password, model, method, args, {})
     assert fault.value.faultCode == code and text in fault.value.faultString
     if code == 1:
         assert fault.value.faultString.startswith("Traceback (most recent call last):")
 
 
-def test_xmlrpc_unknown_database_on_authenticate(server):
+def test_xmlrpc_unknown_database_on_authenticate(shop_server):
     with pytest.raises(xmlrpc.client.Fault) as fault:
-        xmlrpc_proxy(server, "common").authenticate("nope", "admin", "admin", {})
+        xmlrpc_proxy(shop_server, "common").authenticate("nope", "admin", "admin", {})
     assert fault.value.faultCode == 1 and 'database "nope" does not exist' in fault.value.faultString
 
 
 # ---------------------------------------------------------------- JSON-RPC
-def test_jsonrpc_calls(server):
-    assert jsonrpc(server, "common", "authenticate", "demo", "admin", "admin", {})["result"] == 2
-    assert jsonrpc(server, "common", "login", "demo", "admin", "wrong")["result"] is False
+def test_jsonrpc_calls(shop_server):
+    assert jsonrpc(shop_server, "common", "authenticate", "demo", "admin", "admin", {})["result"] == 2
+    assert jsonrpc(shop_server, "common", "login", "demo", "admin", "wrong")["result"] is False
     result = jsonrpc(
-        server,
+        shop_server,
         "object",
         "execute_kw",
         "demo",
@@ -185,9 +186,9 @@ def test_jsonrpc_calls(server):
         ),
     ],
 )
-def test_jsonrpc_errors(server, args, name, message):
-    error = jsonrpc(server, "object", "execute_kw", *args)["error"]
-    assert error["code"] == (200 if server.db.version <= 18 else 0)
+def test_jsonrpc_errors(shop_server, args, name, message):
+    error = jsonrpc(shop_server, "object", "execute_kw", *args)["error"]
+    assert error["code"] == (200 if shop_server.db.version <= 18 else 0)
     assert error["message"] == "Odoo Server Error"
     data = error["data"]
     assert data["name"] == name and message in data["message"]
@@ -195,40 +196,44 @@ def test_jsonrpc_errors(server, args, name, message):
     assert data["debug"].startswith("Traceback") and data["arguments"]
 
 
-def test_jsonrpc_unknown_service_and_bad_json(server):
-    assert jsonrpc(server, "nope", "version")["error"]["data"]["name"] == "builtins.KeyError"
-    assert jsonrpc(server, "object", "fly")["error"]["data"]["name"] == "builtins.NameError"
-    response = requests.post(f"{server.url}/jsonrpc", data=b"{not json", headers={"Content-Type": "application/json"})
+def test_jsonrpc_unknown_service_and_bad_json(shop_server):
+    assert jsonrpc(shop_server, "nope", "version")["error"]["data"]["name"] == "builtins.KeyError"
+    assert jsonrpc(shop_server, "object", "fly")["error"]["data"]["name"] == "builtins.NameError"
+    response = requests.post(
+        f"{shop_server.url}/jsonrpc", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
 
 
-def test_session_routes(server):
+def test_session_routes(shop_server):
     session = requests.Session()
     expired = session.post(
-        f"{server.url}/web/dataset/call_kw",
+        f"{shop_server.url}/web/dataset/call_kw",
         json={"params": {"model": "pos.order", "method": "search", "args": [[]], "kwargs": {}}},
     ).json()["error"]
     assert expired["code"] == 100 and expired["message"] == "Odoo Session Expired"
     assert expired["data"]["name"] == "odoo.http.SessionExpiredException"
     bad = session.post(
-        f"{server.url}/web/session/authenticate", json={"params": {"db": "demo", "login": "admin", "password": "wrong"}}
+        f"{shop_server.url}/web/session/authenticate",
+        json={"params": {"db": "demo", "login": "admin", "password": "wrong"}},
     ).json()
     assert bad["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
     info = session.post(
-        f"{server.url}/web/session/authenticate",
+        f"{shop_server.url}/web/session/authenticate",
         json={"id": 5, "params": {"db": "demo", "login": "admin", "password": "admin"}},
     ).json()
     assert info["id"] == 5 and info["result"]["uid"] == 2 and info["result"]["user_context"]["tz"] == "Europe/Brussels"
     called = session.post(
-        f"{server.url}/web/dataset/call_kw/pos.order/search_count",
+        f"{shop_server.url}/web/dataset/call_kw/pos.order/search_count",
         json={
             "params": {"model": "pos.order", "method": "search_count", "args": [[("state", "=", "paid")]], "kwargs": {}}
         },
     ).json()
     assert called["result"] == 2
-    session.post(f"{server.url}/web/session/destroy", json={"params": {}})
+    session.post(f"{shop_server.url}/web/session/destroy", json={"params": {}})
     assert (
-        session.post(f"{server.url}/web/session/get_session_info", json={"params": {}}).json()["error"]["code"] == 100
+        session.post(f"{shop_server.url}/web/session/get_session_info", json={"params": {}}).json()["error"]["code"]
+        == 100
     )
 
 

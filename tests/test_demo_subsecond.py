@@ -12,9 +12,9 @@ from nkdash.demo import DemoServer
 from nkdash.demo.generate import DemoConfig, apply_late_edits, generate
 from nkdash.demo.store import fmt_datetime, fmt_stamp, read_datetime
 from nkdash.etl import catch_up, plan, refresh
-from tests.conftest import DATED, DATES, END, settings_for
-from tests.test_demo_domain import shop_db
-from tests.test_demo_events import Rpc
+from tests.support.demo import DATED, DATES, END, settings_for
+from tests.support.rpc import Rpc
+from tests.support.shop import shop_db
 
 VERSIONS = (16, 17, 18, 19)
 HALF = dt.datetime(2024, 3, 10, 12, 30, 0, 500000)  # Apple written at 12:30:00.5, the latest write

@@ -12,8 +12,7 @@ from nkdash.etl import catch_up, plan, profit, refresh
 from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-
-from .conftest import DATED, DATES, END, settings_for
+from tests.support.demo import DATED, DATES, END, settings_for
 
 TODAY = END + dt.timedelta(days=1)
 ODOO17 = pytest.mark.parametrize("version", [17], ids=["odoo17"])  # version-independent behaviour

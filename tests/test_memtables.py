@@ -22,29 +22,23 @@ from nkdash.errors import LakeError
 from nkdash.lake import Lake
 from nkdash.lake.reader import swapped_out
 from nkdash.storage import compact
-
-from .conftest import DATES, END
-from .test_dashboards import approx, category_id, expected_sales
+from tests.support.dashboards import approx, category_id, expected_sales
+from tests.support.demo import DATES, END
 
 F = Filters(DATES[0], END)
 MARCH = [day for day in DATES if day.month == 3]  # 29..31 March: one month file once compacted
 
 
-@pytest.fixture(scope="module")
-def lake(loaded_lake) -> Path:
-    return loaded_lake(17).lake
-
-
 @pytest.fixture
-def daily(lake, tmp_path) -> Path:
-    shutil.copytree(lake, tmp_path / "daily")
+def daily(lake17, tmp_path) -> Path:
+    shutil.copytree(lake17, tmp_path / "daily")
     return tmp_path / "daily"
 
 
 @pytest.fixture
-def compacted(lake, tmp_path) -> Path:
+def compacted(lake17, tmp_path) -> Path:
     """A copy of the lake with every month compacted (one month file per table and month)."""
-    shutil.copytree(lake, tmp_path / "compacted")
+    shutil.copytree(lake17, tmp_path / "compacted")
     compact(tmp_path / "compacted", older_than_days=0, today=END + dt.timedelta(days=400))
     assert all(f.compacted for f in Lake(tmp_path / "compacted").data_files("fact_sales"))
     return tmp_path / "compacted"
@@ -199,8 +193,8 @@ def test_profit_per_product_reads_the_rollup_only_without_stores(daily):
 
 
 @pytest.fixture
-def private_copy(lake, tmp_path) -> Path:
-    shutil.copytree(lake, tmp_path / "lake")
+def private_copy(lake17, tmp_path) -> Path:
+    shutil.copytree(lake17, tmp_path / "lake")
     return tmp_path / "lake"
 
 

@@ -4,8 +4,6 @@ matches its stored outputs (nbval)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,49 +12,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "nkdash" / "notebooks"
+from tests.support.notebooks import BIN, NOTEBOOKS, cell_errors, env_for
+from tests.support.processes import REPO
+
 MARIMO_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("*.py") if "marimo.App(" in p.read_text())
 DASHBOARDS = ("sales.py", "profit.py", "inventory.py", "purchases.py")
 LAKES = ("demo", "empty")
-BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.xdist_group("notebooks")  # one worker runs (and shares) the exports
-
-
-def env_for(lake: Path, state: Path) -> dict[str, str]:
-    """The environment of a notebook run: the lake, private state and logs, nkdash importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NKDASH_", "ODOO_"))}
-    env.update(
-        NKDASH_LAKE=str(lake),
-        NKDASH_STATE_DIR=str(state / "state"),
-        NKDASH_LOG_DIR=str(state / "logs"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    return env
-
-
-def cell_errors(html: str) -> list[str]:
-    """Errors recorded in a ``marimo export html`` page: error outputs and tracebacks.
-
-    A cell below an empty-state ``mo.stop`` is "ancestor-stopped": not an error (the app
-    view shows nothing for it).
-    """
-    start = html.index('"session":') + len('"session":')
-    session, _ = json.JSONDecoder().raw_decode(html[start:].lstrip())
-    errors = []
-    for cell in session["cells"]:
-        errors += [
-            f"{cell['id']}: {o.get('evalue') or o}"
-            for o in cell.get("outputs", [])
-            if o.get("type") == "error" and o.get("ename") != "ancestor-stopped"
-        ]
-        errors += [
-            f"{cell['id']}: {c['text'][:2000]}"
-            for c in cell.get("console", [])
-            if c.get("mimetype") == "application/vnd.marimo+traceback"
-        ]
-    return errors
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +101,7 @@ def test_analysis_notebook_matches_its_stored_outputs(lakes, tmp_path):
             str(NOTEBOOKS / "analysis.ipynb"),
         ],
         env=env_for(lakes["demo"], tmp_path),
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,

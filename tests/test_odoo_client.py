@@ -27,12 +27,6 @@ VERSIONS = (16, 17, 18, 19)
 CASES = [(v, p) for v in VERSIONS for p in ("jsonrpc", "xmlrpc")] + [(19, "json2")]
 
 
-@pytest.fixture(scope="module", params=VERSIONS)
-def server(request):
-    with start_demo(DemoConfig(version=request.param, scale="tiny", days=5)) as srv:
-        yield srv
-
-
 @pytest.fixture(scope="module")
 def servers():
     started = {v: start_demo(DemoConfig(version=v, scale="tiny", days=5)) for v in VERSIONS}
@@ -303,9 +297,9 @@ def test_closing_the_pager_early_leaves_no_thread_behind(servers):
     assert prefetch_threads()  # the next page is being fetched
     pager.close()
     assert not prefetch_threads()
-    for page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
+    for _page in client.pages("pos.order.line", [], ["qty"], batch_size=10):
         break  # a for loop left by break: the generator is closed when dropped
-    del page
+    del _page
     import gc
 
     gc.collect()
@@ -336,7 +330,7 @@ def test_threads_sharing_a_client_set_it_up_once(servers):
         try:
             start.wait()
             assert client.fields("stock.move") and client.profile.storable_field
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
             errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(4)]

@@ -21,8 +21,7 @@ from nkdash.meta import MetaStore
 from nkdash.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 from nkdash.ops import backups, common, monitoring, recovery, refresh, runbook, services, tables
 from nkdash.settings import Secret
-
-from .conftest import END, TZ
+from tests.support.demo import END, TZ
 
 DAY = dt.date(2024, 3, 30)
 TODAY = END + dt.timedelta(days=2)  # the clock: yesterday is the day after the demo's last date
@@ -98,7 +97,8 @@ def resolve(name: str) -> object:
 
 
 @pytest.fixture
-def clock(tmp_path, monkeypatch) -> Path:
+def ops_clock(tmp_path, monkeypatch) -> Path:
+    """The clock file, set two days after the demo's last date and in effect here (``NKDASH_CLOCK_FILE``)."""
     path = tmp_path / "clock"
     path.write_text(f"{TODAY}T10:00:00+00:00")
     monkeypatch.setenv(backend.CLOCK_ENV, str(path))
@@ -106,7 +106,7 @@ def clock(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def opset(loaded_lake, tmp_path, clock):
+def opset(loaded_lake, tmp_path, ops_clock):
     """Settings on a private copy of the loaded demo lake, its own queue and logs, the clock set."""
     source = loaded_lake(17)
     shutil.copytree(source.lake, tmp_path / "lake")
@@ -277,14 +277,15 @@ def test_cli_scan_and_repair(opset, monkeypatch, capsys):
     assert main(["scan"]) == 1
     assert "unreadable" in capsys.readouterr().out
     before = lake_state(opset)
-    monkeypatch.setattr("sys.stdin", open(os.devnull))  # not a terminal
-    assert main(["repair"]) == 2
-    out, err = capsys.readouterr()
-    assert "quarantine unreadable fact_purchases 2024-03-30" in out and "not on a terminal" in err
-    assert lake_state(opset) == before
-    assert main(["repair", "--yes"]) == 0
-    assert "Purchases: loaded" in capsys.readouterr().out
-    assert main(["scan"]) == 0 and lake.scan() == []
+    with open(os.devnull) as devnull:
+        monkeypatch.setattr("sys.stdin", devnull)  # not a terminal
+        assert main(["repair"]) == 2
+        out, err = capsys.readouterr()
+        assert "quarantine unreadable fact_purchases 2024-03-30" in out and "not on a terminal" in err
+        assert lake_state(opset) == before
+        assert main(["repair", "--yes"]) == 0
+        assert "Purchases: loaded" in capsys.readouterr().out
+        assert main(["scan"]) == 0 and lake.scan() == []
 
 
 def test_repair_rebuilds_missing_aggregates_from_the_lake_not_from_odoo(opset):

@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from nkdash.ops import common, runbook
-
-from .conftest import END, TZ
-from .test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
+from tests.support.demo import END, TZ
+from tests.support.notebooks import BIN, NOTEBOOKS, cell_errors, env_for
 
 TODAY = END + dt.timedelta(days=2)
 OPS_NOTEBOOKS = ("operational.py", "recovery.py", "runbook.py", "monitoring.py")

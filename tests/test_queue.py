@@ -23,29 +23,11 @@ from nkdash.jobs import backend, control, locks, requests, schedule, work, worke
 from nkdash.jobs import history as jobs_history
 from nkdash.ops import tables
 from nkdash.settings import load_settings
-from tests.conftest import TZ, settings_for
+from tests.support.consumers import history, utc
+from tests.support.demo import TZ
 
-UTC = dt.UTC
 BRUSSELS = ZoneInfo(TZ)
 SPRING, AUTUMN = dt.date(2024, 3, 31), dt.date(2024, 10, 27)  # Brussels' DST days in 2024
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def qs(demo_server, tmp_path):
-    """Settings for the session's Odoo 17 demo, a temp lake, queue and logs; tasks.huey bound to them."""
-    settings = settings_for(
-        demo_server(17), tmp_path / "lake", state_dir=tmp_path / "state", log_dir=tmp_path / "logs", tz=TZ
-    )
-    backend.huey_for(settings)
-    return settings
-
-
-def history(settings, name=None) -> list[dict]:
-    return [row for row in control.tasks(settings, limit=None) if name is None or row["name"] == name]
 
 
 # ----------------------------------------------------------------------------- the schedule

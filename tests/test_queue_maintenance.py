@@ -14,8 +14,8 @@ from nkdash.jobs import backend, schedule
 from nkdash.lake import Lake
 from nkdash.odoo import business_tz
 from nkdash.ops import tables
-from tests.conftest import DATES
-from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401
+from tests.support.consumers import history, make_settings, utc, wait_for
+from tests.support.demo import DATES
 
 pytestmark = pytest.mark.slow
 

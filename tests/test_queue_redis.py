@@ -17,19 +17,8 @@ from nkdash.demo import Faults
 from nkdash.jobs import backend, locks, schedule, worker
 from nkdash.jobs import requests as jobs_requests
 from nkdash.settings import Secret, Settings
-from tests.conftest import DATES
-from tests.test_tasks_consumer import (  # noqa: F401  (fixtures)
-    SPRING_NIGHT,
-    clock,
-    consumers,
-    fired_at,
-    history,
-    make_settings,
-    runs,
-    settled,
-    slow_demo,
-    wait_for,
-)
+from tests.support.consumers import SPRING_NIGHT, fired_at, history, make_settings, runs, settled, wait_for
+from tests.support.demo import DATES
 
 pytestmark = pytest.mark.slow
 

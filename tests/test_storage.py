@@ -67,7 +67,7 @@ def template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def lake(template: Path, tmp_path: Path) -> Lake:
+def days_lake(template: Path, tmp_path: Path) -> Lake:
     """A lake of :data:`DAYS` (a private copy: tests change it)."""
     shutil.copytree(template, tmp_path / "lake")
     return Lake(tmp_path / "lake")
@@ -101,22 +101,22 @@ def expected_counts(lake: Lake, table: str = POS) -> dict:
 # ---- compaction ---------------------------------------------------------------------------------
 
 
-def test_compaction_preserves_every_row_and_checksum(lake):
-    before, files_before = snapshot(lake), len(lake.data_files(POS))
-    report = storage.compact(lake, older_than_days=10, today=TODAY)
+def test_compaction_preserves_every_row_and_checksum(days_lake):
+    before, files_before = snapshot(days_lake), len(days_lake.data_files(POS))
+    report = storage.compact(days_lake, older_than_days=10, today=TODAY)
     assert [c.month for c in report.done if c.table == POS] == ["2024-02", "2024-03"]
     assert report.files_before == 29 + 31 + 2 and report.files_after == 4  # fact_sales: one date a month
-    assert len(lake.data_files(POS)) == files_before - 60 + 2
-    assert same(before, snapshot(lake))  # rows, per-date checksums, content
-    assert lake.partitions(POS) == DAYS and lake.has_partition(POS, FEB[3])  # the empty day stays a partition
-    assert [(f.compacted, f.first, f.last) for f in lake.data_files(POS, MAR[10], APR[1])] == [
+    assert len(days_lake.data_files(POS)) == files_before - 60 + 2
+    assert same(before, snapshot(days_lake))  # rows, per-date checksums, content
+    assert days_lake.partitions(POS) == DAYS and days_lake.has_partition(POS, FEB[3])  # the empty day stays a partition
+    assert [(f.compacted, f.first, f.last) for f in days_lake.data_files(POS, MAR[10], APR[1])] == [
         (True, MAR[0], MAR[-1]),
         (False, APR[0], APR[0]),
         (False, APR[1], APR[1]),
     ]
-    month_file = lake.info(POS, FEB[0]).path
-    assert month_file.parent.name == COMPACT_DIR and month_file.parent.parent == lake.month_dir(POS, 2024, 2)
-    assert lake.scan(deep=True) == []
+    month_file = days_lake.info(POS, FEB[0]).path
+    assert month_file.parent.name == COMPACT_DIR and month_file.parent.parent == days_lake.month_dir(POS, 2024, 2)
+    assert days_lake.scan(deep=True) == []
 
 
 def test_month_file_row_groups_hold_whole_dates(tmp_path):
@@ -143,50 +143,50 @@ def test_month_file_row_groups_hold_whole_dates(tmp_path):
     assert lake.read_partition(POS, FEB[3]).num_rows == big
 
 
-def test_compaction_is_idempotent_and_deterministic(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    files = [f.path for f in lake.data_files(POS)]
-    again = storage.compact(lake, older_than_days=10, today=TODAY)
-    assert again.done == [] and again.planned == [] and [f.path for f in lake.data_files(POS)] == files
+def test_compaction_is_idempotent_and_deterministic(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    files = [f.path for f in days_lake.data_files(POS)]
+    again = storage.compact(days_lake, older_than_days=10, today=TODAY)
+    assert again.done == [] and again.planned == [] and [f.path for f in days_lake.data_files(POS)] == files
     original = fact(MAR[5], size_of(MAR[5]))
-    lake.write_partition(POS, MAR[5], fact(MAR[5], 5, seed=9))  # out of the month file, into day=06
-    lake.write_partition(POS, MAR[5], original)  # back as it was
-    assert storage.compact(lake, older_than_days=10, today=TODAY).done[0].month == "2024-03"
-    assert [f.path for f in lake.data_files(POS)] == files  # same rows -> the same month file
+    days_lake.write_partition(POS, MAR[5], fact(MAR[5], 5, seed=9))  # out of the month file, into day=06
+    days_lake.write_partition(POS, MAR[5], original)  # back as it was
+    assert storage.compact(days_lake, older_than_days=10, today=TODAY).done[0].month == "2024-03"
+    assert [f.path for f in days_lake.data_files(POS)] == files  # same rows -> the same month file
 
 
-def test_dry_run_changes_nothing(lake):
-    listing = sorted(lake.root.rglob("*"))
-    report = storage.compact(lake.root, older_than_days=10, today=TODAY, dry_run=True)
+def test_dry_run_changes_nothing(days_lake):
+    listing = sorted(days_lake.root.rglob("*"))
+    report = storage.compact(days_lake.root, older_than_days=10, today=TODAY, dry_run=True)
     assert {m.name for m in report.planned} == {"2024-02", "2024-03"} and report.done == []
     assert "would compact 4 month(s)" in report.text()
-    assert sorted(lake.root.rglob("*")) == listing
+    assert sorted(days_lake.root.rglob("*")) == listing
 
 
-def test_write_into_a_compacted_month_replaces_exactly_that_date(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    before = snapshot(lake)
+def test_write_into_a_compacted_month_replaces_exactly_that_date(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    before = snapshot(days_lake)
     day, other = FEB[10], FEB[11]
-    info = lake.write_partition(POS, day, fact(day, 7, seed=5))
-    assert info.path.parent == lake.partition_dir(POS, day)  # the new rows: a fresh daily partition
-    assert lake.info(POS, day).checksum == info.checksum
-    assert lake.read_partition(POS, day).equals(pq.read_table(info.path))
-    assert lake.partitions(POS) == DAYS
-    after = snapshot(lake)
+    info = days_lake.write_partition(POS, day, fact(day, 7, seed=5))
+    assert info.path.parent == days_lake.partition_dir(POS, day)  # the new rows: a fresh daily partition
+    assert days_lake.info(POS, day).checksum == info.checksum
+    assert days_lake.read_partition(POS, day).equals(pq.read_table(info.path))
+    assert days_lake.partitions(POS) == DAYS
+    after = snapshot(days_lake)
     assert same({d: v for d, v in before.items() if d != day}, {d: v for d, v in after.items() if d != day})
-    assert duckdb_counts(lake.root) == expected_counts(lake)  # no date twice, none missing
-    assert lake.scan(deep=True) == []
+    assert duckdb_counts(days_lake.root) == expected_counts(days_lake)  # no date twice, none missing
+    assert days_lake.scan(deep=True) == []
 
-    rewritten = lake.write_partition(POS, other, fact(other, size_of(other)))  # same rows again
+    rewritten = days_lake.write_partition(POS, other, fact(other, size_of(other)))  # same rows again
     assert rewritten.checksum == before[other][1]  # the ETL's idempotency check holds
-    lake.delete_partition(POS, FEB[12])
-    assert not lake.has_partition(POS, FEB[12]) and lake.has_partition(POS, FEB[13])
-    assert FEB[12] not in duckdb_counts(lake.root) and lake.scan(deep=True) == []
+    days_lake.delete_partition(POS, FEB[12])
+    assert not days_lake.has_partition(POS, FEB[12]) and days_lake.has_partition(POS, FEB[13])
+    assert FEB[12] not in duckdb_counts(days_lake.root) and days_lake.scan(deep=True) == []
 
 
-def test_killed_month_rewrite_is_rolled_back(lake, monkeypatch):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    before = snapshot(lake)
+def test_killed_month_rewrite_is_rolled_back(days_lake, monkeypatch):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    before = snapshot(days_lake)
     import nkdash.lake as lake_module
 
     def crash(*args, **kwargs):
@@ -194,88 +194,88 @@ def test_killed_month_rewrite_is_rolled_back(lake, monkeypatch):
 
     monkeypatch.setattr(lake_module.Lake, "_swap_in", crash)
     with pytest.raises(KeyboardInterrupt):
-        lake.write_partition(POS, FEB[2], fact(FEB[2], 3, seed=4))
+        days_lake.write_partition(POS, FEB[2], fact(FEB[2], 3, seed=4))
     monkeypatch.undo()
-    assert same(before, snapshot(lake)) and lake.scan() == []
-    assert [p.name for p in (lake.staging_dir / POS).iterdir()] == [".lock"]
+    assert same(before, snapshot(days_lake)) and days_lake.scan() == []
+    assert [p.name for p in (days_lake.staging_dir / POS).iterdir()] == [".lock"]
 
 
-def test_month_swap_killed_between_renames_is_rolled_back(lake):
+def test_month_swap_killed_between_renames_is_rolled_back(days_lake):
     """Filesystems without RENAME_EXCHANGE: killed after moving the old month aside."""
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    before = snapshot(lake)
-    month = lake.month_dir(POS, 2024, 2)
-    os.rename(month, lake.staging_dir / POS / f"2024-02.old-{time.time_ns():020d}-1-0123abcd")
-    assert lake.scan() == [] and same(before, snapshot(lake))  # recovery put it back
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    before = snapshot(days_lake)
+    month = days_lake.month_dir(POS, 2024, 2)
+    os.rename(month, days_lake.staging_dir / POS / f"2024-02.old-{time.time_ns():020d}-1-0123abcd")
+    assert days_lake.scan() == [] and same(before, snapshot(days_lake))  # recovery put it back
 
 
-def test_deleting_a_month_directory_by_hand_leaves_its_dates_missing(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    shutil.rmtree(lake.month_dir(POS, 2024, 3) / COMPACT_DIR)
-    assert lake.partitions(POS) == FEB + APR and lake.scan() == []
-    lake.write_partition(POS, MAR[0], fact(MAR[0], 3))  # the refresh rebuilds them, daily
-    assert lake.read_partition(POS, MAR[0]).num_rows == 3
+def test_deleting_a_month_directory_by_hand_leaves_its_dates_missing(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    shutil.rmtree(days_lake.month_dir(POS, 2024, 3) / COMPACT_DIR)
+    assert days_lake.partitions(POS) == FEB + APR and days_lake.scan() == []
+    days_lake.write_partition(POS, MAR[0], fact(MAR[0], 3))  # the refresh rebuilds them, daily
+    assert days_lake.read_partition(POS, MAR[0]).num_rows == 3
 
 
-def test_mixed_lake_reads_the_same_everywhere(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    lake.write_partition(POS, MAR[1], fact(MAR[1], 11, seed=3))  # a daily partition in a compacted month
-    expected = expected_counts(lake)
-    assert duckdb_counts(lake.root) == expected
-    glob = f"{lake.star}/{POS}/**/*.parquet"
+def test_mixed_lake_reads_the_same_everywhere(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    days_lake.write_partition(POS, MAR[1], fact(MAR[1], 11, seed=3))  # a daily partition in a compacted month
+    expected = expected_counts(days_lake)
+    assert duckdb_counts(days_lake.root) == expected
+    glob = f"{days_lake.star}/{POS}/**/*.parquet"
     dup = duckdb.sql(
         f"select count(*) - count(distinct (date, line_id)), count(*) filter (where day is null), "
         f"count(*) filter (where day = 2 and month = 3) "
         f"from read_parquet('{glob}', hive_partitioning=true)"
     ).fetchall()[0]
     assert dup == (0, sum(expected.values()) - 11 - sum(v for d, v in expected.items() if d.month == 4), 11)
-    table = ds.dataset(lake.star / POS, partitioning="hive", format="parquet").to_table()
+    table = ds.dataset(days_lake.star / POS, partitioning="hive", format="parquet").to_table()
     assert table.schema.names[-3:] == ["year", "month", "day"] and table.schema.field("day").type == pa.int32()
     counts = {r["values"]: r["counts"] for r in table["date"].value_counts().to_pylist()}
     assert counts == expected
 
 
-def test_warehouse_sees_everything_and_prunes_by_date(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    con = warehouse.open_warehouse(lake)
+def test_warehouse_sees_everything_and_prunes_by_date(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    con = warehouse.open_warehouse(days_lake)
     rows = dict(con.sql(f"select date, count(*) from {POS} group by date").fetchall())
-    assert rows == expected_counts(lake)
+    assert rows == expected_counts(days_lake)
     assert con.sql(f"select count(*) from {POS} where year = 2024 and month = 2 and day is null").fetchall()[0][
         0
     ] == sum(v for d, v in rows.items() if d.month == 2)
     # pruning proof: a zeroed February month file breaks only the queries that would read it
-    february = lake.info(POS, FEB[0]).path
+    february = days_lake.info(POS, FEB[0]).path
     february.write_bytes(bytes(february.stat().st_size))
-    con = warehouse.open_warehouse(lake)
+    con = warehouse.open_warehouse(days_lake)
     assert con.execute(f"select count(*) from {POS} where date = ?", [MAR[9]]).fetchall()[0][0] == rows[MAR[9]]
     assert con.execute(f"select count(*) from {POS} where date >= ?", [APR[0]]).fetchall()[0][0] == sum(
         v for d, v in rows.items() if d >= APR[0]
     )
     with pytest.raises(duckdb.Error):
         con.execute(f"select count(*) from {POS} where date = ?", [FEB[5]]).fetchall()
-    problems = lake.scan(deep=False)
+    problems = days_lake.scan(deep=False)
     assert [(p.kind, p.path, p.date, p.dates) for p in problems] == [("unreadable", february, None, tuple(FEB))]
-    moved = lake.quarantine(problems[0])  # the whole month goes; refresh rebuilds it
-    assert moved.name == COMPACT_DIR and not any(lake.has_partition(POS, d) for d in FEB)
-    assert lake.scan() == []
+    moved = days_lake.quarantine(problems[0])  # the whole month goes; refresh rebuilds it
+    assert moved.name == COMPACT_DIR and not any(days_lake.has_partition(POS, d) for d in FEB)
+    assert days_lake.scan() == []
 
 
-def test_doubled_date_is_reported(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    stray = lake.partition_dir(POS, FEB[6])  # a hand-made copy of a compacted date
+def test_doubled_date_is_reported(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    stray = days_lake.partition_dir(POS, FEB[6])  # a hand-made copy of a compacted date
     stray.mkdir()
     pq.write_table(fact(FEB[6], 2), stray / "part-0123456789abcdef.parquet")
-    assert [(p.kind, p.date) for p in lake.scan(tables=[POS], deep=False)] == [("stray", FEB[6])]
+    assert [(p.kind, p.date) for p in days_lake.scan(tables=[POS], deep=False)] == [("stray", FEB[6])]
 
 
-def test_nightly_compaction_follows_the_setting_and_is_recorded_as_a_run(lake):
-    settings = Settings(lake=lake.root, compact_after_days=10)
+def test_nightly_compaction_follows_the_setting_and_is_recorded_as_a_run(days_lake):
+    settings = Settings(lake=days_lake.root, compact_after_days=10)
     report = storage.compact_old_months(settings, today=TODAY, task_id="task-1")
     assert [c.month for c in report.done if c.table == POS] == ["2024-02", "2024-03"]
-    [run] = MetaStore.for_lake(lake).runs(dataset=storage.COMPACT_JOB)
+    [run] = MetaStore.for_lake(days_lake).runs(dataset=storage.COMPACT_JOB)
     assert (run["trigger"], run["status"], run["task_id"], run["date"]) == ("schedule", "success", "task-1", None)
     assert run["rows"] == sum(c.rows for c in report.done) and run["bytes"] == sum(c.bytes_after for c in report.done)
-    lake.write_partition(POS, MAR[0], fact(MAR[0], 4, seed=9))  # a late edit: daily again
+    days_lake.write_partition(POS, MAR[0], fact(MAR[0], 4, seed=9))  # a late edit: daily again
     later = storage.compact_old_months(settings.with_(compact_after_days=40), today=TODAY)
     assert later.done == []  # March ended 11 days ago, not 40
     assert [c.month for c in storage.compact_old_months(settings, today=TODAY).done] == ["2024-03"]
@@ -294,30 +294,30 @@ def test_compact_after_days_setting(value, expected):
     assert storage.DEFAULT_COMPACT_AFTER_DAYS == Settings().compact_after_days == 30
 
 
-def test_compaction_beside_a_writer_rewriting_a_date_of_that_month(lake):
+def test_compaction_beside_a_writer_rewriting_a_date_of_that_month(days_lake):
     """An ETL run reloads a February date while the nightly compaction merges February."""
-    day, before = FEB[10], snapshot(lake)
+    day, before = FEB[10], snapshot(days_lake)
     errors: list[BaseException] = []
 
     def writer() -> None:
         try:
             for seed in range(2, 14):
-                Lake(lake.root).write_partition(POS, day, fact(day, 5, seed=seed))
+                Lake(days_lake.root).write_partition(POS, day, fact(day, 5, seed=seed))
         except BaseException as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
 
     thread = threading.Thread(target=writer)
     thread.start()
     while thread.is_alive():
-        storage.compact(Lake(lake.root), older_than_days=10, today=TODAY, tables=[POS])
+        storage.compact(Lake(days_lake.root), older_than_days=10, today=TODAY, tables=[POS])
     thread.join()
     assert errors == []
-    assert lake.read_partition(POS, day)["seed"].to_pylist() == [13] * 5  # the last write won, whole
-    after = snapshot(lake)
+    assert days_lake.read_partition(POS, day)["seed"].to_pylist() == [13] * 5  # the last write won, whole
+    after = snapshot(days_lake)
     assert same({d: v for d, v in before.items() if d != day}, {d: v for d, v in after.items() if d != day})
-    assert duckdb_counts(lake.root) == expected_counts(lake) and lake.scan(deep=True) == []
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    assert [m.daily for m in lake.months(POS)][:2] == [0, 0]  # merged back by the next night
+    assert duckdb_counts(days_lake.root) == expected_counts(days_lake) and days_lake.scan(deep=True) == []
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    assert [m.daily for m in days_lake.months(POS)][:2] == [0, 0]  # merged back by the next night
 
 
 # ---- archive --------------------------------------------------------------------------------
@@ -332,20 +332,20 @@ def loaded_meta(lake: Lake, dates=DAYS) -> MetaStore:
     return meta
 
 
-def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
-    meta = loaded_meta(lake)
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    before = snapshot(lake)
+def test_archive_moves_old_dates_and_freshness_does_not_flag_them(days_lake):
+    meta = loaded_meta(days_lake)
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    before = snapshot(days_lake)
     cutoff = MAR[15]
-    report = storage.archive(cutoff, lake=lake, today=TODAY)
+    report = storage.archive(cutoff, lake=days_lake, today=TODAY)
     archived = [d for d in DAYS if d < cutoff]
     assert report.dates[POS] == archived and report.bytes_freed > 0
-    assert lake.partitions(POS) == [d for d in DAYS if d >= cutoff]
-    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)  # an archive is a lake of months
+    assert days_lake.partitions(POS) == [d for d in DAYS if d >= cutoff]
+    store = Lake(days_lake.root / archiving.ARCHIVE_DIR, read_only=True)  # an archive is a lake of months
     assert store.partitions(POS) == archived and len(store.data_files(POS)) == 2
     assert same({d: before[d] for d in archived}, snapshot(store))
     assert duckdb_counts(store.root) == dict(expected_counts(store).items())
-    assert sum(duckdb_counts(store.root).values()) + sum(duckdb_counts(lake.root).values()) == sum(
+    assert sum(duckdb_counts(store.root).values()) + sum(duckdb_counts(days_lake.root).values()) == sum(
         v[0] for v in before.values()
     )
     [fresh] = meta.freshness(["pos"], TODAY)
@@ -357,85 +357,85 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(lake):
     from nkdash.etl.changes import due_dates
     from nkdash.etl.datasets import Context, get
 
-    ctx = Context(client=None, lake=lake, meta=meta, tz=dt.UTC)
+    ctx = Context(client=None, lake=days_lake, meta=meta, tz=dt.UTC)
     assert due_dates(ctx, get("pos"), APR[-1], None) == []
-    assert lake.scan(deep=True) == [] and store.scan(deep=True) == []
+    assert days_lake.scan(deep=True) == [] and store.scan(deep=True) == []
 
 
-def test_archive_in_two_steps_merges_the_month(lake):
-    loaded_meta(lake)
-    storage.archive(FEB[10], lake=lake, today=TODAY)
-    storage.archive(MAR[1], lake=lake, today=TODAY)
-    store = Lake(lake.root / archiving.ARCHIVE_DIR, read_only=True)
+def test_archive_in_two_steps_merges_the_month(days_lake):
+    loaded_meta(days_lake)
+    storage.archive(FEB[10], lake=days_lake, today=TODAY)
+    storage.archive(MAR[1], lake=days_lake, today=TODAY)
+    store = Lake(days_lake.root / archiving.ARCHIVE_DIR, read_only=True)
     assert store.partitions(POS) == FEB + MAR[:1] and len(store.data_files(POS)) == 2
     assert len(json.loads((store.meta_dir / archiving.ARCHIVE_CATALOG).read_text())) == 2
 
 
-def test_archive_refuses_gaps_and_bad_destinations(lake, tmp_path):
-    meta = loaded_meta(lake)
+def test_archive_refuses_gaps_and_bad_destinations(days_lake, tmp_path):
+    meta = loaded_meta(days_lake)
     meta.set_partition("pos", FEB[3], status="failed", error="boom")
-    listing = sorted(lake.root.rglob("*"))
-    with pytest.raises(InputError, match="failed or stale|missing, failed"):
-        storage.archive(MAR[0], lake=lake, today=TODAY)
+    listing = sorted(days_lake.root.rglob("*"))
+    with pytest.raises(InputError, match=r"failed or stale|missing, failed"):
+        storage.archive(MAR[0], lake=days_lake, today=TODAY)
     with pytest.raises(InputError, match="inside the lake's star-schema"):
-        storage.archive(MAR[0], lake=lake, dest=lake.star / "x", today=TODAY, allow_incomplete=True)
+        storage.archive(MAR[0], lake=days_lake, dest=days_lake.star / "x", today=TODAY, allow_incomplete=True)
     with pytest.raises(InputError, match="future"):
-        storage.archive(TODAY + dt.timedelta(days=1), lake=lake, today=TODAY)
-    assert sorted(lake.root.rglob("*")) == listing
-    report = storage.archive(MAR[0], lake=lake, dest=tmp_path / "elsewhere", today=TODAY, allow_incomplete=True)
+        storage.archive(TODAY + dt.timedelta(days=1), lake=days_lake, today=TODAY)
+    assert sorted(days_lake.root.rglob("*")) == listing
+    report = storage.archive(MAR[0], lake=days_lake, dest=tmp_path / "elsewhere", today=TODAY, allow_incomplete=True)
     assert report.dest == tmp_path / "elsewhere" and Lake(report.dest, read_only=True).partitions(POS) == FEB
 
 
 # ---- temp files and sizes -------------------------------------------------------------------
 
 
-def test_clean_temp_reports_what_it_removed(lake):
-    leftover = lake.staging_dir / POS / f"{FEB[0]}.new-{time.time_ns():020d}-999-0123abcd"
+def test_clean_temp_reports_what_it_removed(days_lake):
+    leftover = days_lake.staging_dir / POS / f"{FEB[0]}.new-{time.time_ns():020d}-999-0123abcd"
     leftover.mkdir()
     (leftover / "part.tmp").write_bytes(b"x" * 1000)
-    work = lake.staging_dir / "_work-999999999-0123abcd"  # a work dir whose process is gone
+    work = days_lake.staging_dir / "_work-999999999-0123abcd"  # a work dir whose process is gone
     work.mkdir()
     (work / "f").write_bytes(b"y" * 500)
-    junk = lake.partition_dir(POS, MAR[0]) / ".tmp_duckdb"
+    junk = days_lake.partition_dir(POS, MAR[0]) / ".tmp_duckdb"
     junk.write_bytes(b"z" * 10)
     os.utime(junk, (0, 0))
-    report = storage.clean_temp(lake)
+    report = storage.clean_temp(days_lake)
     assert sorted(report.removed) == sorted([(leftover, 1000), (work, 500), (junk, 10)])
     assert report.bytes == 1510 and "3 entries" in report.text()
-    assert storage.clean_temp(lake).removed == []
+    assert storage.clean_temp(days_lake).removed == []
 
 
-def test_sizes_per_table(lake):
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    lake.write_whole("dim_store", pa.table({"id": [1, 2]}))
-    frame = storage.sizes(lake).set_index("table")
+def test_sizes_per_table(days_lake):
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    days_lake.write_whole("dim_store", pa.table({"id": [1, 2]}))
+    frame = storage.sizes(days_lake).set_index("table")
     pos = frame.loc[POS]
     assert (pos.files, pos.partitions, pos.compacted_months) == (12, 70, 2)
     assert pos.rows == sum(size_of(d) for d in DAYS) and pos.oldest == FEB[0] and pos.newest == APR[-1]
-    assert pos.bytes == sum(f.bytes for f in lake.data_files(POS)) and pos.smallest_file <= pos.largest_file
+    assert pos.bytes == sum(f.bytes for f in days_lake.data_files(POS)) and pos.smallest_file <= pos.largest_file
     assert frame.loc["dim_store"].rows == 2 and frame.loc["dim_store"].oldest is None
-    text = housekeeping.sizes_text(storage.sizes(lake), housekeeping.disk_usage(lake))
+    text = housekeeping.sizes_text(storage.sizes(days_lake), housekeeping.disk_usage(days_lake))
     assert POS in text and "total" in text and "star-schema" in text
 
 
 # ---- backup and restore ---------------------------------------------------------------------
 
 
-def test_backup_then_restore_brings_back_a_deleted_partition(lake, tmp_path):
-    meta = loaded_meta(lake)
-    storage.compact(lake, older_than_days=10, today=TODAY)
-    before = snapshot(lake)
-    info = storage.backup(lake, tmp_path / "backups")
+def test_backup_then_restore_brings_back_a_deleted_partition(days_lake, tmp_path):
+    meta = loaded_meta(days_lake)
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
+    before = snapshot(days_lake)
+    info = storage.backup(days_lake, tmp_path / "backups")
     assert info.path.parent == tmp_path / "backups" and info.tables[POS]["dates"] == len(DAYS)
     assert [b.path for b in storage.list_backups(tmp_path / "backups")] == [info.path]
     assert storage.verify_backup(info.path).ok
     assert Lake(info.path, read_only=True).partitions(POS) == DAYS  # a backup is a readable lake
-    lake.delete_partition(POS, APR[2])  # a daily partition
-    lake.delete_partition(POS, FEB[20])  # a date in a month file
+    days_lake.delete_partition(POS, APR[2])  # a daily partition
+    days_lake.delete_partition(POS, FEB[20])  # a date in a month file
     meta.set_partition("pos", APR[2], status="quarantined")
-    report = storage.restore(info.path, lake, odoo=False)
+    report = storage.restore(info.path, days_lake, odoo=False)
     assert report.ok, report.text()
-    assert same(before, snapshot(lake)) and lake.has_partition(POS, APR[2])
+    assert same(before, snapshot(days_lake)) and days_lake.has_partition(POS, APR[2])
     assert meta.partition("pos", APR[2])["status"] == "loaded"  # the metadata is the backup's
     assert report.previous.is_dir() and not (report.previous / POS / "year=2024/month=04/day=03").exists()
     assert "offline checks only" in report.text()
@@ -458,11 +458,11 @@ def test_restore_validates_the_latest_dates_against_odoo(lake_copy, tmp_path):
     assert lake.has_partition(POS, day) and lake.has_partition("fact_sales", day)
 
 
-def test_damaged_backup_is_refused_and_nothing_is_written(lake, tmp_path):
-    loaded_meta(lake)
-    info = storage.backup(lake, tmp_path / "backups")
-    lake.delete_partition(POS, APR[0])
-    state = sorted((p, p.stat().st_size) for p in lake.root.rglob("*") if p.is_file())
+def test_damaged_backup_is_refused_and_nothing_is_written(days_lake, tmp_path):
+    loaded_meta(days_lake)
+    info = storage.backup(days_lake, tmp_path / "backups")
+    days_lake.delete_partition(POS, APR[0])
+    state = sorted((p, p.stat().st_size) for p in days_lake.root.rglob("*") if p.is_file())
     victim = next(info.path.rglob("part-*.parquet"))
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -470,39 +470,39 @@ def test_damaged_backup_is_refused_and_nothing_is_written(lake, tmp_path):
     victim.write_bytes(bytes(data))
     assert not storage.verify_backup(info.path).ok
     with pytest.raises(BackupError, match="damaged, nothing restored"):
-        storage.restore(info.path, lake, odoo=False)
+        storage.restore(info.path, days_lake, odoo=False)
     (info.path / backups.MANIFEST).write_text('{"format": "nkdash-backup/1", "files": ')
     with pytest.raises(BackupError, match="manifest is damaged"):
-        storage.restore(info.path, lake, odoo=False)
+        storage.restore(info.path, days_lake, odoo=False)
     with pytest.raises(BackupError, match="no backup at"):
-        storage.restore(tmp_path / "nope", lake, odoo=False)
+        storage.restore(tmp_path / "nope", days_lake, odoo=False)
     with pytest.raises(BackupError, match="inside the lake"):
-        storage.backup(lake, lake.root / "backups")
-    assert sorted((p, p.stat().st_size) for p in lake.root.rglob("*") if p.is_file()) == state
+        storage.backup(days_lake, days_lake.root / "backups")
+    assert sorted((p, p.stat().st_size) for p in days_lake.root.rglob("*") if p.is_file()) == state
     assert storage.list_backups(tmp_path / "backups")[0].problem is not None
 
 
-def test_backup_during_concurrent_writes_is_consistent(lake, tmp_path):
+def test_backup_during_concurrent_writes_is_consistent(days_lake, tmp_path):
     """A writer rewrites partitions (every row of one write carries its seed) while backups
     are taken: each backup verifies, scans clean and holds whole writes only."""
-    loaded_meta(lake)
-    storage.compact(lake, older_than_days=10, today=TODAY)
+    loaded_meta(days_lake)
+    storage.compact(days_lake, older_than_days=10, today=TODAY)
     stop, errors = threading.Event(), []
 
     def writer():
-        other, seed = Lake(lake.root), 100
+        other, seed = Lake(days_lake.root), 100
         try:
             while not stop.is_set():
                 for day in (FEB[7], MAR[4], APR[5]):  # month files and a daily partition
                     seed += 1
                     other.write_partition(POS, day, fact(day, 30 + seed % 20, seed=seed))
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001  (reported below)
             errors.append(exc)
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        backups = [storage.backup(lake, tmp_path / "backups") for _ in range(3)]
+        backups = [storage.backup(days_lake, tmp_path / "backups") for _ in range(3)]
     finally:
         stop.set()
         thread.join()
@@ -519,9 +519,9 @@ def test_backup_during_concurrent_writes_is_consistent(lake, tmp_path):
 
 
 @pytest.fixture
-def run(monkeypatch, capsys, lake, tmp_path):
-    """``run(*argv) -> (exit code, stdout, stderr)`` against ``lake``."""
-    settings = Settings(lake=lake.root, state_dir=tmp_path / "state")
+def storage_cli(monkeypatch, capsys, days_lake, tmp_path):
+    """``storage_cli(*argv) -> (exit code, stdout, stderr)``: the nkdash command against ``days_lake``."""
+    settings = Settings(lake=days_lake.root, state_dir=tmp_path / "state")
     monkeypatch.setattr(settings_module, "_cached", settings)
 
     def invoke(*argv: str) -> tuple[int, str, str]:
@@ -550,34 +550,34 @@ def run(monkeypatch, capsys, lake, tmp_path):
         (["storage", "archive", "--before", "2024-03-01", "--dest", "{lake}/star-schema/x"], "inside the lake"),
     ],
 )
-def test_cli_bad_input_is_one_line_and_exit_2(run, lake, argv, message):
-    listing = sorted(lake.root.rglob("*"))
-    code, _out, err = run(*(a.format(lake=lake.root) for a in argv))
+def test_cli_bad_input_is_one_line_and_exit_2(storage_cli, days_lake, argv, message):
+    listing = sorted(days_lake.root.rglob("*"))
+    code, _out, err = storage_cli(*(a.format(lake=days_lake.root) for a in argv))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert sorted(lake.root.rglob("*")) == listing
+    assert sorted(days_lake.root.rglob("*")) == listing
 
 
-def test_cli_storage_backup_restore(run, lake, tmp_path):
-    loaded_meta(lake)
-    code, out, _ = run("storage", "compact", "--older-than-days", "10", "--dry-run")
+def test_cli_storage_backup_restore(storage_cli, days_lake, tmp_path):
+    loaded_meta(days_lake)
+    code, out, _ = storage_cli("storage", "compact", "--older-than-days", "10", "--dry-run")
     assert code == 0 and "would compact" in out
-    code, out, _ = run("storage", "compact", "--older-than-days", "0", "--table", POS)
-    assert code == 0 and "compacted" in out and len(lake.data_files(POS)) == 3
-    code, out, _ = run("storage", "sizes")
+    code, out, _ = storage_cli("storage", "compact", "--older-than-days", "0", "--table", POS)
+    assert code == 0 and "compacted" in out and len(days_lake.data_files(POS)) == 3
+    code, out, _ = storage_cli("storage", "sizes")
     assert code == 0 and POS in out and "fact_sales" in out
-    code, out, _ = run("storage", "clean-temp")
+    code, out, _ = storage_cli("storage", "clean-temp")
     assert code == 0 and "removed 0 entries" in out
-    code, out, _ = run("backup")
+    code, out, _ = storage_cli("backup")
     assert code == 0 and out.startswith(backups.BACKUP_PREFIX)
-    code, listed, _ = run("backups")
+    code, listed, _ = storage_cli("backups")
     assert code == 0 and listed.split(":")[0] == out.split(":")[0]
     path = tmp_path / "state" / "backups" / out.split(":")[0]
-    lake.delete_partition(POS, APR[1])
-    code, _, err = run("restore", str(path))  # not confirmed (no terminal): nothing done
-    assert code == 2 and "--yes" in err and not lake.has_partition(POS, APR[1])
-    code, out, _ = run("restore", str(path), "--yes", "--validate-days", "0")
-    assert code == 0 and "OK" in out and lake.has_partition(POS, APR[1])
-    code, out, _ = run("storage", "archive", "--before", str(MAR[0]))
+    days_lake.delete_partition(POS, APR[1])
+    code, _, err = storage_cli("restore", str(path))  # not confirmed (no terminal): nothing done
+    assert code == 2 and "--yes" in err and not days_lake.has_partition(POS, APR[1])
+    code, out, _ = storage_cli("restore", str(path), "--yes", "--validate-days", "0")
+    assert code == 0 and "OK" in out and days_lake.has_partition(POS, APR[1])
+    code, out, _ = storage_cli("storage", "archive", "--before", str(MAR[0]))
     assert code == 0 and "moved 30 partition(s)" in out.splitlines()[0]
 
 

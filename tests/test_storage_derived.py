@@ -19,8 +19,7 @@ from nkdash.lake import Lake
 from nkdash.lake.layout import COMPACT_DIR
 from nkdash.meta import MetaStore
 from nkdash.ops import recovery
-
-from .conftest import DATES
+from tests.support.demo import DATES
 
 pytestmark = pytest.mark.parametrize("version", [17], ids=["odoo17"])
 NEW = ("agg_sales_daily", "agg_orders_daily")

@@ -9,79 +9,31 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-from collections.abc import Iterator
 
 import pytest
 
 import tasks
-from nkdash.demo import DemoServer, Faults, start_demo
+from nkdash.demo import Faults
 from nkdash.errors import InputError
 from nkdash.etl import refresh
 from nkdash.etl.runner import input_ready
 from nkdash.jobs import backend, control, locks, requests, schedule, worker
 from nkdash.lake import Lake
 from nkdash.odoo import business_tz
-from nkdash.settings import Settings
-from tests.conftest import DATES, demo_config
-from tests.consumer_support import clock, consumers, history, make_settings, utc, wait_for  # noqa: F401  (clock, consumers: fixtures)
+from tests.support.consumers import (
+    AUTUMN_NIGHT,
+    SPRING_NIGHT,
+    fired_at,
+    history,
+    make_settings,
+    runs,
+    settled,
+    utc,
+    wait_for,
+)
+from tests.support.demo import DATES
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def slow_demo() -> Iterator[DemoServer]:
-    """A private demo Odoo 17 (tests slow it down with latency)."""
-    server = start_demo(demo_config(17))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def qs(demo_server, tmp_path) -> Settings:
-    return make_settings(demo_server(17), tmp_path)
-
-
-def fired_at(settings: Settings, at: dt.datetime) -> set[tuple[str, dt.date]]:
-    """The daily jobs a tick at ``at`` enqueued."""
-    return {
-        (row["dataset"], row["date"])
-        for row in history(settings, "daily")
-        if row["params"]["kwargs"]["slot"]["fired_at"] == at.isoformat()
-    }
-
-
-def settled(settings: Settings) -> bool:
-    """Nothing queued, scheduled or running (also no task taken but not started yet)."""
-    busy = [row for row in history(settings) if row["state"] in ("queued", "running")]
-    return not (busy or control.pending(settings) or control.scheduled(settings))
-
-
-def runs(settings: Settings, dataset: str, day: dt.date) -> list[str]:
-    meta = backend.huey_for(settings).history.meta
-    return sorted(r["status"] for r in meta.runs(dataset=dataset) if r["date"] == day)
-
-
-SPRING_NIGHT = [  # (UTC instant, daily jobs it fires) in Brussels, 31 March 2024 (02:00 CET -> 03:00 CEST)
-    (utc(2024, 3, 30, 23, 0), {(n, dt.date(2024, 3, 30)) for n in schedule.SCHEDULE}),  # first start: yesterday's
-    (utc(2024, 3, 31, 0, 49), set()),
-    (utc(2024, 3, 31, 0, 50), {("dimensions", dt.date(2024, 3, 31))}),  # 01:50 CET
-    (utc(2024, 3, 31, 0, 59), set()),  # 01:59 CET
-    (utc(2024, 3, 31, 1, 0), {("pos", dt.date(2024, 3, 31))}),  # 03:00 CEST (02:00 skipped)
-    (utc(2024, 3, 31, 1, 12), {("invoices", dt.date(2024, 3, 31)), ("purchases", dt.date(2024, 3, 31))}),
-    (utc(2024, 3, 31, 1, 30), {(n, dt.date(2024, 3, 31)) for n in ("inventory", "profit", "stock-quants")}),
-    (utc(2024, 3, 31, 12, 0), set()),
-]
-AUTUMN_NIGHT = [  # 27 October 2024: 03:00 CEST -> 02:00 CET, 02:00-02:59 happens twice
-    (utc(2024, 10, 26, 23, 49), {(n, dt.date(2024, 10, 26)) for n in schedule.SCHEDULE}),  # back after 7 months
-    (utc(2024, 10, 26, 23, 50), {("dimensions", dt.date(2024, 10, 27))}),  # 01:50 CEST
-    (utc(2024, 10, 27, 0, 0), {("pos", dt.date(2024, 10, 27))}),  # 02:00 CEST, first
-    (
-        utc(2024, 10, 27, 0, 30),
-        {(n, dt.date(2024, 10, 27)) for n in ("invoices", "purchases", "inventory", "profit", "stock-quants")},
-    ),
-    (utc(2024, 10, 27, 1, 0), set()),  # 02:00 CET, again
-    (utc(2024, 10, 27, 1, 30), set()),  # 02:30 CET, again
-]
 
 
 def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):

@@ -10,8 +10,7 @@ import pytest
 from nkdash import etl
 from nkdash.cli import up
 from nkdash.lake import Lake
-
-from .conftest import DATES
+from tests.support.demo import DATES
 
 
 @pytest.mark.parametrize("version", [17], ids=["odoo17"])

@@ -18,8 +18,7 @@ from nkdash.etl.datasets.checks import (
 from nkdash.etl.validate import EVALUATORS, validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-
-from .conftest import DATES
+from tests.support.demo import DATES
 
 DAY = DATES[0]
 TABLE = pa.table(

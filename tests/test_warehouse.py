@@ -30,7 +30,8 @@ def sales(date: dt.date, store_ids: list[int]) -> pa.Table:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Lake:
+def sales_lake(tmp_path: Path) -> Lake:
+    """A lake holding fact_sales for :data:`DAYS` and two stores."""
     lake = Lake(tmp_path / "lake")
     for i, day in enumerate(DAYS):
         lake.write_partition("fact_sales", day, sales(day, [1] if i == 0 else [1, 2]))
@@ -38,8 +39,8 @@ def lake(tmp_path: Path) -> Lake:
     return lake
 
 
-def test_views_over_the_lake(lake):
-    con = open_warehouse(lake)
+def test_views_over_the_lake(sales_lake):
+    con = open_warehouse(sales_lake)
     assert refresh_views(con) == ["dim_store", "fact_sales"]
     rows = con.sql("""select s.name, f.year, f.month, f.day, sum(f.revenue) from fact_sales f
                       join dim_store s on s.id = f.store_id group by all order by all""").fetchall()
@@ -54,64 +55,64 @@ def test_views_over_the_lake(lake):
     assert columns == ["date", "store_id", "revenue", "year", "month", "day"]
 
 
-def test_refresh_picks_up_new_replaced_and_emptied_tables(lake):
-    con = open_warehouse(lake)
-    lake.write_partition("fact_sales", DAYS[0], sales(DAYS[0], [1, 1, 1]))
-    lake.write_partition("fact_pos_sales", DAYS[0], sales(DAYS[0], [2]))
+def test_refresh_picks_up_new_replaced_and_emptied_tables(sales_lake):
+    con = open_warehouse(sales_lake)
+    sales_lake.write_partition("fact_sales", DAYS[0], sales(DAYS[0], [1, 1, 1]))
+    sales_lake.write_partition("fact_pos_sales", DAYS[0], sales(DAYS[0], [2]))
     for day in DAYS[1:]:
-        lake.delete_partition("fact_sales", day)
+        sales_lake.delete_partition("fact_sales", day)
     refresh_views(con)
     assert con.sql("select count(*) from fact_sales").fetchall() == [(3,)]
     assert con.sql("select count(*) from fact_pos_sales").fetchall() == [(1,)]
-    lake.delete_partition("fact_sales", DAYS[0])
+    sales_lake.delete_partition("fact_sales", DAYS[0])
     refresh_views(con)
     assert con.sql("select count(*) from fact_sales").fetchall() == [(0,)]  # schema known: empty view
 
 
-def test_stale_view_fails_loudly_instead_of_reading_new_bytes(lake):
-    con = open_warehouse(lake)
+def test_stale_view_fails_loudly_instead_of_reading_new_bytes(sales_lake):
+    con = open_warehouse(sales_lake)
     con.sql("select sum(revenue) from fact_sales").fetchall()  # footers cached
-    lake.write_partition("fact_sales", DAYS[2], sales(DAYS[2], [2, 2, 2, 2]))
+    sales_lake.write_partition("fact_sales", DAYS[2], sales(DAYS[2], [2, 2, 2, 2]))
     with pytest.raises(duckdb.Error, match="part-"):
         con.sql("select sum(revenue) from fact_sales").fetchall()
     refresh_views(con)
     assert con.sql("select count(*) from fact_sales").fetchall() == [(7,)]
 
 
-def test_tables_never_written_have_no_view(lake):
-    con = open_warehouse(lake)
+def test_tables_never_written_have_no_view(sales_lake):
+    con = open_warehouse(sales_lake)
     with pytest.raises(duckdb.CatalogException):
         con.sql("select * from fact_purchases").fetchall()
 
 
-def test_read_only_connection_cannot_write(lake):
-    con = open_warehouse(lake)
-    target = lake.partition_dir("fact_sales", DAYS[0])
-    before = sorted(p.name for p in lake.root.rglob("*"))
+def test_read_only_connection_cannot_write(sales_lake):
+    con = open_warehouse(sales_lake)
+    target = sales_lake.partition_dir("fact_sales", DAYS[0])
+    before = sorted(p.name for p in sales_lake.root.rglob("*"))
     for statement in (
         f"COPY fact_sales TO '{target}/part-evil.parquet'",
-        f"COPY (select 1) TO '{lake.star}/x.csv' (USE_TMP_FILE false)",
-        f"ATTACH '{lake.root}/evil.duckdb'",
+        f"COPY (select 1) TO '{sales_lake.star}/x.csv' (USE_TMP_FILE false)",
+        f"ATTACH '{sales_lake.root}/evil.duckdb'",
         f"select * from read_parquet('{target}/*.parquet')",
     ):
         with pytest.raises(duckdb.PermissionException):
             con.execute(statement)
     with pytest.raises(duckdb.InvalidInputException, match="locked"):
         con.execute("SET enable_external_access = true")
-    assert sorted(p.name for p in lake.root.rglob("*")) == before
+    assert sorted(p.name for p in sales_lake.root.rglob("*")) == before
 
 
-def test_writable_connection_can_export(lake, tmp_path):
-    con = open_warehouse(lake, read_only=False)
+def test_writable_connection_can_export(sales_lake, tmp_path):
+    con = open_warehouse(sales_lake, read_only=False)
     con.execute(f"COPY fact_sales TO '{tmp_path / 'export.csv'}'")
     assert (tmp_path / "export.csv").read_text().count("\n") == 6
 
 
-def test_date_filter_never_opens_other_partitions(lake):
+def test_date_filter_never_opens_other_partitions(sales_lake):
     """Pruning proof: a zeroed file breaks only the queries that would have to read it."""
-    damaged = next(p for _, d, p, _ in lake.partition_files("fact_sales") if d == DAYS[0])
+    damaged = next(p for _, d, p, _ in sales_lake.partition_files("fact_sales") if d == DAYS[0])
     damaged.write_bytes(bytes(damaged.stat().st_size))
-    con = open_warehouse(lake)
+    con = open_warehouse(sales_lake)
     assert con.execute("select count(*) from fact_sales where date = ?", [DAYS[2]]).fetchall() == [(2,)]
     assert con.execute("select count(*) from fact_sales where date > ?", [DAYS[0]]).fetchall() == [(4,)]
     assert con.sql("select count(*) from fact_sales where year = 2024 and month = 3").fetchall() == [(2,)]
@@ -119,40 +120,40 @@ def test_date_filter_never_opens_other_partitions(lake):
         con.sql("select sum(revenue) from fact_sales").fetchall()
 
 
-def test_query_binds_parameters(lake):
-    frame = sql("select name from dim_store where name = ?", ["O'Brien's"], lake=lake)
+def test_query_binds_parameters(sales_lake):
+    frame = sql("select name from dim_store where name = ?", ["O'Brien's"], lake=sales_lake)
     assert frame["name"].tolist() == ["O'Brien's"]
-    assert sql("select count(*) as n from dim_store where name = ?", ["x' or '1'='1"], lake=lake)["n"][0] == 0
+    assert sql("select count(*) as n from dim_store where name = ?", ["x' or '1'='1"], lake=sales_lake)["n"][0] == 0
     frame = sql(
         "select sum(revenue) as r from fact_sales where date between $first and $last",
         {"first": DAYS[0], "last": DAYS[1]},
-        lake=lake.root,
+        lake=sales_lake.root,
     )
     assert frame["r"][0] == 40.0
 
 
-def test_query_records_timing(lake):
-    meta = MetaStore.for_lake(lake)
-    sql("select * from fact_sales where date = ?", [DAYS[2]], lake=lake, name="day_sales", meta=meta)
-    sql("select 1", lake=lake)  # unnamed: not recorded
+def test_query_records_timing(sales_lake):
+    meta = MetaStore.for_lake(sales_lake)
+    sql("select * from fact_sales where date = ?", [DAYS[2]], lake=sales_lake, name="day_sales", meta=meta)
+    sql("select 1", lake=sales_lake)  # unnamed: not recorded
     [timing] = meta.query_timings()
     assert timing["name"] == "day_sales" and timing["rows"] == 2 and timing["seconds"] > 0
     assert timing["params"] == '["2024-03-01"]'
 
 
-def test_query_sees_new_partitions_and_is_read_only(lake):
-    sql("select 1", lake=lake)
+def test_query_sees_new_partitions_and_is_read_only(sales_lake):
+    sql("select 1", lake=sales_lake)
     new_day = dt.date(2024, 3, 2)
-    lake.write_partition("fact_sales", new_day, sales(new_day, [1]))
-    assert sql("select count(*) as n from fact_sales where date = ?", [new_day], lake=lake)["n"][0] == 1
+    sales_lake.write_partition("fact_sales", new_day, sales(new_day, [1]))
+    assert sql("select count(*) as n from fact_sales where date = ?", [new_day], lake=sales_lake)["n"][0] == 1
     with pytest.raises(duckdb.PermissionException):
-        sql(f"COPY fact_sales TO '{lake.root}/out.parquet'", lake=lake)
+        sql(f"COPY fact_sales TO '{sales_lake.root}/out.parquet'", lake=sales_lake)
 
 
-def test_query_uses_one_connection_per_thread(lake):
+def test_query_uses_one_connection_per_thread(sales_lake):
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(len(sql("select * from fact_sales", lake=lake))))
+        threading.Thread(target=lambda: results.append(len(sql("select * from fact_sales", lake=sales_lake))))
         for _ in range(4)
     ]
     for t in threads:

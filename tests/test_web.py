@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pyarrow as pa
 import pytest
 import requests
-import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -30,26 +26,11 @@ from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
 from nkdash.web.app import build_app, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
+from tests.support.processes import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
 DATED = ("pos", "invoices", "purchases", "inventory", "stock-quants", "profit")
 HTML = {"Accept": "text/html"}
-NOTEBOOK = """import marimo
-
-app = marimo.App()
-
-
-@app.cell
-def _():
-    import marimo as mo
-    mo.md("placeholder notebook")
-    return
-
-
-if __name__ == "__main__":
-    app.run()
-"""
 
 
 def yesterday() -> dt.date:
@@ -74,48 +55,6 @@ def web_settings(tmp_path) -> Settings:
         viewer_password=Secret(VIEWER_PW),
         operator_password=Secret(OPERATOR_PW),
     )
-
-
-@pytest.fixture
-def notebooks_dir(tmp_path) -> Path:
-    """A placeholder viewer notebook (/sales) and operator notebook (/operational)."""
-    directory = tmp_path / "notebooks"
-    directory.mkdir()
-    for name in ("sales.py", "operational.py"):
-        (directory / name).write_text(NOTEBOOK)
-    return directory
-
-
-@pytest.fixture
-def start(monkeypatch, notebooks_dir) -> Iterator[Callable[..., str]]:
-    """``start(settings, **build_app_kwargs)``: serve ``build_app`` on a free port; the base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-    monkeypatch.setenv("NKDASH_LAKE", "")  # build_app exports it and sets up logging: both restored
-    monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)
-
-    def run(settings: Settings, **kwargs) -> str:
-        kwargs.setdefault("health_ttl", 0)
-        app = build_app(settings, notebooks_dir, **kwargs)
-        sock = socket.create_server(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        for _ in range(100):
-            if server.started:
-                return url
-            time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    yield run
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
-    for logger in (logging.getLogger(), logging.getLogger("marimo"), logging.getLogger("nkdash.web.access")):
-        for handler in [h for h in logger.handlers if (h.get_name() or "").startswith("nkdash-")]:
-            logger.removeHandler(handler)
-            handler.close()
 
 
 def get(url: str, **kwargs) -> requests.Response:
@@ -143,8 +82,8 @@ def ws_status(url: str, path: str, headers: dict[str, str] | None = None) -> int
 # ----------------------------------------------------------------------------- /health
 
 
-def test_health_ok_on_a_fresh_lake(start, web_settings):
-    response = get(f"{start(web_settings)}/health")
+def test_health_ok_on_a_fresh_lake(serve_app, web_settings):
+    response = get(f"{serve_app(web_settings)}/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["metadata"] == {"ok": True}
@@ -161,22 +100,22 @@ def test_health_ok_on_a_fresh_lake(start, web_settings):
     assert body["queue"] == {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
 
 
-def test_health_503_when_metadata_store_unreadable(start, web_settings):
+def test_health_503_when_metadata_store_unreadable(serve_app, web_settings):
     meta_file = web_settings.lake / "_meta" / "nkdash.sqlite"
     for leftover in (meta_file, meta_file.with_name("nkdash.sqlite-wal"), meta_file.with_name("nkdash.sqlite-shm")):
         leftover.unlink(missing_ok=True)  # a damaged store: its write-ahead log gone with it
     meta_file.write_bytes(b"not a database" * 100)
-    response = get(f"{start(web_settings)}/health")
+    response = get(f"{serve_app(web_settings)}/health")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "fail" and body["metadata"]["ok"] is False and body["lake"]["status"] == "unknown"
 
 
-def test_health_503_when_a_dataset_is_critical(start, web_settings):
+def test_health_503_when_a_dataset_is_critical(serve_app, web_settings):
     meta = MetaStore.for_lake(Lake(web_settings.lake))
     meta.set_partition("profit", yesterday() - dt.timedelta(days=4), status="loaded")
     meta.set_partition("profit", yesterday(), status="quarantined")  # last loaded: 5 days ago
-    response = get(f"{start(web_settings)}/health")
+    response = get(f"{serve_app(web_settings)}/health")
     assert response.status_code == 503
     assert response.json()["lake"]["datasets"]["profit"]["status"] == "critical"
 
@@ -199,12 +138,12 @@ def test_health_degraded_but_200_with_leftovers_of_a_write(web_settings):
     ]
 
 
-def test_health_503_when_a_partition_is_corrupt(start, web_settings):
+def test_health_503_when_a_partition_is_corrupt(serve_app, web_settings):
     lake = Lake(web_settings.lake)
     table = pa.table({"date": pa.array([yesterday()], pa.date32()), "qty": [1.0]})
     info = lake.write_partition("fact_purchases", yesterday(), table)
     info.path.write_bytes(info.path.read_bytes()[:40])  # truncated
-    body = get(f"{start(web_settings)}/health").json()
+    body = get(f"{serve_app(web_settings)}/health").json()
     assert body["status"] == "fail"
     assert body["lake"]["problems"] == [
         {"table": "fact_purchases", "date": yesterday().isoformat(), "kind": "unreadable"}
@@ -261,8 +200,8 @@ NOTEBOOK_PATHS = [
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS)
-def test_without_credentials_no_page_and_no_data(start, web_settings, path):
-    url = start(web_settings)
+def test_without_credentials_no_page_and_no_data(serve_app, web_settings, path):
+    url = serve_app(web_settings)
     page = get(url + path, headers=HTML)
     assert page.status_code == 303 and page.headers["location"] == f"/login?next={quote(path)}"
     api = get(url + path)
@@ -273,12 +212,12 @@ def test_without_credentials_no_page_and_no_data(start, web_settings, path):
 
 
 @pytest.mark.parametrize("path", ["/sales/ws?session_id=s_x", "/operational/ws?session_id=s_x"])
-def test_websocket_without_credentials_refused(start, web_settings, path):
-    assert ws_status(start(web_settings), path) == 403
+def test_websocket_without_credentials_refused(serve_app, web_settings, path):
+    assert ws_status(serve_app(web_settings), path) == 403
 
 
-def test_marimo_frontend_files_are_public(start, web_settings):
-    url = start(web_settings)
+def test_marimo_frontend_files_are_public(serve_app, web_settings):
+    url = serve_app(web_settings)
     assert get(f"{url}/sales/manifest.json").status_code == 200
     index = get(f"{url}/sales/", auth=("viewer", VIEWER_PW)).text
     asset = index.split('src="./assets/')[1].split('"')[0]
@@ -286,8 +225,8 @@ def test_marimo_frontend_files_are_public(start, web_settings):
     assert requests.post(f"{url}/sales/assets/{asset}", timeout=10).status_code == 401
 
 
-def test_viewer_opens_dashboards_not_operations(start, web_settings):
-    url = start(web_settings)
+def test_viewer_opens_dashboards_not_operations(serve_app, web_settings):
+    url = serve_app(web_settings)
     viewer = ("viewer", VIEWER_PW)
     assert get(f"{url}/sales/", auth=viewer).status_code == 200
     assert get(f"{url}/operational/", auth=viewer).status_code == 403
@@ -309,8 +248,8 @@ def test_viewer_opens_dashboards_not_operations(start, web_settings):
         "//operational/api/status",
     ],
 )
-def test_odd_paths_never_reach_an_operator_notebook(start, web_settings, path):
-    url = start(web_settings)
+def test_odd_paths_never_reach_an_operator_notebook(serve_app, web_settings, path):
+    url = serve_app(web_settings)
     credentials = base64.b64encode(f"viewer:{VIEWER_PW}".encode()).decode()
     with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as s:  # the path as sent
         s.sendall(
@@ -321,8 +260,8 @@ def test_odd_paths_never_reach_an_operator_notebook(start, web_settings, path):
     assert status_line.split()[1] in (b"403", b"404")
 
 
-def test_operator_opens_everything(start, web_settings):
-    url = start(web_settings)
+def test_operator_opens_everything(serve_app, web_settings):
+    url = serve_app(web_settings)
     operator = ("operator", OPERATOR_PW)
     for path in ("/", "/sales/", "/operational/"):
         assert get(url + path, auth=operator).status_code == 200
@@ -340,22 +279,22 @@ def test_operator_opens_everything(start, web_settings):
         ("viewer", VIEWER_PW + "x"),
     ],
 )
-def test_wrong_credentials_refused(start, web_settings, username, password):
-    url = start(web_settings)
+def test_wrong_credentials_refused(serve_app, web_settings, username, password):
+    url = serve_app(web_settings)
     assert get(f"{url}/sales/", auth=(username, password), headers=HTML).status_code == 401
     response = login(url, username, password)
     assert response.status_code == 401 and SESSION_COOKIE not in response.cookies
     assert "Wrong user name or password" in response.text
 
 
-def test_disabled_role_cannot_log_in(start, web_settings):
-    url = start(web_settings.with_(operator_password=Secret("")))
+def test_disabled_role_cannot_log_in(serve_app, web_settings):
+    url = serve_app(web_settings.with_(operator_password=Secret("")))
     assert get(f"{url}/sales/", auth=("operator", "")).status_code == 401
     assert get(f"{url}/sales/", auth=("viewer", VIEWER_PW)).status_code == 200
 
 
-def test_login_and_logout(start, web_settings):
-    url = start(web_settings)
+def test_login_and_logout(serve_app, web_settings):
+    url = serve_app(web_settings)
     assert "<form" in get(f"{url}/login?next=/sales/").text
     session = requests.Session()
     response = session.post(
@@ -373,12 +312,12 @@ def test_login_and_logout(start, web_settings):
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", ""])
-def test_login_never_redirects_off_site(start, web_settings, target):
-    assert login(start(web_settings), "viewer", VIEWER_PW, next_=target).headers["location"] == "/"
+def test_login_never_redirects_off_site(serve_app, web_settings, target):
+    assert login(serve_app(web_settings), "viewer", VIEWER_PW, next_=target).headers["location"] == "/"
 
 
-def test_cross_origin_writes_and_websockets_refused(start, web_settings):
-    url = start(web_settings)
+def test_cross_origin_writes_and_websockets_refused(serve_app, web_settings):
+    url = serve_app(web_settings)
     evil = {"Origin": "http://evil.example"}
     response = requests.post(
         f"{url}/login",
@@ -423,12 +362,12 @@ def test_sessions_survive_restarts_not_password_changes(web_settings):
     assert Auth(web_settings.with_(operator_password=Secret("")), b"k" * 32).verify(token) is None
 
 
-def test_session_key_is_private_and_kept(start, web_settings):
-    url = start(web_settings)
+def test_session_key_is_private_and_kept(serve_app, web_settings):
+    url = serve_app(web_settings)
     key = web_settings.state_dir / "web-session.key"
     assert key.stat().st_mode & 0o777 == 0o600
     cookie = login(url, "viewer", VIEWER_PW).cookies[SESSION_COOKIE]
-    url2 = start(web_settings)  # a restart: same key file, same sessions
+    url2 = serve_app(web_settings)  # a restart: same key file, same sessions
     assert get(f"{url2}/", cookies={SESSION_COOKIE: cookie}).status_code == 200
 
 
@@ -455,8 +394,8 @@ def test_no_auth_only_on_loopback(web_settings):
         serve(web_settings, host="0.0.0.0", no_auth=True)
 
 
-def test_no_auth_makes_everyone_an_operator(start, web_settings):
-    url = start(web_settings.with_(viewer_password=Secret(""), operator_password=Secret("")), no_auth=True)
+def test_no_auth_makes_everyone_an_operator(serve_app, web_settings):
+    url = serve_app(web_settings.with_(viewer_password=Secret(""), operator_password=Secret("")), no_auth=True)
     assert get(f"{url}/operational/").status_code == 200
     assert "local (operator)" in get(f"{url}/").text
 
@@ -481,8 +420,8 @@ def test_serve_command_without_password_exits_2(tmp_path):
 # ----------------------------------------------------------------------------- logs
 
 
-def test_access_log_and_no_secret_in_logs(start, web_settings):
-    url = start(web_settings)
+def test_access_log_and_no_secret_in_logs(serve_app, web_settings):
+    url = serve_app(web_settings)
     cookie = login(url, "viewer", VIEWER_PW).cookies[SESSION_COOKIE]
     login(url, "operator", VIEWER_PW)  # a failed login
     login(url, VIEWER_PW, OPERATOR_PW)  # a password typed as the user name

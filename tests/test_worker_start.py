@@ -15,8 +15,8 @@ from nkdash.jobs import worker as jobs_worker
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.settings import Settings
-from tests.conftest import DATES, run_of_a_killed_process
-from tests.consumer_support import clock, consumers  # noqa: F401  (fixtures)
+from tests.support.demo import DATES
+from tests.support.processes import run_of_a_killed_process
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import running_nkdash
+from tests.support.web import running_nkdash
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -16,7 +16,7 @@ DASHBOARDS = {
 
 
 @pytest.fixture(scope="module")
-def server(loaded_lake, tmp_path_factory):
+def dashboards_server(loaded_lake, tmp_path_factory):
     with running_nkdash(loaded_lake(17).lake, tmp_path_factory.mktemp("serve"), NKDASH_TZ="Europe/Brussels") as srv:
         yield srv
 
@@ -32,8 +32,8 @@ def wait_for_text(view, text: str) -> None:
 
 
 @pytest.mark.parametrize("path", DASHBOARDS)
-def test_a_filter_change_updates_the_charts(server, browser_login, path):
-    view = browser_login(server, "viewer")
+def test_a_filter_change_updates_the_charts(dashboards_server, browser_login, path):
+    view = browser_login(dashboards_server, "viewer")
     view.open(path)
     specs, text = rendered(view)
     assert "Damaged data" not in text and "Traceback" not in text
@@ -51,9 +51,9 @@ def test_a_filter_change_updates_the_charts(server, browser_login, path):
 
 
 @pytest.mark.parametrize("path", DASHBOARDS)
-def test_picking_a_store_filters_the_page(server, browser_login, path):
+def test_picking_a_store_filters_the_page(dashboards_server, browser_login, path):
     """The sidebar's pickers (children of one ``mo.ui.dictionary``) drive the page's filters."""
-    view = browser_login(server, "viewer")
+    view = browser_login(dashboards_server, "viewer")
     view.open(path)
     wait_for_text(view, "all stores")  # the heading: filters.describe()
     view.page.get_by_label("Stores").locator("visible=true").first.click()

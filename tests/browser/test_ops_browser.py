@@ -14,9 +14,8 @@ from playwright.sync_api import expect
 from nkdash.jobs import backend, control, requests
 from nkdash.jobs import worker as jobs_worker
 from nkdash.lake import Lake
-
-from ..conftest import END, TZ
-from .conftest import running_nkdash
+from tests.support.demo import END, TZ
+from tests.support.web import running_nkdash
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

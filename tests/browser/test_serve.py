@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from nkdash.notebooks import available
-
-from .conftest import BrowserSession, running_nkdash
+from tests.support.browser import BrowserSession
+from tests.support.web import running_nkdash
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

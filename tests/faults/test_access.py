@@ -28,10 +28,10 @@ from nkdash.jobs import requests as jobs_requests
 from nkdash.jobs import worker as jobs_worker
 from nkdash.settings import Secret
 from nkdash.web.auth import SESSION_COOKIE
-from tests.browser.conftest import running_nkdash
-from tests.conftest import DATES, TZ, demo_config, settings_for
-
-from .conftest import child_env, copy_lake
+from tests.support.demo import DATES, TZ, demo_config, settings_for
+from tests.support.lake import copy_lake
+from tests.support.processes import child_env
+from tests.support.web import running_nkdash
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -20,9 +20,8 @@ from nkdash.cli.main import main
 from nkdash.errors import NKDashError
 from nkdash.jobs import backend, requests
 from nkdash.ops import backups, recovery, refresh, runbook, tables
-from tests.conftest import DATES, TZ
-
-from .conftest import changed, copy_lake, tree_digest
+from tests.support.demo import DATES, TZ
+from tests.support.lake import changed, copy_lake, tree_digest
 
 pytestmark = pytest.mark.faults
 

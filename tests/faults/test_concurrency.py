@@ -27,9 +27,9 @@ from nkdash import dashboards as dash
 from nkdash.demo import Faults, start_demo
 from nkdash.lake import Lake, warehouse
 from nkdash.meta import MetaStore
-from tests.conftest import DATES, TZ, demo_config, settings_for
-
-from .conftest import REPO, child_env, copy_lake, lake_checksums
+from tests.support.demo import DATES, TZ, demo_config, settings_for
+from tests.support.lake import copy_lake, lake_checksums
+from tests.support.processes import REPO, child_env
 
 pytestmark = pytest.mark.faults
 

@@ -25,11 +25,9 @@ from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.ops import recovery
-from tests.conftest import DATED, DATES, TZ
-from tests.test_notebooks import BIN, NOTEBOOKS, cell_errors, env_for
-from tests.test_web import notebooks_dir, start  # noqa: F401  (fixtures: a real uvicorn serving build_app)
-
-from .conftest import copy_lake, lake_checksums, tree_digest
+from tests.support.demo import DATED, DATES, TZ
+from tests.support.lake import copy_lake, lake_checksums, tree_digest
+from tests.support.notebooks import BIN, NOTEBOOKS, cell_errors, env_for
 
 pytestmark = pytest.mark.faults
 
@@ -101,15 +99,15 @@ def fresh_meta(root: Path) -> None:
         meta.set_partition(name, yesterday, status="loaded", rows=1)
 
 
-def test_health_answers_503_and_lists_the_damaged_partitions(damaged, loaded_lake, start, tmp_path, tally):  # noqa: F811
+def test_health_answers_503_and_lists_the_damaged_partitions(damaged, loaded_lake, serve_app, tmp_path, tally):
     settings, _ = damaged
     healthy = settings.with_(lake=copy_lake(loaded_lake(17).lake, tmp_path / "healthy"))
     broken = settings.with_(lake=copy_lake(settings.lake, tmp_path / "broken"))
     for s in (healthy, broken):
         fresh_meta(s.lake)
-    ok = requests.get(start(healthy.with_(tz=None), no_auth=True) + "/health", timeout=30)
+    ok = requests.get(serve_app(healthy.with_(tz=None), no_auth=True) + "/health", timeout=30)
     assert ok.status_code == 200 and ok.json()["lake"]["damaged"] == 0
-    bad = requests.get(start(broken.with_(tz=None), no_auth=True) + "/health", timeout=30)
+    bad = requests.get(serve_app(broken.with_(tz=None), no_auth=True) + "/health", timeout=30)
     body = bad.json()
     assert bad.status_code == 503 and body["status"] == "fail" and body["lake"]["damaged"] == len(DAMAGE)
     assert {(p["table"], p["date"], p["kind"]) for p in body["lake"]["problems"]} == {
@@ -188,7 +186,7 @@ def test_dashboard_notebooks_show_a_warning_not_a_traceback(damaged, tmp_path, t
 
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(("sales.py", "inventory.py"), pool.map(export, ("sales.py", "inventory.py"))))
-    for _name, (code, log, html) in results.items():
+    for code, log, html in results.values():
         assert code == 0, log
         assert not cell_errors(html), cell_errors(html)
         assert "Damaged data" in html and "Recovery page" in html and "Traceback" not in html

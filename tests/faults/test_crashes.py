@@ -28,10 +28,9 @@ from nkdash.demo import start_demo
 from nkdash.etl import plan, refresh
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from tests.conftest import DATED, DATES, END, demo_config, run_of_a_killed_process, settings_for
-from tests.test_lake import D1, KILL_TRIALS, Writers, assert_old_or_new, checksums, fact
-
-from .conftest import REPO, copy_lake, lake_checksums
+from tests.support.demo import DATED, DATES, END, demo_config, settings_for
+from tests.support.lake import D1, KILL_TRIALS, Writers, assert_old_or_new, checksums, copy_lake, fact, lake_checksums
+from tests.support.processes import REPO, run_of_a_killed_process
 
 pytestmark = pytest.mark.faults
 
@@ -41,7 +40,7 @@ SEED = os.environ.get("NKDASH_KILL_SEED", "7")
 
 
 def test_kill_9_at_random_moments_of_partition_writes(tmp_path, tally):
-    """tests/test_lake.py's writer, SIGKILLed at random moments of alternating rewrites
+    """The writer of tests/support/lake.py (WRITER), SIGKILLed at random moments of alternating rewrites
     (both swap strategies): the partition is the old or the new version, never half,
     never two files; recovery leaves staging empty and the scan clean; writing works."""
     rows = 5_000

@@ -20,13 +20,9 @@ from pathlib import Path
 import pytest
 
 import nkdash.lake.writer as lake_module
-from nkdash import settings as settings_module
-from nkdash.cli.main import main
 from nkdash.lake import Lake
-from tests.conftest import DATES, TZ
-from tests.test_lake import dim, fact
-
-from .conftest import copy_lake, lake_checksums, tree_digest
+from tests.support.demo import DATES, TZ
+from tests.support.lake import copy_lake, dim, fact, lake_checksums, tree_digest
 
 pytestmark = pytest.mark.faults
 D = dt.date(2024, 3, 1)
@@ -134,17 +130,6 @@ def test_a_write_on_a_full_disk_fails_cleanly_and_the_old_partition_stays(tmp_pa
         new = write(new_data)
         assert lake.info(table, date).checksum == new.checksum != old.checksum
     tally(cases=1, **{f"disk_{how}": 1})
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    def run(settings, *argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(settings_module, "_cached", settings)
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_etl_on_a_full_disk_fails_in_one_line_and_loses_nothing(loaded_lake, tmp_path, monkeypatch, cli, tally):

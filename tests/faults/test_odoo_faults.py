@@ -18,9 +18,8 @@ from nkdash.jobs import control, requests
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.odoo import connect
-from tests.conftest import DATED, DATES, END, TZ, demo_config, settings_for
-
-from .conftest import copy_lake, lake_checksums, tree_digest
+from tests.support.demo import DATED, DATES, END, TZ, demo_config, settings_for
+from tests.support.lake import copy_lake, lake_checksums, tree_digest
 
 pytestmark = pytest.mark.faults
 

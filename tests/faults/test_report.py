@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from .conftest import REPO
+from tests.support.processes import REPO
 
 pytestmark = pytest.mark.faults
 
