@@ -26,11 +26,7 @@ MAX_LINES = 600
 LONG_DATA_MODULES = {  # module -> why it may be longer than MAX_LINES
     "demo/generate/catalogue.py": "the company's static data (departments, goods, shops, names), no logic",
 }
-NOT_ON_THE_MAP_YET = {  # module -> why ARCHITECTURE.md does not name it yet (remove once it does)
-    "meta/records.py": "split out of meta/store.py in 504252a; the map was not updated",
-    "odoo/answers.py": "split out of odoo/client.py in 504252a; the map was not updated",
-    "odoo/protocols.py": "split out of odoo/client.py in 504252a; the map was not updated",
-}
+NOT_ON_THE_MAP_YET: dict[str, str] = {}  # module -> why ARCHITECTURE.md does not name it yet (remove once it does)
 
 # The layers of ARCHITECTURE.md's table ("Data flows one way"), keyed as the table names them:
 # a module of layer N imports only nkdash modules of layers <= N.

@@ -90,7 +90,7 @@ def test_two_consumers_fire_each_slot_once(redis_settings, clock, consumers):
     daily = history(redis_settings, "daily")
     assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 2 * len(schedule.SCHEDULE)
     log = worker.log_file(redis_settings).read_text().splitlines()
-    ticks = [line for line in log if "Enqueueing periodic task tasks.tick" in line]
+    ticks = [line for line in log if "Enqueueing periodic task nkdash.jobs.tasks.tick" in line]
     assert len(ticks) == len(SPRING_NIGHT)  # exactly one consumer per minute
     assert {int(line.split(":")[4]) for line in ticks} <= pids
 

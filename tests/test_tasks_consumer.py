@@ -46,7 +46,7 @@ def test_schedule_fires_at_local_times_across_dst(qs, clock, consumers):
     daily = history(qs, "daily")
     assert len(daily) == len({(r["dataset"], r["date"]) for r in daily}) == 4 * len(schedule.SCHEDULE)
     wait_for(lambda: all(r["state"] == "revoked" for r in history(qs, "daily")), 30, "the jobs to be skipped")
-    ticks = worker.log_file(qs).read_text().count("Enqueueing periodic task tasks.tick")
+    ticks = worker.log_file(qs).read_text().count("Enqueueing periodic task nkdash.jobs.tasks.tick")
     assert ticks == len(SPRING_NIGHT + AUTUMN_NIGHT)  # one per minute, however often it looked
 
 
