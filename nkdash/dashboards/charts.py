@@ -113,7 +113,10 @@ def _period_axis() -> alt.X:
 
 
 def _field(column: str, kind: str = "Q") -> alt.Tooltip:
-    return alt.Tooltip(f"{column}:{kind}", title=label(column), format=number_format(column) if kind == "Q" else None)
+    # Undefined (no format), not None: altair rejects ``format=None`` when it validates the spec.
+    return alt.Tooltip(
+        f"{column}:{kind}", title=label(column), format=number_format(column) if kind == "Q" else alt.Undefined
+    )
 
 
 def _tooltips(frame: pd.DataFrame, columns: list[str]) -> list[alt.Tooltip]:
