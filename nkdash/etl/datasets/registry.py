@@ -30,6 +30,6 @@ def get(name: str) -> Dataset:
         raise InputError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}", name) from None
 
 
-def dependents(name: DatasetName) -> list[Dataset]:
+def dependents(name: str) -> list[Dataset]:
     """Datasets built from ``name``'s partitions (profit from pos and invoices)."""
     return [spec for spec in REGISTRY.values() if name in spec.inputs]
