@@ -42,6 +42,7 @@ class OdooError(NKDashError):
 
     transient = False
     hint = ""
+    run_recorded = False  # set by the ETL once it recorded the failed runs of this error
 
     def __init__(self, message: str, *, model: str | None = None, method: str | None = None):
         self.model = model

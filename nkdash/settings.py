@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 
@@ -89,7 +89,7 @@ class Settings:
         """ODOO_URL=demo: the embedded demo company, asked for explicitly."""
         return self.odoo_url == DEMO_URL
 
-    def with_(self, **changes) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def to_env(self) -> dict[str, str]:
@@ -216,7 +216,7 @@ def _date(name: str, value: str) -> str | None:
     return value
 
 
-_ENV: dict[str, tuple[str, object]] = {
+_ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Settings field, parser)
     "ODOO_URL": ("odoo_url", _url),
     "ODOO_DB": ("odoo_db", lambda n, v: v),
     "ODOO_USER": ("odoo_user", lambda n, v: v),
@@ -255,10 +255,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | os.PathL
     if env_file is not None and Path(env_file).is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if env is None else env)
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}  # field -> value, each checked by its parser
     for var, (attr, parse) in _ENV.items():
         if var in values:
-            kwargs[attr] = parse(var, values[var])  # type: ignore[operator]
+            kwargs[attr] = parse(var, values[var])
     settings = Settings(**kwargs)
     if settings.odoo_url and not settings.uses_demo and not values.get("ODOO_PASSWORD"):
         raise ConfigError("ODOO_PASSWORD", "is required when ODOO_URL is set")

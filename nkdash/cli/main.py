@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 from nkdash.errors import InputError, NKDashError
 
@@ -22,10 +23,15 @@ Handler = Callable[[argparse.Namespace], int | None]
 _COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []
 
 
-def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+H = TypeVar("H", bound=Handler)
+
+
+def command(
+    name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[H], H]:
     """Register ``fn`` as ``nkdash NAME``; ``configure`` adds its arguments."""
 
-    def register(fn: Handler) -> Handler:
+    def register(fn: H) -> H:
         _COMMANDS.append((name, help, configure, fn))
         return fn
 
@@ -44,7 +50,7 @@ def confirm(question: str, *, yes: bool, what: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"nkdash: error: {message}\n")
 
 

@@ -7,8 +7,8 @@ Every builder takes a frame from :mod:`nkdash.dashboards` and returns an ``alt.C
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, cast
 
 import altair as alt
 import pandas as pd
@@ -113,7 +113,10 @@ def _period_axis() -> alt.X:
 
 
 def _field(column: str, kind: str = "Q") -> alt.Tooltip:
-    return alt.Tooltip(f"{column}:{kind}", title=label(column), format=number_format(column) if kind == "Q" else None)
+    # Undefined (no format), not None: altair rejects ``format=None`` when it validates the spec.
+    return alt.Tooltip(
+        f"{column}:{kind}", title=label(column), format=number_format(column) if kind == "Q" else alt.Undefined
+    )
 
 
 def _tooltips(frame: pd.DataFrame, columns: list[str]) -> list[alt.Tooltip]:
@@ -130,7 +133,7 @@ def _tooltips(frame: pd.DataFrame, columns: list[str]) -> list[alt.Tooltip]:
     return out
 
 
-TIME_AXES = {  # grain -> tick labels, tick spacing
+TIME_AXES: dict[str, tuple[str, alt.typing.Optional[dict[str, Any]]]] = {  # grain -> tick labels, tick spacing
     "day": ("%a %d %b", alt.Undefined),
     "week": ("week of %d %b", {"interval": "week", "step": 1}),
     "month": ("%b %Y", {"interval": "month", "step": 1}),
@@ -142,7 +145,7 @@ def trend(frame: pd.DataFrame, y: str, color: str | None = None, title: str = ""
     day/week/month)."""
     tips = ["period", color, y, "revenue", "orders", "margin"]
     fmt, ticks = TIME_AXES[grain]
-    chart = (
+    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(frame, title=title or alt.Undefined)
         .mark_line(point=True)
         .encode(
@@ -160,7 +163,7 @@ def bars(
     frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "", tooltip: list[str] | None = None
 ) -> alt.Chart:
     """Horizontal bars of ``x`` per ``y`` (a label column), largest first."""
-    chart = (
+    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(frame, title=title or alt.Undefined)
         .mark_bar()
         .encode(
@@ -177,7 +180,7 @@ def bars(
 def moves(frame: pd.DataFrame, measure: str = "qty") -> alt.Chart:
     """Stock moves per period: in above zero, out below, coloured by kind."""
     data = frame.assign(signed=frame[measure].where(frame["direction"] == "in", -frame[measure]))
-    return (
+    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(data)
         .mark_bar()
         .encode(
@@ -188,11 +191,12 @@ def moves(frame: pd.DataFrame, measure: str = "qty") -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT)
     )
+    return chart
 
 
 def fulfilment(frame: pd.DataFrame) -> alt.Chart:
     """Ordered vs received vs invoiced value per period, side by side."""
-    return (
+    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(frame)
         .mark_bar()
         .encode(
@@ -204,11 +208,12 @@ def fulfilment(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT)
     )
+    return chart
 
 
 def margin_map(frame: pd.DataFrame, name: str) -> alt.Chart:
     """Revenue (x) against margin % (y) per ``name``: big sellers with thin margins stand out."""
-    return (
+    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(frame)
         .mark_circle(opacity=0.7)
         .encode(
@@ -220,6 +225,7 @@ def margin_map(frame: pd.DataFrame, name: str) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT)
     )
+    return chart
 
 
 def format_value(value: Any, column: str) -> str:
@@ -228,11 +234,24 @@ def format_value(value: Any, column: str) -> str:
     return format(float(value), {".1%": ".1%", ",.0f": ",.0f", ",.2~f": ",.0f"}.get(number_format(column), ",.2f"))
 
 
+class _ComparisonRow(Protocol):
+    """A row of ``sales_comparison`` as ``itertuples`` yields it."""
+
+    metric: str
+    label: str
+    better: str
+    current: float
+    previous: float
+    change: float
+    change_pct: float
+
+
 def kpi_cards(comparison: pd.DataFrame, f: Filters) -> list[dict[str, Any]]:
     """Keyword arguments of ``mo.stat`` for each KPI of ``sales_comparison``."""
     before = f.previous()
     cards = []
-    for row in comparison.itertuples():
+    # cast: pandas types itertuples()'s fields as any scalar; these columns are known
+    for row in cast(Iterable[_ComparisonRow], comparison.itertuples()):
         if pd.isna(row.previous) or (row.previous == 0 and row.metric not in RATIOS):
             caption, direction = f"no sales {before.start:%d %b} → {before.end:%d %b}", None
         elif pd.isna(row.change) or row.change == 0:
@@ -271,7 +290,7 @@ def _day(value: Any) -> str:
 def formats(frame: pd.DataFrame) -> dict[str, str | Callable[[Any], str]]:
     """``format_mapping`` for ``mo.ui.table``: money with cents, ratios as %, counts and
     whole quantities without decimals, dates without a time."""
-    out = {}
+    out: dict[str, str | Callable[[Any], str]] = {}
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_datetime64_any_dtype(values):

@@ -35,6 +35,7 @@ from nkdash.dashboards import status
 from nkdash.dashboards.engine import Dashboard
 from nkdash.dashboards.filters import Filters, Grain
 from nkdash.errors import LakeError
+from nkdash.etl.datasets.base import DatasetName
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Page:
 
     title: str
     table: str
-    datasets: tuple[str, ...]
+    datasets: tuple[DatasetName, ...]
     what: str
     has_data: Callable[[Dashboard, Filters], bool]
     grain: Grain = "day"

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -104,6 +104,20 @@ class Reads:
         return tuple(t for t in self.tables if t not in skip)
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Query(Protocol[P]):
+    """A function declared with :func:`query`: called with a :class:`Dashboard` first, and
+    what it reads."""
+
+    reads: Reads
+    __name__: str
+
+    def __call__(self, db: Dashboard, /, *args: P.args, **kwargs: P.kwargs) -> pd.DataFrame: ...
+
+
 class Replaced(LakeError):
     """Rows a query held were replaced by another thread's newer listing while it ran."""
 
@@ -136,7 +150,7 @@ class Dashboard:
         self.misses = 0
         self.damage: dict[Filters, list[Problem]] = {}  # what has_* found damaged, for no_data
         self._footers: dict[tuple[Path, int, int], str] = {}
-        self._running: dict[tuple, Future] = {}  # cache misses being computed, by key
+        self._running: dict[tuple, Future[pd.DataFrame]] = {}  # cache misses being computed, by key
         self._memory: Memory | None = None
         self._lookups: dict[tuple, tuple[tuple[DataFile, ...], Any]] = {}  # see lookup()
         self.listing = Listing(self.lake)
@@ -295,7 +309,7 @@ class Dashboard:
     ) -> dict[str, np.ndarray]:
         """:meth:`sql`'s columns as numpy arrays (NULLs masked), no frame built: for a query
         that computes on its result and builds its frame once (each frame costs ~1 ms)."""
-        return self._execute(
+        found = self._execute(
             name,
             sql,
             params,
@@ -303,6 +317,7 @@ class Dashboard:
             duckdb.DuckDBPyConnection.fetchnumpy,
             lambda columns: len(next(iter(columns.values()), ())),
         )
+        return cast(dict[str, np.ndarray], found)  # Categorical only for ENUM columns: the dashboards have none
 
     def _execute(
         self,
@@ -310,9 +325,9 @@ class Dashboard:
         sql: str,
         params: dict[str, Any],
         log_params: dict[str, Any] | None,
-        fetch: Callable[[duckdb.DuckDBPyConnection], Any],
-        rows: Callable[[Any], int],
-    ) -> Any:
+        fetch: Callable[[duckdb.DuckDBPyConnection], T],
+        rows: Callable[[T], int],
+    ) -> T:
         started = time.perf_counter()
         con, held = self._connection()
         sql, names = _rewrite(sql, held)
@@ -365,7 +380,7 @@ class Dashboard:
             **extra,
         }
 
-    def lookup(self, table: str, build: Callable[[Dashboard], Any]) -> Any:
+    def lookup(self, table: str, build: Callable[[Dashboard], T]) -> T:
         """``build(self)``, computed once per version of the dimension ``table``'s file (a
         lookup the queries share: category children, labels by id). Not a copy: do not
         change it."""
@@ -373,7 +388,7 @@ class Dashboard:
         key = (table, build)
         known = self._lookups.get(key)
         if known is not None and known[0] == listed:
-            return known[1]
+            return cast(T, known[1])  # stored by build, keyed by build
         value = build(self)
         self._lookups[key] = (listed, value)
         return value
@@ -444,7 +459,7 @@ def query(
     snapshot: tuple[str, ...] = (),
     name: str | None = None,
     rounds: bool = False,
-):
+) -> Callable[[Callable[Concatenate[Dashboard, P], pd.DataFrame]], Query[P]]:
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
     cached per lake state, its SQL timed, its float columns rounded by :func:`tidy`
@@ -452,17 +467,30 @@ def query(
     query's name in the cache (default: the function's)."""
     reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 
-    def wrap(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    def wrap(fn: Callable[Concatenate[Dashboard, P], pd.DataFrame]) -> Query[P]:
         @functools.wraps(fn)
-        def run(db: Dashboard, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        def run(db: Dashboard, *args: P.args, **kwargs: P.kwargs) -> pd.DataFrame:
             key = (*args, *sorted(kwargs.items()))
             finish = _as_is if rounds else tidy
             return db.run(name or fn.__name__, reads, key, lambda: finish(fn(db, *args, **kwargs)))
 
-        run.reads = reads  # type: ignore[attr-defined]
-        return run
+        declared = cast(Query[P], run)  # run plus the attribute set next
+        declared.reads = reads
+        return declared
 
     return wrap
+
+
+def reading(reads: Reads) -> Callable[[Callable[Concatenate[Dashboard, P], pd.DataFrame]], Query[P]]:
+    """Give a plain function that dispatches to queries what those read (``fn.reads``, as
+    :func:`query` does), without caching it itself."""
+
+    def give(fn: Callable[Concatenate[Dashboard, P], pd.DataFrame]) -> Query[P]:
+        declared = cast(Query[P], fn)  # fn plus the attribute set next
+        declared.reads = reads
+        return declared
+
+    return give
 
 
 def _as_is(frame: pd.DataFrame) -> pd.DataFrame:

@@ -108,7 +108,7 @@ def checked_ids(what: str, values: Iterable[Any]) -> tuple[int, ...]:
 def checked_grain(grain: str) -> Grain:
     if grain not in GRAINS:
         raise InputError(f"granularity must be one of {', '.join(GRAINS)}, got {grain!r}", grain)
-    return grain  # type: ignore[return-value]
+    return grain
 
 
 def checked_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

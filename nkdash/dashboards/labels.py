@@ -38,6 +38,12 @@ def product_labels(db: Dashboard) -> pd.DataFrame:
     return db.sql("product_labels", "SELECT id, default_code AS code, name AS product FROM dim_product", {})
 
 
+@query("dim_store")
+def stores(db: Dashboard) -> pd.DataFrame:
+    """Every store: id, name, warehouse_id, active."""
+    return db.sql("stores", "SELECT id, name, warehouse_id, active FROM dim_store ORDER BY name, id", {})
+
+
 class Labels:
     """Label columns of a dimension by id, looked up for many ids at once (numpy, no join):
     each id's row from an array indexed by id when the ids are dense enough (Odoo's are:
@@ -95,9 +101,3 @@ def labels_of(db: Dashboard, ids: Any, column: str, *labels: str) -> list[Any]:
         ids = ids.to_numpy(np.int64, na_value=-1)
     found = db.lookup(table, build)
     return found.of(np.asarray(ids, dtype=np.int64), *labels)
-
-
-@query("dim_store")
-def stores(db: Dashboard) -> pd.DataFrame:
-    """Every store: id, name, warehouse_id, active."""
-    return db.sql("stores", "SELECT id, name, warehouse_id, active FROM dim_store ORDER BY name, id", {})

@@ -29,6 +29,7 @@ locked): pyarrow reads the files and DuckDB receives Arrow tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 import time
@@ -53,7 +54,11 @@ from nkdash.lake.pinned import LAKE_FS, pinned
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
 
 
-READ_ONLY = {"threads": 1, "enable_external_access": False, "lock_configuration": True}
+READ_ONLY: dict[str, str | bool | int | float | list[str]] = {
+    "threads": 1,
+    "enable_external_access": False,
+    "lock_configuration": True,
+}
 
 
 FILE_COLUMN = "_file"
@@ -104,7 +109,7 @@ HELD: dict[str, Held] = {
 }
 
 
-Key = tuple[Path, object]  # (file, date of a month file's slice | None: the whole file)
+Key = tuple[Path, dt.date | None]  # (file, date of a month file's slice | None: the whole file)
 
 
 def held_name(table: str) -> str:
@@ -158,8 +163,8 @@ def _rollup_sql(rollup: Rollup, source: str) -> str:
 class _File:
     id: int
     dates: int
-    first: object
-    last: object
+    first: dt.date | None
+    last: dt.date | None
     used: float = field(default_factory=time.monotonic)
 
 
@@ -168,7 +173,7 @@ class _Unit:
     """What is loaded as one: a whole file, or one date of a month file (``date``)."""
 
     file: DataFile
-    date: object = None
+    date: dt.date | None = None
 
     @property
     def key(self) -> Key:
@@ -179,7 +184,7 @@ class _Unit:
         return 1 if self.date is not None else _dates(self.file)
 
     @property
-    def span(self) -> tuple[object, object]:
+    def span(self) -> tuple[dt.date | None, dt.date | None]:
         return (self.date, self.date) if self.date is not None else (self.file.first, self.file.last)
 
 
@@ -196,7 +201,9 @@ class Memory:
         self._local = threading.local()  # per thread: what its running queries pinned
         self._created: set[str] = set()
         self._epochs: Counter[str] = Counter()  # per table: rows a running query held were replaced
-        self._active: dict[str, dict[int, tuple]] = {t: {} for t in HELD}  # running holds: (start, end, keys)
+        self._active: dict[str, dict[int, tuple[dt.date | None, dt.date | None, frozenset[Key]]]] = {
+            t: {} for t in HELD
+        }  # running holds: (start, end, keys)
         self._tokens = itertools.count(1)
 
     def _create(self, table: str) -> None:
@@ -236,9 +243,13 @@ class Memory:
         with self._lock:
             self._create(table)
         with self.con.cursor() as cursor:
-            return cursor.execute(f"SELECT count(*) FROM {held_name(table)}").fetchone()[0]
+            row = cursor.execute(f"SELECT count(*) FROM {held_name(table)}").fetchone()
+            assert row is not None  # count(*) always returns one row
+            return int(row[0])
 
-    def hold(self, table: str, files: Sequence[DataFile], start=None, end=None) -> bool:
+    def hold(
+        self, table: str, files: Sequence[DataFile], start: dt.date | None = None, end: dt.date | None = None
+    ) -> bool:
         """Make ``mem_<table>`` hold exactly ``files`` for the dates ``start..end`` (None:
         every date) and pin them until :meth:`release`; False (nothing done) if the table is
         not held or ``files`` hold more dates than it may keep."""
@@ -284,7 +295,7 @@ class Memory:
     def replaced(self, table: str) -> bool:
         """Whether :meth:`epoch` moved since this thread's last :meth:`hold` of ``table``
         (read when it pinned, under the lock: no change between the two is missed)."""
-        stack = self._held_by_thread().get(table)
+        stack = self._held_by_thread().get(table, [])
         return bool(stack) and self._epochs[table] != stack[-1][2]
 
     def _intrudes(self, table: str, new: Sequence[_Unit]) -> bool:
@@ -292,11 +303,20 @@ class Memory:
         for start, end, keys in self._active[table].values():
             for u in new:
                 first, last = u.span
-                if u.key not in keys and (start is None or first is None or (first <= end and last >= start)):
+                if u.key not in keys and (
+                    start is None or end is None or first is None or last is None or (first <= end and last >= start)
+                ):
                     return True
         return False
 
-    def _pin(self, table: str, held: Held, units: Sequence[_Unit], start=None, end=None) -> None:
+    def _pin(
+        self,
+        table: str,
+        held: Held,
+        units: Sequence[_Unit],
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> None:
         """Mark ``units`` used now and in use until :meth:`release`: not evicted, and their
         replacement (or rows added to their dates) is noted (:meth:`epoch`)."""
         now, loaded = time.monotonic(), self._loaded[table]
@@ -321,7 +341,8 @@ class Memory:
                     del self._pins[table, u.key]
 
     def _held_by_thread(self) -> dict[str, list[tuple[Sequence[_Unit], int, int]]]:
-        return self._local.__dict__.setdefault("held", {})
+        held: dict[str, list[tuple[Sequence[_Unit], int, int]]] = self._local.__dict__.setdefault("held", {})
+        return held
 
     def _evictable(self, table: str, wanted: set[Key], stale: list[Key], adding: int, limit: int) -> list[Key]:
         """Least recently used, unpinned units to drop so that ``adding`` more dates fit."""
@@ -345,7 +366,7 @@ class Memory:
         columns = list(held.columns or schema.names)
         shape = pa.schema([*(_read_field(schema.field(c)) for c in columns), pa.field(FILE_COLUMN, pa.int64())])
         whole = [(u, i) for u, i in zip(units, ids) if u.date is None]
-        sliced: dict[Path, list[tuple[object, int]]] = {}
+        sliced: dict[Path, list[tuple[dt.date, int]]] = {}
         for u, i in zip(units, ids):
             if u.date is not None:
                 sliced.setdefault(u.file.path, []).append((u.date, i))
@@ -468,7 +489,9 @@ def _one_chunk_per_file(ids: pa.ChunkedArray) -> bool:
     return True
 
 
-def _units(table: str, held: Held, files: Sequence[DataFile], start, end) -> list[_Unit]:
+def _units(
+    table: str, held: Held, files: Sequence[DataFile], start: dt.date | None, end: dt.date | None
+) -> list[_Unit]:
     """What to load for ``files`` and the dates ``start..end``: whole files, except month
     files of a table held for a bounded window: their dates in range, one by one."""
     out = []
@@ -480,7 +503,7 @@ def _units(table: str, held: Held, files: Sequence[DataFile], start, end) -> lis
     return out
 
 
-def _slices(path: Path, shape: pa.Schema, wanted: list[tuple[object, int]]) -> pa.Table:
+def _slices(path: Path, shape: pa.Schema, wanted: list[tuple[dt.date, int]]) -> pa.Table:
     """The rows of the dates ``wanted`` (date, id) of the month file ``path``, each row with
     the id of its date's slice (row groups of other dates skipped by their statistics)."""
     dates = pa.array([d for d, _ in wanted], pa.date32())
@@ -493,10 +516,10 @@ def _slices(path: Path, shape: pa.Schema, wanted: list[tuple[object, int]]) -> p
 
 
 def _dates(f: DataFile) -> int:
-    return len(f.dates) or (0 if f.first is None else (f.last - f.first).days + 1)
+    return len(f.dates) or (0 if f.first is None or f.last is None else (f.last - f.first).days + 1)
 
 
-def _overlaps(table: str, f: _File, start, end) -> bool:
-    if table in WHOLE or start is None or f.first is None:
+def _overlaps(table: str, f: _File, start: dt.date | None, end: dt.date | None) -> bool:
+    if table in WHOLE or start is None or end is None or f.first is None or f.last is None:
         return True
     return f.first <= end and f.last >= start

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import numpy as np
 import pandas as pd
 
-from nkdash.dashboards.engine import Reads, query, rounded
+from nkdash.dashboards.engine import Reads, query, reading, rounded
 from nkdash.dashboards.filters import ProfitBy, checked_choice
 from nkdash.dashboards.labels import NO_STORE, labels_of
 from nkdash.dashboards.sales import sales_trend
@@ -26,12 +26,13 @@ PROFIT_IDS = {
 }
 
 
+@reading(Reads(("agg_sales_daily", "agg_profit_daily", "dim_store", "dim_category", "dim_product")))
 def profit_by(db: Dashboard, f: Filters, by: ProfitBy = "store") -> pd.DataFrame:
     """Per store, category, department or product: units, revenue, cost, margin, margin_pct,
     share of margin; by margin, largest first.
 
     Sums by ids first (agg_sales_daily; agg_profit_daily per product), then the labels."""
-    by = checked_choice("by", by, get_args(ProfitBy))  # type: ignore[assignment]
+    by = cast(ProfitBy, checked_choice("by", by, get_args(ProfitBy)))  # one of ProfitBy's values
     return (_profit_by_product if by == "product" else _profit_by_key)(db, f, by)
 
 
@@ -43,9 +44,6 @@ def _profit_by_key(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
 @query("agg_profit_daily", "dim_category", "dim_product", name="profit_by", rounds=True)
 def _profit_by_product(db: Dashboard, f: Filters, by: ProfitBy) -> pd.DataFrame:
     return _profit_by(db, f, by, "agg_profit_daily" if f.stores else PROFIT_BY_PRODUCT)
-
-
-profit_by.reads = Reads(("agg_sales_daily", "agg_profit_daily", "dim_store", "dim_category", "dim_product"))  # type: ignore[attr-defined]
 
 
 PROFIT_SUMS = ["units", "revenue", "cost", "margin"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -15,13 +15,17 @@ from nkdash.dashboards.sql import PERIOD, SALES_BY_STORE, fill_periods, in_categ
 
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard
-    from nkdash.dashboards.filters import Filters, Grain
+    from nkdash.dashboards.filters import Condition, Filters, Grain
 
 
 SALES_KEYS = {"period": PERIOD, "store_id": "{a}store_id", "channel": "{a}channel"}
 
 
-SALES_READS = {"only_if": {"agg_orders_daily": "no_categories", "fact_sales": "categories"}}
+class _OnlyIf(TypedDict):
+    only_if: dict[str, Condition]
+
+
+SALES_READS: _OnlyIf = {"only_if": {"agg_orders_daily": "no_categories", "fact_sales": "categories"}}
 
 
 def _sales_sql(keys: Sequence[str], f: Filters) -> str:
@@ -168,7 +172,7 @@ def _store_names(db: Dashboard, frame: pd.DataFrame) -> pd.DataFrame:
     known = stores(db)
     names = dict(zip(known["id"], known["name"]))
     frame.insert(
-        frame.columns.get_loc("store_id") + 1,
+        cast(int, frame.columns.get_loc("store_id")) + 1,  # an int: the columns are unique
         "store",
         [names.get(s, f"store {s}") if pd.notna(s) else NO_STORE for s in frame["store_id"]],
     )

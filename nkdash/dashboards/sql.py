@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,8 @@ def _period_index(f: Filters, grain: Grain) -> pd.DatetimeIndex:
     return pd.date_range(first, f.end, freq={"day": "D", "week": "7D", "month": "MS"}[grain])
 
 
-PERIOD_DTYPE = pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype  # what pandas makes of dates
+# what pandas makes of dates; naive datetimes have a numpy dtype (pandas types it as any dtype)
+PERIOD_DTYPE = cast(np.dtype, pd.to_datetime(pd.Series([dt.date(2000, 1, 1)])).dtype)
 
 
 def fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[str]) -> pd.DataFrame:
@@ -91,7 +92,8 @@ def fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[s
     wanted = index.to_numpy(dtype="datetime64[ns]")
     take = np.array([rows.get((int(t), *c), -1) for t in wanted.view("int64").tolist() for c in combos], dtype=np.int64)
     out = frame.reset_index(drop=True).reindex(take).reset_index(drop=True)
-    unit = np.promote_types(PERIOD_DTYPE, pd.to_datetime(frame["period"]).dtype)  # as a merge would
+    periods = cast(np.dtype, pd.to_datetime(frame["period"]).dtype)  # naive: a numpy dtype
+    unit = np.promote_types(PERIOD_DTYPE, periods)  # as a merge would
     out["period"] = np.repeat(wanted, len(combos)).astype(unit)
     for i, k in enumerate(keys):
         out[k] = pd.Series([c[i] for c in combos] * len(wanted), dtype=frame[k].dtype)

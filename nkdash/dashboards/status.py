@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from nkdash import dates as cal
 from nkdash.dashboards.inventory import (
@@ -25,8 +25,9 @@ from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, Problem
 
 if TYPE_CHECKING:
-    from nkdash.dashboards.engine import Dashboard
+    from nkdash.dashboards.engine import Dashboard, Query
     from nkdash.dashboards.filters import Filters
+    from nkdash.etl.datasets.base import DatasetName
 
 
 def has_sales(db: Dashboard, f: Filters) -> bool:
@@ -35,7 +36,7 @@ def has_sales(db: Dashboard, f: Filters) -> bool:
     return _readable(db, f, "sales") and bool(sales_summary(db, f)["lines"].iloc[0] > 0)
 
 
-def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) -> list[Problem]:
+def damaged(db: Dashboard, f: Filters, queries: Sequence[Query[...]]) -> list[Problem]:
     """The files ``queries`` read for ``f`` or the period before it whose parquet footer
     cannot be read (truncated, zeroed, not parquet). Cheap: a listing, and each file version
     opened once per :class:`Dashboard`."""
@@ -43,8 +44,11 @@ def damaged(db: Dashboard, f: Filters, queries: Sequence[Callable[..., Any]]) ->
     for reads in (q.reads for q in queries):
         first, last = f.previous().start - dt.timedelta(days=reads.before), f.end + dt.timedelta(days=reads.after)
         for table in reads.tables:
+            if table in WHOLE:
+                windows[table] = (None, None)
+                continue
             lo, hi = windows.get(table, (first, last))
-            windows[table] = (None, None) if table in WHOLE else (min(lo, first), max(hi, last))
+            windows[table] = (min(lo or first, first), max(hi or last, last))  # lo, hi: dates here
     files = [file for table, (lo, hi) in windows.items() for file in db.listing.data_files(table, lo, hi)]
     return [
         Problem(
@@ -102,7 +106,7 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 
 
 # The queries each dashboard runs (its has_* check looks at every file they read).
-DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
+DASHBOARD_QUERIES: dict[str, tuple[Query[...], ...]] = {
     "sales": (
         sales_summary,
         sales_trend,
@@ -128,7 +132,10 @@ DASHBOARD_QUERIES: dict[str, tuple[Callable[..., Any], ...]] = {
 }
 
 
-FRESHNESS_KINDS = {"ok": "success", "late": "warn", "critical": "danger"}
+CalloutKind = Literal["neutral", "warn", "success", "info", "danger"]  # marimo's mo.callout kinds
+
+
+FRESHNESS_KINDS: dict[str, CalloutKind] = {"ok": "success", "late": "warn", "critical": "danger"}
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,14 @@ class Badge:
     """
 
     status: str
-    kind: str
+    kind: CalloutKind
     text: str
     last_loaded: dt.date | None
     missing_in_period: tuple[dt.date, ...]
 
 
 def freshness_badge(
-    db: Dashboard, datasets: Sequence[str], f: Filters | None = None, today: dt.date | None = None
+    db: Dashboard, datasets: Sequence[DatasetName], f: Filters | None = None, today: dt.date | None = None
 ) -> Badge:
     """The freshness of the ``datasets`` a dashboard reads (the least fresh one speaks).
 
@@ -178,19 +185,19 @@ SLA_TEXT = {"ok": "on target", "late": "late", "critical": "critical: more than 
 _RANK = {"ok": 0, "late": 1, "critical": 2}
 
 
-def _freshness(db: Dashboard, datasets: Sequence[str], today: dt.date) -> list[dict[str, Any]]:
+def _freshness(db: Dashboard, datasets: Sequence[DatasetName], today: dt.date) -> list[dict[str, Any]]:
     meta = db.meta
     if meta is not None:
         return [
             {
-                "title": REGISTRY[r.dataset].title,
+                "title": REGISTRY[name].title,
                 "status": r.status,
                 "last": r.last_loaded,
                 "lag": r.lag_days,
                 "missing": r.missing,
                 "failed": r.failed,
             }
-            for r in meta.freshness(list(datasets), today)
+            for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
         ]
     rows = []
     for name in datasets:

@@ -16,7 +16,7 @@ The syntax helpers and :class:`~nkdash.demo.indexes.Indexes` are re-exported her
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from math import inf
@@ -145,9 +145,9 @@ class Domains:
         return self._leaf(model, node)
 
     def _and(self, model: Model, children: tuple) -> Filter:
-        children = self._merge_many2one_paths(model, children)
-        filters = [self._node(model, child) for child in children]
-        filters += self._date_ranges(model, children)
+        merged = self._merge_many2one_paths(model, children)
+        filters = [self._node(model, child) for child in merged]
+        filters += self._date_ranges(model, merged)
         sources = [f.source for f in filters if f.source is not None]
         return Filter(
             all_of([f.predicate for f in filters]),
@@ -158,9 +158,9 @@ class Domains:
 
     def _or(self, model: Model, children: tuple) -> Filter:
         filters = [self._node(model, child) for child in children]
-        sources = [f.source for f in filters]
+        sources = [f.source for f in filters if f.source is not None]
         source = None
-        if all(s is not None for s in sources):
+        if len(sources) == len(filters):  # every child has a source
             source = Source(
                 sum(s.size for s in sources), lambda: sorted(set(chain.from_iterable(s.fetch() for s in sources)))
             )
@@ -266,13 +266,15 @@ class Domains:
             return Filter(predicate, _source([v for v in set(values) if isinstance(v, int)]))
         return Filter(predicate)
 
-    def _id_in(self, ids: Sequence[int]) -> Filter:
+    def _id_in(self, ids: Iterable[int]) -> Filter:
         wanted = set(ids)
         return Filter(lambda record: record["id"] in wanted, _source(list(wanted)))
 
     # relational --------------------------------------------------------------
     def _relational_leaf(self, model: Model, fname: str, op: str, value: Any) -> Filter:
-        comodel = self.db.models[model.fields[fname].relation]
+        relation = model.fields[fname].relation
+        assert relation is not None  # a relational field names its model
+        comodel = self.db.models[relation]
         if op in ("child_of", "parent_of"):
             return self._related_in(model, fname, self._hierarchy(comodel, op, value))
         if _are_names(value):  # name_search on the comodel
@@ -291,7 +293,7 @@ class Domains:
             return null
         return Filter(any_of([self._related_in(model, fname, ids).predicate, null.predicate]))
 
-    def _related_in(self, model: Model, fname: str, ids: Sequence[int]) -> Filter:
+    def _related_in(self, model: Model, fname: str, ids: Iterable[int]) -> Filter:
         """Records whose ``fname`` points at one of ``ids`` (any of them for x2many)."""
         field = model.fields[fname]
         wanted = set(ids)
@@ -300,8 +302,9 @@ class Domains:
             lists = [buckets[i] for i in wanted if i in buckets]
             return Filter(lambda record: record.get(fname, False) in wanted, _union(lists))
         if field.type == "one2many":
+            assert field.relation is not None and field.inverse is not None  # a one2many names both
             comodel = self.db.models[field.relation]
-            parents = {comodel.records[i].get(field.inverse) for i in wanted if i in comodel.records}
+            parents: set[Any] = {comodel.records[i].get(field.inverse) for i in wanted if i in comodel.records}
             parents.discard(False)
             return self._id_in(list(parents))
         return Filter(lambda record: not wanted.isdisjoint(record.get(fname) or ()))
@@ -314,6 +317,7 @@ class Domains:
                 _union([self.indexes.buckets(model, fname).get(False, [])]),
             )
         if field.type == "one2many":
+            assert field.relation is not None and field.inverse is not None  # a one2many names both
             comodel = self.db.models[field.relation]
             parents = self.indexes.buckets(comodel, field.inverse)
             return Filter(lambda record: record["id"] not in parents)
@@ -323,6 +327,7 @@ class Domains:
         field = model.fields.get(fname)
         if field is None:
             raise ValueError(f"Invalid field {fname!r} on model {model.name!r}")
+        assert field.relation is not None  # "any" is for relational fields
         comodel = self.db.models[field.relation]
         # Odoo searches a many2one's comodel with active_test=False, x2many with the context's
         active_test = False if field.type == "many2one" else None

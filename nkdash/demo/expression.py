@@ -142,13 +142,13 @@ def parse(domain: Sequence | None) -> Any:
     """Domain -> tree of :class:`And` / :class:`Or` / :class:`Not` / :class:`Leaf` (flattened)."""
     tokens = iter(normalize(domain))
 
-    def term():
+    def term() -> Leaf | And | Or | Not:
         token = next(tokens)
         if token == "!":
             return Not(term())
         if token in ("&", "|"):
             kind = And if token == "&" else Or
-            children = []
+            children: list[Leaf | And | Or | Not] = []
             for child in (term(), term()):
                 children.extend(child.children if isinstance(child, kind) else [child])
             return kind(tuple(children))

@@ -43,7 +43,12 @@ class Faults:
         """The fault for the next request, if any."""
         with self._lock:
             roll = self._random.random()
-        for kind, rate in (("error", self.error_rate), ("timeout", self.timeout_rate), ("slow", self.slow_rate)):
+        rates: tuple[tuple[FaultKind, float], ...] = (
+            ("error", self.error_rate),
+            ("timeout", self.timeout_rate),
+            ("slow", self.slow_rate),
+        )
+        for kind, rate in rates:
             if roll < rate:
                 return kind
             roll -= rate

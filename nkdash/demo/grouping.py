@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from nkdash.demo.expression import display_name, is_null
@@ -97,7 +97,8 @@ class Aggregate:
         if spec.type == "datetime":  # aggregated datetimes are read to the second
             values = [read_datetime(v) for v in values]
         if self.func in ("bool_and", "bool_or", "array_agg"):
-            return {"bool_and": all, "bool_or": any, "array_agg": list}[self.func](values)
+            reducers: dict[str, Callable[[list[Any]], Any]] = {"bool_and": all, "bool_or": any, "array_agg": list}
+            return reducers[self.func](values)
         present = values if spec.type == "boolean" else [v for v in values if not is_null(v)]
         if self.func == "count":
             return len(present)
@@ -158,6 +159,7 @@ class GroupBy:
         if self.ftype == "boolean":
             return lambda value: (False, value)
         if self.ftype == "many2one":
+            assert self.relation is not None  # a many2one names its model
             comodel = db.models[self.relation]
             return lambda value: null_last(value, lambda v: (related_name(comodel, v), v))
         return lambda value: null_last(value, lambda v: v)
@@ -167,6 +169,7 @@ class GroupBy:
         if self.ftype != "boolean" and is_null(value):
             return False, [(self.fname, "=", False)], False
         if self.ftype == "many2one":
+            assert self.relation is not None  # a many2one names its model
             return many2one_value(db.models[self.relation], value), [(self.fname, "=", value)], None
         if not self.granularity:
             return value, [(self.fname, "=", value)], None
@@ -191,9 +194,10 @@ def to_utc_string(local: dt.datetime, tz: ZoneInfo | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def truncate(value: dt.date, granularity: str) -> dt.date:
+def truncate(value: dt.date, granularity: str | None) -> dt.date:
     """Start of the period holding ``value`` (a date, or a naive datetime at midnight/the hour)."""
     if granularity == "hour":
+        assert isinstance(value, dt.datetime)  # only datetimes are grouped by hour
         return value.replace(minute=0, second=0, microsecond=0)
     day = value.date() if isinstance(value, dt.datetime) else value
     if granularity == "week":
@@ -207,7 +211,10 @@ def truncate(value: dt.date, granularity: str) -> dt.date:
     return dt.datetime.combine(day, dt.time()) if isinstance(value, dt.datetime) else day
 
 
-def step(start: dt.date, granularity: str) -> dt.date:
+D = TypeVar("D", bound=dt.date)
+
+
+def step(start: D, granularity: str) -> D:
     """Start of the next period."""
     if granularity in FIXED_STEPS:
         return start + FIXED_STEPS[granularity]
@@ -218,6 +225,7 @@ def step(start: dt.date, granularity: str) -> dt.date:
 def label(start: dt.date, granularity: str) -> str:
     month = MONTHS[start.month - 1]
     if granularity == "hour":
+        assert isinstance(start, dt.datetime)  # only datetimes are grouped by hour
         return f"{start.hour:02d}:00 {start.day:02d} {month[:3]}"
     if granularity == "day":
         return f"{start.day:02d} {month[:3]} {start.year}"

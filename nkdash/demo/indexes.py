@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from nkdash.demo.expression import is_null
 from nkdash.demo.store import Model
+
+T = TypeVar("T")
 
 
 class Indexes:
@@ -24,14 +26,14 @@ class Indexes:
         """Forget the indexes of ``model`` (of every model when None)."""
         self._revisions[model] = self._revisions.get(model, 0) + 1
 
-    def _cached(self, key: tuple, model: Model, build: Callable[[], Any]) -> Any:
+    def _cached(self, key: tuple, model: Model, build: Callable[[], T]) -> T:
         revisions = self._revisions.get(None, 0), self._revisions.get(model.name, 0)
         stamp = (len(model.records), model.next_id, *revisions)
         hit = self._cache.get(key)
         if hit is None or hit[0] != stamp:
             hit = (stamp, build())
             self._cache[key] = hit
-        return hit[1]
+        return cast(T, hit[1])  # built by build() under key
 
     def ids(self, model: Model) -> list[int]:
         """All ids, ascending."""
@@ -40,7 +42,7 @@ class Indexes:
     def buckets(self, model: Model, field: str) -> dict[Any, list[int]]:
         """value -> ascending ids having it (``False`` for unset): many2one and inverse lookups."""
 
-        def build():
+        def build() -> dict[Any, list[int]]:
             out: dict[Any, list[int]] = {}
             for rid in self.ids(model):
                 value = model.records[rid].get(field, False)
@@ -52,7 +54,7 @@ class Indexes:
     def ordered(self, model: Model, field: str) -> tuple[list[Any], list[int]]:
         """(values, ids) of the records where ``field`` is set, sorted by value: range lookups."""
 
-        def build():
+        def build() -> tuple[list[Any], list[int]]:
             pairs = sorted(
                 (rec[field], rid) for rid, rec in model.records.items() if not is_null(rec.get(field, False))
             )

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nkdash.demo.domain import AND, Domains, Indexes, dict_predicate, display_name
@@ -126,11 +126,28 @@ class Env:
 
 
 # --------------------------------------------------------------------------- RPC methods
-def rpc(func: Callable | None = None, *, records: bool = False, free: bool = False):
+class RpcMethod(Protocol):
+    """A model method marked by :func:`rpc` (unbound: called with the methods object first)."""
+
+    rpc_records: bool
+    rpc_free: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def rpc(func: F) -> F: ...
+@overload
+def rpc(*, records: bool = False, free: bool = False) -> Callable[[F], F]: ...
+def rpc(func: F | None = None, *, records: bool = False, free: bool = False) -> F | Callable[[F], F]:
     """Mark a public model method. ``records``: takes ids first; ``free``: no access check."""
 
-    def mark(f: Callable) -> Callable:
-        f.rpc_records, f.rpc_free = records, free
+    def mark(f: F) -> F:
+        marked = cast(RpcMethod, f)  # f plus the attributes set next
+        marked.rpc_records, marked.rpc_free = records, free
         return f
 
     return mark(func) if func is not None else mark
@@ -166,12 +183,16 @@ class Methods17:
         self.domains = Domains(self.db, env.registry.indexes, env.context)
 
     # dispatch ----------------------------------------------------------------
-    def public_method(self, name: str) -> Callable:
+    def public_method(self, name: str) -> RpcMethod:
         """The function behind an RPC method name (unbound: call it with this object first)."""
         if name.startswith("_"):
             raise AccessError(f"Private methods (such as '{self.model.name}.{name}') cannot be called remotely.")
-        func = getattr(type(self), name, None)
-        if not hasattr(func, "rpc_records") or (name == "context_get" and self.model.name != "res.users"):
+        func: RpcMethod | None = getattr(type(self), name, None)
+        if (
+            func is None
+            or not hasattr(func, "rpc_records")
+            or (name == "context_get" and self.model.name != "res.users")
+        ):
             raise AttributeError(f"The method '{self.model.name}.{name}' does not exist")
         return func
 
@@ -247,6 +268,7 @@ class Methods17:
         if spec.type == "boolean":
             return lambda record: (False, bool(record.get(fname)))
         if spec.type == "many2one":
+            assert spec.relation is not None  # a many2one names its model
             comodel = self.db.models[spec.relation]
             return lambda record: null_last(record.get(fname, False), lambda v: related_name(comodel, v))
         return lambda record: null_last(record.get(fname, False), lambda v: v)
@@ -273,12 +295,14 @@ class Methods17:
         if name == "display_name":
             return lambda record: display_name(self.model, record)
         if spec.type == "many2one":
+            assert spec.relation is not None  # a many2one names its model
             comodel = self.db.models[spec.relation]
             if load != "_classic_read":
                 return lambda record: record.get(name) or False
             names: dict[int, list] = {}  # one lookup per related record and call
             return lambda record: many2one_value(comodel, record.get(name, False), names)
         if spec.type == "one2many":
+            assert spec.relation is not None and spec.inverse is not None  # a one2many names both
             children = self.env.registry.indexes.buckets(self.db.models[spec.relation], spec.inverse)
             return lambda record: list(children.get(record["id"], ()))
         if spec.type == "many2many":

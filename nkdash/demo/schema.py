@@ -11,6 +11,8 @@ clients need are declared. Version differences (see ARCHITECTURE.md, *Odoo versi
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from nkdash.demo.store import Database, Field, m2o, o2m
 
 
@@ -18,8 +20,12 @@ def sel(*values: str) -> tuple[tuple[str, str], ...]:
     return tuple((v, v.replace("_", " ").title()) for v in values)
 
 
+class _Aggregated(TypedDict):
+    aggregator: str
+
+
 F = Field
-MONEY = {"aggregator": "sum"}
+MONEY: _Aggregated = {"aggregator": "sum"}
 
 
 def define_models(db: Database) -> None:

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from nkdash.demo.exceptions import AccessDenied, UserError
@@ -143,10 +143,10 @@ class OdooApp:
         return Response(200, body.encode(), "text/xml; charset=utf-8")
 
     # services (common, object, db) -------------------------------------------
-    def web_jsonrpc(self, params: dict, request: Request) -> Any:
+    def web_jsonrpc(self, params: Any, request: Request) -> Any:  # params: the JSON as sent
         return self.dispatch_rpc(params.get("service"), params.get("method"), params.get("args", []))
 
-    def dispatch_rpc(self, service: str, method: str, params: Any) -> Any:
+    def dispatch_rpc(self, service: str | None, method: str | None, params: Any) -> Any:  # as the client sent them
         if service == "object" and method not in ("execute", "execute_kw"):
             raise NameError(f"Method not available {method}")
         if service not in ("common", "object", "db"):
@@ -198,14 +198,16 @@ class OdooApp:
             self.model_calls[key] += 1
 
     # web sessions ------------------------------------------------------------
-    def web_authenticate(self, params: dict, request: Request) -> WithHeaders:
+    def web_authenticate(self, params: Any, request: Request) -> WithHeaders:  # params: the JSON as sent
         uid = self.registry.authenticate(params.get("db"), params.get("login"), params.get("password"))
         if not uid:
             raise AccessDenied()
         sid = secrets.token_hex(20)
         with self._lock:
             self._sessions[sid] = uid
-        info = self.session_info(self.registry.find_user(uid))
+        user = self.registry.find_user(uid)
+        assert user is not None  # it just logged in
+        info = self.session_info(user)
         return WithHeaders(info, [("Set-Cookie", f"session_id={sid}; HttpOnly; Path=/")])
 
     def web_session_info(self, params: dict, request: Request) -> dict:
@@ -213,16 +215,16 @@ class OdooApp:
 
     def web_destroy(self, params: dict, request: Request) -> None:
         with self._lock:
-            self._sessions.pop(self._session_id(request), None)
+            self._sessions.pop(self._session_id(request) or "", None)  # no cookie: no session
 
-    def web_call_kw(self, params: dict, request: Request) -> Any:
+    def web_call_kw(self, params: Any, request: Request) -> Any:  # params: the JSON as sent
         user = self.session_user(request)
         return self.call_kw(
             user, params.get("model"), params.get("method"), params.get("args", []), params.get("kwargs") or {}
         )
 
     def session_user(self, request: Request) -> User:
-        uid = self._sessions.get(self._session_id(request))
+        uid = self._sessions.get(self._session_id(request) or "")  # no cookie: no session
         user = self.registry.find_user(uid) if uid else None
         if user is None:
             raise SessionExpired()
@@ -333,9 +335,9 @@ class DemoServer:
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
-        self._httpd.demo = self  # type: ignore[attr-defined]
+        self._httpd.demo = self
 
     # public ------------------------------------------------------------------
     @property
@@ -356,7 +358,7 @@ class DemoServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._httpd.server_address[0]}:{self.port}"
+        return f"http://{self._httpd.server_address[0]!s}:{self.port}"
 
     def start(self) -> DemoServer:
         """Serve in a background thread (a no-op when already serving)."""
@@ -436,6 +438,10 @@ def endpoint(path: str) -> str:
     return path
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    demo: DemoServer  # what its handlers serve
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body leave in two writes: no delayed-ACK stall
@@ -444,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def demo(self) -> DemoServer:
-        return self.server.demo  # type: ignore[attr-defined]
+        return cast(_HTTPServer, self.server).demo  # the server that made this handler
 
     def setup(self) -> None:
         super().setup()

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import traceback
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from nkdash.demo.exceptions import AccessDenied, AccessError, MissingError, UserError, odoo_name
 
@@ -93,7 +94,7 @@ class WithHeaders(NamedTuple):
 class SessionExpired(Exception):
     odoo_name = "odoo.http.SessionExpiredException"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("Session expired")
 
 
@@ -149,12 +150,16 @@ def xmlrpc_fault(exc: BaseException) -> xmlrpc.client.Fault:
     return xmlrpc.client.Fault(1, traceback_text(exc))
 
 
+# typeshed types a Fault's code as an int; Odoo's legacy handler sends a string
+_string_fault = cast(Callable[[str, str], xmlrpc.client.Fault], xmlrpc.client.Fault)
+
+
 def xmlrpc_legacy_fault(exc: BaseException) -> xmlrpc.client.Fault:
     """Odoo's ``xmlrpc_handle_exception_string``: the fault code is a string."""
     message = exception_message(exc)
     if isinstance(exc, AccessDenied):
-        return xmlrpc.client.Fault("AccessDenied", message)
+        return _string_fault("AccessDenied", message)
     for cls in (MissingError, AccessError, UserError):  # most specific first
         if isinstance(exc, cls):
-            return xmlrpc.client.Fault(f"warning -- {cls.__name__}\n\n{message}", "")
-    return xmlrpc.client.Fault(message, traceback_text(exc))
+            return _string_fault(f"warning -- {cls.__name__}\n\n{message}", "")
+    return _string_fault(message, traceback_text(exc))

@@ -36,10 +36,11 @@ def start_watermarks(ctx: Context, spec: Dataset) -> None:
     ran. Odoo's clock is used, never ours."""
     for source in tracked(spec):
         key = watermark_key(spec, source)
-        ctx.cached(
-            ("watermark", key),
-            lambda key=key, source=source: ctx.meta.get_watermark(key) or start_watermark(ctx, key, source),
-        )
+
+        def start(key: str = key, source: Source = source) -> dt.datetime:  # a def: mypy cannot type the lambda
+            return ctx.meta.get_watermark(key) or start_watermark(ctx, key, source)
+
+        ctx.cached(("watermark", key), start)
 
 
 def start_watermark(ctx: Context, key: str, source: Source) -> dt.datetime:
@@ -67,7 +68,7 @@ def changed_dates(ctx: Context, spec: Dataset, source: Source, since: dt.datetim
             [header.date_field or ""],
             context=ALL_RECORDS,
         )
-        values = [p[header.date_field] for p in parents]
+        values = [p[header.date_field or ""] for p in parents]  # set: header was picked for it
     return {_as_date(v, ctx.tz) for v in values if v is not None}, newest
 
 

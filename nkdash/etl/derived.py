@@ -167,7 +167,7 @@ def _as_recorded(lake: Lake, record: dict | None, dataset: str, day: dt.date) ->
     if not record or not record["checksum"]:
         return False
     try:
-        return combined_checksum(_infos(lake, dataset, day)) == record["checksum"]
+        return bool(combined_checksum(_infos(lake, dataset, day)) == record["checksum"])
     except LakeError:
         return False
 
@@ -255,7 +255,7 @@ def _rebuild(
 
 def _same(lake: Lake, table: str, day: dt.date, expected: pa.Table) -> bool:
     try:
-        return lake.read_partition(table, day).equals(expected)
+        return bool(lake.read_partition(table, day).equals(expected))
     except LakeError:
         return False
 

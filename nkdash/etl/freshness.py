@@ -52,7 +52,7 @@ def freshness_report(
     meta = read_only_meta(settings, lake)
     today = today or cal.today(business_tz(settings, client))
     dims = meta.partition("dimensions", None)
-    return FreshnessReport(today, meta.freshness(DATED, today), dims and dims["loaded_at"])
+    return FreshnessReport(today, meta.freshness(DATED, today), dims["loaded_at"] if dims else None)
 
 
 def read_only_meta(settings: Settings | None, lake: Lake | None) -> MetaStore:

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -146,7 +146,7 @@ def refresh(
     return report
 
 
-def profit(dates: Iterable[dt.date], **kwargs) -> RunReport:
+def profit(dates: Iterable[dt.date], **kwargs: Any) -> RunReport:
     """The profit ETL: load missing POS and invoice inputs, then cost and aggregates."""
     return refresh("profit", dates, **kwargs)
 
@@ -217,7 +217,8 @@ def _recorded_if_unstarted(
         if not getattr(exc, "run_recorded", False):
             exc.run_recorded = True
             meta = MetaStore.for_lake(lake or Lake((settings or get_settings()).lake))
-            for day in dates or [None]:
+            days: Sequence[dt.date | None] = dates or [None]
+            for day in days:
                 run_id = meta.start_run(dataset, day, trigger, task_id=task_id)
                 meta.finish_run(run_id, status="failed", error=_describe(exc))
         raise
@@ -244,8 +245,8 @@ class _Run:
                 if not input_ready(self.ctx.meta, self.ctx.lake, name, day):
                     self.unit(get(name), day)
         targets: list[dt.date | None] = list(dates) if spec.partitioned else [None]
-        for day in tqdm(targets, desc=spec.title, unit="day", disable=None if progress else True, leave=False):
-            self.unit(spec, day)
+        for target in tqdm(targets, desc=spec.title, unit="day", disable=None if progress else True, leave=False):
+            self.unit(spec, target)
 
     def unit(self, spec: Dataset, day: dt.date | None) -> UnitResult:
         ctx, started = self.ctx, time.perf_counter()
@@ -266,6 +267,7 @@ class _Run:
         ctx.watermarks.clear()
         start_watermarks(ctx, spec)
         for name in spec.inputs:
+            assert day is not None  # only dated datasets have inputs
             if not input_ready(ctx.meta, ctx.lake, name, day):
                 raise NKDashError(f"input {name} for {day} is not loaded")
         tables, totals = spec.load(ctx, day)
@@ -293,7 +295,7 @@ class _Run:
         )
         for key, stamp in ctx.watermarks.items():
             ctx.meta.set_watermark(key, stamp)
-        if followers and (previous is None or previous["checksum"] != checksum):
+        if followers and day is not None and (previous is None or previous["checksum"] != checksum):
             mark_stale_if_loaded(ctx, followers, day, reason=f"{spec.name} {day} reloaded")
         return UnitResult(spec.name, day, "success", rows, time.perf_counter() - started, checksum)
 

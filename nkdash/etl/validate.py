@@ -192,26 +192,26 @@ def _quote(values: Iterable[object]) -> str:
     return ", ".join(map(str, values[:SHOWN])) + more
 
 
-def not_null(check: NotNull, table: pa.Table, *_) -> Outcome:
+def not_null(check: NotNull, table: pa.Table, *_: object) -> Outcome:
     nulls = table.column(check.column).null_count
     return nulls == 0, f"{nulls} null(s)" if nulls else ""
 
 
-def unique(check: Unique, table: pa.Table, *_) -> Outcome:
+def unique(check: Unique, table: pa.Table, *_: object) -> Outcome:
     counts = table.group_by(list(check.columns), use_threads=False).aggregate([([], "count_all")])
     dupes = counts.filter(pc.greater(counts.column("count_all"), 1))
     keys = zip(*(dupes.column(c).to_pylist() for c in check.columns))
     return dupes.num_rows == 0, f"{dupes.num_rows} duplicated key(s): {_quote(keys)}" if dupes.num_rows else ""
 
 
-def accepted_values(check: AcceptedValues, table: pa.Table, *_) -> Outcome:
+def accepted_values(check: AcceptedValues, table: pa.Table, *_: object) -> Outcome:
     column = table.column(check.column)
     bad = pc.unique(column.filter(pc.invert(pc.is_in(column, pa.array(check.values))))).to_pylist()
     bad = [v for v in bad if v is not None]
     return not bad, f"unexpected value(s): {_quote(bad)}" if bad else ""
 
 
-def relationship(check: Relationship, table: pa.Table, day: dt.date, ctx: Context, _) -> Outcome:
+def relationship(check: Relationship, table: pa.Table, day: dt.date, ctx: Context, _: object) -> Outcome:
     try:
         keys = ctx.dim(check.table).column(check.field)
     except LakeError as exc:
@@ -221,13 +221,13 @@ def relationship(check: Relationship, table: pa.Table, day: dt.date, ctx: Contex
     return not orphans, f"{len(orphans)} key(s) missing from {check.table}: {_quote(orphans)}" if orphans else ""
 
 
-def difference(check: Difference, table: pa.Table, *_) -> Outcome:
+def difference(check: Difference, table: pa.Table, *_: object) -> Outcome:
     expected = pc.subtract(table.column(check.left), table.column(check.right))
     wrong = pc.sum(pc.invert(pc.equal(table.column(check.column), expected))).as_py() or 0
     return wrong == 0, f"{wrong} row(s) differ" if wrong else ""
 
 
-def partition_date(check: PartitionDate, table: pa.Table, day: dt.date, *_) -> Outcome:
+def partition_date(check: PartitionDate, table: pa.Table, day: dt.date, *_: object) -> Outcome:
     column = table.column(check.column)
     wrong = column.null_count + (pc.sum(pc.not_equal(column, pa.scalar(day, pa.date32()))).as_py() or 0)
     return wrong == 0, f"{wrong} row(s) not dated {day}" if wrong else ""

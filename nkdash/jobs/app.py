@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from huey import Huey
 from huey.consumer import Consumer, Scheduler
+from huey.storage import BaseStorage
 
 from nkdash.settings import Settings, get_settings
 
@@ -29,7 +30,9 @@ class Queue(Huey):
     """
 
     def __init__(self, settings: Settings | None = None, name: str = NAME):
-        self._settings, self._storage, self._history = settings, None, None
+        self._settings: Settings | None = settings
+        self._storage: BaseStorage | None = None
+        self._history: TaskLog | None = None
         super().__init__(name, results=False, utc=True)
         self.signal()(self._record)
 
@@ -49,13 +52,13 @@ class Queue(Huey):
         return None  # opened on first use, from the settings
 
     @property
-    def storage(self):  # type: ignore[override]
+    def storage(self) -> BaseStorage:
         if self._storage is None:
             self._storage = make_storage(self.name, self.settings)
         return self._storage
 
     @storage.setter
-    def storage(self, value) -> None:
+    def storage(self, value: BaseStorage) -> None:
         self._storage = value
 
     @property
@@ -64,13 +67,14 @@ class Queue(Huey):
             self._history = TaskLog(self.settings)
         return self._history
 
-    def read_periodic(self, timestamp):
+    def read_periodic(self, timestamp: dt.datetime | None) -> list[Task]:
         """Periodic tasks due now, if this consumer is the first to claim the minute."""
         minute = now().replace(second=0, microsecond=0)
         if not claim(self, f"minute:{minute:%Y-%m-%dT%H:%M}"):
             return []
         self.delete(claim_key(self, f"minute:{minute - dt.timedelta(minutes=10):%Y-%m-%dT%H:%M}"))
-        return super().read_periodic(timestamp)
+        due: list[Task] = super().read_periodic(timestamp)
+        return due
 
     def create_consumer(self, **options: Any) -> Consumer:
         """A consumer that first recovers from dead consumers (also for ``huey_consumer``)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from huey import Huey
-from huey.storage import PriorityRedisStorage, SqliteStorage
+from huey.storage import BaseStorage, PriorityRedisStorage, SqliteStorage
 
 from nkdash.errors import NKDashError
 from nkdash.settings import Settings, get_settings
@@ -65,7 +65,7 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.state_dir / "huey.sqlite"
 
 
-def make_storage(name: str, settings: Settings):
+def make_storage(name: str, settings: Settings) -> BaseStorage:
     """The huey storage the settings ask for."""
     if settings.queue == "redis":
         return PriorityRedisStorage(name, url=settings.redis_url.get())
@@ -97,7 +97,7 @@ def backend_errors(settings: Settings | None = None) -> Iterator[None]:
         yield
     except NKDashError:
         raise
-    except (sqlite3.Error, OSError, *_redis_errors()) as exc:
+    except (sqlite3.Error, OSError) + _redis_errors() as exc:  # noqa: RUF005 (mypy rejects a starred except tuple)
         settings = settings or get_settings()
         raise QueueError(f"queue {backend(settings)}: {exc}", settings.queue) from exc
 
@@ -115,7 +115,8 @@ def submit(huey: Queue, task: Task, attempts: int = 3) -> str:
     for attempt in range(1, attempts + 1):
         try:
             huey.enqueue(task)
-            return task.id
+            task_id: str = task.id
+            return task_id
         except Exception as exc:  # sqlite3.OperationalError, redis.ConnectionError...
             busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
             if busy and attempt < attempts:
@@ -136,4 +137,4 @@ def claim_key(huey: Huey, what: str) -> str:
 
 def claim(huey: Huey, what: str) -> bool:
     """True for the first caller only, across processes and machines."""
-    return huey.put_if_empty(claim_key(huey, what), now().isoformat())
+    return bool(huey.put_if_empty(claim_key(huey, what), now().isoformat()))

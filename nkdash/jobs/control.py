@@ -23,7 +23,7 @@ from nkdash.jobs.schedule import last_tick
 def depth(settings: Settings | None = None) -> int:
     """Tasks waiting in the queue (not counting scheduled ones)."""
     with backend_errors(settings):
-        return huey_for(settings).storage.queue_size()
+        return int(huey_for(settings).storage.queue_size())
 
 
 def flush_locks(settings: Settings | None = None, *, everything: bool = False) -> list[str]:

@@ -82,12 +82,14 @@ def request_status(request_id: str, settings: Settings | None = None) -> list[Da
 
 def _detail(row: dict) -> str:
     params = row.get("params") or {}
-    if row.get("error"):
-        return row["error"]
+    error: str | None = row.get("error")
+    if error:
+        return error
     duplicates = (params.get("outcome") or {}).get("duplicates")
     if duplicates:
         return "duplicate of " + ", ".join(sorted(set(duplicates.values())))
-    return params.get("summary", "")
+    summary: str = params.get("summary", "")
+    return summary
 
 
 def refresh_sync(dataset: str, day: str | dt.date, settings: Settings | None = None) -> Outcome:

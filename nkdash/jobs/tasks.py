@@ -7,33 +7,40 @@ safely when a consumer starts). Each task is a call into :mod:`nkdash.jobs.work`
 schedule is :data:`nkdash.jobs.schedule.SCHEDULE` (daily loads) and ``MAINTENANCE`` (lake jobs).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from huey import crontab
 
 from nkdash import storage
 from nkdash.jobs import app, schedule, work
 
+if TYPE_CHECKING:
+    from huey.api import Task
+
 huey = app.build_huey()  # storage from the settings, opened on first use
 
 
 @huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
-def tick():
+def tick() -> None:
     """Every minute (UTC), ahead of queued work: enqueue the jobs whose local time has come."""
     schedule.tick(daily, jobs={storage.COMPACT_JOB: compact})
 
 
 @huey.task(context=True, retries=2, retry_delay=600)
-def daily(dataset, day, task=None, **state):
+def daily(dataset: str, day: str, task: Task | None = None, **state: Any) -> None:
     """Load every missing, failed or stale date of ``dataset`` up to the day before ``day``."""
     work.run_daily(dataset, day, task)
 
 
 @huey.task(context=True, name=storage.COMPACT_JOB)
-def compact(day, task=None, **state):
+def compact(day: str, task: Task | None = None, **state: Any) -> None:
     """Nightly: merge the daily partitions of months that ended NKDASH_COMPACT_AFTER_DAYS before ``day``."""
     work.run_compaction(day, task)
 
 
 @huey.task(context=True)
-def refresh_partition(dataset, day, task=None, **request):
+def refresh_partition(dataset: str, day: str, task: Task | None = None, **request: Any) -> None:
     """One date of an async refresh (``nkdash refresh-async``)."""
     work.run_partition(dataset, day, task)

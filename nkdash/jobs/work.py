@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from nkdash.etl import RunReport
     from nkdash.meta import MetaStore
+    from nkdash.meta.store import Trigger
     from nkdash.storage import CompactionReport
 from nkdash.jobs.backend import TaskFailed, huey_for, log
 from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
@@ -70,7 +71,7 @@ def load(
     dates: Sequence[dt.date],
     *,
     task_id: str,
-    trigger: str,
+    trigger: Trigger,
     settings: Settings | None = None,
     wait_for_inputs: bool = False,
 ) -> Outcome:
@@ -111,7 +112,7 @@ def load(
     return outcome
 
 
-def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: str, task_id: str, other: str) -> None:
+def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: Trigger, task_id: str, other: str) -> None:
     run_id = meta.start_run(dataset, day if get(dataset).partitioned else None, trigger, task_id=task_id)
     meta.finish_run(run_id, status="skipped", error=f"duplicate: already being loaded by task {other}")
 
@@ -159,7 +160,7 @@ def run_partition(dataset: str, day: str, task: Task, settings: Settings | None 
 
 
 def _run(
-    dataset: str, dates: list[dt.date], task: Task, trigger: str, settings: Settings, wait: bool = True
+    dataset: str, dates: list[dt.date], task: Task, trigger: Trigger, settings: Settings, wait: bool = True
 ) -> Outcome:
     attempt = int(task.kwargs.get("attempt", 0))
     wait = wait and bool(get(dataset).inputs) and attempt < INPUT_ATTEMPTS

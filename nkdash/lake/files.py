@@ -9,7 +9,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from nkdash.errors import LakeError
 from nkdash.lake.layout import LIST_ATTEMPTS, is_data_name
@@ -83,7 +83,7 @@ def list_once(directory: Path) -> list[Listed] | None:
         finally:
             os.close(fd)
         if same_dir(directory, listed) and None not in found:
-            return sorted(found)
+            return sorted(cast(list[Listed], found))  # no None in it
     raise kept_changing(directory)
 
 

@@ -263,13 +263,14 @@ def check_table_data(data: object) -> pa.Table:
 
 
 def check_fact_columns(data: object, date: dt.date) -> None:
-    names = check_table_data(data).column_names
+    table = check_table_data(data)
+    names = table.column_names
     clash = [c for c in PARTITION_COLUMNS if c in names]
     if clash:
         raise LakeError(f"columns {clash} are supplied by the hive path; drop them from the data")
-    if DATE_COLUMN not in names or data.schema.field(DATE_COLUMN).type != pa.date32():
+    if DATE_COLUMN not in names or table.schema.field(DATE_COLUMN).type != pa.date32():
         raise LakeError(f"facts need a '{DATE_COLUMN}' column of type date32 (the business date)")
-    column = data.column(DATE_COLUMN)
+    column = table.column(DATE_COLUMN)
     if column.null_count or (len(column) and column.unique().to_pylist() != [date]):
         raise LakeError(f"every '{DATE_COLUMN}' value must be {date} (the partition's date)", date)
 

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from nkdash.errors import LakeError
 from nkdash.lake.layout import COMPACT_DIR, LIST_ATTEMPTS, WHOLE, DataFile, is_data_name, month_span
@@ -68,7 +69,7 @@ class Listing:
                 if last < lo or first > hi:
                     continue
                 out += self._month(table, f"{base}/{year_name}/{month_name}", first, last, lo, hi)
-        out.sort(key=lambda f: f.first)  # stable: a day's files stay in name order
+        out.sort(key=lambda f: cast(dt.date, f.first))  # stable: a day's files stay in name order; facts: dated
         return tuple(out)
 
     def _month(
@@ -101,7 +102,7 @@ class Listing:
         month_files = (
             month_file(table, f.path, f.bytes, first.year, first.month) for f in self._files(directory, table, None)
         )
-        return [f for f in month_files if f.first <= hi and f.last >= lo]
+        return [f for f in month_files if f.first is not None and f.last is not None and f.first <= hi and f.last >= lo]
 
     def _names(self, directory: str) -> tuple[str, ...]:
         """Names of the sub-directories (and the odd entries) of ``directory``."""
@@ -163,6 +164,7 @@ def _read_dir(directory: str, version: tuple[int, int], table: str | None, date:
             entries = sorted(it, key=lambda e: e.name)
         if not files:
             return tuple(e.name for e in entries)
+        assert table is not None  # files are listed for a table
         found = []
         for e in entries:
             name = e.name
@@ -172,7 +174,7 @@ def _read_dir(directory: str, version: tuple[int, int], table: str | None, date:
                     DataFile(
                         table,
                         Path(directory) / name,
-                        size,  # type: ignore[arg-type]
+                        size,
                         () if date is None else (date,),
                         date,
                         date,

@@ -122,7 +122,8 @@ class _PinnedFiles(pafs.FileSystemHandler):
         return infos
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return _LOCAL_FS.get_file_info(selector)
+        infos: list[pafs.FileInfo] = _LOCAL_FS.get_file_info(selector)
+        return infos
 
     def open_input_file(self, path: str) -> pa.NativeFile:
         with _PINS._lock:

@@ -143,7 +143,7 @@ class LakeReader:
                     continue
                 for listed in entry.files:
                     files.append(self._data_file_of(name, entry, listed.path, listed.size))
-        return [f for f in files if f.first is None or (f.first <= hi and f.last >= lo)]
+        return [f for f in files if f.first is None or f.last is None or (f.first <= hi and f.last >= lo)]
 
     def _data_file_of(self, table: str, entry: Entry, path: Path, size: int) -> DataFile:
         if entry.month is None:
@@ -237,6 +237,7 @@ class LakeReader:
         check_partitioned(table)
         months: dict[tuple[int, int], dict] = {}
         for f in self.data_files(table):
+            assert f.first is not None  # a partitioned table's files are dated
             key = (f.first.year, f.first.month)
             m = months.setdefault(key, {"daily": 0, "compacted": False, "bytes": 0, "dates": set()})
             m["compacted"] |= f.compacted

@@ -69,6 +69,7 @@ class LakeScanner(LakeWriter):
                     continue
                 problem = _check_file(f.path, reference, deep) or (_check_month(f.path, deep) if f.compacted else None)
                 if problem and f.compacted:
+                    assert f.first is not None and f.last is not None  # a month file spans its month
                     dates = f.dates or tuple(each_day(f.first, f.last))
                     problems.append(Problem(table, None, f.path, *problem, dates=dates))
                 elif problem:

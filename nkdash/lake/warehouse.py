@@ -147,7 +147,8 @@ def _thread_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     connections = _PER_THREAD.connections
     if lake.root not in connections:
         connections[lake.root] = open_warehouse(lake, read_only=True)
-    return connections[lake.root]
+    con: duckdb.DuckDBPyConnection = connections[lake.root]
+    return con
 
 
 def _as_lake(lake: Lake | Path | str | None) -> Lake:

@@ -188,6 +188,7 @@ class LakeWriter(LakeReader):
             if not any(not f.compacted for f in before):
                 return None
             path = self._rewrite_month(table, year, month, merge_days=True)
+            assert path is not None  # a daily partition was merged into it
             index = month_index(path)
             return Compaction(
                 table,
@@ -200,7 +201,7 @@ class LakeWriter(LakeReader):
                 path.stat().st_size,
             )
 
-    def import_dates(self, source: Lake, table: str, dates: Iterable[dt.date]) -> list[Path]:
+    def import_dates(self, source: LakeWriter, table: str, dates: Iterable[dt.date]) -> list[Path]:
         """Copy ``dates`` of ``table`` from the lake ``source`` into this one as compacted months
         (replacing those dates here, keeping the others); returns the month files written.
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from nkdash.errors import InputError, LakeError
 
@@ -143,7 +143,7 @@ class MetaStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (dataset, day_text(date), trigger, task_id, now_text(), os.getpid(), HOST, _own_start()),
             )
-            return cur.lastrowid
+            return cast(int, cur.lastrowid)  # set by the INSERT
 
     def mark_interrupted(self) -> list[dict]:
         """Close as failed every run left ``running`` by a process that is gone (killed mid-run:
@@ -331,7 +331,7 @@ class MetaStore:
                 "INSERT INTO validations (dataset, date, ok, checks, created_at) VALUES (?, ?, ?, ?, ?)",
                 (dataset, day_text(date), bool(ok), as_json(checks), now_text()),
             )
-            return cur.lastrowid
+            return cast(int, cur.lastrowid)  # set by the INSERT
 
     def validations(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+from typing import TYPE_CHECKING
 
 from nkdash import dates as cal
 from nkdash.errors import ConfigError
@@ -13,6 +14,10 @@ from nkdash.odoo.normalize import format_datetime, normalize, parse_date, parse_
 from nkdash.odoo.protocols import PROTOCOL_CLASSES, Json2Client, JsonRpcClient, XmlRpcClient
 from nkdash.odoo.versions import VersionProfile
 from nkdash.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from nkdash.demo import DemoServer
+    from nkdash.demo.generate import DemoConfig
 
 __all__ = [
     "PROTOCOL_CLASSES",
@@ -33,10 +38,10 @@ __all__ = [
 ]
 
 _demo_lock = threading.Lock()
-_demo_servers: dict[tuple, object] = {}
+_demo_servers: dict[DemoConfig, DemoServer] = {}
 
 
-def demo_config(settings: Settings):
+def demo_config(settings: Settings) -> DemoConfig:
     """The demo Odoo configuration the settings describe.
 
     The embedded demo accepts the configured password as the JSON-2 API key too, so
@@ -47,20 +52,18 @@ def demo_config(settings: Settings):
     from nkdash.demo.generate import DemoConfig
 
     end = dt.date.fromisoformat(settings.demo_end) if settings.demo_end else None
-    kwargs = {
-        "version": settings.demo_version,
-        "seed": settings.demo_seed,
-        "scale": settings.demo_scale,
-        "days": settings.demo_days,
-        "end": end,
-        "db_name": settings.odoo_db,
-        "login": settings.odoo_user,
-        "password": settings.odoo_password.get(),
-        "api_key": settings.odoo_password.get(),
-    }
-    if settings.tz:
-        kwargs["tz"] = settings.tz
-    return DemoConfig(**kwargs)
+    return DemoConfig(
+        version=settings.demo_version,
+        seed=settings.demo_seed,
+        scale=settings.demo_scale,
+        days=settings.demo_days,
+        end=end,
+        tz=settings.tz or DemoConfig.tz,  # the demo's own default without NKDASH_TZ
+        db_name=settings.odoo_db,
+        login=settings.odoo_user,
+        password=settings.odoo_password.get(),
+        api_key=settings.odoo_password.get(),
+    )
 
 
 def embedded_demo_url(settings: Settings) -> str:
@@ -72,11 +75,11 @@ def embedded_demo_url(settings: Settings) -> str:
         server = _demo_servers.get(config)
         if server is None:
             server = _demo_servers[config] = start_demo(config)
-    return server.url  # type: ignore[attr-defined]
+    return server.url
 
 
 @functools.lru_cache(maxsize=8)
-def _user_tz(settings: Settings) -> str:
+def _user_tz(settings: Settings) -> str | None:
     return connect(settings).user_tz()
 
 

@@ -76,7 +76,7 @@ def error_from_odoo(name: str, message: str, *, model: str | None = None, method
 def error_from_fault(fault: xmlrpc.client.Fault, *, model: str | None = None, method: str | None = None) -> OdooError:
     """XML-RPC faultCode 1/2/3/4 = server error / UserError / AccessDenied / AccessError."""
     text = str(fault.faultString)
-    code = fault.faultCode
+    code: object = fault.faultCode  # typeshed says int; old servers send a string
     name = {2: "odoo.exceptions.UserError", 3: "odoo.exceptions.AccessDenied", 4: "odoo.exceptions.AccessError"}.get(
         code if isinstance(code, int) else -1, ""
     )

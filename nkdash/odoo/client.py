@@ -20,9 +20,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import requests
@@ -41,6 +41,9 @@ from nkdash.odoo.versions import VersionProfile, build_profile
 from nkdash.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
 
 
 Domain = list[Any]
@@ -147,7 +150,7 @@ class OdooClient:
         if resp.status_code >= 400:
             raise OdooRequestError(f"Odoo answered HTTP {resp.status_code}")
 
-    def _with_retries(self, fn, *args: Any) -> Any:
+    def _with_retries(self, fn: Callable[..., T], *args: Any) -> T:
         attempt = 0
         while True:
             try:
@@ -222,13 +225,15 @@ class OdooClient:
             return self._profile
 
     def context_get(self) -> dict[str, Any]:
-        return self.execute("res.users", "context_get")
+        context: dict[str, Any] = self.execute("res.users", "context_get")
+        return context
 
     def user_tz(self) -> str | None:
         return self.context_get().get("tz") or None
 
     def search_count(self, model: str, domain: Domain, context: dict | None = None) -> int:
-        return self.execute(model, "search_count", domain, context={**DEFAULT_CONTEXT, **(context or {})})
+        count: int = self.execute(model, "search_count", domain, context={**DEFAULT_CONTEXT, **(context or {})})
+        return count
 
     def search_read(
         self,
@@ -333,7 +338,7 @@ class OdooClient:
         ctx = {**DEFAULT_CONTEXT, **(context or {})}
 
         def fetch(cursor: int) -> list[dict[str, Any]]:
-            return self.execute(
+            records: list[dict[str, Any]] = self.execute(
                 model,
                 "search_read",
                 [("id", ">", cursor), *domain],
@@ -343,6 +348,7 @@ class OdooClient:
                 order="id asc",
                 limit=size,
             )
+            return records
 
         pool: concurrent.futures.ThreadPoolExecutor | None = None  # started once a second page is due
         try:
@@ -389,7 +395,9 @@ class OdooClient:
         return [_group_row(r, sums, groupby, lambda f: f) for r in rows]
 
 
-def _group_row(row: dict[str, Any], sums: Sequence[str], groupby: Sequence[str], key) -> dict[str, Any]:
+def _group_row(
+    row: dict[str, Any], sums: Sequence[str], groupby: Sequence[str], key: Callable[[str], str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for g in groupby:
         value = row.get(g)

@@ -42,9 +42,10 @@ class JsonRpcClient(OdooClient):
         return body.get("result")
 
     def _authenticate(self) -> int:
-        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
+        uid: int = self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])  # False: refused
+        return uid
 
-    def _execute(self, model, method, args, kwargs):
+    def _execute(self, model: str, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         return self._rpc(
             "object",
             "execute_kw",
@@ -72,9 +73,10 @@ class XmlRpcClient(OdooClient):
         return result
 
     def _authenticate(self) -> int:
-        return self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])
+        uid: int = self._rpc("common", "authenticate", [self.db, self.login, self._password, {}])  # False: refused
+        return uid
 
-    def _execute(self, model, method, args, kwargs):
+    def _execute(self, model: str, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         return self._rpc(
             "object",
             "execute_kw",
@@ -139,7 +141,7 @@ class Json2Client(OdooClient):
         ctx = self._call("res.users", "context_get", {})
         return int(ctx.get("uid") or 1) if isinstance(ctx, dict) else 0
 
-    def _execute(self, model, method, args, kwargs):
+    def _execute(self, model: str, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         names = self._POSITIONAL.get(method, ())
         if len(args) > len(names):
             raise OdooRequestError(

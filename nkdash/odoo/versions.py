@@ -6,6 +6,7 @@ so a customised or in-between version still gets the right names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ class VersionProfile:
         return [("detailed_type", "=", "product")]
 
 
-def build_profile(version: int, fields_of) -> VersionProfile:
+def build_profile(version: int, fields_of: Callable[[str], dict[str, Any] | None]) -> VersionProfile:
     """``fields_of(model)`` returns fields_get() of a model, or None if it does not exist."""
     move = fields_of("stock.move") or {}
     product = fields_of("product.product") or {}

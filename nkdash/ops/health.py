@@ -24,7 +24,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from nkdash import dates as cal
 from nkdash.errors import NKDashError
@@ -63,7 +63,9 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     lake = Lake(settings.lake, read_only=True)
     today = today or cal.today(cal.timezone(settings.tz))
     lake_report = scan_lake(lake)
-    metadata, datasets, dims = {"ok": True}, {}, None
+    metadata: dict[str, Any] = {"ok": True}
+    datasets: dict[str, dict[str, Any]] = {}
+    dims: str | None = None
     try:
         report = freshness_report(today, settings=settings, lake=lake)
     except sqlite3.Error as e:
@@ -80,7 +82,8 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
             }
             for f in report.datasets
         }
-        dims = report.dimensions_synced and report.dimensions_synced.isoformat(timespec="seconds")
+        synced = report.dimensions_synced
+        dims = synced.isoformat(timespec="seconds") if synced else None
     statuses = {d["status"] for d in datasets.values()}
     freshness = next((s for s in ("critical", "late") if s in statuses), "ok" if metadata["ok"] else "unknown")
     queue = (queue_probe or queue_status)(settings)

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
+from typing import overload
 
 import pandas as pd
 
@@ -21,6 +22,10 @@ def _since(days: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
 
 
+@overload
+def _naive(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _naive(value: None) -> None: ...
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value else None
 

@@ -56,7 +56,7 @@ def workers(settings: Settings | None = None) -> list[dict]:
 
 
 def _alive(holder: dict) -> bool:
-    proc = _children.get(holder.get("pid"))
+    proc = _children.get(holder.get("pid", -1))  # no pid: no child of ours
     if proc is not None:
         return proc.poll() is None
     if holder.get("host") != HOST:

@@ -32,7 +32,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
                 "missing": cal.format_spans(f.missing),
                 "failed": cal.format_spans(f.failed),
                 "stale": cal.format_spans(f.stale),
-                "last run": stamp_text(last and (last["finished_at"] or last["started_at"])),
+                "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
                 "last run status": last and last["status"],
             }
         )
@@ -46,7 +46,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
             "missing": "-",
             "failed": "-",
             "stale": "-",
-            "last run": stamp_text(last and (last["finished_at"] or last["started_at"])),
+            "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
             "last run status": last and last["status"],
         }
     )
@@ -121,7 +121,7 @@ def schedule_table(settings: Settings | None = None) -> pd.DataFrame:
                 "dataset": title_of(name),
                 "local time": hhmm,
                 "next run (UTC)": stamp_text(at),
-                "last scheduled run (UTC)": stamp_text(last and last["started_at"]),
+                "last scheduled run (UTC)": stamp_text(last["started_at"] if last else None),
                 "status": last and last["status"],
             }
         )

@@ -5,7 +5,7 @@ runbook's layout, and altair charts for monitoring. No logic: frames come from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import altair as alt
 import marimo as mo
@@ -21,10 +21,19 @@ inline_chart_data()  # charts' rows in the page, not in virtual files a re-run d
 HEIGHT = 260
 
 
-RISK_KIND = {"read": "neutral", "write": "warn", "destructive": "danger"}
+RISK_KIND: dict[str, Literal["neutral", "success", "warn", "danger"]] = {  # mo.ui.run_button kinds
+    "read": "neutral",
+    "write": "warn",
+    "destructive": "danger",
+}
 
 
-STATUS_COLORS = {"domain": ["success", "failed", "skipped"], "range": ["#2ca02c", "#d62728", "#bbbbbb"]}
+class _Scale(TypedDict):
+    domain: list[str]
+    range: list[str]
+
+
+STATUS_COLORS: _Scale = {"domain": ["success", "failed", "skipped"], "range": ["#2ca02c", "#d62728", "#bbbbbb"]}
 
 
 def table(frame: pd.DataFrame, page_size: int = 10, label: str = "") -> Any:
@@ -109,19 +118,20 @@ def chart(c: alt.Chart) -> Any:
 
 
 def _empty(message: str) -> alt.Chart:
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(pd.DataFrame({"text": [message]}))
         .mark_text(size=14, color="#777")
         .encode(text="text:N")
         .properties(width="container", height=60)
     )
+    return built
 
 
 def durations(runs: pd.DataFrame) -> alt.Chart:
     """Each ETL run: when it started (x), how long it took (y), its dataset and status."""
     if runs.empty:
         return _empty("No ETL run in this period")
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(runs)
         .mark_point(filled=True, size=60)
         .encode(
@@ -142,6 +152,7 @@ def durations(runs: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT, title="ETL run durations")
     )
+    return built
 
 
 def runs_per_day(runs: pd.DataFrame) -> alt.Chart:
@@ -149,7 +160,7 @@ def runs_per_day(runs: pd.DataFrame) -> alt.Chart:
     if runs.empty:
         return _empty("No ETL run in this period")
     daily = runs.groupby(["day", "status"], as_index=False).agg(runs=("dataset", "size"))
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(daily)
         .mark_bar()
         .encode(
@@ -160,13 +171,14 @@ def runs_per_day(runs: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT, title="Runs and failures per day")
     )
+    return built
 
 
 def throughput(stats: pd.DataFrame) -> alt.Chart:
     """Rows loaded per second of ETL time, per dataset."""
     if stats.empty:
         return _empty("No ETL run in this period")
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(stats)
         .mark_bar()
         .encode(
@@ -185,6 +197,7 @@ def throughput(stats: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=max(120, 28 * len(stats)), title="Throughput (red: had failures)")
     )
+    return built
 
 
 def queries(stats: pd.DataFrame) -> alt.Chart:
@@ -194,7 +207,7 @@ def queries(stats: pd.DataFrame) -> alt.Chart:
     long = stats.melt(
         id_vars=["name", "count"], value_vars=["median", "p95", "slowest"], var_name="measure", value_name="seconds"
     )
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(long)
         .mark_bar()
         .encode(
@@ -206,6 +219,7 @@ def queries(stats: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=max(140, 45 * len(stats)), title="Dashboard query timings")
     )
+    return built
 
 
 def file_sizes(files: pd.DataFrame) -> alt.Chart:
@@ -213,7 +227,7 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
     dated = files[files["date"].notna()]
     if dated.empty:
         return _empty("No partition file in the lake")
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(dated)
         .mark_line(point=True)
         .encode(
@@ -224,6 +238,7 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT, title="Partition file sizes")
     )
+    return built
 
 
 def table_totals(sizes: pd.DataFrame) -> alt.Chart:
@@ -231,7 +246,7 @@ def table_totals(sizes: pd.DataFrame) -> alt.Chart:
     if sizes.empty:
         return _empty("The lake holds no data files")
     labelled = sizes.assign(label=sizes["table"] + " (" + sizes["files"].astype(str) + " files)")
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(labelled)
         .mark_bar()
         .encode(
@@ -249,12 +264,13 @@ def table_totals(sizes: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=max(120, 24 * len(sizes)), title="Bytes and files per table")
     )
+    return built
 
 
 def depth(series: pd.DataFrame) -> alt.Chart:
     """Tasks waiting and running over time (steps)."""
     long = series.melt(id_vars=["time"], value_vars=["waiting", "running"], var_name="tasks", value_name="count")
-    return (
+    built: alt.Chart = (  # annotated: altair types mark_*() as returning Any
         alt.Chart(long)
         .mark_line(interpolate="step-after")
         .encode(
@@ -267,3 +283,4 @@ def depth(series: pd.DataFrame) -> alt.Chart:
         )
         .properties(width="container", height=HEIGHT, title="Queue depth")
     )
+    return built

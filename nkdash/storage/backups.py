@@ -225,7 +225,7 @@ def read_manifest(path: Path) -> dict:
     if not file.is_file():
         raise BackupError(f"{path} is not an nkdash backup (no {MANIFEST})", path)
     try:
-        manifest = json.loads(file.read_text())
+        manifest: dict = json.loads(file.read_text())
         files = manifest["files"]
         if manifest.get("format") != BACKUP_FORMAT or not isinstance(files, dict):
             raise ValueError(f"format {manifest.get('format')!r}")

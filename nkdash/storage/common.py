@@ -81,7 +81,8 @@ def files_bytes(lake: Lake, table: str) -> int:
 
 def rows_of(path: Path) -> int:
     try:
-        return pq.read_metadata(path).num_rows
+        rows: int = pq.read_metadata(path).num_rows
+        return rows
     except (OSError, pa.ArrowException):
         return 0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 import pandas as pd
 
@@ -97,13 +99,29 @@ def disk_usage(lake: Lake | Path | str | None = None) -> dict[str, int]:
     return {area.name: disk_bytes(area) for area in areas}
 
 
+class _SizesRow(Protocol):
+    """A row of :func:`sizes` as ``itertuples`` yields it."""
+
+    table: str
+    files: int
+    partitions: float  # NaN for dims
+    compacted_months: int
+    rows: int
+    bytes: int
+    smallest_file: int
+    largest_file: int
+    oldest: dt.date | None
+    newest: dt.date | None
+
+
 def sizes_text(frame: pd.DataFrame, usage: dict[str, int] | None = None) -> str:
     """The sizes table for a terminal."""
     lines = [
         f"{'table':<21} {'files':>6} {'dates':>6} {'months':>6} {'rows':>11} {'size':>10} "
         f"{'smallest':>9} {'largest':>9}  {'oldest':<10}  {'newest':<10}"
     ]
-    for r in frame.itertuples(index=False):
+    # cast: pandas types itertuples()'s fields as any scalar; these columns are known
+    for r in cast(Iterable[_SizesRow], frame.itertuples(index=False)):
         dates = "-" if pd.isna(r.partitions) else f"{int(r.partitions)}"
         lines.append(
             f"{r.table:<21} {r.files:>6} {dates:>6} {r.compacted_months:>6} {r.rows:>11,} "

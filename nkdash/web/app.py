@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from nkdash.errors import ConfigError, NKDashError
@@ -131,7 +132,7 @@ def build_app(
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", index),
         Route("/health", health_endpoint),
         Route("/login", login_form),
@@ -143,11 +144,12 @@ def build_app(
         builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
         for nb, file in mounted:
             builder = builder.with_app(path=nb.path, root=str(file))
-        notebook_apps = builder.build()
+        # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
+        notebook_apps = cast(Starlette, builder.build())
         managers = [
-            route.app.state.session_manager
-            for route in notebook_apps.routes
-            if isinstance(route, Mount) and hasattr(route.app.state, "session_manager")
+            app.state.session_manager
+            for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
+            if hasattr(app.state, "session_manager")
         ]
         routes.append(Mount("/", notebook_apps))
 

@@ -10,6 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from nkdash.errors import ConfigError
 from nkdash.notebooks import Role
@@ -34,12 +35,12 @@ class Auth:
     """The enabled roles' credentials, and the session cookies that stand for them."""
 
     def __init__(self, settings: Settings, key: bytes):
-        accounts = {
+        accounts: dict[Role, tuple[str, str]] = {
             "operator": (settings.operator_user, settings.operator_password.get()),
             "viewer": (settings.viewer_user, settings.viewer_password.get()),
         }
         self._accounts = {role: (user, pw) for role, (user, pw) in accounts.items() if pw}
-        self._keys = {
+        self._keys: dict[str, bytes] = {
             role: hmac.digest(key, f"{role}\0{user}\0{pw}".encode(), "sha256")
             for role, (user, pw) in self._accounts.items()
         }
@@ -52,7 +53,7 @@ class Auth:
                 password.encode(), pw.encode()
             )
             if same and found is None:
-                found = User(user, role)  # type: ignore[arg-type]
+                found = User(user, role)
         return found
 
     def basic(self, header: str) -> User | None:
@@ -80,7 +81,8 @@ class Auth:
             return None
         if int(expires) < (now or time.time()):
             return None
-        return User(self._accounts[role][0], role)  # type: ignore[arg-type]
+        enabled = cast(Role, role)  # one of self._keys' roles (checked above)
+        return User(self._accounts[enabled][0], enabled)
 
     def _sign(self, role: str, payload: str) -> str:
         return hmac.new(self._keys[role], payload.encode(), hashlib.sha256).hexdigest()

@@ -42,6 +42,7 @@ class Clock:
 
     def _midnight(self, day: dt.date) -> dt.datetime:
         offset = dt.datetime.combine(day, dt.time(12), tzinfo=self.tz).utcoffset()
+        assert offset is not None  # an aware datetime has an offset
         base = self._midnights[day] = dt.datetime.combine(day, dt.time()) - offset
         return base
 

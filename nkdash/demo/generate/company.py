@@ -170,7 +170,9 @@ class Company:
 
     def _customers(self) -> tuple[list[int], list[int]]:
         """Shoppers (individuals) and business customers (mostly invoiced); 3 % archived."""
-        rng, individuals, businesses = self.rng, [], []
+        rng = self.rng
+        individuals: list[int] = []
+        businesses: list[int] = []
         for k in range(1, self.sim.scale.customers + 1):
             last, city = rng.choice(LAST_NAMES), rng.choice(CITIES)
             business = rng.random() < 0.1
@@ -233,7 +235,7 @@ class Company:
             record["standard_price"] = costs.final(item)
             record["active"] = not archived
             written = costs.last_change(item)
-            if archived:
+            if item.archive_day is not None:  # archived
                 written = (
                     self.sim.at(item.archive_day, 7 * HOUR)
                     if item.archive_day >= self.sim.start
@@ -270,7 +272,7 @@ class Company:
         shares = [DEPARTMENTS[d].share / len(DEPARTMENTS[d].subs) for d, *_rest in subs]
         ranks = list(range(count))
         rng.shuffle(ranks)
-        planned = []
+        planned: list[tuple[Item, Record]] = []
         for rank, (d, sub, categ, names) in zip(ranks, rng.choices(subs, weights=shares, k=count)):
             incl = sub.low * (sub.high / sub.low) ** rng.random()
             price = round((math.floor(incl) + rng.choice(PRICE_ENDINGS)) / (1 + sub.vat), 2)

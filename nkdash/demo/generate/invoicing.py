@@ -33,7 +33,8 @@ def account_move(
     """An invoice-like move and its journal items (product, tax and payment-term lines), without ids."""
     sign = BALANCE_SIGN[move_type]
     head = {"move_type": move_type, "parent_state": state, "date": date, "partner_id": partner, "company_id": 1}
-    lines, taxes, untaxed = [], {}, 0.0
+    lines, untaxed = [], 0.0
+    taxes: dict[float, float] = {}
     for product, label, qty, price, discount, rate in spec:
         subtotal = round(qty * price * (1 - discount / 100), 2)
         vat = round(subtotal * rate, 2)
@@ -132,7 +133,7 @@ class Invoicing:
         discount = rng.choice((5.0, 10.0)) if rng.random() < 0.2 else 0.0
         size = 1 + min(int(rng.expovariate(self.extra_lines)), 14)
         items = rng.choices(company.sellable, cum_weights=company.sellable_cum, k=size)
-        spec = [
+        spec: list[InvoiceLine] = [
             (it.id, it.label, 1 if it.kind == SERVICE else rng.choice(B2B_QTY), it.price, discount, it.vat)
             for it in items
         ]

@@ -230,7 +230,7 @@ class LateEdits:
                 )
 
     def _is_internal(self, location: int) -> bool:
-        return self._all("stock.location")[location]["usage"] == "internal"
+        return bool(self._all("stock.location")[location]["usage"] == "internal")
 
     def _quant_index(self) -> dict[tuple[int, int], Record]:
         if self._quants is None:

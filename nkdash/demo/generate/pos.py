@@ -117,7 +117,7 @@ class PointOfSale:
         else:
             state = "done" if run.closing else "paid"
         counted = state in ("done", "paid")
-        partner = False
+        partner: int | bool = False
         if self.customers and rng.random() < CUSTOMER_RATE:
             partner = self.customers[int(rng.random() * len(self.customers))]
         basket = self._basket(run.store, 1 + min(int(rng.expovariate(self.extra_lines)), 29), counted)
@@ -131,7 +131,8 @@ class PointOfSale:
 
     def _basket(self, store: Store, size: int, reserve: bool) -> list[tuple[Item, int, float, int | bool]]:
         """(item, qty, discount, refunded line) picked by popularity; never more than the shelf holds."""
-        rng, on_hand, basket = self.rng, store.on_hand, []
+        rng, on_hand = self.rng, store.on_hand
+        basket: list[tuple[Item, int, float, int | bool]] = []
         for item in rng.choices(store.catalog, cum_weights=store.cum, k=size):
             qty = 1 if item.kind == SERVICE else POS_QTY[int(rng.random() * len(POS_QTY))]
             if item.kind == STORABLE:
@@ -161,7 +162,7 @@ class PointOfSale:
         counted = state in ("done", "paid")
         costed = counted and run.closing is not None
         written = run.closing if costed else stamp
-        order = {
+        order: Record = {
             "name": f"{store.name}/{store.order_seq:04d}",
             "pos_reference": f"Order {run.number:05d}-001-{run.seq:04d}",
             "session_id": run.id,
@@ -258,6 +259,7 @@ class PointOfSale:
     def _close(self, run: _Run, stop_s: int) -> None:
         """Closing: one delivery move per product sold, one return move per product brought back."""
         store, sim = run.store, self.sim
+        assert run.closing is not None  # a session being closed has its stop time
         cost_day = run.day + ONE_DAY if stop_s >= DAY_S else run.day
         costs = sim.costs.prices(cost_day)
         customers = sim.company.customers_loc

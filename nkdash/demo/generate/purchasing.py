@@ -12,6 +12,7 @@ from nkdash.demo.generate.base import Item, Store, Vendor, not_sunday, outcome, 
 from nkdash.demo.generate.catalogue import HOUR, PURCHASE_FATES
 
 if TYPE_CHECKING:
+    from nkdash.demo.generate.invoicing import InvoiceLine
     from nkdash.demo.generate.simulation import Simulation
 
 
@@ -241,7 +242,7 @@ class Purchasing:
                 self._later(d.receipt, d.receipt_at),
                 d.receipt_at,
             )
-        elif d.backorder <= self.sim.end:
+        elif d.backorder is not None and d.backorder <= self.sim.end:  # not cancelled: it has a day
             self.sim.agenda[d.backorder].append(partial(self._receive_rest, d, rest))
         else:
             self._receipt(
@@ -254,6 +255,7 @@ class Purchasing:
             )
 
     def _receive_rest(self, d: _Delivery, rest: list[tuple[Item, int, int, float]]) -> None:
+        assert d.backorder_at is not None  # a rest that arrives has its time
         for item, missing, _line, _price in rest:
             d.store.on_order[item.index] -= missing
         self._receipt(
@@ -268,6 +270,7 @@ class Purchasing:
         self, d: _Delivery, lines: list[tuple], state: str, when: str, created: str, scheduled: str | None = None
     ) -> None:
         sim = self.sim
+        assert sim.costs.today is not None  # receipts happen during a simulated day
         sim.stock.transfer(
             name=sim.stock.picking_name(d.store, "IN"),
             ptype=d.store.type_in,
@@ -285,7 +288,7 @@ class Purchasing:
 
     def _bill(self, d: _Delivery) -> None:
         received = self._received(d, [qty for _item, qty, _price, _line in d.lines])
-        spec = [
+        spec: list[InvoiceLine] = [
             (item.id, item.label, got, price, 0.0, item.vat)
             for (item, _qty, price, _line), got in zip(d.lines, received)
             if got

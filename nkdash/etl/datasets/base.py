@@ -14,7 +14,7 @@ import concurrent.futures
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,7 +94,7 @@ class Context:
         """``load()`` once per run."""
         if key not in self._cache:
             self._cache[key] = load()
-        return self._cache[key]
+        return cast(T, self._cache[key])  # stored by load() under key
 
     def clear(self) -> None:
         """Drop the per-run caches (after the dimensions were rewritten)."""
@@ -184,11 +184,13 @@ class Dataset:
         """``extract`` and ``source_totals`` of ``day``. They do not depend on each other, so
         Odoo computes the totals while the records are read and shaped; an error of the
         extraction wins over one of the totals (as when they ran one after the other)."""
+        # day is None only for a whole-table dataset, whose functions take an optional day
+        on = cast(dt.date, day)
         if self.source_totals is None:
-            return self.extract(ctx, day), {}
+            return self.extract(ctx, on), {}
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nkdash-totals") as pool:
-            totals = pool.submit(self.source_totals, ctx, day)
-            tables = self.extract(ctx, day)
+            totals = pool.submit(self.source_totals, ctx, on)
+            tables = self.extract(ctx, on)
             return tables, totals.result()
 
 

@@ -234,7 +234,9 @@ def changed(ctx: Context, dim: Dim) -> pa.Table | None:
     or full load, or when the stored table is gone); None when nothing changed."""
     since = ctx.meta.get_watermark(dim.watermark_key)
     stored = not ctx.full and since is not None and next(ctx.lake.partition_files(dim.table.name), None) is not None
-    records = list(ctx.read(dim.source, [("write_date", ">", format_datetime(since))] if stored else []))
+    records = list(
+        ctx.read(dim.source, [("write_date", ">", format_datetime(since))] if stored and since is not None else [])
+    )
     if stored and not records:
         return None
     if records:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -149,7 +149,7 @@ class MissingProduct(NKDashError):
         super().__init__(f"product {product_id} is not in dim_product (run: nkdash refresh dimensions --full)")
 
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 def signed_column(value: Column, like: Column) -> Column:
@@ -218,7 +218,8 @@ def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
 
 def pos_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
     """:func:`pos_table` as rows."""
-    return pos_table(ctx, day, lines).to_pylist()
+    rows: list[dict[str, Any]] = pos_table(ctx, day, lines).to_pylist()
+    return rows
 
 
 def layer_costs(ctx: Context, day: dt.date, products: set[int]) -> dict[int, float]:
@@ -229,7 +230,8 @@ def layer_costs(ctx: Context, day: dt.date, products: set[int]) -> dict[int, flo
     """
     until = format_datetime(day_start(day + dt.timedelta(days=1), ctx.tz))
     size = ctx.client.batch_size
-    remaining, found = set(products), {}
+    remaining = set(products)
+    found: dict[int, float] = {}
     while remaining:
         batch = ctx.client.search_read(
             LAYER_MODEL,
@@ -279,7 +281,8 @@ def invoice_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
 
 def invoice_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
     """:func:`invoice_table` as rows."""
-    return invoice_table(ctx, day, lines).to_pylist()
+    rows: list[dict[str, Any]] = invoice_table(ctx, day, lines).to_pylist()
+    return rows
 
 
 def aggregate(sales: pa.Table, by: tuple[str, ...] = GROUP_BY, schema: pa.Schema = AGG_SCHEMA) -> pa.Table:
