@@ -95,6 +95,11 @@ WRITER = textwrap.dedent("""
                          "revenue": pa.array([(i * seed) % 97 / 4 for i in range(rows)], pa.float64()),
                          "ref": pa.array([f"POS/{seed}/{i}" for i in range(rows)])})
 
+    def say(*words):
+        # one write per line: with PYTHONUNBUFFERED (xdist sets it) print() writes its pieces
+        # separately, and a forked writer's line could land between them
+        os.write(1, (" ".join(map(str, words)) + "\\n").encode())
+
     def crash_before_call(number):
         # SIGKILL ourselves just before the number-th filesystem call; returns the call counter.
         calls = [0]
@@ -118,9 +123,9 @@ WRITER = textwrap.dedent("""
         if crash_at:
             calls = crash_before_call(crash_at)
             lake.write_partition("fact_pos_sales", DATE, versions[0])
-            print("calls", calls[0], flush=True)
+            say("calls", calls[0])
             return
-        print("ready", flush=True)
+        say("ready")
         for i in range(10**9):
             lake.write_partition("fact_pos_sales", DATE, versions[i % 2])
 
@@ -133,11 +138,11 @@ WRITER = textwrap.dedent("""
             try:
                 writer(root, mode, int(rows), int(crash_at))
             except BaseException as exc:  # say so: the test must not wait for a line that never comes
-                print("error", type(exc).__name__, str(exc).replace("\\n", " "), flush=True)
+                say("error", type(exc).__name__, str(exc).replace("\\n", " "))
                 os._exit(70)
             os._exit(0)
-        print("pid", pid, flush=True)
-        print("status", os.waitpid(pid, 0)[1], flush=True)
+        say("pid", pid)
+        say("status", os.waitpid(pid, 0)[1])
 """)
 
 
