@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from nkdash import alerts
 from nkdash import dates as cal
 from nkdash.errors import InputError, NKDashError
 from nkdash.etl import derived
@@ -239,6 +240,7 @@ def repair(
     if any(d is None for q in report.quarantined for _, d in q.units):
         report.dimensions = reload_dimensions(settings, progress)
     report.remaining = Lake(settings.lake).scan(deep=deep)
+    alerts.repair_finished(report.ok, report.text(), settings)
     return report
 
 
