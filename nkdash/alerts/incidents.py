@@ -35,6 +35,9 @@ TICK_LATE = dt.timedelta(minutes=10)  # a worker that has not checked the schedu
 VALIDATION_WINDOW = dt.timedelta(days=7)  # validations looked at
 
 
+RUN_WINDOW = dt.timedelta(days=7)  # runs looked at for failures
+
+
 WHAT_TO_DO: dict[str, str] = {
     "freshness": "Reload the missing dates: the Recovery page's Repair, or `nkdash repair`; check that a worker "
     "runs and that Odoo answers (`nkdash odoo-check`).",
@@ -67,7 +70,7 @@ def current(settings: Settings, now: dt.datetime, kinds: Sequence[Kind] = CHECKE
     today = cal.business_date(now, cal.timezone(settings.tz))
     checks: dict[Kind, Callable[[], list[Incident]]] = {
         "freshness": lambda: freshness(meta, today),
-        "failed": lambda: failed(meta, today),
+        "failed": lambda: failed(meta, now),
         "validation": lambda: validation(meta, now),
         "damage": lambda: damage(lake),
         "worker": lambda: worker(settings, now),
@@ -109,22 +112,37 @@ def freshness(meta: MetaStore, today: dt.date) -> list[Incident]:
     return out
 
 
-def failed(meta: MetaStore, today: dt.date) -> list[Incident]:
-    """Loads that failed and were not loaded since (per dataset: its failed dates)."""
+def failed(meta: MetaStore, now: dt.datetime) -> list[Incident]:
+    """Loads whose latest run (of the last :data:`RUN_WINDOW`) failed, per dataset: a date
+    whose run failed and was not loaded since, or a run that failed before it knew its dates
+    (Odoo down at login) with no success of that dataset since."""
+    latest: dict[tuple[str, dt.date | None], dict] = {}
+    for run in meta.runs(since=now - RUN_WINDOW):  # newest first
+        if run["status"] in ("success", "failed"):
+            latest.setdefault((run["dataset"], run["date"]), run)
+    succeeded: dict[str, dt.datetime] = {}
+    for (name, _), run in latest.items():
+        if run["status"] == "success":
+            succeeded[name] = max(succeeded.get(name, run["started_at"]), run["started_at"])
+    failing: dict[str, list[dict]] = {}
+    for (name, day), run in latest.items():
+        later = succeeded.get(name)
+        if run["status"] == "failed" and (day is not None or later is None or later < run["started_at"]):
+            failing.setdefault(name, []).append(run)
     out = []
-    for f in meta.freshness(DATED, today):
-        if not f.failed:
-            continue
-        last = next(iter(meta.runs(dataset=f.dataset, status="failed", limit=1)), None)
-        summary = f"{get(f.dataset).title}: {len(f.failed)} failed load(s), {cal.format_spans(f.failed)}"
-        out.append(Incident(f"failed:{f.dataset}", "failed", "warning", summary, _last_error(last)))
-    dims = meta.partition("dimensions", None)
-    if dims and dims["status"] == "failed":
-        last = next(iter(meta.runs(dataset="dimensions", status="failed", limit=1)), None)
-        out.append(
-            Incident("failed:dimensions", "failed", "warning", "Dimensions: the last load failed", _last_error(last))
-        )
+    for name, runs in sorted(failing.items()):
+        dates = [r["date"] for r in runs if r["date"]]
+        last = max(runs, key=lambda r: r["started_at"])
+        what = f"{len(dates)} failed load(s), {cal.format_spans(dates)}" if dates else "a load failed"
+        out.append(Incident(f"failed:{name}", "failed", "warning", f"{_title(name)}: {what}", _last_error(last)))
     return out
+
+
+def _title(name: str) -> str:
+    try:
+        return get(name).title
+    except NKDashError:
+        return name
 
 
 def _last_error(run: dict | None) -> str:
@@ -144,7 +162,7 @@ def validation(meta: MetaStore, now: dt.datetime) -> list[Incident]:
     for name, rows in failing.items():
         dates = [r["date"] for r in rows if r["date"]]
         checks = sorted({f"{c['table']} {c['check']}" for r in rows for c in r["checks"] or () if not c["ok"]})
-        summary = f"{get(name).title}: validation against Odoo failed for {cal.format_spans(dates)}"
+        summary = f"{_title(name)}: validation against Odoo failed for {cal.format_spans(dates)}"
         out.append(
             Incident(f"validation:{name}", "validation", "warning", summary, "failed checks: " + ", ".join(checks))
         )
