@@ -12,6 +12,7 @@ import marimo as mo
 import pandas as pd
 
 from nkdash.dashboards.charts import inline_chart_data
+from nkdash.ops import display
 from nkdash.ops.common import Result
 from nkdash.ops.runbook import RUNBOOK, SECTIONS, Procedure
 
@@ -19,6 +20,9 @@ inline_chart_data()  # charts' rows in the page, not in virtual files a re-run d
 
 
 HEIGHT = 260
+
+
+DAY_TIME = "%Y-%m-%d %H:%M"  # charts' time axes and tooltips: 24-hour
 
 
 RISK_KIND: dict[str, Literal["neutral", "success", "warn", "danger"]] = {  # mo.ui.run_button kinds
@@ -37,10 +41,26 @@ STATUS_COLORS: _Scale = {"domain": ["success", "failed", "skipped"], "range": ["
 
 
 def table(frame: pd.DataFrame, page_size: int = 10, label: str = "") -> Any:
-    """A read-only table (no row selection)."""
+    """A read-only table (no row selection), its values as people read them
+    (:func:`nkdash.ops.display.tidy`): no NaN or None, 24-hour times, durations, long task
+    ids shortened with the full id on hover."""
     return mo.ui.table(
-        frame, selection=None, page_size=page_size, label=label, show_column_summaries=False, show_data_types=False
+        readable(frame),
+        selection=None,
+        page_size=page_size,
+        label=label,
+        show_column_summaries=False,
+        show_data_types=False,
     )
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    shown = display.tidy(frame)
+    for column in display.ID_COLUMNS:
+        if column in shown.columns:
+            cells = [mo.Html(display.id_html(v)) for v in shown[column].tolist()]
+            shown[column] = pd.Series(cells, index=shown.index, dtype=object)
+    return shown
 
 
 def show(result: Any) -> Any:
@@ -69,7 +89,7 @@ def counts(values: Mapping[str, int]) -> Any:
 
 def freshness(frame: pd.DataFrame) -> Any:
     return mo.ui.table(
-        frame,
+        readable(frame),
         selection=None,
         page_size=10,
         show_column_summaries=False,
@@ -135,14 +155,14 @@ def durations(runs: pd.DataFrame) -> alt.Chart:
         alt.Chart(runs)
         .mark_point(filled=True, size=60)
         .encode(
-            x=alt.X("started:T", title="Started (UTC)"),
+            x=alt.X("started:T", title="Started (UTC)", axis=alt.Axis(format=DAY_TIME)),
             y=alt.Y("seconds:Q", title="Duration (s)"),
             color=alt.Color("dataset:N", title="Dataset"),
             shape=alt.Shape("status:N", title="Status"),
             tooltip=[
-                "started:T",
+                alt.Tooltip("started:T", format=DAY_TIME),
                 "dataset:N",
-                "date:N",
+                alt.Tooltip("date:T", format="%Y-%m-%d"),
                 "trigger:N",
                 "status:N",
                 alt.Tooltip("seconds:Q", format=".2f"),
@@ -231,10 +251,10 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
         alt.Chart(dated)
         .mark_line(point=True)
         .encode(
-            x=alt.X("date:T", title="Business date"),
+            x=alt.X("date:T", title="Business date", axis=alt.Axis(format="%Y-%m-%d")),
             y=alt.Y("bytes:Q", title="File size (bytes)", axis=alt.Axis(format="~s")),
             color=alt.Color("table:N", title="Table"),
-            tooltip=["table:N", "date:T", alt.Tooltip("bytes:Q", format=",")],
+            tooltip=["table:N", alt.Tooltip("date:T", format="%Y-%m-%d"), alt.Tooltip("bytes:Q", format=",")],
         )
         .properties(width="container", height=HEIGHT, title="Partition file sizes")
     )
@@ -274,12 +294,12 @@ def depth(series: pd.DataFrame) -> alt.Chart:
         alt.Chart(long)
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("time:T", title="Time (UTC)"),
+            x=alt.X("time:T", title="Time (UTC)", axis=alt.Axis(format=DAY_TIME)),
             y=alt.Y("count:Q", title="Tasks", axis=alt.Axis(tickMinStep=1)),
             color=alt.Color(
                 "tasks:N", title=None, scale=alt.Scale(domain=["waiting", "running"], range=["#ff7f0e", "#1f77b4"])
             ),
-            tooltip=["time:T", "tasks:N", "count:Q"],
+            tooltip=[alt.Tooltip("time:T", format=DAY_TIME), "tasks:N", "count:Q"],
         )
         .properties(width="container", height=HEIGHT, title="Queue depth")
     )
