@@ -119,6 +119,12 @@ def describe_setup(settings: Settings | None = None) -> str:
     )
 
 
+def retention_start(settings: Settings | None = None) -> dt.date:
+    """The first date the retention keeps (archiving before it is allowed)."""
+    settings = settings or get_settings()
+    return cal.retention_start(today(settings), settings.retention_years)
+
+
 def timezone_warning(settings: Settings | None = None) -> str | None:
     """A warning (markdown) when ``NKDASH_TZ`` is unset and Odoo's user timezone is not UTC:
     the loads date sales in Odoo's timezone while the pages count days in UTC. None when

@@ -14,7 +14,9 @@ import pandas as pd
 from nkdash.dashboards.charts import inline_chart_data
 from nkdash.ops import display
 from nkdash.ops.common import Result
-from nkdash.ops.runbook import RUNBOOK, SECTIONS, Procedure
+from nkdash.ops.common import timezone_warning as timezone_note
+from nkdash.ops.runbook import RUNBOOK, SECTIONS, Procedure, Step
+from nkdash.settings import Settings
 
 inline_chart_data()  # charts' rows in the page, not in virtual files a re-run deletes (see charts)
 
@@ -104,32 +106,82 @@ def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
     return {"color": colors[value], "fontWeight": "600"} if column == "SLA" and value in colors else {}
 
 
+def timezone_warning(settings: Settings) -> Any:
+    """A warning callout when NKDASH_TZ is unset and Odoo's timezone differs; else nothing."""
+    warning = timezone_note(settings)
+    return mo.callout(mo.md(warning), kind="warn") if warning else mo.md("")
+
+
 def runbook_buttons() -> Any:
     """One run button per procedure (a dictionary: cells read ``buttons.value``)."""
     return mo.ui.dictionary({p.key: mo.ui.run_button(label=p.label, kind=RISK_KIND[p.risk]) for p in RUNBOOK})
 
 
-def runbook(buttons: Any) -> Any:
-    """Every procedure, by section (tabs): what it is for, where it is done, what it calls,
-    and its button."""
-    return mo.ui.tabs(
-        {
-            section: mo.vstack([procedure(p, buttons[p.key]) for p in RUNBOOK if p.section == section], gap=1.5)
-            for section in SECTIONS
-        }
+def sections() -> Any:
+    """The runbook's sections as a list that wraps on narrow screens (not tabs that overflow)."""
+    return mo.ui.radio(options=list(SECTIONS), value=SECTIONS[0], inline=True, label="**Section**")
+
+
+def confirmation(step: Step | None) -> Any:
+    """What confirms a previewed procedure: a form where the operator types its word (those
+    that remove data; it submits only the exact word), or a Confirm button; None otherwise."""
+    if step is None or step.preview is None or step.blocked:
+        return None
+    if step.word is None:
+        return mo.ui.run_button(label=f"Confirm: {step.procedure.label}", kind="warn")
+    word = step.word
+    return mo.ui.text(placeholder=word, label=f"Type **{word}** to confirm").form(
+        submit_button_label=f"Confirm: {step.procedure.label}",
+        validate=lambda value: None if str(value or "").strip() == word else f"type {word!r} exactly, or leave it",
     )
 
 
-def procedure(p: Procedure, button: Any) -> Any:
+def confirmed(step: Step | None, control: Any) -> bool:
+    """The operator confirmed ``step`` (clicked Confirm, or submitted its word)."""
+    if step is None or control is None:
+        return False
+    if step.word is None:
+        return bool(control.value)
+    return (control.value or "").strip() == step.word
+
+
+def runbook_section(section: str, buttons: Any, step: Step | None, outcome: Result | None, control: Any) -> Any:
+    """The procedures of ``section``, each with its button; under the one just pressed, its
+    result, or its preview and confirmation, or what the confirmed run did (one at a time:
+    a new click clears the last)."""
+    items = []
+    for p in RUNBOOK:
+        if p.section != section:
+            continue
+        feedback = None
+        if step is not None and step.key == p.key:
+            feedback = _feedback(step, outcome, control)
+        items.append(procedure(p, buttons[p.key], feedback))
+    return mo.vstack(items, gap=1.25)
+
+
+def _feedback(step: Step, outcome: Result | None, control: Any) -> Any:
+    if outcome is not None:
+        return show(outcome)
+    if step.result is not None:
+        return show(step.result)
+    assert step.preview is not None  # a mutating procedure's step has one
+    parts = [show(step.preview)]
+    if control is not None:
+        parts.append(control)
+    return mo.vstack(parts, gap=0.5)
+
+
+def procedure(p: Procedure, button: Any, feedback: Any = None) -> Any:
     notebook, section = p.place
     here = "this page" if notebook == "/runbook" else f"[{notebook} › {section}]({notebook}/)"
     uses = f" · uses: {', '.join(p.uses)}" if p.uses else ""
     risk = {"read": "reads only", "write": "**changes data**", "destructive": "**replaces or drops data**"}[p.risk]
     calls = ", ".join(f"`{name}`" for name in p.calls)
     text = mo.md(f"### {p.title}\n\n{p.how}\n\n<small>Done on {here} · calls {calls}</small>")
-    return mo.vstack(
-        [text, mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start", align="center")], gap=0.25
-    )
+    row = mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start", align="center", wrap=True)
+    parts = [text, row] + ([mo.callout(feedback, kind="neutral")] if feedback is not None else [])
+    return mo.vstack(parts, gap=0.25)
 
 
 def chart(c: alt.Chart) -> Any:
