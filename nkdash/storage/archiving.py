@@ -134,12 +134,12 @@ def archive(
         raise InputError(f"before must be a date, got {before!r}", before)
     if before > today_or(today):
         raise InputError(f"--before {before} is in the future: nothing after today can be archived", before)
+    lake = as_lake(lake, read_only=dry_run)
+    target = _archive_dest(lake, dest)
     years = get_settings().retention_years if retention_years is None else retention_years
     keep_from = cal.retention_start(today_or(today), years)
     if before > keep_from and not force:
         raise InsideRetention(before, keep_from, years)
-    lake = as_lake(lake, read_only=dry_run)
-    target = _archive_dest(lake, dest)
     meta = meta_of(lake, read_only=dry_run)
     gaps = _gaps_before(meta, before)
     if gaps and not allow_incomplete:
