@@ -590,7 +590,8 @@ def test_cli_storage_backup_restore(storage_cli, days_lake, tmp_path):
     assert code == 2 and "refused: NKDASH_RETENTION_YEARS=2 keeps every date from" in err and out == ""
     code, out, err = storage_cli("storage", "archive", "--before", str(MAR[0]), "--force")
     assert code == 2 and "not on a terminal" in err and days_lake.partitions(POS)[0] == FEB[0]
-    assert out.startswith(f"archive 29 partitions of 1 tables, {FEB[0]} … {FEB[-1]}") and "INSIDE the retention" in out
+    assert out.startswith(f"archive 30 partitions of 2 tables, {FEB[0]} … {FEB[-1]} (2,002 rows)")
+    assert "INSIDE the retention" in out
     code, out, _ = storage_cli("storage", "archive", "--before", str(MAR[0]), "--force", "--yes")
     assert code == 0 and "moved 30 partition(s)" in out.splitlines()[1]
 
