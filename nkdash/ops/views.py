@@ -118,8 +118,8 @@ def runbook_buttons() -> Any:
 
 
 def sections() -> Any:
-    """The runbook's sections as a list that wraps on narrow screens (not tabs that overflow)."""
-    return mo.ui.radio(options=list(SECTIONS), value=SECTIONS[0], inline=True, label="**Section**")
+    """The runbook's sections as a list (a dropdown: it fits a phone, where tabs overflowed)."""
+    return mo.ui.dropdown(options=list(SECTIONS), value=SECTIONS[0], label="**Section**")
 
 
 def confirmation(step: Step | None) -> Any:

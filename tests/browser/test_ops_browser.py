@@ -27,7 +27,7 @@ WAIT = 90_000  # ms
 
 def section(page, name: str) -> None:
     """Pick a section of the runbook's list."""
-    page.get_by_test_id("marimo-plugin-radio").get_by_text(name, exact=True).click()
+    page.locator("select", has=page.locator("option", has_text="Security")).select_option(name)
 
 
 def confirm(page, word: str) -> None:
@@ -129,7 +129,9 @@ def test_runbook_purge_then_backup_and_restore(ops_server, browser_login):
     shutil.rmtree(lake.partition_dir("fact_pos_sales", END))
     assert not lake.has_partition("fact_pos_sales", END)
     page.get_by_role("button", name="Restore the backup").click()
-    expect(page.get_by_text("replace the lake's data and metadata with backup", exact=False)).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("replace the lake's data and metadata with backup", exact=False)).to_be_visible(
+        timeout=WAIT
+    )
     view.wait_idle()
     assert not lake.has_partition("fact_pos_sales", END)  # previewed: nothing restored yet
     confirm(page, "restore")
