@@ -62,6 +62,7 @@ PARTS = {
     "queries": "1. Dashboard queries",
     "etl": "2. ETL throughput",
     "memory": "3. Memory",
+    "pages": "Pages: what a viewer waits for (nkdash serve vs plain marimo run)",
     "layout": "4. Partition layout",
     "setup": "Setup",
 }
