@@ -132,7 +132,12 @@ def figures(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[Figure]:
             1.5,
             detail=got,
         ),
-        _timed("1 viewer (headless Chromium): until every cell has run", ours["one"]["seconds"], theirs["one"]["seconds"], 0.8),
+        _timed(
+            "1 viewer (headless Chromium): until every cell has run",
+            ours["one"]["seconds"],
+            theirs["one"]["seconds"],
+            0.8,
+        ),
         _timed(
             f"{n} viewers at once ({per} per dashboard): until each sees its numbers, p95",
             _p95(ours["many"], "numbers"),
@@ -156,7 +161,12 @@ def figures(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[Figure]:
             target="≥ 3x faster",
             met=None if speedup is None else speedup >= 3,
         ),
-        _timed(f"{most} viewers at once: until every cell has run, p95", _p95(ours["most"], "seconds"), _p95(theirs["most"], "seconds"), 8.0),
+        _timed(
+            f"{most} viewers at once: until every cell has run, p95",
+            _p95(ours["most"], "seconds"),
+            _p95(theirs["most"], "seconds"),
+            8.0,
+        ),
         Figure(
             "pages",
             f"{most} viewers at once: peak RSS",

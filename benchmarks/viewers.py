@@ -211,7 +211,9 @@ def browser_open(server: Server, notebook: str, timeout: float = 120.0) -> dict[
             cells.started = started
             page.goto(server.page(notebook), timeout=timeout * 1000)
             numbers = None
-            shown = "cards => cards.some(c => /\\d/.test((c.shadowRoot || c).textContent))"  # rendered in its shadow root
+            shown = (
+                "cards => cards.some(c => /\\d/.test((c.shadowRoot || c).textContent))"  # rendered in its shadow root
+            )
             while time.monotonic() - started < timeout:
                 if page.eval_on_selector_all(NUMBERS, shown):
                     numbers = time.monotonic() - started

@@ -4,6 +4,10 @@ One Starlette app: our routes (``/``, ``/login``, ``/logout``, ``/health``) firs
 marimo's multi-notebook ASGI app (run mode; each session's kernel is a thread of this
 process) mounted at ``/``, all behind :class:`~nkdash.web.gate.Gate`, the one place that decides access.
 
+Before it accepts connections, :func:`serve` runs each dashboard once (imports, the default
+views' answers in the shared cache) and runs them again whenever the lake's files change
+(:mod:`nkdash.web.warmup`); a closed tab's kernel is freed after :data:`SESSION_TTL` seconds.
+
 Logs (rotating) in ``<log_dir>/web/``: ``access.log``, one line per request (time, client,
 user, role, method, path, status, duration; never a query string, cookie or credential),
 and ``web.log``, the application log.
@@ -41,6 +45,8 @@ from nkdash.settings import Settings
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
 from nkdash.web.gate import Gate, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
+from nkdash.web.shims import widen_source_position_cache
+from nkdash.web.warmup import Rewarmer, warm
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,9 @@ HEALTH_TTL = 15.0  # /health is public: a scan at most this often
 
 
 KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the server
+
+
+SESSION_TTL = 30  # seconds a closed tab's kernel waits for its page to reconnect (marimo: 120)
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
@@ -162,7 +171,8 @@ def build_app(
     ]
     managers = []  # marimo's session managers, one per notebook
     if mounted:
-        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
+        widen_source_position_cache()
+        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
         for nb, file in mounted:
             builder = builder.with_app(path=nb.path, root=str(file))
         # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
@@ -238,8 +248,11 @@ def serve(
     show_tracebacks: bool = False,
     no_auth: bool = False,
     announce: Callable[[str], None] = print,
+    warm_up: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is bound.
+    """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is
+    bound and the dashboards are warm (``warm_up``: each run once, and again when the lake
+    changes).
 
     Port 0 picks a free port. Call from the main thread (signal handling).
     """
@@ -255,6 +268,9 @@ def serve(
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     bound = sock.getsockname()[1]
+    dashboards = [file for nb, file in available(notebooks_dir) if nb.role == "viewer"] if warm_up else []
+    warm(dashboards)
+    rewarmer = Rewarmer(settings.lake.absolute(), dashboards).start() if dashboards else None
     shown = f"[{host}]" if ":" in host else host
     if no_auth:
         log.warning(
@@ -271,6 +287,8 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if rewarmer is not None:
+            rewarmer.stop()
     _join_threads(KERNEL_GRACE)
     log.info("stopped")
 

@@ -1,0 +1,43 @@
+"""The one place nkdash changes marimo's behaviour inside the server, and why.
+
+Each shim names the marimo function it touches, checks that it still looks as expected
+before changing anything (otherwise it logs and leaves marimo alone), and has a test in
+``tests/test_web_shims.py`` that fails when marimo changes underneath it.
+
+**The source-position cache.** For every cell of every session, marimo's compiler looks
+up where the cell's code sits in its notebook file (``marimo._ast.compiler.
+solve_source_position``), from a map built by parsing and tokenizing the whole file
+(``_build_source_position_map``), cached with ``functools.lru_cache(maxsize=1)`` keyed by
+the file name. One file at a time is what ``marimo run notebook.py`` serves; ``nkdash
+serve`` serves four dashboards whose sessions start side by side, so the one entry flips
+between files and nearly every cell of every session parses its notebook again: a fifth
+of the server's CPU with 20 viewers on the four dashboards (py-spy). The shim keeps one
+entry per notebook file. In run mode the files do not change while the server runs (the
+original cache is not invalidated on change either).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+log = logging.getLogger(__name__)
+
+
+SOURCE_POSITION_FILES = 64  # notebook files whose source positions stay cached
+
+
+def widen_source_position_cache(size: int = SOURCE_POSITION_FILES) -> bool:
+    """Cache the source positions of up to ``size`` notebook files instead of one; whether
+    the cache is now that wide (False: marimo changed, nothing was touched)."""
+    from marimo._ast import compiler
+
+    current = getattr(compiler, "_build_source_position_map", None)
+    wrapped = getattr(current, "__wrapped__", None)
+    if current is None or wrapped is None or not hasattr(current, "cache_parameters"):
+        log.warning("marimo's _build_source_position_map is not an lru_cache any more: shim not applied")
+        return False
+    if (current.cache_parameters().get("maxsize") or size) >= size:
+        return True
+    compiler._build_source_position_map = functools.lru_cache(maxsize=size)(wrapped)
+    return True

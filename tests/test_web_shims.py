@@ -1,0 +1,45 @@
+"""nkdash.web.shims: each shim still fits the marimo installed, and does what it says.
+
+These fail when marimo changes underneath a shim: then read nkdash/web/shims.py, and drop
+the shim if marimo fixed what it works around."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from nkdash.notebooks import NOTEBOOKS_DIR
+
+MARIMO_AS_SHIPPED = """
+import json
+from marimo._ast import compiler
+cache = compiler._build_source_position_map
+print(json.dumps({"maxsize": cache.cache_parameters()["maxsize"], "wrapped": hasattr(cache, "__wrapped__")}))
+"""
+
+
+def test_marimo_still_caches_the_source_positions_of_one_file():
+    """What the shim works around: marimo's one-entry cache (if this fails because marimo
+    caches more files, the shim can go)."""
+    run = subprocess.run([sys.executable, "-c", MARIMO_AS_SHIPPED], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout) == {"maxsize": 1, "wrapped": True}
+
+
+def test_compiling_cells_of_two_notebooks_in_turn_parses_each_once():
+    from marimo._ast import compiler
+
+    from nkdash.web.shims import SOURCE_POSITION_FILES, widen_source_position_cache
+
+    assert widen_source_position_cache()
+    assert compiler._build_source_position_map.cache_parameters()["maxsize"] >= SOURCE_POSITION_FILES
+    compiler._build_source_position_map.cache_clear()
+    files = [str(NOTEBOOKS_DIR / "sales.py"), str(NOTEBOOKS_DIR / "purchases.py")]
+    for _ in range(3):  # what sessions of two dashboards starting side by side do
+        for i, file in enumerate(files):
+            cell = compiler.compile_cell("x = 1", cell_id=f"c{i}", filename=file)  # marimo looks its position up
+            assert cell is not None
+    info = compiler._build_source_position_map.cache_info()
+    assert (info.misses, info.hits) == (2, 4)
+    assert widen_source_position_cache()  # a second call changes nothing
