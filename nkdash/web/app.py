@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,14 +39,15 @@ from starlette.types import ASGIApp
 from nkdash import alerts
 from nkdash.alerts import CHECK_MINUTES
 from nkdash.errors import ConfigError, NKDashError
-from nkdash.notebooks import NOTEBOOKS_DIR, available
+from nkdash.notebooks import NOTEBOOKS_DIR, Notebook, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
 from nkdash.web.gate import Gate, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
 from nkdash.web.shims import widen_source_position_cache
-from nkdash.web.warmup import Rewarmer, warm
+from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
+from nkdash.web.workers import Proxy, Workers, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,15 @@ def build_app(
     queue_probe: QueueProbe = queue_status,
     health_ttl: float = HEALTH_TTL,
     alert_every: float | None = ALERT_EVERY,
+    proxy: Proxy | None = None,
 ) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
-    Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for the notebooks.
-    Raises :class:`ConfigError` if no password is set and ``no_auth`` is not given.
+    The notebooks are served in this process, or by the worker processes behind ``proxy``
+    (:mod:`nkdash.web.workers`). Sets up the logs in ``<log_dir>/web/`` and exports
+    ``NKDASH_LAKE`` for the notebooks. Raises :class:`ConfigError` if no password is set and
+    ``no_auth`` is not given.
     """
-    import marimo
-
     if not (no_auth or settings.viewer_password or settings.operator_password):
         raise ConfigError(
             "NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
@@ -169,19 +171,11 @@ def build_app(
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
-    managers = []  # marimo's session managers, one per notebook
-    if mounted:
-        widen_source_position_cache()
-        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
-        for nb, file in mounted:
-            builder = builder.with_app(path=nb.path, root=str(file))
-        # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
-        notebook_apps = cast(Starlette, builder.build())
-        managers = [
-            app.state.session_manager
-            for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
-            if hasattr(app.state, "session_manager")
-        ]
+    managers: list[Any] = []  # marimo's session managers, one per notebook (in this process)
+    if proxy is not None:
+        routes.append(Mount("/", proxy))
+    elif mounted:
+        notebook_apps, managers = _marimo_apps(mounted, show_tracebacks)
         routes.append(Mount("/", notebook_apps))
 
     @contextlib.asynccontextmanager
@@ -192,14 +186,48 @@ def build_app(
             checks.cancel()
         for manager in managers:  # mounted apps get no lifespan of their own: close their kernels
             await manager.shutdown()
+        if proxy is not None:
+            await proxy.aclose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
     return Gate(app, auth, notebooks)
 
 
-def setup_logging(log_dir: Path) -> None:
-    """``access.log`` and ``web.log`` in ``<log_dir>/web/``, rotated; replaces earlier ones.
+def _marimo_apps(mounted: list[tuple[Notebook, Path]], show_tracebacks: bool) -> tuple[Starlette, list[Any]]:
+    """marimo's run-mode app of every notebook at its path, and their session managers."""
+    import marimo
+
+    widen_source_position_cache()
+    builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
+    for nb, file in mounted:
+        builder = builder.with_app(path=nb.path, root=str(file))
+    # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
+    notebook_apps = cast(Starlette, builder.build())
+    managers = [
+        app.state.session_manager
+        for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
+        if hasattr(app.state, "session_manager")
+    ]
+    return notebook_apps, managers
+
+
+def notebooks_app(notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False) -> ASGIApp:
+    """Only the notebooks, no gate: what a worker process serves (only the gate reaches it)."""
+    notebook_apps, managers = _marimo_apps(available(notebooks_dir), show_tracebacks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for manager in managers:
+            await manager.shutdown()
+
+    return Starlette(routes=[Mount("/", notebook_apps)], lifespan=lifespan)
+
+
+def setup_logging(log_dir: Path, app_log: str = "web.log") -> None:
+    """``access.log`` and ``app_log`` (``web.log``; a worker process: its own) in
+    ``<log_dir>/web/``, rotated; replaces earlier ones.
 
     ``web.log`` gets INFO and up from every logger (marimo's, which does not propagate,
     included); the console keeps the threshold it had.
@@ -215,8 +243,8 @@ def setup_logging(log_dir: Path) -> None:
     access_log.propagate = False
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its INFO lines show query strings
     access = _rotating(web / "access.log", "%(asctime)s %(message)s")
-    app_log = _rotating(web / "web.log", "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for logger, handler in ((access_log, access), (root, app_log), (logging.getLogger("marimo"), app_log)):
+    log_file = _rotating(web / app_log, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for logger, handler in ((access_log, access), (root, log_file), (logging.getLogger("marimo"), log_file)):
         for old in [h for h in logger.handlers if h.get_name() == handler.get_name()]:
             logger.removeHandler(old)
             old.close()
@@ -252,7 +280,8 @@ def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is
     bound and the dashboards are warm (``warm_up``: each run once, and again when the lake
-    changes).
+    changes). With ``NKDASH_WEB_WORKERS`` above 1 (and as many CPUs) the notebooks are served
+    by that many worker processes (:mod:`nkdash.web.workers`), each warming itself.
 
     Port 0 picks a free port. Call from the main thread (signal handling).
     """
@@ -262,13 +291,26 @@ def serve(
     port = settings.web_port if port is None else port
     if no_auth and not is_loopback(host):
         raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
-    app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
     try:
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     bound = sock.getsockname()[1]
-    dashboards = [file for nb, file in available(notebooks_dir) if nb.role == "viewer"] if warm_up else []
+    count = worker_count(settings)
+    workers = Workers(settings, notebooks_dir, count, show_tracebacks=show_tracebacks).start() if count > 1 else None
+    try:
+        app = build_app(
+            settings,
+            notebooks_dir,
+            show_tracebacks=show_tracebacks,
+            no_auth=no_auth,
+            proxy=Proxy(workers.sockets) if workers is not None else None,
+        )
+    except BaseException:
+        if workers is not None:
+            workers.stop()
+        raise
+    dashboards = serving_dashboards(notebooks_dir) if warm_up and workers is None else []  # workers warm themselves
     warm(dashboards)
     rewarmer = Rewarmer(settings.lake.absolute(), dashboards).start() if dashboards else None
     shown = f"[{host}]" if ":" in host else host
@@ -289,11 +331,13 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         if rewarmer is not None:
             rewarmer.stop()
-    _join_threads(KERNEL_GRACE)
+        if workers is not None:
+            workers.stop()
+    join_threads(KERNEL_GRACE)
     log.info("stopped")
 
 
-def _join_threads(timeout: float) -> None:
+def join_threads(timeout: float) -> None:
     """Let the notebooks' kernel threads wind down (exiting under one aborts in DuckDB's code)."""
     deadline = time.monotonic() + timeout
     for thread in threading.enumerate():

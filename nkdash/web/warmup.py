@@ -30,11 +30,17 @@ from nkdash.lake import WHOLE
 from nkdash.lake.layout import PARTITIONED
 from nkdash.lake.listing import Listing
 from nkdash.lake.reader import LakeReader
+from nkdash.notebooks import available
 
 log = logging.getLogger(__name__)
 
 
 CHECK_S = 60.0  # how often the lake is checked for changes (a stat per directory)
+
+
+def serving_dashboards(notebooks_dir: Path) -> list[Path]:
+    """The files of the viewer notebooks (the dashboards) ``nkdash serve`` mounts from ``notebooks_dir``."""
+    return [file for nb, file in available(notebooks_dir) if nb.role == "viewer"]
 
 
 def run_notebook(file: Path) -> float:
