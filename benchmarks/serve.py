@@ -45,12 +45,14 @@ def many_viewers(server: Server, n: int, changes: int, timeout: float) -> dict[s
     async def measure() -> dict[str, Any]:
         with Sampler(server.process) as sampler:
             tabs = await open_tabs(server, _spread(n), timeout)
-            peak = sampler.peak
+        peak, cpu = sampler.peak, sampler.cpu
         draining = [asyncio.create_task(t.drain()) for t in tabs]
         try:
             times: list[dict[str, Any]] = []
             if changes:
                 tab = await Tab(server, "sales").open(timeout)
+                if tab.failure or not tab.cells.idle:
+                    raise RuntimeError(f"the viewer changing filters could not open the page: {tab.failure}")
                 for element, value, what in filter_changes(tab, changes):
                     times.append({"what": what, "seconds": await tab.change(element, value, timeout)})
                 await tab.close()
@@ -58,7 +60,7 @@ def many_viewers(server: Server, n: int, changes: int, timeout: float) -> dict[s
             for t in tabs:
                 await t.close()
             await asyncio.gather(*draining, return_exceptions=True)
-        return {"viewers": [t.result() for t in tabs], "peak_mb": peak, "changes": times}
+        return {"viewers": [t.result() for t in tabs], "peak_mb": peak, "cpu_s": cpu, "changes": times}
 
     return asyncio.run(measure())
 
@@ -80,7 +82,8 @@ def run(
         log(
             f"  {kind}: {n} viewers: numbers p95 {_s(_p95(many, 'numbers'))}, every cell p95 "
             f"{_s(_p95(many, 'seconds'))}, peak {many['peak_mb']:.0f} MB; filter change p95 "
-            f"{_s(p95([c['seconds'] for c in many['changes']]) if many['changes'] else None)}"
+            f"{_s(p95([c['seconds'] for c in many['changes']]) if many['changes'] else None)}; "
+            f"CPU {many['cpu_s'] / n:.2f} s per viewer"
         )
         with running(kind, root, work / kind / "most") as server:
             crowd = many_viewers(server, most, 0, timeout)
@@ -187,6 +190,16 @@ def figures(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[Figure]:
         ),
         Figure(
             "pages",
+            f"server CPU per viewer opening a dashboard ({n} at once)",
+            ours["many"]["cpu_s"] / n,
+            "s",
+            baseline=theirs["many"]["cpu_s"] / n,
+            baseline_name=BASELINE,
+            ratio_kind="speedup",
+            note="CPU seconds of the server's processes: what the machine's other load hardly moves",
+        ),
+        Figure(
+            "pages",
             f"served app, {n} concurrent viewers: peak RSS",
             ours["many"]["peak_mb"],
             "MB",
@@ -213,8 +226,12 @@ def notes(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[str]:
         viewers = [phases["one"], *phases["many"]["viewers"], *phases["most"]["viewers"]]
         errors = sum(v["errors"] for v in viewers)
         undone = sum(not v["done"] for v in viewers)
+        failures = sorted({v["failure"] for v in viewers if v.get("failure")})
         if errors:
-            out.append(f"pages: {errors} cell(s) showed an error on {name}")
+            hit = sum(bool(v["errors"]) for v in viewers)
+            out.append(f"pages: {errors} cell error(s) on {hit} of {len(viewers)} viewers of {name}")
+        if failures:
+            out.append(f"pages: connections of {name} ended early: " + "; ".join(failures[:3]))
         if undone:
             out.append(f"pages: {undone} viewer(s) of {name} not done within the timeout")
     return out

@@ -41,6 +41,7 @@ class Server:
     url: str
     process: psutil.Process
     ready_s: float  # from the command's start until it answered
+    output: list[str]  # what it printed
 
     @property
     def host(self) -> str:
@@ -113,7 +114,7 @@ def running(kind: Kind, lake: Path, workdir: Path, timeout: float = 180.0) -> It
                 if requests.get(url + probe, timeout=30).status_code in (200, 503):
                     break
             time.sleep(0.1)
-        yield Server(kind, url, psutil.Process(proc.pid), time.monotonic() - started)
+        yield Server(kind, url, psutil.Process(proc.pid), time.monotonic() - started, lines)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -133,11 +134,23 @@ def rss_mb(process: psutil.Process) -> float:
     return total / 2**20
 
 
+def cpu_s(process: psutil.Process) -> float:
+    """CPU seconds (user + system) used so far by a process and its live children."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 class Sampler:
-    """Peak RSS of a process tree, sampled in a thread."""
+    """Peak RSS of a process tree, sampled in a thread, and the CPU seconds it used meanwhile
+    (a figure the machine's other load hardly moves)."""
 
     def __init__(self, process: psutil.Process, every: float = 0.1):
         self.process, self.every, self.peak = process, every, 0.0
+        self.cpu = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -148,9 +161,11 @@ class Sampler:
             self._stop.wait(self.every)
 
     def __enter__(self) -> Sampler:
+        self.cpu = -cpu_s(self.process)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.cpu += cpu_s(self.process)

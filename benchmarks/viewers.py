@@ -20,6 +20,7 @@ WebSocket frames).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import re
@@ -96,20 +97,24 @@ class Tab:
         self.session_id = f"bench-{uuid.uuid4().hex[:12]}"
         self.cells = Cells(time.monotonic())
         self.ws: Any = None
+        self.failure = ""  # why the connection ended early, if it did
 
     async def open(self, timeout: float) -> Tab:
         """Connect and wait until every cell has run (or ``timeout``)."""
         import websockets
 
         self.cells = Cells(time.monotonic())
-        self.ws = await websockets.connect(
-            self.server.ws(self.notebook, self.session_id),
-            origin=self.server.url,
-            max_size=None,
-            open_timeout=timeout,
-            ping_interval=None,
-        )
-        await self._until_idle(timeout)
+        try:
+            self.ws = await websockets.connect(
+                self.server.ws(self.notebook, self.session_id),
+                origin=self.server.url,
+                max_size=None,
+                open_timeout=timeout,
+                ping_interval=None,
+            )
+            await self._until_idle(timeout)
+        except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
         return self
 
     async def _until_idle(self, timeout: float, since: int = 0) -> None:
@@ -134,7 +139,7 @@ class Tab:
         try:
             async for _raw in self.ws:
                 pass
-        except websockets.ConnectionClosed:
+        except (OSError, websockets.WebSocketException):
             pass
 
     async def change(self, element: dict[str, Any], value: Any, timeout: float) -> float:
@@ -150,8 +155,11 @@ class Tab:
         return self.cells.last_at
 
     async def close(self) -> None:
+        import websockets
+
         if self.ws is not None:
-            await self.ws.close()
+            with contextlib.suppress(OSError, websockets.WebSocketException):
+                await self.ws.close()
 
     def result(self) -> dict[str, Any]:
         return {
@@ -160,7 +168,8 @@ class Tab:
             "numbers": self.cells.numbers_at,
             "cells": len(self.cells.statuses),
             "errors": self.cells.errors,
-            "done": self.cells.idle,
+            "done": self.cells.idle and not self.failure,
+            "failure": self.failure,
         }
 
 

@@ -43,3 +43,32 @@ def test_compiling_cells_of_two_notebooks_in_turn_parses_each_once():
     info = compiler._build_source_position_map.cache_info()
     assert (info.misses, info.hits) == (2, 4)
     assert widen_source_position_cache()  # a second call changes nothing
+
+
+MARIMO_ENTRY_POINTS = """
+import importlib.metadata, inspect, json
+from marimo._entrypoints import registry
+print(json.dumps({
+    "reads_importlib": registry.entry_points is importlib.metadata.entry_points,
+    "called_bare": "entry_points()" in inspect.getsource(registry.get_entry_points),
+}))
+"""
+
+
+def test_marimo_still_reads_the_entry_points_on_every_registry_lookup():
+    run = subprocess.run([sys.executable, "-c", MARIMO_ENTRY_POINTS], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout) == {"reads_importlib": True, "called_bare": True}
+
+
+def test_entry_points_are_read_once():
+    from marimo._entrypoints import registry
+
+    from nkdash.web.shims import cache_entry_points
+
+    assert cache_entry_points()
+    registry.entry_points.cache_clear()
+    first = registry.get_entry_points("marimo.cell.executor")
+    assert list(registry.get_entry_points("marimo.cell.executor")) == list(first)
+    assert registry.entry_points.cache_info().misses == 1
+    assert cache_entry_points()  # a second call changes nothing

@@ -45,7 +45,7 @@ from nkdash.settings import Settings
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
 from nkdash.web.gate import Gate, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
-from nkdash.web.shims import widen_source_position_cache
+from nkdash.web import shims
 from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
 from nkdash.web.workers import Proxy, Workers, worker_count
 
@@ -198,7 +198,7 @@ def _marimo_apps(mounted: list[tuple[Notebook, Path]], show_tracebacks: bool) ->
     """marimo's run-mode app of every notebook at its path, and their session managers."""
     import marimo
 
-    widen_source_position_cache()
+    shims.apply()
     builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
     for nb, file in mounted:
         builder = builder.with_app(path=nb.path, root=str(file))

@@ -14,11 +14,18 @@ between files and nearly every cell of every session parses its notebook again: 
 of the server's CPU with 20 viewers on the four dashboards (py-spy). The shim keeps one
 entry per notebook file. In run mode the files do not change while the server runs (the
 original cache is not invalidated on change either).
+
+**The installed plugins' entry points.** Every new kernel asks ``importlib.metadata`` for
+the entry points of marimo's plugin groups (``marimo._entrypoints.registry.
+get_entry_points``, called by the kernel's lifespan and executor registries), and that
+reads the metadata of every installed distribution again: about a tenth of a viewer's
+CPU. Nothing is installed into a running server, so the shim reads them once per process.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import logging
 
 log = logging.getLogger(__name__)
@@ -41,3 +48,24 @@ def widen_source_position_cache(size: int = SOURCE_POSITION_FILES) -> bool:
         return True
     compiler._build_source_position_map = functools.lru_cache(maxsize=size)(wrapped)
     return True
+
+
+def cache_entry_points() -> bool:
+    """Read the installed distributions' entry points once per process for marimo's
+    plugin registries; whether they are now cached (False: marimo changed, nothing touched)."""
+    from marimo._entrypoints import registry
+
+    current = getattr(registry, "entry_points", None)
+    if getattr(current, "cache_info", None) is not None:
+        return True
+    if current is not importlib.metadata.entry_points or not callable(getattr(registry, "get_entry_points", None)):
+        log.warning("marimo's plugin registry no longer reads importlib.metadata.entry_points: shim not applied")
+        return False
+    registry.entry_points = functools.cache(importlib.metadata.entry_points)
+    return True
+
+
+def apply() -> None:
+    """Every shim (the web app calls this before it builds marimo's apps)."""
+    widen_source_position_cache()
+    cache_entry_points()
