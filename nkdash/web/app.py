@@ -42,10 +42,10 @@ from nkdash.errors import ConfigError, NKDashError
 from nkdash.notebooks import NOTEBOOKS_DIR, Notebook, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
+from nkdash.web import shims
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
 from nkdash.web.gate import Gate, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
-from nkdash.web import shims
 from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
 from nkdash.web.workers import Proxy, Workers, worker_count
 

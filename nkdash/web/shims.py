@@ -61,7 +61,7 @@ def cache_entry_points() -> bool:
     if current is not importlib.metadata.entry_points or not callable(getattr(registry, "get_entry_points", None)):
         log.warning("marimo's plugin registry no longer reads importlib.metadata.entry_points: shim not applied")
         return False
-    registry.entry_points = functools.cache(importlib.metadata.entry_points)
+    setattr(registry, "entry_points", functools.cache(importlib.metadata.entry_points))  # noqa: B010 — mypy types the name as the overloaded original
     return True
 
 
