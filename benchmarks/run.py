@@ -5,6 +5,7 @@ Parts (``--only`` takes a part name, or a substring of a query scenario's name):
 - ``queries``  every dashboard query: warm p50/p95, cold, cache hit, vs pandas
 - ``etl``      one day of the full demo company, all datasets, vs a plain paging loop
 - ``memory``   peak RSS of a 31-day vs a 1-day refresh
+- ``ablation`` what each piece of the dashboards' read path buys in page time
 - ``serve``    the pages: 1, 20 and 50 viewers and a filter change, ``nkdash serve`` vs plain ``marimo run``
 - ``layout``   daily partitions vs compacted months
 - ``prototypes`` what the ETL's overlaps (prefetched pages, totals alongside) are worth
@@ -25,7 +26,7 @@ from pathlib import Path
 from benchmarks import synthetic
 from benchmarks.report import Figure, environment, markdown, summary, write
 
-PARTS = ("queries", "etl", "memory", "serve", "layout", "prototypes")
+PARTS = ("queries", "etl", "memory", "serve", "ablation", "layout", "prototypes")
 QUICK_SCENARIOS = (
     "category_tree",
     "sales_summary 30d",
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     notes: list[str] = []
     root = None
-    if {"queries", "serve", "layout", "prototypes"} & parts:
+    if {"queries", "serve", "ablation", "layout", "prototypes"} & parts:
         log(f"lake: {spec.describe()}")
         t = time.perf_counter()
         root = synthetic.build(spec, out=args.cache, log=log)
@@ -148,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         measured = layout.compacted_copy(root, log)  # the layout nkdash maintains (nightly compaction)
         return serve.run(measured, n=viewers, most=crowd, changes=2 if quick else 10, log=log)
 
+    def run_ablation():
+        from benchmarks import ablation, layout
+
+        measured = layout.compacted_copy(root, log)
+        return ablation.run(measured, n=viewers, changes=2 if quick else 10, log=log)
+
     def run_layout():
         from benchmarks import layout
 
@@ -171,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: run_etl({p for p in ("etl", "memory") if p in parts}),
         )
     part("serve", f"3b. pages: 1, {viewers} and {crowd} viewers, nkdash serve vs plain marimo run", run_serve)
+    part("ablation", "3c. the read path, piece by piece", run_ablation)
     part("layout", "4. partition layout", run_layout)
     part("prototypes", "5. prototypes of the proposed fixes", run_prototypes)
     seconds = time.perf_counter() - started
@@ -195,7 +203,9 @@ def _selection(only: str | None) -> tuple[set[str], str | None]:
 
 
 def _ordered(figures: list[Figure]) -> list[Figure]:
-    rank = {p: i for i, p in enumerate(("setup", "pages", "queries", "etl", "memory", "layout", "prototypes"))}
+    rank = {
+        p: i for i, p in enumerate(("setup", "pages", "ablation", "queries", "etl", "memory", "layout", "prototypes"))
+    }
     return sorted(figures, key=lambda f: rank.get(f.part, 99))  # stable: keeps each part's order
 
 

@@ -75,7 +75,8 @@ def run(
             one = one_viewer(server)
         log(
             f"  {kind}: ready in {one['ready_s']:.1f} s, 1 viewer (browser): numbers {_s(one['numbers'])}, "
-            f"every cell {_s(one['seconds'])}, {one['cells']} cells"
+            f"every cell {_s(one['seconds'])}, {one['cells']} cells; "
+            + ", ".join(f"{what} {at:.2f} s" for what, at in one.get("timeline", {}).items())
         )
         with running(kind, root, work / kind / "many") as server:
             many = many_viewers(server, n, changes, timeout)
@@ -90,6 +91,10 @@ def run(
         log(f"  {kind}: {most} viewers: every cell p95 {_s(_p95(crowd, 'seconds'))}, peak {crowd['peak_mb']:.0f} MB")
         got[kind] = {"one": one, "many": many, "most": crowd}
     return figures(got, n, most), notes(got, n, most)
+
+
+def _timeline(one: dict[str, Any]) -> str:
+    return "; ".join(f"{what} {at:.2f}" for what, at in one.get("timeline", {}).items())
 
 
 def _s(value: float | None) -> str:
@@ -187,6 +192,14 @@ def figures(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[Figure]:
             p95(base_changes) if base_changes else None,
             0.5,
             note=f"{len(changes)} changes, median {_s(median(changes) if changes else None)}",
+        ),
+        Figure(
+            "pages",
+            "  where the 1 viewer's time went (headless Chromium, seconds from navigation)",
+            None,
+            "s",
+            value_text=_timeline(ours["one"]),
+            baseline_text=_timeline(theirs["one"]),
         ),
         Figure(
             "pages",

@@ -60,12 +60,12 @@ class Server:
         return f"{self.url}{prefix}/api/kernel/{endpoint}"
 
 
-def _environment(lake: Path, workdir: Path) -> dict[str, str]:
+def _environment(lake: Path, workdir: Path, paths: tuple[Path, ...] = ()) -> dict[str, str]:
     return {
         **os.environ,
         "HOME": str(workdir),
         "XDG_CONFIG_HOME": str(workdir / ".config"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join(map(str, (*paths, REPO))),
         "NKDASH_LAKE": str(lake),
         "NKDASH_STATE_DIR": str(workdir / "state"),
         "NKDASH_LOG_DIR": str(workdir / "logs"),
@@ -79,9 +79,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(kind: Kind, lake: Path, workdir: Path, timeout: float = 180.0) -> Iterator[Server]:
+def running(
+    kind: Kind, lake: Path, workdir: Path, timeout: float = 180.0, *, paths: tuple[Path, ...] = (), **env: str
+) -> Iterator[Server]:
     """``nkdash serve --no-auth`` or ``marimo run <notebooks> --headless`` on a free loopback
-    port, until it answers; stopped (SIGTERM, then SIGKILL) afterwards."""
+    port, until it answers; stopped (SIGTERM, then SIGKILL) afterwards. ``paths`` go first on
+    its ``PYTHONPATH``, ``env`` into its environment."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     if kind == "nkdash":
@@ -96,7 +99,7 @@ def running(kind: Kind, lake: Path, workdir: Path, timeout: float = 180.0) -> It
     proc = subprocess.Popen(
         command,
         cwd=workdir,
-        env=_environment(lake, workdir),
+        env={**_environment(lake, workdir, paths), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

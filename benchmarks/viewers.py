@@ -210,12 +210,25 @@ def browser_open(server: Server, notebook: str, timeout: float = 120.0) -> dict[
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             cells = Cells(time.monotonic())
+            marks: dict[str, float] = {}
+
+            def mark(what: str) -> None:
+                marks.setdefault(what, round(time.monotonic() - cells.started, 3))
+
+            def on_frame(payload: str | bytes) -> None:
+                mark("first kernel message")
+                cells.note(payload, time.monotonic())
+                if cells.statuses and "first cell running" not in marks:
+                    mark("first cell running")
 
             def on_socket(ws: Any) -> None:
                 if "/ws?" in ws.url:
-                    ws.on("framereceived", lambda payload: cells.note(payload, time.monotonic()))
+                    mark("WebSocket opened")
+                    ws.on("framereceived", on_frame)
 
             page.on("websocket", on_socket)
+            page.on("response", lambda r: mark("page received") if r.request.resource_type == "document" else None)
+            page.on("domcontentloaded", lambda: mark("front end loaded (DOMContentLoaded)"))
             started = time.monotonic()
             cells.started = started
             page.goto(server.page(notebook), timeout=timeout * 1000)
@@ -238,12 +251,16 @@ def browser_open(server: Server, notebook: str, timeout: float = 120.0) -> dict[
                         break
                 else:
                     quiet_since = None
+            marks["last cell idle"] = round(cells.last_at, 3)
+            if numbers is not None:
+                marks["KPI cards show numbers"] = round(numbers, 3)
             return {
                 "numbers": numbers,
                 "seconds": cells.last_at,
                 "cells": len(cells.statuses),
                 "errors": cells.errors,
                 "done": cells.idle,
+                "timeline": dict(sorted(marks.items(), key=lambda kv: kv[1])),
             }
         finally:
             browser.close()

@@ -72,3 +72,45 @@ def test_entry_points_are_read_once():
     assert list(registry.get_entry_points("marimo.cell.executor")) == list(first)
     assert registry.entry_points.cache_info().misses == 1
     assert cache_entry_points()  # a second call changes nothing
+
+
+def test_marimo_still_compiles_cells_through_ast_compile():
+    import inspect
+
+    from marimo._ast import compiler
+
+    assert "ast_compile(" in inspect.getsource(compiler.module_compile)
+    assert "ast_compile(" in inspect.getsource(compiler.compile_cell)
+
+
+def test_syntax_trees_are_built_one_thread_at_a_time():
+    import ast
+    import threading
+
+    from marimo._ast import compiler
+
+    from nkdash.web.shims import serialize_syntax_trees
+
+    assert serialize_syntax_trees()
+    assert getattr(compiler.ast_compile, "__nkdash_locked__", False)
+    assert getattr(ast.parse, "__nkdash_locked__", False)
+    assert serialize_syntax_trees()  # a second call wraps nothing twice
+    assert getattr(compiler.ast_compile, "__wrapped__", None) is not None
+    assert not getattr(compiler.ast_compile.__wrapped__, "__nkdash_locked__", False)
+    failures: list[BaseException] = []
+    code = (NOTEBOOKS_DIR / "sales.py").read_text()
+
+    def compile_cells() -> None:
+        try:
+            for i in range(20):
+                compiler.compile_cell("x = [y for y in range(3)]\nx", cell_id=f"t{i}")
+                ast.parse(code)
+        except BaseException as exc:  # noqa: BLE001 — what the race raises (SystemError) is what is checked
+            failures.append(exc)
+
+    threads = [threading.Thread(target=compile_cells) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -20,13 +20,25 @@ the entry points of marimo's plugin groups (``marimo._entrypoints.registry.
 get_entry_points``, called by the kernel's lifespan and executor registries), and that
 reads the metadata of every installed distribution again: about a tenth of a viewer's
 CPU. Nothing is installed into a running server, so the shim reads them once per process.
+
+**Python syntax trees built one thread at a time.** CPython 3.11 tracks the depth of the
+conversion between syntax trees and Python objects in one interpreter-wide counter; two
+threads converting at once (twenty kernels compiling their cells side by side) can trip
+it: the cell fails with ``SystemError: AST constructor recursion depth mismatch``
+(CPython issue 106905; one cell of twenty viewers in a benchmark run). The shim takes one
+lock around marimo's ``compiler.ast_compile`` and ``ast.parse``, where marimo builds and
+compiles syntax trees; each holds it a millisecond or so.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.metadata
 import logging
+import threading
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +77,37 @@ def cache_entry_points() -> bool:
     return True
 
 
+_AST_LOCK = threading.RLock()
+
+
+def _one_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(fn, "__nkdash_locked__", False):
+        return fn
+
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _AST_LOCK:
+            return fn(*args, **kwargs)
+
+    locked.__nkdash_locked__ = True  # type: ignore[attr-defined]
+    return locked
+
+
+def serialize_syntax_trees() -> bool:
+    """Build and compile syntax trees one thread at a time in marimo's compiler and
+    ``ast.parse``; whether both are now locked (False: marimo changed, nothing touched)."""
+    from marimo._ast import compiler
+
+    if not callable(getattr(compiler, "ast_compile", None)):
+        log.warning("marimo's compiler has no ast_compile any more: shim not applied")
+        return False
+    compiler.ast_compile = _one_at_a_time(compiler.ast_compile)
+    setattr(ast, "parse", _one_at_a_time(ast.parse))  # noqa: B010 — mypy types the name as the overloaded original
+    return True
+
+
 def apply() -> None:
     """Every shim (the web app calls this before it builds marimo's apps)."""
     widen_source_position_cache()
     cache_entry_points()
+    serialize_syntax_trees()
