@@ -2,7 +2,10 @@
 
 The expected digests were computed on the generator before it was split into modules
 (commit 6f1a8d6); any change to what a config generates changes them. A deliberate
-change to the company must update them, and say so in its commit.
+change to the company must update them, and say so in its commit. Last deliberate change
+(issue 16): the company's language and currency position, product templates and vendor
+lead times (product.supplierinfo), purchase orders' arrival (effective_date), and expected
+dates from the lead time the vendor promises (some vendors deliver a day late).
 """
 
 from __future__ import annotations
@@ -18,18 +21,18 @@ from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
-    ("tiny", 16, 30): "56d877bd1f1330c071da092c71ad840b2479f9ed64d30fc7cb8248520cd3d264",
-    ("tiny", 17, 30): "94912f9d2002c1460aa3bceed6984d3ba3b7062cfa4158218556668b2f61eb29",
-    ("tiny", 18, 30): "5896ee2e129e804ecbc65213978d720983ef75af14e87e5bc2325f1245be05ff",
-    ("tiny", 19, 30): "50cd16e20f9f77ac7adedcbdb95bb94db4cc2ff9aad3c0a7740baeb9f993632f",
-    ("small", 16, 14): "4627fde9b1e317f450e5be8caa45fd26b8ceb634b3ba61929297b512bd54a103",
-    ("small", 19, 14): "a2bd766e4706946cb8ca5ef40177bb1d41b70287906d331e4e086a668c1f294f",
+    ("tiny", 16, 30): "a5fd8095c8db3dc7135753acca034a160b5e586db0c272d6d70f6c7f5b81c349",
+    ("tiny", 17, 30): "b6d9e3040556b8972eb265cf9156b9262b9bac49287c912a1e0c92c1c0f78c73",
+    ("tiny", 18, 30): "ca3c482a3f8e1bdbf27eb92bc0d22f7797557c41080784b2bd4341f5f65c0d17",
+    ("tiny", 19, 30): "c91f7a38166a3395520644d237655f70d867b88a8dacd51af18d61880f00b3a3",
+    ("small", 16, 14): "9a14bb869ec94c538c2e4a349637720a869964da94e0e51dfd320e32b75921c6",
+    ("small", 19, 14): "2996e94c74502361f27a55e320c80a4e7c0a812e8c80bc8178d524d908e8fb29",
 }
 LATE_EDITS = {
-    16: "fa740239e3b7c92696ea1196f40440cda24c90d3c00f93da97755584ca893e30544d230c9626e988",
-    19: "db8f050e2756bf1aa0150c861c68e5a01f728c8f605b8083af549d36932dcbac20f07ed85f61494c",
+    16: "74dcb1822b8f110db616a6f7ce443fd51915035afe70a2feb4cf521b4b6c618f544d230c9626e988",
+    19: "712774ad1a2b3a7eb6d917cb921e4c8ee9c57b1c21967ed77bd89d4b665d45fa20f07ed85f61494c",
 }
-STREAM_18 = "0cd10e511252ed09e440d2e1d40694f9c72fdaf813e356a5e97979273b09537c"
+STREAM_18 = "8c1c3cb770066bf5ac69774bc4e76f0f66258acfe63abab83dc30175f521b3f7"
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

@@ -114,6 +114,7 @@ class Item:
 class Vendor:
     id: int
     lead: int  # days between confirmation and receipt
+    promised: int  # the lead time the vendor promises (product.supplierinfo.delay): some deliver late
 
 
 @dataclass(eq=False, slots=True)

@@ -21,6 +21,8 @@ from nkdash.demo.generate.catalogue import (
     FIRST_NAMES,
     HOUR,
     HOURLY,
+    LANG,
+    LANGUAGES,
     LAST_NAMES,
     LEGAL_FORMS,
     PLACES,
@@ -85,11 +87,26 @@ class Company:
     # -- company, users, partners
 
     def _company(self) -> None:
-        self.add("res.currency", {"name": "EUR", "symbol": "€"})
+        """The company, in euros; its language (its partner's) is English (UK): what the
+        dashboards' currency and formats default to."""
+        self.add("res.currency", {"name": "EUR", "symbol": "€", "position": "after", "decimal_places": 2})
+        for code, name, date_format, active in LANGUAGES:
+            self.add(
+                "res.lang",
+                {
+                    "name": name,
+                    "code": code,
+                    "date_format": date_format,
+                    "time_format": "%H:%M:%S",
+                    "decimal_point": ".",
+                    "thousands_sep": ",",
+                    "active": active,
+                },
+            )
         self.add("res.company", {"name": COMPANY, "currency_id": 1, "partner_id": 1})
-        self._partner(COMPANY, is_company=True, email="info@nk-retail.example", city="Brussels", company=1)
+        self._partner(COMPANY, is_company=True, email="info@nk-retail.example", city="Brussels", company=1, lang=LANG)
         self._partner("OdooBot", active=False, email="odoobot@example.com", company=1)
-        self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1)
+        self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1, lang=LANG)
 
     def _partner(
         self,
@@ -105,6 +122,7 @@ class Company:
         active: bool = True,
         created: str | None = None,
         written: str | None = None,
+        lang: str | bool = False,
     ) -> int:
         return self.add(
             "res.partner",
@@ -119,6 +137,7 @@ class Company:
                 "parent_id": False,
                 "company_id": company,
                 "active": active,
+                **({"lang": lang} if lang else {}),
             },
             created,
             written,
@@ -219,7 +238,8 @@ class Company:
                 written=created if active else self._before_history(),
             )
             if active:
-                vendors.append(Vendor(pid, 1 + int(rng.random() * 3)))
+                lead = 1 + int(rng.random() * 3)
+                vendors.append(Vendor(pid, lead, lead - 1 if k % 3 == 1 and lead > 1 else lead))
         return vendors
 
     # -- products
@@ -241,8 +261,29 @@ class Company:
                     if item.archive_day >= self.sim.start
                     else self._before_history()
                 )
-            self.add("product.product", record, written=written)
+            template = self.add("product.template", {"name": record["name"], "active": record["active"]}, None, written)
+            self.add("product.product", {**record, "product_tmpl_id": template}, written=written)
+        self._supplierinfo(items)
         return items
+
+    def _supplierinfo(self, items: list[Item]) -> None:
+        """Each purchased product's vendor and the lead time the vendor promises (Odoo's
+        ``product.supplierinfo.delay``), on its template."""
+        promised = {v.id: v.promised for v in self.vendors}
+        for item in items:
+            if item.vendor:
+                self.add(
+                    "product.supplierinfo",
+                    {
+                        "partner_id": item.vendor,
+                        "product_tmpl_id": item.id,  # one template per product, same id
+                        "product_id": False,
+                        "sequence": 1,
+                        "min_qty": float(item.pack),
+                        "price": item.base_cost,
+                        "delay": promised[item.vendor],
+                    },
+                )
 
     def _category(self, name: str, parent: Record | None) -> Record:
         record = {
