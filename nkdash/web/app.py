@@ -146,11 +146,14 @@ def build_app(
             builder = builder.with_app(path=nb.path, root=str(file))
         # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
         notebook_apps = cast(Starlette, builder.build())
-        managers = [
-            app.state.session_manager
-            for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
-            if hasattr(app.state, "session_manager")
-        ]
+        mounted_apps = [cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount)]
+        managers = [app.state.session_manager for app in mounted_apps if hasattr(app.state, "session_manager")]
+        locale = display_locale(settings)
+        for mounted_app in mounted_apps:  # marimo's date pickers write dates as the dashboards do
+            if hasattr(mounted_app.state, "config_manager"):
+                mounted_app.state.config_manager = mounted_app.state.config_manager.with_overrides(
+                    {"display": {"locale": locale}}
+                )
         routes.append(Mount("/", notebook_apps))
 
     @contextlib.asynccontextmanager
@@ -162,6 +165,20 @@ def build_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
     return Gate(app, auth, notebooks)
+
+
+def display_locale(settings: Settings) -> str:
+    """The locale marimo's front end formats dates with (its date pickers), as the browser
+    names it (``en-GB``): the dashboards' (``NKDASH_LOCALE``, else the Odoo company's
+    language when the server starts)."""
+    from nkdash.dashboards.engine import Dashboard
+    from nkdash.dashboards.formats import page_formats
+
+    try:
+        return page_formats(Dashboard(settings.lake, meta=None), settings).bcp47
+    except (NKDashError, OSError):
+        log.warning("could not read the company's language from the lake; dates as en-US", exc_info=True)
+        return "en-US"
 
 
 def setup_logging(log_dir: Path) -> None:

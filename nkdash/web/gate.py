@@ -25,6 +25,10 @@ Access
 - No rate limiting of failed logins: expose the server to untrusted networks only behind
   a reverse proxy that provides it (and TLS).
 
+The role reaches the notebooks as ``scope["user"]`` (:func:`notebook_user`), set for every
+request, WebSocket included, whatever the request carries: marimo passes it to the
+session's kernel, and the dashboards hide cost and margin from viewers by it.
+
 Notebooks read the lake through ``get_settings()``: :func:`build_app` exports
 ``NKDASH_LAKE`` (absolute) for them, and dashboards must open it with ``read_only=True``.
 """
@@ -99,6 +103,7 @@ class Gate:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         user = self.identify(headers)
         scope["nkdash.user"] = user
+        scope["user"] = notebook_user(user)  # what the notebooks see (mo.app_meta().request.user), set on every request
         refusal = self.refusal(scope, headers, user)
         try:
             await (refusal or self.app)(scope, receive, send_recording)
@@ -157,6 +162,16 @@ class Gate:
         notebook = self.notebook(path)
         rest = path[len(notebook.path) + 1 :] if notebook else ""
         return rest if rest.startswith("assets/") or rest in MARIMO_STATIC else ""
+
+
+def notebook_user(user: User | None) -> dict[str, str | bool]:
+    """The user as marimo hands it to a notebook's kernel (``mo.app_meta().request.user``):
+    name and role, decided here from the request's credentials and nothing the request says
+    about itself; empty when nobody is logged in. The dashboards hide cost from a viewer by
+    it (:mod:`nkdash.dashboards.audience`)."""
+    if user is None:
+        return {}
+    return {"username": user.name, "role": user.role, "is_authenticated": True}
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -25,6 +25,7 @@ from nkdash.demo.generate.catalogue import (
     LANGUAGES,
     LAST_NAMES,
     LEGAL_FORMS,
+    NEW_SHOP_DAYS,
     PLACES,
     PRICE_ENDINGS,
     SERVICE,
@@ -439,7 +440,9 @@ class Company:
         )
 
     def _plan_stores(self) -> list[Store]:
-        """Flagship (7/7, 08-22), station night shop (7/7, 07-00:30), high-street shops (Mon-Sat)."""
+        """Flagship (7/7, 08-22), station night shop (7/7, 07-00:30; opened NEW_SHOP_DAYS before the
+        last day, so a longer history starts without it: a like-for-like comparison leaves it
+        out), high-street shops (Mon-Sat)."""
         rng, count = self.rng, self.sim.scale.stores
         stores = []
         for k in range(count):
@@ -448,8 +451,10 @@ class Company:
                 name, code = f"{name} {k // len(SITES) + 1}", f"{code}{k // len(SITES) + 1}"
             if k == 0:
                 store = Store(k, name, code, 1.6, frozenset(range(7)), 8 * HOUR, 22 * HOUR, False)
-            elif k == 1:
+            elif k == 1:  # opened NEW_SHOP_DAYS before the last day: a history longer than that has it as a new shop
                 store = Store(k, name, code, 0.9, frozenset(range(7)), 7 * HOUR, 23 * HOUR + 1800, True)
+                opening = self.sim.end - dt.timedelta(days=NEW_SHOP_DAYS - 1)
+                store.opened = opening if opening > self.sim.start else None
             else:
                 store = Store(
                     k, name, code, 0.6 + 0.6 * rng.random(), frozenset(range(6)), 8 * HOUR + 1800, 20 * HOUR, False
