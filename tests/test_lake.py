@@ -383,4 +383,4 @@ def test_clean_temp_respects_age_for_foreign_temp_files(lake):
 
 
 def test_tables_constant():
-    assert set(TABLES) == set(PARTITIONED) | set(WHOLE) and len(TABLES) == 14
+    assert set(TABLES) == set(PARTITIONED) | set(WHOLE) and len(TABLES) == 18

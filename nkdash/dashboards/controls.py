@@ -230,6 +230,11 @@ def row(*items: Any) -> Any:
     )
 
 
+def chart(built: Any) -> Any:
+    """An altair chart as the page shows it: a marimo chart element (no selection)."""
+    return mo.ui.altair_chart(built, chart_selection=False, legend_selection=False)
+
+
 def section(title: str, definition: str = "") -> Any:
     """A section heading, with its one-sentence definition under it."""
     return mo.md(f"### {title}" + (f"\n<small>{definition}</small>" if definition else ""))

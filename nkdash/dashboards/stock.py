@@ -232,17 +232,14 @@ def abc_classes(db: Dashboard, f: Filters) -> pd.DataFrame:
 
 
 def abc_summary(classes: pd.DataFrame) -> pd.DataFrame:
-    """Per class of :func:`abc_classes`: products, revenue, share of revenue, on hand, stock value."""
-    grouped = classes.groupby("abc", sort=True).agg(
-        products=("product_id", "size"),
-        revenue=("revenue", "sum"),
-        share=("share", "sum"),
-        on_hand=("on_hand", "sum"),
-        value=("value", "sum"),
-    )
-    out = grouped.reindex(["A", "B", "C"], fill_value=0).reset_index()
-    total = out["value"].sum()
-    out["value_share"] = out["value"] / total if total else 0.0
+    """Per class of :func:`abc_classes`: products, revenue, share of revenue, on hand, and the
+    stock value and its share (when ``classes`` has values: an audience may not see them)."""
+    sums = {"products": ("product_id", "size"), "revenue": ("revenue", "sum"), "share": ("share", "sum")}
+    sums |= {c: (c, "sum") for c in ("on_hand", "value") if c in classes.columns}
+    out = classes.groupby("abc", sort=True).agg(**sums).reindex(["A", "B", "C"], fill_value=0).reset_index()
+    if "value" in out.columns:
+        total = out["value"].sum()
+        out["value_share"] = out["value"] / total if total else 0.0
     return out
 
 

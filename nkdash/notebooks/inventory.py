@@ -64,10 +64,10 @@ def _(charts, controls, dash, db, filters, fmt, measure, mo, who):
     by_category = who.shown(dash.stock_levels(db, filters, "category"))
     controls.row(
         mo.vstack([controls.section("Stock by store", "What each store's stock locations hold."),
-                   charts.bars(by_store, measure.value, "store", fmt, tooltip=["qty", "value", "products"])]),
+                   controls.chart(charts.bars(by_store, measure.value, "store", fmt, tooltip=["qty", "value", "products"]))]),
         mo.vstack([controls.section("Stock by category", "Per category, in every selected store."),
-                   charts.bars(by_category, measure.value, "category", fmt, color="department",
-                               tooltip=["qty", "value", "products"])]),
+                   controls.chart(charts.bars(by_category, measure.value, "category", fmt, color="department",
+                               tooltip=["qty", "value", "products"]))]),
     )
     return by_category, by_store
 
@@ -131,8 +131,8 @@ def _(charts, controls, flow, fmt, mo, tables):
         controls.section("Sell-through and stock turn by category",
                          "Sell-through = units sold ÷ (units sold + on hand at the end). Stock turn = units sold "
                          "per year ÷ the average units on hand."),
-        charts.bars(flow.head(15), "sell_through", "category", fmt, color="department",
-                    tooltip=["sell_through", "stock_turn", "units_sold", "on_hand"]) if len(flow) else mo.md(""),
+        controls.chart(charts.bars(flow.head(15), "sell_through", "category", fmt, color="department",
+                    tooltip=["sell_through", "stock_turn", "units_sold", "on_hand"])) if len(flow) else mo.md(""),
         tables.table(flow, fmt, ["category", "department", "units_sold", "on_hand", "sell_through", "stock_turn",
                                  "cover_days"]),
     ])
@@ -156,7 +156,7 @@ def _(charts, controls, fmt, grain, kinds, measure, mo, moved):
     mo.vstack([controls.section("Moves in and out of stock", "Units moved into (+) and out of (−) the stock "
                                 "locations of the selected stores, by kind."),
                kinds,
-               charts.moves(moved, fmt, measure.value, grain.value) if len(moved) else mo.md("*No move.*")])
+               controls.chart(charts.moves(moved, fmt, measure.value, grain.value)) if len(moved) else mo.md("*No move.*")])
     return
 
 

@@ -65,9 +65,9 @@ def _(charts, controls, fmt, grain, mo, trend):
     _note = charts.PARTIAL_NOTE if grain.value != "day" else ""
     controls.row(
         mo.vstack([controls.section(f"Margin by {grain.value}", _note),
-                   charts.trend(trend, "margin", fmt, grain.value)]),
+                   controls.chart(charts.trend(trend, "margin", fmt, grain.value))]),
         mo.vstack([controls.section(f"Margin % by {grain.value}", "Margin as a share of revenue."),
-                   charts.trend(trend, "margin_pct", fmt, grain.value)]),
+                   controls.chart(charts.trend(trend, "margin_pct", fmt, grain.value))]),
     )
     return
 
@@ -78,10 +78,10 @@ def _(charts, controls, dash, db, filters, fmt, mo):
     by_category = dash.profit_by(db, filters, "category")
     controls.row(
         mo.vstack([controls.section("Margin by store", "Margin of each store's point-of-sale sales."),
-                   charts.bars(by_store, "margin", "store", fmt, tooltip=["margin", "margin_pct", "revenue"])]),
+                   controls.chart(charts.bars(by_store, "margin", "store", fmt, tooltip=["margin", "margin_pct", "revenue"]))]),
         mo.vstack([controls.section("Categories: revenue against margin %",
                                     "Each point a category; big sellers with thin margins sit low on the right."),
-                   charts.margin_map(by_category, "category", fmt)]),
+                   controls.chart(charts.margin_map(by_category, "category", fmt))]),
     )
     return by_category, by_store
 
@@ -100,8 +100,8 @@ def _(charts, controls, extremes, fmt, mo, top_n):
         controls.section("Products by margin", "The products that earned the most and the least margin "
                          "(each list on its own scale)."),
         controls.row(
-            mo.vstack([mo.md(f"**Top {top_n.value}**"), charts.ranked(extremes, "margin", "product", fmt, "top")]),
-            mo.vstack([mo.md(f"**Bottom {top_n.value}**"), charts.ranked(extremes, "margin", "product", fmt, "bottom")]),
+            mo.vstack([mo.md(f"**Top {top_n.value}**"), controls.chart(charts.ranked(extremes, "margin", "product", fmt, "top"))]),
+            mo.vstack([mo.md(f"**Bottom {top_n.value}**"), controls.chart(charts.ranked(extremes, "margin", "product", fmt, "bottom"))]),
         ),
     ])
     return

@@ -59,10 +59,10 @@ def _(charts, controls, dash, db, filters, fmt, mo, who):
     _x = "spend" if who.sees_cost else "ordered_qty"
     controls.row(
         mo.vstack([controls.section("By vendor", "What was ordered from each vendor in the period."),
-                   charts.bars(by_vendor, _x, "vendor", fmt, tooltip=[_x, "orders", "received_pct", "invoiced_pct"])]),
+                   controls.chart(charts.bars(by_vendor, _x, "vendor", fmt, tooltip=[_x, "orders", "received_pct", "invoiced_pct"]))]),
         mo.vstack([controls.section("By category", "What was ordered per category."),
-                   charts.bars(by_category.head(15), _x, "category", fmt, color="department",
-                               tooltip=[_x, "orders", "lines"])]),
+                   controls.chart(charts.bars(by_category.head(15), _x, "category", fmt, color="department",
+                               tooltip=[_x, "orders", "lines"]))]),
     )
     return by_category, by_vendor
 
@@ -74,7 +74,7 @@ def _(charts, controls, dash, db, filters, fmt, grain, measure, mo):
     mo.vstack([controls.section("Ordered, received and invoiced",
                                 f"Per {grain.value} of the order's confirmation: what was ordered, what has been "
                                 f"received and what the vendors have invoiced so far.{_note}"),
-               charts.fulfilment(stages, fmt, grain.value, measure.value)])
+               controls.chart(charts.fulfilment(stages, fmt, grain.value, measure.value))])
     return
 
 

@@ -58,9 +58,9 @@ def _(charts, controls, dash, db, filters, fmt, mo, who):
     by_channel = who.shown(dash.sales_by_channel(db, filters))
     controls.row(
         mo.vstack([controls.section("Revenue by store", "Point-of-sale revenue of each store; invoices are a channel."),
-                   charts.bars(by_store, "revenue", "store", fmt, tooltip=["revenue", "orders", "basket", "share"])]),
+                   controls.chart(charts.bars(by_store, "revenue", "store", fmt, tooltip=["revenue", "orders", "basket", "share"]))]),
         mo.vstack([controls.section("Revenue by channel", "Point of sale (tills) and invoices (no store)."),
-                   charts.bars(by_channel, "revenue", "channel", fmt, tooltip=["revenue", "orders", "basket", "share"])]),
+                   controls.chart(charts.bars(by_channel, "revenue", "channel", fmt, tooltip=["revenue", "orders", "basket", "share"]))]),
     )
     return by_channel, by_store
 
@@ -74,9 +74,10 @@ def _(mo, who):
 
 
 @app.cell
-def _(dash, db, filters, grain, overlay, split):
-    trend = dash.sales_trend(db, filters, grain.value, split.value)
-    against = dash.sales_trend_against(db, filters, grain.value, overlay.value) if overlay.value else None
+def _(dash, db, filters, grain, overlay, split, who):
+    trend = who.shown(dash.sales_trend(db, filters, grain.value, split.value))
+    _against = dash.sales_trend_against(db, filters, grain.value, overlay.value) if overlay.value else None
+    against = who.shown(_against) if _against is not None else None
     return against, trend
 
 
@@ -86,7 +87,7 @@ def _(against, charts, controls, fmt, grain, metric, mo, overlay, split, trend):
     mo.vstack([
         controls.section(f"Trend by {grain.value}", charts.PARTIAL_NOTE if grain.value != "day" else ""),
         mo.hstack([metric, split], justify="start", wrap=True),
-        charts.trend(trend, metric.value, fmt, grain.value, color=split.value, overlay=against),
+        controls.chart(charts.trend(trend, metric.value, fmt, grain.value, color=split.value, overlay=against)),
         mo.md(f"<small>The {overlay.selected_key.lower()} is not loaded: nothing to overlay.</small>") if _missing
         else mo.md(""),
     ])
@@ -103,7 +104,7 @@ def _(charts, controls, dash, db, filters, fmt, mo):
     mo.vstack([
         controls.section("When customers buy", "Average point-of-sale revenue per day at each hour of each weekday "
                          f"(local time).{_note}"),
-        charts.heatmap(by_hour, fmt) if by_hour["hour"].notna().any() else mo.md("*No hour of sale known here.*"),
+        controls.chart(charts.heatmap(by_hour, fmt)) if by_hour["hour"].notna().any() else mo.md("*No hour of sale known here.*"),
     ])
     return
 
@@ -128,8 +129,8 @@ def _(charts, controls, fmt, mo, ranked, ranking):
                          f"The {_what} that sold the most and the least in the period (each on its own scale)."),
         ranking,
         controls.row(
-            mo.vstack([mo.md("**Top 10**"), charts.ranked(ranked, "revenue", ranking.value, fmt, "top")]),
-            mo.vstack([mo.md("**Bottom 10**"), charts.ranked(ranked, "revenue", ranking.value, fmt, "bottom")]),
+            mo.vstack([mo.md("**Top 10**"), controls.chart(charts.ranked(ranked, "revenue", ranking.value, fmt, "top"))]),
+            mo.vstack([mo.md("**Bottom 10**"), controls.chart(charts.ranked(ranked, "revenue", ranking.value, fmt, "bottom"))]),
         ),
     ])
     return
