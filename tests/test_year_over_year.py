@@ -16,8 +16,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nkdash import dates as cal
 from nkdash import dashboards as d
+from nkdash import dates as cal
 from nkdash.dashboards import Filters, cards
 from nkdash.demo import start_demo
 from nkdash.demo.generate import DemoConfig
