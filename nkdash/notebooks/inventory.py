@@ -87,7 +87,7 @@ def _(controls, cover, fmt, mo, tables, threshold, window):
                          f"In stock and selling, but covered for fewer days than {threshold.value} or than the "
                          f"vendor's lead time. Days of cover = on hand ÷ units sold per day over the last "
                          f"{window.value} days."),
-        tables.table(_low, fmt, ["store", "code", "product", "on_hand", "daily_units", "cover_days", "lead_days",
+        tables.table(_low, fmt, ["store", "product", "code", "on_hand", "daily_units", "cover_days", "lead_days",
                                  "on_order", "expected"]) if len(_low) else mo.md("*Nothing is running low.*"),
     ])
     return
@@ -99,7 +99,7 @@ def _(controls, fmt, mo, outs, tables):
         controls.section(f"Stock-outs ({len(outs)})",
                          "Storable products with no unit left in a store where they sold in the period, and what "
                          "open purchase orders will bring."),
-        tables.table(outs, fmt, ["store", "code", "product", "category", "on_hand", "units_sold", "daily_units",
+        tables.table(outs, fmt, ["store", "product", "code", "category", "on_hand", "units_sold", "daily_units",
                                  "on_order", "expected", "revenue"]) if len(outs) else mo.md("*No stock-out.*"),
     ])
     return
@@ -165,9 +165,9 @@ def _(by_category, by_store, classes, controls, dead, fmt, mo, tables):
     mo.vstack([controls.section(f"Dead stock ({len(dead)})", "Products in stock that did not sell in the period, "
                                 "and the days since their last sale (looked up to 90 days before)."),
                mo.ui.tabs({
-                   "Dead stock": tables.table(dead, fmt, ["code", "product", "category", "qty", "value", "last_sold",
+                   "Dead stock": tables.table(dead, fmt, ["product", "code", "category", "qty", "value", "last_sold",
                                                           "days_since_sale"]),
-                   "ABC per product": tables.table(classes, fmt, ["abc", "code", "product", "revenue", "share",
+                   "ABC per product": tables.table(classes, fmt, ["abc", "product", "code", "revenue", "share",
                                                                   "cumulative_share", "on_hand", "value"]),
                    "Stock by store": tables.table(by_store, fmt, ["store", "products", "qty", "value"]),
                    "Stock by category": tables.table(by_category, fmt, ["category", "department", "products", "qty",

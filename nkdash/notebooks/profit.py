@@ -112,7 +112,7 @@ def _(controls, fmt, losing, mo, tables):
     mo.vstack([
         controls.section(f"Products sold at a loss ({len(losing)})",
                          "Products whose margin in the period is below zero: sold under their cost."),
-        tables.table(losing, fmt, ["code", "product", "category", "units", "revenue", "cost", "margin", "margin_pct"])
+        tables.table(losing, fmt, ["product", "code", "category", "units", "revenue", "cost", "margin", "margin_pct"])
         if len(losing) else mo.md("*No product was sold at a loss in this period.*"),
     ])
     return
@@ -121,7 +121,7 @@ def _(controls, fmt, losing, mo, tables):
 @app.cell
 def _(by_category, by_product, by_store, fmt, mo, tables):
     mo.ui.tabs({
-        "By product": tables.table(by_product, fmt, ["code", "product", "category", "units", "revenue", "cost",
+        "By product": tables.table(by_product, fmt, ["product", "code", "category", "units", "revenue", "cost",
                                                      "margin", "margin_pct", "margin_share"]),
         "By category": tables.table(by_category, fmt, ["category", "department", "units", "revenue", "cost", "margin",
                                                        "margin_pct", "margin_share"]),

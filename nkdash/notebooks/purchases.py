@@ -108,7 +108,7 @@ def _(controls, fmt, mo, pick, still_open, tables):
                                 "Lines of the orders confirmed in the period not fully received or invoiced; "
                                 "overdue: still to receive and expected before the end of the period."),
                pick,
-               tables.table(still_open, fmt, ["order_ref", "date", "vendor", "code", "product", "ordered_qty",
+               tables.table(still_open, fmt, ["order_ref", "date", "vendor", "product", "code", "ordered_qty",
                                               "received_qty", "to_receive", "to_invoice", "expected", "overdue",
                                               "days_late", "open_value"])])
     return

@@ -145,7 +145,7 @@ def _(by_channel, by_store, fmt, mo, ranked, tables, trend):
                                                      "margin", "margin_pct", "share"]),
         "Per period": tables.table(trend, fmt, ["period", "channel", "store", "revenue", "orders", "basket", "units",
                                                 "margin", "margin_pct", "partial"], 15),
-        "Ranking": tables.table(ranked, fmt, ["rank", "position", "code", "product", "category", "revenue", "units",
+        "Ranking": tables.table(ranked, fmt, ["rank", "position", "product", "code", "category", "revenue", "units",
                                               "margin", "margin_pct"]),
     })
     return
