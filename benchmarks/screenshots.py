@@ -3,9 +3,9 @@
     python -m benchmarks.screenshots                  # demo Odoo -> lake -> nkdash serve -> docs/*.png
     python -m benchmarks.screenshots --lake LAKE      # an existing lake (no demo, no loading)
 
-It starts the embedded demo Odoo (Odoo 17, small scale, ``--days`` of history ending on a
-fixed date, so the pictures do not change from run to run), loads every dataset into a
-temporary lake, serves the notebooks with ``nkdash serve``, logs in as the operator in
+It starts the embedded demo Odoo (Odoo 17, small scale, seed 42, ``--days`` of history ending
+yesterday, so the pages show data that is on time; ``--end`` fixes the last day), loads every
+dataset into a temporary lake, serves the notebooks with ``nkdash serve``, logs in as the operator in
 headless Chromium (``/usr/bin/chromium``) and writes one PNG per dashboard: the top of the
 page at 1440x900 (``docs/<page>.png``), and with ``--phone`` at 390x844 as well
 (``docs/<page>-phone.png``). PNGs are written by Chromium (zlib-compressed); at 1440x900
@@ -32,13 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs"
 PAGES = ("sales", "profit", "inventory", "purchases")
 CHROMIUM = "/usr/bin/chromium"
-END = dt.date(2026, 10, 31)  # the demo's last day: fixed, so the pictures are reproducible
 PASSWORD = "screenshots-only"  # a throwaway server on 127.0.0.1, stopped at the end
 VIEWPORTS = {"": (1440, 900), "-phone": (390, 844)}
 
 
-def load_demo(lake: Path, days: int, log: bool = True) -> None:
-    """The demo company's last ``days`` days, every dataset, into ``lake``."""
+def load_demo(lake: Path, days: int, end: dt.date, log: bool = True) -> None:
+    """The demo company's ``days`` days up to ``end``, every dataset, into ``lake``."""
     from nkdash import dates as cal
     from nkdash.demo import start_demo
     from nkdash.demo.generate import DemoConfig
@@ -46,13 +45,13 @@ def load_demo(lake: Path, days: int, log: bool = True) -> None:
     from nkdash.etl.datasets import DATASET_NAMES
     from nkdash.settings import Secret, Settings
 
-    config = DemoConfig(version=17, scale="small", days=days, end=END, tz="Europe/Brussels")
+    config = DemoConfig(version=17, scale="small", days=days, end=end, tz="Europe/Brussels")
     server = start_demo(config)
     try:
         settings = Settings(
             odoo_url=server.url, odoo_db=config.db_name, odoo_user=config.login, odoo_password=Secret(config.password)
         ).with_(lake=lake, tz=config.tz)
-        dates = cal.days(END - dt.timedelta(days=days - 1), END)
+        dates = cal.days(end - dt.timedelta(days=days - 1), end)
         for name in (n for n in DATASET_NAMES if n != "dimensions"):
             started = time.monotonic()
             report = refresh(name, dates, settings=settings, progress=False)
@@ -152,10 +151,17 @@ def _wait_idle(page: object, quiet: float = 1.5, timeout: float = 120.0) -> None
         page.wait_for_timeout(200)  # type: ignore[attr-defined]
 
 
+def yesterday() -> dt.date:
+    from nkdash import dates as cal
+
+    return cal.today(cal.timezone("Europe/Brussels")) - dt.timedelta(days=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("--lake", type=Path, help="an existing lake (default: load the demo company into a temp lake)")
     parser.add_argument("--days", type=int, default=60, help="days of the demo company to load (default 60)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="the demo's last day, YYYY-MM-DD (default yesterday)")
     parser.add_argument("--out", type=Path, default=OUT, help="where the PNGs go (default docs/)")
     parser.add_argument("--phone", action="store_true", help="also 390x844 screenshots (<page>-phone.png)")
     parser.add_argument("--full", action="store_true", help="the whole page, not only its top")
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if lake is None:
             lake = Path(tmp) / "lake"
             print(f"loading {args.days} days of the demo company into {lake}", flush=True)
-            load_demo(lake, args.days)
+            load_demo(lake, args.days, args.end or yesterday())
         with serving(lake.absolute(), Path(tmp)) as url:
             for path in shoot(url, args.out, tuple(args.pages), args.phone, args.role, args.full):
                 print(

@@ -62,9 +62,9 @@ def _(dash, db, filters, grain):
 
 @app.cell
 def _(charts, controls, fmt, grain, mo, trend):
-    _note = charts.PARTIAL_NOTE if grain.value != "day" else ""
+    _note = (" " + charts.PARTIAL_NOTE) if grain.value != "day" else ""
     controls.row(
-        mo.vstack([controls.section(f"Margin by {grain.value}", _note),
+        mo.vstack([controls.section(f"Margin by {grain.value}", f"Revenue minus the cost of the goods sold.{_note}"),
                    controls.chart(charts.trend(trend, "margin", fmt, grain.value))]),
         mo.vstack([controls.section(f"Margin % by {grain.value}", "Margin as a share of revenue."),
                    controls.chart(charts.trend(trend, "margin_pct", fmt, grain.value))]),
