@@ -116,7 +116,7 @@ def test_comparison_notes_offer_the_operator_a_way_to_load_a_period(db):
     comparison = d.sales_comparison(db, d.Filters(DATES[0], DATES[-1]))
     operator = cards.coverage_notes(comparison, GB, operator=True)
     viewer = cards.coverage_notes(comparison, GB, operator=False)
-    assert "(/operational?dataset=profit&start=2024-03-24&end=2024-03-28)" in operator
+    assert "(/operational/?dataset=profit&start=2024-03-24&end=2024-03-28)" in operator
     assert "Previous period (24/03/2024 – 28/03/2024) not loaded" in operator
     assert "/operational" not in viewer and "An operator can load it" in viewer
     assert "**Revenue**: What customers paid" in cards.definitions(comparison)

@@ -96,7 +96,7 @@ def test_a_partly_loaded_previous_period_is_not_compared(hand):
     assert found.kpis["previous"].isna().all() and found.kpis["previous_change"].isna().all()
     fmt = d.page_formats(hand)
     assert previous.note(fmt) == "previous period (03/03/2025 – 09/03/2025) partly loaded (1 of 7 days)"
-    assert previous.load_link() == "/operational?dataset=profit&start=2025-03-03&end=2025-03-09"
+    assert previous.load_link() == "/operational/?dataset=profit&start=2025-03-03&end=2025-03-09"
     earlier = Filters(dt.date(2025, 2, 28), dt.date(2025, 3, 6))  # nothing is loaded the 7 days before
     assert d.sales_comparison(hand, earlier).coverage["previous"].state == "not loaded"
 

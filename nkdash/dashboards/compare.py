@@ -125,7 +125,7 @@ class Coverage:
 
     def load_link(self) -> str:
         """Where an operator loads the period: the operations page on its dataset and dates."""
-        return f"/operational?dataset={self.dataset}&start={self.start.isoformat()}&end={self.end.isoformat()}"
+        return f"/operational/?dataset={self.dataset}&start={self.start.isoformat()}&end={self.end.isoformat()}"
 
 
 def coverage(db: Dashboard, table: str, f: Filters, against: Against | None = None) -> Coverage:

@@ -169,3 +169,18 @@ def test_a_viewer_sees_no_cost_when_the_operator_hides_it(hidden_cost_server, br
     operator = browser_login(hidden_cost_server, "operator")  # the same server: the operator sees them
     operator.open("/sales/")
     assert "Margin" in inspect(operator)["text"]
+
+
+def test_the_operator_follows_the_link_to_load_a_missing_period(dashboards_server, browser_login):
+    """"Load it on the Operations page" opens the operations page on the dataset and the dates
+    of the comparison period that is not loaded."""
+    view = browser_login(dashboards_server, "operator")
+    view.open("/sales/")
+    link = view.page.get_by_role("link", name="Load it on the Operations page").first
+    href = link.get_attribute("href")
+    assert href == "/operational/?dataset=profit&start=2024-03-24&end=2024-03-28"  # the 5 days before the period
+    view.open(href)
+    assert view.page.get_by_text("Profit (Cost + Aggreg)").locator("visible=true").count() > 0  # the dataset picked
+    dates = view.page.locator("marimo-date-range").first.get_attribute("data-initial-value")
+    assert dates == '["2024-03-24","2024-03-28"]'
+    view.assert_clean()
