@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from nkdash.errors import ConfigError, NKDashError
+from nkdash.errors import ConfigError, InputError, NKDashError
 from nkdash.notebooks import NOTEBOOKS_DIR, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
@@ -50,6 +50,9 @@ KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the serv
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
+
+
+MAX_PORT = 65535
 
 
 class _HealthCache:
@@ -223,13 +226,19 @@ def serve(
 
     host = host or settings.web_host
     port = settings.web_port if port is None else port
+    if not 0 <= port <= MAX_PORT:
+        raise InputError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}", port)
     if no_auth and not is_loopback(host):
         raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
-    app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
-    try:
+    try:  # before build_app writes the session key and the logs: a bad address writes nothing
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    try:
+        app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
+    except BaseException:
+        sock.close()
+        raise
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if no_auth:
