@@ -347,11 +347,25 @@ def test_tampered_and_expired_cookies_refused(web_settings):
     auth = Auth(web_settings, b"k" * 32)
     token = auth.issue(User("viewer", "viewer"))
     assert auth.verify(token) == User("viewer", "viewer")
-    _role, expires, signature = token.split(":")
-    assert auth.verify(f"operator:{expires}:{signature}") is None
-    assert auth.verify(f"viewer:{int(expires) + 999}:{signature}") is None
+    _role, expires, session, signature = token.split(":")
+    assert auth.verify(f"operator:{expires}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{int(expires) + 999}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{session[::-1]}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{signature}") is None  # the format before session ids
     assert auth.verify(token, now=int(expires) + 1) is None
     assert auth.verify("garbage") is None and auth.verify("") is None
+
+
+def test_logout_revokes_the_session_on_the_server(web_settings, tmp_path):
+    from nkdash.web.auth import revocations
+
+    auth = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    token, other = auth.issue(User("viewer", "viewer")), auth.issue(User("viewer", "viewer"))
+    assert auth.revoke(token) and auth.verify(token) is None
+    assert auth.verify(other) == User("viewer", "viewer")  # the same role's other sessions go on
+    assert not auth.revoke("garbage")
+    restarted = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    assert restarted.verify(token) is None and restarted.verify(other) == User("viewer", "viewer")
 
 
 def test_sessions_survive_restarts_not_password_changes(web_settings):
