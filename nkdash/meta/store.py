@@ -68,6 +68,9 @@ FreshnessStatus = Literal["ok", "late", "critical"]
 FILE_NAME = "nkdash.sqlite"
 
 
+ARCHIVED = "archived:"  # watermark prefix: archived:<dataset> = the first date kept in the lake
+
+
 _THREAD = threading.local()  # per-thread connections of writable stores (see MetaStore._connect)
 
 
@@ -350,6 +353,12 @@ class MetaStore:
                            ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
                 (key, timestamp_text(value), now_text()),
             )
+
+    def archived_before(self, dataset: str) -> dt.date | None:
+        """The archive boundary of ``dataset``: its dates before it were moved to an archive
+        (``nkdash.storage.archive`` records it as the watermark ``archived:<dataset>``)."""
+        stamp = self.get_watermark(f"{ARCHIVED}{dataset}")
+        return stamp.date() if stamp else None
 
     def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
         with self._write() as con:

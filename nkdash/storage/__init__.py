@@ -19,7 +19,7 @@ Every change to the lake goes through :class:`~nkdash.lake.Lake` (atomic, locked
 - :func:`rebuild_metadata`: a lost, empty or damaged metadata store rebuilt from the lake's files.
 """
 
-from nkdash.storage.archiving import ArchiveReport, archive
+from nkdash.storage.archiving import ArchiveReport, InsideRetention, archive
 from nkdash.storage.backups import BackupInfo, VerifyReport, backup, list_backups, verify_backup
 from nkdash.storage.common import BackupError
 from nkdash.storage.compaction import (
@@ -31,7 +31,7 @@ from nkdash.storage.compaction import (
 )
 from nkdash.storage.housekeeping import CleanReport, clean_temp, sizes
 from nkdash.storage.metadata import RebuildReport, rebuild_metadata
-from nkdash.storage.restoring import RestoreReport, restore
+from nkdash.storage.restoring import RestoreReport, restore, restore_plan
 
 __all__ = [
     "COMPACT_JOB",
@@ -41,6 +41,7 @@ __all__ = [
     "BackupInfo",
     "CleanReport",
     "CompactionReport",
+    "InsideRetention",
     "RebuildReport",
     "RestoreReport",
     "VerifyReport",
@@ -52,6 +53,7 @@ __all__ = [
     "list_backups",
     "rebuild_metadata",
     "restore",
+    "restore_plan",
     "sizes",
     "verify_backup",
 ]
