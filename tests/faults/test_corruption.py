@@ -353,3 +353,17 @@ def test_rebuild_metadata_restores_partition_states_and_freshness(
     )
     assert validate(DATES[1], settings=settings).ok  # the lake and Odoo still agree; the store took the results
     tally(cases=3)
+
+
+@pytest.mark.parametrize("how", ["empty", "garbage"])
+def test_dashboards_keep_working_on_a_damaged_metadata_store(loaded_lake, tmp_path, how, tally):
+    """The dashboards read the lake, not the store: their queries answer as before, and the
+    freshness line comes from the lake's files instead of an error."""
+    settings, _ = lake_without_meta(loaded_lake, tmp_path, how)
+    f = dash.Filters(DATES[0], DATES[-1])
+    expected = dash.sales_summary(dash.Dashboard(loaded_lake(17).lake, meta=None), f)
+    db = dash.Dashboard(settings.lake)
+    assert dash.sales_summary(db, f).equals(expected) and db.meta is None
+    badge = status.freshness_badge(db, ["pos", "invoices"], f, today=FRESHNESS_DAY)
+    assert badge.last_loaded == DATES[-1] and badge.status == "ok", badge
+    tally(cases=1)
