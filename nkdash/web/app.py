@@ -253,6 +253,12 @@ def _rotating(path: Path, fmt: str) -> logging.Handler:
     return handler
 
 
+def check_port(port: int) -> None:
+    """A port to listen on: 0 (any free port) to 65535; else InputError naming ``--port``."""
+    if not 0 <= port <= MAX_PORT:
+        raise InputError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}", port)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -280,8 +286,7 @@ def serve(
 
     host = host or settings.web_host
     port = settings.web_port if port is None else port
-    if not 0 <= port <= MAX_PORT:
-        raise InputError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}", port)
+    check_port(port)
     if no_auth and not is_loopback(host):
         raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
     try:  # before build_app writes the session key and the logs: a bad address writes nothing

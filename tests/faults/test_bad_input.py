@@ -84,6 +84,7 @@ CLI = [
     Case("refresh-basic-iso-date", "cli", ["refresh", "pos", "--date", "20240329"], "malformed date"),
     Case("serve-negative-port", "cli", ["serve", "--port", "-1"], "--port must be from 0"),
     Case("serve-port-70000", "cli", ["serve", "--port", "70000"], "--port must be from 0"),
+    Case("up-port-70000", "cli", ["up", "--port", "70000"], "--port must be from 0"),  # before its initial load
 ]
 
 ENV = [  # each with `nkdash refresh pos --date D`; the rest of the settings point at the test lake
