@@ -31,9 +31,10 @@ from nkdash.jobs import worker as jobs_worker
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.notebooks import NOTEBOOKS_DIR
-from nkdash.settings import Secret
+from nkdash.settings import Secret, Settings
 from nkdash.web import endpoints
 from nkdash.web.auth import SESSION_COOKIE
+from nkdash.web.throttle import LoginThrottle
 from tests.support.demo import DATES, TZ, demo_config, settings_for
 from tests.support.lake import copy_lake
 from tests.support.processes import child_env
@@ -376,6 +377,45 @@ def test_failed_logins_are_throttled_per_user_and_per_address(bare_server, tally
     tally(cases=5, wrong_logins=len(form) + len(basic) + len(names) + 3)
 
 
+def test_failed_logins_wait_longer_each_time_then_are_locked_out(serve_app, tmp_path, tally):
+    """The served app on a clock the test moves (no test sleeps): 3 free failures, then waits
+    of 1, 2, 4... seconds (a try before its time is refused unchecked), a 15-minute lockout at
+    the 10th failure that refuses the right password too (form and Basic), a clean slate
+    once it is over; /health and the throttle's report count it, naming nobody."""
+    MetaStore.for_lake(Lake(tmp_path / "lake"))
+    settings = Settings(
+        lake=tmp_path / "lake",
+        state_dir=tmp_path / "state",
+        log_dir=tmp_path / "logs",
+        viewer_password=Secret(VIEWER_PW),
+        operator_password=Secret(OPERATOR_PW),
+    )
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    url = serve_app(settings, login_throttle=throttle)
+    waits = []
+    for attempt in range(1, 11):
+        assert login_form(url, "viewer", f"wrong-{attempt}").status_code == 401, attempt
+        early = login_form(url, "viewer", VIEWER_PW)
+        if attempt <= 3:
+            assert early.status_code == 303  # free failures: a success costs nothing (and forgives nothing)
+            continue
+        assert early.status_code == 429 and SESSION_COOKIE not in early.cookies
+        waits.append(int(early.headers["retry-after"]))
+        now[0] += waits[-1] if attempt < 10 else 0
+    assert waits == [1, 2, 4, 8, 16, 32, 900], waits  # the 10th failure locks out for 15 minutes
+    assert requests.get(f"{url}/sales/", auth=("viewer", VIEWER_PW), timeout=30).status_code == 429  # Basic too
+    assert throttle.report()["locked_out"] == {"user": 1, "address": 0}
+    now[0] += 900
+    assert login_form(url, "viewer", VIEWER_PW).status_code == 303
+    assert requests.get(f"{url}/sales/", auth=("operator", OPERATOR_PW), timeout=30).status_code == 200
+    report = throttle.report()
+    assert report["failed"] == 10 and report["lockouts"] == 1 and report["locked_out"] == {"user": 0, "address": 0}
+    health = requests.get(f"{url}/health", timeout=30)
+    assert health.json()["logins"]["lockouts"] == 1 and "viewer" not in health.text
+    tally(cases=len(waits) + 4, wrong_logins=10)
+
+
 def test_a_session_cookie_replayed_after_logout_is_refused(bare_server, tmp_path, tally):
     """After ``POST /logout`` the old cookie (a copy an attacker kept) gets nothing: pages
     redirect to the login, the API answers 401, the WebSocket 403, also after a restart;
@@ -415,7 +455,8 @@ def marimo_table() -> list:
 
     app = marimo.create_asgi_app(quiet=True).with_app(path="/sales", root=str(NOTEBOOKS_DIR / "sales.py")).build()
     (mounted,) = [r.app for r in app.routes if isinstance(r, Mount)]
-    return endpoints.walk(mounted.routes)
+    table = endpoints.walk(mounted.routes)  # marimo adds its global routers again with each app built:
+    return [e for i, e in enumerate(table) if (e.template, e.kind) not in {(f.template, f.kind) for f in table[:i]}]
 
 
 def sample(template: str) -> str:
