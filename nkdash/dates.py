@@ -18,6 +18,7 @@ Rules for user input (CLI, notebooks, tasks):
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from collections.abc import Iterable
 
@@ -73,10 +74,16 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # only this: not 2026-W10-3, 20260304 or other digits
+
+
 def parse_date(text: str, what: str = "date") -> dt.date:
-    """``YYYY-MM-DD`` -> date, or :class:`InputError` naming the bad value."""
+    """``YYYY-MM-DD`` -> date, or :class:`InputError` naming the bad value.
+
+    Only that form: :meth:`datetime.date.fromisoformat` also takes ISO week dates
+    (``2026-W10-3``) and basic dates (``20260304``), which nobody means in a date field."""
     try:
-        if len(text) != 10:
+        if not ISO_DATE.fullmatch(text):
             raise ValueError
         return dt.date.fromisoformat(text)
     except (TypeError, ValueError):
@@ -109,3 +116,9 @@ def spans(dates: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def format_spans(dates: Iterable[dt.date]) -> str:
     """``2024-03-01..2024-03-03, 2024-03-07`` — a compact list of dates."""
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans(dates)) or "-"
+
+
+def retention_start(today: dt.date, years: int) -> dt.date:
+    """The first date the retention keeps: January 1st ``years`` full years before ``today``'s
+    year (2 on 2026-12-03: 2024-01-01, enough for year-over-year comparisons)."""
+    return dt.date(today.year - years, 1, 1)

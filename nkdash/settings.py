@@ -6,16 +6,23 @@ Environment variables win over ``.env``. Secrets are wrapped in :class:`Secret`,
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from nkdash.dates import ISO_DATE
 from nkdash.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
 
 Protocol = Literal["auto", "json2", "jsonrpc", "xmlrpc"]
 PROTOCOLS: tuple[str, ...] = ("auto", "json2", "jsonrpc", "xmlrpc")
@@ -64,6 +71,7 @@ class Settings:
     lake: Path = Path("data-lake")
     tz: str | None = None
     compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
+    retention_years: int = 2  # archiving keeps this many full years before the current one (issue 17)
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
@@ -87,6 +95,16 @@ class Settings:
     demo_scale: str = "small"
     demo_days: int = 60
     demo_end: str | None = None  # last generated business date; default yesterday
+    # Alerts (issue 17): by email (SMTP with TLS and login) and/or a webhook (JSON {"text": ...}).
+    alert_email_to: str = ""  # comma-separated addresses; empty: no email
+    alert_email_from: str = ""  # default: smtp_user
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    smtp_tls: str = "starttls"  # starttls (port 587), ssl (port 465) or none (a local relay only)
+    alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))  # a webhook URL holds its token
+    alert_repeat_hours: float = 24.0  # an incident still open is sent again after this long
 
     @property
     def uses_demo(self) -> bool:
@@ -111,14 +129,31 @@ class Settings:
 
         return {var: text(getattr(self, attr)) for var, (attr, _) in _ENV.items()}
 
+    @property
+    def odoo_url_shown(self) -> str | None:
+        """``ODOO_URL`` as it may be shown: a user name or password in it masked."""
+        return self.odoo_url and mask_url(self.odoo_url)
+
     def public(self) -> dict[str, object]:
-        """Every setting, secrets masked: safe to print or log."""
-        return {
-            f.name: getattr(self, f.name)
-            if not isinstance(getattr(self, f.name), Secret)
-            else repr(getattr(self, f.name))
-            for f in fields(self)
-        }
+        """Every setting, secrets masked (and credentials inside ``ODOO_URL``): safe to print or log."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown[f.name] = repr(value) if isinstance(value, Secret) else value
+        shown["odoo_url"] = self.odoo_url_shown
+        return shown
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.public().items()) + ")"
+
+
+def mask_url(url: str) -> str:
+    """``http://user:password@host/`` -> ``http://***@host/``: a URL without its credentials
+    (everything before its last ``@``: a typed password may hold ``/`` or ``@``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"  # the last @: a password may hold / or @
 
 
 # env var -> (attribute, parser)
@@ -137,9 +172,16 @@ def _float(name: str, value: str) -> float:
         x = float(value)
     except ValueError:
         raise ConfigError(name, f"expected a number of seconds, got {value!r}") from None
-    if x <= 0:
-        raise ConfigError(name, "must be positive")
+    if not math.isfinite(x) or x <= 0:
+        raise ConfigError(name, f"must be a finite positive number of seconds, got {value!r}")
     return x
+
+
+def _port(name: str, value: str) -> int:
+    n = _int(name, value)
+    if not 1 <= n <= 65535:
+        raise ConfigError(name, f"must be a port number from 1 to 65535, got {n}")
+    return n
 
 
 def _bool(name: str, value: str) -> bool:
@@ -165,6 +207,11 @@ DEMO_URL = "demo"  # ODOO_URL=demo: the embedded demo Odoo
 
 
 def _url(name: str, value: str) -> str | None:
+    """An Odoo address: ``http(s)://host[:port][/path]``, or ``demo``.
+
+    A user name or password inside it is kept (requests sends it as HTTP Basic auth) but
+    never shown (:func:`mask_url`), with a warning: Odoo's credentials belong in
+    ``ODOO_USER``/``ODOO_PASSWORD``."""
     value = value.strip().rstrip("/")
     if not value:
         return None
@@ -172,6 +219,21 @@ def _url(name: str, value: str) -> str | None:
         return value
     if not value.startswith(("http://", "https://")):
         raise ConfigError(name, "must start with http:// or https:// (or be `demo` for the embedded demo Odoo)")
+    shown = mask_url(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError as e:
+        raise ConfigError(name, f"is not a valid URL ({e}): {shown}") from None
+    if not parts.hostname or any(c.isspace() for c in value):
+        raise ConfigError(name, f"is not a valid URL (no host name, or a space in it): {shown}")
+    if port == 0:
+        raise ConfigError(name, f"is not a valid URL (port 0): {shown}")
+    if parts.username is not None or parts.password is not None:
+        log.warning(
+            "%s holds a user name or password (never shown); Odoo's credentials belong in ODOO_USER and ODOO_PASSWORD",
+            name,
+        )
     return value
 
 
@@ -236,10 +298,32 @@ def _date(name: str, value: str) -> str | None:
     if not value:
         return None
     try:
+        if not ISO_DATE.fullmatch(value):
+            raise ValueError
         dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(name, f"expected a date YYYY-MM-DD, got {value!r}") from None
     return value
+
+
+SMTP_TLS: tuple[str, ...] = ("starttls", "ssl", "none")
+
+
+def _emails(name: str, value: str, one: bool = False) -> str:
+    """Comma-separated e-mail addresses (one with ``one``), each with an @ and no spaces."""
+    found = [a.strip() for a in value.split(",") if a.strip()]
+    bad = [a for a in found if "@" not in a or any(c.isspace() for c in a)]
+    if bad or (one and len(found) > 1):
+        raise ConfigError(name, f"expected {'an e-mail address' if one else 'e-mail addresses separated by commas'}")
+    return ", ".join(found)
+
+
+def _webhook(name: str, value: str) -> Secret:
+    """A webhook URL (http or https); it holds its token, so it is a secret and never echoed."""
+    value = value.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(name, "must start with https:// (or http:// for a local receiver)")
+    return Secret(value)
 
 
 _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Settings field, parser)
@@ -259,7 +343,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
-    "NKDASH_WEB_PORT": ("web_port", lambda n, v: _int(n, v, 1)),
+    "NKDASH_WEB_PORT": ("web_port", _port),
     "NKDASH_VIEWER_USER": ("viewer_user", lambda n, v: v),
     "NKDASH_VIEWER_PASSWORD": ("viewer_password", lambda n, v: Secret(v)),
     "NKDASH_OPERATOR_USER": ("operator_user", lambda n, v: v),
@@ -274,6 +358,16 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_DEMO_SCALE": ("demo_scale", _scale),
     "NKDASH_DEMO_DAYS": ("demo_days", lambda n, v: _int(n, v, 1)),
     "NKDASH_DEMO_END": ("demo_end", _date),
+    "NKDASH_RETENTION_YEARS": ("retention_years", _int),
+    "NKDASH_ALERT_EMAIL_TO": ("alert_email_to", _emails),
+    "NKDASH_ALERT_EMAIL_FROM": ("alert_email_from", lambda n, v: _emails(n, v, one=True)),
+    "NKDASH_SMTP_HOST": ("smtp_host", lambda n, v: v.strip()),
+    "NKDASH_SMTP_PORT": ("smtp_port", lambda n, v: _int(n, v, 1)),
+    "NKDASH_SMTP_USER": ("smtp_user", lambda n, v: v.strip()),
+    "NKDASH_SMTP_PASSWORD": ("smtp_password", lambda n, v: Secret(v)),
+    "NKDASH_SMTP_TLS": ("smtp_tls", lambda n, v: _choice(n, v, SMTP_TLS)),
+    "NKDASH_ALERT_WEBHOOK_URL": ("alert_webhook_url", _webhook),
+    "NKDASH_ALERT_REPEAT_HOURS": ("alert_repeat_hours", _float),
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV)
 

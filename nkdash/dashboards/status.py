@@ -35,6 +35,7 @@ from nkdash.dashboards.sales import (
     sales_trend,
 )
 from nkdash.dashboards.stock import abc_classes, on_order, sell_through, stock_cover
+from nkdash.errors import MetadataError
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, Problem
 
@@ -192,6 +193,7 @@ class Badge:
     text: str
     last_loaded: dt.date | None
     missing_in_period: tuple[dt.date, ...]
+    archived_before: dt.date | None = None  # dates before it were moved to the archive
 
 
 def freshness_badge(
@@ -224,7 +226,11 @@ def freshness_badge(
         text += f" {len(missing)} date(s) of this period not loaded: {_spans(missing, fmt)}."
     if failed:
         text += f" {len(failed)} failed load(s): {_spans(failed, fmt)}."
-    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing)
+    archived = max((r["archived"] for r in rows if r.get("archived")), default=None)
+    if archived:
+        when = fmt.date(archived) if fmt is not None else f"{archived:%d %b %Y}"
+        text += f" Dates before **{when}** are archived: not shown here."
+    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing, archived)
 
 
 SLA_TEXT = {"ok": "on target", "late": "late", "critical": "critical: more than 3 days behind"}
@@ -236,17 +242,21 @@ _RANK = {"ok": 0, "late": 1, "critical": 2}
 def _freshness(db: Dashboard, datasets: Sequence[DatasetName], today: dt.date) -> list[dict[str, Any]]:
     meta = db.meta
     if meta is not None:
-        return [
-            {
-                "title": REGISTRY[name].title,
-                "status": r.status,
-                "last": r.last_loaded,
-                "lag": r.lag_days,
-                "missing": r.missing,
-                "failed": r.failed,
-            }
-            for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
-        ]
+        try:
+            return [
+                {
+                    "title": REGISTRY[name].title,
+                    "status": r.status,
+                    "last": r.last_loaded,
+                    "lag": r.lag_days,
+                    "missing": r.missing,
+                    "failed": r.failed,
+                    "archived": meta.archived_before(name),
+                }
+                for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
+            ]
+        except MetadataError:  # damaged since it was opened: the lake's files tell instead
+            pass
     rows = []
     for name in datasets:
         on_disk = set.intersection(*(set(db.lake.partitions(t)) for t in REGISTRY[name].table_names))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nkdash.etl import RunReport
     from nkdash.meta import MetaStore
     from nkdash.meta.store import Trigger
+    from nkdash.odoo import OdooClient
     from nkdash.storage import CompactionReport
 from nkdash.jobs.backend import TaskFailed, huey_for, log
 from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
@@ -54,6 +55,13 @@ class Outcome:
             "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()},
         }
 
+    def summary(self) -> str:
+        """The run's report (if anything ran), then one line per date left to another task or waiting."""
+        lines = [self.report.summary()] if self.report else []
+        lines += [f"  {d} already being loaded by task {t}: not loaded again" for d, t in self.duplicates.items()]
+        lines += [f"  {d} waits: an input is being loaded right now" for d in self.waiting]
+        return "\n".join(lines)
+
     def text(self) -> str:
         parts = [f"{self.dataset}: loaded {cal.format_spans(self.loaded)}"]
         parts += [f"failed {cal.format_spans(self.failed)}"] if self.failed else []
@@ -74,12 +82,16 @@ def load(
     trigger: Trigger,
     settings: Settings | None = None,
     wait_for_inputs: bool = False,
+    client: OdooClient | None = None,
+    full: bool = False,
+    progress: bool = False,
 ) -> Outcome:
     """Refresh ``dates`` of ``dataset`` under their partition locks.
 
     A date whose lock is held is a duplicate (a ``skipped`` run is recorded). A date whose
     inputs are not loaded waits when ``wait_for_inputs``, else its inputs are loaded too,
-    under their locks; a date whose input is being loaded right now waits.
+    under their locks; a date whose input is being loaded right now waits. ``client``,
+    ``full`` and ``progress`` go to :func:`nkdash.etl.refresh`.
     """
     from nkdash.etl import refresh
 
@@ -104,7 +116,16 @@ def load(
             else:
                 outcome.waiting.append(day)
         if todo:
-            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False, task_id=task_id)
+            outcome.report = refresh(
+                dataset,
+                todo,
+                trigger=trigger,
+                settings=settings,
+                progress=progress,
+                task_id=task_id,
+                client=client,
+                full=full,
+            )
             outcome.failed = outcome.report.failed_dates
             outcome.loaded = [d for d in todo if d not in outcome.failed]
     finally:
@@ -171,5 +192,26 @@ def _run(
         task.kwargs.update(dates=_iso(outcome.waiting), attempt=attempt + 1)
         raise RetryTask(f"waiting for inputs of {cal.format_spans(outcome.waiting)}", delay=INPUT_WAIT)
     if not outcome.ok:
+        alert_failures(settings)
         raise TaskFailed(outcome.report.summary() if outcome.report else outcome.text())
     return outcome
+
+
+def alert_failures(settings: Settings) -> None:
+    """A load failed: check the failed-load incidents now (an alert goes out at once), not
+    at the next periodic check. A failure to alert never hides the task's own failure."""
+    from nkdash import alerts
+
+    try:
+        alerts.check(settings, kinds=("failed",))
+    except Exception:  # noqa: BLE001 — logged; the task fails with its own error below
+        log.exception("checking the alerts after a failed load failed")
+
+
+def run_alert_check(settings: Settings | None = None) -> None:
+    """The periodic alert check (every few minutes, see :mod:`nkdash.alerts`)."""
+    from nkdash import alerts
+
+    report = alerts.check(settings or get_settings())
+    if report.sent:
+        log.info("%s", report.text())

@@ -10,14 +10,15 @@ def _():
 
     from nkdash.ops import common, monitoring, views
     from nkdash.settings import get_settings
+    from nkdash.web import throttle
 
-    return common, get_settings, mo, monitoring, views
+    return common, get_settings, mo, monitoring, throttle, views
 
 
 @app.cell
-def _(common, get_settings, mo):
+def _(common, get_settings, mo, views):
     settings = get_settings()
-    mo.md(f"# Monitoring\n{common.describe_setup(settings)}")
+    mo.vstack([mo.md(f"# Monitoring\n{common.describe_setup(settings)}"), views.timezone_warning(settings)])
     return (settings,)
 
 
@@ -27,6 +28,23 @@ def _(mo):
     live = mo.ui.refresh(options=["30s", "1m", "5m"], label="Reload")
     mo.hstack([days, live], justify="start", align="center")
     return days, live
+
+
+@app.cell
+def _(mo):
+    test_button = mo.ui.run_button(label="Send a test alert")
+    return (test_button,)
+
+
+@app.cell
+def _(days, live, mo, monitoring, settings, test_button, views):
+    live.value
+    tested = monitoring.test_alert(settings) if test_button.value else None
+    mo.vstack([mo.md("## Alerts"), mo.md(monitoring.alert_channels(settings)),
+               mo.hstack([test_button, views.show(tested) if tested else mo.md("")], justify="start", align="start"),
+               views.table(monitoring.incidents_table(settings), label="Incidents (open first)"),
+               views.table(monitoring.alerts_table(settings, days.value), label="Alerts sent")])
+    return
 
 
 @app.cell
@@ -91,6 +109,17 @@ def _(days, live, mo, monitoring, settings, views):
     mo.vstack([mo.md("## Queue depth"), views.chart(views.depth(monitoring.queue_depth(settings, days.value))),
                mo.md("<small>Derived from the task history: a task waits from its enqueueing until a worker "
                      "starts it, then runs until it finishes.</small>")])
+    return
+
+
+@app.cell
+def _(live, mo, monitoring, throttle, views):
+    live.value
+    logins = monitoring.login_counts(throttle.report())
+    mo.vstack([mo.md("## Logins"),
+               views.counts(logins) if logins else mo.md("Login counts are kept by the web app (`nkdash serve`)."),
+               mo.md("<small>Since the web app started. After repeated failures a user name or a client address "
+                     "waits longer before each try, then is locked out for a while (README, Guarantees).</small>")])
     return
 
 

@@ -10,8 +10,9 @@ Overall ``status``:
   dataset is ``critical`` (nothing loaded for more than 3 days, or never), the scan found a
   damaged partition (unreadable, checksum, schema, empty or stray), or the configured queue
   does not answer;
-- ``degraded`` (HTTP 200): a dataset is ``late`` (2-3 days behind), or the scan saw
-  leftovers of an interrupted (or running) write;
+- ``degraded`` (HTTP 200): a dataset is ``late`` (2-3 days behind), the scan saw
+  leftovers of an interrupted (or running) write, or dates inside the retention window were
+  archived (a forced archive: the dashboards miss dates they should show);
 - ``ok`` otherwise. A queue that is not set up yet reports ``unknown``, which is not a failure.
 
 Business dates use ``NKDASH_TZ`` (UTC when unset: set it, or freshness may be off by a day
@@ -27,7 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from nkdash import dates as cal
-from nkdash.errors import NKDashError
+from nkdash.errors import MetadataError, NKDashError
 from nkdash.etl.freshness import freshness_report
 from nkdash.jobs import backend, control
 from nkdash.lake import Lake
@@ -66,8 +67,11 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     metadata: dict[str, Any] = {"ok": True}
     datasets: dict[str, dict[str, Any]] = {}
     dims: str | None = None
+    archive: dict[str, Any] = {"before": None, "inside_retention": False}
     try:
         report = freshness_report(today, settings=settings, lake=lake)
+    except MetadataError as e:  # damaged, or empty while the lake holds data (no path: /health is public)
+        metadata = {"ok": False, "error": f"metadata store {e.problem}: nkdash rebuild-metadata, or nkdash restore"}
     except sqlite3.Error as e:
         metadata = {"ok": False, "error": f"metadata store unreadable ({type(e).__name__})"}
     else:
@@ -79,8 +83,14 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
                 "missing": len(f.missing),
                 "failed": len(f.failed),
                 "stale": len(f.stale),
+                "archived_before": _iso(report.archived.get(f.dataset)),
             }
             for f in report.datasets
+        }
+        archive = {
+            "before": _iso(max(report.archived.values(), default=None)),
+            "keep_from": _iso(report.keep_from),
+            "inside_retention": bool(report.archived_inside_retention),
         }
         synced = report.dimensions_synced
         dims = synced.isoformat(timespec="seconds") if synced else None
@@ -95,7 +105,7 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
         or queue.get("ok") is False
     ):
         status: Status = "fail"
-    elif freshness == "late" or lake_report["problem_count"]:
+    elif freshness == "late" or lake_report["problem_count"] or archive["inside_retention"]:
         status = "degraded"
     else:
         status = "ok"
@@ -107,11 +117,16 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
             "today": today.isoformat(),
             "datasets": datasets,
             "dimensions_synced": dims,
+            "archive": archive,
         },
         metadata,
         queue,
         dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def scan_lake(lake: Lake) -> dict:

@@ -16,9 +16,10 @@ Every change to the lake goes through :class:`~nkdash.lake.Lake` (atomic, locked
 - :func:`clean_temp`: leftovers of killed writes and work directories, with bytes freed.
 - :func:`sizes`: per table files, partitions, rows, bytes, smallest/largest file, dates.
 - :func:`backup` / :func:`restore` / :func:`verify_backup` / :func:`list_backups`.
+- :func:`rebuild_metadata`: a lost, empty or damaged metadata store rebuilt from the lake's files.
 """
 
-from nkdash.storage.archiving import ArchiveReport, archive
+from nkdash.storage.archiving import ArchiveReport, InsideRetention, archive
 from nkdash.storage.backups import BackupInfo, VerifyReport, backup, list_backups, verify_backup
 from nkdash.storage.common import BackupError
 from nkdash.storage.compaction import (
@@ -29,7 +30,8 @@ from nkdash.storage.compaction import (
     compact_old_months,
 )
 from nkdash.storage.housekeeping import CleanReport, clean_temp, sizes
-from nkdash.storage.restoring import RestoreReport, restore
+from nkdash.storage.metadata import RebuildReport, rebuild_metadata
+from nkdash.storage.restoring import RestoreReport, restore, restore_plan
 
 __all__ = [
     "COMPACT_JOB",
@@ -39,6 +41,8 @@ __all__ = [
     "BackupInfo",
     "CleanReport",
     "CompactionReport",
+    "InsideRetention",
+    "RebuildReport",
     "RestoreReport",
     "VerifyReport",
     "archive",
@@ -47,7 +51,9 @@ __all__ = [
     "compact",
     "compact_old_months",
     "list_backups",
+    "rebuild_metadata",
     "restore",
+    "restore_plan",
     "sizes",
     "verify_backup",
 ]

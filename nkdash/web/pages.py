@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from starlette.responses import HTMLResponse
@@ -45,7 +46,9 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
+def login_page(
+    next_: str, error: str = "", status: int = 200, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
     body = (
         f"<h1>nkdash</h1>{f'<p class=error>{html.escape(error)}</p>' if error else ''}"
         f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_)}">'
@@ -53,7 +56,7 @@ def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
         '<label>Password <input name="password" type="password" autocomplete="current-password" required>'
         '</label><button type="submit">Log in</button></form>'
     )
-    return HTMLResponse(html_page("Log in", body), status, headers=PAGE_HEADERS)
+    return HTMLResponse(html_page("Log in", body), status, headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLResponse:
@@ -64,8 +67,22 @@ def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLRes
     )
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{d['last_loaded'] or 'never'}</td>"
-        f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td></tr>"
+        f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td>"
+        f"<td>{d.get('archived_before') or '-'}</td></tr>"
         for name, d in health.lake["datasets"].items()
+    )
+    archive = health.lake.get("archive") or {}
+    archived = (
+        f"<p class='{'degraded' if archive.get('inside_retention') else ''}'>Dates before {archive['before']} are "
+        "archived: the dashboards do not show them"
+        + (
+            f" — inside the retention window (NKDASH_RETENTION_YEARS keeps {archive.get('keep_from')} onwards)"
+            if archive.get("inside_retention")
+            else ""
+        )
+        + ".</p>"
+        if archive.get("before")
+        else ""
     )
     logout = (
         '<form class=inline method="post" action="/logout"><button type="submit">Log out</button></form>'
@@ -76,7 +93,7 @@ def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLRes
         f"<header><h1>nkdash</h1><div>{html.escape(user.name)} ({user.role}) {logout}</div></header>"
         f"<h2>Notebooks</h2><ul>{links or '<li>No notebook is installed yet.</li>'}</ul>"
         f"<h2>Data freshness</h2><p>Overall: <span class='{health.status}'>{health.status}</span></p>"
-        "<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
-        f"<th>failed dates</th></tr>{rows}</table>"
+        f"{archived}<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
+        f"<th>failed dates</th><th>archived before</th></tr>{rows}</table>"
     )
     return HTMLResponse(html_page("Index", body), headers=PAGE_HEADERS)

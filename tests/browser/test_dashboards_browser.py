@@ -172,7 +172,7 @@ def test_a_viewer_sees_no_cost_when_the_operator_hides_it(hidden_cost_server, br
 
 
 def test_the_operator_follows_the_link_to_load_a_missing_period(dashboards_server, browser_login):
-    """"Load it on the Operations page" opens the operations page on the dataset and the dates
+    """ "Load it on the Operations page" opens the operations page on the dataset and the dates
     of the comparison period that is not loaded."""
     view = browser_login(dashboards_server, "operator")
     view.open("/sales/")
