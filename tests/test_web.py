@@ -419,7 +419,7 @@ def test_the_gate_tells_notebooks_who_asks_and_nothing_a_request_says_about_itse
     cookie = auth.issue(User("viewer", "viewer"))
 
     async def call(headers):
-        scope = {"type": "http", "method": "GET", "path": "/sales/", "headers": headers, "user": {"role": "operator"}}
+        scope = {"type": "http", "method": "GET", "path": "/sales", "headers": headers, "user": {"role": "operator"}}
 
         async def receive():
             return {"type": "http.request"}
