@@ -293,8 +293,8 @@ class _Run:
             checksum=checksum,
             bytes=size,
         )
-        for key, stamp in ctx.watermarks.items():
-            ctx.meta.set_watermark(key, stamp)
+        for key, mark in ctx.watermarks.items():
+            ctx.meta.set_mark(key, mark)
         if followers and day is not None and (previous is None or previous["checksum"] != checksum):
             mark_stale_if_loaded(ctx, followers, day, reason=f"{spec.name} {day} reloaded")
         return UnitResult(spec.name, day, "success", rows, time.perf_counter() - started, checksum)

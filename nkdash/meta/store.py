@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -46,49 +46,19 @@ from nkdash.meta.records import (
 from nkdash.processes import HOST, start_time
 
 Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
-
-
 RunStatus = Literal["success", "failed", "skipped"]
-
-
 PartitionStatus = Literal["loaded", "failed", "stale", "quarantined"]
-
-
 TaskState = Literal["queued", "running", "done", "failed", "revoked"]
-
-
 FreshnessStatus = Literal["ok", "late", "critical"]
-
+ReconcileStatus = Literal["reconciled", "healed", "not_reconciled"]  # of a date checked by the reconciliation
 
 FILE_NAME = "nkdash.sqlite"
-
-
 _THREAD = threading.local()  # per-thread connections of writable stores (see MetaStore._connect)
-
-
 BUSY_TIMEOUT_MS = 30_000
-
-
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
-
-
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
 
-
-_TASK_FIELDS = (
-    "name",
-    "dataset",
-    "date",
-    "state",
-    "enqueued_at",
-    "started_at",
-    "finished_at",
-    "retries",
-    "error",
-    "params",
-)
-
-
+_TASK_FIELDS = ("name", "dataset", "date", "state", "enqueued_at", "started_at", "finished_at", "retries", "error", "params")
 _TASK_CLOCK = {
     "queued": "enqueued_at",
     "running": "started_at",
@@ -109,6 +79,18 @@ class Freshness:
     stale: list[dt.date]
     lag_days: int | None
     status: FreshnessStatus
+    unreconciled: list[dt.date] = field(default_factory=list)  # the nightly reconciliation could not heal them
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where change detection resumes: the newest ``write_date`` seen, as Odoo reads it (whole
+    seconds), and the ids already seen at that second. Odoo compares the stored microseconds,
+    so a record written within that second matches ``write_date >= stamp`` again: it is new
+    only if its id is not in ``seen``."""
+
+    stamp: dt.datetime
+    seen: frozenset[int] = frozenset()
 
 
 class MetaStore:
@@ -314,16 +296,60 @@ class MetaStore:
             )
 
     def get_watermark(self, key: str) -> dt.datetime | None:
-        found = self._select("SELECT value FROM watermarks WHERE key = ?", [key])
-        return dt.datetime.fromisoformat(found[0]["value"]) if found else None
+        mark = self.get_mark(key)
+        return mark.stamp if mark else None
 
     def set_watermark(self, key: str, value: dt.datetime) -> None:
+        self.set_mark(key, Watermark(value))
+
+    def get_mark(self, key: str) -> Watermark | None:
+        """The watermark ``key`` with the ids seen at its second (see :class:`Watermark`)."""
+        found = self._select("SELECT value, seen FROM watermarks WHERE key = ?", [key], json=("seen",))
+        if not found:
+            return None
+        return Watermark(dt.datetime.fromisoformat(found[0]["value"]), frozenset(found[0]["seen"] or ()))
+
+    def set_mark(self, key: str, mark: Watermark) -> None:
         with self._write() as con:
             con.execute(
-                """INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
-                           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
-                (key, timestamp_text(value), now_text()),
+                """INSERT INTO watermarks (key, value, seen, updated_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, seen = excluded.seen,
+                                                   updated_at = excluded.updated_at""",
+                (key, timestamp_text(mark.stamp), as_json(sorted(mark.seen)) if mark.seen else None, now_text()),
             )
+
+    def source(self) -> dict | None:
+        """The Odoo the lake is loaded from (url, db, company, uuid, recorded_at), if recorded."""
+        found = self._select("SELECT url, db, company, uuid, recorded_at FROM source WHERE id = 1", [])
+        return found[0] if found else None
+
+    def record_source(self, url: str, db: str, company: str | None, uuid: str | None) -> dict:
+        """Record the lake's Odoo source unless one is recorded already; returns the recorded one."""
+        with self._write() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO source (id, url, db, company, uuid, recorded_at) VALUES (1, ?, ?, ?, ?, ?)",
+                (url, db, company, uuid, now_text()),
+            )
+        return cast(dict, self.source())  # there is one now
+
+    def record_reconciliation(
+        self, dataset: str, date: dt.date, status: ReconcileStatus, detail: str = "", run_id: int | None = None
+    ) -> None:
+        """The outcome of the nightly reconciliation for one dataset and date (the latest one counts)."""
+        _check_choice("status", status, ReconcileStatus)
+        with self._write() as con:
+            con.execute(
+                """INSERT INTO reconciliations (dataset, date, status, detail, run_id, checked_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (dataset, date) DO UPDATE SET status = excluded.status, detail = excluded.detail,
+                     run_id = excluded.run_id, checked_at = excluded.checked_at""",
+                (dataset, day_text(date), status, detail or None, run_id, now_text()),
+            )
+
+    def reconciliations(self, *, dataset: str | None = None, status: str | None = None) -> list[dict]:
+        """The latest reconciliation outcome per dataset and date, by dataset and date."""
+        where = Where().eq("dataset", dataset).eq("status", status)
+        return self._select(f"SELECT * FROM reconciliations {where} ORDER BY dataset, date", where.args)
 
     def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
         with self._write() as con:
@@ -365,7 +391,8 @@ class MetaStore:
         ``last_loaded``: latest date whose data was loaded (``loaded`` or ``stale``).
         ``missing``: dates from ``start`` (default: the dataset's first known date, or
         yesterday if none) to yesterday with no data (never loaded, or quarantined).
-        ``failed``/``stale``: dates from ``start`` on in that state. ``status`` by SLA on the
+        ``failed``/``stale``: dates from ``start`` on in that state; ``unreconciled``: those the
+        nightly reconciliation left disagreeing with Odoo. ``status`` by SLA on the
         lag ``today - last_loaded``: up to 1 day ``ok``, 2-3 ``late``, more (or no data)
         ``critical``. Whole-table datasets have no dates and are ignored here.
         """
@@ -387,7 +414,18 @@ class MetaStore:
             stale=sorted(d for d, s in states.items() if s == "stale" and d >= first),
             lag_days=lag,
             status=_sla(lag),
+            unreconciled=self._unreconciled(dataset, first),
         )
+
+    def _unreconciled(self, dataset: str, first: dt.date) -> list[dt.date]:
+        try:
+            rows = self._select(
+                "SELECT date FROM reconciliations WHERE dataset = ? AND status = 'not_reconciled' AND date >= ?",
+                [dataset, first.isoformat()],
+            )
+        except sqlite3.OperationalError:  # a store of an older nkdash, opened read-only: not upgraded yet
+            return []
+        return [r["date"] for r in rows]
 
     def task_event(self, task_id: str, **fields: Any) -> None:
         """Create or update the history row of a queued task with the given fields.

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from nkdash.dates import day_bounds
 from nkdash.etl.datasets.checks import Check
+from nkdash.meta import Watermark
 from nkdash.odoo import OdooClient, VersionProfile, format_datetime
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Source:
     parent: str | None = None
     context: Mapping[str, Any] | None = None
     profile_fields: tuple[str, ...] = ()  # VersionProfile attributes naming version-dependent fields
+    lake_key: tuple[str, str] | None = None  # (lake table, column) holding this model's ids: where a record sits
 
     def field_list(self, profile: VersionProfile) -> list[str]:
         return [*self.fields, *(getattr(profile, attr) for attr in self.profile_fields)]
@@ -83,7 +85,7 @@ class Context:
     tz: dt.tzinfo
     dates: tuple[dt.date, ...] = ()  # every business date this run loads (for per-run caches)
     full: bool = False  # dimensions: reload everything, ignore watermarks
-    watermarks: dict[str, dt.datetime] = field(default_factory=dict)  # to commit after a unit succeeds
+    watermarks: dict[str, Watermark] = field(default_factory=dict)  # to commit after a unit succeeds
     _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -144,6 +146,28 @@ class Context:
         if not headers.num_rows:
             return headers, self.client.empty_table(lines.model, lines.field_list(self.profile))
         return headers, self.read_table(lines, [(lines.parent, "in", sorted(headers.column("id").to_pylist()))])
+
+
+def written_since(mark: Watermark) -> Domain:
+    """Records written in ``mark``'s second or later: Odoo reads ``write_date`` to the second but
+    compares the stored microseconds, so ``>`` the value read would match the latest record
+    again and again. :func:`unseen` leaves out those already seen in that second."""
+    return [("write_date", ">=", format_datetime(mark.stamp))]
+
+
+def unseen(records: list[dict[str, Any]], mark: Watermark) -> list[dict[str, Any]]:
+    """``records`` (read with :func:`written_since`) less those ``mark`` saw already."""
+    return [r for r in records if r["write_date"] != mark.stamp or r["id"] not in mark.seen]
+
+
+def advance(mark: Watermark | None, records: list[dict[str, Any]]) -> Watermark | None:
+    """The watermark after ``records`` (each with ``id`` and ``write_date``) were seen."""
+    newest = max((r["write_date"] for r in records if r["write_date"]), default=None)
+    if mark is not None and (newest is None or newest <= mark.stamp):
+        return Watermark(mark.stamp, mark.seen | {r["id"] for r in records if r["write_date"] == mark.stamp})
+    if newest is None:
+        return mark
+    return Watermark(newest, frozenset(r["id"] for r in records if r["write_date"] == newest))
 
 
 def date_domain(

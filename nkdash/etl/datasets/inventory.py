@@ -76,6 +76,7 @@ MOVES = Source(
     profile_fields=("move_qty_field",),
     where=lambda profile: [("state", "=", "done")],
     date_field="date",
+    lake_key=("fact_inventory_moves", "move_id"),
 )
 
 SCHEMA = pa.schema(

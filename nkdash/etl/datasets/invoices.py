@@ -43,12 +43,14 @@ MOVES = Source(
         ("pos_order_ids", "=", False),
     ],
     date_field="invoice_date",
+    lake_key=("fact_invoice_sales", "move_id"),
 )
 LINES = Source(
     "account.move.line",
     fields=("move_id", "product_id", "quantity", "price_unit", "discount", "price_subtotal", "balance", "write_date"),
     where=lambda profile: [("display_type", "=", "product")],
     parent="move_id",
+    lake_key=("fact_invoice_sales", "line_id"),
 )
 
 SCHEMA = pa.schema(

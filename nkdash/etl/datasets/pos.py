@@ -35,6 +35,7 @@ ORDERS = Source(
     fields=("name", "pos_reference", "session_id", "config_id", "partner_id", "date_order", "state", "write_date"),
     where=lambda profile: [("state", "in", list(profile.pos_sold_states))],
     date_field="date_order",
+    lake_key=("fact_pos_sales", "order_id"),
 )
 LINES = Source(
     "pos.order.line",
@@ -52,6 +53,7 @@ LINES = Source(
         "write_date",
     ),
     parent="order_id",
+    lake_key=("fact_pos_sales", "line_id"),
 )
 
 SCHEMA = pa.schema(

@@ -36,6 +36,7 @@ ORDERS = Source(
     fields=("name", "partner_id", "picking_type_id", "state", "date_approve", "write_date"),
     where=lambda profile: [("state", "in", list(CONFIRMED))],
     date_field="date_approve",
+    lake_key=("fact_purchases", "order_id"),
 )
 LINES = Source(
     "purchase.order.line",
@@ -52,6 +53,7 @@ LINES = Source(
     ),
     where=lambda profile: [("display_type", "=", False)],
     parent="order_id",
+    lake_key=("fact_purchases", "line_id"),
 )
 
 SCHEMA = pa.schema(

@@ -40,6 +40,7 @@ MOVES = Source(
     profile_fields=("move_qty_field",),
     where=lambda profile: [("state", "=", "done"), *storable(profile)],
     date_field="date",
+    lake_key=("fact_inventory_moves", "move_id"),  # a move re-dated changes the levels from its old date on
 )
 
 SCHEMA = pa.schema(
