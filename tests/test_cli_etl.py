@@ -86,10 +86,16 @@ def test_bad_input_creates_no_lake(cli, settings):
     assert not settings.lake.exists()
 
 
-def test_unreachable_odoo_names_the_setting(cli, settings):
-    code, _, err = cli(settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0), "refresh", "pos", "--date", D)
+def test_unreachable_odoo_names_the_setting_and_records_a_failed_run_per_date(cli, settings):
+    unreachable = settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0)
+    code, _, err = cli(unreachable, "refresh", "pos", "--start-date", D, "--end-date", str(DATES[1]))
     assert code == 1 and err.count("\n") == 1 and "ODOO_URL" in err
-    assert not settings.lake.exists()
+    runs = MetaStore.for_lake(Lake(settings.lake)).runs()
+    assert sorted((r["dataset"], r["date"], r["status"], r["trigger"]) for r in runs) == [
+        ("pos", day, "failed", "manual") for day in DATES[:2]
+    ]
+    assert all("ODOO_URL" in r["error"] for r in runs)
+    assert not any((settings.lake / "star-schema").iterdir())  # no data
 
 
 def test_bad_credentials_name_the_settings_and_hide_the_secret(cli, settings):

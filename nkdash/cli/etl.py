@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from nkdash import dates as cal
@@ -64,21 +65,33 @@ def requested_span(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
     return cal.parse_date(args.start_date, "start date"), cal.parse_date(args.end_date, "end date")
 
 
-def checked_dates(start: dt.date, end: dt.date) -> tuple[list[dt.date], OdooClient]:
-    """The dates of ``start..end`` once checked, and the Odoo client that told the timezone."""
+AHEAD_OF_EVERYONE = "Etc/GMT-14"  # UTC+14: no business date is complete before it is complete here
+
+
+def checked_dates(start: dt.date, end: dt.date, dataset: str | None = None) -> tuple[list[dt.date], OdooClient]:
+    """The dates of ``start..end`` once checked, and the Odoo client that told the timezone.
+
+    Order, length and dates in the future everywhere are refused before connecting (nothing is
+    written). For a ``dataset`` run, Odoo refusing the login or the connection records a failed
+    run per requested date, as a refresh failing later would."""
+    from nkdash.etl.runner import recorded_if_unstarted
     from nkdash.odoo import business_tz, connect
 
-    cal.check_range(start, end, latest=dt.date.max)  # order and length, before connecting
     settings = get_settings()
-    client = connect(settings)
-    return cal.check_range(start, end, latest=cal.latest_complete(business_tz(settings, client))), client
+    surely_past = cal.latest_complete(cal.timezone(settings.tz or AHEAD_OF_EVERYONE))
+    requested = cal.check_range(start, end, latest=surely_past)
+    recording = recorded_if_unstarted(dataset, requested, "manual", None, settings, None) if dataset else nullcontext()
+    with recording:
+        client = connect(settings)
+        tz = business_tz(settings, client)
+    return cal.check_range(start, end, latest=cal.latest_complete(tz)), client
 
 
 def _run_refresh(dataset: str, args: argparse.Namespace, full: bool = False) -> int:
     from nkdash.etl import refresh
 
-    get(dataset)
-    dates, client = checked_dates(*requested_span(args))
+    spec = get(dataset)
+    dates, client = checked_dates(*requested_span(args), dataset=spec.name)
     report = refresh(dataset, dates, trigger="manual", client=client, full=full)
     print(report.summary())
     return 0 if report.ok else 1

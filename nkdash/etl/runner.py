@@ -10,9 +10,8 @@
   changed in Odoo since they were loaded, see :mod:`nkdash.etl.changes`). Reloading a
   pos/invoices date whose content changed marks the dependent profit date stale.
 - :func:`catch_up` = plan + refresh: what the daily schedule runs.
-
-Edits that move a record to another date mark the new date stale, not the old one; a
-full reload of the range (``refresh`` over it) repairs that rare case.
+- Every run first checks that the configured Odoo is the one the lake holds
+  (:func:`check_source`): one lake, one Odoo database.
 """
 
 from __future__ import annotations
@@ -31,12 +30,12 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from nkdash import dates as cal
-from nkdash.errors import NKDashError, OdooError
+from nkdash.errors import NKDashError, OdooError, SourceMismatch
 from nkdash.etl.changes import due_dates, start_watermarks
 from nkdash.etl.datasets import Context, Dataset, dependents, get
 from nkdash.lake import Lake, PartitionInfo
 from nkdash.meta import MetaStore, Trigger
-from nkdash.odoo import OdooClient, business_tz, connect
+from nkdash.odoo import OdooClient, OdooSource, business_tz, connect, identify
 from nkdash.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -107,14 +106,25 @@ def session(
     dates: Sequence[dt.date] = (),
     full: bool = False,
 ) -> Iterator[Context]:
-    """A run's context: Odoo connection, lake, metadata store, timezone, caches."""
+    """A run's context: Odoo connection, lake, metadata store, timezone, caches; the lake's
+    source checked first (:func:`check_source`)."""
     settings = settings or get_settings()
     client = client or connect(settings)
     lake = lake or Lake(settings.lake)
     meta = MetaStore.for_lake(lake)
+    check_source(meta, identify(client, settings), lake)
     yield Context(
         client=client, lake=lake, meta=meta, tz=business_tz(settings, client), dates=tuple(sorted(dates)), full=full
     )
+
+
+def check_source(meta: MetaStore, source: OdooSource, lake: Lake) -> None:
+    """Record the lake's Odoo on its first run; later, refuse another one (:class:`SourceMismatch`)
+    before anything is read or written: one lake holds one Odoo database."""
+    recorded = meta.source() or meta.record_source(source.url, source.db, source.company, source.uuid)
+    known = OdooSource(recorded["url"], recorded["db"], recorded["company"], recorded["uuid"])
+    if not known.same_as(source):
+        raise SourceMismatch(lake.root, known.describe(), source.describe())
 
 
 def refresh(
@@ -139,7 +149,7 @@ def refresh(
     if not dates:
         return report
     with (
-        _recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake),
+        recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake),
         session(settings, client, lake, dates, full) as ctx,
     ):
         _Run(ctx, trigger, task_id, report).all(spec, dates, progress)
@@ -183,7 +193,7 @@ def catch_up(
 ) -> RunReport:
     """Load every date :func:`plan` lists (the daily job: it also repairs missed days)."""
     with (
-        _recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake),
+        recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake),
         session(settings, client, lake) as ctx,
     ):
         dates = due_dates(ctx, get(dataset), _latest(ctx, today), None)
@@ -200,7 +210,7 @@ def catch_up(
 
 
 @contextlib.contextmanager
-def _recorded_if_unstarted(
+def recorded_if_unstarted(
     dataset: str,
     dates: Sequence[dt.date],
     trigger: Trigger,

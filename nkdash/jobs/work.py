@@ -79,7 +79,9 @@ def load(
 
     A date whose lock is held is a duplicate (a ``skipped`` run is recorded). A date whose
     inputs are not loaded waits when ``wait_for_inputs``, else its inputs are loaded too,
-    under their locks; a date whose input is being loaded right now waits.
+    under their locks; a date whose input is being loaded right now waits. An input that is
+    only stale (loaded, then changed in Odoo: often found by this very job's plan) is never
+    waited for: no other job would reload it before the next night, so it is loaded here.
     """
     from nkdash.etl import refresh
 
@@ -89,8 +91,9 @@ def load(
     lake = Lake(settings.lake)
     try:
         for day in sorted(set(dates)):
-            missing = [name for name in spec.inputs if not input_ready(huey.history.meta, lake, name, day)]
-            if missing and wait_for_inputs:
+            meta = huey.history.meta
+            missing = [name for name in spec.inputs if not input_ready(meta, lake, name, day)]
+            if wait_for_inputs and any(not _stale(meta, name, day) for name in missing):
                 outcome.waiting.append(day)
                 continue
             names = [lock_name(dataset, day), *(lock_name(name, day) for name in missing)]
@@ -110,6 +113,11 @@ def load(
     finally:
         unlock(huey, held, task_id)
     return outcome
+
+
+def _stale(meta: MetaStore, dataset: str, day: dt.date) -> bool:
+    state = meta.partition(dataset, day)
+    return state is not None and state["status"] == "stale"
 
 
 def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: Trigger, task_id: str, other: str) -> None:

@@ -16,6 +16,7 @@ A subclass only knows how to encode one call and decode its answer or error.
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import logging
 import random
 import threading
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import requests
+import urllib3
 
 from nkdash.errors import (
     OdooAuthError,
@@ -50,6 +52,15 @@ Domain = list[Any]
 
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+
+
+# Read errors after the answer began (a body cut off mid-stream, a broken encoding): retried.
+CUT_OFF: tuple[type[Exception], ...] = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    http.client.HTTPException,  # IncompleteRead, RemoteDisconnected... should requests not wrap them
+    urllib3.exceptions.HTTPError,  # ProtocolError, DecodeError...
+)
 
 
 DEFAULT_CONTEXT = {"tz": "UTC"}
@@ -138,6 +149,17 @@ class OdooClient:
             raise OdooTimeout(f"Odoo at {self.url} did not answer within {self.timeout:g}s") from None
         except requests.exceptions.ConnectionError:
             raise OdooUnreachable(f"cannot connect to Odoo at {self.url}") from None
+        except CUT_OFF as exc:  # the answer began, then the connection broke: not the server's answer
+            raise OdooServerError(f"Odoo's answer was cut off mid-body ({type(exc).__name__})") from None
+
+    @staticmethod
+    def _json(resp: requests.Response) -> Any:
+        """The JSON body of a 2xx answer; a body that does not parse (cut off, or a proxy's
+        page) is a transient :class:`OdooServerError`, retried like a reset."""
+        try:
+            return resp.json()
+        except ValueError:
+            raise OdooServerError(f"unreadable answer from Odoo (HTTP {resp.status_code}, not JSON)") from None
 
     def _raise_for_http(self, resp: requests.Response) -> None:
         if resp.status_code in TRANSIENT_STATUS:
@@ -414,7 +436,7 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
     tmp._http = http
     resp = tmp._post("/web/webclient/version_info", json={"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1})
     if resp.ok:
-        info = resp.json().get("result") or {}
+        info = tmp._json(resp).get("result") or {}
         if info.get("server_version_info"):
             return int(info["server_version_info"][0])
     resp = tmp._post(
@@ -427,7 +449,7 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
         },
     )
     tmp._raise_for_http(resp)
-    info = resp.json().get("result") or {}
+    info = tmp._json(resp).get("result") or {}
     try:
         return int(info["server_version_info"][0])
     except (KeyError, IndexError, TypeError, ValueError):
