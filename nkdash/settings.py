@@ -64,6 +64,7 @@ class Settings:
     lake: Path = Path("data-lake")
     tz: str | None = None
     compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
+    reconcile_days: int = 35  # the nightly reconciliation checks this many days up to yesterday against Odoo
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
@@ -230,6 +231,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
     "NKDASH_COMPACT_AFTER_DAYS": ("compact_after_days", _int),
+    "NKDASH_RECONCILE_DAYS": ("reconcile_days", lambda n, v: _int(n, v, 1)),
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),

@@ -67,11 +67,21 @@ def changed(ctx: Context, model: str, mark: Watermark, fields: list[str]) -> lis
 def changed_dates(ctx: Context, spec: Dataset, source: Source, mark: Watermark) -> tuple[set[dt.date], Watermark]:
     """Business dates of ``source`` records written since ``mark`` (each change seen once): the
     date each has now and the dates the lake holds it under; and the watermark to resume from."""
-    header = next(s for s in spec.sources if s.date_field)
-    link = source.date_field or source.parent or ""
-    records = changed(ctx, source.model, mark, [link])
+    records = changed(ctx, source.model, mark, [link_of(source)])
     fresh = unseen(records, mark)
-    values = [r[link] for r in fresh]
+    dates = current_dates(ctx, spec, source, fresh)
+    return dates | lake_dates(ctx, source, [r["id"] for r in fresh]), advance(mark, records) or mark
+
+
+def link_of(source: Source) -> str:
+    """The field that dates a record of ``source``: its date field, or the many2one to its header."""
+    return source.date_field or source.parent or ""
+
+
+def current_dates(ctx: Context, spec: Dataset, source: Source, records: list[dict[str, Any]]) -> set[dt.date]:
+    """The business dates ``records`` of ``source`` (read with :func:`link_of`) have in Odoo now."""
+    header = next(s for s in spec.sources if s.date_field)
+    values = [r[link_of(source)] for r in records]
     if source.parent:
         parents = ctx.client.read_all(
             header.model,
@@ -80,8 +90,7 @@ def changed_dates(ctx: Context, spec: Dataset, source: Source, mark: Watermark) 
             context=ALL_RECORDS,
         )
         values = [p[header.date_field or ""] for p in parents]  # set: header was picked for it
-    dates = {_as_date(v, ctx.tz) for v in values if v is not None}
-    return dates | lake_dates(ctx, source, [r["id"] for r in fresh]), advance(mark, records) or mark
+    return {_as_date(v, ctx.tz) for v in values if v is not None}
 
 
 def lake_dates(ctx: Context, source: Source, ids: list[int]) -> set[dt.date]:

@@ -230,7 +230,7 @@ def recorded_if_unstarted(
             days: Sequence[dt.date | None] = dates or [None]
             for day in days:
                 run_id = meta.start_run(dataset, day, trigger, task_id=task_id)
-                meta.finish_run(run_id, status="failed", error=_describe(exc))
+                meta.finish_run(run_id, status="failed", error=describe_error(exc))
         raise
 
 
@@ -265,7 +265,7 @@ class _Run:
             result = self._load(spec, day, run_id, started)
         except Exception as exc:  # one failed date must not stop the range
             log.debug("unit %s %s failed", spec.name, day, exc_info=True)
-            error = _describe(exc)
+            error = describe_error(exc)
             ctx.meta.finish_run(run_id, status="failed", error=error)
             ctx.meta.set_partition(spec.name, day, status="failed", run_id=run_id, error=error)
             result = UnitResult(spec.name, day, "failed", seconds=time.perf_counter() - started, error=error)
@@ -310,7 +310,7 @@ class _Run:
         return UnitResult(spec.name, day, "success", rows, time.perf_counter() - started, checksum)
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     hint = getattr(exc, "hint", "")
     text = f"{exc}" if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
     return text + (f" ({hint})" if hint else "")

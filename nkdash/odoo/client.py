@@ -66,6 +66,9 @@ CUT_OFF: tuple[type[Exception], ...] = (
 DEFAULT_CONTEXT = {"tz": "UTC"}
 
 
+ID_PAGES = 20  # an ids-only page (``search``) holds this many batches' worth of ids
+
+
 @dataclass(frozen=True)
 class Page:
     """One batch of a keyset-paged read; ``cursor`` is the last id, to resume after."""
@@ -388,6 +391,24 @@ class OdooClient:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+
+    def ids(
+        self, model: str, domain: Domain, *, batch_size: int | None = None, context: dict | None = None
+    ) -> Iterator[list[int]]:
+        """Keyset paging of ``search``: the ids of ``domain``, ascending, page by page (ids only,
+        so pages are :data:`ID_PAGES` times the batch size)."""
+        size = batch_size or self.batch_size * ID_PAGES
+        ctx = {**DEFAULT_CONTEXT, **(context or {})}
+        cursor = 0
+        while True:
+            page: list[int] = self.execute(
+                model, "search", [("id", ">", cursor), *domain], order="id asc", limit=size, context=ctx
+            )
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            cursor = page[-1]
 
     def read_all(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
         return [rec for page in self.pages(model, domain, fields, **kwargs) for rec in page.records]

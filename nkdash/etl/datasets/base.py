@@ -171,15 +171,35 @@ def advance(mark: Watermark | None, records: list[dict[str, Any]]) -> Watermark 
 
 
 def date_domain(
-    client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo, prefix: str = ""
+    client: OdooClient,
+    model: str,
+    date_field: str,
+    day: dt.date,
+    tz: dt.tzinfo,
+    prefix: str = "",
+    last: dt.date | None = None,
 ) -> Domain:
-    """Domain selecting business date ``day``: a date field equals it; a datetime field
-    falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it through a many2one."""
-    name = prefix + date_field
+    """Domain selecting business date ``day`` (or the dates ``day..last``): a date field equals
+    it; a datetime field falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it
+    through a many2one."""
+    name, last = prefix + date_field, last or day
     if client.field_types(model)[date_field] == "date":
-        return [(name, "=", day.isoformat())]
-    start, end = day_bounds(day, tz)
+        if last == day:
+            return [(name, "=", day.isoformat())]
+        return [(name, ">=", day.isoformat()), (name, "<=", last.isoformat())]
+    start, end = day_bounds(day, tz)[0], day_bounds(last, tz)[1]
     return [(name, ">=", format_datetime(start)), (name, "<", format_datetime(end))]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The source records that make a dataset's rows, for the reconciliation's ids check: the
+    Odoo model, its rows of the dates ``first..last`` (a domain), and the lake column holding
+    their ids."""
+
+    model: str
+    column: str
+    domain: Callable[[Context, dt.date, dt.date], Domain]
 
 
 @dataclass(frozen=True)
@@ -196,6 +216,8 @@ class Dataset:
     inputs: tuple[DatasetName, ...] = ()  # datasets whose partitions this one is built from
     partitioned: bool = True  # False: whole tables (dimensions)
     stale_onward: bool = False  # a change on date D also changes every later date
+    keys: Keys | None = None  # the source ids of its rows (None: no ids to compare, e.g. levels)
+    window_totals: Callable[[Context, list[dt.date]], dict[dt.date, Totals]] | None = None  # cheaper than per date
 
     @property
     def table_names(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from nkdash.etl.datasets.base import (
     Context,
     Dataset,
     Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -115,18 +116,22 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, moves, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date) -> Domain:
-    """The product lines of ``day``'s counted invoices, as one ``account.move.line`` domain."""
+def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
+    """The product lines of ``day``'s (or ``day..last``'s) counted invoices, as one
+    ``account.move.line`` domain."""
     moves = [(f"move_id.{name}", op, value) for name, op, value in MOVES.where(ctx.profile)]
     return [
         *moves,
         *LINES.where(ctx.profile),
-        *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id."),
+        *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id.", last=last),
     ]
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
-    return odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    """Odoo's count and sums of ``day`` (once per run: profit's totals are made of them)."""
+    return ctx.cached(
+        ("odoo totals", "invoices", day), lambda: odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    )
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -141,4 +146,5 @@ INVOICES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(LINES.model, "line_id", odoo_domain),
 )

@@ -18,6 +18,8 @@ from nkdash.etl.datasets.base import (
     UTC_TIMESTAMP,
     Context,
     Dataset,
+    Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -135,16 +137,17 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, orders, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date) -> list:
-    """The lines of ``day``'s sold orders, as one ``pos.order.line`` domain."""
+def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
+    """The lines of ``day``'s (or ``day..last``'s) sold orders, as one ``pos.order.line`` domain."""
     return [
         ("order_id.state", "in", list(ctx.profile.pos_sold_states)),
-        *date_domain(ctx.client, ORDERS.model, "date_order", day, ctx.tz, prefix="order_id."),
+        *date_domain(ctx.client, ORDERS.model, "date_order", day, ctx.tz, prefix="order_id.", last=last),
     ]
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
-    return odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    """Odoo's count and sums of ``day`` (once per run: profit's totals are made of them)."""
+    return ctx.cached(("odoo totals", "pos", day), lambda: odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS))
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -159,4 +162,5 @@ POS = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(LINES.model, "line_id", odoo_domain),
 )
