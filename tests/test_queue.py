@@ -429,7 +429,7 @@ def test_tasks_module_is_import_safe(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == str(
-        [f"nkdash.jobs.tasks.{name}" for name in ("compact", "daily", "refresh_partition", "tick")]
+        [f"nkdash.jobs.tasks.{name}" for name in ("compact", "daily", "reconcile", "refresh_partition", "tick")]
     )
     assert not (tmp_path / "state").exists()
 

@@ -96,6 +96,7 @@ def test_health_ok_on_a_fresh_lake(serve_app, web_settings):
         "missing": 0,
         "failed": 0,
         "stale": 0,
+        "not_reconciled": [],
     }
     assert body["queue"] == {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
 

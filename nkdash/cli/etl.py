@@ -1,4 +1,4 @@
-"""The runbook's ETL commands: refresh, profit, validate, monitor, freshness.
+"""The runbook's ETL commands: refresh, profit, validate, reconcile, monitor, freshness.
 
 Input is checked before anything is written: an unknown dataset, a malformed date, an end
 before its start, a date that is not complete yet (today or later in the business
@@ -46,6 +46,14 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
         metavar="DATASET",
         help="only this dataset (repeatable; default: every dataset loaded for the date)",
     )
+
+
+def _reconcile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--days", type=int, help="the window: this many days up to yesterday (default NKDASH_RECONCILE_DAYS)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="only show which dates differ from Odoo; change nothing")
+    p.add_argument("--yes", action="store_true", help="reload the dates that differ without asking")
 
 
 def _monitor_args(p: argparse.ArgumentParser) -> None:
@@ -117,6 +125,24 @@ def validate_command(args: argparse.Namespace) -> int:
     day = cal.parse_date(args.date)
     _, client = checked_dates(day, day)
     report = validate(day, names or None, client=client)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+@command(
+    "reconcile",
+    "check the last days against Odoo's ids and totals, reload the dates that differ (asks first), record the outcome",
+    _reconcile_args,
+)
+def reconcile_command(args: argparse.Namespace) -> int:
+    from nkdash.cli.main import confirm
+    from nkdash.etl.reconcile import reconcile
+
+    def approve(plan: str) -> None:
+        print(plan)
+        confirm("Reload these dates from Odoo?", yes=args.yes, what="the reload")
+
+    report = reconcile(days=args.days, dry_run=args.dry_run, approve=approve)
     print(report.text())
     return 0 if report.ok else 1
 

@@ -1,4 +1,4 @@
-"""What the tasks run: daily catch-ups, queued partitions, compaction."""
+"""What the tasks run: daily catch-ups, queued partitions, the reconciliation, compaction."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from huey.api import Task
 
     from nkdash.etl import RunReport
+    from nkdash.etl.reconcile import ReconcileReport
     from nkdash.meta import MetaStore
     from nkdash.meta.store import Trigger
     from nkdash.storage import CompactionReport
@@ -135,6 +136,35 @@ def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = No
         heal_derived(dataset, task.id, settings)
         dates = plan(dataset, today=dt.date.fromisoformat(day), settings=settings)
     return _run(dataset, dates, task, "schedule", settings)
+
+
+def run_reconcile(day: str, task: Task, settings: Settings | None = None) -> ReconcileReport:
+    """The nightly reconciliation as of local date ``day`` (:func:`nkdash.etl.reconcile.reconcile`),
+    reloading under the partition locks; a date left not reconciled fails the task."""
+    from nkdash.etl.reconcile import reconcile
+
+    settings = settings or get_settings()
+    report = reconcile(
+        dt.date.fromisoformat(day),
+        settings=settings,
+        trigger="schedule",
+        task_id=task.id,
+        reload=lambda dataset, dates: locked_reload(dataset, dates, task.id, settings),
+    )
+    huey_for(settings).history.update(task.id, params={"summary": report.summary()})
+    if not report.ok:
+        raise TaskFailed(report.text())
+    return report
+
+
+def locked_reload(dataset: str, dates: list[dt.date], task_id: str, settings: Settings) -> dict[dt.date, str]:
+    """Reload ``dates`` of ``dataset`` under their locks (:func:`load`); the dates not reloaded, and why."""
+    outcome = load(dataset, dates, task_id=task_id, trigger="schedule", settings=settings)
+    failed = outcome.report.failed if outcome.report else []
+    why = {u.date: u.error or "failed" for u in failed if u.dataset == dataset and u.date is not None}
+    why.update({d: f"being loaded by task {t}" for d, t in outcome.duplicates.items()})
+    why.update(dict.fromkeys(outcome.waiting, "its inputs are being loaded"))
+    return why
 
 
 def run_compaction(day: str, task: Task, settings: Settings | None = None) -> CompactionReport:

@@ -58,7 +58,18 @@ BUSY_TIMEOUT_MS = 30_000
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
 
-_TASK_FIELDS = ("name", "dataset", "date", "state", "enqueued_at", "started_at", "finished_at", "retries", "error", "params")
+_TASK_FIELDS = (
+    "name",
+    "dataset",
+    "date",
+    "state",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "retries",
+    "error",
+    "params",
+)
 _TASK_CLOCK = {
     "queued": "enqueued_at",
     "running": "started_at",

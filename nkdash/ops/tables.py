@@ -13,8 +13,8 @@ from nkdash.settings import Settings, get_settings
 
 
 def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
-    """Per dated dataset: last processed date, lag, SLA status, missing/failed/stale dates,
-    and its latest run."""
+    """Per dated dataset: last processed date, lag, SLA status, missing/failed/stale dates, the
+    dates the nightly reconciliation could not make agree with Odoo, and its latest run."""
     from nkdash.etl.freshness import freshness_report
 
     settings = settings or get_settings()
@@ -32,6 +32,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
                 "missing": cal.format_spans(f.missing),
                 "failed": cal.format_spans(f.failed),
                 "stale": cal.format_spans(f.stale),
+                "not reconciled": cal.format_spans(f.unreconciled),
                 "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
                 "last run status": last and last["status"],
             }
@@ -46,6 +47,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
             "missing": "-",
             "failed": "-",
             "stale": "-",
+            "not reconciled": "-",
             "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
             "last run status": last and last["status"],
         }

@@ -81,6 +81,8 @@ def freshness(frame: pd.DataFrame) -> Any:
 
 def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
     colors = {"ok": "#17703a", "late": "#a86400", "critical": "#b00020"}
+    if column == "not reconciled" and value not in (None, "", "-"):  # still disagrees with Odoo: never quiet
+        return {"color": colors["critical"], "fontWeight": "600"}
     return {"color": colors[value], "fontWeight": "600"} if column == "SLA" and value in colors else {}
 
 
