@@ -172,18 +172,30 @@ def window(meta: MetaStore, latest: dt.date, days: int) -> list[dt.date]:
 
 # ----------------------------------------------------------------------------- checking
 def check(ctx: Context, report: ReconcileReport) -> None:
-    """Find the dates that differ from Odoo, dataset by dataset (inputs first)."""
+    """Find the dates that differ from Odoo, dataset by dataset (inputs first); a date already
+    stale or failed (a reload that did not happen, or failed) is to be reloaded too."""
     for name in DATED:
         spec = get(name)
         dates = loaded_dates(ctx, spec, report.window)
-        if not dates:
+        pending = pending_dates(ctx, spec, report.window)
+        if not dates and not pending:
             continue
-        report.checked[name] = dates
+        report.checked[name] = sorted({*dates, *(f.date for f in pending)})
         try:
-            found = [*check_ids(ctx, spec, dates), *check_totals(ctx, spec, dates)]
+            found = [*check_ids(ctx, spec, dates), *check_totals(ctx, spec, dates)] if dates else []
         except (OdooError, LakeError) as exc:
             found = [Finding(name, day, f"could not be checked: {describe_error(exc)}", reload=False) for day in dates]
-        report.findings += merged(found)
+        report.findings += merged([*found, *pending])
+
+
+def pending_dates(ctx: Context, spec: Dataset, dates: Iterable[dt.date]) -> list[Finding]:
+    """The dates of ``dates`` whose partitions of ``spec`` are stale or failed (why, as recorded)."""
+    window = set(dates)
+    return [
+        Finding(spec.name, p["date"], f"{p['status']}: {p['error'] or p['stale_reason'] or 'no reason recorded'}")
+        for p in ctx.meta.partitions(spec.name)
+        if p["status"] in ("stale", "failed") and p["date"] in window
+    ]
 
 
 def loaded_dates(ctx: Context, spec: Dataset, dates: Iterable[dt.date]) -> list[dt.date]:
@@ -278,18 +290,19 @@ def _quote(ids: list[int]) -> str:
 def heal(ctx: Context, report: ReconcileReport, reload: Reload, settings: Settings) -> None:
     """Mark the dates that differ stale, reload every stale date of the window (inputs first:
     profit's dates their reload changed are stale by then), validate them again."""
+    todo: dict[str, set[dt.date]] = defaultdict(set)
     for f in report.findings:
         if f.reload:
             ctx.meta.mark_stale(f.dataset, [f.date], reason=f"reconciliation: {f.detail}"[:500])
+            todo[f.dataset].add(f.date)
     errors: dict[tuple[str, dt.date], str] = {}
     in_window = set(report.window)
-    for dataset in DATED:
-        stale = sorted(
-            p["date"] for p in ctx.meta.partitions(dataset) if p["status"] == "stale" and p["date"] in in_window
-        )
-        if stale:
-            report.reloaded[dataset] = stale
-            errors.update({(dataset, day): why for day, why in reload(dataset, stale).items()})
+    for dataset in DATED:  # profit last: the reloads of its inputs that changed them marked its dates stale
+        stale = {p["date"] for p in ctx.meta.partitions(dataset) if p["status"] == "stale" and p["date"] in in_window}
+        dates = sorted(todo[dataset] | stale)
+        if dates:
+            report.reloaded[dataset] = dates
+            errors.update({(dataset, day): why for day, why in reload(dataset, dates).items()})
     for f in report.findings:
         if not f.reload:
             report.outcomes[f.dataset, f.date] = ("not_reconciled", f.detail)
