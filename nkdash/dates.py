@@ -109,3 +109,9 @@ def spans(dates: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def format_spans(dates: Iterable[dt.date]) -> str:
     """``2024-03-01..2024-03-03, 2024-03-07`` — a compact list of dates."""
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans(dates)) or "-"
+
+
+def retention_start(today: dt.date, years: int) -> dt.date:
+    """The first date the retention keeps: January 1st ``years`` full years before ``today``'s
+    year (2 on 2026-12-03: 2024-01-01, enough for year-over-year comparisons)."""
+    return dt.date(today.year - years, 1, 1)

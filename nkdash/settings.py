@@ -65,6 +65,7 @@ class Settings:
     tz: str | None = None
     compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
     reconcile_days: int = 35  # the nightly reconciliation checks this many days up to yesterday against Odoo
+    retention_years: int = 2  # archiving keeps this many full years before the current one (issue 17)
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
     log_dir: Path = Path("logs")
@@ -84,6 +85,16 @@ class Settings:
     demo_scale: str = "small"
     demo_days: int = 60
     demo_end: str | None = None  # last generated business date; default yesterday
+    # Alerts (issue 17): by email (SMTP with TLS and login) and/or a webhook (JSON {"text": ...}).
+    alert_email_to: str = ""  # comma-separated addresses; empty: no email
+    alert_email_from: str = ""  # default: smtp_user
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    smtp_tls: str = "starttls"  # starttls (port 587), ssl (port 465) or none (a local relay only)
+    alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))  # a webhook URL holds its token
+    alert_repeat_hours: float = 24.0  # an incident still open is sent again after this long
 
     @property
     def uses_demo(self) -> bool:
@@ -217,6 +228,26 @@ def _date(name: str, value: str) -> str | None:
     return value
 
 
+SMTP_TLS: tuple[str, ...] = ("starttls", "ssl", "none")
+
+
+def _emails(name: str, value: str, one: bool = False) -> str:
+    """Comma-separated e-mail addresses (one with ``one``), each with an @ and no spaces."""
+    found = [a.strip() for a in value.split(",") if a.strip()]
+    bad = [a for a in found if "@" not in a or any(c.isspace() for c in a)]
+    if bad or (one and len(found) > 1):
+        raise ConfigError(name, f"expected {'an e-mail address' if one else 'e-mail addresses separated by commas'}")
+    return ", ".join(found)
+
+
+def _webhook(name: str, value: str) -> Secret:
+    """A webhook URL (http or https); it holds its token, so it is a secret and never echoed."""
+    value = value.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(name, "must start with https:// (or http:// for a local receiver)")
+    return Secret(value)
+
+
 _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Settings field, parser)
     "ODOO_URL": ("odoo_url", _url),
     "ODOO_DB": ("odoo_db", lambda n, v: v),
@@ -247,6 +278,16 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_DEMO_SCALE": ("demo_scale", _scale),
     "NKDASH_DEMO_DAYS": ("demo_days", lambda n, v: _int(n, v, 1)),
     "NKDASH_DEMO_END": ("demo_end", _date),
+    "NKDASH_RETENTION_YEARS": ("retention_years", _int),
+    "NKDASH_ALERT_EMAIL_TO": ("alert_email_to", _emails),
+    "NKDASH_ALERT_EMAIL_FROM": ("alert_email_from", lambda n, v: _emails(n, v, one=True)),
+    "NKDASH_SMTP_HOST": ("smtp_host", lambda n, v: v.strip()),
+    "NKDASH_SMTP_PORT": ("smtp_port", lambda n, v: _int(n, v, 1)),
+    "NKDASH_SMTP_USER": ("smtp_user", lambda n, v: v.strip()),
+    "NKDASH_SMTP_PASSWORD": ("smtp_password", lambda n, v: Secret(v)),
+    "NKDASH_SMTP_TLS": ("smtp_tls", lambda n, v: _choice(n, v, SMTP_TLS)),
+    "NKDASH_ALERT_WEBHOOK_URL": ("alert_webhook_url", _webhook),
+    "NKDASH_ALERT_REPEAT_HOURS": ("alert_repeat_hours", _float),
 }
 ENV_VARS: tuple[str, ...] = tuple(_ENV)
 

@@ -43,6 +43,7 @@ LAYERS = {
     "etl/": 3,
     "storage/": 4,
     "jobs/": 4,
+    "alerts/": 4,
     "dashboards/": 5,
     "ops/": 5,
     "web/": 6,

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pytest
 
 from nkdash import dashboards as d
-from nkdash.dashboards import Dashboard, Filters, engine, memtables
+from nkdash.dashboards import Dashboard, Filters, engine, memtables, rounding
 from nkdash.dashboards import labels as dashboards_labels
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import PARTITIONED, Lake
@@ -516,7 +516,7 @@ def test_every_float_is_rounded_as_shown(db, query, args, f):
     assert len(frame) and floats
     for column in floats:
         values = frame[column].to_numpy()
-        want = np.round(values, engine.digits(column)) + 0.0
+        want = np.round(values, rounding.digits(column)) + 0.0
         assert want.tobytes() == values.tobytes(), (column, values)
 
 

@@ -13,12 +13,22 @@ from nkdash.etl.datasets.dimensions import DIMS
 from nkdash.etl.datasets.inventory import move_kind
 from nkdash.etl.datasets.invoices import SCHEMA as INVOICE_SCHEMA
 from nkdash.etl.datasets.pos import SCHEMA as POS_SCHEMA
-from nkdash.etl.datasets.profit import AGG_SCHEMA, MissingProduct, aggregate, invoice_sales, pos_sales
+from nkdash.etl.datasets.profit import AGG_SCHEMA, MissingProduct, aggregate, invoice_table, pos_table
 from nkdash.lake import Lake
 from nkdash.odoo.versions import VersionProfile
 
 DAY = dt.date(2024, 4, 2)
 ODOO19 = VersionProfile(19, "quantity", "is_storable", ("paid", "done"), False, "formatted_read_group")
+
+
+def pos_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict]:
+    """The profit rows of POS lines, as the ETL builds them (``pos_table``)."""
+    return pos_table(ctx, day, lines).to_pylist()
+
+
+def invoice_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict]:
+    """The profit rows of invoice lines, as the ETL builds them (``invoice_table``)."""
+    return invoice_table(ctx, day, lines).to_pylist()
 
 
 @pytest.mark.parametrize(

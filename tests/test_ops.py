@@ -21,7 +21,7 @@ from nkdash.meta import MetaStore
 from nkdash.notebooks import NOTEBOOKS, NOTEBOOKS_DIR
 from nkdash.ops import backups, common, monitoring, recovery, refresh, runbook, services, tables
 from nkdash.settings import Secret
-from tests.support.demo import END, TZ
+from tests.support.demo import DATES, END, TZ
 
 DAY = dt.date(2024, 3, 30)
 TODAY = END + dt.timedelta(days=2)  # the clock: yesterday is the day after the demo's last date
@@ -129,8 +129,68 @@ def test_every_named_function_exists(procedure):
 
 
 def test_every_procedure_of_the_old_runbook_has_a_place():
-    assert set(runbook.PROCEDURES) >= OLD_RUNBOOK, sorted(OLD_RUNBOOK - set(runbook.PROCEDURES))
+    done = set(runbook.PROCEDURES) | set(runbook.ALIASES)
+    assert done >= OLD_RUNBOOK, sorted(OLD_RUNBOOK - done)
     assert len(runbook.PROCEDURES) == len(runbook.RUNBOOK)  # keys are unique
+    assert set(runbook.ALIASES.values()) <= set(runbook.PROCEDURES) and not set(runbook.ALIASES) & set(
+        runbook.PROCEDURES
+    )
+
+
+def test_one_name_per_procedure():
+    """No two procedures run the same action or carry the same title or button label."""
+    for attribute in ("title", "label"):
+        names = [getattr(p, attribute) for p in runbook.RUNBOOK]
+        assert len(set(names)) == len(names), attribute
+    actions = [p.action for p in runbook.RUNBOOK]
+    assert len(set(actions)) == len(actions), [p.key for p in runbook.RUNBOOK if actions.count(p.action) > 1]
+
+
+def test_every_procedure_that_changes_data_has_a_preview_and_a_confirmation():
+    from nkdash.ops.previews import PREVIEWS
+
+    mutating = {p.key for p in runbook.RUNBOOK if p.mutating}
+    assert set(PREVIEWS) == mutating
+    words = {p.key: runbook.word_of(p) for p in runbook.RUNBOOK if p.risk == "destructive"}
+    assert words == {
+        "services.stop-worker": "stop",
+        "services.restart-worker": "restart",
+        "backlog.purge": "purge",
+        "backlog.revoke": "revoke",
+        "corrupt.rebuild": "quarantine",
+        "storage.archive": "archive",
+        "backup.restore": "restore",
+    }
+
+
+def test_previews_change_nothing_and_say_what_will_happen(opset):
+    refresh.async_refresh("invoices", (DAY, END), settings=opset)
+    before = lake_state(opset), control.purge(opset, dry_run=True)
+    params = runbook.Params(day=END, start=DAY, end=END, days=3, archive_before=DAY)
+    for procedure in runbook.RUNBOOK:
+        if procedure.mutating:
+            step = runbook.begin(procedure.key, params, settings=opset)
+            assert step.preview is not None and step.result is None, procedure.key
+    assert (lake_state(opset), control.purge(opset, dry_run=True)) == before
+    purge = runbook.begin("backlog.purge", params, settings=opset)
+    assert purge.word == "purge" and "drop 4 task(s)" in purge.preview.text
+    assert f"4 x refresh_partition invoices, {DAY} … {END}" in purge.preview.text
+    revoke = runbook.begin("backlog.revoke", params, settings=opset)
+    assert revoke.blocked and "enter the id" in revoke.preview.text
+
+
+def test_archiving_inside_the_retention_is_refused_unless_forced(opset):
+    params = runbook.Params(archive_before=END)
+    step = runbook.begin("storage.archive", params, settings=opset)
+    assert not step.preview.ok and step.word == runbook.FORCE_WORD and step.force
+    assert "NKDASH_RETENTION_YEARS=2 keeps every date from 2022-01-01" in step.preview.text
+    assert (
+        "Forced, it would archive 36 partitions of 9 tables, 2024-03-29 … 2024-04-01 (1,439 rows)" in step.preview.text
+    )
+    assert Lake(opset.lake).partitions("fact_pos_sales")[0] == DATES[0]
+    done = runbook.finish(step, params, settings=opset)
+    assert done.ok and done.title == f"Archived 36 partition(s) before {END}"
+    assert Lake(opset.lake).partitions("fact_pos_sales") == [END]
 
 
 @pytest.mark.parametrize("procedure", runbook.RUNBOOK, ids=lambda p: p.key)
@@ -140,7 +200,7 @@ def test_the_place_exists_in_its_notebook(procedure):
     assert notebook.role == "operator"
     source = (NOTEBOOKS_DIR / notebook.file).read_text()
     if path == "/runbook":
-        assert section in runbook.SECTIONS and "views.runbook(buttons)" in source
+        assert section in runbook.SECTIONS and "views.runbook_section(" in source
     else:
         assert f"## {section}" in source
     assert procedure.section in runbook.SECTIONS and procedure.label and procedure.how

@@ -82,12 +82,12 @@ def test_recovery_shows_the_plan_and_a_sound_lake(exported):
         assert text in page, text
 
 
-def test_runbook_shows_every_procedure(exported):
+def test_runbook_lists_every_section_and_the_first_sections_procedures(exported):
     page = exported["runbook.py"][2]
-    missing = [p.title for p in runbook.RUNBOOK if p.title not in page or p.label not in page]
+    first = [p for p in runbook.RUNBOOK if p.section == runbook.SECTIONS[0]]
+    missing = [p.title for p in first if p.title not in page or p.label not in page]
     assert not missing
     assert all(section in page for section in runbook.SECTIONS)
-    assert "Press a procedure's button" in page
 
 
 def test_monitoring_draws_charts(exported):

@@ -429,7 +429,10 @@ def test_tasks_module_is_import_safe(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == str(
-        [f"nkdash.jobs.tasks.{name}" for name in ("compact", "daily", "reconcile", "refresh_partition", "tick")]
+        [
+            f"nkdash.jobs.tasks.{name}"
+            for name in ("alerts", "compact", "daily", "reconcile", "refresh_partition", "tick")
+        ]
     )
     assert not (tmp_path / "state").exists()
 
@@ -460,13 +463,32 @@ def test_cli_refresh_async_prints_the_request_and_tasks_follow_it(cli_settings, 
         (["refresh-async", "stock", "--start-date", "2024-02-01"], "unknown dataset 'stock'"),
         (["refresh-async", "pos", "--start-date", "2024-01-01", "--end-date", "2024-02-01"], "at most 31"),
         (["queue", "revoke"], "give the id of the task to revoke"),
-        (["queue", "purge"], "add --yes"),
     ],
 )
 def test_cli_refuses_bad_input_in_one_line(cli_settings, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert control.pending(cli_settings) == []
+
+
+def test_cli_purge_and_revoke_show_what_goes_and_refuse_without_a_terminal(cli_settings, capsys, monkeypatch):
+    import os
+
+    assert main(["refresh-async", "pos", "--start-date", "2024-03-01", "--end-date", "2024-03-03"]) == 0
+    request = capsys.readouterr().out.strip()
+    with open(os.devnull) as devnull:
+        monkeypatch.setattr("sys.stdin", devnull)  # not a terminal
+        assert main(["queue", "purge"]) == 2
+        out, err = capsys.readouterr()
+        assert "drop 3 task(s)" in out and "3 x refresh_partition pos, 2024-03-01 … 2024-03-03" in out
+        assert "not on a terminal" in err and len(control.pending(cli_settings)) == 3
+        assert main(["queue", "revoke", f"{request}.2024-03-02"]) == 2
+        out, err = capsys.readouterr()
+        assert out.startswith(f"revoke task {request}.2024-03-02: refresh_partition pos 2024-03-02, queued ")
+        assert "not on a terminal" in err and [t.revoked for t in control.pending(cli_settings)] == [False] * 3
+        assert main(["queue", "revoke", f"{request}.2024-03-02", "--yes"]) == 0
+        assert main(["queue", "purge", "--yes"]) == 0 and "purged 3 task(s)" in capsys.readouterr().out
     assert control.pending(cli_settings) == []
 
 

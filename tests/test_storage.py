@@ -337,7 +337,7 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(days_lake):
     storage.compact(days_lake, older_than_days=10, today=TODAY)
     before = snapshot(days_lake)
     cutoff = MAR[15]
-    report = storage.archive(cutoff, lake=days_lake, today=TODAY)
+    report = storage.archive(cutoff, lake=days_lake, today=TODAY, force=True)
     archived = [d for d in DAYS if d < cutoff]
     assert report.dates[POS] == archived and report.bytes_freed > 0
     assert days_lake.partitions(POS) == [d for d in DAYS if d >= cutoff]
@@ -364,8 +364,8 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(days_lake):
 
 def test_archive_in_two_steps_merges_the_month(days_lake):
     loaded_meta(days_lake)
-    storage.archive(FEB[10], lake=days_lake, today=TODAY)
-    storage.archive(MAR[1], lake=days_lake, today=TODAY)
+    storage.archive(FEB[10], lake=days_lake, today=TODAY, force=True)
+    storage.archive(MAR[1], lake=days_lake, today=TODAY, force=True)
     store = Lake(days_lake.root / archiving.ARCHIVE_DIR, read_only=True)
     assert store.partitions(POS) == FEB + MAR[:1] and len(store.data_files(POS)) == 2
     assert len(json.loads((store.meta_dir / archiving.ARCHIVE_CATALOG).read_text())) == 2
@@ -376,13 +376,19 @@ def test_archive_refuses_gaps_and_bad_destinations(days_lake, tmp_path):
     meta.set_partition("pos", FEB[3], status="failed", error="boom")
     listing = sorted(days_lake.root.rglob("*"))
     with pytest.raises(InputError, match=r"failed or stale|missing, failed"):
-        storage.archive(MAR[0], lake=days_lake, today=TODAY)
+        storage.archive(MAR[0], lake=days_lake, today=TODAY, force=True)
     with pytest.raises(InputError, match="inside the lake's star-schema"):
-        storage.archive(MAR[0], lake=days_lake, dest=days_lake.star / "x", today=TODAY, allow_incomplete=True)
+        storage.archive(
+            MAR[0], lake=days_lake, dest=days_lake.star / "x", today=TODAY, allow_incomplete=True, force=True
+        )
     with pytest.raises(InputError, match="future"):
         storage.archive(TODAY + dt.timedelta(days=1), lake=days_lake, today=TODAY)
+    with pytest.raises(archiving.InsideRetention, match="keeps every date from 2022-01-01"):
+        storage.archive(MAR[0], lake=days_lake, today=TODAY, dry_run=True, retention_years=2)
     assert sorted(days_lake.root.rglob("*")) == listing
-    report = storage.archive(MAR[0], lake=days_lake, dest=tmp_path / "elsewhere", today=TODAY, allow_incomplete=True)
+    report = storage.archive(
+        MAR[0], lake=days_lake, dest=tmp_path / "elsewhere", today=TODAY, allow_incomplete=True, force=True
+    )
     assert report.dest == tmp_path / "elsewhere" and Lake(report.dest, read_only=True).partitions(POS) == FEB
 
 
@@ -561,24 +567,33 @@ def test_cli_storage_backup_restore(storage_cli, days_lake, tmp_path):
     loaded_meta(days_lake)
     code, out, _ = storage_cli("storage", "compact", "--older-than-days", "10", "--dry-run")
     assert code == 0 and "would compact" in out
-    code, out, _ = storage_cli("storage", "compact", "--older-than-days", "0", "--table", POS)
+    code, out, err = storage_cli("storage", "compact", "--older-than-days", "0", "--table", POS)
+    assert code == 2 and "would compact 3 month(s)" in out and "--yes" in err  # no terminal: asked, refused
+    code, out, _ = storage_cli("storage", "compact", "--older-than-days", "0", "--table", POS, "--yes")
     assert code == 0 and "compacted" in out and len(days_lake.data_files(POS)) == 3
     code, out, _ = storage_cli("storage", "sizes")
     assert code == 0 and POS in out and "fact_sales" in out
     code, out, _ = storage_cli("storage", "clean-temp")
-    assert code == 0 and "removed 0 entries" in out
+    assert code == 0 and "up to 0 entries to remove" in out
     code, out, _ = storage_cli("backup")
     assert code == 0 and out.startswith(backups.BACKUP_PREFIX)
     code, listed, _ = storage_cli("backups")
     assert code == 0 and listed.split(":")[0] == out.split(":")[0]
     path = tmp_path / "state" / "backups" / out.split(":")[0]
     days_lake.delete_partition(POS, APR[1])
-    code, _, err = storage_cli("restore", str(path))  # not confirmed (no terminal): nothing done
+    code, out, err = storage_cli("restore", str(path))  # not confirmed (no terminal): nothing done
     assert code == 2 and "--yes" in err and not days_lake.has_partition(POS, APR[1])
+    assert out.startswith(f"replace the lake's data and metadata with backup {path.name}")
     code, out, _ = storage_cli("restore", str(path), "--yes", "--validate-days", "0")
     assert code == 0 and "OK" in out and days_lake.has_partition(POS, APR[1])
-    code, out, _ = storage_cli("storage", "archive", "--before", str(MAR[0]))
-    assert code == 0 and "moved 30 partition(s)" in out.splitlines()[0]
+    code, out, err = storage_cli("storage", "archive", "--before", str(MAR[0]))
+    assert code == 2 and "refused: NKDASH_RETENTION_YEARS=2 keeps every date from" in err and out == ""
+    code, out, err = storage_cli("storage", "archive", "--before", str(MAR[0]), "--force")
+    assert code == 2 and "not on a terminal" in err and days_lake.partitions(POS)[0] == FEB[0]
+    assert out.startswith(f"archive 30 partitions of 2 tables, {FEB[0]} … {FEB[-1]} (2,002 rows)")
+    assert "INSIDE the retention" in out
+    code, out, _ = storage_cli("storage", "archive", "--before", str(MAR[0]), "--force", "--yes")
+    assert code == 0 and ": moved 30 partition(s)" in out
 
 
 # ---- measurement (printed, not asserted) ----------------------------------------------------

@@ -97,6 +97,12 @@ def test_health_ok_on_a_fresh_lake(serve_app, web_settings):
         "failed": 0,
         "stale": 0,
         "not_reconciled": [],
+        "archived_before": None,
+    }
+    assert body["lake"]["archive"] == {
+        "before": None,
+        "keep_from": body["lake"]["archive"]["keep_from"],
+        "inside_retention": False,
     }
     assert body["queue"] == {"backend": "sqlite", "ok": None, "status": "unknown", "pending": None}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nkdash.cli.main import command
+from nkdash.cli.main import command, confirm
 from nkdash.errors import InputError
 from nkdash.etl.datasets import DATASET_NAMES
 from nkdash.jobs import backend, control, history, requests
@@ -38,7 +38,7 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 def _queue_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=QUEUE_ACTIONS, help=" | ".join(QUEUE_ACTIONS))
     p.add_argument("task_id", nargs="?", metavar="ID", help="the task to revoke")
-    p.add_argument("--yes", action="store_true", help="purge without asking")
+    p.add_argument("--yes", action="store_true", help="purge or revoke without asking (the plan is printed first)")
     p.add_argument(
         "--all",
         action="store_true",
@@ -89,6 +89,8 @@ def _queue_action(args: argparse.Namespace) -> int:
     elif args.action == "revoke":
         if not args.task_id:
             raise InputError("give the id of the task to revoke (see `nkdash queue status`)")
+        print("revoke " + control.revoke(args.task_id, dry_run=True) + ": it will not run")
+        confirm("Revoke it?", yes=args.yes, what="revoke", typed="revoke")
         control.revoke(args.task_id)
         print(f"revoked {args.task_id}")
     elif args.action == "purge":
@@ -105,14 +107,10 @@ def _queue_action(args: argparse.Namespace) -> int:
 
 
 def _purge(yes: bool) -> int:
-
-    waiting = len(control.pending()) + len(control.scheduled())
-    if not yes:
-        if not sys.stdin.isatty():
-            raise InputError(f"purge would drop {waiting} task(s); add --yes")
-        if input(f"drop {waiting} queued/scheduled task(s)? [y/N] ").strip().lower() != "y":
-            print("nothing purged")
-            return 1
+    print(control.purge_preview())
+    if control.purge(dry_run=True) == 0:
+        return 0
+    confirm("Purge the queue?", yes=yes, what="purge", typed="purge")
     print(f"purged {control.purge()} task(s)")
     return 0
 

@@ -38,14 +38,18 @@ def command(
     return register
 
 
-def confirm(question: str, *, yes: bool, what: str) -> None:
-    """Go on only if ``yes`` (``--yes``) or the operator answers yes on a terminal; else one
-    line, exit 2, nothing changed. Without a terminal and without ``--yes`` it refuses."""
+def confirm(question: str, *, yes: bool, what: str, typed: str | None = None) -> None:
+    """Go on only if ``yes`` (``--yes``) or the operator answers yes on a terminal (types
+    ``typed`` for the actions that remove data); else one line, exit 2, nothing changed.
+    Without a terminal and without ``--yes`` it refuses."""
     if yes:
         return
     if not sys.stdin.isatty():
         raise InputError(f"{what} not confirmed: not on a terminal, nothing changed (pass --yes to go ahead)")
-    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+    if typed is not None:
+        if input(f"{question} Type {typed!r} to go ahead: ").strip() != typed:
+            raise InputError(f"{what} not confirmed: nothing changed (pass --yes to skip the question)")
+    elif input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
         raise InputError(f"{what} not confirmed: nothing changed (pass --yes to skip the question)")
 
 
@@ -84,6 +88,7 @@ def _load_command_modules() -> None:
         "nkdash.cli.web",
         "nkdash.cli.jobs",
         "nkdash.cli.storage",
+        "nkdash.cli.alerts",
     ):
         importlib.import_module(module)
 

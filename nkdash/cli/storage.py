@@ -38,6 +38,7 @@ def _storage_args(p: argparse.ArgumentParser) -> None:
         help="only this table (repeatable; default: every dated table)",
     )
     compact.add_argument("--dry-run", action="store_true", help="only show what would be compacted")
+    compact.add_argument("--yes", action="store_true", help="do not ask (the plan is printed first)")
     archive = sub.add_parser("archive", help="move the partitions before a date to an archive (a compacted lake)")
     archive.add_argument("--before", required=True, metavar="YYYY-MM-DD", help="first date kept in the lake")
     archive.add_argument("--dest", metavar="DIR", help=f"archive directory (default <lake>/{archiving.ARCHIVE_DIR})")
@@ -47,6 +48,12 @@ def _storage_args(p: argparse.ArgumentParser) -> None:
         help="archive even if dates before the cutoff are missing, failed or stale",
     )
     archive.add_argument("--dry-run", action="store_true", help="only show what would be moved")
+    archive.add_argument(
+        "--force",
+        action="store_true",
+        help="archive inside the retention window (NKDASH_RETENTION_YEARS); asks a second time",
+    )
+    archive.add_argument("--yes", action="store_true", help="do not ask (the plan is printed first)")
     clean = sub.add_parser("clean-temp", help="remove leftovers of killed writes (reports bytes freed)")
     clean.add_argument(
         "--older-than-hours",
@@ -55,6 +62,7 @@ def _storage_args(p: argparse.ArgumentParser) -> None:
         metavar="H",
         help="temp files of other tools in the star schema must be this old (default 1)",
     )
+    clean.add_argument("--yes", action="store_true", help="do not ask (the candidates are printed first)")
 
 
 @command("storage", "storage management: sizes, compact, archive, clean-temp", _storage_args)
@@ -65,15 +73,44 @@ def storage_command(args: argparse.Namespace) -> int:
         days = get_settings().compact_after_days if args.older_than_days is None else args.older_than_days
         if days < 0:
             raise InputError(f"--older-than-days must be 0 or more, got {days}", days)
-        print(storage.compact(older_than_days=days, tables=args.table, dry_run=args.dry_run).text())
+        plan = storage.compact(older_than_days=days, tables=args.table, dry_run=True)
+        print(plan.text())
+        if args.dry_run or not plan.planned:
+            return 0
+        confirm("compact as above?", yes=args.yes, what="compaction")
+        print(storage.compact(older_than_days=days, tables=args.table).text())
     elif args.action == "archive":
-        before = cal.parse_date(args.before, "--before")
-        report = storage.archive(before, dest=args.dest, allow_incomplete=args.allow_incomplete, dry_run=args.dry_run)
-        print(report.text())
+        return _archive(args)
     elif args.action == "clean-temp":
         if args.older_than_hours < 0:
             raise InputError(f"--older-than-hours must be 0 or more, got {args.older_than_hours}")
+        candidates = storage.clean_temp(older_than_s=args.older_than_hours * 3600, dry_run=True)
+        print(candidates.text())
+        if not candidates.removed:
+            return 0
+        confirm("remove them?", yes=args.yes, what="clean-temp", typed="clean-temp")
         print(storage.clean_temp(older_than_s=args.older_than_hours * 3600).text())
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    """Print the plan (what moves, and whether it is inside the retention window), then ask:
+    typing ``archive``, and ``force`` too for dates the retention keeps."""
+    before = cal.parse_date(args.before, "--before")
+    options = {"dest": args.dest, "allow_incomplete": args.allow_incomplete, "force": args.force}
+    plan = storage.archive(before, dry_run=True, **options)
+    print(plan.text())
+    if args.dry_run or not plan.partitions:
+        return 0
+    confirm("Archive as above?", yes=args.yes, what="archive", typed="archive")
+    if plan.forced:
+        confirm(
+            f"These dates are INSIDE the retention window (kept from {plan.keep_from}).",
+            yes=args.yes,
+            what="archive inside the retention window",
+            typed="force",
+        )
+    print(storage.archive(before, **options).text())
     return 0
 
 
@@ -134,7 +171,8 @@ def restore_command(args: argparse.Namespace) -> int:
         raise storage.BackupError(
             f"backup {info.path.name} is damaged, nothing restored: {info.problems[0]}", info.path
         )
-    confirm(f"replace the lake's star schema and metadata with {info.path.name}?", yes=args.yes, what="restore")
+    print(storage.restore_plan(info.path))
+    confirm("Restore as above?", yes=args.yes, what="restore", typed="restore")
     report = storage.restore(info.path, validate_days=args.validate_days)
     print(report.text())
     return 0 if report.ok else 1

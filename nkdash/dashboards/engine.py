@@ -55,6 +55,7 @@ import pyarrow.parquet as pq
 
 from nkdash.dashboards.filters import CONDITIONS, Filters
 from nkdash.dashboards.memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
+from nkdash.dashboards.rounding import tidy
 from nkdash.errors import LakeError
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, DataFile, Lake, Problem
@@ -462,8 +463,8 @@ def query(
 ) -> Callable[[Callable[Concatenate[Dashboard, P], pd.DataFrame]], Query[P]]:
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
-    cached per lake state, its SQL timed, its float columns rounded by :func:`tidy`
-    (``rounds``: the query rounds them itself, with :func:`rounded`). ``name``: the
+    cached per lake state, its SQL timed, its float columns rounded by :func:`~nkdash.dashboards.rounding.tidy`
+    (``rounds``: the query rounds them itself, with ``rounding.rounded``). ``name``: the
     query's name in the cache (default: the function's)."""
     reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 
@@ -495,60 +496,6 @@ def reading(reads: Reads) -> Callable[[Callable[Concatenate[Dashboard, P], pd.Da
 
 def _as_is(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
-
-
-RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct", "daily_units"}
-
-
-QUANTITIES = {
-    "units",
-    "qty",
-    "ordered_qty",
-    "received_qty",
-    "invoiced_qty",
-    "on_hand",
-    "units_sold",
-    "to_receive",
-    "to_invoice",
-    "lines",
-    "orders",
-    "refunds",
-    "products",
-    "moves",
-    "moves_in",
-    "moves_out",
-}
-
-
-def digits(column: str) -> int:
-    """Decimals a float column is shown with: ratios 6, quantities 3, money 2 (cents)."""
-    return 6 if column in RATIOS else 3 if column in QUANTITIES else 2
-
-
-def rounded(column: str, values: np.ndarray) -> np.ndarray:
-    """Float ``values`` of ``column`` rounded to its :func:`digits` (-0.0 made 0.0)."""
-    return np.round(values, digits(column)) + 0.0
-
-
-def tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Round float columns: ratios to 6 decimals, quantities to 3, money to cents.
-
-    Float sums depend on the order DuckDB's threads add them up; rounding makes every
-    run show the same numbers (and turns -0.0 into 0.0).
-    """
-    floats = {i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "f"}
-    if not frame.columns.is_unique:
-        for i in floats:
-            frame.isetitem(i, rounded(str(frame.columns[i]), frame.iloc[:, i].to_numpy()))
-        return frame
-    # a new frame: cheaper than setting columns in place
-    return pd.DataFrame(
-        {
-            column: rounded(str(column), frame[column].to_numpy()) if i in floats else frame[column]
-            for i, column in enumerate(frame.columns)
-        },
-        index=frame.index,
-    )
 
 
 class Snapshot:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, get_args
 import numpy as np
 import pandas as pd
 
-from nkdash.dashboards.engine import last_date, query, rounded
+from nkdash.dashboards.engine import last_date, query
 from nkdash.dashboards.filters import StockBy, checked_choice, checked_grain
 from nkdash.dashboards.labels import labels_of
+from nkdash.dashboards.rounding import rounded
 from nkdash.dashboards.sql import (
     CATEGORY_LABEL,
     DEPARTMENT,

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 import numpy as np
 import pandas as pd
 
-from nkdash.dashboards.engine import Reads, query, reading, rounded
+from nkdash.dashboards.engine import Reads, query, reading
 from nkdash.dashboards.filters import ProfitBy, checked_choice
 from nkdash.dashboards.labels import NO_STORE, labels_of
+from nkdash.dashboards.rounding import rounded
 from nkdash.dashboards.sales import sales_trend
 from nkdash.dashboards.sql import PROFIT_BY_PRODUCT, SALES_BY_STORE, in_categories, in_range, in_stores
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Literal, TypedDict, cast
 import numpy as np
 import pandas as pd
 
-from nkdash.dashboards.engine import query, rounded
+from nkdash.dashboards.engine import query
 from nkdash.dashboards.filters import checked_grain
 from nkdash.dashboards.labels import CHANNEL_LABELS, NO_STORE, stores
+from nkdash.dashboards.rounding import rounded
 from nkdash.dashboards.sql import PERIOD, SALES_BY_STORE, fill_periods, in_categories, in_range, in_stores
 
 if TYPE_CHECKING:

@@ -150,6 +150,7 @@ class Badge:
     text: str
     last_loaded: dt.date | None
     missing_in_period: tuple[dt.date, ...]
+    archived_before: dt.date | None = None  # dates before it were moved to the archive
 
 
 def freshness_badge(
@@ -176,7 +177,10 @@ def freshness_badge(
         text += f" {len(missing)} date(s) of this period not loaded: {cal.format_spans(missing)}."
     if failed:
         text += f" {len(failed)} failed load(s): {cal.format_spans(failed)}."
-    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing)
+    archived = max((r["archived"] for r in rows if r.get("archived")), default=None)
+    if archived:
+        text += f" Dates before **{archived:%d %b %Y}** are archived: not shown here."
+    return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing, archived)
 
 
 SLA_TEXT = {"ok": "on target", "late": "late", "critical": "critical: more than 3 days behind"}
@@ -196,6 +200,7 @@ def _freshness(db: Dashboard, datasets: Sequence[DatasetName], today: dt.date) -
                 "lag": r.lag_days,
                 "missing": r.missing,
                 "failed": r.failed,
+                "archived": meta.archived_before(name),
             }
             for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nkdash import dates as cal
 from nkdash.etl.datasets import DATED
@@ -18,6 +18,14 @@ class FreshnessReport:
     today: dt.date
     datasets: list[Freshness]
     dimensions_synced: dt.datetime | None
+    archived: dict[str, dt.date] = field(default_factory=dict)  # dataset -> its dates before this are archived
+    keep_from: dt.date | None = None  # the retention's first date (NKDASH_RETENTION_YEARS)
+
+    @property
+    def archived_inside_retention(self) -> list[str]:
+        """Datasets archived past the retention's first date: the dashboards miss dates they
+        should show (a forced archive), so the lake is not 'ok'."""
+        return [name for name, day in self.archived.items() if self.keep_from and day > self.keep_from]
 
     @property
     def ok(self) -> bool:
@@ -46,6 +54,15 @@ class FreshnessReport:
         ]
         synced = f"{self.dimensions_synced:%Y-%m-%d %H:%M} UTC" if self.dimensions_synced else "never"
         lines.append(f"  dimensions last synced: {synced}")
+        lines += [
+            f"  {name}: archived before {day}"
+            + (
+                f" — INSIDE the retention window (kept from {self.keep_from})"
+                if name in self.archived_inside_retention
+                else ""
+            )
+            for name, day in self.archived.items()
+        ]
         return "\n".join(lines)
 
 
@@ -61,7 +78,11 @@ def freshness_report(
     meta = read_only_meta(settings, lake)
     today = today or cal.today(business_tz(settings, client))
     dims = meta.partition("dimensions", None)
-    return FreshnessReport(today, meta.freshness(DATED, today), dims["loaded_at"] if dims else None)
+    archived: dict[str, dt.date] = {name: day for name in DATED if (day := meta.archived_before(name))}
+    keep_from = cal.retention_start(today, settings.retention_years)
+    return FreshnessReport(
+        today, meta.freshness(DATED, today), dims["loaded_at"] if dims else None, archived, keep_from
+    )
 
 
 def read_only_meta(settings: Settings | None, lake: Lake | None) -> MetaStore:

@@ -118,22 +118,47 @@ def status(settings: Settings | None = None) -> QueueStatus:
     )
 
 
-def revoke(task_id: str, settings: Settings | None = None) -> None:
-    """Revoke a queued or scheduled task (a running task cannot be revoked)."""
+def revoke(task_id: str, settings: Settings | None = None, *, dry_run: bool = False) -> str:
+    """Revoke a queued or scheduled task (a running task cannot be revoked); returns what it
+    was (one line). ``dry_run``: the same checks and line, nothing revoked."""
     huey = huey_for(settings)
     row = huey.history.get(task_id)
     if row is None:
         raise InputError(f"no task {task_id!r}", task_id)
     if row["state"] != "queued":
         raise InputError(f"task {task_id} is {row['state']}; only queued tasks can be revoked", task_id)
-    huey.revoke_by_id(task_id)
-    huey.history.update(task_id, state="revoked", error="revoked by an operator")
+    what = " ".join(str(v) for v in (row.get("name"), row.get("dataset"), row.get("date")) if v)
+    queued = row.get("enqueued_at")
+    line = f"task {task_id}: {what}" + (f", queued {queued:%Y-%m-%d %H:%M} UTC" if queued else "")
+    if not dry_run:
+        huey.revoke_by_id(task_id)
+        huey.history.update(task_id, state="revoked", error="revoked by an operator")
+    return line
 
 
-def purge(settings: Settings | None = None) -> int:
-    """Drop every queued and scheduled task (the old ``celery purge``); returns how many."""
+def purge_preview(settings: Settings | None = None) -> str:
+    """What :func:`purge` would drop: counts per task and dataset, and their dates."""
+    waiting = [*pending(settings), *scheduled(settings)]
+    if not waiting:
+        return "the queue is empty: nothing to purge"
+    groups: dict[str, list[str]] = {}
+    for t in waiting:
+        groups.setdefault(" ".join(filter(None, (t.name, t.dataset))), []).append(t.date or "")
+    lines = [f"drop {len(waiting)} task(s) waiting in the queue (running tasks finish):"]
+    for name, days in groups.items():
+        dated = sorted(d for d in days if d)
+        span = f", {dated[0]} … {dated[-1]}" if dated else ""
+        lines.append(f"  {len(days)} x {name}{span}")
+    return "\n".join(lines)
+
+
+def purge(settings: Settings | None = None, *, dry_run: bool = False) -> int:
+    """Drop every queued and scheduled task (the old ``celery purge``); returns how many
+    (``dry_run``: how many it would drop; :func:`purge_preview` says which)."""
     huey = huey_for(settings)
     dropped = [*huey.pending(), *huey.scheduled()]
+    if dry_run:
+        return len(dropped)
     huey.storage.flush_queue()
     huey.storage.flush_schedule()
     for task in dropped:

@@ -33,7 +33,7 @@ LOST_AFTER = dt.timedelta(hours=12)  # a task running longer on another host is 
 TAKEN_AFTER = dt.timedelta(minutes=10)  # a queued task gone from the queue this long was lost in a crash
 
 
-UNRECORDED = frozenset({"tick"})  # tasks kept out of the history (one per minute)
+UNRECORDED = frozenset({"tick", "alerts"})  # tasks kept out of the history (every minute, every 5)
 
 
 class TaskLog:

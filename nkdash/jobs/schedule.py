@@ -94,6 +94,15 @@ def tick(
     return fired
 
 
+def every(name: str, minutes: int, settings: Settings | None = None, at: dt.datetime | None = None) -> bool:
+    """True once per ``minutes``-long interval of the clock, for the first caller across
+    consumers (a claim in the queue storage); older claims are dropped."""
+    huey, at = huey_for(settings), at or now()
+    bucket = int(at.timestamp() // (minutes * 60))
+    huey.delete(claim_key(huey, f"every:{name}:{bucket - 3}"))
+    return claim(huey, f"every:{name}:{bucket}")
+
+
 def last_tick(settings: Settings | None = None) -> dt.datetime | None:
     """When the schedule was last checked (by any consumer)."""
     huey = huey_for(settings)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from huey import crontab
 
 from nkdash import storage
+from nkdash.alerts.incidents import CHECK_MINUTES
 from nkdash.etl.reconcile import RECONCILE
 from nkdash.jobs import app, schedule, work
 
@@ -24,10 +25,15 @@ if TYPE_CHECKING:
 huey = app.build_huey()  # storage from the settings, opened on first use
 
 
+ALERTS_JOB = "alerts"
+
+
 @huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
 def tick() -> None:
     """Every minute (UTC), ahead of queued work: enqueue the jobs whose local time has come."""
     schedule.tick(daily, jobs={RECONCILE: reconcile, storage.COMPACT_JOB: compact})
+    if schedule.every(ALERTS_JOB, CHECK_MINUTES):
+        check_alerts()
 
 
 @huey.task(context=True, retries=2, retry_delay=600)
@@ -52,3 +58,10 @@ def compact(day: str, task: Task | None = None, **state: Any) -> None:
 def refresh_partition(dataset: str, day: str, task: Task | None = None, **request: Any) -> None:
     """One date of an async refresh (``nkdash refresh-async``)."""
     work.run_partition(dataset, day, task)
+
+
+@huey.task(name=ALERTS_JOB)
+def check_alerts() -> None:
+    """Every few minutes (one consumer per interval): send the alerts of new, critical, due
+    or cleared incidents (:mod:`nkdash.alerts`)."""
+    work.run_alert_check()

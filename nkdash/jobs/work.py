@@ -209,5 +209,26 @@ def _run(
         task.kwargs.update(dates=_iso(outcome.waiting), attempt=attempt + 1)
         raise RetryTask(f"waiting for inputs of {cal.format_spans(outcome.waiting)}", delay=INPUT_WAIT)
     if not outcome.ok:
+        alert_failures(settings)
         raise TaskFailed(outcome.report.summary() if outcome.report else outcome.text())
     return outcome
+
+
+def alert_failures(settings: Settings) -> None:
+    """A load failed: check the failed-load incidents now (an alert goes out at once), not
+    at the next periodic check. A failure to alert never hides the task's own failure."""
+    from nkdash import alerts
+
+    try:
+        alerts.check(settings, kinds=("failed",))
+    except Exception:  # noqa: BLE001 — logged; the task fails with its own error below
+        log.exception("checking the alerts after a failed load failed")
+
+
+def run_alert_check(settings: Settings | None = None) -> None:
+    """The periodic alert check (every few minutes, see :mod:`nkdash.alerts`)."""
+    from nkdash import alerts
+
+    report = alerts.check(settings or get_settings())
+    if report.sent:
+        log.info("%s", report.text())

@@ -82,7 +82,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN process_start TEXT",
         "CREATE INDEX runs_status ON runs (status)",
     ),
-    (  # 3 (issue 18): watermarks that settle, the lake's one Odoo source, the nightly reconciliation
+    (  # 3 (issue 17): incidents (one row per incident key, open until resolved) and the alerts sent
+        """CREATE TABLE incidents (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+            summary TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            opened_at TEXT NOT NULL,
+            last_sent_at TEXT,
+            resolved_at TEXT,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident TEXT NOT NULL,
+            event TEXT NOT NULL CHECK (event IN ('open', 'escalated', 'repeat', 'resolved', 'test')),
+            severity TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            deliveries TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+        "CREATE INDEX alerts_created_at ON alerts (created_at)",
+    ),
+    (  # 4 (issue 18): watermarks that settle, the lake's one Odoo source, the nightly reconciliation
         "ALTER TABLE watermarks ADD COLUMN seen TEXT",  # JSON: ids already seen at the watermark's second
         """CREATE TABLE source (
             id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -53,6 +53,7 @@ FreshnessStatus = Literal["ok", "late", "critical"]
 ReconcileStatus = Literal["reconciled", "healed", "not_reconciled"]  # of a date checked by the reconciliation
 
 FILE_NAME = "nkdash.sqlite"
+ARCHIVED = "archived:"  # watermark prefix: archived:<dataset> = the first date kept in the lake
 _THREAD = threading.local()  # per-thread connections of writable stores (see MetaStore._connect)
 BUSY_TIMEOUT_MS = 30_000
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
@@ -361,6 +362,11 @@ class MetaStore:
         """The latest reconciliation outcome per dataset and date, by dataset and date."""
         where = Where().eq("dataset", dataset).eq("status", status)
         return self._select(f"SELECT * FROM reconciliations {where} ORDER BY dataset, date", where.args)
+    def archived_before(self, dataset: str) -> dt.date | None:
+        """The archive boundary of ``dataset``: its dates before it were moved to an archive
+        (``nkdash.storage.archive`` records it as the watermark ``archived:<dataset>``)."""
+        stamp = self.get_watermark(f"{ARCHIVED}{dataset}")
+        return stamp.date() if stamp else None
 
     def record_validation(self, dataset: str, date: dt.date | None, ok: bool, checks: list[dict]) -> int:
         with self._write() as con:

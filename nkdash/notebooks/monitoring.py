@@ -15,9 +15,9 @@ def _():
 
 
 @app.cell
-def _(common, get_settings, mo):
+def _(common, get_settings, mo, views):
     settings = get_settings()
-    mo.md(f"# Monitoring\n{common.describe_setup(settings)}")
+    mo.vstack([mo.md(f"# Monitoring\n{common.describe_setup(settings)}"), views.timezone_warning(settings)])
     return (settings,)
 
 
@@ -27,6 +27,23 @@ def _(mo):
     live = mo.ui.refresh(options=["30s", "1m", "5m"], label="Reload")
     mo.hstack([days, live], justify="start", align="center")
     return days, live
+
+
+@app.cell
+def _(mo):
+    test_button = mo.ui.run_button(label="Send a test alert")
+    return (test_button,)
+
+
+@app.cell
+def _(days, live, mo, monitoring, settings, test_button, views):
+    live.value
+    tested = monitoring.test_alert(settings) if test_button.value else None
+    mo.vstack([mo.md("## Alerts"), mo.md(monitoring.alert_channels(settings)),
+               mo.hstack([test_button, views.show(tested) if tested else mo.md("")], justify="start", align="start"),
+               views.table(monitoring.incidents_table(settings), label="Incidents (open first)"),
+               views.table(monitoring.alerts_table(settings, days.value), label="Alerts sent")])
+    return
 
 
 @app.cell

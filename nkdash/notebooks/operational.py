@@ -15,10 +15,10 @@ def _():
 
 
 @app.cell
-def _(common, get_settings, mo):
+def _(common, get_settings, mo, views):
     settings = get_settings()
     query = mo.query_params()
-    mo.md(f"# Operations\n{common.describe_setup(settings)}")
+    mo.vstack([mo.md(f"# Operations\n{common.describe_setup(settings)}"), views.timezone_warning(settings)])
     return query, settings
 
 
@@ -45,28 +45,20 @@ def _(async_button, dataset, mo, period, sync_button):
 
 
 @app.cell
-def _(async_button, dataset, mo, period, refresh, settings):
-    mo.stop(not async_button.value)
-    request = refresh.async_refresh(dataset.value, period.value, settings=settings)
-    return (request,)
+def _(async_button, dataset, mo, period, refresh, settings, sync_button):
+    mo.stop(not (async_button.value or sync_button.value))  # one result: the last action's (older ones go)
+    if async_button.value:
+        request = refresh.async_refresh(dataset.value, period.value, settings=settings)
+        done = request
+    else:
+        request = None
+        done = refresh.sync_refresh(dataset.value, period.value, settings=settings, progress=mo.status.progress_bar)
+    return done, request
 
 
 @app.cell
-def _(request, views):
-    views.show(request)
-    return
-
-
-@app.cell
-def _(dataset, mo, period, refresh, settings, sync_button):
-    mo.stop(not sync_button.value)
-    synced = refresh.sync_refresh(dataset.value, period.value, settings=settings, progress=mo.status.progress_bar)
-    return (synced,)
-
-
-@app.cell
-def _(synced, views):
-    views.show(synced)
+def _(done, views):
+    views.show(done)
     return
 
 
@@ -81,7 +73,7 @@ def _(mo):
 @app.cell
 def _(live, mo, request, settings, tables, views):
     live.value
-    mo.stop(not request.ok)
+    mo.stop(request is None or not request.ok)
     mo.vstack([mo.md(f"### Request `{request.value}`"), views.table(tables.request_table(request.value, settings))])
     return
 

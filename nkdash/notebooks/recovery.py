@@ -8,16 +8,17 @@ app = marimo.App(width="full", app_title="Recovery")
 def _():
     import marimo as mo
 
-    from nkdash.ops import common, recovery, views
+    from nkdash.ops import common, recovery, runbook, views
     from nkdash.settings import get_settings
 
-    return common, get_settings, mo, recovery, views
+    return common, get_settings, mo, recovery, runbook, views
 
 
 @app.cell
-def _(common, get_settings, mo):
+def _(common, get_settings, mo, views):
     settings = get_settings()
-    mo.md(f"# Recovery\nIdentify what is missing or damaged, repair it, validate it. {common.describe_setup(settings)}")
+    mo.vstack([mo.md(f"# Recovery\nIdentify what is missing or damaged, repair it, validate it. "
+                     f"{common.describe_setup(settings)}"), views.timezone_warning(settings)])
     return (settings,)
 
 
@@ -55,23 +56,30 @@ def _(mo, recovery):
     repair_button = mo.ui.run_button(label="Repair", kind="warn")
     mo.vstack([mo.md("## Repair"),
                mo.hstack([repair_button, mo.md(
-                   "<small>moves every damaged partition to `_quarantine` and reloads it; rebuilds missing aggregates "
-                   f"from the lake; reloads every missing, failed or stale date (at most {recovery.REPAIR_LIMIT} per "
-                   "dataset per click, the most recent; POS and invoices before profit); scans again. "
-                   "Same as `nkdash repair`.</small>")], justify="start", align="center")])
+                   "<small>shows what it will do first: moves every damaged partition to `_quarantine` and reloads "
+                   "it; rebuilds missing aggregates from the lake; reloads every missing, failed or stale date (at "
+                   f"most {recovery.REPAIR_LIMIT} per dataset per click, the most recent; POS and invoices before "
+                   "profit); scans again. Same as `nkdash repair`.</small>")], justify="start", align="center")])
     return (repair_button,)
 
 
 @app.cell
-def _(common, deep, mo, recovery, repair_button, settings):
+def _(deep, mo, repair_button, runbook, settings, views):
     mo.stop(not repair_button.value)
-    repaired = common.attempt("Repair", recovery.repair, settings, deep=deep.value, progress=mo.status.progress_bar)
-    return (repaired,)
+    repair_params = runbook.Params(deep=deep.value)
+    repair_step = runbook.begin("corrupt.rebuild", repair_params, settings=settings)
+    repair_confirm = views.confirmation(repair_step)
+    return repair_confirm, repair_params, repair_step
 
 
 @app.cell
-def _(mo, recovery, repaired, settings, views):
-    mo.vstack([views.show(repaired), views.table(recovery.recovery_plan(settings), label="After the repair")])
+def _(mo, recovery, repair_confirm, repair_params, repair_step, runbook, settings, views):
+    if views.confirmed(repair_step, repair_confirm):
+        repaired = runbook.finish(repair_step, repair_params, settings=settings, progress=mo.status.progress_bar)
+        _shown = [views.show(repaired), views.table(recovery.recovery_plan(settings), label="After the repair")]
+    else:
+        _shown = [views.show(repair_step.preview), *([repair_confirm] if repair_confirm is not None else [])]
+    mo.vstack(_shown)
     return
 
 

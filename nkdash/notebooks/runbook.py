@@ -15,11 +15,12 @@ def _():
 
 
 @app.cell
-def _(common, get_settings, mo):
+def _(common, get_settings, mo, views):
     settings = get_settings()
-    mo.md(f"# Runbook\nEvery procedure of the operations runbook: what it is for, where it is done, and a button "
-          f"that does it. Buttons that change data say so; set their inputs in the sidebar. "
-          f"{common.describe_setup(settings)}")
+    mo.vstack([mo.md(f"# Runbook\nEvery procedure of the operations runbook: what it is for, where it is done, and a "
+                     f"button that does it. Buttons that change data first show what they will do and wait for your "
+                     f"confirmation; set their inputs in the sidebar. {common.describe_setup(settings)}"),
+               views.timezone_warning(settings)])
     return (settings,)
 
 
@@ -33,7 +34,7 @@ def _(backups, common, mo, settings):
     task = mo.ui.text(placeholder="task or request id", label="Task / request")
     older_than = mo.ui.number(start=0, stop=3650, value=settings.compact_after_days,
                               label="Compact months ended more than N days ago")
-    archive_before = mo.ui.date(stop=latest, value=latest, label="Archive before")
+    archive_before = mo.ui.date(stop=latest, value=common.retention_start(settings), label="Archive before")
     deep = mo.ui.checkbox(label="Deep scan")
     return archive_before, backup, day, days, deep, older_than, period, task
 
@@ -54,25 +55,28 @@ def _(archive_before, backup, day, days, deep, older_than, period, runbook, task
 
 
 @app.cell
-def _(buttons, mo, params, runbook, settings):
-    chosen = runbook.clicked(buttons.value)
-    mo.stop(chosen is None, mo.md("_Press a procedure's button: its result shows here._"))
-    result = runbook.run(chosen, params, settings=settings, progress=mo.status.progress_bar)
-    return (result,)
-
-
-@app.cell
-def _(result, views):
-    views.toast(result)
-    views.show(result)
-    return
-
-
-@app.cell
 def _(views):
-    buttons = views.runbook_buttons()   # defined where it is shown: a click never redraws the tabs
-    views.runbook(buttons)
-    return (buttons,)
+    buttons = views.runbook_buttons()  # shown by the section's cell below, under which their results appear
+    section = views.sections()
+    section
+    return buttons, section
+
+
+@app.cell
+def _(buttons, mo, params, runbook, section, settings, views):
+    section.value  # a new section, new inputs or a new click clear the last preview
+    chosen = runbook.clicked(buttons.value)
+    step = None if chosen is None else runbook.begin(chosen, params, settings=settings, progress=mo.status.progress_bar)
+    control = views.confirmation(step)
+    return control, step
+
+
+@app.cell
+def _(buttons, control, mo, params, runbook, section, settings, step, views):
+    outcome = (runbook.finish(step, params, settings=settings, progress=mo.status.progress_bar)
+               if views.confirmed(step, control) else None)
+    views.runbook_section(section.value, buttons, step, outcome, control)
+    return
 
 
 if __name__ == "__main__":

@@ -116,9 +116,37 @@ def describe_setup(settings: Settings | None = None) -> str:
     """One markdown line: lake, Odoo, queue, timezone, today."""
     s = settings or get_settings()
     odoo = f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url or "not configured (ODOO_URL)")
+    zone = f"{s.tz} (NKDASH_TZ)" if s.tz else "UTC (NKDASH_TZ unset)"
     return (
         f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "
-        f"timezone {s.tz or 'UTC (NKDASH_TZ unset)'} · today {today(s)}"
+        f"timezone {zone} · today {today(s)}"
+    )
+
+
+def retention_start(settings: Settings | None = None) -> dt.date:
+    """The first date the retention keeps (archiving before it is allowed)."""
+    settings = settings or get_settings()
+    return cal.retention_start(today(settings), settings.retention_years)
+
+
+def timezone_warning(settings: Settings | None = None) -> str | None:
+    """A warning (markdown) when ``NKDASH_TZ`` is unset and Odoo's user timezone is not UTC:
+    the loads date sales in Odoo's timezone while the pages count days in UTC. None when
+    ``NKDASH_TZ`` is set, or Odoo says UTC, or cannot tell within a few seconds."""
+    from nkdash.odoo import _user_tz
+
+    s = settings or get_settings()
+    if s.tz or not (s.odoo_url or s.uses_demo):
+        return None
+    try:
+        odoo_tz = _user_tz(s.with_(odoo_timeout=5.0, odoo_retries=0))
+    except (NKDashError, OSError):
+        return None
+    if not odoo_tz or odoo_tz == "UTC":
+        return None
+    return (
+        f"**The business timezone is not set (NKDASH_TZ).** Odoo's user timezone is **{odoo_tz}**: the loads "
+        f"date sales in it, but these pages count days in UTC. Set `NKDASH_TZ={odoo_tz}` in `.env` and restart."
     )
 
 

@@ -12,7 +12,9 @@ Overall ``status``:
   does not answer;
 - ``degraded`` (HTTP 200): a dataset is ``late`` (2-3 days behind), the nightly
   reconciliation left dates that still disagree with Odoo (listed per dataset under
-  ``not_reconciled``), or the scan saw leftovers of an interrupted (or running) write;
+  ``not_reconciled``), the scan saw leftovers of an interrupted (or running) write, or dates
+  inside the retention window were archived (a forced archive: the dashboards miss dates they
+  should show);
 - ``ok`` otherwise. A queue that is not set up yet reports ``unknown``, which is not a failure.
 
 Business dates use ``NKDASH_TZ`` (UTC when unset: set it, or freshness may be off by a day
@@ -67,6 +69,7 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     metadata: dict[str, Any] = {"ok": True}
     datasets: dict[str, dict[str, Any]] = {}
     dims: str | None = None
+    archive: dict[str, Any] = {"before": None, "inside_retention": False}
     try:
         report = freshness_report(today, settings=settings, lake=lake)
     except sqlite3.Error as e:
@@ -81,8 +84,14 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
                 "failed": len(f.failed),
                 "stale": len(f.stale),
                 "not_reconciled": [d.isoformat() for d in f.unreconciled],
+                "archived_before": _iso(report.archived.get(f.dataset)),
             }
             for f in report.datasets
+        }
+        archive = {
+            "before": _iso(max(report.archived.values(), default=None)),
+            "keep_from": _iso(report.keep_from),
+            "inside_retention": bool(report.archived_inside_retention),
         }
         synced = report.dimensions_synced
         dims = synced.isoformat(timespec="seconds") if synced else None
@@ -97,7 +106,12 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
         or queue.get("ok") is False
     ):
         status: Status = "fail"
-    elif freshness == "late" or lake_report["problem_count"] or any(d["not_reconciled"] for d in datasets.values()):
+    elif (
+        freshness == "late"
+        or lake_report["problem_count"]
+        or archive["inside_retention"]
+        or any(d["not_reconciled"] for d in datasets.values())
+    ):
         status = "degraded"
     else:
         status = "ok"
@@ -109,11 +123,16 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
             "today": today.isoformat(),
             "datasets": datasets,
             "dimensions_synced": dims,
+            "archive": archive,
         },
         metadata,
         queue,
         dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def scan_lake(lake: Lake) -> dict:

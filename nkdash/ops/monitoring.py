@@ -10,10 +10,11 @@ from typing import overload
 
 import pandas as pd
 
-from nkdash import storage
+from nkdash import alerts, storage
 from nkdash.dashboards import engine
 from nkdash.jobs import backend
 from nkdash.lake import Lake
+from nkdash.meta.alerts import AlertStore
 from nkdash.ops.common import Result, guarded, read_meta, stamp_text
 from nkdash.settings import Settings, get_settings
 
@@ -185,4 +186,74 @@ def cache_check(settings: Settings | None = None) -> Result:
         f"query sales_by_store over {filters.describe()}: {db.misses} cache miss(es), then {db.hits} "
         f"hit(s). The cache (per server process, {engine.CACHE_SIZE} entries) is keyed by the files a "
         "query reads, so a reload or quarantine invalidates it by itself.",
+    )
+
+
+def _alert_store(settings: Settings) -> AlertStore:
+    return AlertStore(read_meta(settings))
+
+
+def incidents_table(settings: Settings | None = None) -> pd.DataFrame:
+    """The incidents, open first, then the last resolved ones (what alerts were about)."""
+    rows = sorted(
+        _alert_store(settings or get_settings()).incidents(limit=50),
+        key=lambda r: (r["resolved_at"] is not None, -(r["opened_at"].timestamp())),
+    )
+    return pd.DataFrame(
+        [
+            {
+                "state": "open" if r["resolved_at"] is None else "resolved",
+                "severity": r["severity"],
+                "incident": r["summary"],
+                "detail": r["detail"] or "",
+                "opened (UTC)": stamp_text(r["opened_at"]),
+                "last alert (UTC)": stamp_text(r["last_sent_at"]),
+                "resolved (UTC)": stamp_text(r["resolved_at"]),
+            }
+            for r in rows
+        ],
+        columns=["state", "severity", "incident", "detail", "opened (UTC)", "last alert (UTC)", "resolved (UTC)"],
+    )
+
+
+def alerts_table(settings: Settings | None = None, days: int = 7) -> pd.DataFrame:
+    """The alerts sent over the last ``days`` days, newest first, and what each channel did."""
+    sent = _alert_store(settings or get_settings()).alerts(since=_since(days), limit=200)
+    return pd.DataFrame(
+        [
+            {
+                "sent (UTC)": stamp_text(a["created_at"]),
+                "event": a["event"],
+                "subject": a["subject"],
+                "delivery": ", ".join(f"{c}: {r}" for c, r in (a["deliveries"] or {}).items())
+                or "not sent: no channel configured",
+            }
+            for a in sent
+        ],
+        columns=["sent (UTC)", "event", "subject", "delivery"],
+    )
+
+
+def alert_channels(settings: Settings | None = None) -> str:
+    """One line: where alerts go, and how often an open incident is repeated."""
+    settings = settings or get_settings()
+    found = alerts.channels(settings)
+    where = "; ".join(f"{name}: {to}" for name, to in found.items()) or (
+        "nowhere yet: set NKDASH_ALERT_EMAIL_TO and NKDASH_SMTP_HOST, or NKDASH_ALERT_WEBHOOK_URL, in .env"
+    )
+    return (
+        f"Alerts go to {where}. An open incident is sent again after {settings.alert_repeat_hours:g} h; "
+        f"incidents are checked every {alerts.CHECK_MINUTES} min by the worker and the web server."
+    )
+
+
+@guarded("Test alert")
+def test_alert(settings: Settings | None = None) -> Result:
+    """Send a test alert to every channel; the result says what each did."""
+    deliveries = alerts.send_test(settings or get_settings())
+    ok = all(r == "sent" for r in deliveries.values())
+    return Result(
+        ok,
+        "Test alert sent" if ok else "Test alert NOT delivered everywhere",
+        "\n".join(f"{channel}: {result}" for channel, result in deliveries.items()),
     )

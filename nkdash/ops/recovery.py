@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from nkdash import alerts
 from nkdash import dates as cal
 from nkdash.errors import InputError, NKDashError
 from nkdash.etl import derived
@@ -227,6 +228,16 @@ def repair(
     report = RepairReport(plan, dry_run)
     if dry_run or plan.empty:
         return report
+    try:
+        _repair(report, settings, deep, limit, progress)
+    except NKDashError as exc:  # Odoo down at login...: the repair did not converge either
+        alerts.repair_finished(False, describe(exc), settings)
+        raise
+    alerts.repair_finished(report.ok, report.text(), settings)
+    return report
+
+
+def _repair(report: RepairReport, settings: Settings, deep: bool, limit: int, progress: Progress) -> None:
     report.quarantined = scan_and_quarantine(settings, deep=deep)
     report.backfill = derived.backfill(settings.lake, trigger="recovery")
     units = {(n, d) for q in report.quarantined for n, d in q.units if d is not None}
@@ -239,7 +250,6 @@ def repair(
     if any(d is None for q in report.quarantined for _, d in q.units):
         report.dimensions = reload_dimensions(settings, progress)
     report.remaining = Lake(settings.lake).scan(deep=deep)
-    return report
 
 
 @dataclass

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from nkdash import storage
-from nkdash.errors import InputError
+from nkdash.errors import InputError, NKDashError
 from nkdash.etl import derived
 from nkdash.jobs import control, history
 from nkdash.lake import Lake
 from nkdash.ops.backups import backup, backups_result, restore, verify_backup
-from nkdash.ops.common import Progress, Result, attempt, dates_of, guarded, latest_date, no_progress, today
+from nkdash.ops.common import (
+    Progress,
+    Result,
+    attempt,
+    dates_of,
+    describe,
+    guarded,
+    latest_date,
+    no_progress,
+    today,
+)
 from nkdash.ops.monitoring import cache_check, query_stats, queue_depth, slowest_queries, table_sizes
 from nkdash.ops.recovery import (
     REPAIR_LIMIT,
@@ -55,6 +66,7 @@ class Params:
     older_than_days: int = COMPACT_AFTER_DAYS
     archive_before: dt.date | None = None
     deep: bool = False
+    force: bool = False  # archive inside the retention window (after a second confirmation)
 
     @property
     def period(self) -> tuple[dt.date, dt.date]:
@@ -162,8 +174,8 @@ def _retry(p: Params, s: Settings, progress: Progress) -> Result:
 def _revoke(p: Params, s: Settings, progress: Progress) -> Result:
     if not p.task:
         raise InputError("enter the id of the task to revoke (see the task list)")
-    control.revoke(p.task.strip(), s)
-    return Result(True, f"Revoked {p.task.strip()}", "it will not run")
+    what = control.revoke(p.task.strip(), s)
+    return Result(True, f"Revoked {p.task.strip()}", f"{what}: it will not run")
 
 
 def _request(p: Params, s: Settings, progress: Progress) -> Result:
@@ -214,8 +226,10 @@ def _compact(p: Params, s: Settings, progress: Progress) -> Result:
 def _archive(p: Params, s: Settings, progress: Progress) -> Result:
     if p.archive_before is None:
         raise InputError("pick the first date to keep (archive before)")
-    report = storage.archive(p.archive_before, lake=Lake(s.lake), today=today(s))
-    return Result(True, f"Archived the partitions before {p.archive_before}", report.text())
+    report = storage.archive(
+        p.archive_before, lake=Lake(s.lake), today=today(s), retention_years=s.retention_years, force=p.force
+    )
+    return Result(True, f"Archived {report.partitions} partition(s) before {p.archive_before}", report.text())
 
 
 def _clean_temp(p: Params, s: Settings, progress: Progress) -> Result:
@@ -294,14 +308,9 @@ ACTIONS: dict[str, Action] = {  # procedure key -> what its button runs
     "services.logs": lambda p, s, progress: logs_result(["worker", "worker output", "web"], s),
     "stuck.queue": _queue_status,
     "stuck.worker": _recover,
-    "stuck.clear": _purge,
-    "backlog.active": _queue_status,
     "backlog.purge": _purge,
     "backlog.revoke": _revoke,
     "backlog.retry": _retry,
-    "backlog.restart": lambda p, s, progress: restart_workers(s),
-    "gaps.find": _view("Missing and failed dates", recovery_plan),
-    "gaps.refresh": lambda p, s, progress: _report("Repair", repair, s, progress=progress),
     "gaps.credentials": lambda p, s, progress: odoo_result(s),
     "odoo.timeouts": lambda p, s, progress: odoo_timeouts(s, p.days),
     "query.slowness": _view("Slowest queries", slowest_queries),
@@ -330,7 +339,16 @@ ACTIONS: dict[str, Action] = {  # procedure key -> what its button runs
     "backup.create": lambda p, s, progress: backup(s),
     "backup.verify": lambda p, s, progress: verify_backup(p.backup, s),
     "backup.restore": lambda p, s, progress: restore(p.backup, s),
-    "backup.validate": lambda p, s, progress: validate_dates(dates_of(p.period), s, progress=progress),
+}
+
+
+ALIASES: dict[str, str] = {  # a procedure of the old runbook done by another one here (one name per procedure)
+    "stuck.clear": "backlog.purge",  # "clear the queue" when stuck = the backlog's purge
+    "backlog.active": "stuck.queue",
+    "backlog.restart": "services.restart-worker",
+    "gaps.find": "recovery.identify",
+    "gaps.refresh": "recovery.refresh",
+    "backup.validate": "recovery.validate",
 }
 
 
@@ -383,3 +401,64 @@ def run(key: str, params: Params, *, settings: Settings | None = None, progress:
     """Run a runbook procedure's action; errors an operator can act on become a failed Result."""
     procedure = PROCEDURES[key]
     return guarded(procedure.title)(procedure.action)(params, settings or get_settings(), progress)
+
+
+FORCE_WORD = "force archive"  # typed to archive inside the retention window
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a click on a procedure's button gives: the result of one that only reads, or the
+    preview of one that changes data and what confirms it: a click (``word`` None) or, for
+    those that remove data, typing ``word``. ``blocked``: the preview failed (bad input), no
+    confirmation is offered. ``force``: the confirmed run archives inside the retention."""
+
+    key: str
+    result: Result | None = None
+    preview: Result | None = None
+    word: str | None = None
+    blocked: bool = False
+    force: bool = False
+
+    @property
+    def procedure(self) -> Procedure:
+        return PROCEDURES[self.key]
+
+
+def word_of(procedure: Procedure) -> str | None:
+    """What to type to confirm ``procedure``: the first word of its button for those that
+    remove or replace data ("purge", "archive", "restore"...), None (a click) otherwise."""
+    return procedure.label.split()[0].lower() if procedure.risk == "destructive" else None
+
+
+def begin(key: str, params: Params, *, settings: Settings | None = None, progress: Progress = no_progress) -> Step:
+    """A click on ``key``'s button: run a read-only procedure; preview one that changes data."""
+    from nkdash.ops.previews import PREVIEWS
+    from nkdash.storage import InsideRetention
+
+    settings = settings or get_settings()
+    procedure = PROCEDURES[key]
+    if not procedure.mutating:
+        return Step(key, result=run(key, params, settings=settings, progress=progress))
+    title = f"{procedure.title}: what it will do (nothing changed yet)"
+    try:
+        text = PREVIEWS[key](params, settings)
+    except InsideRetention as exc:
+        forced = PREVIEWS[key](replace(params, force=True), settings)
+        refused = Result(
+            False,
+            f"{procedure.title}: refused — inside the retention window",
+            f"{exc}\n\nForced, it would {forced}\n\nTo archive these dates anyway (a second confirmation), type "
+            f"{FORCE_WORD!r}.",
+        )
+        return Step(key, preview=refused, word=FORCE_WORD, force=True)
+    except (NKDashError, OSError, sqlite3.Error) as exc:
+        return Step(key, preview=Result(False, f"{procedure.title}: cannot be done", describe(exc)), blocked=True)
+    confirm = f"Type {word_of(procedure)!r} to confirm." if word_of(procedure) else "Press Confirm to do it."
+    return Step(key, preview=Result(True, title, f"{text}\n\n{confirm}"), word=word_of(procedure))
+
+
+def finish(step: Step, params: Params, *, settings: Settings | None = None, progress: Progress = no_progress) -> Result:
+    """The confirmed run of a previewed procedure (forced when the preview was a refusal)."""
+    chosen = replace(params, force=True) if step.force else params
+    return run(step.key, chosen, settings=settings, progress=progress)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from nkdash import dates as cal
 from nkdash.jobs import backend, control, requests, schedule
+from nkdash.ops import display
 from nkdash.ops.common import read_meta, stamp_text, title_of, today
 from nkdash.settings import Settings, get_settings
 
@@ -23,33 +24,36 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
     rows = []
     for f in report.datasets:
         last = next(iter(meta.runs(dataset=f.dataset, limit=1)), None)
+        archived = report.archived.get(f.dataset)
         rows.append(
             {
                 "dataset": title_of(f.dataset),
-                "last processed": f.last_loaded,
+                "last processed": f.last_loaded or "never",
                 "lag (days)": f.lag_days,
                 "SLA": f.status,
                 "missing": cal.format_spans(f.missing),
                 "failed": cal.format_spans(f.failed),
                 "stale": cal.format_spans(f.stale),
                 "not reconciled": cal.format_spans(f.unreconciled),
+                "archived before": archived.isoformat() if archived else "-",
                 "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
-                "last run status": last and last["status"],
+                "last run status": last["status"] if last else "-",
             }
         )
     dims, last = report.dimensions_synced, next(iter(meta.runs(dataset="dimensions", limit=1)), None)
     rows.append(
         {
             "dataset": title_of("dimensions"),
-            "last processed": dims and dims.date(),
+            "last processed": dims.date() if dims else "never",
             "lag (days)": None,
             "SLA": "ok" if dims else "critical",
             "missing": "-",
             "failed": "-",
             "stale": "-",
             "not reconciled": "-",
+            "archived before": "-",
             "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
-            "last run status": last and last["status"],
+            "last run status": last["status"] if last else "-",
         }
     )
     frame = pd.DataFrame(rows)
@@ -70,7 +74,7 @@ def task_counts(settings: Settings | None = None, hours: int = 24) -> dict[str, 
     }
 
 
-TASK_COLUMNS = ["state", "task", "name", "dataset", "date", "enqueued", "started", "finished", "seconds", "detail"]
+TASK_COLUMNS = ["state", "task", "name", "dataset", "date", "enqueued", "started", "finished", "duration", "detail"]
 
 
 def task_table(settings: Settings | None = None, *, state: str | None = None, limit: int = 50) -> pd.DataFrame:
@@ -91,7 +95,7 @@ def _task_row(row: dict) -> dict:
         "enqueued": stamp_text(row.get("enqueued_at")),
         "started": stamp_text(started),
         "finished": stamp_text(finished),
-        "seconds": round((finished - started).total_seconds(), 2) if started and finished else None,
+        "duration": display.duration((finished - started).total_seconds()) if started and finished else "-",
         "detail": row.get("error") or params.get("summary") or "",
     }
 

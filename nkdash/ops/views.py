@@ -12,13 +12,19 @@ import marimo as mo
 import pandas as pd
 
 from nkdash.dashboards.charts import inline_chart_data
+from nkdash.ops import display
 from nkdash.ops.common import Result
-from nkdash.ops.runbook import RUNBOOK, SECTIONS, Procedure
+from nkdash.ops.common import timezone_warning as timezone_note
+from nkdash.ops.runbook import RUNBOOK, SECTIONS, Procedure, Step
+from nkdash.settings import Settings
 
 inline_chart_data()  # charts' rows in the page, not in virtual files a re-run deletes (see charts)
 
 
 HEIGHT = 260
+
+
+DAY_TIME = "%Y-%m-%d %H:%M"  # charts' time axes and tooltips: 24-hour
 
 
 RISK_KIND: dict[str, Literal["neutral", "success", "warn", "danger"]] = {  # mo.ui.run_button kinds
@@ -37,10 +43,26 @@ STATUS_COLORS: _Scale = {"domain": ["success", "failed", "skipped"], "range": ["
 
 
 def table(frame: pd.DataFrame, page_size: int = 10, label: str = "") -> Any:
-    """A read-only table (no row selection)."""
+    """A read-only table (no row selection), its values as people read them
+    (:func:`nkdash.ops.display.tidy`): no NaN or None, 24-hour times, durations, long task
+    ids shortened with the full id on hover."""
     return mo.ui.table(
-        frame, selection=None, page_size=page_size, label=label, show_column_summaries=False, show_data_types=False
+        readable(frame),
+        selection=None,
+        page_size=page_size,
+        label=label,
+        show_column_summaries=False,
+        show_data_types=False,
     )
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    shown = display.tidy(frame)
+    for column in display.ID_COLUMNS:
+        if column in shown.columns:
+            cells = [mo.Html(display.id_html(v)) for v in shown[column].tolist()]
+            shown[column] = pd.Series(cells, index=shown.index, dtype=object)
+    return shown
 
 
 def show(result: Any) -> Any:
@@ -69,7 +91,7 @@ def counts(values: Mapping[str, int]) -> Any:
 
 def freshness(frame: pd.DataFrame) -> Any:
     return mo.ui.table(
-        frame,
+        readable(frame),
         selection=None,
         page_size=10,
         show_column_summaries=False,
@@ -86,32 +108,82 @@ def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
     return {"color": colors[value], "fontWeight": "600"} if column == "SLA" and value in colors else {}
 
 
+def timezone_warning(settings: Settings) -> Any:
+    """A warning callout when NKDASH_TZ is unset and Odoo's timezone differs; else nothing."""
+    warning = timezone_note(settings)
+    return mo.callout(mo.md(warning), kind="warn") if warning else mo.md("")
+
+
 def runbook_buttons() -> Any:
     """One run button per procedure (a dictionary: cells read ``buttons.value``)."""
     return mo.ui.dictionary({p.key: mo.ui.run_button(label=p.label, kind=RISK_KIND[p.risk]) for p in RUNBOOK})
 
 
-def runbook(buttons: Any) -> Any:
-    """Every procedure, by section (tabs): what it is for, where it is done, what it calls,
-    and its button."""
-    return mo.ui.tabs(
-        {
-            section: mo.vstack([procedure(p, buttons[p.key]) for p in RUNBOOK if p.section == section], gap=1.5)
-            for section in SECTIONS
-        }
+def sections() -> Any:
+    """The runbook's sections as a list (a dropdown: it fits a phone, where tabs overflowed)."""
+    return mo.ui.dropdown(options=list(SECTIONS), value=SECTIONS[0], label="**Section**")
+
+
+def confirmation(step: Step | None) -> Any:
+    """What confirms a previewed procedure: a form where the operator types its word (those
+    that remove data; it submits only the exact word), or a Confirm button; None otherwise."""
+    if step is None or step.preview is None or step.blocked:
+        return None
+    if step.word is None:
+        return mo.ui.run_button(label=f"Confirm: {step.procedure.label}", kind="warn")
+    word = step.word
+    return mo.ui.text(placeholder=word, label=f"Type **{word}** to confirm").form(
+        submit_button_label=f"Confirm: {step.procedure.label}",
+        validate=lambda value: None if str(value or "").strip() == word else f"type {word!r} exactly, or leave it",
     )
 
 
-def procedure(p: Procedure, button: Any) -> Any:
+def confirmed(step: Step | None, control: Any) -> bool:
+    """The operator confirmed ``step`` (clicked Confirm, or submitted its word)."""
+    if step is None or control is None:
+        return False
+    if step.word is None:
+        return bool(control.value)
+    return (control.value or "").strip() == step.word
+
+
+def runbook_section(section: str, buttons: Any, step: Step | None, outcome: Result | None, control: Any) -> Any:
+    """The procedures of ``section``, each with its button; under the one just pressed, its
+    result, or its preview and confirmation, or what the confirmed run did (one at a time:
+    a new click clears the last)."""
+    items = []
+    for p in RUNBOOK:
+        if p.section != section:
+            continue
+        feedback = None
+        if step is not None and step.key == p.key:
+            feedback = _feedback(step, outcome, control)
+        items.append(procedure(p, buttons[p.key], feedback))
+    return mo.vstack(items, gap=1.25)
+
+
+def _feedback(step: Step, outcome: Result | None, control: Any) -> Any:
+    if outcome is not None:
+        return show(outcome)
+    if step.result is not None:
+        return show(step.result)
+    assert step.preview is not None  # a mutating procedure's step has one
+    parts = [show(step.preview)]
+    if control is not None:
+        parts.append(control)
+    return mo.vstack(parts, gap=0.5)
+
+
+def procedure(p: Procedure, button: Any, feedback: Any = None) -> Any:
     notebook, section = p.place
     here = "this page" if notebook == "/runbook" else f"[{notebook} › {section}]({notebook}/)"
     uses = f" · uses: {', '.join(p.uses)}" if p.uses else ""
     risk = {"read": "reads only", "write": "**changes data**", "destructive": "**replaces or drops data**"}[p.risk]
     calls = ", ".join(f"`{name}`" for name in p.calls)
     text = mo.md(f"### {p.title}\n\n{p.how}\n\n<small>Done on {here} · calls {calls}</small>")
-    return mo.vstack(
-        [text, mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start", align="center")], gap=0.25
-    )
+    row = mo.hstack([button, mo.md(f"<small>{risk}{uses}</small>")], justify="start", align="center", wrap=True)
+    parts = [text, row] + ([mo.callout(feedback, kind="neutral")] if feedback is not None else [])
+    return mo.vstack(parts, gap=0.25)
 
 
 def chart(c: alt.Chart) -> Any:
@@ -137,14 +209,14 @@ def durations(runs: pd.DataFrame) -> alt.Chart:
         alt.Chart(runs)
         .mark_point(filled=True, size=60)
         .encode(
-            x=alt.X("started:T", title="Started (UTC)"),
+            x=alt.X("started:T", title="Started (UTC)", axis=alt.Axis(format=DAY_TIME)),
             y=alt.Y("seconds:Q", title="Duration (s)"),
             color=alt.Color("dataset:N", title="Dataset"),
             shape=alt.Shape("status:N", title="Status"),
             tooltip=[
-                "started:T",
+                alt.Tooltip("started:T", format=DAY_TIME),
                 "dataset:N",
-                "date:N",
+                alt.Tooltip("date:T", format="%Y-%m-%d"),
                 "trigger:N",
                 "status:N",
                 alt.Tooltip("seconds:Q", format=".2f"),
@@ -233,10 +305,10 @@ def file_sizes(files: pd.DataFrame) -> alt.Chart:
         alt.Chart(dated)
         .mark_line(point=True)
         .encode(
-            x=alt.X("date:T", title="Business date"),
+            x=alt.X("date:T", title="Business date", axis=alt.Axis(format="%Y-%m-%d")),
             y=alt.Y("bytes:Q", title="File size (bytes)", axis=alt.Axis(format="~s")),
             color=alt.Color("table:N", title="Table"),
-            tooltip=["table:N", "date:T", alt.Tooltip("bytes:Q", format=",")],
+            tooltip=["table:N", alt.Tooltip("date:T", format="%Y-%m-%d"), alt.Tooltip("bytes:Q", format=",")],
         )
         .properties(width="container", height=HEIGHT, title="Partition file sizes")
     )
@@ -276,12 +348,12 @@ def depth(series: pd.DataFrame) -> alt.Chart:
         alt.Chart(long)
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("time:T", title="Time (UTC)"),
+            x=alt.X("time:T", title="Time (UTC)", axis=alt.Axis(format=DAY_TIME)),
             y=alt.Y("count:Q", title="Tasks", axis=alt.Axis(tickMinStep=1)),
             color=alt.Color(
                 "tasks:N", title=None, scale=alt.Scale(domain=["waiting", "running"], range=["#ff7f0e", "#1f77b4"])
             ),
-            tooltip=["time:T", "tasks:N", "count:Q"],
+            tooltip=[alt.Tooltip("time:T", format=DAY_TIME), "tasks:N", "count:Q"],
         )
         .properties(width="container", height=HEIGHT, title="Queue depth")
     )

@@ -18,7 +18,7 @@ Every change to the lake goes through :class:`~nkdash.lake.Lake` (atomic, locked
 - :func:`backup` / :func:`restore` / :func:`verify_backup` / :func:`list_backups`.
 """
 
-from nkdash.storage.archiving import ArchiveReport, archive
+from nkdash.storage.archiving import ArchiveReport, InsideRetention, archive
 from nkdash.storage.backups import BackupInfo, VerifyReport, backup, list_backups, verify_backup
 from nkdash.storage.common import BackupError
 from nkdash.storage.compaction import (
@@ -29,7 +29,7 @@ from nkdash.storage.compaction import (
     compact_old_months,
 )
 from nkdash.storage.housekeeping import CleanReport, clean_temp, sizes
-from nkdash.storage.restoring import RestoreReport, restore
+from nkdash.storage.restoring import RestoreReport, restore, restore_plan
 
 __all__ = [
     "COMPACT_JOB",
@@ -39,6 +39,7 @@ __all__ = [
     "BackupInfo",
     "CleanReport",
     "CompactionReport",
+    "InsideRetention",
     "RestoreReport",
     "VerifyReport",
     "archive",
@@ -48,6 +49,7 @@ __all__ = [
     "compact_old_months",
     "list_backups",
     "restore",
+    "restore_plan",
     "sizes",
     "verify_backup",
 ]

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nkdash import dates as cal
 from nkdash.errors import InputError
 from nkdash.lake import PARTITIONED, Lake
 from nkdash.lake.months import month_index
 from nkdash.meta import MetaStore
+from nkdash.settings import get_settings
 
 if TYPE_CHECKING:
     pass
@@ -37,6 +39,19 @@ ARCHIVE_ZSTD_LEVEL = 9
 ARCHIVE_CATALOG = "archive.json"  # in the archive's meta_of/
 
 
+class InsideRetention(InputError):
+    """Archiving before ``before`` would move dates the retention keeps (from ``keep_from``)."""
+
+    def __init__(self, before: dt.date, keep_from: dt.date, years: int):
+        self.before, self.keep_from, self.years = before, keep_from, years
+        super().__init__(
+            f"archiving before {before} is refused: NKDASH_RETENTION_YEARS={years} keeps every date from "
+            f"{keep_from} (year-over-year dashboards compare with them); archive before {keep_from} or "
+            "earlier, or force it (--force, and confirm twice)",
+            before,
+        )
+
+
 @dataclass
 class ArchiveReport:
     before: dt.date
@@ -47,11 +62,37 @@ class ArchiveReport:
     bytes_freed: int = 0
     files: list[Path] = field(default_factory=list)  # month files written in the archive
     forgotten: dict[str, int] = field(default_factory=dict)  # per dataset: partition rows moved out of meta
+    keep_from: dt.date | None = None  # the retention's first date
+    forced: bool = False  # archived inside the retention window
+
+    @property
+    def partitions(self) -> int:
+        return sum(len(d) for d in self.dates.values())
+
+    def summary(self) -> str:
+        """One line: what moves (or moved), e.g. "archive 261 partitions of 13 tables, 2026-11-04 …
+        2026-12-02; the dashboards will no longer show these dates"."""
+        days = sorted({d for dates in self.dates.values() for d in dates})
+        if not days:
+            return f"nothing to archive: the lake holds no date before {self.before}"
+        tables = sum(1 for dates in self.dates.values() if dates)
+        verb = "archive" if self.dry_run else "archived"
+        rows = sum(self.rows.values())
+        inside = (
+            f" INSIDE the retention window (NKDASH_RETENTION_YEARS keeps {self.keep_from} onwards)"
+            if self.forced
+            else ""
+        )
+        return (
+            f"{verb} {self.partitions} partitions of {tables} tables, {days[0]} … {days[-1]} ({rows:,} rows) to "
+            f"{self.dest}{inside}; the dashboards {'will no longer show' if self.dry_run else 'no longer show'} "
+            "these dates"
+        )
 
     def text(self) -> str:
         verb = "would move" if self.dry_run else "moved"
-        total = sum(len(d) for d in self.dates.values())
-        lines = [f"archive of dates before {self.before} to {self.dest}: {verb} {total} partition(s)"]
+        total = self.partitions
+        lines = [self.summary(), f"archive of dates before {self.before} to {self.dest}: {verb} {total} partition(s)"]
         for table, dates in self.dates.items():
             if dates:
                 lines.append(
@@ -73,6 +114,8 @@ def archive(
     today: dt.date | None = None,
     allow_incomplete: bool = False,
     dry_run: bool = False,
+    retention_years: int | None = None,
+    force: bool = False,
 ) -> ArchiveReport:
     """Move every dated partition before ``before`` to the archive ``dest`` (default
     ``<lake>/_archive``), then forget those dates in the metadata store (see module doc).
@@ -82,6 +125,10 @@ def archive(
     metadata (their archive would be incomplete or out of date) unless ``allow_incomplete``.
     Each date is checked in the archive before it leaves the lake; an interrupted archive
     is completed by running it again with the same ``before``.
+
+    Retention: ``before`` later than January 1st ``retention_years`` (default
+    ``NKDASH_RETENTION_YEARS``, 2) full years before today's year is refused
+    (:class:`InsideRetention`, also for a dry run) unless ``force``.
     """
     if type(before) is not dt.date:
         raise InputError(f"before must be a date, got {before!r}", before)
@@ -89,6 +136,10 @@ def archive(
         raise InputError(f"--before {before} is in the future: nothing after today can be archived", before)
     lake = as_lake(lake, read_only=dry_run)
     target = _archive_dest(lake, dest)
+    years = get_settings().retention_years if retention_years is None else retention_years
+    keep_from = cal.retention_start(today_or(today), years)
+    if before > keep_from and not force:
+        raise InsideRetention(before, keep_from, years)
     meta = meta_of(lake, read_only=dry_run)
     gaps = _gaps_before(meta, before)
     if gaps and not allow_incomplete:
@@ -98,7 +149,7 @@ def archive(
             f"{', ...' if len(gaps) > 3 else ''}): refresh them first, or allow incomplete (--allow-incomplete)",
             before,
         )
-    report = ArchiveReport(before, target, dry_run)
+    report = ArchiveReport(before, target, dry_run, keep_from=keep_from, forced=before > keep_from)
     for table in PARTITIONED:
         report.dates[table] = [d for d in lake.partitions(table) if d < before]
         report.rows[table] = _date_rows(lake, table, report.dates[table])
@@ -118,8 +169,7 @@ def archive(
 
 def archived_before(meta: MetaStore, dataset: str) -> dt.date | None:
     """The archive boundary recorded for ``dataset`` (dates before it are in an archive)."""
-    stamp = meta.get_watermark(f"archived:{dataset}")
-    return stamp.date() if stamp else None
+    return meta.archived_before(dataset)
 
 
 def _gaps_before(meta: MetaStore, before: dt.date) -> list[tuple[str, dt.date, str]]:

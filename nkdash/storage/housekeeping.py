@@ -22,12 +22,20 @@ from nkdash.storage.common import as_lake, disk_bytes, megabytes, rows_of
 class CleanReport:
     removed: list[tuple[Path, int]] = field(default_factory=list)  # (path, bytes freed)
     restored: list[Path] = field(default_factory=list)  # partitions put back by recovery
+    dry_run: bool = False  # then ``removed`` lists the candidates (at most what a run removes)
 
     @property
     def bytes(self) -> int:
         return sum(size for _, size in self.removed)
 
     def text(self) -> str:
+        if self.dry_run:
+            lines = [
+                f"temporary files: up to {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'} "
+                f"to remove ({megabytes(self.bytes)}); leftovers of writes in flight and recent files of other "
+                "tools are kept"
+            ]
+            return "\n".join(lines + [f"  remove   {path} ({megabytes(size)})" for path, size in self.removed])
         lines = [
             f"temporary files: removed {len(self.removed)} entr{'y' if len(self.removed) == 1 else 'ies'}, "
             f"{megabytes(self.bytes)} freed"
@@ -38,10 +46,15 @@ class CleanReport:
         return "\n".join(lines)
 
 
-def clean_temp(lake: Lake | Path | str | None = None, older_than_s: float = 3600) -> CleanReport:
-    """Remove leftovers of killed writes (see :meth:`Lake.clean_temp`), reporting bytes freed."""
-    lake = as_lake(lake)
+def clean_temp(
+    lake: Lake | Path | str | None = None, older_than_s: float = 3600, *, dry_run: bool = False
+) -> CleanReport:
+    """Remove leftovers of killed writes (see :meth:`Lake.clean_temp`), reporting bytes freed.
+    ``dry_run``: only list the candidates, nothing is removed."""
+    lake = as_lake(lake, read_only=dry_run)
     sizes = {path: disk_bytes(path) for path in lake.temp_entries()}
+    if dry_run:
+        return CleanReport(removed=sorted(sizes.items()), dry_run=True)
     report = CleanReport()
     for path in lake.clean_temp(older_than_s):
         if path.exists():

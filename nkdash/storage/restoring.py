@@ -129,6 +129,35 @@ def restore(
     return report
 
 
+def restore_plan(backup: Path | str, lake: Lake | Path | str | None = None) -> str:
+    """What :func:`restore` would do (its dry run): the same refusals (BackupError: missing,
+    damaged or inside the lake), then what the backup holds and what it replaces."""
+    from nkdash.storage.backups import _info
+
+    path = backup_path(backup)
+    lake = as_lake(lake, read_only=True)
+    if inside(path, lake.root):
+        raise BackupError(f"backup {path} is inside the lake {lake.root}: move it out first", path)
+    manifest = read_manifest(path)
+    checked = verify_tree(path, manifest["files"])
+    if not checked.ok:
+        raise BackupError(f"backup {path.name} is damaged, nothing restored: {checked.problems[0]}", path)
+    _check_meta_version(path)
+    info = _info(path, manifest)
+    now = {table: lake.partitions(table) for table in PARTITIONED}
+    days = sorted({d for dates in now.values() for d in dates})
+    span = f", {days[0]} … {days[-1]}" if days else ""
+    current = sum(len(d) for d in now.values())
+    return "\n".join(
+        [
+            f"replace the lake's data and metadata with backup {info.text()}",
+            f"the lake now: {current} partitions of {sum(1 for d in now.values() if d)} tables{span}; what is not "
+            "in the backup (dates loaded since) goes; the current star schema is kept in _quarantine",
+            "then the restored lake is scanned and its latest dates validated against Odoo",
+        ]
+    )
+
+
 def _validate_restored(report: RestoreReport, lake: Lake, settings: Settings, days: int | None) -> None:
     dated = sorted({d for table in PARTITIONED for d in lake.partitions(table)})
     chosen = dated if days is None else dated[-days:]

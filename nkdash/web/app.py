@@ -32,6 +32,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from nkdash import alerts
+from nkdash.alerts import CHECK_MINUTES
 from nkdash.errors import ConfigError, NKDashError
 from nkdash.notebooks import NOTEBOOKS_DIR, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
@@ -50,6 +52,24 @@ KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the serv
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
+
+
+ALERT_EVERY = CHECK_MINUTES * 60.0  # seconds between the server's alert checks (a dead worker cannot report itself)
+
+
+async def _check_alerts(settings: Settings, every: float) -> None:
+    """Every ``every`` seconds (the first after one interval), check the incidents and send
+    what is due (:func:`nkdash.alerts.check`, in a worker thread). A failure is logged, never
+    raised: the server keeps serving."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            report = await run_in_threadpool(alerts.check, settings)
+        except Exception:
+            log.exception("the alert check failed")
+        else:
+            if report.sent:
+                log.info("alerts: %s", report.text())
 
 
 class _HealthCache:
@@ -77,6 +97,7 @@ def build_app(
     no_auth: bool = False,
     queue_probe: QueueProbe = queue_status,
     health_ttl: float = HEALTH_TTL,
+    alert_every: float | None = ALERT_EVERY,
 ) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
@@ -155,7 +176,10 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        checks = asyncio.create_task(_check_alerts(settings, alert_every)) if alert_every else None
         yield
+        if checks is not None:
+            checks.cancel()
         for manager in managers:  # mounted apps get no lifespan of their own: close their kernels
             await manager.shutdown()
 

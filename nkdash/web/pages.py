@@ -64,8 +64,22 @@ def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLRes
     )
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{d['last_loaded'] or 'never'}</td>"
-        f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td></tr>"
+        f"<td class='{d['status']}'>{d['status']}</td><td>{d['missing']}</td><td>{d['failed']}</td>"
+        f"<td>{d.get('archived_before') or '-'}</td></tr>"
         for name, d in health.lake["datasets"].items()
+    )
+    archive = health.lake.get("archive") or {}
+    archived = (
+        f"<p class='{'degraded' if archive.get('inside_retention') else ''}'>Dates before {archive['before']} are "
+        "archived: the dashboards do not show them"
+        + (
+            f" — inside the retention window (NKDASH_RETENTION_YEARS keeps {archive.get('keep_from')} onwards)"
+            if archive.get("inside_retention")
+            else ""
+        )
+        + ".</p>"
+        if archive.get("before")
+        else ""
     )
     logout = (
         '<form class=inline method="post" action="/logout"><button type="submit">Log out</button></form>'
@@ -76,7 +90,7 @@ def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLRes
         f"<header><h1>nkdash</h1><div>{html.escape(user.name)} ({user.role}) {logout}</div></header>"
         f"<h2>Notebooks</h2><ul>{links or '<li>No notebook is installed yet.</li>'}</ul>"
         f"<h2>Data freshness</h2><p>Overall: <span class='{health.status}'>{health.status}</span></p>"
-        "<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
-        f"<th>failed dates</th></tr>{rows}</table>"
+        f"{archived}<table><tr><th>dataset</th><th>last loaded</th><th>status</th><th>missing dates</th>"
+        f"<th>failed dates</th><th>archived before</th></tr>{rows}</table>"
     )
     return HTMLResponse(html_page("Index", body), headers=PAGE_HEADERS)

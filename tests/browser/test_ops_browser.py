@@ -25,6 +25,18 @@ YESTERDAY = TODAY - dt.timedelta(days=1)
 WAIT = 90_000  # ms
 
 
+def section(page, name: str) -> None:
+    """Pick a section of the runbook's list."""
+    page.locator("select", has=page.locator("option", has_text="Security")).select_option(name)
+
+
+def confirm(page, word: str) -> None:
+    """Type a procedure's word into its confirmation form and submit it."""
+    form = page.get_by_placeholder(word, exact=True)
+    form.fill(word)
+    page.get_by_role("button", name=re.compile(r"^Confirm: ")).click()
+
+
 @pytest.fixture(scope="module")
 def ops_server(loaded_lake, tmp_path_factory):
     """A server on a copy of the demo lake, with the demo Odoo and the clock configured; and
@@ -80,6 +92,10 @@ def test_recovery_finds_and_rebuilds_a_corrupt_partition(ops_server, browser_log
     expect(page.get_by_text("1 problem(s) in the lake")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="unreadable")).to_contain_text(str(DAY))
     page.get_by_role("button", name="Repair").click()
+    expect(page.get_by_text("quarantine unreadable fact_pos_sales 2024-03-30", exact=False)).to_be_visible(timeout=WAIT)
+    view.wait_idle()
+    assert Lake(settings.lake).scan() != []  # previewed: nothing quarantined yet
+    confirm(page, "quarantine")
     expect(page.get_by_text(re.compile(r"Repaired: 1 quarantined, \d+ partition\(s\) reloaded"))).to_be_visible(
         timeout=WAIT
     )
@@ -95,19 +111,30 @@ def test_runbook_purge_then_backup_and_restore(ops_server, browser_login):
     view.open("/runbook/")
     page = view.page
 
-    page.get_by_role("tab", name="Queue and workers").click()
+    section(page, "Queue")
     page.get_by_role("button", name="Purge the queue").click()
+    expect(page.get_by_text("drop 4 task(s)", exact=False)).to_be_visible(timeout=WAIT)
+    view.wait_idle()
+    assert len(control.pending(settings)) == 4  # previewed: nothing dropped yet
+    confirm(page, "purge")
     expect(page.get_by_text("Purged 4 task(s): the queue is empty").first).to_be_visible(timeout=WAIT)
     assert control.pending(settings) == [] and control.scheduled(settings) == []
     assert {s.state for s in requests.request_status(request_id, settings)} == {"revoked"}
 
-    page.get_by_role("tab", name="Backup").click()
+    section(page, "Backup")
     page.get_by_role("button", name="Back up now").click()
+    page.get_by_role("button", name="Confirm: Back up now").click()
     expect(page.get_by_text(re.compile(r"Backup nkdash-backup-\S+ taken")).first).to_be_visible(timeout=WAIT)
     lake = Lake(settings.lake)
     shutil.rmtree(lake.partition_dir("fact_pos_sales", END))
     assert not lake.has_partition("fact_pos_sales", END)
     page.get_by_role("button", name="Restore the backup").click()
+    expect(page.get_by_text("replace the lake's data and metadata with backup", exact=False)).to_be_visible(
+        timeout=WAIT
+    )
+    view.wait_idle()
+    assert not lake.has_partition("fact_pos_sales", END)  # previewed: nothing restored yet
+    confirm(page, "restore")
     expect(page.get_by_text(re.compile(r"Restored nkdash-backup-\S+$")).first).to_be_visible(timeout=WAIT)
     assert lake.has_partition("fact_pos_sales", END) and lake.scan() == []
     view.assert_clean()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -216,12 +216,6 @@ def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
     )
 
 
-def pos_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
-    """:func:`pos_table` as rows."""
-    rows: list[dict[str, Any]] = pos_table(ctx, day, lines).to_pylist()
-    return rows
-
-
 def layer_costs(ctx: Context, day: dt.date, products: set[int]) -> dict[int, float]:
     """Latest valuation-layer unit cost per product, created by the end of ``day``.
 
@@ -277,12 +271,6 @@ def invoice_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
             "cost_source": pc.if_else(has_product, pc.if_else(has_layer, "valuation_layer", "standard_price"), "none"),
         },
     )
-
-
-def invoice_sales(ctx: Context, day: dt.date, lines: pa.Table) -> list[dict[str, Any]]:
-    """:func:`invoice_table` as rows."""
-    rows: list[dict[str, Any]] = invoice_table(ctx, day, lines).to_pylist()
-    return rows
 
 
 def aggregate(sales: pa.Table, by: tuple[str, ...] = GROUP_BY, schema: pa.Schema = AGG_SCHEMA) -> pa.Table:
