@@ -8,7 +8,8 @@ from nkdash import dates as cal
 from nkdash import settings as settings_module
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from tests.support.demo import DATES, END, TZ
+from tests.support.demo import DATES, END, TZ, settings_for
+from tests.support.lake import tree_digest
 
 pytestmark = pytest.mark.parametrize("version", [17], ids=["odoo17"])
 D = str(DATES[0])
@@ -102,3 +103,20 @@ def test_bad_credentials_name_the_settings_and_hide_the_secret(cli, settings):
     wrong = settings.with_(odoo_password=settings_module.Secret("s3cret-typo"))
     code, out, err = cli(wrong, "validate", "--date", D)
     assert code == 1 and "ODOO_USER and ODOO_PASSWORD" in err and "s3cret-typo" not in out + err
+
+
+def test_a_lake_refuses_another_odoo_in_one_line_and_a_new_lake_path_works(cli, lake_copy, demo_server, tmp_path):
+    other = settings_for(demo_server(19), lake_copy.lake)  # another database: another uuid
+    before = tree_digest(lake_copy.lake)
+    code, out, err = cli(other, "refresh", "pos", "--date", D)
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("nkdash: error: NKDASH_LAKE: ")
+    recorded = MetaStore.for_lake(Lake(lake_copy.lake)).source()
+    assert (
+        f"holds the data of {lake_copy.odoo_url} (database 'demo', company 'NK Retail SA', uuid {recorded['uuid']})"
+        in err
+    )
+    assert f"not of {other.odoo_url} (database 'demo'" in err and "NKDASH_LAKE=<new path>" in err
+    assert tree_digest(lake_copy.lake) == before  # nothing read from Odoo into it, nothing written
+    code, out, err = cli(other.with_(lake=tmp_path / "new-lake"), "refresh", "pos", "--date", D)
+    assert (code, err) == (0, "") and "2/2 unit(s) ok" in out  # the dimensions, then the date
+    assert MetaStore.for_lake(Lake(tmp_path / "new-lake")).source()["uuid"] != recorded["uuid"]

@@ -82,7 +82,7 @@ def current_dates(ctx: Context, spec: Dataset, source: Source, records: list[dic
     """The business dates ``records`` of ``source`` (read with :func:`link_of`) have in Odoo now."""
     header = next(s for s in spec.sources if s.date_field)
     values = [r[link_of(source)] for r in records]
-    if source.parent:
+    if source.parent and any(values):
         parents = ctx.client.read_all(
             header.model,
             [("id", "in", sorted({v for v in values if v}))],
