@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nkdash.errors import SourceMismatch
+from nkdash.errors import OdooAccessError, SourceMismatch
 from nkdash.etl.runner import check_source
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
@@ -30,8 +30,10 @@ def test_a_user_who_may_not_read_system_parameters_is_named_by_url_and_database(
     settings = settings_for(demo, tmp_path).with_(
         odoo_user=cashier.login, odoo_password=Secret(cashier.password), odoo_protocol="jsonrpc"  # no API key
     )
-    source = identify(connect(settings), settings)
-    assert source == OdooSource(public_url(demo.url), "demo", "NK Retail SA", None)
+    client = connect(settings)
+    with pytest.raises(OdooAccessError):  # system parameters are for administrators, as in Odoo
+        client.execute("ir.config_parameter", "search_read", [], fields=["value"])
+    assert identify(client, settings) == OdooSource(public_url(demo.url), "demo", "NK Retail SA", None)
 
 
 @pytest.mark.parametrize(
