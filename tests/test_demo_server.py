@@ -415,7 +415,7 @@ def test_a_cut_off_answer_sends_its_headers_and_half_its_body_then_closes(fresh)
     )
     assert raw.status_code == 200 and int(raw.headers["Content-Length"]) > 0  # the headers promise a whole body
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        raw.content  # noqa: B018 — reading it is the point
+        raw.content
     assert fresh.injected["truncated"] == 2
 
 
