@@ -28,7 +28,9 @@ def test_an_administrator_reads_the_database_uuid_and_the_company(demo, settings
 def test_a_user_who_may_not_read_system_parameters_is_named_by_url_and_database(demo, tmp_path):
     cashier = next(u for u in demo.db.users.values() if u.allowed_models is not None)
     settings = settings_for(demo, tmp_path).with_(
-        odoo_user=cashier.login, odoo_password=Secret(cashier.password), odoo_protocol="jsonrpc"  # no API key
+        odoo_user=cashier.login,
+        odoo_password=Secret(cashier.password),
+        odoo_protocol="jsonrpc",  # no API key
     )
     client = connect(settings)
     with pytest.raises(OdooAccessError):  # system parameters are for administrators, as in Odoo
