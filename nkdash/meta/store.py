@@ -362,6 +362,7 @@ class MetaStore:
         """The latest reconciliation outcome per dataset and date, by dataset and date."""
         where = Where().eq("dataset", dataset).eq("status", status)
         return self._select(f"SELECT * FROM reconciliations {where} ORDER BY dataset, date", where.args)
+
     def archived_before(self, dataset: str) -> dt.date | None:
         """The archive boundary of ``dataset``: its dates before it were moved to an archive
         (``nkdash.storage.archive`` records it as the watermark ``archived:<dataset>``)."""
