@@ -13,6 +13,7 @@ import subprocess
 import pyarrow.compute as pc
 import pytest
 
+import tasks
 from nkdash import dates as cal
 from nkdash.demo import start_demo
 from nkdash.demo.generate import DemoConfig, apply_late_edits, delete_invoices, delete_purchases, redate_invoices
@@ -21,6 +22,8 @@ from nkdash.etl.datasets import get
 from nkdash.etl.freshness import freshness_report
 from nkdash.etl.reconcile import RECONCILE, reconcile
 from nkdash.etl.runner import session
+from nkdash.jobs import work
+from nkdash.jobs.backend import TaskFailed
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.ops import tables
@@ -126,6 +129,8 @@ def test_a_date_that_cannot_be_healed_shows_as_not_reconciled(unhealable):
     )
     assert all(r["status"] == "success" for d, r in runs.items() if d != day)
 
+    with pytest.raises(TaskFailed, match=f"NOT RECONCILED invoices {day}"):  # the nightly task fails too
+        work.run_reconcile(str(END + dt.timedelta(days=1)), tasks.reconcile.s(day="x"), settings=settings)
     (Lake(settings.lake).staging_dir / "fact_invoice_sales").unlink()  # writable again; the lake scans clean
     fresh = freshness_report(END + dt.timedelta(days=1), settings=settings)
     assert fresh.unreconciled == {"invoices": [day], "profit": [day]}
