@@ -179,10 +179,14 @@ def test_a_date_left_not_reconciled_alerts_once_and_clears_when_it_heals(alertin
     meta.record_reconciliation("invoices", DATES[1], "healed")
     assert [(k, e) for k, e, _ in alerts.check(alerting).sent] == [("reconcile:invoices", "resolved")]
     emails, posts = received(receivers)
-    assert emails == posts == [
-        f"[nkdash] WARNING: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
-        f"[nkdash] RESOLVED: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
-    ]
+    assert (
+        emails
+        == posts
+        == [
+            f"[nkdash] WARNING: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
+            f"[nkdash] RESOLVED: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
+        ]
+    )
 
 
 def test_a_damaged_partition_alerts_once_and_clears_after_the_repair(alerting, receivers, caplog):
