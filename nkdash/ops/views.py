@@ -90,7 +90,9 @@ def counts(values: Mapping[str, int]) -> Any:
 
 
 def freshness(frame: pd.DataFrame) -> Any:
-    return mo.ui.table(
+    """The freshness table; above it, in red, the dates not reconciled with Odoo (the table's
+    column for them is off screen on a phone)."""
+    table = mo.ui.table(
         readable(frame),
         selection=None,
         page_size=10,
@@ -99,6 +101,19 @@ def freshness(frame: pd.DataFrame) -> Any:
         style_cell=_sla_style,
         label="Freshness per dataset",
     )
+    unreconciled = [
+        f"{row['dataset']} {row['not reconciled']}"
+        for row in frame.to_dict("records")
+        if row.get("not reconciled") not in (None, "", "-")
+    ]
+    if not unreconciled:
+        return table
+    note = mo.md(
+        f"**Not reconciled with Odoo**: {'; '.join(unreconciled)}. The nightly reconciliation reloaded these "
+        "dates and they still differ from Odoo (or could not be reloaded): `nkdash validate --date D` shows "
+        "what differs, `nkdash reconcile` tries again."
+    )
+    return mo.vstack([mo.callout(note, kind="danger"), table])
 
 
 def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
