@@ -140,6 +140,12 @@ def _int(name: str, value: str, lo: int = 0) -> int:
     return n
 
 
+def _at_most(name: str, n: int, hi: int) -> int:
+    if n > hi:
+        raise ConfigError(name, f"must be at most {hi}")
+    return n
+
+
 def _float(name: str, value: str) -> float:
     try:
         x = float(value)
@@ -262,7 +268,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
     "NKDASH_COMPACT_AFTER_DAYS": ("compact_after_days", _int),
-    "NKDASH_RECONCILE_DAYS": ("reconcile_days", lambda n, v: _int(n, v, 1)),
+    "NKDASH_RECONCILE_DAYS": ("reconcile_days", lambda n, v: _at_most(n, _int(n, v, 1), 366)),
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
