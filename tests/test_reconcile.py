@@ -189,7 +189,7 @@ def test_the_command_shows_what_differs_asks_then_heals(recent, cli):
     before = tree_digest(settings.lake)
     code, out, err = cli(settings, "reconcile", "--days", "10", "--dry-run")
     assert code == 1 and f"purchases     {day}  " in out and "would be reloaded" in out and err == ""
-    assert "purchase.order.line id(s) in the lake that Odoo does not count here" in out
+    assert "1 purchase.order record(s) Odoo does not count here" in out
     assert tree_digest(settings.lake) == before
     code, out, err = cli(settings, "reconcile", "--days", "10")  # no terminal, no --yes: refused
     assert code == 2 and "not confirmed" in err and tree_digest(settings.lake) == before

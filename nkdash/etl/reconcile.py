@@ -5,10 +5,11 @@ deleted (a draft invoice, a cancelled purchase order), nor a change that left ``
 alone. So after the daily loads, for the window (``NKDASH_RECONCILE_DAYS`` days up to
 yesterday, and every date loaded since the last reconciliation), per dated dataset:
 
-1. **ids**: the source ids Odoo has for the window's dates (``search``, ids only, keyset-paged,
-   :attr:`~nkdash.etl.datasets.Dataset.keys`) against the ids the lake holds per date. A date
-   holding an id Odoo no longer has (deleted, or moved out, or no longer counted), an id held
-   on two dates, or missing one Odoo has, differs;
+1. **ids**: the ids of the records Odoo counts on the window's dates (orders, invoices, moves:
+   :attr:`~nkdash.etl.datasets.Dataset.keys`; ``search`` on their own date field, ids only,
+   keyset-paged) against the ids the lake holds per date. A date holding one Odoo no longer
+   counts (deleted, cancelled, moved out), one held on two dates, or missing one Odoo counts
+   there, differs;
 2. **totals**: the lake's count and totals of every date against Odoo's own, as
    :func:`nkdash.etl.validate.validate` compares them. A date that disagrees differs;
 3. the dates that differ are marked stale and reloaded (the inputs before profit, whose dates
@@ -37,7 +38,7 @@ from nkdash import dates as cal
 from nkdash.errors import InputError, LakeError, OdooError
 from nkdash.etl.changes import current_dates, link_of
 from nkdash.etl.datasets import DATED, Context, Dataset, get
-from nkdash.etl.datasets.base import ALL_RECORDS, Totals
+from nkdash.etl.datasets.base import ALL_RECORDS, Keys, Totals
 from nkdash.etl.runner import describe_error, recorded_if_unstarted, refresh, session
 from nkdash.etl.validate import compare_totals, validate
 from nkdash.lake import Lake
@@ -217,44 +218,48 @@ def merged(found: list[Finding]) -> list[Finding]:
 
 
 def check_ids(ctx: Context, spec: Dataset, dates: list[dt.date]) -> list[Finding]:
-    """Dates whose source ids in the lake are not those Odoo has for them (see the module docstring)."""
+    """Dates whose source records in the lake are not those Odoo counts for them: a header
+    (order, invoice, move) Odoo no longer counts in the window (deleted, cancelled, moved out),
+    one held under two dates, one Odoo counts there with lines that the lake lacks. A line
+    deleted from a header that stays shows in the line count (:func:`check_totals`)."""
     keys = spec.keys
     if keys is None:
         return []
-    table = spec.tables[0].name
-    held = [ctx.lake.read_partition(table, d, [keys.column]).column(0) for d in dates]
+    model = keys.header.model
+    held = [ctx.lake.read_partition(spec.tables[0].name, d, [keys.column]).column(0).unique() for d in dates]
     ids = pa.chunked_array(held, pa.int64()).combine_chunks()
     days = pa.array([d for d, column in zip(dates, held) for _ in range(len(column))], pa.date32())
-    odoo = odoo_ids(ctx, spec, dates)
+    odoo = odoo_ids(ctx, keys, dates)
     found = []
     gone = pc.invert(pc.is_in(ids, value_set=odoo))
     for day, count in _count_by_day(days.filter(gone)).items():
         some = ids.filter(pc.and_(gone, pc.equal(days, pa.scalar(day, pa.date32())))).to_pylist()
-        found.append(
-            Finding(
-                spec.name, day, f"{count} {keys.model} id(s) in the lake that Odoo does not count here ({_quote(some)})"
-            )
-        )
+        found.append(Finding(spec.name, day, f"{count} {model} record(s) Odoo does not count here ({_quote(some)})"))
     counts = pc.value_counts(ids)
     twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     for day, count in _count_by_day(days.filter(pc.is_in(ids, value_set=twice))).items():
-        found.append(Finding(spec.name, day, f"{count} {keys.model} id(s) also held under another date"))
+        found.append(Finding(spec.name, day, f"{count} {model} record(s) also held under another date"))
     missing = odoo.filter(pc.invert(pc.is_in(odoo, value_set=ids))).to_pylist()
+    if missing and keys.lines is not None:  # a header without lines has no row: not missing
+        lines = ctx.client.read_all(
+            keys.lines.model,
+            [*keys.lines.where(ctx.profile), (keys.lines.parent, "in", missing)],
+            [keys.lines.parent or ""],
+        )
+        missing = sorted({line[keys.lines.parent or ""] for line in lines})
     if missing:
-        source = next(s for s in spec.sources if s.model == keys.model)
-        records = ctx.client.read_all(keys.model, [("id", "in", missing)], [link_of(source)], context=ALL_RECORDS)
-        for day in sorted(current_dates(ctx, spec, source, records) & set(dates)):
-            found.append(Finding(spec.name, day, f"Odoo has {keys.model} record(s) the lake lacks here"))
+        headers = ctx.client.read_all(model, [("id", "in", missing)], [link_of(keys.header)], context=ALL_RECORDS)
+        for day in sorted(current_dates(ctx, spec, keys.header, headers) & set(dates)):
+            found.append(Finding(spec.name, day, f"Odoo counts {model} record(s) here that the lake lacks"))
     return found
 
 
-def odoo_ids(ctx: Context, spec: Dataset, dates: list[dt.date]) -> pa.Array:
-    """The source ids Odoo counts on ``dates`` (one keyset-paged ``search`` per run of dates)."""
-    assert spec.keys is not None  # only datasets with keys are asked
+def odoo_ids(ctx: Context, keys: Keys, dates: list[dt.date]) -> pa.Array:
+    """The header ids Odoo counts on ``dates`` (one keyset-paged ``search`` per run of dates)."""
     pages = [
         page
         for first, last in cal.spans(dates)
-        for page in ctx.client.ids(spec.keys.model, spec.keys.domain(ctx, first, last))
+        for page in ctx.client.ids(keys.header.model, keys.domain(ctx, first, last))
     ]
     return pa.array([i for page in pages for i in page], pa.int64())
 

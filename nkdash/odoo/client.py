@@ -66,7 +66,7 @@ CUT_OFF: tuple[type[Exception], ...] = (
 DEFAULT_CONTEXT = {"tz": "UTC"}
 
 
-ID_PAGES = 20  # an ids-only page (``search``) holds this many batches' worth of ids
+ID_PAGES = 100  # an ids-only page (``search``: ids only, 100 k with the default batch) holds this many batches
 
 
 @dataclass(frozen=True)

@@ -193,13 +193,18 @@ def date_domain(
 
 @dataclass(frozen=True)
 class Keys:
-    """The source records that make a dataset's rows, for the reconciliation's ids check: the
-    Odoo model, its rows of the dates ``first..last`` (a domain), and the lake column holding
-    their ids."""
+    """The records a dataset's rows come from, for the reconciliation's ids check: the dated
+    (header) source, whose ids the lake holds in ``column``, and its line source if the rows
+    are lines (a header without a line has no row)."""
 
-    model: str
+    header: Source
     column: str
-    domain: Callable[[Context, dt.date, dt.date], Domain]
+    lines: Source | None = None
+
+    def domain(self, ctx: Context, first: dt.date, last: dt.date) -> Domain:
+        """The headers counted on the dates ``first..last`` (their own date field: cheap to search)."""
+        dated = date_domain(ctx.client, self.header.model, self.header.date_field or "", first, ctx.tz, last=last)
+        return [*self.header.where(ctx.profile), *dated]
 
 
 @dataclass(frozen=True)

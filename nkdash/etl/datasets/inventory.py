@@ -165,9 +165,8 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(ctx, day, ctx.read_table(MOVES, ctx.day_domain(MOVES, day)))}
 
 
-def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
-    """The done moves of ``day`` (or ``day..last``)."""
-    return [*MOVES.where(ctx.profile), *date_domain(ctx.client, MOVES.model, "date", day, ctx.tz, last=last)]
+def odoo_domain(ctx: Context, day: dt.date) -> Domain:
+    return [*MOVES.where(ctx.profile), *date_domain(ctx.client, MOVES.model, "date", day, ctx.tz)]
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
@@ -186,5 +185,5 @@ INVENTORY = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
-    keys=Keys(MOVES.model, "move_id", odoo_domain),
+    keys=Keys(MOVES, "move_id"),
 )

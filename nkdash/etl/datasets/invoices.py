@@ -116,14 +116,13 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, moves, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
-    """The product lines of ``day``'s (or ``day..last``'s) counted invoices, as one
-    ``account.move.line`` domain."""
+def odoo_domain(ctx: Context, day: dt.date) -> Domain:
+    """The product lines of ``day``'s counted invoices, as one ``account.move.line`` domain."""
     moves = [(f"move_id.{name}", op, value) for name, op, value in MOVES.where(ctx.profile)]
     return [
         *moves,
         *LINES.where(ctx.profile),
-        *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id.", last=last),
+        *date_domain(ctx.client, MOVES.model, "invoice_date", day, ctx.tz, prefix="move_id."),
     ]
 
 
@@ -146,5 +145,5 @@ INVOICES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
-    keys=Keys(LINES.model, "line_id", odoo_domain),
+    keys=Keys(MOVES, "move_id", LINES),
 )

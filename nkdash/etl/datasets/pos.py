@@ -137,11 +137,11 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, orders, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
-    """The lines of ``day``'s (or ``day..last``'s) sold orders, as one ``pos.order.line`` domain."""
+def odoo_domain(ctx: Context, day: dt.date) -> Domain:
+    """The lines of ``day``'s sold orders, as one ``pos.order.line`` domain."""
     return [
         ("order_id.state", "in", list(ctx.profile.pos_sold_states)),
-        *date_domain(ctx.client, ORDERS.model, "date_order", day, ctx.tz, prefix="order_id.", last=last),
+        *date_domain(ctx.client, ORDERS.model, "date_order", day, ctx.tz, prefix="order_id."),
     ]
 
 
@@ -162,5 +162,5 @@ POS = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
-    keys=Keys(LINES.model, "line_id", odoo_domain),
+    keys=Keys(ORDERS, "order_id", LINES),
 )

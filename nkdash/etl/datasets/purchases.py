@@ -127,12 +127,11 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, orders, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date, last: dt.date | None = None) -> Domain:
-    """The product lines of ``day``'s (or ``day..last``'s) confirmed orders."""
+def odoo_domain(ctx: Context, day: dt.date) -> Domain:
     return [
         ("order_id.state", "in", list(CONFIRMED)),
         *LINES.where(ctx.profile),
-        *date_domain(ctx.client, ORDERS.model, "date_approve", day, ctx.tz, prefix="order_id.", last=last),
+        *date_domain(ctx.client, ORDERS.model, "date_approve", day, ctx.tz, prefix="order_id."),
     ]
 
 
@@ -152,5 +151,5 @@ PURCHASES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
-    keys=Keys(LINES.model, "line_id", odoo_domain),
+    keys=Keys(ORDERS, "order_id", LINES),
 )
