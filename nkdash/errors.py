@@ -120,3 +120,15 @@ class LakeError(NKDashError):
     def __init__(self, message: str, path: object = None):
         self.path = path
         super().__init__(message)
+
+
+class MetadataError(LakeError):
+    """The metadata store cannot be used as it is: ``problem`` is ``damaged`` (SQLite cannot read
+    it) or ``empty`` (0 bytes while the lake holds data). ``path`` is the store's file; the
+    hint names the two ways back."""
+
+    hint = "restore a backup with `nkdash restore`, or rebuild it from the lake with `nkdash rebuild-metadata`"
+
+    def __init__(self, message: str, path: object = None, problem: str = "damaged"):
+        self.problem = problem
+        super().__init__(message, path)

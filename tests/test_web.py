@@ -26,6 +26,7 @@ from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
 from nkdash.web.app import build_app, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
+from nkdash.web.throttle import LoginThrottle, Policy
 from tests.support.processes import REPO
 
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
@@ -354,11 +355,25 @@ def test_tampered_and_expired_cookies_refused(web_settings):
     auth = Auth(web_settings, b"k" * 32)
     token = auth.issue(User("viewer", "viewer"))
     assert auth.verify(token) == User("viewer", "viewer")
-    _role, expires, signature = token.split(":")
-    assert auth.verify(f"operator:{expires}:{signature}") is None
-    assert auth.verify(f"viewer:{int(expires) + 999}:{signature}") is None
+    _role, expires, session, signature = token.split(":")
+    assert auth.verify(f"operator:{expires}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{int(expires) + 999}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{session[::-1]}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{signature}") is None  # the format before session ids
     assert auth.verify(token, now=int(expires) + 1) is None
     assert auth.verify("garbage") is None and auth.verify("") is None
+
+
+def test_logout_revokes_the_session_on_the_server(web_settings, tmp_path):
+    from nkdash.web.auth import revocations
+
+    auth = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    token, other = auth.issue(User("viewer", "viewer")), auth.issue(User("viewer", "viewer"))
+    assert auth.revoke(token) and auth.verify(token) is None
+    assert auth.verify(other) == User("viewer", "viewer")  # the same role's other sessions go on
+    assert not auth.revoke("garbage")
+    restarted = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    assert restarted.verify(token) is None and restarted.verify(other) == User("viewer", "viewer")
 
 
 def test_sessions_survive_restarts_not_password_changes(web_settings):
@@ -453,3 +468,22 @@ def test_access_log_and_no_secret_in_logs(serve_app, web_settings):
     assert any(" - - WS /sales/ws 403 " in line for line in lines)
     assert any(" - - POST /login 401 " in line for line in lines)
     assert "failed login" in app_log
+
+
+# ----------------------------------------------------------------------------- login throttling
+
+
+def test_an_address_is_throttled_whatever_user_name_it_tries():
+    now = [0.0]
+    throttle = LoginThrottle(address=Policy(free=2, lockout_after=4), clock=lambda: now[0])
+    for name in ("a", "b", "c"):
+        assert throttle.wait(name, "10.0.0.1") == 0
+        throttle.failed(name, "10.0.0.1")
+    assert throttle.wait("d", "10.0.0.1") == 1.0 and throttle.wait("d", "10.0.0.2") == 0
+    now[0] += 1
+    throttle.failed("d", "10.0.0.1")  # the 4th: locked out
+    assert throttle.wait("e", "10.0.0.1") == 900 and throttle.report()["locked_out"]["address"] == 1
+    now[0] += 901 + 900  # over, and forgotten
+    assert throttle.wait("e", "10.0.0.1") == 0
+    throttle.failed("e", "10.0.0.1")
+    assert throttle.wait("f", "10.0.0.1") == 0

@@ -1,5 +1,8 @@
 """The runbook's ETL commands: refresh, profit, validate, reconcile, monitor, freshness.
 
+A refresh takes the partition locks queued work takes: a date another task or command is
+loading right now is not loaded twice (the line says which task has it; exit 0).
+
 Input is checked before anything is written: an unknown dataset, a malformed date, an end
 before its start, a date that is not complete yet (today or later in the business
 timezone: yesterday is the latest) or a range over :data:`~nkdash.calendar.MAX_SYNC_DAYS`
@@ -96,13 +99,13 @@ def checked_dates(start: dt.date, end: dt.date, dataset: str | None = None) -> t
 
 
 def _run_refresh(dataset: str, args: argparse.Namespace, full: bool = False) -> int:
-    from nkdash.etl import refresh
+    from nkdash.jobs.requests import refresh_now
 
     spec = get(dataset)
     dates, client = checked_dates(*requested_span(args), dataset=spec.name)
-    report = refresh(dataset, dates, trigger="manual", client=client, full=full)
-    print(report.summary())
-    return 0 if report.ok else 1
+    outcome = refresh_now(dataset, dates, client=client, full=full, progress=True)  # under the partition locks
+    print(outcome.summary())
+    return 0 if outcome.ok and not outcome.waiting else 1
 
 
 @command("refresh", "load a dataset for a date or a date range (replaces those partitions)", _refresh_args)

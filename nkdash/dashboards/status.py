@@ -21,6 +21,7 @@ from nkdash.dashboards.options import business_today, date_bounds
 from nkdash.dashboards.profit import profit_by
 from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, purchases_by, purchases_summary
 from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_summary, sales_trend
+from nkdash.errors import MetadataError
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, Problem
 
@@ -192,18 +193,21 @@ _RANK = {"ok": 0, "late": 1, "critical": 2}
 def _freshness(db: Dashboard, datasets: Sequence[DatasetName], today: dt.date) -> list[dict[str, Any]]:
     meta = db.meta
     if meta is not None:
-        return [
-            {
-                "title": REGISTRY[name].title,
-                "status": r.status,
-                "last": r.last_loaded,
-                "lag": r.lag_days,
-                "missing": r.missing,
-                "failed": r.failed,
-                "archived": meta.archived_before(name),
-            }
-            for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
-        ]
+        try:
+            return [
+                {
+                    "title": REGISTRY[name].title,
+                    "status": r.status,
+                    "last": r.last_loaded,
+                    "lag": r.lag_days,
+                    "missing": r.missing,
+                    "failed": r.failed,
+                    "archived": meta.archived_before(name),
+                }
+                for name, r in zip(datasets, meta.freshness(list(datasets), today))  # one each, in order
+            ]
+        except MetadataError:  # damaged since it was opened: the lake's files tell instead
+            pass
     rows = []
     for name in datasets:
         on_disk = set.intersection(*(set(db.lake.partitions(t)) for t in REGISTRY[name].table_names))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from nkdash.etl.reconcile import ReconcileReport
     from nkdash.meta import MetaStore
     from nkdash.meta.store import Trigger
+    from nkdash.odoo import OdooClient
     from nkdash.storage import CompactionReport
 from nkdash.jobs.backend import TaskFailed, huey_for, log
 from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
@@ -55,6 +56,13 @@ class Outcome:
             "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()},
         }
 
+    def summary(self) -> str:
+        """The run's report (if anything ran), then one line per date left to another task or waiting."""
+        lines = [self.report.summary()] if self.report else []
+        lines += [f"  {d} already being loaded by task {t}: not loaded again" for d, t in self.duplicates.items()]
+        lines += [f"  {d} waits: an input is being loaded right now" for d in self.waiting]
+        return "\n".join(lines)
+
     def text(self) -> str:
         parts = [f"{self.dataset}: loaded {cal.format_spans(self.loaded)}"]
         parts += [f"failed {cal.format_spans(self.failed)}"] if self.failed else []
@@ -75,6 +83,9 @@ def load(
     trigger: Trigger,
     settings: Settings | None = None,
     wait_for_inputs: bool = False,
+    client: OdooClient | None = None,
+    full: bool = False,
+    progress: bool = False,
 ) -> Outcome:
     """Refresh ``dates`` of ``dataset`` under their partition locks.
 
@@ -83,6 +94,7 @@ def load(
     under their locks; a date whose input is being loaded right now waits. An input that is
     only stale (loaded, then changed in Odoo: often found by this very job's plan) is never
     waited for: no other job would reload it before the next night, so it is loaded here.
+    ``client``, ``full`` and ``progress`` go to :func:`nkdash.etl.refresh`.
     """
     from nkdash.etl import refresh
 
@@ -108,7 +120,16 @@ def load(
             else:
                 outcome.waiting.append(day)
         if todo:
-            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False, task_id=task_id)
+            outcome.report = refresh(
+                dataset,
+                todo,
+                trigger=trigger,
+                settings=settings,
+                progress=progress,
+                task_id=task_id,
+                client=client,
+                full=full,
+            )
             outcome.failed = outcome.report.failed_dates
             outcome.loaded = [d for d in todo if d not in outcome.failed]
     finally:

@@ -18,6 +18,7 @@ plain dicts with those decoded back to aware UTC ``datetime``, ``date``, ``dict`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sqlite3
 import threading
@@ -27,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from nkdash.errors import InputError, LakeError
+from nkdash.errors import InputError, LakeError, MetadataError
 
 if TYPE_CHECKING:
     from nkdash.lake import Lake
+from nkdash.meta.files import create, damaged, holds_data, is_empty, use_wal
 from nkdash.meta.migrations import MIGRATIONS
 from nkdash.meta.records import (
     Where,
@@ -44,6 +46,9 @@ from nkdash.meta.records import (
     timestamp_text,
 )
 from nkdash.processes import HOST, start_time
+
+log = logging.getLogger(__name__)
+
 
 Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
 RunStatus = Literal["success", "failed", "skipped"]
@@ -121,10 +126,31 @@ class MetaStore:
 
     @classmethod
     def for_lake(cls, lake: Lake, read_only: bool = False) -> MetaStore:
-        return cls(lake.meta_dir / FILE_NAME, read_only=read_only)
+        """The lake's store. An empty (0-byte) store file is refused (:class:`MetadataError`)
+        while the lake holds data, rather than silently started over; with no data there is
+        nothing to lose and a writable store starts afresh. A store created beside existing
+        data is logged: ``nkdash rebuild-metadata`` restores the partition states."""
+        path = lake.meta_dir / FILE_NAME
+        if not read_only and is_empty(path) and not holds_data(lake):
+            path.unlink()
+        created = not read_only and not path.exists()
+        store = cls(path, read_only=read_only)
+        if created and holds_data(lake):
+            log.warning(
+                "the metadata store %s was missing and is new, but the lake holds data: "
+                "`nkdash rebuild-metadata` restores the partition states from the lake's files",
+                path,
+            )
+        return store
 
     def __repr__(self) -> str:
         return f"MetaStore({str(self.path)!r}, read_only={self.read_only})"
+
+    def close(self) -> None:
+        """Close this thread's connection (the last one to close checkpoints the WAL into the file)."""
+        entry = getattr(_THREAD, "connections", {}).pop((os.getpid(), str(self.path)), None)
+        if entry is not None:
+            entry[0].close()
 
     def start_run(self, dataset: str, date: dt.date | None, trigger: Trigger, task_id: str | None = None) -> int:
         """Record that an attempt at ``dataset`` x ``date`` starts now, by this process;
@@ -487,14 +513,20 @@ class MetaStore:
         (a restore) and never used across a fork. A read-only store opens a fresh one each
         time, so it sees a damaged or replaced file as it is now (the health check).
         """
-        if self.read_only:
-            con = self._open()
-            try:
-                yield con
-            finally:
-                con.close()
-            return
-        yield self._cached()
+        try:
+            if self.read_only:
+                self._refuse_empty()
+                con = self._open()
+                try:
+                    yield con
+                finally:
+                    con.close()
+                return
+            yield self._cached()
+        except sqlite3.DatabaseError as e:
+            if damaged(e):
+                raise MetadataError(f"the metadata store {self.path} is damaged ({e})", self.path) from None
+            raise
 
     def _open(self) -> sqlite3.Connection:
         uri = f"{self.path.as_uri()}?mode={'ro' if self.read_only else 'rwc'}"
@@ -545,22 +577,37 @@ class MetaStore:
         with self._connect() as con:
             return [decode_row(row, json) for row in con.execute(sql, args)]
 
+    def _refuse_empty(self) -> None:
+        if is_empty(self.path):
+            raise MetadataError(
+                f"the metadata store {self.path} is empty (0 bytes): its runs and partition states are lost",
+                self.path,
+                "empty",
+            )
+
     def _migrate(self) -> None:
+        """Create the store (see :meth:`_create`) or bring an existing one up to date."""
+        self._refuse_empty()
+        if not self.path.exists():
+            create(self.path, self._upgrade)
         with self._connect() as con:
-            con.execute("PRAGMA journal_mode = WAL")
+            use_wal(con, BUSY_TIMEOUT_MS / 1000)
         with self._write() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-            if current > len(MIGRATIONS):
-                raise LakeError(
-                    f"metadata store has schema version {current}; this nkdash knows "
-                    f"{len(MIGRATIONS)} (upgrade nkdash)",
-                    self.path,
-                )
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                for statement in MIGRATIONS[version - 1]:
-                    con.execute(statement)
-                con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            self._upgrade(con)
+
+    def _upgrade(self, con: sqlite3.Connection) -> None:
+        """Run the migrations the store lacks (inside the caller's write transaction)."""
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise LakeError(
+                f"metadata store has schema version {current}; this nkdash knows {len(MIGRATIONS)} (upgrade nkdash)",
+                self.path,
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            for statement in MIGRATIONS[version - 1]:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
 def _check_choice(name: str, value: object, choices: object) -> None:

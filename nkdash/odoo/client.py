@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 import requests
 import urllib3
 
 from nkdash.errors import (
+    ConfigError,
     OdooAuthError,
     OdooError,
     OdooRequestError,
@@ -40,7 +42,7 @@ from nkdash.errors import (
 )
 from nkdash.odoo.normalize import normalize, normalize_table
 from nkdash.odoo.versions import VersionProfile, build_profile
-from nkdash.settings import Settings
+from nkdash.settings import Settings, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class OdooClient:
         verify_tls: bool = True,
         version: int | None = None,
     ):
-        self.url = url.rstrip("/")
+        self.url, credentials = without_credentials(url.rstrip("/"))  # self.url may be shown and logged
         self.db = db
         self.login = login
         self._password = password
@@ -116,6 +118,7 @@ class OdooClient:
         self._version = version
         self._http = requests.Session()
         self._http.verify = verify_tls
+        self._http.auth = credentials  # what requests does itself with a URL's user info
         self._fields: dict[str, dict[str, Any] | None] = {}
         self._profile: VersionProfile | None = None
         self.calls = 0  # RPC calls made (for tests and monitoring)
@@ -152,6 +155,8 @@ class OdooClient:
             raise OdooTimeout(f"Odoo at {self.url} did not answer within {self.timeout:g}s") from None
         except requests.exceptions.ConnectionError:
             raise OdooUnreachable(f"cannot connect to Odoo at {self.url}") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+            raise ConfigError("ODOO_URL", f"is not a valid URL: {self.url}") from None
         except CUT_OFF as exc:  # the answer began, then the connection broke: not the server's answer
             raise OdooServerError(f"Odoo's answer was cut off mid-body ({type(exc).__name__})") from None
 
@@ -451,6 +456,21 @@ def _group_row(
     return out
 
 
+def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pw@host`` -> (``http://host``, (user, pw)); the URL alone when it holds none.
+
+    Raises ConfigError naming ODOO_URL (the URL masked) when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError("ODOO_URL", f"is not a valid URL: {mask_url(url)}") from None
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host)), (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
 def detect_version(url: str, http: requests.Session, timeout: float) -> int:
     """Major Odoo version from ``GET /web/version``, falling back to JSON-RPC ``common.version``."""
     tmp = OdooClient(url, "", "", "", timeout=timeout)
@@ -474,4 +494,4 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
     try:
         return int(info["server_version_info"][0])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise OdooRequestError(f"{url} does not look like an Odoo server (no version)") from None
+        raise OdooRequestError(f"{tmp.url} does not look like an Odoo server (no version)") from None

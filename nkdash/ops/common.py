@@ -115,7 +115,9 @@ def latest_date(settings: Settings | None = None) -> dt.date:
 def describe_setup(settings: Settings | None = None) -> str:
     """One markdown line: lake, Odoo, queue, timezone, today."""
     s = settings or get_settings()
-    odoo = f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url or "not configured (ODOO_URL)")
+    odoo = (
+        f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url_shown or "not configured (ODOO_URL)")
+    )
     zone = f"{s.tz} (NKDASH_TZ)" if s.tz else "UTC (NKDASH_TZ unset)"
     return (
         f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "

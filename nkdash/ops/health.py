@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from nkdash import dates as cal
-from nkdash.errors import NKDashError
+from nkdash.errors import MetadataError, NKDashError
 from nkdash.etl.freshness import freshness_report
 from nkdash.jobs import backend, control
 from nkdash.lake import Lake
@@ -72,6 +72,8 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     archive: dict[str, Any] = {"before": None, "inside_retention": False}
     try:
         report = freshness_report(today, settings=settings, lake=lake)
+    except MetadataError as e:  # damaged, or empty while the lake holds data (no path: /health is public)
+        metadata = {"ok": False, "error": f"metadata store {e.problem}: nkdash rebuild-metadata, or nkdash restore"}
     except sqlite3.Error as e:
         metadata = {"ok": False, "error": f"metadata store unreadable ({type(e).__name__})"}
     else:

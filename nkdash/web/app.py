@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import logging
 import logging.handlers
+import math
 import os
 import signal
 import socket
@@ -34,13 +35,15 @@ from starlette.types import ASGIApp
 
 from nkdash import alerts
 from nkdash.alerts import CHECK_MINUTES
-from nkdash.errors import ConfigError, NKDashError
+from nkdash.errors import ConfigError, InputError, NKDashError
 from nkdash.notebooks import NOTEBOOKS_DIR, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
-from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
+from nkdash.web import endpoints, throttle
+from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, revocations, session_key
 from nkdash.web.gate import Gate, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
+from nkdash.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,9 @@ KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the serv
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
+
+
+MAX_PORT = 65535
 
 
 ALERT_EVERY = CHECK_MINUTES * 60.0  # seconds between the server's alert checks (a dead worker cannot report itself)
@@ -98,11 +104,14 @@ def build_app(
     queue_probe: QueueProbe = queue_status,
     health_ttl: float = HEALTH_TTL,
     alert_every: float | None = ALERT_EVERY,
+    login_throttle: LoginThrottle | None = None,
 ) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
     Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for the notebooks.
     Raises :class:`ConfigError` if no password is set and ``no_auth`` is not given.
+    ``login_throttle`` (default: the policies of :mod:`nkdash.web.throttle`) becomes the
+    process's, which ``/health`` and the monitoring page report.
     """
     import marimo
 
@@ -111,7 +120,8 @@ def build_app(
             "NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
             "no web password is set; set one in .env (or pass --no-auth for local use only)",
         )
-    auth = None if no_auth else Auth(settings, session_key(settings.state_dir))
+    auth = None if no_auth else Auth(settings, session_key(settings.state_dir), revocations(settings.state_dir))
+    logins = throttle.install(login_throttle or LoginThrottle())
     setup_logging(settings.log_dir)
     os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
     mounted = available(notebooks_dir)
@@ -123,18 +133,27 @@ def build_app(
 
     async def health_endpoint(request: Request) -> Response:
         report = await health.get()
-        return JSONResponse(report.to_dict(), 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
+        body = {**report.to_dict(), "logins": logins.report()}  # counts only: no user name, no address
+        return JSONResponse(body, 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
 
     async def login_form(request: Request) -> Response:
         return login_page(safe_next(request.query_params.get("next")))
 
     async def login(request: Request) -> Response:
         form = await request.form()
-        target = safe_next(str(form.get("next", "")))
-        user = auth.check(str(form.get("username", "")), str(form.get("password", ""))) if auth else LOCAL_USER
+        target, name, address = safe_next(str(form.get("next", ""))), str(form.get("username", "")), _client(request)
+        wait = logins.wait(name, address) if auth else 0.0
+        if wait:
+            log.warning("login refused from %s: too many failed logins", address)
+            seconds = math.ceil(wait)
+            message = f"Too many failed logins: try again in {seconds} s."
+            return login_page(target, message, 429, {"Retry-After": str(seconds)})
+        user = auth.check(name, str(form.get("password", ""))) if auth else LOCAL_USER
         if user is None:
-            log.warning("failed login from %s", (request.client or ("-",))[0])
+            logins.failed(name, address)
+            log.warning("failed login from %s", address)
             return login_page(target, "Wrong user name or password.", 401)
+        logins.succeeded()
         response = RedirectResponse(target, 303)
         if auth is not None:
             response.set_cookie(
@@ -149,6 +168,9 @@ def build_app(
         return response
 
     async def logout(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if auth is not None and token:
+            auth.revoke(token)  # ended on the server: a copy of the cookie no longer works
         response = RedirectResponse("/login", 303)
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
@@ -160,18 +182,25 @@ def build_app(
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
-    managers = []  # marimo's session managers, one per notebook
+    managers: list = []  # marimo's session managers, one per notebook
+    sessions: dict[str, object] = {}
+    tables: dict[str, list[endpoints.Endpoint]] = {}
     if mounted:
         builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
         for nb, file in mounted:
             builder = builder.with_app(path=nb.path, root=str(file))
         # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
         notebook_apps = cast(Starlette, builder.build())
-        managers = [
-            app.state.session_manager
-            for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
-            if hasattr(app.state, "session_manager")
-        ]
+        mounts = {route.path: cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount)}
+        sessions = {
+            path: app.state.session_manager for path, app in mounts.items() if hasattr(app.state, "session_manager")
+        }
+        managers = list(sessions.values())
+        tables = {path: endpoints.walk(app.routes) for path, app in mounts.items()}
+        for path, table in tables.items():
+            lacking = set(endpoints.ALLOWED) - {e.template for e in table}
+            if lacking:  # a marimo upgrade renamed what pages use: they may not work
+                log.warning("marimo has no route %s under %s", ", ".join(sorted(lacking)), path)
         routes.append(Mount("/", notebook_apps))
 
     @contextlib.asynccontextmanager
@@ -185,7 +214,11 @@ def build_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
-    return Gate(app, auth, notebooks)
+    return Gate(app, auth, notebooks, routes=tables, sessions=sessions, throttle=logins)
+
+
+def _client(request: Request) -> str:
+    return (request.client or ("-",))[0]
 
 
 def setup_logging(log_dir: Path) -> None:
@@ -220,6 +253,12 @@ def _rotating(path: Path, fmt: str) -> logging.Handler:
     return handler
 
 
+def check_port(port: int) -> None:
+    """A port to listen on: 0 (any free port) to 65535; else InputError naming ``--port``."""
+    if not 0 <= port <= MAX_PORT:
+        raise InputError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}", port)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -247,13 +286,18 @@ def serve(
 
     host = host or settings.web_host
     port = settings.web_port if port is None else port
+    check_port(port)
     if no_auth and not is_loopback(host):
         raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
-    app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
-    try:
+    try:  # before build_app writes the session key and the logs: a bad address writes nothing
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    try:
+        app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
+    except BaseException:
+        sock.close()
+        raise
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if no_auth:
