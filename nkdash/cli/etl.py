@@ -85,7 +85,7 @@ def checked_dates(start: dt.date, end: dt.date, dataset: str | None = None) -> t
     Order, length and dates in the future everywhere are refused before connecting (nothing is
     written). For a ``dataset`` run, Odoo refusing the login or the connection records a failed
     run per requested date, as a refresh failing later would."""
-    from nkdash.etl.runner import recorded_if_unstarted
+    from nkdash.etl.runner import recorded_if_unstarted, refuse_other_source
     from nkdash.odoo import business_tz, connect
 
     settings = get_settings()
@@ -95,6 +95,7 @@ def checked_dates(start: dt.date, end: dt.date, dataset: str | None = None) -> t
     with recording:
         client = connect(settings)
         tz = business_tz(settings, client)
+    refuse_other_source(settings, client)  # before the refresh records its task: nothing written
     return cal.check_range(start, end, latest=cal.latest_complete(tz)), client
 
 

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -122,9 +123,26 @@ def check_source(meta: MetaStore, source: OdooSource, lake: Lake) -> None:
     """Record the lake's Odoo on its first run; later, refuse another one (:class:`SourceMismatch`)
     before anything is read or written: one lake holds one Odoo database."""
     recorded = meta.source() or meta.record_source(source.url, source.db, source.company, source.uuid)
+    _refuse_if_other(recorded, source, lake)
+
+
+def _refuse_if_other(recorded: dict, source: OdooSource, lake: Lake) -> None:
     known = OdooSource(recorded["url"], recorded["db"], recorded["company"], recorded["uuid"])
     if not known.same_as(source):
         raise SourceMismatch(lake.root, known.describe(), source.describe())
+
+
+def refuse_other_source(settings: Settings, client: OdooClient) -> None:
+    """:func:`check_source` without writing: a lake that already names another Odoo refuses
+    ``client`` (:class:`SourceMismatch`) before a command records anything (a new lake, or
+    one without a recorded source, passes: its first run records it)."""
+    lake = Lake(settings.lake)
+    try:
+        recorded = MetaStore.for_lake(lake, read_only=True).source()
+    except sqlite3.OperationalError:  # a store of an older schema: the run's migration adds the table
+        return
+    if recorded is not None:
+        _refuse_if_other(recorded, identify(client, settings), lake)
 
 
 def refresh(
