@@ -2,7 +2,9 @@
 
 The expected digests were computed on the generator before it was split into modules
 (commit 6f1a8d6); any change to what a config generates changes them. A deliberate
-change to the company must update them, and say so in its commit.
+change to the company must update them, and say so in its commit. Updated once since (issue
+18): the system parameters ``database.uuid`` and ``database.create_date`` were added; every
+other record is unchanged (the old digests hold without ``ir.config_parameter``).
 """
 
 from __future__ import annotations
@@ -18,18 +20,18 @@ from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
-    ("tiny", 16, 30): "56d877bd1f1330c071da092c71ad840b2479f9ed64d30fc7cb8248520cd3d264",
-    ("tiny", 17, 30): "94912f9d2002c1460aa3bceed6984d3ba3b7062cfa4158218556668b2f61eb29",
-    ("tiny", 18, 30): "5896ee2e129e804ecbc65213978d720983ef75af14e87e5bc2325f1245be05ff",
-    ("tiny", 19, 30): "50cd16e20f9f77ac7adedcbdb95bb94db4cc2ff9aad3c0a7740baeb9f993632f",
-    ("small", 16, 14): "4627fde9b1e317f450e5be8caa45fd26b8ceb634b3ba61929297b512bd54a103",
-    ("small", 19, 14): "a2bd766e4706946cb8ca5ef40177bb1d41b70287906d331e4e086a668c1f294f",
+    ("tiny", 16, 30): "7e31d9fc68ee06ce733540c684b60420f48645d3172550f44aa7faf3a16e154c",
+    ("tiny", 17, 30): "55a3f1c4bf14de97864f674c3822f915c0a7fd570cfb8f15b29b6c2739b79da5",
+    ("tiny", 18, 30): "4bb55010078bca234e852433a6ee74e90b33ea26a7d2a9dd16fec512d6a16c1a",
+    ("tiny", 19, 30): "b25d80e84e62104acee28adafe09b671f7bb11190ade477fb676e323f0a3bf0f",
+    ("small", 16, 14): "8f7529d702f11f947da2cf79292a1a39f4e441f16ea500a8f616ddada58fac66",
+    ("small", 19, 14): "abb13e5e747439c34900a314d8d5bde466a9296773177b66cc1f19e6f9db8c5d",
 }
 LATE_EDITS = {
-    16: "fa740239e3b7c92696ea1196f40440cda24c90d3c00f93da97755584ca893e30544d230c9626e988",
-    19: "db8f050e2756bf1aa0150c861c68e5a01f728c8f605b8083af549d36932dcbac20f07ed85f61494c",
+    16: "94701f408035770f95b99039fd4d793c5d1653a340bc9732a284431c8d6a2e67544d230c9626e988",
+    19: "d1ad6ad569490cb9192fff23a9e3cbfff34bddadb13f81d2ad019fe31c2ec71c20f07ed85f61494c",
 }
-STREAM_18 = "0cd10e511252ed09e440d2e1d40694f9c72fdaf813e356a5e97979273b09537c"
+STREAM_18 = "a09b4039c77160f45c42e2b31e102496c1380728f2495c61704abdebf9b1cec6"
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

@@ -71,6 +71,8 @@ def test_secrets_never_in_repr_or_public():
         ("NKDASH_TZ", "Mars/Olympus", "timezone"),
         ("NKDASH_DEMO_VERSION", "15", "16, 17, 18 or 19"),
         ("NKDASH_DEMO_END", "2026-13-01", "YYYY-MM-DD"),
+        ("NKDASH_RECONCILE_DAYS", "0", "at least 1"),
+        ("NKDASH_RECONCILE_DAYS", "400", "at most 366"),
     ],
 )
 def test_invalid_settings_name_the_variable(var, value, fragment):

@@ -31,6 +31,12 @@ MONEY: _Aggregated = {"aggregator": "sum"}
 def define_models(db: Database) -> None:
     v = db.version
     db.define("res.currency", {"name": F("char", "Currency", required=True), "symbol": F("char", "Symbol")})
+    db.define(  # system parameters: database.uuid names the database (readable by administrators only)
+        "ir.config_parameter",
+        {"key": F("char", "Key", required=True), "value": F("text", "Value", required=True)},
+        rec_name="key",
+        description="System Parameter",
+    )
     db.define(
         "res.company",
         {

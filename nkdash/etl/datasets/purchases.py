@@ -17,6 +17,7 @@ from nkdash.etl.datasets.base import (
     Context,
     Dataset,
     Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -36,6 +37,7 @@ ORDERS = Source(
     fields=("name", "partner_id", "picking_type_id", "state", "date_approve", "write_date"),
     where=lambda profile: [("state", "in", list(CONFIRMED))],
     date_field="date_approve",
+    lake_key=("fact_purchases", "order_id"),
 )
 LINES = Source(
     "purchase.order.line",
@@ -52,6 +54,7 @@ LINES = Source(
     ),
     where=lambda profile: [("display_type", "=", False)],
     parent="order_id",
+    lake_key=("fact_purchases", "line_id"),
 )
 
 SCHEMA = pa.schema(
@@ -148,4 +151,5 @@ PURCHASES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(ORDERS, "order_id", LINES),
 )
