@@ -24,6 +24,20 @@ class ConfigError(NKDashError):
         super().__init__(f"{setting}: {problem}")
 
 
+class SourceMismatch(ConfigError):
+    """The lake holds the data of another Odoo database than the configured one."""
+
+    def __init__(self, lake: object, recorded: str, configured: str):
+        self.lake = lake
+        self.recorded = recorded
+        self.configured = configured
+        super().__init__(
+            "NKDASH_LAKE",
+            f"the lake at {lake} holds the data of {recorded}, not of {configured}; nothing was loaded "
+            "(to load this Odoo, start a new lake: NKDASH_LAKE=<new path>)",
+        )
+
+
 class InputError(NKDashError):
     """A user-supplied value (date, dataset, range...) is not acceptable."""
 

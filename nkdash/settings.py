@@ -71,6 +71,7 @@ class Settings:
     lake: Path = Path("data-lake")
     tz: str | None = None
     compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
+    reconcile_days: int = 35  # the nightly reconciliation checks this many days up to yesterday against Odoo
     retention_years: int = 2  # archiving keeps this many full years before the current one (issue 17)
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
@@ -164,6 +165,12 @@ def _int(name: str, value: str, lo: int = 0) -> int:
         raise ConfigError(name, f"expected a whole number, got {value!r}") from None
     if n < lo:
         raise ConfigError(name, f"must be at least {lo}")
+    return n
+
+
+def _at_most(name: str, n: int, hi: int) -> int:
+    if n > hi:
+        raise ConfigError(name, f"must be at most {hi}")
     return n
 
 
@@ -340,6 +347,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
     "NKDASH_COMPACT_AFTER_DAYS": ("compact_after_days", _int),
+    "NKDASH_RECONCILE_DAYS": ("reconcile_days", lambda n, v: _at_most(n, _int(n, v, 1), 366)),
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),

@@ -2,10 +2,11 @@
 
 The expected digests were computed on the generator before it was split into modules
 (commit 6f1a8d6); any change to what a config generates changes them. A deliberate
-change to the company must update them, and say so in its commit. Last deliberate change
-(issue 16): the company's language and currency position, product templates and vendor
-lead times (product.supplierinfo), purchase orders' arrival (effective_date), and expected
-dates from the lead time the vendor promises (some vendors deliver a day late).
+change to the company must update them, and say so in its commit. Deliberate changes since:
+issue 18 added the system parameters ``database.uuid`` and ``database.create_date``; issue 16
+the company's language and currency position, product templates and vendor lead times
+(product.supplierinfo), purchase orders' arrival (effective_date), and expected dates from
+the lead time the vendor promises (some vendors deliver a day late).
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
-    ("tiny", 16, 30): "a5fd8095c8db3dc7135753acca034a160b5e586db0c272d6d70f6c7f5b81c349",
-    ("tiny", 17, 30): "b6d9e3040556b8972eb265cf9156b9262b9bac49287c912a1e0c92c1c0f78c73",
-    ("tiny", 18, 30): "ca3c482a3f8e1bdbf27eb92bc0d22f7797557c41080784b2bd4341f5f65c0d17",
-    ("tiny", 19, 30): "c91f7a38166a3395520644d237655f70d867b88a8dacd51af18d61880f00b3a3",
-    ("small", 16, 14): "9a14bb869ec94c538c2e4a349637720a869964da94e0e51dfd320e32b75921c6",
-    ("small", 19, 14): "2996e94c74502361f27a55e320c80a4e7c0a812e8c80bc8178d524d908e8fb29",
+    ("tiny", 16, 30): "33be543a05e25cf0fe4a37d1a885e2311a9f43bf2d053efc27ecb761112eeebe",
+    ("tiny", 17, 30): "fd08889fe67539bb00b9b9ac4904a0c513eacdc6793984f921847d6c306a9528",
+    ("tiny", 18, 30): "77bc50a5062fc7212cb485e8088fcdb6ec80f305a1d37c4a3b92e301aa2d8e53",
+    ("tiny", 19, 30): "2f70cecd966b360dd995bb2bf05fc79de2bd9a2eafc393a24dd94807fdf3f32c",
+    ("small", 16, 14): "b62bf6afc13e997d3847f11b2b0c2a9ee910ad9de207159059151543865017dd",
+    ("small", 19, 14): "70d2e4a2d2ae481d4b21dac4d09f88e1b69267830840df3f78d47b751cdfcb0f",
 }
 LATE_EDITS = {
-    16: "74dcb1822b8f110db616a6f7ce443fd51915035afe70a2feb4cf521b4b6c618f544d230c9626e988",
-    19: "712774ad1a2b3a7eb6d917cb921e4c8ee9c57b1c21967ed77bd89d4b665d45fa20f07ed85f61494c",
+    16: "87c53b406a5384d9a6901cd41ef113709d183b5fc282a5076a3d86a014b6c61b544d230c9626e988",
+    19: "e68d79a5ce1cacbd44ae5ea903efce1db97bbba53587797610e53f9391e17df520f07ed85f61494c",
 }
-STREAM_18 = "8c1c3cb770066bf5ac69774bc4e76f0f66258acfe63abab83dc30175f521b3f7"
+STREAM_18 = "ff01a63224174e364d196ec2fb600705bed5cf9d7fda71b9fb2a02712eee9b4d"
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

@@ -78,6 +78,20 @@ def test_whole_table_roundtrip(lake):
     assert lake.schema("dim_product") == dim().schema
 
 
+def test_locate_finds_the_dates_holding_ids_in_daily_and_compacted_files(lake):
+    second = fact(D2, 50).set_column(1, "line_id", pa.array(range(100, 150), pa.int64()))
+    lake.write_partition("fact_pos_sales", D1, fact(D1, 100))
+    lake.write_partition("fact_pos_sales", D2, second)
+    for _ in ("daily", "compacted"):
+        assert lake.locate("fact_pos_sales", "line_id", [5]) == {D1}
+        assert lake.locate("fact_pos_sales", "line_id", [120, 7, 999]) == {D1, D2}
+        assert lake.locate("fact_pos_sales", "line_id", [999, 100_000]) == set()
+        assert lake.locate("fact_pos_sales", "line_id", []) == set()
+        assert lake.locate("fact_pos_sales", "no_such_column", [5]) == set()
+        lake.compact_month("fact_pos_sales", 2024, 3)
+    assert [m.compacted for m in lake.months("fact_pos_sales")] == [True]
+
+
 def test_delete_partition(lake):
     lake.write_partition("fact_pos_sales", D1, fact(D1))
     lake.delete_partition("fact_pos_sales", D1)

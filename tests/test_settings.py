@@ -75,6 +75,8 @@ def test_secrets_never_in_repr_or_public():
         ("NKDASH_LOCALE", "fr_be", "en_GB"),
         ("NKDASH_CURRENCY", "€", "ISO 4217"),
         ("NKDASH_VIEWER_SEES_COST", "sometimes", "true or false"),
+        ("NKDASH_RECONCILE_DAYS", "0", "at least 1"),
+        ("NKDASH_RECONCILE_DAYS", "400", "at most 366"),
     ],
 )
 def test_invalid_settings_name_the_variable(var, value, fragment):

@@ -97,6 +97,7 @@ def test_health_ok_on_a_fresh_lake(serve_app, web_settings):
         "missing": 0,
         "failed": 0,
         "stale": 0,
+        "not_reconciled": [],
         "archived_before": None,
     }
     assert body["lake"]["archive"] == {

@@ -51,6 +51,12 @@ def define_models(db: Database) -> None:
             "active": F("boolean", "Active"),
         },
     )
+    db.define(  # system parameters: database.uuid names the database (readable by administrators only)
+        "ir.config_parameter",
+        {"key": F("char", "Key", required=True), "value": F("text", "Value", required=True)},
+        rec_name="key",
+        description="System Parameter",
+    )
     db.define(
         "res.company",
         {

@@ -81,9 +81,9 @@ class Source(NamedTuple):
     read: Callable[[], pa.Table]
 
 
-def read_file(path: Path) -> pa.Table:
+def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
     try:
-        return pq.ParquetFile(path).read()
+        return pq.ParquetFile(path).read(columns=list(columns) if columns is not None else None)
     except (OSError, pa.ArrowException) as e:
         raise LakeError(f"cannot read {path}: {e} (run scan, then quarantine it)", path) from e
 

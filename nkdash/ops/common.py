@@ -16,6 +16,7 @@ from nkdash import dates as cal
 from nkdash import storage
 from nkdash.errors import InputError, NKDashError
 from nkdash.etl.datasets import REGISTRY, get
+from nkdash.etl.reconcile import RECONCILE
 from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
@@ -39,7 +40,10 @@ TABLE_DATASET: dict[str, str] = {t: spec.name for spec in REGISTRY.values() for 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}  # queue.MAINTENANCE jobs
+JOB_TITLES: dict[str, str] = {  # queue.MAINTENANCE jobs
+    RECONCILE: "Reconcile with Odoo",
+    storage.COMPACT_JOB: "Compact old months",
+}
 
 
 def no_progress(items: Iterable, **_: Any) -> Iterable:

@@ -105,6 +105,8 @@ class Company:
                 },
             )
         self.add("res.company", {"name": COMPANY, "currency_id": 1, "partner_id": 1})
+        self.add("ir.config_parameter", {"key": "database.uuid", "value": self.sim.cfg.database_uuid})
+        self.add("ir.config_parameter", {"key": "database.create_date", "value": self.setup})
         self._partner(COMPANY, is_company=True, email="info@nk-retail.example", city="Brussels", company=1, lang=LANG)
         self._partner("OdooBot", active=False, email="odoobot@example.com", company=1)
         self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1, lang=LANG)

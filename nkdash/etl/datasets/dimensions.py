@@ -20,9 +20,21 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nkdash.etl.datasets.base import ALL_RECORDS, UTC_TIMESTAMP, Context, Dataset, Source, Table, Totals, to_table
+from nkdash.etl.datasets.base import (
+    ALL_RECORDS,
+    UTC_TIMESTAMP,
+    Context,
+    Dataset,
+    Source,
+    Table,
+    Totals,
+    advance,
+    to_table,
+    unseen,
+    written_since,
+)
 from nkdash.etl.datasets.checks import AcceptedValues, NotNull, Relationship, Unique
-from nkdash.odoo import VersionProfile, format_datetime
+from nkdash.odoo import VersionProfile
 
 Shape = Callable[[dict[str, Any], VersionProfile], dict[str, Any]]
 
@@ -341,20 +353,21 @@ def changed(ctx: Context, dim: Dim) -> pa.Table | None:
     """The dimension with Odoo's changes since its watermark applied (all of it on a first
     or full load, when the stored table is gone, or when its contract gained columns since
     it was written); None when nothing changed."""
-    since = ctx.meta.get_watermark(dim.watermark_key)
+    mark = ctx.meta.get_mark(dim.watermark_key)
     stored = (
         not ctx.full
-        and since is not None
+        and mark is not None
         and next(ctx.lake.partition_files(dim.table.name), None) is not None
         and _columns(ctx, dim.table.name) == dim.table.schema.names
     )
-    records = list(
-        ctx.read(dim.source, [("write_date", ">", format_datetime(since))] if stored and since is not None else [])
-    )
+    records = list(ctx.read(dim.source, written_since(mark) if stored and mark is not None else []))
+    after = advance(mark if stored else None, records)
+    if stored and mark is not None:
+        records = unseen(records, mark)
+    if after is not None and after != mark:
+        ctx.watermarks[dim.watermark_key] = after
     if stored and not records:
         return None
-    if records:
-        ctx.watermarks[dim.watermark_key] = max(r["write_date"] for r in records)
     fresh = to_table((dim.shape(r, ctx.profile) for r in records), dim.table.schema)
     if not stored:
         return fresh.sort_by("id")

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from nkdash.dates import day_start
 from nkdash.errors import NKDashError
 from nkdash.etl.datasets import invoices, pos
-from nkdash.etl.datasets.base import Channel, Context, CostSource, Dataset, Table, Totals, odoo_totals, shape
+from nkdash.etl.datasets.base import Channel, Context, CostSource, Dataset, Table, Totals, shape
 from nkdash.etl.datasets.checks import (
     AcceptedValues,
     Difference,
@@ -364,12 +364,12 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
-    """Per channel, the line count and revenue as Odoo counts and sums them."""
-    pos_totals = odoo_totals(ctx, pos.LINES.model, pos.odoo_domain(ctx, day), {"revenue": "price_subtotal"})
-    inv_totals = odoo_totals(ctx, invoices.LINES.model, invoices.odoo_domain(ctx, day), {"balance": "balance"})
+    """Per channel, the line count and revenue as Odoo counts and sums them (the POS and
+    invoice datasets' own totals, asked once per run)."""
+    pos_totals, inv_totals = pos.source_totals(ctx, day), invoices.source_totals(ctx, day)
     return {
         "pos_lines": pos_totals["count"],
-        "pos_revenue": pos_totals["revenue"],
+        "pos_revenue": pos_totals["price_subtotal"],
         "invoice_lines": inv_totals["count"],
         "invoice_revenue": -inv_totals["balance"],
     }

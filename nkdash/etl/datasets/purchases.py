@@ -21,6 +21,7 @@ from nkdash.etl.datasets.base import (
     Context,
     Dataset,
     Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -40,6 +41,7 @@ ORDERS = Source(
     fields=("name", "partner_id", "picking_type_id", "state", "date_approve", "effective_date", "write_date"),
     where=lambda profile: [("state", "in", list(CONFIRMED))],
     date_field="date_approve",
+    lake_key=("fact_purchases", "order_id"),
 )
 LINES = Source(
     "purchase.order.line",
@@ -57,6 +59,7 @@ LINES = Source(
     ),
     where=lambda profile: [("display_type", "=", False)],
     parent="order_id",
+    lake_key=("fact_purchases", "line_id"),
 )
 
 SCHEMA = pa.schema(
@@ -157,4 +160,5 @@ PURCHASES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(ORDERS, "order_id", LINES),
 )
