@@ -417,6 +417,11 @@ def run(
             f"ETL: demo Odoo {spec.scale} scale, {spec.days} days, Odoo {spec.version}, JSON-RPC, batch "
             "size 1000, in its own process on the same machine."
         )
+        from benchmarks import healing
+
+        more_figures, more_notes = healing.run(quick, work=work, log=log)
+        figures += more_figures
+        notes += more_notes
     if "memory" in parts:
         long_days = 3 if quick else 31
         spec = DemoSpec(scale=scale, days=long_days + 2)

@@ -6,6 +6,7 @@ The names an analyst or a notebook needs (see ARCHITECTURE.md for the map of the
     nkdash.refresh("pos", [day])                 # load one dataset for some dates from Odoo
     nkdash.catch_up("profit")                    # what the nightly schedule runs: plan + refresh
     nkdash.validate(day).ok                      # the lake against Odoo's own totals
+    nkdash.reconcile(dry_run=True).text()        # the last days' ids and totals against Odoo's
     nkdash.freshness_report().text()             # last loaded date, missing dates, SLA
     con = nkdash.open_warehouse()                # DuckDB, one read-only view per lake table
     db = nkdash.open_dashboard()                 # the dashboards' cached queries
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from nkdash.etl.datasets import DATASET_NAMES
     from nkdash.etl.derived import backfill
     from nkdash.etl.freshness import FreshnessReport, freshness_report
+    from nkdash.etl.reconcile import ReconcileReport, reconcile
     from nkdash.etl.validate import ValidationReport, validate
     from nkdash.lake import Lake
     from nkdash.lake.warehouse import open_warehouse, sql
@@ -48,6 +50,8 @@ _LAZY = {  # name -> the module that defines it
     "validate": "nkdash.etl.validate",
     "ValidationReport": "nkdash.etl.validate",
     "freshness_report": "nkdash.etl.freshness",
+    "reconcile": "nkdash.etl.reconcile",
+    "ReconcileReport": "nkdash.etl.reconcile",
     "FreshnessReport": "nkdash.etl.freshness",
     "monitor": "nkdash.ops.report",
     "MonitorReport": "nkdash.ops.report",
@@ -74,6 +78,7 @@ __all__ = [
     "MonitorReport",
     "NKDashError",
     "OdooError",
+    "ReconcileReport",
     "RepairReport",
     "RunReport",
     "ScanReport",
@@ -89,6 +94,7 @@ __all__ = [
     "open_warehouse",
     "plan",
     "profit",
+    "reconcile",
     "refresh",
     "repair",
     "scan",

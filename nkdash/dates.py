@@ -18,6 +18,7 @@ Rules for user input (CLI, notebooks, tasks):
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from collections.abc import Iterable
 
@@ -73,10 +74,16 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # only this: not 2026-W10-3, 20260304 or other digits
+
+
 def parse_date(text: str, what: str = "date") -> dt.date:
-    """``YYYY-MM-DD`` -> date, or :class:`InputError` naming the bad value."""
+    """``YYYY-MM-DD`` -> date, or :class:`InputError` naming the bad value.
+
+    Only that form: :meth:`datetime.date.fromisoformat` also takes ISO week dates
+    (``2026-W10-3``) and basic dates (``20260304``), which nobody means in a date field."""
     try:
-        if len(text) != 10:
+        if not ISO_DATE.fullmatch(text):
             raise ValueError
         return dt.date.fromisoformat(text)
     except (TypeError, ValueError):

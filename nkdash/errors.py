@@ -24,6 +24,20 @@ class ConfigError(NKDashError):
         super().__init__(f"{setting}: {problem}")
 
 
+class SourceMismatch(ConfigError):
+    """The lake holds the data of another Odoo database than the configured one."""
+
+    def __init__(self, lake: object, recorded: str, configured: str):
+        self.lake = lake
+        self.recorded = recorded
+        self.configured = configured
+        super().__init__(
+            "NKDASH_LAKE",
+            f"the lake at {lake} holds the data of {recorded}, not of {configured}; nothing was loaded "
+            "(to load this Odoo, start a new lake: NKDASH_LAKE=<new path>)",
+        )
+
+
 class InputError(NKDashError):
     """A user-supplied value (date, dataset, range...) is not acceptable."""
 
@@ -106,3 +120,15 @@ class LakeError(NKDashError):
     def __init__(self, message: str, path: object = None):
         self.path = path
         super().__init__(message)
+
+
+class MetadataError(LakeError):
+    """The metadata store cannot be used as it is: ``problem`` is ``damaged`` (SQLite cannot read
+    it) or ``empty`` (0 bytes while the lake holds data). ``path`` is the store's file; the
+    hint names the two ways back."""
+
+    hint = "restore a backup with `nkdash restore`, or rebuild it from the lake with `nkdash rebuild-metadata`"
+
+    def __init__(self, message: str, path: object = None, problem: str = "damaged"):
+        self.problem = problem
+        super().__init__(message, path)

@@ -6,16 +6,23 @@ Environment variables win over ``.env``. Secrets are wrapped in :class:`Secret`,
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from nkdash.dates import ISO_DATE
 from nkdash.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
 
 Protocol = Literal["auto", "json2", "jsonrpc", "xmlrpc"]
 PROTOCOLS: tuple[str, ...] = ("auto", "json2", "jsonrpc", "xmlrpc")
@@ -64,6 +71,7 @@ class Settings:
     lake: Path = Path("data-lake")
     tz: str | None = None
     compact_after_days: int = 30  # the nightly compaction merges months that ended this long ago
+    reconcile_days: int = 35  # the nightly reconciliation checks this many days up to yesterday against Odoo
     retention_years: int = 2  # archiving keeps this many full years before the current one (issue 17)
     # Where the queue, logs and other state live.
     state_dir: Path = Path("state")
@@ -76,6 +84,10 @@ class Settings:
     viewer_password: Secret = field(default_factory=lambda: Secret(""))
     operator_user: str = "operator"
     operator_password: Secret = field(default_factory=lambda: Secret(""))
+    # Dashboards: what viewers see and how numbers read.
+    viewer_sees_cost: bool = True  # False: no cost, margin or stock value at cost for the viewer role
+    locale: str | None = None  # e.g. en_GB, fr_BE; default: the Odoo company's language
+    currency: str | None = None  # ISO code, e.g. EUR; default: the Odoo company's currency
     # Background work (huey): "sqlite" (file under state_dir) or "redis" (redis_url).
     queue: str = "sqlite"
     redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
@@ -119,14 +131,31 @@ class Settings:
 
         return {var: text(getattr(self, attr)) for var, (attr, _) in _ENV.items()}
 
+    @property
+    def odoo_url_shown(self) -> str | None:
+        """``ODOO_URL`` as it may be shown: a user name or password in it masked."""
+        return self.odoo_url and mask_url(self.odoo_url)
+
     def public(self) -> dict[str, object]:
-        """Every setting, secrets masked: safe to print or log."""
-        return {
-            f.name: getattr(self, f.name)
-            if not isinstance(getattr(self, f.name), Secret)
-            else repr(getattr(self, f.name))
-            for f in fields(self)
-        }
+        """Every setting, secrets masked (and credentials inside ``ODOO_URL``): safe to print or log."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown[f.name] = repr(value) if isinstance(value, Secret) else value
+        shown["odoo_url"] = self.odoo_url_shown
+        return shown
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.public().items()) + ")"
+
+
+def mask_url(url: str) -> str:
+    """``http://user:password@host/`` -> ``http://***@host/``: a URL without its credentials
+    (everything before its last ``@``: a typed password may hold ``/`` or ``@``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"  # the last @: a password may hold / or @
 
 
 # env var -> (attribute, parser)
@@ -140,14 +169,27 @@ def _int(name: str, value: str, lo: int = 0) -> int:
     return n
 
 
+def _at_most(name: str, n: int, hi: int) -> int:
+    if n > hi:
+        raise ConfigError(name, f"must be at most {hi}")
+    return n
+
+
 def _float(name: str, value: str) -> float:
     try:
         x = float(value)
     except ValueError:
         raise ConfigError(name, f"expected a number of seconds, got {value!r}") from None
-    if x <= 0:
-        raise ConfigError(name, "must be positive")
+    if not math.isfinite(x) or x <= 0:
+        raise ConfigError(name, f"must be a finite positive number of seconds, got {value!r}")
     return x
+
+
+def _port(name: str, value: str) -> int:
+    n = _int(name, value)
+    if not 1 <= n <= 65535:
+        raise ConfigError(name, f"must be a port number from 1 to 65535, got {n}")
+    return n
 
 
 def _bool(name: str, value: str) -> bool:
@@ -173,6 +215,11 @@ DEMO_URL = "demo"  # ODOO_URL=demo: the embedded demo Odoo
 
 
 def _url(name: str, value: str) -> str | None:
+    """An Odoo address: ``http(s)://host[:port][/path]``, or ``demo``.
+
+    A user name or password inside it is kept (requests sends it as HTTP Basic auth) but
+    never shown (:func:`mask_url`), with a warning: Odoo's credentials belong in
+    ``ODOO_USER``/``ODOO_PASSWORD``."""
     value = value.strip().rstrip("/")
     if not value:
         return None
@@ -180,6 +227,21 @@ def _url(name: str, value: str) -> str | None:
         return value
     if not value.startswith(("http://", "https://")):
         raise ConfigError(name, "must start with http:// or https:// (or be `demo` for the embedded demo Odoo)")
+    shown = mask_url(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError as e:
+        raise ConfigError(name, f"is not a valid URL ({e}): {shown}") from None
+    if not parts.hostname or any(c.isspace() for c in value):
+        raise ConfigError(name, f"is not a valid URL (no host name, or a space in it): {shown}")
+    if port == 0:
+        raise ConfigError(name, f"is not a valid URL (port 0): {shown}")
+    if parts.username is not None or parts.password is not None:
+        log.warning(
+            "%s holds a user name or password (never shown); Odoo's credentials belong in ODOO_USER and ODOO_PASSWORD",
+            name,
+        )
     return value
 
 
@@ -216,12 +278,36 @@ def _scale(name: str, value: str) -> str:
     return value
 
 
+def _locale(name: str, value: str) -> str | None:
+    """A locale code like ``fr_BE`` or ``en-GB`` (language, optional region), as ``fr_BE``."""
+    value = value.strip().replace("-", "_")
+    if not value:
+        return None
+    language, _, region = value.partition("_")
+    if not (language.isalpha() and language.islower() and 2 <= len(language) <= 3) or (
+        region and not (region.isalpha() and region.isupper() and len(region) == 2)
+    ):
+        raise ConfigError(name, f"expected a locale like en_GB or fr_BE, got {value!r}")
+    return value
+
+
+def _currency(name: str, value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+        raise ConfigError(name, f"expected an ISO 4217 currency code like EUR, got {value!r}")
+    return value
+
+
 def _date(name: str, value: str) -> str | None:
     import datetime as dt
 
     if not value:
         return None
     try:
+        if not ISO_DATE.fullmatch(value):
+            raise ValueError
         dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(name, f"expected a date YYYY-MM-DD, got {value!r}") from None
@@ -262,15 +348,19 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_LAKE": ("lake", _dir),
     "NKDASH_TZ": ("tz", _tz),
     "NKDASH_COMPACT_AFTER_DAYS": ("compact_after_days", _int),
+    "NKDASH_RECONCILE_DAYS": ("reconcile_days", lambda n, v: _at_most(n, _int(n, v, 1), 366)),
     "NKDASH_STATE_DIR": ("state_dir", _dir),
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
-    "NKDASH_WEB_PORT": ("web_port", lambda n, v: _int(n, v, 1)),
-    "NKDASH_WEB_WORKERS": ("web_workers", lambda n, v: _int(n, v, 1)),
+    "NKDASH_WEB_PORT": ("web_port", _port),
+    "NKDASH_WEB_WORKERS": ("web_workers", lambda n, v: _at_most(n, _int(n, v, 1), 64)),
     "NKDASH_VIEWER_USER": ("viewer_user", lambda n, v: v),
     "NKDASH_VIEWER_PASSWORD": ("viewer_password", lambda n, v: Secret(v)),
     "NKDASH_OPERATOR_USER": ("operator_user", lambda n, v: v),
     "NKDASH_OPERATOR_PASSWORD": ("operator_password", lambda n, v: Secret(v)),
+    "NKDASH_VIEWER_SEES_COST": ("viewer_sees_cost", _bool),
+    "NKDASH_LOCALE": ("locale", _locale),
+    "NKDASH_CURRENCY": ("currency", _currency),
     "NKDASH_QUEUE": ("queue", lambda n, v: _choice(n, v, ("sqlite", "redis"))),
     "NKDASH_REDIS_URL": ("redis_url", lambda n, v: Secret(v)),
     "NKDASH_DEMO_VERSION": ("demo_version", _version),

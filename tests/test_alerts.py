@@ -165,6 +165,30 @@ def test_a_failed_run_alerts_once(alerting, receivers, caplog):
     assert_no_secret(alerting, receivers, caplog, ODOO_SECRET)
 
 
+def test_a_date_left_not_reconciled_alerts_once_and_clears_when_it_heals(alerting, receivers):
+    meta = MetaStore.for_lake(Lake(alerting.lake))
+    why = "not reloaded: Odoo kept failing"
+    meta.record_reconciliation("invoices", DATES[1], "not_reconciled", why)
+    run = meta.start_run("reconcile", DATES[1], "schedule")
+    meta.finish_run(run, status="failed", error=f"invoices: {why}")
+    first = alerts.check(alerting)
+    assert [(i.key, i.severity, i.summary) for i in first.incidents] == [
+        ("reconcile:invoices", "warning", f"Invoice Sales: not reconciled with Odoo on {DATES[1]}")
+    ]  # once: the reconciliation's failed run is not also a failed load
+    assert first.incidents[0].detail == f"{DATES[1]}: {why}" and alerts.check(alerting).sent == []
+    meta.record_reconciliation("invoices", DATES[1], "healed")
+    assert [(k, e) for k, e, _ in alerts.check(alerting).sent] == [("reconcile:invoices", "resolved")]
+    emails, posts = received(receivers)
+    assert (
+        emails
+        == posts
+        == [
+            f"[nkdash] WARNING: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
+            f"[nkdash] RESOLVED: Invoice Sales: not reconciled with Odoo on {DATES[1]}",
+        ]
+    )
+
+
 def test_a_damaged_partition_alerts_once_and_clears_after_the_repair(alerting, receivers, caplog):
     lake = Lake(alerting.lake)
     path = lake.info("fact_invoice_sales", DATES[1]).path

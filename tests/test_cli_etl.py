@@ -8,7 +8,8 @@ from nkdash import dates as cal
 from nkdash import settings as settings_module
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
-from tests.support.demo import DATES, END, TZ
+from tests.support.demo import DATES, END, TZ, settings_for
+from tests.support.lake import tree_digest
 
 pytestmark = pytest.mark.parametrize("version", [17], ids=["odoo17"])
 D = str(DATES[0])
@@ -86,13 +87,36 @@ def test_bad_input_creates_no_lake(cli, settings):
     assert not settings.lake.exists()
 
 
-def test_unreachable_odoo_names_the_setting(cli, settings):
-    code, _, err = cli(settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0), "refresh", "pos", "--date", D)
+def test_unreachable_odoo_names_the_setting_and_records_a_failed_run_per_date(cli, settings):
+    unreachable = settings.with_(odoo_url="http://127.0.0.1:9", odoo_retries=0)
+    code, _, err = cli(unreachable, "refresh", "pos", "--start-date", D, "--end-date", str(DATES[1]))
     assert code == 1 and err.count("\n") == 1 and "ODOO_URL" in err
-    assert not settings.lake.exists()
+    runs = MetaStore.for_lake(Lake(settings.lake)).runs()
+    assert sorted((r["dataset"], r["date"], r["status"], r["trigger"]) for r in runs) == [
+        ("pos", day, "failed", "manual") for day in DATES[:2]
+    ]
+    assert all("ODOO_URL" in r["error"] for r in runs)
+    assert not any((settings.lake / "star-schema").iterdir())  # no data
 
 
 def test_bad_credentials_name_the_settings_and_hide_the_secret(cli, settings):
     wrong = settings.with_(odoo_password=settings_module.Secret("s3cret-typo"))
     code, out, err = cli(wrong, "validate", "--date", D)
     assert code == 1 and "ODOO_USER and ODOO_PASSWORD" in err and "s3cret-typo" not in out + err
+
+
+def test_a_lake_refuses_another_odoo_in_one_line_and_a_new_lake_path_works(cli, lake_copy, demo_server, tmp_path):
+    other = settings_for(demo_server(19), lake_copy.lake)  # another database: another uuid
+    before = tree_digest(lake_copy.lake)
+    code, out, err = cli(other, "refresh", "pos", "--date", D)
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("nkdash: error: NKDASH_LAKE: ")
+    recorded = MetaStore.for_lake(Lake(lake_copy.lake)).source()
+    assert (
+        f"holds the data of {lake_copy.odoo_url} (database 'demo', company 'NK Retail SA', uuid {recorded['uuid']})"
+        in err
+    )
+    assert f"not of {other.odoo_url} (database 'demo'" in err and "NKDASH_LAKE=<new path>" in err
+    assert tree_digest(lake_copy.lake) == before  # nothing read from Odoo into it, nothing written
+    code, out, err = cli(other.with_(lake=tmp_path / "new-lake"), "refresh", "pos", "--date", D)
+    assert (code, err) == (0, "") and "2/2 unit(s) ok" in out  # the dimensions, then the date
+    assert MetaStore.for_lake(Lake(tmp_path / "new-lake")).source()["uuid"] != recorded["uuid"]

@@ -2,7 +2,11 @@
 
 The expected digests were computed on the generator before it was split into modules
 (commit 6f1a8d6); any change to what a config generates changes them. A deliberate
-change to the company must update them, and say so in its commit.
+change to the company must update them, and say so in its commit. Deliberate changes since:
+issue 18 added the system parameters ``database.uuid`` and ``database.create_date``; issue 16
+the company's language and currency position, product templates and vendor lead times
+(product.supplierinfo), purchase orders' arrival (effective_date), and expected dates from
+the lead time the vendor promises (some vendors deliver a day late).
 """
 
 from __future__ import annotations
@@ -18,18 +22,18 @@ from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
-    ("tiny", 16, 30): "56d877bd1f1330c071da092c71ad840b2479f9ed64d30fc7cb8248520cd3d264",
-    ("tiny", 17, 30): "94912f9d2002c1460aa3bceed6984d3ba3b7062cfa4158218556668b2f61eb29",
-    ("tiny", 18, 30): "5896ee2e129e804ecbc65213978d720983ef75af14e87e5bc2325f1245be05ff",
-    ("tiny", 19, 30): "50cd16e20f9f77ac7adedcbdb95bb94db4cc2ff9aad3c0a7740baeb9f993632f",
-    ("small", 16, 14): "4627fde9b1e317f450e5be8caa45fd26b8ceb634b3ba61929297b512bd54a103",
-    ("small", 19, 14): "a2bd766e4706946cb8ca5ef40177bb1d41b70287906d331e4e086a668c1f294f",
+    ("tiny", 16, 30): "33be543a05e25cf0fe4a37d1a885e2311a9f43bf2d053efc27ecb761112eeebe",
+    ("tiny", 17, 30): "fd08889fe67539bb00b9b9ac4904a0c513eacdc6793984f921847d6c306a9528",
+    ("tiny", 18, 30): "77bc50a5062fc7212cb485e8088fcdb6ec80f305a1d37c4a3b92e301aa2d8e53",
+    ("tiny", 19, 30): "2f70cecd966b360dd995bb2bf05fc79de2bd9a2eafc393a24dd94807fdf3f32c",
+    ("small", 16, 14): "b62bf6afc13e997d3847f11b2b0c2a9ee910ad9de207159059151543865017dd",
+    ("small", 19, 14): "70d2e4a2d2ae481d4b21dac4d09f88e1b69267830840df3f78d47b751cdfcb0f",
 }
 LATE_EDITS = {
-    16: "fa740239e3b7c92696ea1196f40440cda24c90d3c00f93da97755584ca893e30544d230c9626e988",
-    19: "db8f050e2756bf1aa0150c861c68e5a01f728c8f605b8083af549d36932dcbac20f07ed85f61494c",
+    16: "87c53b406a5384d9a6901cd41ef113709d183b5fc282a5076a3d86a014b6c61b544d230c9626e988",
+    19: "e68d79a5ce1cacbd44ae5ea903efce1db97bbba53587797610e53f9391e17df520f07ed85f61494c",
 }
-STREAM_18 = "0cd10e511252ed09e440d2e1d40694f9c72fdaf813e356a5e97979273b09537c"
+STREAM_18 = "ff01a63224174e364d196ec2fb600705bed5cf9d7fda71b9fb2a02712eee9b4d"
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

@@ -406,6 +406,38 @@ def test_error_faults_on_json2_have_a_json_body():
         assert response.json()["name"] == "werkzeug.exceptions.ServiceUnavailable"
 
 
+def test_a_cut_off_answer_sends_its_headers_and_half_its_body_then_closes(fresh):
+    fresh.faults = Faults(truncate_rate=1.0)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.post(f"{fresh.url}/jsonrpc", json={"params": {"service": "common", "method": "version", "args": []}})
+    raw = requests.post(
+        f"{fresh.url}/jsonrpc", json={"params": {"service": "common", "method": "version", "args": []}}, stream=True
+    )
+    assert raw.status_code == 200 and int(raw.headers["Content-Length"]) > 0  # the headers promise a whole body
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        raw.content
+    assert fresh.injected["truncated"] == 2
+
+
+def test_a_reset_closes_the_connection_without_an_answer(fresh):
+    fresh.faults = Faults(reset_rate=1.0)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(f"{fresh.url}/jsonrpc", json={"params": {}})
+    fresh.faults = Faults()
+    assert jsonrpc(fresh, "common", "version")["result"]["server_version"] == "17.0"
+    assert fresh.injected["reset"] == 1
+
+
+def test_errors_may_answer_several_statuses(fresh):
+    fresh.faults = Faults(error_rate=1.0, statuses=(502, 503), seed=1)
+    seen = {requests.post(f"{fresh.url}/jsonrpc", json={"params": {}}).status_code for _ in range(20)}
+    assert seen == {502, 503}
+    with pytest.raises(ValueError, match="status must be one of"):
+        Faults(statuses=(200,))
+    with pytest.raises(ValueError, match="must not add up to more than 1"):
+        Faults(error_rate=0.5, truncate_rate=0.4, reset_rate=0.2)
+
+
 def test_hang_outlasts_the_client_timeout_and_stop_interrupts_it():
     srv = DemoServer(shop_db(17), faults=Faults(timeout_rate=1.0, hang_seconds=30)).start()
     try:

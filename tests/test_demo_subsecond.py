@@ -105,13 +105,7 @@ def test_late_edits_keep_the_microseconds_of_their_time():
     assert db.now == dt.datetime(2024, 4, 3, 8, 0, 0, 123456)
 
 
-# --------------------------------------------------------------------------- the defect this shows in nkdash
-@pytest.mark.xfail(
-    strict=True,
-    reason="nkdash's watermarks hold write_date as read (whole seconds) and ask for "
-    "write_date > watermark: records edited mid-second are found changed on every run, so the "
-    "planner never empties. Remove this mark with the client's fix.",
-)
+# --------------------------------------------------------------------------- nkdash over mid-second writes
 @pytest.mark.parametrize("version", [17], ids=["odoo17"])
 def test_the_etl_converges_after_mid_second_late_edits(fresh_demo, tmp_path):
     """test_etl's test_late_edits_converge, with the edits made at x.5 s as Odoo stamps them."""

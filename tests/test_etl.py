@@ -2,16 +2,18 @@
 not stop a range, plan/catch-up (missing, failed, stale dates) and late edits."""
 
 import datetime as dt
+from collections import Counter
 
 import duckdb
 import pyarrow.dataset as pads
 import pytest
 
-from nkdash.demo.generate import apply_late_edits
+from nkdash.demo.generate import apply_late_edits, redate_invoices
 from nkdash.etl import catch_up, plan, profit, refresh
 from nkdash.etl.validate import validate
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
+from nkdash.odoo import connect
 from tests.support.demo import DATED, DATES, END, settings_for
 
 TODAY = END + dt.timedelta(days=1)
@@ -124,6 +126,46 @@ def test_late_edits_converge(fresh_demo, tmp_path):
         assert report.ok, report.text()
     sales = Lake(settings.lake).read_partition("fact_sales", END).to_pylist()
     assert {s["cost_source"] for s in sales if s["channel"] == "pos"} == {"pos_total_cost"}
+
+
+@ODOO17
+def test_two_catch_ups_in_a_row_with_nothing_changed_reload_nothing(fresh_demo, tmp_path):
+    """Odoo stamps write_date with microseconds and reads it back cut to the second: the edits
+    made mid-second are reloaded once, then never again while Odoo does not change."""
+    settings = settings_for(fresh_demo, tmp_path / "lake")
+    for name in DATED:
+        assert refresh(name, DATES, settings=settings, progress=False).ok
+    apply_late_edits(fresh_demo.db, fresh_demo.db.now + dt.timedelta(hours=1, microseconds=500000), n=3)
+    first = {name: catch_up(name, TODAY, settings=settings) for name in DATED}
+    assert first["pos"].units and first["profit"].units  # the edits, once
+    asked = []
+    for _ in range(2):
+        client, before = connect(settings), Counter(fresh_demo.model_calls)
+        again = {name: catch_up(name, TODAY, settings=settings, client=client) for name in DATED}
+        assert {name: r.units for name, r in again.items()} == {name: [] for name in DATED}  # no unit, not even dims
+        asked.append(Counter(fresh_demo.model_calls) - before)
+    assert asked[0] == asked[1]  # the same look for changes each time, and nothing else:
+    assert {call.split(".")[-1] for call in asked[0]} <= {"search_read", "context_get", "fields_get"}
+    searches = sum(n for call, n in asked[0].items() if call.endswith("search_read"))
+    assert searches == 12  # one per model of each plan: 8, and profit plans its inputs' 4 again
+
+
+@ODOO17
+def test_a_redated_invoice_leaves_its_old_date_at_the_next_catch_up(fresh_demo, tmp_path):
+    settings = settings_for(fresh_demo, tmp_path / "lake")
+    for name in ("invoices", "profit"):
+        assert refresh(name, DATES, settings=settings, progress=False).ok
+    changes = redate_invoices(fresh_demo.db, fresh_demo.db.now + dt.timedelta(hours=1), days=-3)
+    [(move, (old, new))] = changes.redated.items()
+    assert plan("invoices", TODAY, settings=settings) == [new, old]
+    for name in ("invoices", "profit"):
+        assert catch_up(name, TODAY, settings=settings).ok
+    lake = Lake(settings.lake)
+    holding = [d for d in DATES if move in lake.read_partition("fact_invoice_sales", d, ["move_id"])[0].to_pylist()]
+    assert holding == [new]
+    for day in (old, new):
+        report = validate(day, ["invoices", "profit"], settings=settings)
+        assert report.ok, report.text()
 
 
 def test_dimensions_are_incremental_and_fully_reloadable(settings):

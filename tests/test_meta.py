@@ -12,7 +12,7 @@ import pytest
 
 from nkdash.errors import InputError, LakeError
 from nkdash.lake import Lake
-from nkdash.meta import Freshness, MetaStore
+from nkdash.meta import Freshness, MetaStore, Watermark
 from nkdash.meta.migrations import MIGRATIONS
 
 D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
@@ -138,6 +138,65 @@ def test_watermarks(meta):
     meta.set_watermark("pos_sales", dt.datetime(2024, 3, 1, 12, 0))
     meta.set_watermark("pos_sales", dt.datetime(2024, 3, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))))
     assert meta.get_watermark("pos_sales") == dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_watermark_keeps_the_ids_seen_in_its_second(meta):
+    second = dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)
+    meta.set_mark("stale:pos:pos.order", Watermark(second, frozenset({7, 3})))
+    assert meta.get_mark("stale:pos:pos.order") == Watermark(second, frozenset({3, 7}))
+    assert meta.get_watermark("stale:pos:pos.order") == second
+    meta.set_watermark("stale:pos:pos.order", second + dt.timedelta(seconds=1))  # a plain stamp: nothing seen yet
+    assert meta.get_mark("stale:pos:pos.order") == Watermark(second + dt.timedelta(seconds=1))
+    assert meta.get_mark("unknown") is None
+
+
+def test_the_lake_source_is_recorded_once(meta):
+    assert meta.source() is None
+    first = meta.record_source("https://erp.example.com", "prod", "NK", "u-1")
+    assert (first["url"], first["db"], first["company"], first["uuid"]) == (
+        "https://erp.example.com",
+        "prod",
+        "NK",
+        "u-1",
+    )
+    assert meta.record_source("https://other.example.com", "test", None, None) == first
+
+
+def test_reconciliations_keep_the_latest_outcome_per_dataset_and_date(meta):
+    meta.record_reconciliation("invoices", D1, "not_reconciled", "lake 4, Odoo 3", run_id=1)
+    meta.record_reconciliation("invoices", D2, "reconciled")
+    meta.record_reconciliation("pos", D1, "healed")
+    assert [(r["dataset"], r["date"], r["status"]) for r in meta.reconciliations()] == [
+        ("invoices", D1, "not_reconciled"),
+        ("invoices", D2, "reconciled"),
+        ("pos", D1, "healed"),
+    ]
+    meta.set_partition("invoices", D1, status="loaded", rows=1)
+    assert meta.freshness(["invoices"], D3)[0].unreconciled == [D1]
+    meta.record_reconciliation("invoices", D1, "healed", run_id=2)
+    [row] = meta.reconciliations(dataset="invoices", status="healed")
+    assert (row["date"], row["run_id"], row["detail"]) == (D1, 2, None)
+    assert meta.freshness(["invoices"], D3)[0].unreconciled == []
+    with pytest.raises(InputError, match="status must be one of"):
+        meta.record_reconciliation("pos", D1, "fine")
+
+
+def test_an_older_store_read_only_shows_no_reconciliation_before_it_is_upgraded(tmp_path):
+    path = tmp_path / "meta.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version (version) VALUES (2)")
+        con.execute(
+            "INSERT INTO partitions (dataset, date, status, updated_at) VALUES ('pos', ?, 'loaded', ?)",
+            (D1.isoformat(), "2024-03-02T00:00:00+00:00"),
+        )
+        con.execute("INSERT INTO watermarks VALUES ('stale:pos:pos.order', '2024-03-01T12:00:00+00:00', 'x')")
+    [fresh] = MetaStore(path, read_only=True).freshness(["pos"], D3)
+    assert fresh.last_loaded == D1 and fresh.unreconciled == []
+    store = MetaStore(path)  # upgraded: the watermark has seen nothing in its second yet
+    assert store.get_mark("stale:pos:pos.order") == Watermark(dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
 
 
 def test_validations_and_query_timings(meta):

@@ -4,6 +4,7 @@ import socket
 import threading
 
 import pytest
+import requests
 
 from nkdash.demo import Faults, start_demo
 from nkdash.demo.generate import DemoConfig
@@ -212,6 +213,46 @@ def test_transient_errors_are_retried_until_success(protocol):
         with pytest.raises(OdooServerError):
             client.search_count("product.product", [])
         assert client.retried == 8
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc", "json2"])
+def test_answers_cut_off_mid_body_and_resets_are_retried_like_errors(protocol):
+    """A reply that sends its headers and part of its body, then closes (requests raises
+    ChunkedEncodingError), and a connection closed with no answer are retried; the records
+    read through them are those of a clean read."""
+    with start_demo(DemoConfig(version=19, scale="tiny", days=2)) as srv:
+        client = make({19: srv}, 19, protocol, retries=8)
+        expected = client.read_all("pos.order.line", [], ["qty", "price_subtotal"])
+        srv.faults = Faults(truncate_rate=0.3, reset_rate=0.2, seed=5)
+        for _ in range(5):
+            assert client.read_all("pos.order.line", [], ["qty", "price_subtotal"]) == expected
+        assert srv.injected["truncated"] and srv.injected["reset"] and client.retried
+        srv.faults = Faults(truncate_rate=1.0)
+        client.retried = 0
+        with pytest.raises(OdooServerError, match="cut off mid-body"):
+            client.search_count("product.product", [])
+        assert client.retried == 8
+
+
+@pytest.mark.parametrize("version,protocol", [(17, "jsonrpc"), (19, "json2")])
+def test_an_answer_that_is_not_json_is_retried_then_clear(servers, version, protocol, monkeypatch):
+    client = make(servers, version, protocol, retries=1)
+    client.authenticate()
+    broken = requests.Response()
+    broken.status_code, broken._content = 200, b'{"jsonrpc": "2.0", "res'
+    monkeypatch.setattr(client, "_post", lambda path, **kw: broken)
+    with pytest.raises(OdooServerError, match="unreadable answer from Odoo"):
+        client.search_count("product.product", [])
+    assert client.retried == 1
+
+
+@pytest.mark.parametrize("version,protocol", [(17, "jsonrpc"), (19, "json2")])
+def test_ids_are_keyset_paged(servers, version, protocol):
+    client = make(servers, version, protocol)
+    expected = client.execute("pos.order.line", "search", [("qty", ">", 0)], order="id asc")
+    pages = list(client.ids("pos.order.line", [("qty", ">", 0)], batch_size=70))
+    assert [i for page in pages for i in page] == expected and len(pages) == len(expected) // 70 + 1
+    assert {len(page) for page in pages[:-1]} == {70}
 
 
 def test_connect_uses_the_embedded_demo_when_asked_and_picks_the_protocol(tmp_path):

@@ -24,7 +24,7 @@ from nkdash.jobs import history as jobs_history
 from nkdash.ops import tables
 from nkdash.settings import load_settings
 from tests.support.consumers import history, utc
-from tests.support.demo import TZ
+from tests.support.demo import DATES, TZ
 
 BRUSSELS = ZoneInfo(TZ)
 SPRING, AUTUMN = dt.date(2024, 3, 31), dt.date(2024, 10, 27)  # Brussels' DST days in 2024
@@ -159,6 +159,39 @@ def test_tick_fires_the_nightly_compaction_once_after_the_loads(qs):
     job = next(row for row in history(qs, "compact") if row["date"] == dt.date(2024, 4, 2))
     assert (job["state"], job["dataset"], job["params"]["trigger"]) == ("queued", None, "schedule")
     assert schedule.tick(tasks.daily, at=utc(2024, 4, 3, 1, 0), settings=qs)[-1].dataset == "stock-quants"  # not asked
+
+
+def test_tick_fires_the_reconciliation_after_the_loads_and_before_the_compaction(qs):
+    jobs = {"reconcile": tasks.reconcile, "compact": tasks.compact}
+    night = [
+        schedule.tick(tasks.daily, at=utc(2024, 4, 2) + dt.timedelta(minutes=m), settings=qs, jobs=jobs)
+        for m in range(0, 70, 5)
+    ]
+    fired = [s for at in night for s in at if s.day == dt.date(2024, 4, 2)]
+    assert [s.dataset for s in fired][-3:] == ["stock-quants", "reconcile", "compact"]
+    assert fired[-2].at == utc(2024, 4, 2, 0, 45)  # 02:45 CEST
+    job = next(row for row in history(qs, "reconcile") if row["date"] == dt.date(2024, 4, 2))
+    assert (job["state"], job["params"]["trigger"]) == ("queued", "schedule")
+
+
+def test_the_reconciliation_task_records_a_run_per_date_and_its_summary(qs):
+    assert refresh("purchases", DATES[:2], settings=qs, progress=False).ok
+    task = tasks.reconcile.s(day=str(DATES[2]))
+    report = work.run_reconcile(str(DATES[2]), task, settings=qs.with_(reconcile_days=3))
+    assert report.ok and report.checked == {"purchases": DATES[:2]} and report.reloaded == {}
+    meta = backend.huey_for(qs).history.meta
+    runs = meta.runs(dataset="reconcile")
+    assert sorted((r["date"], r["status"], r["trigger"], r["task_id"]) for r in runs) == [
+        (d, "success", "schedule", task.id) for d in DATES[:2]
+    ]
+    assert [(r["dataset"], r["date"], r["status"]) for r in meta.reconciliations()] == [
+        ("purchases", d, "reconciled") for d in DATES[:2]
+    ]
+    frame = tables.schedule_table(qs).set_index("dataset")
+    assert (frame.loc["Reconcile with Odoo", "local time"], frame.loc["Reconcile with Odoo", "status"]) == (
+        "02:45",
+        "success",
+    )
 
 
 def test_compaction_task_compacts_old_months_and_records_its_run(qs):
@@ -429,7 +462,10 @@ def test_tasks_module_is_import_safe(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == str(
-        [f"nkdash.jobs.tasks.{name}" for name in ("alerts", "compact", "daily", "refresh_partition", "tick")]
+        [
+            f"nkdash.jobs.tasks.{name}"
+            for name in ("alerts", "compact", "daily", "reconcile", "refresh_partition", "tick")
+        ]
     )
     assert not (tmp_path / "state").exists()
 

@@ -7,13 +7,17 @@ waited for; every wait polls for a condition with a deadline.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+import shutil
 import signal
 
+import pyarrow.compute as pc
 import pytest
 
 import tasks
 from nkdash.demo import Faults
+from nkdash.demo.generate import apply_late_edits
 from nkdash.errors import InputError
 from nkdash.etl import refresh
 from nkdash.etl.runner import input_ready
@@ -31,7 +35,7 @@ from tests.support.consumers import (
     utc,
     wait_for,
 )
-from tests.support.demo import DATES
+from tests.support.demo import DATES, END
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +72,50 @@ def test_after_three_days_down_one_run_loads_every_missing_date(qs, clock, consu
         (d, "schedule", "success") for d in missing
     }
     assert all(meta.partition("pos", d)["status"] == "loaded" for d in DATES[:4])
+
+
+def test_after_a_late_edit_profit_agrees_with_pos_within_one_profit_job(
+    slow_demo, loaded_lake, tmp_path, clock, consumers
+):
+    """Edits made mid-second (as Odoo stamps them) after the night's loads: the next night's POS
+    job reloads the edited dates, and the profit job 20 minutes later rebuilds them at once,
+    never waiting on a POS reload its own plan would have asked for."""
+    shutil.copytree(loaded_lake(17).lake, tmp_path / "lake")
+    settings = make_settings(slow_demo, tmp_path)
+    edited = apply_late_edits(slow_demo.db, slow_demo.db.now + dt.timedelta(hours=1, microseconds=500000), n=3)
+    assert edited["pos.order.line"]
+    night, tz = END + dt.timedelta(days=2), business_tz(settings)
+    loads = [n for n in schedule.SCHEDULE if n != "stock-quants"]  # the daily loads up to profit's
+    times = [schedule.slot_instant(night, schedule.SCHEDULE[n], tz) for n in loads]
+    huey, every = backend.huey_for(settings), {**schedule.SCHEDULE, **schedule.MAINTENANCE}
+    for slot in schedule.due_slots(times[0], tz, every) + schedule.due_slots(times[-1], tz, every):
+        if slot.day != night or slot.dataset not in loads:
+            backend.claim(huey, slot.key)  # only tonight's loads fire
+    clock.set(times[0])
+    consumers(settings, periodic=True)
+    for name, at in zip(loads, times):
+        clock.step(settings, at)
+        [job] = wait_for(lambda n=name: [r for r in history(settings, "daily") if r["dataset"] == n], 60, name)
+        if name != "profit":
+            wait_for(lambda n=name: job_of(settings, n)["state"] == "done", 60, f"the {name} job")
+    reloaded = [dt.date.fromisoformat(d) for d in job_of(settings, "pos")["params"]["outcome"]["loaded"]]
+    assert END in reloaded  # the edited date (its sessions closed late: costs computed)
+    wait_for(lambda: job_of(settings, "profit")["state"] in ("done", "failed"), 60, "one profit job")
+    job = job_of(settings, "profit")
+    assert (job["state"], job["params"]["attempt"], job["params"]["outcome"]["waiting"]) == ("done", 0, [])
+    assert set(job["params"]["outcome"]["loaded"]) >= {d.isoformat() for d in reloaded}
+    lake = Lake(settings.lake)
+    for day in DATES:  # every POS line in fact_sales with the quantity and revenue fact_pos_sales has
+        pos = {r["line_id"]: r for r in lake.read_partition("fact_pos_sales", day).to_pylist()}
+        sales = lake.read_partition("fact_sales", day).filter(pc.equal(pc.field("channel"), "pos")).to_pylist()
+        assert sorted(r["source_line_id"] for r in sales) == sorted(pos), day
+        for row in sales:
+            line = pos[row["source_line_id"]]
+            assert row["qty"] == line["qty"] and row["revenue"] == math.copysign(line["price_subtotal"], line["qty"])
+
+
+def job_of(settings, dataset: str) -> dict:
+    return next(r for r in history(settings, "daily") if r["dataset"] == dataset)
 
 
 def test_two_requests_for_one_partition_write_once(slow_demo, tmp_path, consumers):

@@ -26,6 +26,7 @@ from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
 from nkdash.web.app import build_app, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
+from nkdash.web.throttle import LoginThrottle, Policy
 from tests.support.processes import REPO
 
 VIEWER_PW, OPERATOR_PW = "view-Secret-7q2", "oper-Secret-9x4"
@@ -96,6 +97,7 @@ def test_health_ok_on_a_fresh_lake(serve_app, web_settings):
         "missing": 0,
         "failed": 0,
         "stale": 0,
+        "not_reconciled": [],
         "archived_before": None,
     }
     assert body["lake"]["archive"] == {
@@ -353,11 +355,25 @@ def test_tampered_and_expired_cookies_refused(web_settings):
     auth = Auth(web_settings, b"k" * 32)
     token = auth.issue(User("viewer", "viewer"))
     assert auth.verify(token) == User("viewer", "viewer")
-    _role, expires, signature = token.split(":")
-    assert auth.verify(f"operator:{expires}:{signature}") is None
-    assert auth.verify(f"viewer:{int(expires) + 999}:{signature}") is None
+    _role, expires, session, signature = token.split(":")
+    assert auth.verify(f"operator:{expires}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{int(expires) + 999}:{session}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{session[::-1]}:{signature}") is None
+    assert auth.verify(f"viewer:{expires}:{signature}") is None  # the format before session ids
     assert auth.verify(token, now=int(expires) + 1) is None
     assert auth.verify("garbage") is None and auth.verify("") is None
+
+
+def test_logout_revokes_the_session_on_the_server(web_settings, tmp_path):
+    from nkdash.web.auth import revocations
+
+    auth = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    token, other = auth.issue(User("viewer", "viewer")), auth.issue(User("viewer", "viewer"))
+    assert auth.revoke(token) and auth.verify(token) is None
+    assert auth.verify(other) == User("viewer", "viewer")  # the same role's other sessions go on
+    assert not auth.revoke("garbage")
+    restarted = Auth(web_settings, b"k" * 32, revocations(tmp_path))
+    assert restarted.verify(token) is None and restarted.verify(other) == User("viewer", "viewer")
 
 
 def test_sessions_survive_restarts_not_password_changes(web_settings):
@@ -383,6 +399,40 @@ def test_basic_auth_header_parsing(web_settings):
     assert auth.basic(encode(f"operator:{OPERATOR_PW}")) == User("operator", "operator")
     assert auth.basic(encode(f"viewer{VIEWER_PW}")) is None
     assert auth.basic("Basic !!!") is None and auth.basic(f"Bearer {VIEWER_PW}") is None
+
+
+def test_the_gate_tells_notebooks_who_asks_and_nothing_a_request_says_about_itself(web_settings):
+    """``scope["user"]`` (what marimo hands a notebook as ``mo.app_meta().request.user``) comes
+    from the request's credentials only: a viewer claiming to be an operator stays a viewer."""
+    import asyncio
+
+    from nkdash.notebooks import NOTEBOOKS
+    from nkdash.web.gate import Gate
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["user"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    auth = Auth(web_settings, b"k" * 32)
+    cookie = auth.issue(User("viewer", "viewer"))
+
+    async def call(headers):
+        scope = {"type": "http", "method": "GET", "path": "/sales", "headers": headers, "user": {"role": "operator"}}
+
+        async def receive():
+            return {"type": "http.request"}
+
+        async def send(message):
+            pass
+
+        await Gate(app, auth, list(NOTEBOOKS))(scope, receive, send)
+
+    forged = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode()), (b"x-role", b"operator"), (b"user", b"operator")]
+    asyncio.run(call(forged))
+    assert seen == [{"username": "viewer", "role": "viewer", "is_authenticated": True}]
 
 
 # ----------------------------------------------------------------------------- refusing to start
@@ -452,3 +502,22 @@ def test_access_log_and_no_secret_in_logs(serve_app, web_settings):
     assert any(" - - WS /sales/ws 403 " in line for line in lines)
     assert any(" - - POST /login 401 " in line for line in lines)
     assert "failed login" in app_log
+
+
+# ----------------------------------------------------------------------------- login throttling
+
+
+def test_an_address_is_throttled_whatever_user_name_it_tries():
+    now = [0.0]
+    throttle = LoginThrottle(address=Policy(free=2, lockout_after=4), clock=lambda: now[0])
+    for name in ("a", "b", "c"):
+        assert throttle.wait(name, "10.0.0.1") == 0
+        throttle.failed(name, "10.0.0.1")
+    assert throttle.wait("d", "10.0.0.1") == 1.0 and throttle.wait("d", "10.0.0.2") == 0
+    now[0] += 1
+    throttle.failed("d", "10.0.0.1")  # the 4th: locked out
+    assert throttle.wait("e", "10.0.0.1") == 900 and throttle.report()["locked_out"]["address"] == 1
+    now[0] += 901 + 900  # over, and forgotten
+    assert throttle.wait("e", "10.0.0.1") == 0
+    throttle.failed("e", "10.0.0.1")
+    assert throttle.wait("f", "10.0.0.1") == 0

@@ -12,18 +12,19 @@ from typing import Literal
 from nkdash import dates as cal
 from nkdash.errors import NKDashError
 from nkdash.etl.datasets import DATED, get
+from nkdash.etl.reconcile import RECONCILE
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.meta.alerts import Severity
 from nkdash.settings import Settings
 
-Kind = Literal["freshness", "failed", "validation", "repair", "damage", "worker"]
+Kind = Literal["freshness", "failed", "validation", "reconcile", "repair", "damage", "worker"]
 
 
-KINDS: tuple[Kind, ...] = ("freshness", "failed", "validation", "repair", "damage", "worker")
+KINDS: tuple[Kind, ...] = ("freshness", "failed", "validation", "reconcile", "repair", "damage", "worker")
 
 
-CHECKED: tuple[Kind, ...] = ("freshness", "failed", "validation", "damage", "worker")  # "repair": by its hook
+CHECKED: tuple[Kind, ...] = ("freshness", "failed", "validation", "reconcile", "damage", "worker")  # "repair": its hook
 
 
 CHECK_MINUTES = 5  # how often the worker and the web server evaluate the incidents
@@ -44,6 +45,8 @@ WHAT_TO_DO: dict[str, str] = {
     "failed": "See the failed runs on the Monitoring page; the Recovery page's Repair (or `nkdash repair`) "
     "reloads them.",
     "validation": "`nkdash validate --date D` shows what differs from Odoo; reload the date (`nkdash refresh`).",
+    "reconcile": "The nightly reconciliation reloaded these dates and they still differ from Odoo (or could not be "
+    "reloaded): `nkdash validate --date D` shows what differs; `nkdash reconcile` tries again.",
     "repair": "Run the repair again (Recovery page); if it keeps failing, check Odoo (`nkdash odoo-check`).",
     "damage": "The Recovery page's Repair (or `nkdash repair`) quarantines and rebuilds the damaged partitions.",
     "worker": "Start a worker: `nkdash worker`, or the runbook's Services › Start the worker.",
@@ -72,6 +75,7 @@ def current(settings: Settings, now: dt.datetime, kinds: Sequence[Kind] = CHECKE
         "freshness": lambda: freshness(meta, today),
         "failed": lambda: failed(meta, now),
         "validation": lambda: validation(meta, now),
+        "reconcile": lambda: unreconciled(meta),
         "damage": lambda: damage(lake),
         "worker": lambda: worker(settings, now),
     }
@@ -118,7 +122,7 @@ def failed(meta: MetaStore, now: dt.datetime) -> list[Incident]:
     (Odoo down at login) with no success of that dataset since."""
     latest: dict[tuple[str, dt.date | None], dict] = {}
     for run in meta.runs(since=now - RUN_WINDOW):  # newest first
-        if run["status"] in ("success", "failed"):
+        if run["status"] in ("success", "failed") and run["dataset"] != RECONCILE:  # its own kind
             latest.setdefault((run["dataset"], run["date"]), run)
     succeeded: dict[str, dt.datetime] = {}
     for (name, _), run in latest.items():
@@ -166,6 +170,20 @@ def validation(meta: MetaStore, now: dt.datetime) -> list[Incident]:
         out.append(
             Incident(f"validation:{name}", "validation", "warning", summary, "failed checks: " + ", ".join(checks))
         )
+    return out
+
+
+def unreconciled(meta: MetaStore) -> list[Incident]:
+    """Dates the nightly reconciliation could not make agree with Odoo, per dataset."""
+    rows: dict[str, list[dict]] = {}
+    for row in meta.reconciliations(status="not_reconciled"):
+        rows.setdefault(row["dataset"], []).append(row)
+    out = []
+    for name, found in sorted(rows.items()):
+        dates = cal.format_spans(r["date"] for r in found)
+        summary = f"{_title(name)}: not reconciled with Odoo on {dates}"
+        detail = f"{found[-1]['date']}: {found[-1]['detail'] or 'still differs'}"
+        out.append(Incident(f"reconcile:{name}", "reconcile", "warning", summary, detail))
     return out
 
 

@@ -1,4 +1,7 @@
-"""The runbook's ETL commands: refresh, profit, validate, monitor, freshness.
+"""The runbook's ETL commands: refresh, profit, validate, reconcile, monitor, freshness.
+
+A refresh takes the partition locks queued work takes: a date another task or command is
+loading right now is not loaded twice (the line says which task has it; exit 0).
 
 Input is checked before anything is written: an unknown dataset, a malformed date, an end
 before its start, a date that is not complete yet (today or later in the business
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from nkdash import dates as cal
@@ -47,6 +51,14 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _reconcile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--days", type=int, help="the window: this many days up to yesterday (default NKDASH_RECONCILE_DAYS)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="only show which dates differ from Odoo; change nothing")
+    p.add_argument("--yes", action="store_true", help="reload the dates that differ without asking")
+
+
 def _monitor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=7, help="look back this many days (default 7)")
     p.add_argument("--verbose", dest="list_runs", action="store_true", help="also list every run")
@@ -64,24 +76,37 @@ def requested_span(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
     return cal.parse_date(args.start_date, "start date"), cal.parse_date(args.end_date, "end date")
 
 
-def checked_dates(start: dt.date, end: dt.date) -> tuple[list[dt.date], OdooClient]:
-    """The dates of ``start..end`` once checked, and the Odoo client that told the timezone."""
+AHEAD_OF_EVERYONE = "Etc/GMT-14"  # UTC+14: no business date is complete before it is complete here
+
+
+def checked_dates(start: dt.date, end: dt.date, dataset: str | None = None) -> tuple[list[dt.date], OdooClient]:
+    """The dates of ``start..end`` once checked, and the Odoo client that told the timezone.
+
+    Order, length and dates in the future everywhere are refused before connecting (nothing is
+    written). For a ``dataset`` run, Odoo refusing the login or the connection records a failed
+    run per requested date, as a refresh failing later would."""
+    from nkdash.etl.runner import recorded_if_unstarted, refuse_other_source
     from nkdash.odoo import business_tz, connect
 
-    cal.check_range(start, end, latest=dt.date.max)  # order and length, before connecting
     settings = get_settings()
-    client = connect(settings)
-    return cal.check_range(start, end, latest=cal.latest_complete(business_tz(settings, client))), client
+    surely_past = cal.latest_complete(cal.timezone(settings.tz or AHEAD_OF_EVERYONE))
+    requested = cal.check_range(start, end, latest=surely_past)
+    recording = recorded_if_unstarted(dataset, requested, "manual", None, settings, None) if dataset else nullcontext()
+    with recording:
+        client = connect(settings)
+        tz = business_tz(settings, client)
+    refuse_other_source(settings, client)  # before the refresh records its task: nothing written
+    return cal.check_range(start, end, latest=cal.latest_complete(tz)), client
 
 
 def _run_refresh(dataset: str, args: argparse.Namespace, full: bool = False) -> int:
-    from nkdash.etl import refresh
+    from nkdash.jobs.requests import refresh_now
 
-    get(dataset)
-    dates, client = checked_dates(*requested_span(args))
-    report = refresh(dataset, dates, trigger="manual", client=client, full=full)
-    print(report.summary())
-    return 0 if report.ok else 1
+    spec = get(dataset)
+    dates, client = checked_dates(*requested_span(args), dataset=spec.name)
+    outcome = refresh_now(dataset, dates, client=client, full=full, progress=True)  # under the partition locks
+    print(outcome.summary())
+    return 0 if outcome.ok and not outcome.waiting else 1
 
 
 @command("refresh", "load a dataset for a date or a date range (replaces those partitions)", _refresh_args)
@@ -104,6 +129,24 @@ def validate_command(args: argparse.Namespace) -> int:
     day = cal.parse_date(args.date)
     _, client = checked_dates(day, day)
     report = validate(day, names or None, client=client)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+@command(
+    "reconcile",
+    "check the last days against Odoo's ids and totals, reload the dates that differ (asks first), record the outcome",
+    _reconcile_args,
+)
+def reconcile_command(args: argparse.Namespace) -> int:
+    from nkdash.cli.main import confirm
+    from nkdash.etl.reconcile import reconcile
+
+    def approve(plan: str) -> None:
+        print(plan)
+        confirm("Reload these dates from Odoo?", yes=args.yes, what="the reload")
+
+    report = reconcile(days=args.days, dry_run=args.dry_run, approve=approve)
     print(report.text())
     return 0 if report.ok else 1
 

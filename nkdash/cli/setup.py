@@ -25,11 +25,21 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=s.demo_days, help="days of history (default 60)")
     p.add_argument(
         "--end",
-        type=dt.date.fromisoformat,
+        type=_iso_date,
         default=None,
         metavar="YYYY-MM-DD",
         help="last business date with activity (default yesterday)",
     )
+
+
+def _iso_date(text: str) -> dt.date:
+    from nkdash.dates import parse_date
+    from nkdash.errors import InputError
+
+    try:
+        return parse_date(text)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 @command("odoo-demo", "serve the demo Odoo (database 'demo', login admin/admin)", _demo_args)
@@ -62,7 +72,7 @@ def odoo_check(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     client = connect(settings)
-    where = "the embedded demo Odoo" if settings.uses_demo else settings.odoo_url
+    where = "the embedded demo Odoo" if settings.uses_demo else settings.odoo_url_shown
     print(
         f"ok: Odoo {client.version} at {where}, database {client.db!r}, user {client.login!r} "
         f"(uid {client.uid}), protocol {client.protocol}, timezone {client.user_tz()}"

@@ -176,3 +176,23 @@ def restore_command(args: argparse.Namespace) -> int:
     report = storage.restore(info.path, validate_days=args.validate_days)
     print(report.text())
     return 0 if report.ok else 1
+
+
+def _rebuild_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="only show what would be recorded")
+    p.add_argument("--yes", action="store_true", help="do not ask: replace the metadata store (the old one is kept)")
+
+
+@command(
+    "rebuild-metadata",
+    "rebuild a lost, empty or damaged metadata store from the lake's files (partition states, checksums)",
+    _rebuild_args,
+)
+def rebuild_metadata_command(args: argparse.Namespace) -> int:
+    plan = storage.rebuild_metadata(dry_run=True)
+    print(plan.text())
+    if args.dry_run:
+        return 0
+    confirm("Replace the metadata store as above?", yes=args.yes, what="rebuild-metadata", typed="rebuild-metadata")
+    print(storage.rebuild_metadata().summary())
+    return 0

@@ -137,7 +137,10 @@ def up(
 ) -> int:
     """Bring the whole system up (see the module docstring); returns an exit code."""
     from nkdash.odoo import embedded_demo_url
+    from nkdash.web.app import check_port
 
+    if port is not None:
+        check_port(port)  # before the load, not after it
     settings = get_settings()
     if demo:
         settings = ask_for_demo(settings, env_file, say)

@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from nkdash.dashboards.filters import CONDITIONS, Filters
 from nkdash.dashboards.memtables import ROLLUP_OF, ROLLUPS, Memory, held_name
 from nkdash.dashboards.rounding import tidy
-from nkdash.errors import LakeError
+from nkdash.errors import LakeError, MetadataError
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, DataFile, Lake, Problem
 from nkdash.lake.layout import PARTITION_COLUMNS, READ_ATTEMPTS
@@ -75,6 +75,9 @@ log = logging.getLogger(__name__)
 
 
 CACHE_SIZE = 256
+
+
+META_RETRY = 60.0  # seconds before a damaged metadata store is tried again
 
 
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
@@ -143,6 +146,7 @@ class Dashboard:
         store once the ETL has created it (dashboards never create it); None = nowhere."""
         self.lake = Lake(_root(lake), read_only=True)
         self._meta = meta
+        self._meta_failed_until = 0.0
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
@@ -161,8 +165,16 @@ class Dashboard:
 
     @property
     def meta(self) -> MetaStore | None:
+        """The lake's metadata store; None without one, or while it is damaged (the pages then
+        read freshness from the lake's files; asked again after :data:`META_RETRY` seconds)."""
         if self._meta == "auto" and (self.lake.meta_dir / FILE_NAME).is_file():
-            self._meta = MetaStore.for_lake(self.lake)
+            if time.monotonic() < self._meta_failed_until:
+                return None
+            try:
+                self._meta = MetaStore.for_lake(self.lake)
+            except MetadataError as exc:
+                log.warning("dashboards without the metadata store: %s", exc)
+                self._meta_failed_until = time.monotonic() + META_RETRY
         return None if self._meta == "auto" else self._meta
 
     def run(self, name: str, reads: Reads, args: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -464,7 +476,7 @@ def query(
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
     cached per lake state, its SQL timed, its float columns rounded by :func:`~nkdash.dashboards.rounding.tidy`
-    (``rounds``: the query rounds them itself, with ``rounding.rounded``). ``name``: the
+    (``rounds``: the query rounds them itself, with :func:`~nkdash.dashboards.rounding.rounded`). ``name``: the
     query's name in the cache (default: the function's)."""
     reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 

@@ -31,7 +31,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from nkdash.demo.exceptions import AccessDenied, UserError
-from nkdash.demo.faults import Faults
+from nkdash.demo.faults import FaultKind, Faults
 from nkdash.demo.orm import Registry
 from nkdash.demo.store import Database, User
 from nkdash.demo.wire import (
@@ -401,8 +401,8 @@ class DemoServer:
         with self._lock:
             counter[key] += 1
 
-    def fault(self, request: Request) -> Response | None:
-        """Apply latency and the drawn fault; an error response, or None to serve the request."""
+    def fault(self, request: Request) -> FaultKind | None:
+        """Draw the request's fault (if any) and apply its latency."""
         if request.method == "GET" and request.path == "/web/version":
             return None
         faults = self.faults
@@ -412,12 +412,17 @@ class DemoServer:
         delay = faults.delay(kind)
         if delay and self._stopping.wait(delay):
             raise ConnectionAbortedError("server stopping")
-        if kind != "error":
-            return None
-        headers = [("Retry-After", "1")] if faults.status == 429 else []
+        if kind == "reset":
+            raise ConnectionAbortedError("injected: connection closed without an answer")
+        return kind
+
+    def error_response(self, request: Request) -> Response:
+        """An injected HTTP error, as Odoo (or the proxy in front of it) sends it."""
+        status = self.faults.error_status()
+        headers = [("Retry-After", "1")] if status == 429 else []
         if request.path.startswith("/json/2"):
-            return json2_error(faults.status, headers)
-        return html_error(faults.status, headers)
+            return json2_error(status, headers)
+        return html_error(status, headers)
 
     def _close(self) -> None:
         self._httpd.server_close()
@@ -478,16 +483,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         demo.count(demo.calls, endpoint(request.path))
         try:
-            response = demo.fault(request) or demo.app(request)
+            fault = demo.fault(request)
+            response = demo.error_response(request) if fault == "error" else demo.app(request)
         except ConnectionAbortedError:
             self.close_connection = True
             return
         except Exception:
             logger.exception("demo Odoo failed on %s", request.path)
-            response = html_error(500)
-        self._send(response)
+            fault, response = None, html_error(500)
+        self._send(response, cut=fault == "truncated")
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, cut: bool = False) -> None:
+        """Send ``response``; ``cut``: only the headers and half the body, then close."""
+        body = response.body[: len(response.body) // 2] if cut else response.body
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
@@ -495,8 +503,11 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in response.headers:
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(response.body)
+            self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        if cut:
+            self.wfile.flush()
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -1,22 +1,27 @@
 """Change detection: which loaded dates Odoo changed since (stale dates).
 
-Stale means the records changed in Odoo after the date was loaded: every model a dataset
-reads has a watermark (the latest ``write_date`` seen), records written after it are mapped
-to their business dates, and those dates are marked stale, so that the lake converges on
-what Odoo says.
+Every model a dataset reads has a watermark (:class:`~nkdash.meta.Watermark`): the newest
+``write_date`` seen, as Odoo reads it (to the second), and the ids already seen in that
+second. Odoo stores ``write_date`` with microseconds and compares them in domains, so the
+planner asks for ``write_date >= <that second>`` and leaves out the ids it saw there: each
+change is seen once, and a night without changes finds nothing.
 
-Edits that move a record to another date mark the new date stale, not the old one; a full
-reload of the range (``refresh`` over it) repairs that rare case.
+A changed record marks stale the business date it has now *and* every date the lake holds it
+under (its id looked up in the lake, :attr:`~nkdash.etl.datasets.Source.lake_key`), so a
+record moved between dates (an invoice reset to draft, re-dated and posted again) leaves its
+old date. A deleted record leaves nothing to find by ``write_date``: the nightly
+reconciliation (:mod:`nkdash.etl.reconcile`) compares the ids Odoo has with the lake's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from nkdash import dates as cal
 from nkdash.etl.datasets import Context, Dataset, Source, get
-from nkdash.etl.datasets.base import ALL_RECORDS
-from nkdash.odoo import format_datetime
+from nkdash.etl.datasets.base import ALL_RECORDS, advance, unseen, written_since
+from nkdash.meta import Watermark
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -31,37 +36,53 @@ def watermark_key(spec: Dataset, source: Source) -> str:
 
 
 def start_watermarks(ctx: Context, spec: Dataset) -> None:
-    """Before a dataset's first load, note the latest ``write_date`` Odoo has per model
-    (checked once per run). Records written after it changed after (or while) the load
-    ran. Odoo's clock is used, never ours."""
+    """Before a dataset's first load, note the latest ``write_date`` Odoo has per model, and the
+    ids written in that second (checked once per run). Records written after it changed after
+    (or while) the load ran. Odoo's clock is used, never ours."""
     for source in tracked(spec):
         key = watermark_key(spec, source)
 
-        def start(key: str = key, source: Source = source) -> dt.datetime:  # a def: mypy cannot type the lambda
-            return ctx.meta.get_watermark(key) or start_watermark(ctx, key, source)
+        def start(key: str = key, source: Source = source) -> Watermark:  # a def: mypy cannot type the lambda
+            return ctx.meta.get_mark(key) or start_watermark(ctx, key, source)
 
         ctx.cached(("watermark", key), start)
 
 
-def start_watermark(ctx: Context, key: str, source: Source) -> dt.datetime:
+def start_watermark(ctx: Context, key: str, source: Source) -> Watermark:
     newest = ctx.client.search_read(
         source.model, [], ["write_date"], order="write_date desc", limit=1, context=ALL_RECORDS
     )
-    stamp = newest[0]["write_date"] if newest else EPOCH
-    ctx.meta.set_watermark(key, stamp)
-    return stamp
+    mark = Watermark(newest[0]["write_date"] if newest else EPOCH)
+    if newest:
+        mark = advance(mark, changed(ctx, source.model, mark, [])) or mark
+    ctx.meta.set_mark(key, mark)
+    return mark
 
 
-def changed_dates(ctx: Context, spec: Dataset, source: Source, since: dt.datetime) -> tuple[set[dt.date], dt.datetime]:
-    """Business dates of ``source`` records written after ``since``, and the newest stamp."""
+def changed(ctx: Context, model: str, mark: Watermark, fields: list[str]) -> list[dict[str, Any]]:
+    """Every record of ``model`` written in ``mark``'s second or later (``id``, ``write_date``, ``fields``)."""
+    return ctx.client.read_all(model, written_since(mark), [*fields, "write_date"], context=ALL_RECORDS)
+
+
+def changed_dates(ctx: Context, spec: Dataset, source: Source, mark: Watermark) -> tuple[set[dt.date], Watermark]:
+    """Business dates of ``source`` records written since ``mark`` (each change seen once): the
+    date each has now and the dates the lake holds it under; and the watermark to resume from."""
+    records = changed(ctx, source.model, mark, [link_of(source)])
+    fresh = unseen(records, mark)
+    dates = current_dates(ctx, spec, source, fresh)
+    return dates | lake_dates(ctx, source, [r["id"] for r in fresh]), advance(mark, records) or mark
+
+
+def link_of(source: Source) -> str:
+    """The field that dates a record of ``source``: its date field, or the many2one to its header."""
+    return source.date_field or source.parent or ""
+
+
+def current_dates(ctx: Context, spec: Dataset, source: Source, records: list[dict[str, Any]]) -> set[dt.date]:
+    """The business dates ``records`` of ``source`` (read with :func:`link_of`) have in Odoo now."""
     header = next(s for s in spec.sources if s.date_field)
-    link = source.date_field or source.parent or ""
-    changed = ctx.client.read_all(
-        source.model, [("write_date", ">", format_datetime(since))], [link, "write_date"], context=ALL_RECORDS
-    )
-    newest = max((r["write_date"] for r in changed), default=since)
-    values = [r[link] for r in changed]
-    if source.parent:
+    values = [r[link_of(source)] for r in records]
+    if source.parent and any(values):
         parents = ctx.client.read_all(
             header.model,
             [("id", "in", sorted({v for v in values if v}))],
@@ -69,29 +90,41 @@ def changed_dates(ctx: Context, spec: Dataset, source: Source, since: dt.datetim
             context=ALL_RECORDS,
         )
         values = [p[header.date_field or ""] for p in parents]  # set: header was picked for it
-    return {_as_date(v, ctx.tz) for v in values if v is not None}, newest
+    return {_as_date(v, ctx.tz) for v in values if v is not None}
+
+
+def lake_dates(ctx: Context, source: Source, ids: list[int]) -> set[dt.date]:
+    """The dates whose partitions hold records ``ids`` of ``source`` (where they sat when loaded)."""
+    if not ids or source.lake_key is None:
+        return set()
+    table, column = source.lake_key
+    return ctx.lake.locate(table, column, ids)
 
 
 def _as_date(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.date:
     return cal.business_date(value, tz) if isinstance(value, dt.datetime) else value
 
 
-def mark_changed(ctx: Context, spec: Dataset) -> None:
-    """Mark stale the loaded dates whose records changed in Odoo; advance the watermarks."""
+def mark_changed(ctx: Context, spec: Dataset) -> list[dt.date]:
+    """Mark stale the loaded dates whose records changed in Odoo; advance the watermarks (after
+    marking: a run killed in between finds the same changes again). Returns the dates marked."""
     loaded = {p["date"] for p in ctx.meta.partitions(spec.name) if p["status"] == "loaded"}
+    marked: set[dt.date] = set()
     for source in tracked(spec):
         key = watermark_key(spec, source)
-        since = ctx.meta.get_watermark(key)
-        if since is None:
+        mark = ctx.meta.get_mark(key)
+        if mark is None:
             continue
-        dates, newest = changed_dates(ctx, spec, source, since)
+        dates, after = changed_dates(ctx, spec, source, mark)
         if spec.stale_onward and dates:
             dates = {d for d in loaded if d >= min(dates)}
         hit = sorted(dates & loaded)
         if hit:
             ctx.meta.mark_stale(spec.name, hit, reason=f"{source.model} changed in Odoo")
-        if newest > since:
-            ctx.meta.set_watermark(key, newest)
+            marked.update(hit)
+        if after != mark:
+            ctx.meta.set_mark(key, after)
+    return sorted(marked)
 
 
 def due_dates(ctx: Context, spec: Dataset, latest: dt.date, start: dt.date | None) -> list[dt.date]:

@@ -32,6 +32,11 @@ class FreshnessReport:
         """No dataset is critical (a gap of more than 3 days, or nothing loaded)."""
         return all(f.status != "critical" for f in self.datasets)
 
+    @property
+    def unreconciled(self) -> dict[str, list[dt.date]]:
+        """Per dataset, the dates the nightly reconciliation could not make agree with Odoo."""
+        return {f.dataset: f.unreconciled for f in self.datasets if f.unreconciled}
+
     def text(self) -> str:
         lines = [
             f"freshness on {self.today} (target: yesterday loaded; critical after 3 days)",
@@ -43,6 +48,10 @@ class FreshnessReport:
                 f"  {f.dataset:<13} {f.last_loaded or '-'!s:<11} {lag:>4}  {f.status:<8} "
                 f"{cal.format_spans(f.missing)} / {cal.format_spans(f.failed)} / {cal.format_spans(f.stale)}"
             )
+        lines += [
+            f"  NOT RECONCILED with Odoo: {name} {cal.format_spans(dates)} (nkdash reconcile; nkdash validate --date D)"
+            for name, dates in self.unreconciled.items()
+        ]
         synced = f"{self.dimensions_synced:%Y-%m-%d %H:%M} UTC" if self.dimensions_synced else "never"
         lines.append(f"  dimensions last synced: {synced}")
         lines += [

@@ -10,9 +10,8 @@
   changed in Odoo since they were loaded, see :mod:`nkdash.etl.changes`). Reloading a
   pos/invoices date whose content changed marks the dependent profit date stale.
 - :func:`catch_up` = plan + refresh: what the daily schedule runs.
-
-Edits that move a record to another date mark the new date stale, not the old one; a
-full reload of the range (``refresh`` over it) repairs that rare case.
+- Every run first checks that the configured Odoo is the one the lake holds
+  (:func:`check_source`): one lake, one Odoo database.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,12 +31,12 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from nkdash import dates as cal
-from nkdash.errors import NKDashError, OdooError
+from nkdash.errors import NKDashError, OdooError, SourceMismatch
 from nkdash.etl.changes import due_dates, start_watermarks
 from nkdash.etl.datasets import Context, Dataset, dependents, get
 from nkdash.lake import Lake, PartitionInfo
 from nkdash.meta import MetaStore, Trigger
-from nkdash.odoo import OdooClient, business_tz, connect
+from nkdash.odoo import OdooClient, OdooSource, business_tz, connect, identify
 from nkdash.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,42 @@ def session(
     dates: Sequence[dt.date] = (),
     full: bool = False,
 ) -> Iterator[Context]:
-    """A run's context: Odoo connection, lake, metadata store, timezone, caches."""
+    """A run's context: Odoo connection, lake, metadata store, timezone, caches; the lake's
+    source checked first (:func:`check_source`)."""
     settings = settings or get_settings()
     client = client or connect(settings)
     lake = lake or Lake(settings.lake)
     meta = MetaStore.for_lake(lake)
+    check_source(meta, identify(client, settings), lake)
     yield Context(
         client=client, lake=lake, meta=meta, tz=business_tz(settings, client), dates=tuple(sorted(dates)), full=full
     )
+
+
+def check_source(meta: MetaStore, source: OdooSource, lake: Lake) -> None:
+    """Record the lake's Odoo on its first run; later, refuse another one (:class:`SourceMismatch`)
+    before anything is read or written: one lake holds one Odoo database."""
+    recorded = meta.source() or meta.record_source(source.url, source.db, source.company, source.uuid)
+    _refuse_if_other(recorded, source, lake)
+
+
+def _refuse_if_other(recorded: dict, source: OdooSource, lake: Lake) -> None:
+    known = OdooSource(recorded["url"], recorded["db"], recorded["company"], recorded["uuid"])
+    if not known.same_as(source):
+        raise SourceMismatch(lake.root, known.describe(), source.describe())
+
+
+def refuse_other_source(settings: Settings, client: OdooClient) -> None:
+    """:func:`check_source` without writing: a lake that already names another Odoo refuses
+    ``client`` (:class:`SourceMismatch`) before a command records anything (a new lake, or
+    one without a recorded source, passes: its first run records it)."""
+    lake = Lake(settings.lake)
+    try:
+        recorded = MetaStore.for_lake(lake, read_only=True).source()
+    except sqlite3.OperationalError:  # a store of an older schema: the run's migration adds the table
+        return
+    if recorded is not None:
+        _refuse_if_other(recorded, identify(client, settings), lake)
 
 
 def refresh(
@@ -139,7 +167,7 @@ def refresh(
     if not dates:
         return report
     with (
-        _recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake),
+        recorded_if_unstarted(spec.name, dates, trigger, task_id, settings, lake),
         session(settings, client, lake, dates, full) as ctx,
     ):
         _Run(ctx, trigger, task_id, report).all(spec, dates, progress)
@@ -183,7 +211,7 @@ def catch_up(
 ) -> RunReport:
     """Load every date :func:`plan` lists (the daily job: it also repairs missed days)."""
     with (
-        _recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake),
+        recorded_if_unstarted(get(dataset).name, [], trigger, task_id, settings, lake),
         session(settings, client, lake) as ctx,
     ):
         dates = due_dates(ctx, get(dataset), _latest(ctx, today), None)
@@ -200,7 +228,7 @@ def catch_up(
 
 
 @contextlib.contextmanager
-def _recorded_if_unstarted(
+def recorded_if_unstarted(
     dataset: str,
     dates: Sequence[dt.date],
     trigger: Trigger,
@@ -220,7 +248,7 @@ def _recorded_if_unstarted(
             days: Sequence[dt.date | None] = dates or [None]
             for day in days:
                 run_id = meta.start_run(dataset, day, trigger, task_id=task_id)
-                meta.finish_run(run_id, status="failed", error=_describe(exc))
+                meta.finish_run(run_id, status="failed", error=describe_error(exc))
         raise
 
 
@@ -255,7 +283,7 @@ class _Run:
             result = self._load(spec, day, run_id, started)
         except Exception as exc:  # one failed date must not stop the range
             log.debug("unit %s %s failed", spec.name, day, exc_info=True)
-            error = _describe(exc)
+            error = describe_error(exc)
             ctx.meta.finish_run(run_id, status="failed", error=error)
             ctx.meta.set_partition(spec.name, day, status="failed", run_id=run_id, error=error)
             result = UnitResult(spec.name, day, "failed", seconds=time.perf_counter() - started, error=error)
@@ -293,14 +321,14 @@ class _Run:
             checksum=checksum,
             bytes=size,
         )
-        for key, stamp in ctx.watermarks.items():
-            ctx.meta.set_watermark(key, stamp)
+        for key, mark in ctx.watermarks.items():
+            ctx.meta.set_mark(key, mark)
         if followers and day is not None and (previous is None or previous["checksum"] != checksum):
             mark_stale_if_loaded(ctx, followers, day, reason=f"{spec.name} {day} reloaded")
         return UnitResult(spec.name, day, "success", rows, time.perf_counter() - started, checksum)
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     hint = getattr(exc, "hint", "")
     text = f"{exc}" if isinstance(exc, NKDashError) else f"{type(exc).__name__}: {exc}"
     return text + (f" ({hint})" if hint else "")
@@ -308,13 +336,18 @@ def _describe(exc: Exception) -> str:
 
 def write_tables(ctx: Context, spec: Dataset, day: dt.date | None, tables: dict[str, pa.Table]) -> list[PartitionInfo]:
     """Write a unit's tables: a dated partition each, or the whole dimension tables that
-    changed (the others are described as they are)."""
+    changed (the others are described as they are). A table whose contract gained columns
+    (nullable, at the end) takes the new schema; the partitions written before keep theirs
+    and read as null in the new columns until they are reloaded."""
     if day is not None:
-        return [ctx.lake.write_partition(t.name, day, tables[t.name]) for t in spec.tables]
+        return [ctx.lake.write_partition(t.name, day, tables[t.name], allow_schema_change="widen") for t in spec.tables]
     if tables:
         ctx.clear()  # later units of this run must see the new dimensions
     return [
-        ctx.lake.write_whole(t.name, tables[t.name]) if t.name in tables else ctx.lake.info(t.name) for t in spec.tables
+        ctx.lake.write_whole(t.name, tables[t.name], allow_schema_change="widen")
+        if t.name in tables
+        else ctx.lake.info(t.name)
+        for t in spec.tables
     ]
 
 

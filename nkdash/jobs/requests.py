@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,15 +17,17 @@ if TYPE_CHECKING:
     pass
 from typing import TYPE_CHECKING
 
-from nkdash.jobs.backend import huey_for, now, submit
+from nkdash.etl import refresh
+from nkdash.jobs.backend import QueueError, backend_errors, huey_for, log, now, submit
 from nkdash.jobs.history import error_text
 from nkdash.jobs.locks import owner
-from nkdash.jobs.work import load
+from nkdash.jobs.work import Outcome, load
 from nkdash.odoo import business_tz
 
 if TYPE_CHECKING:
     from nkdash.jobs.backend import State
-    from nkdash.jobs.work import Outcome
+    from nkdash.meta import Trigger
+    from nkdash.odoo import OdooClient
 
 
 def check_dates(
@@ -96,18 +99,55 @@ def refresh_sync(dataset: str, day: str | dt.date, settings: Settings | None = N
     """Refresh one date now, in this process, under the same lock as queued work."""
     day = cal.parse_date(day) if isinstance(day, str) else day
     (date,) = check_dates(dataset, day, day, limit=1, settings=settings)
+    return refresh_now(dataset, [date], trigger="sync", name="refresh_sync", settings=settings)
+
+
+def refresh_now(
+    dataset: str,
+    dates: Sequence[dt.date],
+    *,
+    trigger: Trigger = "manual",
+    name: str = "refresh_cli",
+    settings: Settings | None = None,
+    client: OdooClient | None = None,
+    full: bool = False,
+    progress: bool = False,
+) -> Outcome:
+    """Refresh checked ``dates`` now, in this process, under the partition locks queued work
+    takes, recorded in the task history as ``name`` (with this process as its owner, so a
+    killed refresh's locks are freed by the recovery of lost tasks). A date another task or
+    command is loading is not loaded twice: it is a duplicate (:attr:`Outcome.duplicates`)."""
     settings = settings or get_settings()
-    history, task_id = huey_for(settings).history, f"sync-{uuid.uuid4().hex[:12]}"
+    huey = huey_for(settings)
+    try:
+        with backend_errors(settings):
+            huey.storage.queue_size()  # the locks live in the queue's storage
+    except QueueError as exc:
+        log.warning("%s: loading without the partition locks (a queued task may load the same dates)", exc)
+        report = refresh(
+            dataset, dates, trigger=trigger, settings=settings, client=client, full=full, progress=progress
+        )
+        return Outcome(dataset, [d for d in dates if d not in report.failed_dates], report.failed_dates, report=report)
+    history, task_id = huey.history, f"{name.rsplit('_', 1)[-1]}-{uuid.uuid4().hex[:12]}"
     history.update(
         task_id,
-        name="refresh_sync",
+        name=name,
         dataset=dataset,
-        date=date,
+        date=dates[0] if len(dates) == 1 else None,
         state="running",
-        params={"trigger": "sync", "owner": owner(task_id)},
+        params={"trigger": trigger, "owner": owner(task_id), "dates": [d.isoformat() for d in dates]},
     )
     try:
-        outcome = load(dataset, [date], task_id=task_id, trigger="sync", settings=settings)
+        outcome = load(
+            dataset,
+            dates,
+            task_id=task_id,
+            trigger=trigger,
+            settings=settings,
+            client=client,
+            full=full,
+            progress=progress,
+        )
     except BaseException as exc:
         history.update(task_id, state="failed", error=error_text(exc))
         raise

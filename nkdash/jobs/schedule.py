@@ -28,6 +28,7 @@ SCHEDULE: dict[str, str] = {  # dataset -> local time of its daily job
 
 
 MAINTENANCE: dict[str, str] = {  # lake job -> local time: after the daily loads
+    "reconcile": "02:45",  # etl.reconcile.reconcile: the window checked against Odoo, healed
     "compact": "03:00",  # storage.compact_old_months
 }
 

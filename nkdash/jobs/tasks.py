@@ -4,7 +4,8 @@ Start a consumer with ``nkdash worker`` (logs in ``<log_dir>/huey/``), or with h
 ``huey_consumer nkdash.jobs.tasks.huey -w 2 -g TERM`` (``tasks.huey`` from the repository
 root). Every consumer may run the scheduler (no ``-n``); no ``-f`` (stale locks are freed
 safely when a consumer starts). Each task is a call into :mod:`nkdash.jobs.work`; the
-schedule is :data:`nkdash.jobs.schedule.SCHEDULE` (daily loads) and ``MAINTENANCE`` (lake jobs).
+schedule is :data:`nkdash.jobs.schedule.SCHEDULE` (daily loads) and ``MAINTENANCE`` (the
+reconciliation with Odoo, the compaction).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from huey import crontab
 
 from nkdash import storage
 from nkdash.alerts.incidents import CHECK_MINUTES
+from nkdash.etl.reconcile import RECONCILE
 from nkdash.jobs import app, schedule, work
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ ALERTS_JOB = "alerts"
 @huey.periodic_task(crontab(), name="tick", priority=10, expires=300)
 def tick() -> None:
     """Every minute (UTC), ahead of queued work: enqueue the jobs whose local time has come."""
-    schedule.tick(daily, jobs={storage.COMPACT_JOB: compact})
+    schedule.tick(daily, jobs={RECONCILE: reconcile, storage.COMPACT_JOB: compact})
     if schedule.every(ALERTS_JOB, CHECK_MINUTES):
         check_alerts()
 
@@ -38,6 +40,12 @@ def tick() -> None:
 def daily(dataset: str, day: str, task: Task | None = None, **state: Any) -> None:
     """Load every missing, failed or stale date of ``dataset`` up to the day before ``day``."""
     work.run_daily(dataset, day, task)
+
+
+@huey.task(context=True, name=RECONCILE)
+def reconcile(day: str, task: Task | None = None, **state: Any) -> None:
+    """Nightly, after the loads: check the last NKDASH_RECONCILE_DAYS days against Odoo, reload what differs."""
+    work.run_reconcile(day, task)
 
 
 @huey.task(context=True, name=storage.COMPACT_JOB)

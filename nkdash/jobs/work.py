@@ -1,4 +1,4 @@
-"""What the tasks run: daily catch-ups, queued partitions, compaction."""
+"""What the tasks run: daily catch-ups, queued partitions, the reconciliation, compaction."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from huey.api import Task
 
     from nkdash.etl import RunReport
+    from nkdash.etl.reconcile import ReconcileReport
     from nkdash.meta import MetaStore
     from nkdash.meta.store import Trigger
+    from nkdash.odoo import OdooClient
     from nkdash.storage import CompactionReport
 from nkdash.jobs.backend import TaskFailed, huey_for, log
 from nkdash.jobs.locks import lock_name, owner, try_lock, unlock
@@ -54,6 +56,13 @@ class Outcome:
             "duplicates": {d.isoformat(): t for d, t in self.duplicates.items()},
         }
 
+    def summary(self) -> str:
+        """The run's report (if anything ran), then one line per date left to another task or waiting."""
+        lines = [self.report.summary()] if self.report else []
+        lines += [f"  {d} already being loaded by task {t}: not loaded again" for d, t in self.duplicates.items()]
+        lines += [f"  {d} waits: an input is being loaded right now" for d in self.waiting]
+        return "\n".join(lines)
+
     def text(self) -> str:
         parts = [f"{self.dataset}: loaded {cal.format_spans(self.loaded)}"]
         parts += [f"failed {cal.format_spans(self.failed)}"] if self.failed else []
@@ -74,12 +83,18 @@ def load(
     trigger: Trigger,
     settings: Settings | None = None,
     wait_for_inputs: bool = False,
+    client: OdooClient | None = None,
+    full: bool = False,
+    progress: bool = False,
 ) -> Outcome:
     """Refresh ``dates`` of ``dataset`` under their partition locks.
 
     A date whose lock is held is a duplicate (a ``skipped`` run is recorded). A date whose
     inputs are not loaded waits when ``wait_for_inputs``, else its inputs are loaded too,
-    under their locks; a date whose input is being loaded right now waits.
+    under their locks; a date whose input is being loaded right now waits. An input that is
+    only stale (loaded, then changed in Odoo: often found by this very job's plan) is never
+    waited for: no other job would reload it before the next night, so it is loaded here.
+    ``client``, ``full`` and ``progress`` go to :func:`nkdash.etl.refresh`.
     """
     from nkdash.etl import refresh
 
@@ -89,8 +104,9 @@ def load(
     lake = Lake(settings.lake)
     try:
         for day in sorted(set(dates)):
-            missing = [name for name in spec.inputs if not input_ready(huey.history.meta, lake, name, day)]
-            if missing and wait_for_inputs:
+            meta = huey.history.meta
+            missing = [name for name in spec.inputs if not input_ready(meta, lake, name, day)]
+            if wait_for_inputs and any(not _stale(meta, name, day) for name in missing):
                 outcome.waiting.append(day)
                 continue
             names = [lock_name(dataset, day), *(lock_name(name, day) for name in missing)]
@@ -104,12 +120,26 @@ def load(
             else:
                 outcome.waiting.append(day)
         if todo:
-            outcome.report = refresh(dataset, todo, trigger=trigger, settings=settings, progress=False, task_id=task_id)
+            outcome.report = refresh(
+                dataset,
+                todo,
+                trigger=trigger,
+                settings=settings,
+                progress=progress,
+                task_id=task_id,
+                client=client,
+                full=full,
+            )
             outcome.failed = outcome.report.failed_dates
             outcome.loaded = [d for d in todo if d not in outcome.failed]
     finally:
         unlock(huey, held, task_id)
     return outcome
+
+
+def _stale(meta: MetaStore, dataset: str, day: dt.date) -> bool:
+    state = meta.partition(dataset, day)
+    return state is not None and state["status"] == "stale"
 
 
 def _record_duplicate(meta: MetaStore, dataset: str, day: dt.date, trigger: Trigger, task_id: str, other: str) -> None:
@@ -127,6 +157,35 @@ def run_daily(dataset: str, day: str, task: Task, settings: Settings | None = No
         heal_derived(dataset, task.id, settings)
         dates = plan(dataset, today=dt.date.fromisoformat(day), settings=settings)
     return _run(dataset, dates, task, "schedule", settings)
+
+
+def run_reconcile(day: str, task: Task, settings: Settings | None = None) -> ReconcileReport:
+    """The nightly reconciliation as of local date ``day`` (:func:`nkdash.etl.reconcile.reconcile`),
+    reloading under the partition locks; a date left not reconciled fails the task."""
+    from nkdash.etl.reconcile import reconcile
+
+    settings = settings or get_settings()
+    report = reconcile(
+        dt.date.fromisoformat(day),
+        settings=settings,
+        trigger="schedule",
+        task_id=task.id,
+        reload=lambda dataset, dates: locked_reload(dataset, dates, task.id, settings),
+    )
+    huey_for(settings).history.update(task.id, params={"summary": report.summary()})
+    if not report.ok:
+        raise TaskFailed(report.text())
+    return report
+
+
+def locked_reload(dataset: str, dates: list[dt.date], task_id: str, settings: Settings) -> dict[dt.date, str]:
+    """Reload ``dates`` of ``dataset`` under their locks (:func:`load`); the dates not reloaded, and why."""
+    outcome = load(dataset, dates, task_id=task_id, trigger="schedule", settings=settings)
+    failed = outcome.report.failed if outcome.report else []
+    why = {u.date: u.error or "failed" for u in failed if u.dataset == dataset and u.date is not None}
+    why.update({d: f"being loaded by task {t}" for d, t in outcome.duplicates.items()})
+    why.update(dict.fromkeys(outcome.waiting, "its inputs are being loaded"))
+    return why
 
 
 def run_compaction(day: str, task: Task, settings: Settings | None = None) -> CompactionReport:

@@ -22,14 +22,16 @@ write swaps a whole new one in and then empties the old one. So
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import errno
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
@@ -45,6 +47,7 @@ from nkdash.lake.files import (
 )
 from nkdash.lake.layout import (
     COMPACT_DIR,
+    DATE_COLUMN,
     LIST_ATTEMPTS,
     MONTH,
     READ_ATTEMPTS,
@@ -184,12 +187,14 @@ class LakeReader:
         for f in reversed(self.data_files(table)):
             yield f.path
 
-    def read_partition(self, table: str, date: dt.date) -> pa.Table:
-        """The partition's rows. A read that loses a race with a writer (the file it listed
-        is swapped out before it is opened) is done again: it returns the new version."""
+    def read_partition(self, table: str, date: dt.date, columns: Sequence[str] | None = None) -> pa.Table:
+        """The partition's rows (``columns``: only those). A read that loses a race with a writer
+        (the file it listed is swapped out before it is opened) is done again: it returns the
+        new version."""
         for attempt in range(READ_ATTEMPTS):
             try:
-                return self._read_partition(table, date)
+                rows = self._read_partition(table, date, columns)
+                return rows if columns is None else rows.select(list(columns))
             except LakeError as exc:
                 swapped = swapped_out(exc) or (exc.__cause__ is None and self.has_partition(table, date))
                 if not swapped or attempt + 1 == READ_ATTEMPTS:
@@ -197,13 +202,29 @@ class LakeReader:
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _read_partition(self, table: str, date: dt.date) -> pa.Table:
+    def _read_partition(self, table: str, date: dt.date, columns: Sequence[str] | None = None) -> pa.Table:
         day_dir = self.partition_dir(table, date)
         if not list_data_files(day_dir):
             month_file = self._compacted_file(table, date)
             if month_file is not None:
                 return read_month_date(month_file, date)
-        return read_file(self._data_file(day_dir))
+        return read_file(self._data_file(day_dir), columns)
+
+    def locate(self, table: str, column: str, ids: Iterable[int]) -> set[dt.date]:
+        """The dates whose data of ``table`` holds one of ``ids`` in ``column`` (where the lake
+        has a source record now). Only the row groups whose statistics may hold one are read,
+        so new ids (beyond every loaded one) cost a footer read per file."""
+        wanted = sorted(set(ids))
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                if not wanted:
+                    return set()
+                return {d for f in self.data_files(table) for d in _dates_holding(f.path, column, wanted)}
+            except (OSError, pa.ArrowException) as exc:
+                if not swapped_out(exc) or attempt + 1 == READ_ATTEMPTS:
+                    raise LakeError(f"cannot read {table}: {exc} (run scan)", self.table_dir(table)) from exc
+                time.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def read_whole(self, table: str) -> pa.Table:
         check_whole(table)
@@ -292,6 +313,29 @@ def swapped_out(exc: BaseException) -> bool:
         or isinstance(exc.__cause__, FileNotFoundError)
         or os.strerror(errno.ENOENT) in f"{exc} {exc.__cause__ or ''}"
     )
+
+
+def _dates_holding(path: Path, column: str, wanted: list[int]) -> set[dt.date]:
+    """The dates of the rows of ``path`` whose ``column`` is in ``wanted`` (sorted)."""
+    pf = pq.ParquetFile(path)
+    meta = pf.metadata
+    index = next((i for i in range(meta.num_columns) if meta.schema.column(i).path == column), None)
+    if index is None:
+        return set()
+    groups = [g for g in range(meta.num_row_groups) if _may_hold_one(meta.row_group(g).column(index), wanted)]
+    if not groups:
+        return set()
+    rows = pf.read_row_groups(groups, columns=[DATE_COLUMN, column])
+    found = rows.filter(pc.is_in(rows[column], value_set=pa.array(wanted, pa.int64())))
+    return set(found[DATE_COLUMN].to_pylist())
+
+
+def _may_hold_one(chunk: pq.ColumnChunkMetaData, wanted: list[int]) -> bool:
+    stats = chunk.statistics
+    if stats is None or not stats.has_min_max:
+        return True
+    at = bisect.bisect_left(wanted, stats.min)
+    return at < len(wanted) and wanted[at] <= stats.max
 
 
 def _month_entries(month: Path, year: int, number: int) -> list[Entry]:

@@ -9,9 +9,11 @@ from nkdash.meta.store import (
     FreshnessStatus,
     MetaStore,
     PartitionStatus,
+    ReconcileStatus,
     RunStatus,
     TaskState,
     Trigger,
+    Watermark,
 )
 
 __all__ = [
@@ -22,8 +24,10 @@ __all__ = [
     "FreshnessStatus",
     "MetaStore",
     "PartitionStatus",
+    "ReconcileStatus",
     "RunStatus",
     "TaskState",
     "Trigger",
+    "Watermark",
     "interrupted",
 ]

@@ -104,4 +104,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TEXT NOT NULL)""",
         "CREATE INDEX alerts_created_at ON alerts (created_at)",
     ),
+    (  # 4 (issue 18): watermarks that settle, the lake's one Odoo source, the nightly reconciliation
+        "ALTER TABLE watermarks ADD COLUMN seen TEXT",  # JSON: ids already seen at the watermark's second
+        """CREATE TABLE source (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            url TEXT NOT NULL,
+            db TEXT NOT NULL,
+            company TEXT,
+            uuid TEXT,
+            recorded_at TEXT NOT NULL)""",
+        """CREATE TABLE reconciliations (
+            dataset TEXT NOT NULL,
+            date TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('reconciled', 'healed', 'not_reconciled')),
+            detail TEXT,
+            run_id INTEGER,
+            checked_at TEXT NOT NULL,
+            PRIMARY KEY (dataset, date)) WITHOUT ROWID""",
+    ),
 )

@@ -1,14 +1,8 @@
 """The metadata store (:class:`MetaStore`): runs, partition states, watermarks, validations,
 query timings, tasks.
 
-One SQLite file, ``<lake>/_meta/nkdash.sqlite``, shared by several processes (the huey
-consumer, the web server, the CLI). Every operation opens and closes its own connection,
-so a store object can be shared by threads and survives ``fork``, and nothing lingers
-between operations; WAL mode lets readers run beside the writer; writes are single short
-``BEGIN IMMEDIATE`` transactions that queue for up to 30 s (``busy_timeout``) instead of
-failing with "database is locked". The price: closing the last connection checkpoints the
-WAL, a few milliseconds per write (keeping connections would cost ~0.5 ms but leak them
-per thread and risk a forked child checkpointing its parent's WAL).
+One SQLite file, ``<lake>/_meta/nkdash.sqlite``; how it is opened, shared and migrated is
+:mod:`nkdash.meta.connection`.
 
 Stored as: timestamps UTC ISO-8601 text with microseconds (so they sort as text; naive
 datetimes are taken as UTC, like Odoo's), dates ISO text, dicts and lists JSON. Methods return
@@ -18,20 +12,19 @@ plain dicts with those decoded back to aware UTC ``datetime``, ``date``, ``dict`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from nkdash.errors import InputError, LakeError
+from nkdash.errors import InputError
 
 if TYPE_CHECKING:
     from nkdash.lake import Lake
-from nkdash.meta.migrations import MIGRATIONS
+from nkdash.meta.connection import StoreFile
+from nkdash.meta.files import holds_data, is_empty
 from nkdash.meta.records import (
     Where,
     as_json,
@@ -45,38 +38,20 @@ from nkdash.meta.records import (
 )
 from nkdash.processes import HOST, start_time
 
+log = logging.getLogger(__name__)
+
+
 Trigger = Literal["schedule", "manual", "async", "sync", "recovery"]
-
-
 RunStatus = Literal["success", "failed", "skipped"]
-
-
 PartitionStatus = Literal["loaded", "failed", "stale", "quarantined"]
-
-
 TaskState = Literal["queued", "running", "done", "failed", "revoked"]
-
-
 FreshnessStatus = Literal["ok", "late", "critical"]
-
+ReconcileStatus = Literal["reconciled", "healed", "not_reconciled"]  # of a date checked by the reconciliation
 
 FILE_NAME = "nkdash.sqlite"
-
-
 ARCHIVED = "archived:"  # watermark prefix: archived:<dataset> = the first date kept in the lake
-
-
-_THREAD = threading.local()  # per-thread connections of writable stores (see MetaStore._connect)
-
-
-BUSY_TIMEOUT_MS = 30_000
-
-
 LATE_AFTER_DAYS = 2  # yesterday loaded (lag 1) is on target
-
-
 CRITICAL_AFTER_DAYS = 3  # a lag of more than 3 days is critical
-
 
 _TASK_FIELDS = (
     "name",
@@ -90,8 +65,6 @@ _TASK_FIELDS = (
     "error",
     "params",
 )
-
-
 _TASK_CLOCK = {
     "queued": "enqueued_at",
     "running": "started_at",
@@ -112,28 +85,45 @@ class Freshness:
     stale: list[dt.date]
     lag_days: int | None
     status: FreshnessStatus
+    unreconciled: list[dt.date] = field(default_factory=list)  # the nightly reconciliation could not heal them
 
 
-class MetaStore:
+@dataclass(frozen=True)
+class Watermark:
+    """Where change detection resumes: the newest ``write_date`` seen, as Odoo reads it (whole
+    seconds), and the ids already seen at that second. Odoo compares the stored microseconds,
+    so a record written within that second matches ``write_date >= stamp`` again: it is new
+    only if its id is not in ``seen``."""
+
+    stamp: dt.datetime
+    seen: frozenset[int] = frozenset()
+
+
+class MetaStore(StoreFile):
     """The SQLite metadata store at ``path``; ``read_only=True`` refuses writes with LakeError.
 
     A writable store creates (or upgrades) its schema. A read-only store never touches the
     file and answers empty while it does not exist yet.
     """
 
-    def __init__(self, path: Path | str, read_only: bool = False):
-        self.path = Path(path).absolute()
-        self.read_only = read_only
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate()
-
     @classmethod
     def for_lake(cls, lake: Lake, read_only: bool = False) -> MetaStore:
-        return cls(lake.meta_dir / FILE_NAME, read_only=read_only)
-
-    def __repr__(self) -> str:
-        return f"MetaStore({str(self.path)!r}, read_only={self.read_only})"
+        """The lake's store. An empty (0-byte) store file is refused (:class:`MetadataError`)
+        while the lake holds data, rather than silently started over; with no data there is
+        nothing to lose and a writable store starts afresh. A store created beside existing
+        data is logged: ``nkdash rebuild-metadata`` restores the partition states."""
+        path = lake.meta_dir / FILE_NAME
+        if not read_only and is_empty(path) and not holds_data(lake):
+            path.unlink()
+        created = not read_only and not path.exists()
+        store = cls(path, read_only=read_only)
+        if created and holds_data(lake):
+            log.warning(
+                "the metadata store %s was missing and is new, but the lake holds data: "
+                "`nkdash rebuild-metadata` restores the partition states from the lake's files",
+                path,
+            )
+        return store
 
     def start_run(self, dataset: str, date: dt.date | None, trigger: Trigger, task_id: str | None = None) -> int:
         """Record that an attempt at ``dataset`` x ``date`` starts now, by this process;
@@ -317,16 +307,60 @@ class MetaStore:
             )
 
     def get_watermark(self, key: str) -> dt.datetime | None:
-        found = self._select("SELECT value FROM watermarks WHERE key = ?", [key])
-        return dt.datetime.fromisoformat(found[0]["value"]) if found else None
+        mark = self.get_mark(key)
+        return mark.stamp if mark else None
 
     def set_watermark(self, key: str, value: dt.datetime) -> None:
+        self.set_mark(key, Watermark(value))
+
+    def get_mark(self, key: str) -> Watermark | None:
+        """The watermark ``key`` with the ids seen at its second (see :class:`Watermark`)."""
+        found = self._select("SELECT value, seen FROM watermarks WHERE key = ?", [key], json=("seen",))
+        if not found:
+            return None
+        return Watermark(dt.datetime.fromisoformat(found[0]["value"]), frozenset(found[0]["seen"] or ()))
+
+    def set_mark(self, key: str, mark: Watermark) -> None:
         with self._write() as con:
             con.execute(
-                """INSERT INTO watermarks (key, value, updated_at) VALUES (?, ?, ?)
-                           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
-                (key, timestamp_text(value), now_text()),
+                """INSERT INTO watermarks (key, value, seen, updated_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, seen = excluded.seen,
+                                                   updated_at = excluded.updated_at""",
+                (key, timestamp_text(mark.stamp), as_json(sorted(mark.seen)) if mark.seen else None, now_text()),
             )
+
+    def source(self) -> dict | None:
+        """The Odoo the lake is loaded from (url, db, company, uuid, recorded_at), if recorded."""
+        found = self._select("SELECT url, db, company, uuid, recorded_at FROM source WHERE id = 1", [])
+        return found[0] if found else None
+
+    def record_source(self, url: str, db: str, company: str | None, uuid: str | None) -> dict:
+        """Record the lake's Odoo source unless one is recorded already; returns the recorded one."""
+        with self._write() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO source (id, url, db, company, uuid, recorded_at) VALUES (1, ?, ?, ?, ?, ?)",
+                (url, db, company, uuid, now_text()),
+            )
+        return cast(dict, self.source())  # there is one now
+
+    def record_reconciliation(
+        self, dataset: str, date: dt.date, status: ReconcileStatus, detail: str = "", run_id: int | None = None
+    ) -> None:
+        """The outcome of the nightly reconciliation for one dataset and date (the latest one counts)."""
+        _check_choice("status", status, ReconcileStatus)
+        with self._write() as con:
+            con.execute(
+                """INSERT INTO reconciliations (dataset, date, status, detail, run_id, checked_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (dataset, date) DO UPDATE SET status = excluded.status, detail = excluded.detail,
+                     run_id = excluded.run_id, checked_at = excluded.checked_at""",
+                (dataset, day_text(date), status, detail or None, run_id, now_text()),
+            )
+
+    def reconciliations(self, *, dataset: str | None = None, status: str | None = None) -> list[dict]:
+        """The latest reconciliation outcome per dataset and date, by dataset and date."""
+        where = Where().eq("dataset", dataset).eq("status", status)
+        return self._select(f"SELECT * FROM reconciliations {where} ORDER BY dataset, date", where.args)
 
     def archived_before(self, dataset: str) -> dt.date | None:
         """The archive boundary of ``dataset``: its dates before it were moved to an archive
@@ -374,7 +408,8 @@ class MetaStore:
         ``last_loaded``: latest date whose data was loaded (``loaded`` or ``stale``).
         ``missing``: dates from ``start`` (default: the dataset's first known date, or
         yesterday if none) to yesterday with no data (never loaded, or quarantined).
-        ``failed``/``stale``: dates from ``start`` on in that state. ``status`` by SLA on the
+        ``failed``/``stale``: dates from ``start`` on in that state; ``unreconciled``: those the
+        nightly reconciliation left disagreeing with Odoo. ``status`` by SLA on the
         lag ``today - last_loaded``: up to 1 day ``ok``, 2-3 ``late``, more (or no data)
         ``critical``. Whole-table datasets have no dates and are ignored here.
         """
@@ -396,7 +431,18 @@ class MetaStore:
             stale=sorted(d for d, s in states.items() if s == "stale" and d >= first),
             lag_days=lag,
             status=_sla(lag),
+            unreconciled=self._unreconciled(dataset, first),
         )
+
+    def _unreconciled(self, dataset: str, first: dt.date) -> list[dt.date]:
+        try:
+            rows = self._select(
+                "SELECT date FROM reconciliations WHERE dataset = ? AND status = 'not_reconciled' AND date >= ?",
+                [dataset, first.isoformat()],
+            )
+        except sqlite3.OperationalError:  # a store of an older nkdash, opened read-only: not upgraded yet
+            return []
+        return [r["date"] for r in rows]
 
     def task_event(self, task_id: str, **fields: Any) -> None:
         """Create or update the history row of a queued task with the given fields.
@@ -429,91 +475,6 @@ class MetaStore:
         return self._select(
             f"SELECT * FROM tasks {where} ORDER BY updated_at DESC", where.args, limit, json=("params",)
         )
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one operation (autocommit mode: transactions are explicit).
-
-        A writable store keeps one connection per thread and process: closing the last
-        connection makes SQLite checkpoint and delete its WAL (~30 ms here), which every
-        operation would otherwise pay. The connection is dropped when the file is replaced
-        (a restore) and never used across a fork. A read-only store opens a fresh one each
-        time, so it sees a damaged or replaced file as it is now (the health check).
-        """
-        if self.read_only:
-            con = self._open()
-            try:
-                yield con
-            finally:
-                con.close()
-            return
-        yield self._cached()
-
-    def _open(self) -> sqlite3.Connection:
-        uri = f"{self.path.as_uri()}?mode={'ro' if self.read_only else 'rwc'}"
-        con = sqlite3.connect(
-            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
-        )
-        con.row_factory = sqlite3.Row
-        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        return con
-
-    def _cached(self) -> sqlite3.Connection:
-        cache = getattr(_THREAD, "connections", None)
-        if cache is None:
-            cache = _THREAD.connections = {}
-        key = (os.getpid(), str(self.path))
-        try:
-            inode = self.path.stat().st_ino
-        except FileNotFoundError:
-            inode = None
-        entry = cache.get(key)
-        if entry is None or entry[1] != inode or inode is None:
-            if entry is not None:
-                entry[0].close()
-            con = self._open()
-            cache[key] = entry = (con, self.path.stat().st_ino)
-        return entry[0]
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taken up front so writers queue instead of deadlocking."""
-        if self.read_only:
-            raise LakeError("the metadata store is open read-only", self.path)
-        with self._connect() as con:
-            con.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-
-    def _select(self, sql: str, args: Sequence[Any], limit: int | None = None, json: Sequence[str] = ()) -> list[dict]:
-        if self.read_only and not self.path.exists():
-            return []
-        if limit is not None:
-            sql, args = f"{sql} LIMIT ?", [*args, int(limit)]
-        with self._connect() as con:
-            return [decode_row(row, json) for row in con.execute(sql, args)]
-
-    def _migrate(self) -> None:
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode = WAL")
-        with self._write() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-            if current > len(MIGRATIONS):
-                raise LakeError(
-                    f"metadata store has schema version {current}; this nkdash knows "
-                    f"{len(MIGRATIONS)} (upgrade nkdash)",
-                    self.path,
-                )
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                for statement in MIGRATIONS[version - 1]:
-                    con.execute(statement)
-                con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
 def _check_choice(name: str, value: object, choices: object) -> None:

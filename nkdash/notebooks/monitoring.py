@@ -10,8 +10,9 @@ def _():
 
     from nkdash.ops import common, monitoring, views
     from nkdash.settings import get_settings
+    from nkdash.web import throttle
 
-    return common, get_settings, mo, monitoring, views
+    return common, get_settings, mo, monitoring, throttle, views
 
 
 @app.cell
@@ -108,6 +109,17 @@ def _(days, live, mo, monitoring, settings, views):
     mo.vstack([mo.md("## Queue depth"), views.chart(views.depth(monitoring.queue_depth(settings, days.value))),
                mo.md("<small>Derived from the task history: a task waits from its enqueueing until a worker "
                      "starts it, then runs until it finishes.</small>")])
+    return
+
+
+@app.cell
+def _(live, mo, monitoring, throttle, views):
+    live.value
+    logins = monitoring.login_counts(throttle.report())
+    mo.vstack([mo.md("## Logins"),
+               views.counts(logins) if logins else mo.md("Login counts are kept by the web app (`nkdash serve`)."),
+               mo.md("<small>Since the web app started. After repeated failures a user name or a client address "
+                     "waits longer before each try, then is locked out for a while (README, Guarantees).</small>")])
     return
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from nkdash import dates as cal
 from nkdash.errors import ConfigError
 from nkdash.odoo.client import OdooClient, Page, detect_version
+from nkdash.odoo.identity import OdooSource, identify
 from nkdash.odoo.normalize import format_datetime, normalize, parse_date, parse_datetime
 from nkdash.odoo.protocols import PROTOCOL_CLASSES, Json2Client, JsonRpcClient, XmlRpcClient
 from nkdash.odoo.versions import VersionProfile
@@ -24,6 +25,7 @@ __all__ = [
     "Json2Client",
     "JsonRpcClient",
     "OdooClient",
+    "OdooSource",
     "Page",
     "VersionProfile",
     "XmlRpcClient",
@@ -31,6 +33,7 @@ __all__ = [
     "connect",
     "detect_version",
     "format_datetime",
+    "identify",
     "normalize",
     "odoo_url",
     "parse_date",
@@ -112,7 +115,8 @@ def odoo_url(settings: Settings) -> str:
 
 
 def connect(settings: Settings | None = None, *, authenticate: bool = True) -> OdooClient:
-    """An authenticated client for the configured Odoo (``ODOO_URL``; ``demo``: the embedded one)."""
+    """An authenticated client for the configured Odoo (``ODOO_URL``; ``demo``: the embedded one),
+    which knows which database it reads (:func:`~nkdash.odoo.identity.identify`, asked at login)."""
     settings = settings or get_settings()
     url = odoo_url(settings)
     probe = OdooClient(
@@ -130,4 +134,5 @@ def connect(settings: Settings | None = None, *, authenticate: bool = True) -> O
     client = cls.from_settings(settings, url=url, version=version)
     if authenticate:
         client.authenticate()
+        identify(client, settings)
     return client

@@ -16,6 +16,7 @@ A subclass only knows how to encode one call and decode its answer or error.
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import logging
 import random
 import threading
@@ -23,11 +24,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
 import requests
+import urllib3
 
 from nkdash.errors import (
+    ConfigError,
     OdooAuthError,
     OdooError,
     OdooRequestError,
@@ -38,7 +42,7 @@ from nkdash.errors import (
 )
 from nkdash.odoo.normalize import normalize, normalize_table
 from nkdash.odoo.versions import VersionProfile, build_profile
-from nkdash.settings import Settings
+from nkdash.settings import Settings, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,19 @@ Domain = list[Any]
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
+# Read errors after the answer began (a body cut off mid-stream, a broken encoding): retried.
+CUT_OFF: tuple[type[Exception], ...] = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    http.client.HTTPException,  # IncompleteRead, RemoteDisconnected... should requests not wrap them
+    urllib3.exceptions.HTTPError,  # ProtocolError, DecodeError...
+)
+
+
 DEFAULT_CONTEXT = {"tz": "UTC"}
+
+
+ID_PAGES = 100  # an ids-only page (``search``: ids only, 100 k with the default batch) holds this many batches
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,7 @@ class OdooClient:
         verify_tls: bool = True,
         version: int | None = None,
     ):
-        self.url = url.rstrip("/")
+        self.url, credentials = without_credentials(url.rstrip("/"))  # self.url may be shown and logged
         self.db = db
         self.login = login
         self._password = password
@@ -102,6 +118,7 @@ class OdooClient:
         self._version = version
         self._http = requests.Session()
         self._http.verify = verify_tls
+        self._http.auth = credentials  # what requests does itself with a URL's user info
         self._fields: dict[str, dict[str, Any] | None] = {}
         self._profile: VersionProfile | None = None
         self.calls = 0  # RPC calls made (for tests and monitoring)
@@ -138,6 +155,19 @@ class OdooClient:
             raise OdooTimeout(f"Odoo at {self.url} did not answer within {self.timeout:g}s") from None
         except requests.exceptions.ConnectionError:
             raise OdooUnreachable(f"cannot connect to Odoo at {self.url}") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+            raise ConfigError("ODOO_URL", f"is not a valid URL: {self.url}") from None
+        except CUT_OFF as exc:  # the answer began, then the connection broke: not the server's answer
+            raise OdooServerError(f"Odoo's answer was cut off mid-body ({type(exc).__name__})") from None
+
+    @staticmethod
+    def _json(resp: requests.Response) -> Any:
+        """The JSON body of a 2xx answer; a body that does not parse (cut off, or a proxy's
+        page) is a transient :class:`OdooServerError`, retried like a reset."""
+        try:
+            return resp.json()
+        except ValueError:
+            raise OdooServerError(f"unreadable answer from Odoo (HTTP {resp.status_code}, not JSON)") from None
 
     def _raise_for_http(self, resp: requests.Response) -> None:
         if resp.status_code in TRANSIENT_STATUS:
@@ -367,6 +397,24 @@ class OdooClient:
             if pool is not None:
                 pool.shutdown(wait=True)
 
+    def ids(
+        self, model: str, domain: Domain, *, batch_size: int | None = None, context: dict | None = None
+    ) -> Iterator[list[int]]:
+        """Keyset paging of ``search``: the ids of ``domain``, ascending, page by page (ids only,
+        so pages are :data:`ID_PAGES` times the batch size)."""
+        size = batch_size or self.batch_size * ID_PAGES
+        ctx = {**DEFAULT_CONTEXT, **(context or {})}
+        cursor = 0
+        while True:
+            page: list[int] = self.execute(
+                model, "search", [("id", ">", cursor), *domain], order="id asc", limit=size, context=ctx
+            )
+            if page:
+                yield page
+            if len(page) < size:
+                return
+            cursor = page[-1]
+
     def read_all(self, model: str, domain: Domain, fields: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
         return [rec for page in self.pages(model, domain, fields, **kwargs) for rec in page.records]
 
@@ -408,13 +456,28 @@ def _group_row(
     return out
 
 
+def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pw@host`` -> (``http://host``, (user, pw)); the URL alone when it holds none.
+
+    Raises ConfigError naming ODOO_URL (the URL masked) when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError("ODOO_URL", f"is not a valid URL: {mask_url(url)}") from None
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host)), (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
 def detect_version(url: str, http: requests.Session, timeout: float) -> int:
     """Major Odoo version from ``GET /web/version``, falling back to JSON-RPC ``common.version``."""
     tmp = OdooClient(url, "", "", "", timeout=timeout)
     tmp._http = http
     resp = tmp._post("/web/webclient/version_info", json={"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1})
     if resp.ok:
-        info = resp.json().get("result") or {}
+        info = tmp._json(resp).get("result") or {}
         if info.get("server_version_info"):
             return int(info["server_version_info"][0])
     resp = tmp._post(
@@ -427,8 +490,8 @@ def detect_version(url: str, http: requests.Session, timeout: float) -> int:
         },
     )
     tmp._raise_for_http(resp)
-    info = resp.json().get("result") or {}
+    info = tmp._json(resp).get("result") or {}
     try:
         return int(info["server_version_info"][0])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise OdooRequestError(f"{url} does not look like an Odoo server (no version)") from None
+        raise OdooRequestError(f"{tmp.url} does not look like an Odoo server (no version)") from None

@@ -32,7 +32,7 @@ class JsonRpcClient(OdooClient):
         }
         resp = self._post("/jsonrpc", json=payload)
         self._raise_for_http(resp)
-        body = resp.json()
+        body = self._json(resp)
         if "error" in body:
             err = body["error"]
             data = err.get("data") or {}
@@ -110,7 +110,7 @@ class Json2Client(OdooClient):
         }
         resp = self._post(f"/json/2/{model}/{method}", json=kwargs, headers=headers)
         if resp.status_code == 200:
-            return resp.json()
+            return self._json(resp)
         try:
             err = resp.json()
         except ValueError:  # werkzeug's HTML page: Odoo could not even open the database

@@ -16,6 +16,7 @@ from nkdash import dates as cal
 from nkdash import storage
 from nkdash.errors import InputError, NKDashError
 from nkdash.etl.datasets import REGISTRY, get
+from nkdash.etl.reconcile import RECONCILE
 from nkdash.jobs import backend
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
@@ -39,7 +40,10 @@ TABLE_DATASET: dict[str, str] = {t: spec.name for spec in REGISTRY.values() for 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-JOB_TITLES: dict[str, str] = {storage.COMPACT_JOB: "Compact old months"}  # queue.MAINTENANCE jobs
+JOB_TITLES: dict[str, str] = {  # queue.MAINTENANCE jobs
+    RECONCILE: "Reconcile with Odoo",
+    storage.COMPACT_JOB: "Compact old months",
+}
 
 
 def no_progress(items: Iterable, **_: Any) -> Iterable:
@@ -111,7 +115,9 @@ def latest_date(settings: Settings | None = None) -> dt.date:
 def describe_setup(settings: Settings | None = None) -> str:
     """One markdown line: lake, Odoo, queue, timezone, today."""
     s = settings or get_settings()
-    odoo = f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url or "not configured (ODOO_URL)")
+    odoo = (
+        f"the embedded demo Odoo {s.demo_version}" if s.uses_demo else (s.odoo_url_shown or "not configured (ODOO_URL)")
+    )
     zone = f"{s.tz} (NKDASH_TZ)" if s.tz else "UTC (NKDASH_TZ unset)"
     return (
         f"Lake `{Path(s.lake).absolute()}` · Odoo {odoo} · queue {backend.backend(s)} · "

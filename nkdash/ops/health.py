@@ -10,9 +10,11 @@ Overall ``status``:
   dataset is ``critical`` (nothing loaded for more than 3 days, or never), the scan found a
   damaged partition (unreadable, checksum, schema, empty or stray), or the configured queue
   does not answer;
-- ``degraded`` (HTTP 200): a dataset is ``late`` (2-3 days behind), the scan saw
-  leftovers of an interrupted (or running) write, or dates inside the retention window were
-  archived (a forced archive: the dashboards miss dates they should show);
+- ``degraded`` (HTTP 200): a dataset is ``late`` (2-3 days behind), the nightly
+  reconciliation left dates that still disagree with Odoo (listed per dataset under
+  ``not_reconciled``), the scan saw leftovers of an interrupted (or running) write, or dates
+  inside the retention window were archived (a forced archive: the dashboards miss dates they
+  should show);
 - ``ok`` otherwise. A queue that is not set up yet reports ``unknown``, which is not a failure.
 
 Business dates use ``NKDASH_TZ`` (UTC when unset: set it, or freshness may be off by a day
@@ -28,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from nkdash import dates as cal
-from nkdash.errors import NKDashError
+from nkdash.errors import MetadataError, NKDashError
 from nkdash.etl.freshness import freshness_report
 from nkdash.jobs import backend, control
 from nkdash.lake import Lake
@@ -70,6 +72,8 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
     archive: dict[str, Any] = {"before": None, "inside_retention": False}
     try:
         report = freshness_report(today, settings=settings, lake=lake)
+    except MetadataError as e:  # damaged, or empty while the lake holds data (no path: /health is public)
+        metadata = {"ok": False, "error": f"metadata store {e.problem}: nkdash rebuild-metadata, or nkdash restore"}
     except sqlite3.Error as e:
         metadata = {"ok": False, "error": f"metadata store unreadable ({type(e).__name__})"}
     else:
@@ -81,6 +85,7 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
                 "missing": len(f.missing),
                 "failed": len(f.failed),
                 "stale": len(f.stale),
+                "not_reconciled": [d.isoformat() for d in f.unreconciled],
                 "archived_before": _iso(report.archived.get(f.dataset)),
             }
             for f in report.datasets
@@ -103,7 +108,12 @@ def check_health(settings: Settings, queue_probe: QueueProbe | None = None, toda
         or queue.get("ok") is False
     ):
         status: Status = "fail"
-    elif freshness == "late" or lake_report["problem_count"] or archive["inside_retention"]:
+    elif (
+        freshness == "late"
+        or lake_report["problem_count"]
+        or archive["inside_retention"]
+        or any(d["not_reconciled"] for d in datasets.values())
+    ):
         status = "degraded"
     else:
         status = "ok"

@@ -1,12 +1,12 @@
-"""Monitoring data for the monitoring page: runs, query timings, files, queue depth."""
+"""Monitoring data for the monitoring page: runs, query timings, files, queue depth, logins."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
-from typing import overload
+from typing import Any, overload
 
 import pandas as pd
 
@@ -141,6 +141,23 @@ def queue_depth(settings: Settings | None = None, days: int = 7) -> pd.DataFrame
         for r in [*history.tasks(since=since), *history.tasks(state="queued"), *history.tasks(state="running")]
     }
     return depth_series(rows.values(), since, dt.datetime.now(dt.UTC))
+
+
+def login_counts(report: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """The login throttle's counts (``nkdash.web.throttle.report()``) as stat cards; None when
+    this process serves no web app. Counts only: no user name, no address."""
+    if report is None:
+        return None
+    locked, delayed = report["locked_out"], report["delayed"]
+    return {
+        "failed logins": report["failed"],
+        "refused (throttled)": report["refused"],
+        "lockouts": report["lockouts"],
+        "locked out now: users": locked["user"],
+        "locked out now: addresses": locked["address"],
+        "delayed now": delayed["user"] + delayed["address"],
+        "accepted": report["accepted"],
+    }
 
 
 def depth_series(rows: Iterable[dict], since: dt.datetime, now: dt.datetime) -> pd.DataFrame:

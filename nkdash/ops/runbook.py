@@ -214,6 +214,16 @@ def _health(p: Params, s: Settings, progress: Progress) -> Result:
     return Result(health.ok, f"Health: {health.status}", json.dumps(health.to_dict(), indent=1, default=str))
 
 
+def _reconcile_check(p: Params, s: Settings, progress: Progress) -> Result:
+    from nkdash.etl.reconcile import reconcile
+
+    report = reconcile(today(s), settings=s, dry_run=True)
+    differ = len(report.findings)
+    return Result(
+        report.ok, f"Against Odoo: {differ} dataset date(s) differ" if differ else "Agrees with Odoo", report.text()
+    )
+
+
 def _profit_validation(p: Params, s: Settings, progress: Progress) -> Result:
     return validate_dates([p.date[0]], s, datasets=["profit"], progress=progress)
 
@@ -296,6 +306,7 @@ ACTIONS: dict[str, Action] = {  # procedure key -> what its button runs
     "profit.validate": _profit_validation,
     "monitor.performance": _monitor,
     "health.check": _health,
+    "reconcile.check": _reconcile_check,
     "tasks.monitor": _view("Task history", task_table),
     "tasks.request": _request,
     "freshness.sla": _freshness,

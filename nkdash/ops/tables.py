@@ -14,8 +14,8 @@ from nkdash.settings import Settings, get_settings
 
 
 def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
-    """Per dated dataset: last processed date, lag, SLA status, missing/failed/stale dates,
-    and its latest run."""
+    """Per dated dataset: last processed date, lag, SLA status, missing/failed/stale dates, the
+    dates the nightly reconciliation could not make agree with Odoo, and its latest run."""
     from nkdash.etl.freshness import freshness_report
 
     settings = settings or get_settings()
@@ -34,6 +34,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
                 "missing": cal.format_spans(f.missing),
                 "failed": cal.format_spans(f.failed),
                 "stale": cal.format_spans(f.stale),
+                "not reconciled": cal.format_spans(f.unreconciled),
                 "archived before": archived.isoformat() if archived else "-",
                 "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
                 "last run status": last["status"] if last else "-",
@@ -49,6 +50,7 @@ def freshness_table(settings: Settings | None = None) -> pd.DataFrame:
             "missing": "-",
             "failed": "-",
             "stale": "-",
+            "not reconciled": "-",
             "archived before": "-",
             "last run": stamp_text((last["finished_at"] or last["started_at"]) if last else None),
             "last run status": last["status"] if last else "-",

@@ -90,7 +90,9 @@ def counts(values: Mapping[str, int]) -> Any:
 
 
 def freshness(frame: pd.DataFrame) -> Any:
-    return mo.ui.table(
+    """The freshness table; above it, in red, the dates not reconciled with Odoo (the table's
+    column for them is off screen on a phone)."""
+    table = mo.ui.table(
         readable(frame),
         selection=None,
         page_size=10,
@@ -99,10 +101,25 @@ def freshness(frame: pd.DataFrame) -> Any:
         style_cell=_sla_style,
         label="Freshness per dataset",
     )
+    unreconciled = [
+        f"{row['dataset']} {row['not reconciled']}"
+        for row in frame.to_dict("records")
+        if row.get("not reconciled") not in (None, "", "-")
+    ]
+    if not unreconciled:
+        return table
+    note = mo.md(
+        f"**Not reconciled with Odoo**: {'; '.join(unreconciled)}. The nightly reconciliation reloaded these "
+        "dates and they still differ from Odoo (or could not be reloaded): `nkdash validate --date D` shows "
+        "what differs, `nkdash reconcile` tries again."
+    )
+    return mo.vstack([mo.callout(note, kind="danger"), table])
 
 
 def _sla_style(row: str, column: str, value: Any) -> dict[str, str]:
     colors = {"ok": "#17703a", "late": "#a86400", "critical": "#b00020"}
+    if column == "not reconciled" and value not in (None, "", "-"):  # still disagrees with Odoo: never quiet
+        return {"color": colors["critical"], "fontWeight": "600"}
     return {"color": colors[value], "fontWeight": "600"} if column == "SLA" and value in colors else {}
 
 

@@ -16,6 +16,7 @@ Every change to the lake goes through :class:`~nkdash.lake.Lake` (atomic, locked
 - :func:`clean_temp`: leftovers of killed writes and work directories, with bytes freed.
 - :func:`sizes`: per table files, partitions, rows, bytes, smallest/largest file, dates.
 - :func:`backup` / :func:`restore` / :func:`verify_backup` / :func:`list_backups`.
+- :func:`rebuild_metadata`: a lost, empty or damaged metadata store rebuilt from the lake's files.
 """
 
 from nkdash.storage.archiving import ArchiveReport, InsideRetention, archive
@@ -29,6 +30,7 @@ from nkdash.storage.compaction import (
     compact_old_months,
 )
 from nkdash.storage.housekeeping import CleanReport, clean_temp, sizes
+from nkdash.storage.metadata import RebuildReport, rebuild_metadata
 from nkdash.storage.restoring import RestoreReport, restore, restore_plan
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "CleanReport",
     "CompactionReport",
     "InsideRetention",
+    "RebuildReport",
     "RestoreReport",
     "VerifyReport",
     "archive",
@@ -48,6 +51,7 @@ __all__ = [
     "compact",
     "compact_old_months",
     "list_backups",
+    "rebuild_metadata",
     "restore",
     "restore_plan",
     "sizes",

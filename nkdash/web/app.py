@@ -20,12 +20,14 @@ import contextlib
 import ipaddress
 import logging
 import logging.handlers
+import math
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,14 +40,15 @@ from starlette.types import ASGIApp
 
 from nkdash import alerts
 from nkdash.alerts import CHECK_MINUTES
-from nkdash.errors import ConfigError, NKDashError
+from nkdash.errors import ConfigError, InputError, NKDashError
 from nkdash.notebooks import NOTEBOOKS_DIR, Notebook, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
-from nkdash.web import shims
-from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, session_key
-from nkdash.web.gate import Gate, access_log
+from nkdash.web import endpoints, shims, throttle
+from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, revocations, session_key
+from nkdash.web.gate import Gate, WorkerGuard, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
+from nkdash.web.throttle import LoginThrottle
 from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
 from nkdash.web.workers import Proxy, Workers, worker_count
 
@@ -62,6 +65,9 @@ SESSION_TTL = 30  # seconds a closed tab's kernel waits for its page to reconnec
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
+
+
+MAX_PORT = 65535
 
 
 ALERT_EVERY = CHECK_MINUTES * 60.0  # seconds between the server's alert checks (a dead worker cannot report itself)
@@ -108,21 +114,25 @@ def build_app(
     queue_probe: QueueProbe = queue_status,
     health_ttl: float = HEALTH_TTL,
     alert_every: float | None = ALERT_EVERY,
+    login_throttle: LoginThrottle | None = None,
     proxy: Proxy | None = None,
 ) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
     The notebooks are served in this process, or by the worker processes behind ``proxy``
-    (:mod:`nkdash.web.workers`). Sets up the logs in ``<log_dir>/web/`` and exports
-    ``NKDASH_LAKE`` for the notebooks. Raises :class:`ConfigError` if no password is set and
-    ``no_auth`` is not given.
+    (:mod:`nkdash.web.workers`; the gate still checks every request against marimo's route
+    table, built here). Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for
+    the notebooks. Raises :class:`ConfigError` if no password is set and ``no_auth`` is not
+    given. ``login_throttle`` (default: the policies of :mod:`nkdash.web.throttle`) becomes the
+    process's, which ``/health`` and the monitoring page report.
     """
     if not (no_auth or settings.viewer_password or settings.operator_password):
         raise ConfigError(
             "NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
             "no web password is set; set one in .env (or pass --no-auth for local use only)",
         )
-    auth = None if no_auth else Auth(settings, session_key(settings.state_dir))
+    auth = None if no_auth else Auth(settings, session_key(settings.state_dir), revocations(settings.state_dir))
+    logins = throttle.install(login_throttle or LoginThrottle())
     setup_logging(settings.log_dir)
     os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
     mounted = available(notebooks_dir)
@@ -134,18 +144,27 @@ def build_app(
 
     async def health_endpoint(request: Request) -> Response:
         report = await health.get()
-        return JSONResponse(report.to_dict(), 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
+        body = {**report.to_dict(), "logins": logins.report()}  # counts only: no user name, no address
+        return JSONResponse(body, 200 if report.ok else 503, headers={"Cache-Control": "no-store"})
 
     async def login_form(request: Request) -> Response:
         return login_page(safe_next(request.query_params.get("next")))
 
     async def login(request: Request) -> Response:
         form = await request.form()
-        target = safe_next(str(form.get("next", "")))
-        user = auth.check(str(form.get("username", "")), str(form.get("password", ""))) if auth else LOCAL_USER
+        target, name, address = safe_next(str(form.get("next", ""))), str(form.get("username", "")), _client(request)
+        wait = logins.wait(name, address) if auth else 0.0
+        if wait:
+            log.warning("login refused from %s: too many failed logins", address)
+            seconds = math.ceil(wait)
+            message = f"Too many failed logins: try again in {seconds} s."
+            return login_page(target, message, 429, {"Retry-After": str(seconds)})
+        user = auth.check(name, str(form.get("password", ""))) if auth else LOCAL_USER
         if user is None:
-            log.warning("failed login from %s", (request.client or ("-",))[0])
+            logins.failed(name, address)
+            log.warning("failed login from %s", address)
             return login_page(target, "Wrong user name or password.", 401)
+        logins.succeeded()
         response = RedirectResponse(target, 303)
         if auth is not None:
             response.set_cookie(
@@ -160,6 +179,9 @@ def build_app(
         return response
 
     async def logout(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if auth is not None and token:
+            auth.revoke(token)  # ended on the server: a copy of the cookie no longer works
         response = RedirectResponse("/login", 303)
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
@@ -172,11 +194,17 @@ def build_app(
         Route("/logout", logout, methods=["POST"]),
     ]
     managers: list[Any] = []  # marimo's session managers, one per notebook (in this process)
-    if proxy is not None:
-        routes.append(Mount("/", proxy))
-    elif mounted:
-        notebook_apps, managers = _marimo_apps(mounted, show_tracebacks)
-        routes.append(Mount("/", notebook_apps))
+    sessions: dict[str, Any] | None = None  # None: the workers hold them (they check session ids)
+    tables: dict[str, list[endpoints.Endpoint]] = {}
+    if mounted:
+        marimo_apps = MarimoApps.build(mounted, settings, show_tracebacks)
+        tables = marimo_apps.tables
+        if proxy is not None:
+            routes.append(Mount("/", proxy))
+        else:
+            sessions = marimo_apps.sessions
+            managers = list(sessions.values())
+            routes.append(Mount("/", marimo_apps.app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -191,38 +219,77 @@ def build_app(
 
     app = Starlette(routes=routes, lifespan=lifespan)
     log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
-    return Gate(app, auth, notebooks)
+    return Gate(app, auth, notebooks, routes=tables, sessions=sessions, throttle=logins)
 
 
-def _marimo_apps(mounted: list[tuple[Notebook, Path]], show_tracebacks: bool) -> tuple[Starlette, list[Any]]:
-    """marimo's run-mode app of every notebook at its path, and their session managers."""
-    import marimo
-
-    shims.apply()
-    builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
-    for nb, file in mounted:
-        builder = builder.with_app(path=nb.path, root=str(file))
-    # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
-    notebook_apps = cast(Starlette, builder.build())
-    managers = [
-        app.state.session_manager
-        for app in (cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount))
-        if hasattr(app.state, "session_manager")
-    ]
-    return notebook_apps, managers
+def _client(request: Request) -> str:
+    return (request.client or ("-",))[0]
 
 
-def notebooks_app(notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False) -> ASGIApp:
-    """Only the notebooks, no gate: what a worker process serves (only the gate reaches it)."""
-    notebook_apps, managers = _marimo_apps(available(notebooks_dir), show_tracebacks)
+def display_locale(settings: Settings) -> str:
+    """The locale marimo's front end formats dates with (its date pickers), as the browser
+    names it (``en-GB``): the dashboards' (``NKDASH_LOCALE``, else the Odoo company's
+    language when the server starts)."""
+    from nkdash.dashboards.engine import Dashboard
+    from nkdash.dashboards.formats import page_formats
+
+    try:
+        return page_formats(Dashboard(settings.lake, meta=None), settings).bcp47
+    except (NKDashError, OSError):
+        log.warning("could not read the company's language from the lake; dates as en-US", exc_info=True)
+        return "en-US"
+
+
+@dataclass
+class MarimoApps:
+    """marimo's run-mode app of every notebook at its path; per path, its session manager and
+    its route table (what the gate's allow-list checks requests against)."""
+
+    app: Starlette
+    sessions: dict[str, Any]
+    tables: dict[str, list[endpoints.Endpoint]]
+
+    @classmethod
+    def build(cls, mounted: list[tuple[Notebook, Path]], settings: Settings, show_tracebacks: bool) -> MarimoApps:
+        import marimo
+
+        shims.apply()
+        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
+        for nb, file in mounted:
+            builder = builder.with_app(path=nb.path, root=str(file))
+        # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
+        notebook_apps = cast(Starlette, builder.build())
+        mounts = {route.path: cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount)}
+        sessions = {
+            path: app.state.session_manager for path, app in mounts.items() if hasattr(app.state, "session_manager")
+        }
+        tables = {path: endpoints.walk(app.routes) for path, app in mounts.items()}
+        for path, table in tables.items():
+            lacking = set(endpoints.ALLOWED) - {e.template for e in table}
+            if lacking:  # a marimo upgrade renamed what pages use: they may not work
+                log.warning("marimo has no route %s under %s", ", ".join(sorted(lacking)), path)
+        locale = display_locale(settings)
+        for mounted_app in mounts.values():  # marimo's date pickers write dates as the dashboards do
+            if hasattr(mounted_app.state, "config_manager"):
+                mounted_app.state.config_manager = mounted_app.state.config_manager.with_overrides(
+                    {"display": {"locale": locale}}
+                )
+        return cls(notebook_apps, sessions, tables)
+
+
+def notebooks_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False) -> ASGIApp:
+    """Only the notebooks behind a :class:`~nkdash.web.gate.WorkerGuard`: what a worker process
+    serves (only the gate reaches it)."""
+    marimo_apps = MarimoApps.build(available(notebooks_dir), settings, show_tracebacks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        for manager in managers:
+        for manager in marimo_apps.sessions.values():
             await manager.shutdown()
 
-    return Starlette(routes=[Mount("/", notebook_apps)], lifespan=lifespan)
+    notebooks = Starlette(routes=[Mount("/", marimo_apps.app)], lifespan=lifespan)
+    return WorkerGuard(notebooks, marimo_apps.tables, marimo_apps.sessions)
 
 
 def setup_logging(log_dir: Path, app_log: str = "web.log") -> None:
@@ -258,6 +325,12 @@ def _rotating(path: Path, fmt: str) -> logging.Handler:
     return handler
 
 
+def check_port(port: int) -> None:
+    """A port to listen on: 0 (any free port) to 65535; else InputError naming ``--port``."""
+    if not 0 <= port <= MAX_PORT:
+        raise InputError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}", port)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -289,16 +362,20 @@ def serve(
 
     host = host or settings.web_host
     port = settings.web_port if port is None else port
+    check_port(port)
     if no_auth and not is_loopback(host):
         raise ConfigError("--no-auth", f"only allowed on a loopback address, not {host!r}")
-    try:
+    try:  # before build_app writes the session key and the logs: a bad address writes nothing
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     bound = sock.getsockname()[1]
     count = worker_count(settings)
-    workers = Workers(settings, notebooks_dir, count, show_tracebacks=show_tracebacks).start() if count > 1 else None
+    workers = None
     try:
+        workers = (
+            Workers(settings, notebooks_dir, count, show_tracebacks=show_tracebacks).start() if count > 1 else None
+        )
         app = build_app(
             settings,
             notebooks_dir,
@@ -307,6 +384,7 @@ def serve(
             proxy=Proxy(workers.sockets) if workers is not None else None,
         )
     except BaseException:
+        sock.close()
         if workers is not None:
             workers.stop()
         raise

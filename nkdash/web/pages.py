@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from starlette.responses import HTMLResponse
@@ -45,7 +46,9 @@ def safe_next(target: str | None) -> str:
     return "/"
 
 
-def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
+def login_page(
+    next_: str, error: str = "", status: int = 200, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
     body = (
         f"<h1>nkdash</h1>{f'<p class=error>{html.escape(error)}</p>' if error else ''}"
         f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next_)}">'
@@ -53,7 +56,7 @@ def login_page(next_: str, error: str = "", status: int = 200) -> HTMLResponse:
         '<label>Password <input name="password" type="password" autocomplete="current-password" required>'
         '</label><button type="submit">Log in</button></form>'
     )
-    return HTMLResponse(html_page("Log in", body), status, headers=PAGE_HEADERS)
+    return HTMLResponse(html_page("Log in", body), status, headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def index_page(user: User, notebooks: list[Notebook], health: Health) -> HTMLResponse:

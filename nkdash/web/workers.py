@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from nkdash.errors import NKDashError
 from nkdash.settings import Settings
+from nkdash.web.gate import USER_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def _worker(settings: Settings, notebooks_dir: Path, socket_path: str, show_trac
 
     setup_logging(settings.log_dir, f"worker-{index}.log")
     os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
-    app = notebooks_app(notebooks_dir, show_tracebacks=show_tracebacks)
+    app = notebooks_app(settings, notebooks_dir, show_tracebacks=show_tracebacks)
     dashboards = serving_dashboards(notebooks_dir)
     warm(dashboards)
     rewarmer = Rewarmer(settings.lake.absolute(), dashboards).start() if dashboards else None
@@ -195,7 +197,7 @@ class Proxy:
         request = self.clients[worker].build_request(
             scope["method"],
             _target(scope),
-            headers=[(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP],
+            headers=[*[(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != USER], _user(scope)],
             content=body,
         )
         try:
@@ -227,7 +229,9 @@ class Proxy:
                 ping_interval=None,
                 compression=None,
                 additional_headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k == b"cookie"
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in [*scope["headers"], _user(scope)]
+                    if k in (b"cookie", USER)
                 ],
             )
         except (OSError, websockets.WebSocketException) as exc:
@@ -261,6 +265,15 @@ class Proxy:
                 task.cancel()
             await upstream.close()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+USER = USER_HEADER.encode()
+
+
+def _user(scope: Scope) -> tuple[bytes, bytes]:
+    """The user the gate decided (``scope["user"]``) for the worker's :class:`WorkerGuard`;
+    whatever a client sent under that name was dropped."""
+    return USER, json.dumps(scope.get("user") or {}).encode()
 
 
 def _target(scope: Scope) -> str:

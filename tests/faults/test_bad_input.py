@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +18,18 @@ from pathlib import Path
 import pytest
 
 from nkdash import dashboards as dash
+from nkdash import etl
 from nkdash import settings as settings_module
 from nkdash.cli.main import main
-from nkdash.errors import NKDashError
+from nkdash.errors import NKDashError, OdooUnreachable
 from nkdash.jobs import backend, requests
+from nkdash.lake import Lake
+from nkdash.meta import MetaStore
 from nkdash.ops import backups, recovery, refresh, runbook, tables
+from nkdash.settings import Secret
 from tests.support.demo import DATES, TZ
 from tests.support.lake import changed, copy_lake, tree_digest
+from tests.support.processes import child_env
 
 pytestmark = pytest.mark.faults
 
@@ -71,6 +79,12 @@ CLI = [
     Case("queue-sql-action", "cli", ["queue", SQL], "invalid choice"),
     Case("tasks-path-request", "cli", ["tasks", "--request", PATH], "no request"),
     Case("tasks-sql-state", "cli", ["tasks", "--state", SQL], "invalid choice"),
+    # issue 19: an ISO week date parsed as a date; ports out of range (a traceback after writing the key and logs)
+    Case("refresh-iso-week-date", "cli", ["refresh", "pos", "--date", "2024-W13-5"], "malformed date"),
+    Case("refresh-basic-iso-date", "cli", ["refresh", "pos", "--date", "20240329"], "malformed date"),
+    Case("serve-negative-port", "cli", ["serve", "--port", "-1"], "--port must be from 0"),
+    Case("serve-port-70000", "cli", ["serve", "--port", "70000"], "--port must be from 0"),
+    Case("up-port-70000", "cli", ["up", "--port", "70000"], "--port must be from 0"),  # before its initial load
 ]
 
 ENV = [  # each with `nkdash refresh pos --date D`; the rest of the settings point at the test lake
@@ -91,6 +105,14 @@ ENV = [  # each with `nkdash refresh pos --date D`; the rest of the settings poi
     Case("env-path-scale", "env", {"NKDASH_DEMO_SCALE": PATH}, "NKDASH_DEMO_SCALE"),
     Case("env-bad-tls-flag", "env", {"NKDASH_ODOO_VERIFY_TLS": "maybe"}, "NKDASH_ODOO_VERIFY_TLS"),
     Case("env-lake-is-a-file", "env", {"NKDASH_LAKE": "/etc/passwd"}, "NKDASH_LAKE"),
+    # issue 19: numbers that are not finite, ports out of range, URLs that cannot be parsed
+    Case("env-nan-timeout", "env", {"NKDASH_ODOO_TIMEOUT": "nan"}, "NKDASH_ODOO_TIMEOUT: must be a finite"),
+    Case("env-inf-timeout", "env", {"NKDASH_ODOO_TIMEOUT": "inf"}, "NKDASH_ODOO_TIMEOUT: must be a finite"),
+    Case("env-nan-backoff", "env", {"NKDASH_ODOO_BACKOFF": "nan"}, "NKDASH_ODOO_BACKOFF: must be a finite"),
+    Case("env-port-70000", "env", {"NKDASH_WEB_PORT": "70000"}, "NKDASH_WEB_PORT: must be a port number"),
+    Case("env-url-open-ipv6", "env", {"ODOO_URL": "http://[::1"}, "ODOO_URL: is not a valid URL"),
+    Case("env-url-port-99999", "env", {"ODOO_URL": "http://127.0.0.1:99999"}, "ODOO_URL: is not a valid URL"),
+    Case("env-demo-end-iso-week", "env", {"NKDASH_DEMO_END": "2024-W13-5"}, "NKDASH_DEMO_END"),
 ]
 
 
@@ -125,6 +147,12 @@ ASYNC_AND_NOTEBOOKS = [
         "not a complete business day",
     ),
     Case("api-undated", "async", lambda s, db: requests.enqueue_refresh("dimensions", D, D, s), "has no dates"),
+    Case(
+        "api-iso-week-start",
+        "async",
+        lambda s, db: requests.enqueue_refresh("pos", "2024-W13-5", D, s),
+        "malformed start date",
+    ),
     Case("filters-text-date", "notebook", _filters(start=D), "must be a date"),
     Case("filters-reversed", "notebook", _filters(start=D4, end=D0), "before it starts"),
     Case("filters-sql-store", "notebook", _filters(stores=(SQL,)), "whole number"),
@@ -194,7 +222,12 @@ def world(loaded_lake, tmp_path_factory):
     base = tmp_path_factory.mktemp("bad-input")
     source = loaded_lake(17)
     settings = source.with_(
-        lake=copy_lake(source.lake, base / "lake"), state_dir=base / "state", log_dir=base / "logs", tz=TZ
+        lake=copy_lake(source.lake, base / "lake"),
+        state_dir=base / "state",
+        log_dir=base / "logs",
+        tz=TZ,
+        viewer_password=Secret("viewer-pw-bad-input"),  # so that `serve` gets as far as its port
+        operator_password=Secret("operator-pw-bad-input"),
     )
     backend.huey_for(settings).storage.queue_size()  # the queue file exists, with its tables
     for log in ("web/access.log", "huey/consumer.log"):
@@ -244,3 +277,47 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(world, case, monkeypat
     assert "Traceback" not in message
     assert changed(before, tree_digest(*roots)) == []
     tally(cases=1)
+
+
+URL_PASSWORD = "S3cret-in-the-Url-71x"
+
+
+def test_credentials_inside_odoo_url_are_never_shown(world, tally):
+    """``ODOO_URL=http://admin:<password>@host:<closed port>``: the retries' warnings, the error
+    line, ``nkdash settings``, ``odoo-check -v``, the failed runs in the metadata and the logs
+    never show the password; a warning says where Odoo's credentials belong."""
+    settings = world
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connection refused
+    env = child_env(
+        settings,
+        ODOO_URL=f"http://admin:{URL_PASSWORD}@127.0.0.1:{port}",
+        NKDASH_ODOO_RETRIES="2",
+        NKDASH_ODOO_BACKOFF="0.01",
+    )
+    outputs = []
+    for argv, code in ((["refresh", "pos", "--date", D], 1), (["settings"], 0), (["-v", "odoo-check"], 1)):
+        done = subprocess.run(
+            [sys.executable, "-m", "nkdash", *argv],
+            env=env,
+            cwd=Path(settings.lake).parent / "cwd",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outputs.append(done.stdout + done.stderr)
+        assert done.returncode == code, (argv, done.stdout, done.stderr)
+        assert "credentials belong in ODOO_USER and ODOO_PASSWORD" in done.stderr, done.stderr
+    refresh_output, shown, _ = outputs
+    assert f"cannot connect to Odoo at http://127.0.0.1:{port}" in refresh_output and "retry 2/2" in refresh_output
+    assert f"http://***@127.0.0.1:{port}" in shown
+    with pytest.raises(OdooUnreachable):  # the library records the failed run, with its error
+        etl.refresh("pos", [D0], settings=settings.with_(odoo_url=env["ODOO_URL"], odoo_retries=0), progress=False)
+    (run,) = MetaStore.for_lake(Lake(settings.lake)).runs(dataset="pos", limit=1)
+    assert run["status"] == "failed" and f"cannot connect to Odoo at http://127.0.0.1:{port}" in run["error"]
+    written = [p for root in (settings.lake, settings.state_dir, settings.log_dir) for p in Path(root).rglob("*")]
+    leaks = [str(p) for p in written if p.is_file() and URL_PASSWORD.encode() in p.read_bytes()]
+    leaks += [o for o in outputs if URL_PASSWORD in o or "admin:" in o]
+    assert leaks == []
+    tally(cases=5)

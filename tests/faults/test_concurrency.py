@@ -54,6 +54,17 @@ REFRESHER = textwrap.dedent("""
         outcome = requests.refresh_sync("pos", day, settings)
         print(json.dumps({"loaded": [str(d) for d in outcome.loaded], "duplicates": {str(d): t for d, t in
                           outcome.duplicates.items()}}), flush=True)
+    elif how == "cli":  # `nkdash refresh pos --date D`, as two operators (or cron and one) would type it
+        import contextlib, io
+        from nkdash.cli.main import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["refresh", "pos", "--date", str(day)])
+        text = out.getvalue()
+        assert code == 0, text
+        duplicate = text.split("already being loaded by task ")[1].split(":")[0] if "already being" in text else None
+        print(json.dumps({"loaded": [] if duplicate else [str(day)], "duplicates": {str(day): duplicate} if duplicate
+                          else {}}), flush=True)
     else:
         report = refresh("pos", [day], settings=settings, progress=False)
         print(json.dumps({"loaded": [str(u.date) for u in report.units if u.dataset == "pos" and u.status ==
@@ -62,11 +73,12 @@ REFRESHER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["locked", "raw"])
+@pytest.mark.parametrize("how", ["locked", "cli", "raw"])
 def test_simultaneous_refreshes_of_one_partition(loaded_lake, tmp_path, tally, how):
     """N processes refresh pos for one date at the same instant, against a slowed Odoo so
-    they overlap. ``locked`` (the queue's sync refresh, as the operations page does): one
-    loads, the others are no-ops naming it. ``raw`` (``etl.refresh``, no queue lock): each
+    they overlap. ``locked`` (the queue's sync refresh, as the operations page does) and
+    ``cli`` (``nkdash refresh``, which takes the same partition lock): one loads, the others
+    are no-ops naming it. ``raw`` (``etl.refresh``, the library call, no queue lock): each
     writes, one after the other, atomically. Either way: one file, the right content,
     staging empty, the scan clean, the metadata consistent."""
     server = start_demo(demo_config(17))
@@ -109,7 +121,7 @@ def test_simultaneous_refreshes_of_one_partition(loaded_lake, tmp_path, tally, h
         server.stop()
     loads = [o for o in outcomes if o["loaded"] == [str(DAY)]]
     runs = [r for r in meta.runs(dataset="pos") if r["id"] not in runs_before]
-    if how == "locked":
+    if how in ("locked", "cli"):
         assert len(loads) == 1, outcomes
         winner_task = next(r["task_id"] for r in runs if r["status"] == "success")
         assert all(o["duplicates"] == {str(DAY): winner_task} for o in outcomes if o not in loads)
@@ -257,3 +269,64 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, tuple):
         return a == b
     return a.equals(b)
+
+
+# ----------------------------------------------------------------------------- first runs on a new lake
+OPENER = textwrap.dedent("""
+    # Opens the metadata store of each of argv[3] new lakes under argv[2], in order, once the
+    # file argv[1] appears (every process the same lakes: they race to create each store).
+    import os, sys, time
+    from nkdash.lake import Lake
+    from nkdash.meta import MetaStore
+
+    go, base, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    failures = []
+    for i in range(count):
+        try:
+            MetaStore.for_lake(Lake(f"{base}/lake{i}")).start_run("pos", None, "manual")
+        except Exception as exc:  # noqa: BLE001 - counted, shown on failure
+            failures.append(f"{type(exc).__name__}: {exc}")
+    print(len(failures), *failures[:3], sep="\\n", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_first_runs_on_new_lakes_never_fail_on_the_wal_switch(tmp_path, tally):
+    """Processes open the metadata store of the same new lakes at the same time, as two first
+    ``nkdash refresh`` on a new lake do. Switching a file to WAL does not wait for SQLite's
+    busy timeout, so a few of these used to fail with "database is locked"; each store is now
+    made whole in a private file and linked into place. Every open succeeds, every store is
+    in WAL mode with its full schema, and every run was recorded."""
+    processes, lakes = int(os.environ.get("NKDASH_NEW_LAKE_PROCESSES", "4")), 150
+    script, go = tmp_path / "opener.py", tmp_path / "go"
+    script.write_text(OPENER)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(go), str(tmp_path), str(lakes)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    go.touch()
+    failures = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        count, *examples = out.strip().splitlines()
+        failures += examples if int(count) else []
+    assert failures == [], failures
+    for i in range(lakes):
+        meta = MetaStore.for_lake(Lake(tmp_path / f"lake{i}"))
+        assert len(meta.runs(dataset="pos")) == processes
+        with meta._connect() as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert not [p for p in meta.path.parent.iterdir() if p.name.startswith(".")]  # no private file left
+    tally(trials=lakes, processes=processes, store_opens=lakes * processes)

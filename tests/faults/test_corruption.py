@@ -250,3 +250,120 @@ def test_a_damaged_dimension_leaves_the_filters_working_and_the_page_warns(loade
     assert "Damaged data" in message
     assert "dim_store (unreadable)" in message and "dim_category (unreadable)" in message
     tally(cases=1)
+
+
+# ----------------------------------------------------------------------------- the metadata store
+META_DAMAGE = {
+    "garbage": lambda p: p.write_bytes(b"not a database, " * (p.stat().st_size // 16 + 1)),
+    "zeroed-header": lambda p: p.write_bytes(bytes(100) + p.read_bytes()[100:]),
+}
+FRESHNESS_DAY = DATES[-1] + dt.timedelta(days=1)
+
+
+def lake_without_meta(loaded_lake, tmp_path: Path, how: str) -> tuple[object, Path]:
+    """A copy of the loaded lake whose metadata file is ``missing``, ``empty`` or damaged."""
+    source = loaded_lake(17)
+    settings = source.with_(
+        lake=copy_lake(source.lake, tmp_path / "lake"), state_dir=tmp_path / "state", log_dir=tmp_path / "logs", tz=TZ
+    )
+    path = Lake(settings.lake).meta_dir / "nkdash.sqlite"
+    for side in ("-wal", "-shm"):
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    if how == "missing":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        META_DAMAGE[how](path)
+    return settings, path
+
+
+def run_cli(settings, argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.setattr(settings_module, "_cached", settings)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("how", list(META_DAMAGE))
+def test_a_damaged_metadata_store_is_named_with_the_way_back(loaded_lake, tmp_path, how, monkeypatch, capsys, tally):
+    """Not "file is not a database (... disk full, read-only or permissions?)": the message
+    names the file and the two ways back, on the command line and in /health."""
+    settings, path = lake_without_meta(loaded_lake, tmp_path, how)
+    before = tree_digest(settings.lake)
+    for argv in (["freshness"], ["refresh", "pos", "--date", str(DATES[0])], ["monitor"]):
+        code, out, err = run_cli(settings, argv, monkeypatch, capsys)
+        assert code == 1 and out == "" and err.count("\n") == 1, (argv, out, err)
+        assert f"the metadata store {path} is damaged" in err, err
+        assert "nkdash rebuild-metadata" in err and "nkdash restore" in err and "disk full" not in err, err
+    from nkdash.ops.health import check_health
+
+    health = check_health(settings, queue_probe=lambda s: {"ok": None}, today=FRESHNESS_DAY)
+    assert health.status == "fail" and "damaged" in health.metadata["error"] and str(path) not in str(health)
+    assert tree_digest(settings.lake) == before  # nothing started over
+    tally(cases=4)
+
+
+def test_an_empty_metadata_store_is_reported_not_started_over(loaded_lake, tmp_path, monkeypatch, capsys, tally):
+    """A zero-byte store while the lake holds data: every command says so (the way back
+    included) and the file stays as it is; on a lake without data it simply starts afresh."""
+    settings, path = lake_without_meta(loaded_lake, tmp_path, "empty")
+    for argv in (["freshness"], ["refresh", "pos", "--date", str(DATES[0])]):
+        code, out, err = run_cli(settings, argv, monkeypatch, capsys)
+        assert code == 1 and out == "" and err.count("\n") == 1, (argv, out, err)
+        assert f"the metadata store {path} is empty (0 bytes)" in err and "nkdash rebuild-metadata" in err, err
+        assert path.stat().st_size == 0
+    with pytest.raises(LakeError, match="is empty"):
+        MetaStore.for_lake(Lake(settings.lake), read_only=True).partitions()
+    bare = Lake(tmp_path / "bare")
+    bare.meta_dir.mkdir(parents=True, exist_ok=True)
+    (bare.meta_dir / "nkdash.sqlite").write_bytes(b"")
+    assert MetaStore.for_lake(bare).partitions() == []  # no data: nothing lost, starts afresh
+    tally(cases=4)
+
+
+@pytest.mark.parametrize("how", ["missing", "empty", "garbage"])
+def test_rebuild_metadata_restores_partition_states_and_freshness(
+    loaded_lake, tmp_path, how, monkeypatch, capsys, tally
+):
+    """``nkdash rebuild-metadata`` after the store was lost, emptied or damaged: the same
+    partition states (status, rows, checksum) as the ETL recorded, so freshness is what it
+    was; the old file kept aside; asking first; a dry run writes nothing."""
+    from nkdash.etl.freshness import freshness_report
+
+    source = loaded_lake(17)
+    keys = ("dataset", "date", "status", "rows", "checksum")
+    expected = [{k: p[k] for k in keys} for p in MetaStore.for_lake(Lake(source.lake), read_only=True).partitions()]
+    fresh = freshness_report(FRESHNESS_DAY, settings=source.with_(tz=TZ), lake=Lake(source.lake, read_only=True))
+    settings, path = lake_without_meta(loaded_lake, tmp_path, how)
+    before = tree_digest(settings.lake)
+    code, out, err = run_cli(settings, ["rebuild-metadata", "--dry-run"], monkeypatch, capsys)
+    assert code == 0 and "would record" in out and tree_digest(settings.lake) == before, err
+    code, out, err = run_cli(settings, ["rebuild-metadata"], monkeypatch, capsys)  # no terminal, no --yes
+    assert code == 2 and "not confirmed" in err and tree_digest(settings.lake) == before
+    code, out, err = run_cli(settings, ["rebuild-metadata", "--yes"], monkeypatch, capsys)
+    assert code == 0 and f"recorded {len(expected)} partition state(s)" in out, (out, err)
+    rebuilt = [{k: p[k] for k in keys} for p in MetaStore.for_lake(Lake(settings.lake), read_only=True).partitions()]
+    assert rebuilt == expected
+    again = freshness_report(FRESHNESS_DAY, settings=settings, lake=Lake(settings.lake, read_only=True))
+    assert again.datasets == fresh.datasets and again.dimensions_synced is not None
+    kept = [p for p in path.parent.iterdir() if p.name.startswith("nkdash.sqlite.")]
+    assert len(kept) == (0 if how == "missing" else 1) and all(
+        how.replace("garbage", "damaged") in p.name for p in kept
+    )
+    assert validate(DATES[1], settings=settings).ok  # the lake and Odoo still agree; the store took the results
+    tally(cases=3)
+
+
+@pytest.mark.parametrize("how", ["empty", "garbage"])
+def test_dashboards_keep_working_on_a_damaged_metadata_store(loaded_lake, tmp_path, how, tally):
+    """The dashboards read the lake, not the store: their queries answer as before, and the
+    freshness line comes from the lake's files instead of an error."""
+    settings, _ = lake_without_meta(loaded_lake, tmp_path, how)
+    f = dash.Filters(DATES[0], DATES[-1])
+    expected = dash.sales_summary(dash.Dashboard(loaded_lake(17).lake, meta=None), f)
+    db = dash.Dashboard(settings.lake)
+    assert dash.sales_summary(db, f).equals(expected) and db.meta is None
+    badge = status.freshness_badge(db, ["pos", "invoices"], f, today=FRESHNESS_DAY)
+    assert badge.last_loaded == DATES[-1] and badge.status == "ok", badge
+    tally(cases=1)

@@ -160,7 +160,9 @@ def assert_each_old_or_new(root: Path, old: dict, new: dict) -> int:
 
 @pytest.fixture(scope="module")
 def old_lake(tmp_path_factory) -> Path:
-    """A lake loaded from another company (seed 41): every partition differs from seed 42's."""
+    """A lake loaded from another company (seed 41): every partition differs from seed 42's.
+    Its recorded source is dropped, so it stands for an earlier state of the Odoo the test
+    loads (a lake refuses another Odoo's data)."""
     other = start_demo(dataclasses.replace(demo_config(17), seed=41))
     try:
         settings = settings_for(other, tmp_path_factory.mktemp("old") / "lake")
@@ -168,6 +170,12 @@ def old_lake(tmp_path_factory) -> Path:
             assert refresh(name, DATES, settings=settings, progress=False).ok
     finally:
         other.stop()
+    con = sqlite3.connect(Lake(settings.lake).meta_dir / "nkdash.sqlite")
+    try:
+        with con:
+            assert con.execute("DELETE FROM source").rowcount == 1
+    finally:
+        con.close()
     return settings.lake
 
 

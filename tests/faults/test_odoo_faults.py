@@ -18,6 +18,7 @@ from nkdash.jobs import control, requests
 from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.odoo import connect
+from nkdash.settings import Secret
 from tests.support.demo import DATED, DATES, END, TZ, demo_config, settings_for
 from tests.support.lake import copy_lake, lake_checksums, tree_digest
 
@@ -85,6 +86,45 @@ def test_etl_through_failing_timing_out_and_slow_calls_gives_the_fault_free_lake
         injected_errors=injected["error"],
         injected_timeouts=injected["timeout"],
         injected_slow=injected["slow"],
+        retries=client.retried,
+        partitions_compared=len(clean),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "version, protocol",
+    [(17, "jsonrpc"), (17, "xmlrpc"), (19, "json2")],
+    ids=["odoo17-jsonrpc", "odoo17-xmlrpc", "odoo19-json2"],
+)
+def test_etl_through_answers_cut_off_mid_body_502_503_and_resets_gives_the_fault_free_lake(
+    private_demo, loaded_lake, tmp_path, tally, version, protocol
+):
+    """A fifth of the answers cut off mid-body (headers and half the body, then the connection
+    closed: requests' ChunkedEncodingError), a tenth answered 502 or 503, one in twenty closed
+    with no answer: a full refresh retries them all and gives exactly the fault-free lake."""
+    clean = lake_checksums(loaded_lake(version).lake)
+    server = private_demo(version)
+    server.faults = Faults(
+        truncate_rate=0.20, error_rate=0.10, statuses=(502, 503), reset_rate=0.05, seed=version * 100 + len(protocol)
+    )
+    settings = settings_for(server, tmp_path / "lake", odoo_protocol=protocol, **{**FAULTY, "odoo_retries": 12})
+    client = connect(settings)
+    for name in DATED:
+        report = refresh(name, DATES, settings=settings, client=client, progress=False)
+        assert report.ok, report.summary()
+    assert lake_checksums(settings.lake) == clean
+    assert Lake(settings.lake).scan(deep=True) == []
+    runs = MetaStore.for_lake(Lake(settings.lake)).runs()
+    assert runs and {r["status"] for r in runs} == {"success"}
+    injected, calls = server.injected, sum(server.calls.values())
+    assert injected["truncated"] / calls > 0.15 and injected["error"] and injected["reset"]
+    tally(
+        trials=1,
+        odoo_calls=calls,
+        injected_cut_off=injected["truncated"],
+        injected_errors=injected["error"],
+        injected_resets=injected["reset"],
         retries=client.retried,
         partitions_compared=len(clean),
     )
@@ -161,6 +201,32 @@ def test_odoo_that_stays_unusable_fails_in_one_line_and_writes_no_data(
     assert task["state"] == "failed" and setting in task["error"]
     assert tree_digest(Path(settings.lake) / "star-schema") == star
     tally(cases=1)
+
+
+@pytest.mark.parametrize("how, setting", [("wrong password", "ODOO_PASSWORD"), ("refused", "ODOO_URL")])
+def test_a_failed_login_on_the_command_line_records_a_failed_run_per_date(
+    down_lake, monkeypatch, capsys, tally, how, setting
+):
+    """``nkdash refresh`` with a wrong password, or with Odoo refusing the connection: one line,
+    exit 1, a failed run per requested date with the reason (as the Guarantees promise), no data."""
+    server, settings = down_lake
+    if how == "refused":
+        server.stop()
+    else:
+        settings = settings.with_(odoo_password=Secret("s3cret-typo"))
+    star, meta = tree_digest(Path(settings.lake) / "star-schema"), MetaStore.for_lake(Lake(settings.lake))
+    before = {r["id"] for r in meta.runs()}
+    monkeypatch.setattr(settings_module, "_cached", settings)
+    code = main(["refresh", "invoices", "--start-date", str(DATES[1]), "--end-date", str(DATES[3])])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and one_line_naming(err, setting) and "s3cret-typo" not in err
+    runs = [r for r in meta.runs() if r["id"] not in before]
+    assert sorted((r["dataset"], r["date"], r["status"]) for r in runs) == [
+        ("invoices", d, "failed") for d in DATES[1:4]
+    ]
+    assert all(setting in r["error"] and "s3cret-typo" not in r["error"] for r in runs)
+    assert tree_digest(Path(settings.lake) / "star-schema") == star
+    tally(cases=1, failed_runs_recorded=len(runs))
 
 
 @pytest.mark.parametrize("entry", ["refresh", "catch_up"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 from nkdash.errors import InputError
@@ -78,6 +79,17 @@ class DemoConfig:
     login: str = "admin"
     password: str = field(default="admin", repr=False)
     api_key: str = field(default="demo-api-key", repr=False)  # JSON-2 bearer key (Odoo 19)
+
+    @property
+    def source_name(self) -> str:
+        """Which company this is, whatever its span: the same version, seed and scale generate
+        the same records (``days`` and ``end`` only say how much of its history is played)."""
+        return f"demo:{self.version}:{self.seed}:{self.scale}"
+
+    @property
+    def database_uuid(self) -> str:
+        """The demo database's ``database.uuid`` (a real Odoo draws one when it creates a database)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://nkdash.invalid/{self.source_name}"))
 
     def __post_init__(self) -> None:
         if self.version not in (16, 17, 18, 19):

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from nkdash.dates import day_bounds
 from nkdash.etl.datasets.checks import Check
+from nkdash.meta import Watermark
 from nkdash.odoo import OdooClient, VersionProfile, format_datetime
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Source:
     parent: str | None = None
     context: Mapping[str, Any] | None = None
     profile_fields: tuple[str, ...] = ()  # VersionProfile attributes naming version-dependent fields
+    lake_key: tuple[str, str] | None = None  # (lake table, column) holding this model's ids: where a record sits
 
     def field_list(self, profile: VersionProfile) -> list[str]:
         return [*self.fields, *(getattr(profile, attr) for attr in self.profile_fields)]
@@ -83,7 +85,7 @@ class Context:
     tz: dt.tzinfo
     dates: tuple[dt.date, ...] = ()  # every business date this run loads (for per-run caches)
     full: bool = False  # dimensions: reload everything, ignore watermarks
-    watermarks: dict[str, dt.datetime] = field(default_factory=dict)  # to commit after a unit succeeds
+    watermarks: dict[str, Watermark] = field(default_factory=dict)  # to commit after a unit succeeds
     _cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -146,16 +148,63 @@ class Context:
         return headers, self.read_table(lines, [(lines.parent, "in", sorted(headers.column("id").to_pylist()))])
 
 
+def written_since(mark: Watermark) -> Domain:
+    """Records written in ``mark``'s second or later: Odoo reads ``write_date`` to the second but
+    compares the stored microseconds, so ``>`` the value read would match the latest record
+    again and again. :func:`unseen` leaves out those already seen in that second."""
+    return [("write_date", ">=", format_datetime(mark.stamp))]
+
+
+def unseen(records: list[dict[str, Any]], mark: Watermark) -> list[dict[str, Any]]:
+    """``records`` (read with :func:`written_since`) less those ``mark`` saw already."""
+    return [r for r in records if r["write_date"] != mark.stamp or r["id"] not in mark.seen]
+
+
+def advance(mark: Watermark | None, records: list[dict[str, Any]]) -> Watermark | None:
+    """The watermark after ``records`` (each with ``id`` and ``write_date``) were seen."""
+    newest = max((r["write_date"] for r in records if r["write_date"]), default=None)
+    if mark is not None and (newest is None or newest <= mark.stamp):
+        return Watermark(mark.stamp, mark.seen | {r["id"] for r in records if r["write_date"] == mark.stamp})
+    if newest is None:
+        return mark
+    return Watermark(newest, frozenset(r["id"] for r in records if r["write_date"] == newest))
+
+
 def date_domain(
-    client: OdooClient, model: str, date_field: str, day: dt.date, tz: dt.tzinfo, prefix: str = ""
+    client: OdooClient,
+    model: str,
+    date_field: str,
+    day: dt.date,
+    tz: dt.tzinfo,
+    prefix: str = "",
+    last: dt.date | None = None,
 ) -> Domain:
-    """Domain selecting business date ``day``: a date field equals it; a datetime field
-    falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it through a many2one."""
-    name = prefix + date_field
+    """Domain selecting business date ``day`` (or the dates ``day..last``): a date field equals
+    it; a datetime field falls in the day's UTC bounds (DST-correct). ``prefix`` reaches it
+    through a many2one."""
+    name, last = prefix + date_field, last or day
     if client.field_types(model)[date_field] == "date":
-        return [(name, "=", day.isoformat())]
-    start, end = day_bounds(day, tz)
+        if last == day:
+            return [(name, "=", day.isoformat())]
+        return [(name, ">=", day.isoformat()), (name, "<=", last.isoformat())]
+    start, end = day_bounds(day, tz)[0], day_bounds(last, tz)[1]
     return [(name, ">=", format_datetime(start)), (name, "<", format_datetime(end))]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The records a dataset's rows come from, for the reconciliation's ids check: the dated
+    (header) source, whose ids the lake holds in ``column``, and its line source if the rows
+    are lines (a header without a line has no row)."""
+
+    header: Source
+    column: str
+    lines: Source | None = None
+
+    def domain(self, ctx: Context, first: dt.date, last: dt.date) -> Domain:
+        """The headers counted on the dates ``first..last`` (their own date field: cheap to search)."""
+        dated = date_domain(ctx.client, self.header.model, self.header.date_field or "", first, ctx.tz, last=last)
+        return [*self.header.where(ctx.profile), *dated]
 
 
 @dataclass(frozen=True)
@@ -172,6 +221,8 @@ class Dataset:
     inputs: tuple[DatasetName, ...] = ()  # datasets whose partitions this one is built from
     partitioned: bool = True  # False: whole tables (dimensions)
     stale_onward: bool = False  # a change on date D also changes every later date
+    keys: Keys | None = None  # the source ids of its rows (None: no ids to compare, e.g. levels)
+    window_totals: Callable[[Context, list[dt.date]], dict[dt.date, Totals]] | None = None  # cheaper than per date
 
     @property
     def table_names(self) -> tuple[str, ...]:

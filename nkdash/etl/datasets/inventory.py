@@ -30,6 +30,7 @@ from nkdash.etl.datasets.base import (
     Context,
     Dataset,
     Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -76,6 +77,7 @@ MOVES = Source(
     profile_fields=("move_qty_field",),
     where=lambda profile: [("state", "=", "done")],
     date_field="date",
+    lake_key=("fact_inventory_moves", "move_id"),
 )
 
 SCHEMA = pa.schema(
@@ -183,4 +185,5 @@ INVENTORY = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(MOVES, "move_id"),
 )

@@ -20,6 +20,7 @@ from nkdash.etl.datasets.base import (
     Context,
     Dataset,
     Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -43,12 +44,14 @@ MOVES = Source(
         ("pos_order_ids", "=", False),
     ],
     date_field="invoice_date",
+    lake_key=("fact_invoice_sales", "move_id"),
 )
 LINES = Source(
     "account.move.line",
     fields=("move_id", "product_id", "quantity", "price_unit", "discount", "price_subtotal", "balance", "write_date"),
     where=lambda profile: [("display_type", "=", "product")],
     parent="move_id",
+    lake_key=("fact_invoice_sales", "line_id"),
 )
 
 SCHEMA = pa.schema(
@@ -124,7 +127,10 @@ def odoo_domain(ctx: Context, day: dt.date) -> Domain:
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
-    return odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    """Odoo's count and sums of ``day`` (once per run: profit's totals are made of them)."""
+    return ctx.cached(
+        ("odoo totals", "invoices", day), lambda: odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    )
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -139,4 +145,5 @@ INVOICES = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(MOVES, "move_id", LINES),
 )

@@ -18,6 +18,8 @@ from nkdash.etl.datasets.base import (
     UTC_TIMESTAMP,
     Context,
     Dataset,
+    Domain,
+    Keys,
     Source,
     Table,
     Totals,
@@ -35,6 +37,7 @@ ORDERS = Source(
     fields=("name", "pos_reference", "session_id", "config_id", "partner_id", "date_order", "state", "write_date"),
     where=lambda profile: [("state", "in", list(profile.pos_sold_states))],
     date_field="date_order",
+    lake_key=("fact_pos_sales", "order_id"),
 )
 LINES = Source(
     "pos.order.line",
@@ -52,6 +55,7 @@ LINES = Source(
         "write_date",
     ),
     parent="order_id",
+    lake_key=("fact_pos_sales", "line_id"),
 )
 
 SCHEMA = pa.schema(
@@ -133,7 +137,7 @@ def extract(ctx: Context, day: dt.date) -> dict[str, pa.Table]:
     return {TABLE.name: table(day, orders, lines)}
 
 
-def odoo_domain(ctx: Context, day: dt.date) -> list:
+def odoo_domain(ctx: Context, day: dt.date) -> Domain:
     """The lines of ``day``'s sold orders, as one ``pos.order.line`` domain."""
     return [
         ("order_id.state", "in", list(ctx.profile.pos_sold_states)),
@@ -142,7 +146,8 @@ def odoo_domain(ctx: Context, day: dt.date) -> list:
 
 
 def source_totals(ctx: Context, day: dt.date) -> Totals:
-    return odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS)
+    """Odoo's count and sums of ``day`` (once per run: profit's totals are made of them)."""
+    return ctx.cached(("odoo totals", "pos", day), lambda: odoo_totals(ctx, LINES.model, odoo_domain(ctx, day), SUMS))
 
 
 def lake_totals(tables: Mapping[str, pa.Table]) -> Totals:
@@ -157,4 +162,5 @@ POS = Dataset(
     extract=extract,
     source_totals=source_totals,
     lake_totals=lake_totals,
+    keys=Keys(ORDERS, "order_id", LINES),
 )
