@@ -13,6 +13,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
+from nkdash.web.gate import USER_HEADER
 from nkdash.web.workers import pick
 from tests.support.web import PASSWORDS, running_nkdash
 
@@ -87,5 +88,37 @@ def test_two_workers_serve_the_dashboards_and_keep_each_session(lake17, tmp_path
             )
             assert answer.status_code == 200, answer.text
             rerun = cell_ops(ws, until_idle_after=2)
-            assert any("1 store(s)" in str(c.get("output")) for c in rerun.values())
+            headings = [str(c["output"]) for c in rerun.values() if "<h1" in str(c.get("output"))]
+            assert headings and first in html.unescape(headings[0]), headings  # the heading names the store
         assert (server.log_dir / "web" / "worker-0.log").exists()
+
+
+def test_under_workers_the_notebooks_know_who_asks_and_a_client_cannot_say_it(lake17, tmp_path):
+    """The role the gate decided reaches a worker's notebooks (a viewer sees no margin when cost
+    is hidden from viewers, the operator does); a header a client sends under the gate's name
+    for it changes nothing; a kernel call naming no known session gets a clean 404."""
+    env = {"NKDASH_WEB_WORKERS": "2", "NKDASH_VIEWER_SEES_COST": "false"}
+    with running_nkdash(lake17, tmp_path / "serve", **env) as server:
+        host = server.url.split("://", 1)[1]
+
+        def page_text(role: str, session: str, extra: dict[str, str]) -> str:
+            auth = "Basic " + base64.b64encode(f"{role}:{PASSWORDS[role]}".encode()).decode()
+            with connect(
+                f"ws://{host}/sales/ws?session_id={session}",
+                additional_headers={"Authorization": auth, "Origin": server.url, **extra},
+                max_size=None,
+            ) as ws:
+                return html.unescape(" ".join(str(c.get("output")) for c in cell_ops(ws).values()))
+
+        forged = {USER_HEADER: json.dumps({"username": "operator", "role": "operator", "is_authenticated": True})}
+        assert "Margin" not in page_text("viewer", "s_viewer01", forged)
+        assert "Margin" in page_text("operator", "s_operator1", {})
+        auth = "Basic " + base64.b64encode(f"viewer:{PASSWORDS['viewer']}".encode()).decode()
+        answer = requests.post(
+            f"{server.url}/sales/api/kernel/set_ui_element_value",
+            json={"objectIds": [], "values": []},
+            headers={"Authorization": auth, "Marimo-Session-Id": "s_nosuchone", "Origin": server.url},
+            timeout=60,
+        )
+        assert answer.status_code == 404 and answer.json() == {"error": "no such session"}
+        assert "Traceback" not in "".join(p.read_text() for p in (server.log_dir / "web").glob("*.log"))
