@@ -316,6 +316,33 @@ def scenarios(p: Params) -> list[Scenario]:
             lambda pd_: (pd_.purchases(f30, "vendor"), pd_.open_purchases(f30)),
             None,
         ),
+        # issue 16: the trade's metrics, comparisons and formats (reported; no pandas baseline)
+        Scenario("page_formats (company, currencies)", ("page_formats", "company", "currencies"), d.page_formats),
+        Scenario(
+            "coverage of the previous period 30d",
+            ("coverage",),
+            lambda db: d.coverage(db, "agg_sales_daily", f30, "previous"),
+        ),
+        Scenario("sales_discounts 30d", ("sales_discounts",), lambda db: d.sales_discounts(db, f30)),
+        Scenario("sales_by_hour 30d", ("sales_by_hour",), lambda db: d.sales_by_hour(db, f30)),
+        Scenario(
+            "sales_trend_against last year 30d weekly",
+            ("sales_trend_against",),
+            lambda db: d.sales_trend_against(db, f30, "week", "last_year"),
+        ),
+        Scenario("profit_comparison 30d (KPI cell)", ("profit_comparison",), lambda db: d.profit_comparison(db, f30)),
+        Scenario("losing_products 30d", ("losing_products",), lambda db: d.losing_products(db, f30)),
+        Scenario("on_order 30d", ("on_order",), lambda db: d.on_order(db, f30)),
+        Scenario("stock_cover 30d, 28-day window", ("stock_cover",), lambda db: d.stock_cover(db, f30, 28)),
+        Scenario("abc_classes 30d", ("abc_classes",), lambda db: d.abc_classes(db, f30)),
+        Scenario("sell_through category 30d", ("sell_through",), lambda db: d.sell_through(db, f30, "category")),
+        Scenario(
+            "inventory_comparison 30d (KPI cell)", ("inventory_comparison",), lambda db: d.inventory_comparison(db, f30)
+        ),
+        Scenario("vendor_performance 30d", ("vendor_performance",), lambda db: d.vendor_performance(db, f30)),
+        Scenario(
+            "purchases_comparison 30d (KPI cell)", ("purchases_comparison",), lambda db: d.purchases_comparison(db, f30)
+        ),
     ]
     return out
 

@@ -414,6 +414,7 @@ class Company:
             "available_in_pos": np.ones(n, bool),
             "active": self.active,
             "write_date": np.full(n, stamp),
+            "product_tmpl_id": self.product_ids,
         }
         nc = len(self.category["id"])
         category = {**self.category, "write_date": np.full(nc, stamp)}
@@ -434,6 +435,7 @@ class Company:
             "parent_id": [None] * len(ids),
             "active": np.ones(len(ids), bool),
             "write_date": np.full(len(ids), stamp),
+            "lang": ["en_GB"] + [None] * (len(ids) - 1),
         }
         cols = ("id", "name", "complete_name", "usage", "parent_id", "warehouse_id", "scrap_location")
         location = {c: [row[i] for row in self.locations] for i, c in enumerate(cols)}
@@ -445,12 +447,49 @@ class Company:
             "active": np.ones(spec.stores, bool),
             "write_date": np.full(spec.stores, stamp),
         }
+        bought = np.flatnonzero(self.storable)
+        supplierinfo = {
+            "id": np.arange(1, len(bought) + 1),
+            "partner_id": self.vendor_ids[self.vendor_of[bought]],
+            "product_tmpl_id": self.product_ids[bought],
+            "product_id": [None] * len(bought),
+            "sequence": np.ones(len(bought), int),
+            "min_qty": self.pack[bought].astype(float),
+            "delay": 2 + self.vendor_of[bought] % 3,  # what the purchases' expected dates use
+            "write_date": np.full(len(bought), stamp),
+        }
+        s = spec.stores
+        picking_type = {
+            "id": np.concatenate([self.type_in, self.type_pos, self.type_int]),
+            "name": ["Receipts"] * s + ["PoS Orders"] * s + ["Internal Transfers"] * s,
+            "code": ["incoming"] * s + ["outgoing"] * s + ["internal"] * s,
+            "warehouse_id": np.tile(self.store_ids, 3),
+            "active": np.ones(3 * s, bool),
+            "write_date": np.full(3 * s, stamp),
+        }
         return {
             "dim_product": table("dim_product", product),
             "dim_category": table("dim_category", category),
             "dim_partner": table("dim_partner", partner),
             "dim_location": table("dim_location", location),
             "dim_store": table("dim_store", store),
+            "dim_company": table(
+                "dim_company",
+                {"id": [1], "name": ["NK Retail SA"], "currency_id": [1], "partner_id": [1], "write_date": [stamp]},
+            ),
+            "dim_currency": table(
+                "dim_currency",
+                {
+                    "id": [1],
+                    "name": ["EUR"],
+                    "symbol": ["€"],
+                    "position": ["after"],
+                    "decimal_places": [2],
+                    "write_date": [stamp],
+                },
+            ),
+            "dim_supplierinfo": table("dim_supplierinfo", supplierinfo),
+            "dim_picking_type": table("dim_picking_type", picking_type),
         }
 
     # ---- calibration --------------------------------------------------------------------
@@ -581,6 +620,8 @@ class Company:
             "revenue": subtotal,
             "cost": np.where(computed, total_cost, qty * self.standard_price[product]),
             "computed": computed,
+            "hour": ((o_time[l_order] // 1_000_000) % 86400 // 3600).astype(np.int8),  # the day's clock: local
+            "discount": np.where(discount > 0, subtotal * discount / (100 - discount), 0.0),
             "line_id": line_id,
             "order_ref": columns["order_ref"],
             "partner": partner,
@@ -635,6 +676,7 @@ class Company:
             "qty": qty,
             "revenue": -balance,
             "cost": qty * self.unit_cost(day, product),
+            "discount": np.where(discount > 0, -balance * discount / (100 - discount), 0.0),
             "line_id": line_id,
             "order_ref": columns["move_ref"],
             "partner": m_partner[l_move],
@@ -661,6 +703,12 @@ class Company:
                 ("standard_price", "pos_total_cost", "valuation_layer"),
                 np.r_[pos["computed"].astype(int), np.full(n_inv, 2)],
             ),
+            "local_hour": pa.array(
+                np.r_[pos["hour"], np.zeros(n_inv, np.int8)],
+                pa.int8(),
+                mask=np.r_[np.zeros(n_pos, bool), np.ones(n_inv, bool)],
+            ),
+            "discount": np.r_[pos["discount"], inv["discount"]],
         }
         return table("fact_sales", columns)
 
@@ -709,6 +757,14 @@ class Company:
             "state": _labels(("purchase", "done"), np.full(len(product), int(age > 12))),
             "date_approve": approve[l_po],
             "write_date": approve[l_po] + min(age, 12) * 86400 * 1_000_000,
+            "date_planned": _ts_day(day)
+            + (2 + self.vendor_of[product] % 3) * 86400 * 1_000_000
+            + 10 * 3600 * 1_000_000,
+            "date_received": pa.array(
+                approve[l_po] + (2 + po_vendor[l_po] % 3 + (po_vendor[l_po] % 5 == 0)) * 86400 * 1_000_000,
+                pa.int64(),
+                mask=np.full(len(product), age <= 2),
+            ).cast(pa.timestamp("us", tz="UTC")),
         }
         return table("fact_purchases", columns)
 

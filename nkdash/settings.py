@@ -83,6 +83,10 @@ class Settings:
     viewer_password: Secret = field(default_factory=lambda: Secret(""))
     operator_user: str = "operator"
     operator_password: Secret = field(default_factory=lambda: Secret(""))
+    # Dashboards: what viewers see and how numbers read.
+    viewer_sees_cost: bool = True  # False: no cost, margin or stock value at cost for the viewer role
+    locale: str | None = None  # e.g. en_GB, fr_BE; default: the Odoo company's language
+    currency: str | None = None  # ISO code, e.g. EUR; default: the Odoo company's currency
     # Background work (huey): "sqlite" (file under state_dir) or "redis" (redis_url).
     queue: str = "sqlite"
     redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
@@ -273,6 +277,28 @@ def _scale(name: str, value: str) -> str:
     return value
 
 
+def _locale(name: str, value: str) -> str | None:
+    """A locale code like ``fr_BE`` or ``en-GB`` (language, optional region), as ``fr_BE``."""
+    value = value.strip().replace("-", "_")
+    if not value:
+        return None
+    language, _, region = value.partition("_")
+    if not (language.isalpha() and language.islower() and 2 <= len(language) <= 3) or (
+        region and not (region.isalpha() and region.isupper() and len(region) == 2)
+    ):
+        raise ConfigError(name, f"expected a locale like en_GB or fr_BE, got {value!r}")
+    return value
+
+
+def _currency(name: str, value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+        raise ConfigError(name, f"expected an ISO 4217 currency code like EUR, got {value!r}")
+    return value
+
+
 def _date(name: str, value: str) -> str | None:
     import datetime as dt
 
@@ -330,6 +356,9 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_VIEWER_PASSWORD": ("viewer_password", lambda n, v: Secret(v)),
     "NKDASH_OPERATOR_USER": ("operator_user", lambda n, v: v),
     "NKDASH_OPERATOR_PASSWORD": ("operator_password", lambda n, v: Secret(v)),
+    "NKDASH_VIEWER_SEES_COST": ("viewer_sees_cost", _bool),
+    "NKDASH_LOCALE": ("locale", _locale),
+    "NKDASH_CURRENCY": ("currency", _currency),
     "NKDASH_QUEUE": ("queue", lambda n, v: _choice(n, v, ("sqlite", "redis"))),
     "NKDASH_REDIS_URL": ("redis_url", lambda n, v: Secret(v)),
     "NKDASH_DEMO_VERSION": ("demo_version", _version),

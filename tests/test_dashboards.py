@@ -98,15 +98,15 @@ def test_trend_by_store_names_stores(db):
 def test_previous_period_comparison(db, lake17):
     f = Filters(DATES[3], DATES[4])
     assert f.previous() == Filters(DATES[1], DATES[2])
-    kpis = d.sales_comparison(db, f).set_index("metric")
-    before = expected_sales(lake17, f.previous())
+    kpis = d.sales_comparison(db, f).kpis.set_index("metric")
+    now, before = expected_sales(lake17, f), expected_sales(lake17, f.previous())
     assert kpis.loc["revenue", "previous"] == approx(before["revenue"])
     assert kpis.loc["orders", "previous"] == before["orders"]
-    assert kpis.loc["revenue", "change"] == approx(kpis.loc["revenue", "current"] - before["revenue"])
-    assert kpis.loc["refunds", "better"] == "decrease"
-    # nothing before the first loaded date: previous is zero, the change is "new"
-    first = d.sales_comparison(db, F).set_index("metric")
-    assert first.loc["revenue", "previous"] == 0 and pd.isna(first.loc["revenue", "change_pct"])
+    assert kpis.loc["revenue", "previous_change"] == pytest.approx(now["revenue"] / before["revenue"] - 1, abs=1e-4)
+    assert kpis.loc["refunded", "better"] == "decrease"
+    # nothing loaded before the first date: no previous figures, and the coverage says why
+    first = d.sales_comparison(db, F)
+    assert first.kpis["previous"].isna().all() and first.coverage["previous"].state == "not loaded"
 
 
 # ----------------------------------------------------------------------------- profit

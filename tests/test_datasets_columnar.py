@@ -103,6 +103,8 @@ def purchase_rows(day: dt.date, orders: dict[int, dict], lines: list[dict]) -> I
             "state": order["state"],
             "date_approve": order["date_approve"],
             "write_date": latest(order["write_date"], line["write_date"]),
+            "date_planned": line["date_planned"],
+            "date_received": order["effective_date"],
         }
 
 
@@ -173,6 +175,8 @@ def sale(
     revenue: float,
     cost: float,
     cost_source: str,
+    local_hour: int | None,
+    discount: float,
 ) -> dict[str, Any]:
     return {
         "date": day,
@@ -188,7 +192,17 @@ def sale(
         "cost": cost,
         "margin": revenue - cost,
         "cost_source": cost_source,
+        "local_hour": local_hour,
+        "discount": discount,
     }
+
+
+def discount(revenue: float, qty: float, price_unit: float | None, percent: float | None) -> float:
+    """What a line's discount took off: revenue x d / (100 - d); qty x price at 100 %."""
+    d = percent or 0.0
+    if d <= 0:
+        return 0.0
+    return qty * (price_unit or 0.0) if d >= 100 else revenue * d / (100 - d)
 
 
 def standard_price(ctx: Context, product_id: int) -> float:
@@ -219,6 +233,8 @@ def pos_sales(ctx: Context, day: dt.date, lines: list[dict]) -> Iterator[dict[st
             signed(line["price_subtotal"], qty),
             cost,
             source,
+            line["date_order"].astimezone(ctx.tz).hour,
+            discount(signed(line["price_subtotal"], qty), qty, line["price_unit"], line["discount"]),
         )
 
 
@@ -248,6 +264,8 @@ def invoice_sales(ctx: Context, day: dt.date, rows: list[dict]) -> Iterator[dict
             -line["balance"],
             qty * unit,
             source,
+            None,
+            discount(-line["balance"], qty, line["price_unit"], line["discount"]),
         )
 
 

@@ -81,6 +81,7 @@ def offline_ctx(tmp_path) -> Context:
             "available_in_pos": True,
             "active": pid == 1,
             "write_date": None,
+            "product_tmpl_id": pid,
         }
         for pid, categ, cost in ((1, 7, 2.5), (2, 8, 4.0))
     ]

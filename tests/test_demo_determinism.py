@@ -2,9 +2,11 @@
 
 The expected digests were computed on the generator before it was split into modules
 (commit 6f1a8d6); any change to what a config generates changes them. A deliberate
-change to the company must update them, and say so in its commit. Updated once since (issue
-18): the system parameters ``database.uuid`` and ``database.create_date`` were added; every
-other record is unchanged (the old digests hold without ``ir.config_parameter``).
+change to the company must update them, and say so in its commit. Deliberate changes since:
+issue 18 added the system parameters ``database.uuid`` and ``database.create_date``; issue 16
+the company's language and currency position, product templates and vendor lead times
+(product.supplierinfo), purchase orders' arrival (effective_date), and expected dates from
+the lead time the vendor promises (some vendors deliver a day late).
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from tests.support.company import digest
 
 END = dt.date(2026, 3, 31)
 EXPECTED = {
-    ("tiny", 16, 30): "7e31d9fc68ee06ce733540c684b60420f48645d3172550f44aa7faf3a16e154c",
-    ("tiny", 17, 30): "55a3f1c4bf14de97864f674c3822f915c0a7fd570cfb8f15b29b6c2739b79da5",
-    ("tiny", 18, 30): "4bb55010078bca234e852433a6ee74e90b33ea26a7d2a9dd16fec512d6a16c1a",
-    ("tiny", 19, 30): "b25d80e84e62104acee28adafe09b671f7bb11190ade477fb676e323f0a3bf0f",
-    ("small", 16, 14): "8f7529d702f11f947da2cf79292a1a39f4e441f16ea500a8f616ddada58fac66",
-    ("small", 19, 14): "abb13e5e747439c34900a314d8d5bde466a9296773177b66cc1f19e6f9db8c5d",
+    ("tiny", 16, 30): "33be543a05e25cf0fe4a37d1a885e2311a9f43bf2d053efc27ecb761112eeebe",
+    ("tiny", 17, 30): "fd08889fe67539bb00b9b9ac4904a0c513eacdc6793984f921847d6c306a9528",
+    ("tiny", 18, 30): "77bc50a5062fc7212cb485e8088fcdb6ec80f305a1d37c4a3b92e301aa2d8e53",
+    ("tiny", 19, 30): "2f70cecd966b360dd995bb2bf05fc79de2bd9a2eafc393a24dd94807fdf3f32c",
+    ("small", 16, 14): "b62bf6afc13e997d3847f11b2b0c2a9ee910ad9de207159059151543865017dd",
+    ("small", 19, 14): "70d2e4a2d2ae481d4b21dac4d09f88e1b69267830840df3f78d47b751cdfcb0f",
 }
 LATE_EDITS = {
-    16: "94701f408035770f95b99039fd4d793c5d1653a340bc9732a284431c8d6a2e67544d230c9626e988",
-    19: "d1ad6ad569490cb9192fff23a9e3cbfff34bddadb13f81d2ad019fe31c2ec71c20f07ed85f61494c",
+    16: "87c53b406a5384d9a6901cd41ef113709d183b5fc282a5076a3d86a014b6c61b544d230c9626e988",
+    19: "e68d79a5ce1cacbd44ae5ea903efce1db97bbba53587797610e53f9391e17df520f07ed85f61494c",
 }
-STREAM_18 = "a09b4039c77160f45c42e2b31e102496c1380728f2495c61704abdebf9b1cec6"
+STREAM_18 = "ff01a63224174e364d196ec2fb600705bed5cf9d7fda71b9fb2a02712eee9b4d"
 
 
 @pytest.mark.parametrize(("scale", "version", "days"), list(EXPECTED), ids=lambda p: str(p))

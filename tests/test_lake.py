@@ -113,6 +113,28 @@ def test_schema_mismatch_refused_and_leaves_nothing_behind(lake):
     assert "extra" in lake.schema("fact_pos_sales").names
 
 
+def test_a_column_added_to_the_contract_widens_the_table_and_old_partitions_stay_sound(lake):
+    """``allow_schema_change="widen"`` (what the ETL passes): nullable columns added at the end
+    become the table's schema; partitions written before keep theirs, the scan accepts them,
+    readers see nulls, and compaction merges both schemas."""
+    days = [dt.date(2024, 3, d) for d in (1, 2, 3)]
+    lake.write_partition("fact_pos_sales", days[0], fact(days[0]))
+    wider = fact(days[1]).append_column("local_hour", pa.array([7] * 100, pa.int8()))
+    with pytest.raises(LakeError, match="schema differs"):
+        lake.write_partition("fact_pos_sales", days[1], wider.drop_columns(["ref"]), allow_schema_change="widen")
+    lake.write_partition("fact_pos_sales", days[1], wider, allow_schema_change="widen")
+    assert lake.schema("fact_pos_sales").names[-1] == "local_hour"
+    assert lake.scan() == []
+    whole = ds.dataset(lake.star / "fact_pos_sales", schema=lake.schema("fact_pos_sales"), partitioning="hive")
+    hours = whole.to_table(columns=["date", "local_hour"]).group_by("date").aggregate([("local_hour", "count")])
+    assert dict(zip(hours["date"].to_pylist(), hours["local_hour_count"].to_pylist())) == {days[0]: 0, days[1]: 100}
+    lake.write_partition("fact_pos_sales", days[2], fact(days[2]), allow_schema_change="widen")  # an older writer
+    assert lake.compact_month("fact_pos_sales", 2024, 3) is not None
+    assert lake.read_partition("fact_pos_sales", days[0])["local_hour"].null_count == 100
+    assert lake.read_partition("fact_pos_sales", days[1])["local_hour"].to_pylist() == [7] * 100
+    assert lake.scan(deep=True) == []
+
+
 def test_whole_table_schema_change_refused(lake):
     lake.write_whole("dim_store", dim())
     with pytest.raises(LakeError, match="schema differs"):
@@ -281,7 +303,7 @@ def corrupt(lake: Lake) -> dict[str, Path]:
     paths["flipped"].write_bytes(bytes(data))
     paths["deleted"].unlink()
     paths["deleted"] = paths["deleted"].parent
-    wrong = fact(days["schema"]).drop_columns(["ref"])
+    wrong = fact(days["schema"]).drop_columns(["revenue"])  # (without the last column it would be an older, sound file)
     paths["schema"] = lake.write_partition("fact_sales", days["schema"], wrong, allow_schema_change=True).path
     # back to the real schema
     lake.write_partition("fact_sales", days["ok"], fact(days["ok"]), allow_schema_change=True)
@@ -375,4 +397,4 @@ def test_clean_temp_respects_age_for_foreign_temp_files(lake):
 
 
 def test_tables_constant():
-    assert set(TABLES) == set(PARTITIONED) | set(WHOLE) and len(TABLES) == 14
+    assert set(TABLES) == set(PARTITIONED) | set(WHOLE) and len(TABLES) == 18

@@ -71,6 +71,10 @@ def test_secrets_never_in_repr_or_public():
         ("NKDASH_TZ", "Mars/Olympus", "timezone"),
         ("NKDASH_DEMO_VERSION", "15", "16, 17, 18 or 19"),
         ("NKDASH_DEMO_END", "2026-13-01", "YYYY-MM-DD"),
+        ("NKDASH_LOCALE", "french", "en_GB"),
+        ("NKDASH_LOCALE", "fr_be", "en_GB"),
+        ("NKDASH_CURRENCY", "€", "ISO 4217"),
+        ("NKDASH_VIEWER_SEES_COST", "sometimes", "true or false"),
         ("NKDASH_RECONCILE_DAYS", "0", "at least 1"),
         ("NKDASH_RECONCILE_DAYS", "400", "at most 366"),
     ],
@@ -80,6 +84,12 @@ def test_invalid_settings_name_the_variable(var, value, fragment):
         load_settings({var: value}, env_file=None)
     assert err.value.setting == var
     assert str(err.value).startswith(var) and fragment in str(err.value)
+
+
+def test_dashboard_settings_and_their_defaults():
+    assert (Settings().viewer_sees_cost, Settings().locale, Settings().currency) == (True, None, None)
+    s = load_settings({"NKDASH_LOCALE": "fr-BE", "NKDASH_CURRENCY": "CHF", "NKDASH_VIEWER_SEES_COST": "no"}, None)
+    assert (s.locale, s.currency, s.viewer_sees_cost) == ("fr_BE", "CHF", False)
 
 
 def test_real_odoo_needs_a_password():

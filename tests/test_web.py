@@ -401,6 +401,40 @@ def test_basic_auth_header_parsing(web_settings):
     assert auth.basic("Basic !!!") is None and auth.basic(f"Bearer {VIEWER_PW}") is None
 
 
+def test_the_gate_tells_notebooks_who_asks_and_nothing_a_request_says_about_itself(web_settings):
+    """``scope["user"]`` (what marimo hands a notebook as ``mo.app_meta().request.user``) comes
+    from the request's credentials only: a viewer claiming to be an operator stays a viewer."""
+    import asyncio
+
+    from nkdash.notebooks import NOTEBOOKS
+    from nkdash.web.gate import Gate
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["user"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    auth = Auth(web_settings, b"k" * 32)
+    cookie = auth.issue(User("viewer", "viewer"))
+
+    async def call(headers):
+        scope = {"type": "http", "method": "GET", "path": "/sales", "headers": headers, "user": {"role": "operator"}}
+
+        async def receive():
+            return {"type": "http.request"}
+
+        async def send(message):
+            pass
+
+        await Gate(app, auth, list(NOTEBOOKS))(scope, receive, send)
+
+    forged = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode()), (b"x-role", b"operator"), (b"user", b"operator")]
+    asyncio.run(call(forged))
+    assert seen == [{"username": "viewer", "role": "viewer", "is_authenticated": True}]
+
+
 # ----------------------------------------------------------------------------- refusing to start
 
 

@@ -1,63 +1,28 @@
-"""Altair charts, KPI cards and table formats for the dashboards: presentation only.
+"""Altair charts for the dashboards: presentation only.
 
-Every builder takes a frame from :mod:`nkdash.dashboards` and returns an ``alt.Chart``
-(wrap it in ``mo.ui.altair_chart`` to make it selectable) or plain data for marimo.
+Every builder takes a frame from :mod:`nkdash.dashboards` and the page's
+:class:`~nkdash.dashboards.formats.Formats`, and returns a chart (wrap it in
+``mo.ui.altair_chart`` to make it selectable) carrying the page's locale: its separators,
+its currency on money axes and tooltips, its date format. Periods are calendar periods
+(days, ISO weeks from Monday, months) labelled by their first day; a week or month the
+period only partly covers is marked ``*`` and drawn hollow, not as a drop. Charts fill the
+width they are given (a phone's too); their titles are the page's headings, outside them.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import pandas as pd
 
-from nkdash.dashboards.filters import Filters
+from nkdash.dashboards.sales import WEEKDAYS
+from nkdash.dashboards.tables import column, header
 
-HEIGHT = 280
+if TYPE_CHECKING:
+    from nkdash.dashboards.formats import Formats
 
-
-LABELS = {
-    "revenue": "Revenue",
-    "orders": "Orders",
-    "basket": "Average basket",
-    "units": "Units",
-    "margin": "Margin",
-    "margin_pct": "Margin %",
-    "cost": "Cost",
-    "refunds": "Refunds",
-    "qty": "Quantity",
-    "value": "Value",
-    "spend": "Spend",
-    "share": "Share",
-    "margin_share": "Share of margin",
-    "products": "Products",
-    "ordered_value": "Ordered",
-    "received_value": "Received",
-    "invoiced_value": "Invoiced",
-    "period": "Period",
-}
-
-
-RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct"}
-
-
-COUNTS = {"orders", "refunds", "lines", "products", "moves", "vendors", "stock_outs", "slow_movers"}
-
-
-QUANTITIES = {
-    "units",
-    "qty",
-    "ordered_qty",
-    "received_qty",
-    "invoiced_qty",
-    "on_hand",
-    "units_sold",
-    "to_receive",
-    "to_invoice",
-    "daily_units",
-}
+HEIGHT = 260
 
 
 STAGE_ORDER = ["ordered", "received", "invoiced"]
@@ -85,231 +50,265 @@ def inline_chart_data() -> None:
 inline_chart_data()
 
 
-def label(column: str) -> str:
-    return LABELS.get(column, column.replace("_", " ").capitalize())
-
-
-def number_format(column: str) -> str:
-    """A d3 format for ``column`` (axes and tooltips)."""
-    if column in RATIOS:
+# ----------------------------------------------------------------------------- formats
+def d3_format(name: str, tooltip: bool = False) -> str:
+    """The d3 format of column ``name``: money with the currency (cents in tooltips only),
+    percentages with one decimal, counts and quantities whole, other numbers one decimal."""
+    kind = column(name).kind
+    if kind == "money":
+        return "$,.2f" if tooltip else "$,.0f"
+    if kind == "ratio":
         return ".1%"
-    if column in COUNTS:
-        return ",.0f"
-    if column in QUANTITIES:
-        return ",.2~f"
-    return ",.2f"
+    if kind in ("count", "quantity"):
+        return ",.0f" if not tooltip or kind == "count" else ",.2~f"
+    return ",.1f"
 
 
-def axis_format(column: str) -> str:
-    """Axes: whole numbers, or percentages without decimals."""
-    return ".0%" if column in RATIOS else ",.0f"
-
-
-def _period_axis() -> alt.X:
-    """Periods as bands (bars and side-by-side bars need them), labelled by their first day."""
-    return alt.X(
-        "yearmonthdate(period):O", title=None, axis=alt.Axis(format="%a %d %b", formatType="time", labelAngle=-40)
+def configured(chart: Any, fmt: Formats) -> Any:
+    """``chart`` with the page's locale (separators, currency) and sized to its container."""
+    return chart.configure(locale=fmt.vega_locale(), autosize={"type": "fit-x", "contains": "padding"}).configure_view(
+        strokeWidth=0
     )
 
 
-def _field(column: str, kind: str = "Q") -> alt.Tooltip:
-    # Undefined (no format), not None: altair rejects ``format=None`` when it validates the spec.
-    return alt.Tooltip(
-        f"{column}:{kind}", title=label(column), format=number_format(column) if kind == "Q" else alt.Undefined
+def _tooltip(frame: pd.DataFrame, name: str, fmt: Formats) -> alt.Tooltip:
+    if name == "label":
+        return alt.Tooltip("label:N", title="Period")
+    kind = column(name).kind
+    if kind in ("text", "flag", "weekday", "hour") or not pd.api.types.is_numeric_dtype(frame[name]):
+        return alt.Tooltip(f"{name}:N", title=header(name, fmt).split(" (")[0])
+    return alt.Tooltip(f"{name}:Q", title=column(name).label, format=d3_format(name, tooltip=True))
+
+
+def tooltips(frame: pd.DataFrame, names: list[str], fmt: Formats) -> list[alt.Tooltip]:
+    return [_tooltip(frame, n, fmt) for n in dict.fromkeys(names) if n in frame.columns]
+
+
+# ----------------------------------------------------------------------------- periods
+GRAIN_TITLES = {"day": "Day", "week": "Week (from Monday)", "month": "Month"}
+
+
+PARTIAL_NOTE = "* a week or month the period covers only in part: not comparable with a whole one"
+
+
+def period_label(period: Any, grain: str, fmt: Formats, partial: bool = False) -> str:
+    """A period as its axis tick: its first day (``29/03``), or its month (``Mar 2024``);
+    ``*`` when the period only partly covers it."""
+    stamp = pd.Timestamp(period)
+    if grain == "month":
+        text = f"{stamp:%b %Y}"
+    elif grain == "week":
+        text = fmt.day(stamp)
+    else:
+        text = f"{stamp:%a} {fmt.day(stamp)}"
+    return text + ("*" if partial else "")
+
+
+def with_labels(frame: pd.DataFrame, grain: str, fmt: Formats) -> pd.DataFrame:
+    """``frame`` with ``label`` (:func:`period_label`) and ``order`` (its period's rank)."""
+    partial = frame["partial"] if "partial" in frame else pd.Series(False, index=frame.index)
+    out = frame.assign(
+        label=[period_label(p, grain, fmt, bool(x)) for p, x in zip(frame["period"], partial)],
+        partial=partial.astype(bool).astype(int),  # a number: charts carry their rows as CSV, where a bool is text
     )
-
-
-def _tooltips(frame: pd.DataFrame, columns: list[str]) -> list[alt.Tooltip]:
-    out = []
-    for column in columns:
-        if column not in frame:
-            continue
-        if column == "period":
-            out.append(alt.Tooltip("period:T", title="Period", format="%a %d %b %Y"))
-        elif pd.api.types.is_numeric_dtype(frame[column]):
-            out.append(_field(column))
-        else:
-            out.append(alt.Tooltip(f"{column}:N", title=label(column)))
+    order = sorted(pd.unique(out["period"]))
+    out["order"] = out["period"].map({p: i for i, p in enumerate(order)})
     return out
 
 
-TIME_AXES: dict[str, tuple[str, alt.typing.Optional[dict[str, Any]]]] = {  # grain -> tick labels, tick spacing
-    "day": ("%a %d %b", alt.Undefined),
-    "week": ("week of %d %b", {"interval": "week", "step": 1}),
-    "month": ("%b %Y", {"interval": "month", "step": 1}),
-}
+def _x(frame: pd.DataFrame, grain: str) -> alt.X:
+    labels = list(dict.fromkeys(frame.sort_values("order")["label"]))
+    return alt.X("label:O", title=GRAIN_TITLES[grain], sort=labels, axis=alt.Axis(labelAngle=-45, labelOverlap=True))
 
 
-def trend(frame: pd.DataFrame, y: str, color: str | None = None, title: str = "", grain: str = "day") -> alt.Chart:
-    """A line per ``color`` value (or one line) of ``y`` over ``period`` (first day of each
-    day/week/month)."""
-    tips = ["period", color, y, "revenue", "orders", "margin"]
-    fmt, ticks = TIME_AXES[grain]
-    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
-        alt.Chart(frame, title=title or alt.Undefined)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format=fmt, tickCount=ticks, labelAngle=-40)),
-            y=alt.Y(f"{y}:Q", title=label(y), axis=alt.Axis(format=axis_format(y))),
-            tooltip=_tooltips(frame, list(dict.fromkeys(c for c in tips if c))),
-        )
+# ----------------------------------------------------------------------------- builders
+def trend(
+    frame: pd.DataFrame,
+    y: str,
+    fmt: Formats,
+    grain: str = "day",
+    color: str | None = None,
+    overlay: pd.DataFrame | None = None,
+) -> Any:
+    """A line per ``color`` value (or one line) of ``y`` per period; partial periods hollow
+    and dashed; ``overlay`` (the same measure of a comparison period, its ``series`` named)
+    as a grey dashed line."""
+    data = with_labels(frame, grain, fmt)
+    x = _x(data, grain)
+    y_axis = alt.Y(f"{y}:Q", title=header(y, fmt), axis=alt.Axis(format=d3_format(y)))
+    tips = tooltips(data, ["label", color or "", y, "revenue", "orders", "margin", "partial"], fmt)
+    colour = alt.Color(f"{color}:N", title=column(color).label) if color else alt.value("#1f77b4")
+    base = alt.Chart(data).encode(x=x, y=y_axis, color=colour)
+    dashed = base.mark_line(strokeDash=[4, 3], opacity=0.7)
+    solid = base.transform_filter("datum.partial == 0").mark_line()
+    points = base.mark_point(size=45).encode(
+        fill=alt.condition("datum.partial == 1", alt.value("white"), colour if color else alt.value("#1f77b4")),
+        tooltip=tips,
     )
-    if color:
-        chart = chart.encode(color=alt.Color(f"{color}:N", title=label(color)))
-    return chart.properties(width="container", height=HEIGHT)
+    layers = [dashed, solid, points]
+    if overlay is not None and len(overlay):
+        other = with_labels(overlay, grain, fmt).assign(label=lambda d: d["label"].str.rstrip("*"))
+        labels = dict(zip(data["period"], data["label"]))
+        other["label"] = other["period"].map(labels)
+        other = other[other["label"].notna()]
+        layers.insert(
+            0,
+            alt.Chart(other)
+            .mark_line(strokeDash=[2, 2], color="#999999")
+            .encode(x=x, y=alt.Y(f"{y}:Q"), tooltip=tooltips(other, ["series", y], fmt)),
+        )
+    return configured(alt.layer(*layers).properties(width="container", height=HEIGHT), fmt)
 
 
 def bars(
-    frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "", tooltip: list[str] | None = None
-) -> alt.Chart:
-    """Horizontal bars of ``x`` per ``y`` (a label column), largest first."""
-    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
-        alt.Chart(frame, title=title or alt.Undefined)
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{x}:Q", title=label(x), axis=alt.Axis(format=axis_format(x))),
-            y=alt.Y(f"{y}:N", title=None, sort="-x"),
-            tooltip=_tooltips(frame, [y, *(tooltip or [x])]),
-        )
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    fmt: Formats,
+    color: str | None = None,
+    tooltip: list[str] | None = None,
+    labels: bool = True,
+) -> Any:
+    """Horizontal bars of ``x`` per ``y`` (a label column), largest first, each with its value."""
+    height = max(90, min(24 * len(frame), 560))
+    base = alt.Chart(frame).encode(
+        y=alt.Y(f"{y}:N", title=None, sort="-x", axis=alt.Axis(labelLimit=160)),
+        x=alt.X(f"{x}:Q", title=header(x, fmt), axis=alt.Axis(format=d3_format(x), tickCount=4), scale=_room(frame[x])),
+        tooltip=tooltips(frame, [y, *(tooltip or [x])], fmt),
     )
+    chart = base.mark_bar()
     if color:
-        chart = chart.encode(color=alt.Color(f"{color}:N", title=label(color)))
-    return chart.properties(width="container", height=max(120, min(22 * len(frame), 600)))
+        chart = chart.encode(
+            color=alt.Color(f"{color}:N", title=column(color).label, legend=alt.Legend(orient="bottom"))
+        )
+    layers = [chart]
+    if labels:
+        layers.append(
+            base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text(f"{x}:Q", format=d3_format(x)))
+        )
+    return configured(alt.layer(*layers).properties(width="container", height=height), fmt)
 
 
-def moves(frame: pd.DataFrame, measure: str = "qty") -> alt.Chart:
+def _room(values: pd.Series) -> alt.Scale:
+    """An x scale with room beyond the longest bar for its value label."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if not len(numbers):
+        return alt.Scale()
+    low, high = min(0.0, float(numbers.min())), max(0.0, float(numbers.max()))
+    span = (high - low) or 1.0
+    return alt.Scale(domain=[low - (0.25 * span if low < 0 else 0), high + 0.25 * span], nice=False)
+
+
+def ranked(frame: pd.DataFrame, x: str, y: str, fmt: Formats, rank: str) -> Any:
+    """The ``rank`` ('top' or 'bottom') rows of a ranking as bars on their own scale (the
+    bottom of a ranking is not drawn on the top's axis, where it would vanish)."""
+    part = frame[frame["rank"] == rank]
+    part = part.assign(label=[f"{p}. {name}" for p, name in zip(part["position"], part[y])])
+    height = max(90, min(24 * len(part), 560))
+    order = list(part.sort_values("position")["label"])
+    base = alt.Chart(part).encode(
+        y=alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelLimit=200)),
+        x=alt.X(f"{x}:Q", title=header(x, fmt), axis=alt.Axis(format=d3_format(x), tickCount=4), scale=_room(part[x])),
+        tooltip=tooltips(part, [y, x, "revenue", "margin", "margin_pct", "units"], fmt),
+    )
+    colour = "#2a9d8f" if rank == "top" else "#e76f51"
+    layers = [
+        base.mark_bar(color=colour),
+        base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text(f"{x}:Q", format=d3_format(x))),
+    ]
+    return configured(alt.layer(*layers).properties(width="container", height=height), fmt)
+
+
+def margin_map(frame: pd.DataFrame, name: str, fmt: Formats, labelled: int = 8) -> Any:
+    """Revenue (x) against margin % (y) per ``name``, the ``labelled`` biggest sellers named:
+    big sellers with thin margins stand out."""
+    data = frame.assign(tag=["" for _ in range(len(frame))])
+    top = data["revenue"].rank(ascending=False, method="first") <= labelled
+    data.loc[top, "tag"] = data.loc[top, name].astype(str).str.split(" / ").str[-1]
+    base = alt.Chart(data).encode(
+        x=alt.X("revenue:Q", title=header("revenue", fmt), axis=alt.Axis(format=d3_format("revenue"), tickCount=4)),
+        y=alt.Y("margin_pct:Q", title="Margin %", axis=alt.Axis(format=".0%")),
+    )
+    points = base.mark_circle(opacity=0.75).encode(
+        size=alt.Size("margin:Q", legend=None),
+        color=alt.Color("department:N", title="Department", legend=alt.Legend(orient="bottom", columns=2))
+        if "department" in data
+        else alt.value("#1f77b4"),
+        tooltip=tooltips(data, [name, "department", "revenue", "margin", "margin_pct", "units"], fmt),
+    )
+    text = base.mark_text(align="left", dx=7, fontSize=10).encode(text="tag:N")
+    return configured(alt.layer(points, text).properties(width="container", height=HEIGHT + 40), fmt)
+
+
+def heatmap(by_hour: pd.DataFrame, fmt: Formats, measure: str = "revenue_per_day") -> Any:
+    """Weekdays (rows) by hours of the day (columns): the average ``measure`` of that hour on
+    that weekday; hours with no sale on any day are left out."""
+    data = by_hour[by_hour["hour"].notna()].copy()
+    data["day"] = [WEEKDAYS[int(w)] for w in data["weekday"]]
+    data["time"] = [fmt.hour(int(h)) for h in data["hour"]]
+    hours = [fmt.hour(h) for h in range(24) if h in set(data["hour"].astype(int))]
+    chart = (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=alt.X("time:O", title="Hour of the day", sort=hours, axis=alt.Axis(labelAngle=-45, labelOverlap=True)),
+            y=alt.Y("day:O", title=None, sort=list(WEEKDAYS)),
+            color=alt.Color(
+                f"{measure}:Q",
+                title=header(measure, fmt),
+                scale=alt.Scale(scheme="blues"),
+                legend=alt.Legend(format=d3_format(measure), orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("day:N", title="Weekday"),
+                alt.Tooltip("time:N", title="Hour"),
+                *tooltips(data, [measure, "orders_per_day", "days"], fmt),
+            ],
+        )
+        .properties(width="container", height=220)
+    )
+    return configured(chart, fmt)
+
+
+def moves(frame: pd.DataFrame, fmt: Formats, measure: str = "qty", grain: str = "day") -> Any:
     """Stock moves per period: in above zero, out below, coloured by kind."""
-    data = frame.assign(signed=frame[measure].where(frame["direction"] == "in", -frame[measure]))
-    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
+    data = with_labels(frame, grain, fmt) if len(frame) else frame.assign(label=[], order=[], partial=[])
+    data = data.assign(signed=data[measure].where(data["direction"] == "in", -data[measure]))
+    title = f"{header(measure, fmt)}: in (+) / out (−)"
+    chart = (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=_period_axis(),
-            y=alt.Y("signed:Q", title=f"{label(measure)} in (+) / out (−)", axis=alt.Axis(format=",.0f")),
-            color=alt.Color("kind:N", title="Kind"),
-            tooltip=_tooltips(data, ["period", "kind", "direction", measure, "moves"]),
+            x=_x(data, grain),
+            y=alt.Y("signed:Q", title=title, axis=alt.Axis(format=d3_format(measure))),
+            color=alt.Color("kind:N", title="Kind of move", legend=alt.Legend(orient="bottom", columns=4)),
+            tooltip=tooltips(data, ["label", "kind", "direction", measure, "moves"], fmt),
         )
         .properties(width="container", height=HEIGHT)
     )
-    return chart
+    return configured(chart, fmt)
 
 
-def fulfilment(frame: pd.DataFrame) -> alt.Chart:
-    """Ordered vs received vs invoiced value per period, side by side."""
-    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
-        alt.Chart(frame)
+def fulfilment(frame: pd.DataFrame, fmt: Formats, grain: str = "week", measure: str = "value") -> Any:
+    """Ordered vs received vs invoiced per period, side by side (``measure``: value or qty)."""
+    data = with_labels(frame, grain, fmt)
+    title = header("ordered_value", fmt).replace("Ordered", "Value") if measure == "value" else "Quantity"
+    chart = (
+        alt.Chart(data)
         .mark_bar()
         .encode(
-            x=_period_axis(),
+            x=_x(data, grain),
             xOffset=alt.XOffset("stage:N", sort=STAGE_ORDER),
-            y=alt.Y("value:Q", title="Value", axis=alt.Axis(format=",.0f")),
-            color=alt.Color("stage:N", title="Stage", sort=STAGE_ORDER),
-            tooltip=_tooltips(frame, ["period", "stage", "value", "qty"]),
+            y=alt.Y(
+                f"{measure}:Q", title=title, axis=alt.Axis(format=d3_format("spend" if measure == "value" else "qty"))
+            ),
+            color=alt.Color("stage:N", title="Stage", sort=STAGE_ORDER, legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                alt.Tooltip("label:N", title="Period"),
+                alt.Tooltip("stage:N", title="Stage"),
+                alt.Tooltip(f"{measure}:Q", title=title, format="$,.2f" if measure == "value" else ",.0f"),
+            ],
         )
         .properties(width="container", height=HEIGHT)
     )
-    return chart
-
-
-def margin_map(frame: pd.DataFrame, name: str) -> alt.Chart:
-    """Revenue (x) against margin % (y) per ``name``: big sellers with thin margins stand out."""
-    chart: alt.Chart = (  # annotated: altair types mark_*() as returning Any
-        alt.Chart(frame)
-        .mark_circle(opacity=0.7)
-        .encode(
-            x=alt.X("revenue:Q", title="Revenue", axis=alt.Axis(format=",.0f")),
-            y=alt.Y("margin_pct:Q", title="Margin %", axis=alt.Axis(format=".0%")),
-            size=alt.Size("margin:Q", title="Margin", legend=None),
-            color=alt.Color("department:N", title="Department") if "department" in frame else alt.Undefined,
-            tooltip=_tooltips(frame, [name, "category", "revenue", "margin", "margin_pct", "units"]),
-        )
-        .properties(width="container", height=HEIGHT)
-    )
-    return chart
-
-
-def format_value(value: Any, column: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return format(float(value), {".1%": ".1%", ",.0f": ",.0f", ",.2~f": ",.0f"}.get(number_format(column), ",.2f"))
-
-
-class _ComparisonRow(Protocol):
-    """A row of ``sales_comparison`` as ``itertuples`` yields it."""
-
-    metric: str
-    label: str
-    better: str
-    current: float
-    previous: float
-    change: float
-    change_pct: float
-
-
-def kpi_cards(comparison: pd.DataFrame, f: Filters) -> list[dict[str, Any]]:
-    """Keyword arguments of ``mo.stat`` for each KPI of ``sales_comparison``."""
-    before = f.previous()
-    cards = []
-    # cast: pandas types itertuples()'s fields as any scalar; these columns are known
-    for row in cast(Iterable[_ComparisonRow], comparison.itertuples()):
-        if pd.isna(row.previous) or (row.previous == 0 and row.metric not in RATIOS):
-            caption, direction = f"no sales {before.start:%d %b} → {before.end:%d %b}", None
-        elif pd.isna(row.change) or row.change == 0:
-            caption, direction = f"= {before.start:%d %b} → {before.end:%d %b}", None
-        else:
-            delta = f"{row.change * 100:+.1f} pts" if row.metric in RATIOS else f"{row.change_pct:+.1%}"
-            caption = f"{delta} vs {before.start:%d %b} → {before.end:%d %b}"
-            direction = "increase" if row.change > 0 else "decrease"
-        cards.append(
-            {
-                "value": format_value(row.current, row.metric),
-                "label": row.label,
-                "caption": caption,
-                "direction": direction,
-                "target_direction": row.better,
-                "bordered": True,
-            }
-        )
-    return cards
-
-
-def summary_cards(summary: pd.DataFrame, columns: dict[str, str], caption: str | None = None) -> list[dict[str, Any]]:
-    """Keyword arguments of ``mo.stat`` for ``columns`` ({column: label}) of a one-row summary."""
-    row = summary.iloc[0]
-    return [
-        {"value": format_value(row[c], c), "label": text, "caption": caption, "bordered": True}
-        for c, text in columns.items()
-    ]
-
-
-def _day(value: Any) -> str:
-    """A date cell: the day, or nothing when there is none (NaT: a product never sold)."""
-    return "" if value is None or pd.isna(value) else f"{value:%Y-%m-%d}"
-
-
-def formats(frame: pd.DataFrame) -> dict[str, str | Callable[[Any], str]]:
-    """``format_mapping`` for ``mo.ui.table``: money with cents, ratios as %, counts and
-    whole quantities without decimals, dates without a time."""
-    out: dict[str, str | Callable[[Any], str]] = {}
-    for column in frame.columns:
-        values = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            out[column] = _day
-        elif pd.api.types.is_float_dtype(values):
-            fmt = number_format(column)
-            if fmt == ",.2~f":
-                fmt = ",.0f" if (values.dropna() % 1 == 0).all() else ",.2f"
-            out[column] = {".1%": "{:.1%}", ",.0f": "{:,.0f}"}.get(fmt, "{:,.2f}")
-    return out
-
-
-def table_args(frame: pd.DataFrame, page_size: int = 10) -> dict[str, Any]:
-    """Keyword arguments of ``mo.ui.table`` for a dashboard frame: formats, id columns
-    hidden (they stay in the download), no row selection."""
-    hidden = [c for c in frame.columns if c.endswith("_id")]
-    return {
-        "format_mapping": formats(frame),
-        "hidden_columns": hidden or None,
-        "selection": None,
-        "page_size": page_size,
-    }
+    return configured(chart, fmt)

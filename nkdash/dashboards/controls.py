@@ -29,11 +29,14 @@ from typing import Any, Literal, NamedTuple
 
 import marimo as mo
 
+from nkdash.dashboards import cards, status
 from nkdash.dashboards import filters as dashboards_filters
 from nkdash.dashboards import options as dashboards_options
-from nkdash.dashboards import status
+from nkdash.dashboards.audience import Audience, audience_of
+from nkdash.dashboards.compare import Comparison
 from nkdash.dashboards.engine import Dashboard
 from nkdash.dashboards.filters import Filters, Grain
+from nkdash.dashboards.formats import Formats
 from nkdash.errors import LakeError
 from nkdash.etl.datasets.base import DatasetName
 
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 PageName = Literal["sales", "profit", "inventory", "purchases"]
 
 
-SIDEBAR_WIDTH = "19rem"
+SIDEBAR_WIDTH = "21rem"
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,94 @@ def filters(picker: Any) -> Filters:
     return Filters.of(value["period"], value["stores"], value["categories"])
 
 
-def freshness(db: Dashboard, page: Page, f: Filters) -> Any:
+def freshness(db: Dashboard, page: Page, f: Filters, fmt: Formats | None = None) -> Any:
     """The freshness line of ``page``'s datasets for ``f``, as a callout."""
-    badge = status.freshness_badge(db, page.datasets, f)
+    badge = status.freshness_badge(db, page.datasets, f, fmt=fmt)
     return mo.callout(mo.md(badge.text), kind=badge.kind)
 
 
-def empty_state(db: Dashboard, page: Page, f: Filters) -> Any | None:
+def empty_state(db: Dashboard, page: Page, f: Filters, fmt: Formats | None = None) -> Any | None:
     """None if ``page`` has data for ``f``; else the warning to show instead: no data (and
     what the lake holds), or which partitions are damaged."""
     if page.has_data(db, f):
         return None
-    return mo.callout(mo.md(status.no_data(db, page.what, f, page.table)), kind="warn")
+    return mo.callout(mo.md(status.no_data(db, page.what, f, page.table, fmt)), kind="warn")
+
+
+def audience() -> Audience:
+    """Who this page is made for: the role ``nkdash serve``'s gate put on the request that
+    opened the session (``mo.app_meta().request.user``; see :mod:`nkdash.dashboards.audience`).
+    No request at all (a script, ``marimo export``): a local user, the operator."""
+    request = mo.app_meta().request
+    if request is None:
+        return audience_of(None)
+    user = request.user
+    return audience_of(user if isinstance(user, dict) else {})
+
+
+def describe(db: Dashboard, f: Filters, fmt: Formats) -> str:
+    """``f`` for a heading: its dates in the page's format and length, the stores by name
+    (up to three) and the categories by name."""
+    parts = [f"{fmt.span(f.start, f.end)} ({f.days} day{'s' if f.days > 1 else ''})"]
+    names = {v: k for k, v in _options(db, dashboards_options.store_options).items()}
+    cats = {v: k for k, v in _options(db, dashboards_options.category_options).items()}
+    parts.append(_names([names.get(s, f"store {s}") for s in f.stores]) if f.stores else "all stores")
+    parts.append(_names([cats.get(c, f"category {c}") for c in f.categories]) if f.categories else "all categories")
+    return " · ".join(parts)
+
+
+def _options(db: Dashboard, options: Callable[[Dashboard], dict[str, int]]) -> dict[str, int]:
+    try:
+        return options(db)
+    except LakeError:
+        return {}
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def comparison_notes(comparison: Comparison, fmt: Formats, who: Audience) -> Any:
+    """What the page's comparisons lack (periods not loaded, stores left out), as a callout;
+    None when there is nothing to say."""
+    text = cards.coverage_notes(comparison, fmt, operator=who.role == "operator")
+    if not text:
+        return None
+    missing = any(not c.full for c in comparison.coverage.values())
+    return mo.callout(mo.md(text), kind="info" if not missing else "neutral")
+
+
+def kpis(comparison: Comparison, fmt: Formats, who: Audience) -> Any:
+    """The page's KPI cards (what ``who`` may see), their comparison notes and definitions."""
+    shown = comparison.shown(who)
+    stats = grid([mo.Html(cards.card_html(card)) for card in cards.kpi_cards(shown, fmt)])
+    notes = comparison_notes(shown, fmt, who)
+    definitions = mo.accordion({"What these figures mean": mo.md(cards.definitions(shown))})
+    return mo.vstack([stats, *([notes] if notes is not None else []), definitions], gap=0.5)
+
+
+def grid(items: list[Any], width: str = "10.5rem") -> Any:
+    """Cards in as many columns of at least ``width`` as the screen holds (two on a phone)."""
+    cells = "".join(f"<div style='min-width:0'>{mo.as_html(i).text}</div>" for i in items)
+    return mo.Html(
+        f"<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax({width},1fr));gap:0.5rem'>{cells}</div>"
+    )
+
+
+def row(*items: Any) -> Any:
+    """Items side by side on a wide screen, one under the other on a phone (they wrap)."""
+    return mo.Html(
+        '<div style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
+        + "".join(f'<div style="flex:1 1 22rem;min-width:0;max-width:100%">{mo.as_html(i).text}</div>' for i in items)
+        + "</div>"
+    )
+
+
+def chart(built: Any) -> Any:
+    """An altair chart as the page shows it: a marimo chart element (no selection)."""
+    return mo.ui.altair_chart(built, chart_selection=False, legend_selection=False)
+
+
+def section(title: str, definition: str = "") -> Any:
+    """A section heading, with its one-sentence definition under it."""
+    return mo.md(f"### {title}" + (f"\n<small>{definition}</small>" if definition else ""))

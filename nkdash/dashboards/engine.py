@@ -476,7 +476,7 @@ def query(
     """Declare a dashboard query reading ``tables`` (those in ``only_if`` only when the
     filters meet the condition; those in ``snapshot`` at one date, see :class:`Reads`):
     cached per lake state, its SQL timed, its float columns rounded by :func:`~nkdash.dashboards.rounding.tidy`
-    (``rounds``: the query rounds them itself, with ``rounding.rounded``). ``name``: the
+    (``rounds``: the query rounds them itself, with :func:`~nkdash.dashboards.rounding.rounded`). ``name``: the
     query's name in the cache (default: the function's)."""
     reads = Reads(tables, before, after, tuple((only_if or {}).items()), snapshot)
 

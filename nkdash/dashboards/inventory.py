@@ -224,8 +224,8 @@ def _stock_out_ctes(f: Filters) -> str:
 )
 def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     """Storable products out of stock (qty <= 0 at :func:`stock_date`) in a store where
-    they sold in the period, or with negative stock: store, product, on_hand, units sold,
-    revenue, daily units; by revenue, largest first (then store, product id).
+    they sold in the period, or with negative stock: warehouse_id, store, product, on_hand,
+    units sold, revenue, daily units; by revenue, largest first (then store, product id).
 
     Ids and sums in SQL; labels and order with numpy (thousands of rows: sorting them on a
     store name and building string columns cost DuckDB more than the stock-outs)."""
@@ -249,6 +249,7 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
     [category] = labels_of(db, found["category_id"], "category_id", "label")
     return pd.DataFrame(
         {
+            "warehouse_id": _ids_of(found["warehouse_id"])[order],
             "store": store.take(order),
             "product_id": products[order],
             "code": code.take(order),
@@ -257,6 +258,11 @@ def stock_outs(db: Dashboard, f: Filters) -> pd.DataFrame:
             **{c: rounded(c, v[order]) for c, v in values.items()},
         }
     )
+
+
+def _ids_of(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """An id column of DuckDB's numpy answer (NULLs masked) as a nullable integer array."""
+    return pd.array(np.ma.filled(values.astype(np.float64), np.nan), dtype="Int64")
 
 
 @query(

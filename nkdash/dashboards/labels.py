@@ -38,6 +38,27 @@ def product_labels(db: Dashboard) -> pd.DataFrame:
     return db.sql("product_labels", "SELECT id, default_code AS code, name AS product FROM dim_product", {})
 
 
+@query("dim_company", "dim_currency", "dim_partner")
+def company(db: Dashboard) -> pd.DataFrame:
+    """The Odoo company (the first): name, currency (ISO code), symbol, position ('before' |
+    'after'), lang (its partner's language, e.g. en_GB). No row before the dimensions load."""
+    return db.sql(
+        "company",
+        """
+        SELECT c.name, cur.name AS currency, cur.symbol, cur.position, p.lang
+        FROM dim_company c LEFT JOIN dim_currency cur ON cur.id = c.currency_id
+        LEFT JOIN dim_partner p ON p.id = c.partner_id
+        ORDER BY c.id LIMIT 1""",
+        {},
+    )
+
+
+@query("dim_currency")
+def currencies(db: Dashboard) -> pd.DataFrame:
+    """Every currency Odoo knows: name (ISO code), symbol, position."""
+    return db.sql("currencies", "SELECT name, symbol, position FROM dim_currency ORDER BY id", {})
+
+
 @query("dim_store")
 def stores(db: Dashboard) -> pd.DataFrame:
     """Every store: id, name, warehouse_id, active."""

@@ -93,7 +93,7 @@ HELD: dict[str, Held] = {
         ("date", "store_id", "category_id", "product_id", "qty", "revenue", "cost", "margin"), max_dates=200
     ),
     "fact_sales": Held(
-        ("date", "channel", "order_ref", "store_id", "category_id", "revenue"),
+        ("date", "channel", "order_ref", "store_id", "category_id", "revenue", "local_hour", "discount"),
         max_dates=100,
         numbered=True,
         enums=(("channel", get_args(Channel)),),

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 import numpy as np
 import pandas as pd
 
+from nkdash.dashboards.compare import Comparison, Kpi
 from nkdash.dashboards.engine import Reads, query, reading
 from nkdash.dashboards.filters import ProfitBy, checked_choice
 from nkdash.dashboards.labels import NO_STORE, labels_of
 from nkdash.dashboards.rounding import rounded
-from nkdash.dashboards.sales import sales_trend
+from nkdash.dashboards.sales import SALES_KPIS, sales_comparison, sales_trend
 from nkdash.dashboards.sql import PROFIT_BY_PRODUCT, SALES_BY_STORE, in_categories, in_range, in_stores
 
 if TYPE_CHECKING:
@@ -108,15 +109,47 @@ def _ids_column(ids: np.ndarray) -> Any:
     return np.ma.getdata(ids).astype(np.int64, copy=False)
 
 
-def top_products(db: Dashboard, f: Filters, n: int = 10) -> pd.DataFrame:
-    """The ``n`` products with the highest margin and the ``n`` with the lowest (``rank``:
-    'top' or 'bottom'); a product appears once even when there are fewer than 2n."""
-    frame = profit_by(db, f, "product")
+Ranked = Literal["product", "category"]
+
+
+def top_products(
+    db: Dashboard, f: Filters, n: int = 10, measure: Literal["margin", "revenue"] = "margin", by: Ranked = "product"
+) -> pd.DataFrame:
+    """The ``n`` products (or categories) with the highest ``measure`` and the ``n`` with the
+    lowest (``rank``: 'top' or 'bottom'; ``position``: 1 = the best, or the worst); one
+    appears once even when there are fewer than 2n. Those that did not sell are not ranked."""
+    by = cast(Ranked, checked_choice("by", by, ("product", "category")))
+    measure = cast(Literal["margin", "revenue"], checked_choice("measure", measure, ("margin", "revenue")))
+    frame = profit_by(db, f, by)
+    if measure != "margin":  # profit_by is by margin, largest first
+        frame = frame.sort_values(measure, ascending=False, kind="stable", ignore_index=True)
     top = np.arange(min(n, len(frame)))
     bottom = np.arange(len(frame) - 1, max(n, len(frame) - n) - 1, -1)
     out = frame.take(np.concatenate([top, bottom])).reset_index(drop=True)
     out["rank"] = ["top"] * len(top) + ["bottom"] * len(bottom)
+    out["position"] = np.concatenate([top + 1, np.arange(1, len(bottom) + 1)])
     return out
+
+
+def losing_products(db: Dashboard, f: Filters) -> pd.DataFrame:
+    """The products sold at a loss in the period (margin below zero), the biggest loss first:
+    the columns of :func:`profit_by` per product."""
+    frame = profit_by(db, f, "product")
+    return frame[frame["margin"] < 0].sort_values(["margin", "product_id"], ignore_index=True)
+
+
+PROFIT_KPIS: tuple[Kpi, ...] = (
+    SALES_KPIS[0],  # revenue
+    Kpi("cost", "Cost of goods sold", "money", "none", "What the goods sold cost: POS cost or the product's cost."),
+    Kpi("margin", "Margin", "money", "increase", "Revenue minus the cost of the goods sold."),
+    Kpi("margin_pct", "Margin %", "ratio", "increase", "Margin as a share of revenue."),
+    Kpi("units", "Units sold", "quantity", "increase", "Units sold, net of returns."),
+)
+
+
+def profit_comparison(db: Dashboard, f: Filters) -> Comparison:
+    """The profit page's KPIs (:data:`PROFIT_KPIS`) against the previous period and, like-for-like, last year."""
+    return sales_comparison(db, f, PROFIT_KPIS)
 
 
 def profit_trend(

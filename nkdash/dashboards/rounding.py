@@ -1,15 +1,32 @@
-"""How the dashboards round what they show: ratios 6 decimals, quantities 3, money cents.
-
-Float sums depend on the order DuckDB's threads add them up; rounding makes every run show
-the same numbers (and turns -0.0 into 0.0).
-"""
+"""How the dashboards round the floats they answer with: ratios to 6 decimals, quantities to
+3, money to cents. Float sums depend on the order DuckDB adds them up; rounding makes every
+run show the same numbers (and turns -0.0 into 0.0)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-RATIOS = {"margin_pct", "share", "margin_share", "received_pct", "invoiced_pct", "daily_units"}
+RATIOS = {
+    "margin_pct",
+    "share",
+    "margin_share",
+    "received_pct",
+    "invoiced_pct",
+    "daily_units",
+    "refund_rate",
+    "units_per_order",
+    "discount_rate",
+    "cumulative_share",
+    "value_share",
+    "sell_through",
+    "stock_turn",
+    "cover_days",
+    "lead_days",
+    "on_time_rate",
+    "orders_per_day",
+    "days_late",
+}
 
 
 QUANTITIES = {
@@ -29,6 +46,12 @@ QUANTITIES = {
     "moves",
     "moves_in",
     "moves_out",
+    "on_order",
+    "on_hand_start",
+    "open_lines",
+    "overdue_lines",
+    "received_orders",
+    "on_time",
 }
 
 

@@ -97,6 +97,21 @@ def fill_periods(frame: pd.DataFrame, f: Filters, grain: Grain, keys: Sequence[s
     out["period"] = np.repeat(wanted, len(combos)).astype(unit)
     for i, k in enumerate(keys):
         out[k] = pd.Series([c[i] for c in combos] * len(wanted), dtype=frame[k].dtype)
-    sums = [c for c in out.columns if c not in ("period", *keys, "basket", "margin_pct")]
+    ratios = ("basket", "margin_pct", "refund_rate", "units_per_order")
+    sums = [c for c in out.columns if c not in ("period", *keys, *ratios)]
     out[sums] = out[sums].fillna(0)
+    out["partial"] = np.repeat(partial_periods(f, grain, wanted), len(combos))
     return out
+
+
+def partial_periods(f: Filters, grain: Grain, starts: np.ndarray) -> np.ndarray:
+    """Whether each period (by its first day) reaches outside ``f``'s range: a week or a
+    month the range only partly covers (its figures are not comparable with a whole one)."""
+    first = starts.astype("datetime64[D]")
+    if grain == "day":
+        return np.zeros(len(first), dtype=bool)
+    if grain == "week":
+        last = first + np.timedelta64(6, "D")
+    else:
+        last = (first.astype("datetime64[M]") + np.timedelta64(1, "M")).astype("datetime64[D]") - np.timedelta64(1, "D")
+    return (first < np.datetime64(f.start, "D")) | (last > np.datetime64(f.end, "D"))

@@ -16,11 +16,25 @@ from nkdash.dashboards.inventory import (
     stock_moves,
     stock_outs,
 )
-from nkdash.dashboards.labels import category_tree, product_labels, stores, warehouse_names
+from nkdash.dashboards.labels import category_tree, company, currencies, product_labels, stores, warehouse_names
 from nkdash.dashboards.options import business_today, date_bounds
 from nkdash.dashboards.profit import profit_by
-from nkdash.dashboards.purchases import open_purchases, purchase_fulfilment, purchases_by, purchases_summary
-from nkdash.dashboards.sales import sales_by_channel, sales_by_store, sales_summary, sales_trend
+from nkdash.dashboards.purchases import (
+    open_purchases,
+    purchase_fulfilment,
+    purchases_by,
+    purchases_summary,
+    vendor_performance,
+)
+from nkdash.dashboards.sales import (
+    sales_by_channel,
+    sales_by_hour,
+    sales_by_store,
+    sales_discounts,
+    sales_summary,
+    sales_trend,
+)
+from nkdash.dashboards.stock import abc_classes, on_order, sell_through, stock_cover
 from nkdash.errors import MetadataError
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import WHOLE, Problem
@@ -28,6 +42,7 @@ from nkdash.lake import WHOLE, Problem
 if TYPE_CHECKING:
     from nkdash.dashboards.engine import Dashboard, Query
     from nkdash.dashboards.filters import Filters
+    from nkdash.dashboards.formats import Formats
     from nkdash.etl.datasets.base import DatasetName
 
 
@@ -76,9 +91,11 @@ def _readable(db: Dashboard, f: Filters, dashboard: str) -> bool:
     return not problems
 
 
-def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily") -> str:
+def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily", fmt: Formats | None = None) -> str:
     """The empty-state message: what is missing, and what the lake does hold; or which
-    partitions are damaged (found by the ``has_*`` check just before)."""
+    partitions are damaged (found by the ``has_*`` check just before). ``fmt``: the page's
+    date format (default ISO dates)."""
+    day = fmt.date if fmt is not None else str
     problems = db.damage.get(f)
     if problems:
         shown = ", ".join(" ".join(map(str, filter(None, (p.table, p.date)))) + f" ({p.kind})" for p in problems[:5])
@@ -89,12 +106,18 @@ def no_data(db: Dashboard, what: str, f: Filters, table: str = "agg_profit_daily
         )
     bounds = date_bounds(db, table)
     held = (
-        f"The lake holds {what} from **{bounds[0]}** to **{bounds[1]}**: pick a period in it"
+        f"The lake holds {what} from **{day(bounds[0])}** to **{day(bounds[1])}**: pick a period in it"
         + (" or clear the store and category filters." if f.stores or f.categories else ".")
         if bounds
         else "Nothing is loaded yet: an operator loads data from the Operations page."
     )
-    return f"**No {what}** for {f.describe()}.\n\n{held}"
+    period = (
+        f.describe()
+        if fmt is None
+        else f"{fmt.span(f.start, f.end)}"
+        + (" with these store and category filters" if f.stores or f.categories else "")
+    )
+    return f"**No {what}** for {period}.\n\n{held}"
 
 
 def has_inventory(db: Dashboard, f: Filters) -> bool:
@@ -107,15 +130,24 @@ def has_purchases(db: Dashboard, f: Filters) -> bool:
 
 
 # The queries each dashboard runs (its has_* check looks at every file they read).
+PAGE_DIMENSIONS: tuple[Query[...], ...] = (
+    category_tree,
+    stores,
+    company,
+    currencies,
+)  # every page's sidebar and formats
+
+
 DASHBOARD_QUERIES: dict[str, tuple[Query[...], ...]] = {
     "sales": (
         sales_summary,
         sales_trend,
         sales_by_store,
         sales_by_channel,
+        sales_discounts,
+        sales_by_hour,
         profit_by,
-        category_tree,
-        stores,
+        *PAGE_DIMENSIONS,
         product_labels,
     ),
     "inventory": (
@@ -124,12 +156,22 @@ DASHBOARD_QUERIES: dict[str, tuple[Query[...], ...]] = {
         stock_moves,
         slow_movers,
         stock_outs,
-        category_tree,
-        stores,
+        on_order,
+        stock_cover,
+        abc_classes,
+        sell_through,
+        *PAGE_DIMENSIONS,
         product_labels,
         warehouse_names,
     ),
-    "purchases": (purchases_summary, purchases_by, purchase_fulfilment, open_purchases, category_tree, stores),
+    "purchases": (
+        purchases_summary,
+        purchases_by,
+        purchase_fulfilment,
+        open_purchases,
+        vendor_performance,
+        *PAGE_DIMENSIONS,
+    ),
 }
 
 
@@ -155,13 +197,18 @@ class Badge:
 
 
 def freshness_badge(
-    db: Dashboard, datasets: Sequence[DatasetName], f: Filters | None = None, today: dt.date | None = None
+    db: Dashboard,
+    datasets: Sequence[DatasetName],
+    f: Filters | None = None,
+    today: dt.date | None = None,
+    fmt: Formats | None = None,
 ) -> Badge:
     """The freshness of the ``datasets`` a dashboard reads (the least fresh one speaks).
 
     Uses the metadata store (last loaded date, failed dates, SLA status: yesterday loaded
     is on target, more than 3 days behind is critical); without one, the lake's listing.
-    ``missing_in_period``: dates of ``f``'s range with no data for some dataset.
+    ``missing_in_period``: dates of ``f``'s range with no data for some dataset. ``fmt``:
+    the page's date format (default ``Thu 03 Dec 2026`` and ISO spans).
     """
     today = today or business_today()
     rows = _freshness(db, datasets, today)
@@ -173,14 +220,16 @@ def freshness_badge(
         )
     missing = tuple(sorted({d for r in rows for d in r["missing"] if f and f.start <= d <= f.end}))
     failed = sorted({d for r in rows for d in r["failed"]})
-    text = f"Data up to **{last:%a %d %b %Y}** ({_ago((today - last).days)}) — {SLA_TEXT[worst['status']]}."
+    shown = fmt.date(last) if fmt is not None else f"{last:%a %d %b %Y}"
+    text = f"Data up to **{shown}** ({_ago((today - last).days)}) — {SLA_TEXT[worst['status']]}."
     if missing:
-        text += f" {len(missing)} date(s) of this period not loaded: {cal.format_spans(missing)}."
+        text += f" {len(missing)} date(s) of this period not loaded: {_spans(missing, fmt)}."
     if failed:
-        text += f" {len(failed)} failed load(s): {cal.format_spans(failed)}."
+        text += f" {len(failed)} failed load(s): {_spans(failed, fmt)}."
     archived = max((r["archived"] for r in rows if r.get("archived")), default=None)
     if archived:
-        text += f" Dates before **{archived:%d %b %Y}** are archived: not shown here."
+        when = fmt.date(archived) if fmt is not None else f"{archived:%d %b %Y}"
+        text += f" Dates before **{when}** are archived: not shown here."
     return Badge(worst["status"], FRESHNESS_KINDS[worst["status"]], text, last, missing, archived)
 
 
@@ -227,6 +276,12 @@ def _freshness(db: Dashboard, datasets: Sequence[DatasetName], today: dt.date) -
             }
         )
     return rows
+
+
+def _spans(dates: Sequence[dt.date], fmt: Formats | None) -> str:
+    if fmt is None:
+        return cal.format_spans(dates)
+    return ", ".join(fmt.span(a, b) for a, b in cal.spans(dates))
 
 
 def _ago(days: int) -> str:

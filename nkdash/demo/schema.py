@@ -30,7 +30,27 @@ MONEY: _Aggregated = {"aggregator": "sum"}
 
 def define_models(db: Database) -> None:
     v = db.version
-    db.define("res.currency", {"name": F("char", "Currency", required=True), "symbol": F("char", "Symbol")})
+    db.define(
+        "res.currency",
+        {
+            "name": F("char", "Currency", required=True),
+            "symbol": F("char", "Symbol"),
+            "position": F("selection", "Symbol Position", selection=sel("after", "before")),
+            "decimal_places": F("integer", "Decimal Places"),
+        },
+    )
+    db.define(
+        "res.lang",
+        {
+            "name": F("char", "Name", required=True),
+            "code": F("char", "Locale Code", required=True),
+            "date_format": F("char", "Date Format"),
+            "time_format": F("char", "Time Format"),
+            "decimal_point": F("char", "Decimal Separator"),
+            "thousands_sep": F("char", "Thousands Separator"),
+            "active": F("boolean", "Active"),
+        },
+    )
     db.define(  # system parameters: database.uuid names the database (readable by administrators only)
         "ir.config_parameter",
         {"key": F("char", "Key", required=True), "value": F("text", "Value", required=True)},
@@ -57,6 +77,7 @@ def define_models(db: Database) -> None:
             "supplier_rank": F("integer", "Supplier Rank"),
             "parent_id": m2o("res.partner", "Related Company"),
             "company_id": m2o("res.company", "Company"),
+            "lang": F("selection", "Language", selection=(("en_US", "English (US)"), ("en_GB", "English (UK)"))),
             "active": F("boolean", "Active"),
         },
         rec_name="name",
@@ -83,8 +104,10 @@ def define_models(db: Database) -> None:
         },
         rec_name="complete_name",
     )
+    db.define("product.template", {"name": F("char", "Name", required=True), "active": F("boolean", "Active")})
     product = {
         "name": F("char", "Name", required=True),
+        "product_tmpl_id": m2o("product.template", "Product Template", required=True),
         "default_code": F("char", "Internal Reference"),
         "barcode": F("char", "Barcode"),
         "categ_id": m2o("product.category", "Product Category", required=True),
@@ -102,6 +125,19 @@ def define_models(db: Database) -> None:
         product["type"] = F("selection", "Product Type", selection=sel("consu", "service", "combo"))
         product["is_storable"] = F("boolean", "Track Inventory")
     db.define("product.product", product)
+    db.define(
+        "product.supplierinfo",
+        {
+            "partner_id": m2o("res.partner", "Vendor", required=True),
+            "product_tmpl_id": m2o("product.template", "Product Template"),
+            "product_id": m2o("product.product", "Product Variant"),
+            "sequence": F("integer", "Sequence"),
+            "min_qty": F("float", "Quantity"),
+            "price": F("float", "Price"),
+            "delay": F("integer", "Delivery Lead Time"),
+        },
+        rec_name="id",
+    )
     db.define(
         "stock.warehouse",
         {
@@ -280,6 +316,7 @@ def define_models(db: Database) -> None:
             "date_order": F("datetime", "Order Deadline"),
             "date_approve": F("datetime", "Confirmation Date"),
             "date_planned": F("datetime", "Expected Arrival"),
+            "effective_date": F("datetime", "Arrival"),
             "invoice_status": F("selection", "Billing Status", selection=sel("no", "to invoice", "invoiced")),
             "amount_untaxed": F("monetary", "Untaxed Amount", **MONEY),
             "amount_tax": F("monetary", "Taxes", **MONEY),

@@ -336,13 +336,18 @@ def describe_error(exc: Exception) -> str:
 
 def write_tables(ctx: Context, spec: Dataset, day: dt.date | None, tables: dict[str, pa.Table]) -> list[PartitionInfo]:
     """Write a unit's tables: a dated partition each, or the whole dimension tables that
-    changed (the others are described as they are)."""
+    changed (the others are described as they are). A table whose contract gained columns
+    (nullable, at the end) takes the new schema; the partitions written before keep theirs
+    and read as null in the new columns until they are reloaded."""
     if day is not None:
-        return [ctx.lake.write_partition(t.name, day, tables[t.name]) for t in spec.tables]
+        return [ctx.lake.write_partition(t.name, day, tables[t.name], allow_schema_change="widen") for t in spec.tables]
     if tables:
         ctx.clear()  # later units of this run must see the new dimensions
     return [
-        ctx.lake.write_whole(t.name, tables[t.name]) if t.name in tables else ctx.lake.info(t.name) for t in spec.tables
+        ctx.lake.write_whole(t.name, tables[t.name], allow_schema_change="widen")
+        if t.name in tables
+        else ctx.lake.info(t.name)
+        for t in spec.tables
     ]
 
 

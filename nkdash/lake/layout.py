@@ -55,7 +55,17 @@ PartitionedTable = Literal[
 ]
 
 
-WholeTable = Literal["dim_product", "dim_category", "dim_partner", "dim_location", "dim_store"]
+WholeTable = Literal[
+    "dim_product",
+    "dim_category",
+    "dim_partner",
+    "dim_location",
+    "dim_store",
+    "dim_company",
+    "dim_currency",
+    "dim_supplierinfo",
+    "dim_picking_type",
+]
 
 
 PARTITIONED: tuple[str, ...] = get_args(PartitionedTable)
@@ -104,6 +114,9 @@ READ_ATTEMPTS = 12  # a reader whose listed file a writer swapped out reads agai
 
 
 LIST_ATTEMPTS = 1000  # a directory swapped while it is listed is listed again (only a writer storm loops)
+
+
+SchemaChange = bool | Literal["widen"]  # what a write may do to its table's schema (LakeWriter.write_partition)
 
 
 ProblemKind = Literal["unreadable", "checksum", "schema", "empty", "stray", "temp"]
@@ -301,6 +314,23 @@ def schema_diff(old: pa.Schema, new: pa.Schema) -> str:
 
     lines = [f"  - {text(f)}" for f in only_in(old, new)] + [f"  + {text(f)}" for f in only_in(new, old)]
     return "\n".join(lines) or "  (same fields, different order)"
+
+
+def widens(old: pa.Schema, new: pa.Schema) -> bool:
+    """Whether ``new`` is ``old`` with nullable columns added at the end: the one schema change
+    the lake makes by itself (a new column of the data contract). Files written before it
+    stay valid: readers see the new columns as null in them, compaction adds them as nulls
+    (:func:`widened`), the scan accepts them."""
+    head = pa.schema(list(new)[: len(old)])
+    return head.equals(old, check_metadata=False) and all(f.nullable for f in list(new)[len(old) :])
+
+
+def widened(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data`` (of a schema that ``schema`` widens) with the added columns, all null."""
+    missing = list(schema)[data.num_columns :]
+    for f in missing:
+        data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+    return data
 
 
 def _looks_temp(name: str) -> bool:

@@ -68,6 +68,8 @@ from nkdash.lake.layout import (
     DateEntry,
     month_span,
     schema_diff,
+    widened,
+    widens,
 )
 
 
@@ -180,9 +182,9 @@ def write_month_file(
     dates = [s.entry.date for s in sources]
     if not sources or len(set(dates)) != len(dates) or len({(d.year, d.month) for d in dates}) != 1:
         raise LakeError(f"a month file needs distinct dates of one month, got {dates}", directory)
-    schema = sources[0].schema.remove_metadata()
-    for s in sources[1:]:
-        if not s.schema.equals(schema, check_metadata=False):
+    schema = max((s.schema.remove_metadata() for s in sources), key=len)  # dates of older schemas are widened
+    for s in sources:
+        if not (s.schema.equals(schema, check_metadata=False) or widens(s.schema, schema)):
             raise LakeError(
                 f"{s.entry.date} differs in schema from {dates[0]} (migrate the month before "
                 f"compacting it):\n{schema_diff(schema, s.schema)}",
@@ -201,7 +203,7 @@ def write_month_file(
     ) as writer:
         group: list[pa.Table] = []
         for s in sources:
-            table = s.read()
+            table = widened(s.read(), schema)
             if table.num_rows != s.entry.rows:
                 raise LakeError(f"{s.entry.date}: read {table.num_rows} rows, expected {s.entry.rows}", s.entry.date)
             if group and sum(t.num_rows for t in group) + table.num_rows > ROW_GROUP_ROWS:

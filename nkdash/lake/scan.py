@@ -34,6 +34,7 @@ from nkdash.lake.layout import (
     partition_date,
     schema_diff,
     selected,
+    widens,
 )
 from nkdash.lake.months import month_index
 from nkdash.lake.writer import LakeWriter
@@ -234,8 +235,8 @@ def _check_file(path: Path, reference: pa.Schema | None, deep: bool) -> tuple[Pr
             pq.ParquetFile(path, page_checksum_verification=True).read()
         except (OSError, pa.ArrowException) as e:
             return "unreadable", str(e)
-    if reference is not None and not schema.equals(reference, check_metadata=False):
-        return "schema", schema_diff(reference, schema)
+    if reference is not None and not schema.equals(reference, check_metadata=False) and not widens(schema, reference):
+        return "schema", schema_diff(reference, schema)  # (a file written before a column was added is sound)
     return None
 
 

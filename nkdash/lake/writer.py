@@ -79,6 +79,7 @@ from nkdash.lake.layout import (
     WORK_PREFIX,
     Compaction,
     PartitionInfo,
+    SchemaChange,
     check_date,
     check_fact_columns,
     check_partitioned,
@@ -87,6 +88,7 @@ from nkdash.lake.layout import (
     month_span,
     partition_date,
     schema_diff,
+    widens,
 )
 from nkdash.lake.months import day_source, month_index, month_source, write_month_file
 from nkdash.lake.reader import LakeReader
@@ -100,20 +102,22 @@ class LakeWriter(LakeReader):
     """The crash-safe writer protocol (module docstring): writes, deletes, month rewrites, locks, recovery."""
 
     def write_partition(
-        self, table: str, date: dt.date, data: pa.Table, *, allow_schema_change: bool = False
+        self, table: str, date: dt.date, data: pa.Table, *, allow_schema_change: SchemaChange = False
     ) -> PartitionInfo:
         """Atomically replace ``table``'s partition for ``date`` with ``data``.
 
         ``data`` must carry a ``date`` column (date32, every value == ``date``) and no
         year/month/day columns. Its parquet schema must equal the table's unless
-        ``allow_schema_change`` (then it becomes the table's schema).
+        ``allow_schema_change`` (then it becomes the table's schema); ``"widen"`` allows only
+        nullable columns added at the end (:func:`~nkdash.lake.layout.widens`: the partitions
+        written before stay valid), which is what the ETL passes.
         """
         check_partitioned(table)
         check_date(date)
         check_fact_columns(data, date)
         return self._write(table, date, data, allow_schema_change)
 
-    def write_whole(self, table: str, data: pa.Table, *, allow_schema_change: bool = False) -> PartitionInfo:
+    def write_whole(self, table: str, data: pa.Table, *, allow_schema_change: SchemaChange = False) -> PartitionInfo:
         """Atomically replace a whole-table dimension (``star-schema/<dim>/``)."""
         check_whole(table)
         return self._write(table, None, check_table_data(data), allow_schema_change)
@@ -152,7 +156,9 @@ class LakeWriter(LakeReader):
             fsync_dir(gone.parent)
             shutil.rmtree(gone)
 
-    def _write(self, table: str, date: dt.date | None, data: pa.Table, allow_schema_change: bool) -> PartitionInfo:
+    def _write(
+        self, table: str, date: dt.date | None, data: pa.Table, allow_schema_change: SchemaChange
+    ) -> PartitionInfo:
         self._check_writable()
         key = "whole" if date is None else date.isoformat()
         final = self._final_dir(table, date)
@@ -360,13 +366,17 @@ class LakeWriter(LakeReader):
         fsync_dir(keep_old_in.parent)
         fsync_dir(new_star.parent)
 
-    def _check_schema(self, table: str, schema: pa.Schema, allow_change: bool) -> None:
+    def _check_schema(self, table: str, schema: pa.Schema, allow_change: SchemaChange) -> None:
         """Refuse a schema change unless allowed; keep ``_common_metadata`` of facts current.
 
         Compares schemas as stored in parquet (e.g. timestamp[s] is stored as [ms]).
         """
         current = self.schema(table)
         same = current is not None and current.equals(schema, check_metadata=False)
+        if allow_change == "widen" and current is not None and not same and widens(schema, current):
+            return  # written before columns were added (an older process): sound, the table keeps its schema
+        if allow_change == "widen":
+            allow_change = current is not None and widens(current, schema)
         if current is not None and not same and not allow_change:
             raise LakeError(
                 f"{table}: schema differs from the table's (pass allow_schema_change=True "

@@ -9,97 +9,118 @@ def _():
     import marimo as mo
 
     from nkdash import dashboards as dash
-    from nkdash.dashboards import charts, controls
+    from nkdash.dashboards import charts, controls, tables
 
-    return charts, controls, dash, mo
+    return charts, controls, dash, mo, tables
 
 
 @app.cell
-def _(controls, dash):
-    db, page = dash.open_dashboard(), controls.PAGES["purchases"]
-    picker, grain, _sidebar = controls.sidebar(db, page)
+def _(controls, dash, mo):
+    db, page, who = dash.open_dashboard(), controls.PAGES["purchases"], controls.audience()
+    measure = mo.ui.radio({"Quantity": "qty", **({"Value": "value"} if who.sees_cost else {})},
+                          value="Value" if who.sees_cost else "Quantity", inline=True, label="Measure")
+    picker, grain, _sidebar = controls.sidebar(db, page, measure)
     _sidebar
-    return db, grain, page, picker
+    return db, grain, measure, page, picker, who
 
 
 @app.cell
-def _(controls, db, page, picker):
-    requested = controls.filters(picker)
-    controls.freshness(db, page, requested)
-    return (requested,)
+def _(controls, dash, db, page, picker):
+    requested, fmt = controls.filters(picker), dash.page_formats(db)
+    controls.freshness(db, page, requested, fmt)
+    return fmt, requested
 
 
 @app.cell
-def _(controls, db, mo, page, requested):
-    _empty = controls.empty_state(db, page, requested)
+def _(controls, db, fmt, mo, page, requested):
+    _empty = controls.empty_state(db, page, requested, fmt)
     mo.stop(_empty is not None, _empty)
     filters = requested
     return (filters,)
 
 
 @app.cell
-def _(filters, mo):
-    mo.md(f"# Purchases\n{filters.describe()}, by order confirmation date. Amounts untaxed; "
-          "received and invoiced values at the order's unit price.")
+def _(controls, db, filters, fmt, mo, who):
+    _amounts = f" Amounts untaxed, in {fmt.currency}, at the order's unit prices." if who.sees_cost else ""
+    mo.md(f"# Purchases\n{controls.describe(db, filters, fmt)}, by order confirmation date.{_amounts}")
     return
 
 
 @app.cell
-def _(charts, dash, db, filters, mo):
-    summary = dash.purchases_summary(db, filters)
-    mo.hstack([mo.stat(**card) for card in charts.summary_cards(summary, {
-        "spend": "Spend", "orders": "Orders", "vendors": "Vendors", "received_pct": "Received",
-        "invoiced_pct": "Invoiced", "open_value": "Still to receive",
-    })], wrap=True, justify="start")
+def _(controls, dash, db, filters, fmt, who):
+    controls.kpis(dash.purchases_comparison(db, filters), fmt, who)
     return
 
 
 @app.cell
-def _(charts, dash, db, filters, mo):
-    by_vendor = dash.purchases_by(db, filters, "vendor")
-    vendor_chart = mo.ui.altair_chart(
-        charts.bars(by_vendor, "spend", "vendor", tooltip=["spend", "orders", "received_pct", "invoiced_pct"]),
-        chart_selection="point", legend_selection=False, label="Spend by vendor (click: its open lines)")
-    return by_vendor, vendor_chart
+def _(charts, controls, dash, db, filters, fmt, mo, who):
+    by_vendor = who.shown(dash.purchases_by(db, filters, "vendor"))
+    by_category = who.shown(dash.purchases_by(db, filters, "category"))
+    _x = "spend" if who.sees_cost else "ordered_qty"
+    controls.row(
+        mo.vstack([controls.section("By vendor", "What was ordered from each vendor in the period."),
+                   controls.chart(charts.bars(by_vendor, _x, "vendor", fmt, tooltip=[_x, "orders", "received_pct", "invoiced_pct"]))]),
+        mo.vstack([controls.section("By category", "What was ordered per category."),
+                   controls.chart(charts.bars(by_category.head(15), _x, "category", fmt, color="department",
+                               tooltip=[_x, "orders", "lines"]))]),
+    )
+    return by_category, by_vendor
 
 
 @app.cell
-def _(charts, dash, db, filters, mo):
-    by_category = dash.purchases_by(db, filters, "category")
-    category_chart = mo.ui.altair_chart(
-        charts.bars(by_category, "spend", "category", color="department", tooltip=["spend", "orders", "lines"]),
-        chart_selection=False, legend_selection=True, label="Spend by category")
-    return by_category, category_chart
-
-
-@app.cell
-def _(category_chart, mo, vendor_chart):
-    mo.hstack([vendor_chart, category_chart], widths="equal")
-    return
-
-
-@app.cell
-def _(charts, dash, db, filters, grain, mo):
+def _(charts, controls, dash, db, filters, fmt, grain, measure, mo):
     stages = dash.purchase_fulfilment(db, filters, grain.value)
-    mo.vstack([mo.md("### Ordered vs received vs invoiced"),
-               mo.ui.altair_chart(charts.fulfilment(stages), chart_selection=False)])
+    _note = (" " + charts.PARTIAL_NOTE) if grain.value != "day" else ""
+    mo.vstack([controls.section("Ordered, received and invoiced",
+                                f"Per {grain.value} of the order's confirmation: what was ordered, what has been "
+                                f"received and what the vendors have invoiced so far.{_note}"),
+               controls.chart(charts.fulfilment(stages, fmt, grain.value, measure.value))])
     return
 
 
 @app.cell
-def _(dash, db, filters, vendor_chart):
-    vendors = dash.selected_ids(vendor_chart.value, "vendor_id")
-    still_open = dash.open_purchases(db, filters, vendors)
-    return still_open, vendors
+def _(controls, dash, db, filters, fmt, mo, tables):
+    vendors = dash.vendor_performance(db, filters)
+    mo.vstack([controls.section("Vendors: on time and lead time",
+                                "On-time rate: of the orders received, those received by their expected date. "
+                                "Lead time: average days from confirmation to the first receipt."),
+               tables.table(vendors, fmt, ["vendor", "orders", "received_orders", "on_time", "on_time_rate",
+                                           "lead_days", "overdue"])])
+    return (vendors,)
 
 
 @app.cell
-def _(by_category, by_vendor, charts, mo, still_open, vendors):
+def _(by_vendor, mo):
+    pick = mo.ui.multiselect(dict(zip(by_vendor["vendor"], by_vendor["vendor_id"])), label="Vendors (none = all)")
+    return (pick,)
+
+
+@app.cell
+def _(dash, db, filters, pick, who):
+    still_open = who.shown(dash.open_purchases(db, filters, tuple(pick.value)))
+    still_open = still_open.sort_values(["overdue", "expected"], ascending=[False, True], kind="stable")
+    return (still_open,)
+
+
+@app.cell
+def _(controls, fmt, mo, pick, still_open, tables):
+    mo.vstack([controls.section(f"Open lines ({len(still_open)}, {int(still_open['overdue'].sum())} overdue)",
+                                "Lines of the orders confirmed in the period not fully received or invoiced; "
+                                "overdue: still to receive and expected before the end of the period."),
+               pick,
+               tables.table(still_open, fmt, ["order_ref", "date", "vendor", "product", "code", "ordered_qty",
+                                              "received_qty", "to_receive", "to_invoice", "expected", "overdue",
+                                              "days_late", "open_value"])])
+    return
+
+
+@app.cell
+def _(by_category, by_vendor, fmt, mo, tables):
     mo.ui.tabs({
-        f"Open lines ({len(still_open)}{', selected vendor' if vendors else ''})":
-            mo.ui.table(still_open, **charts.table_args(still_open)),
-        "By vendor": mo.ui.table(by_vendor, **charts.table_args(by_vendor)),
-        "By category": mo.ui.table(by_category, **charts.table_args(by_category)),
+        "By vendor": tables.table(by_vendor, fmt, ["vendor", "orders", "lines", "spend", "ordered_qty", "received_qty",
+                                                   "invoiced_qty", "received_pct", "invoiced_pct"]),
+        "By category": tables.table(by_category, fmt, ["category", "department", "orders", "lines", "spend",
+                                                       "ordered_qty", "received_pct", "invoiced_pct"]),
     })
     return
 

@@ -201,6 +201,12 @@ def build_app(
             lacking = set(endpoints.ALLOWED) - {e.template for e in table}
             if lacking:  # a marimo upgrade renamed what pages use: they may not work
                 log.warning("marimo has no route %s under %s", ", ".join(sorted(lacking)), path)
+        locale = display_locale(settings)
+        for mounted_app in mounts.values():  # marimo's date pickers write dates as the dashboards do
+            if hasattr(mounted_app.state, "config_manager"):
+                mounted_app.state.config_manager = mounted_app.state.config_manager.with_overrides(
+                    {"display": {"locale": locale}}
+                )
         routes.append(Mount("/", notebook_apps))
 
     @contextlib.asynccontextmanager
@@ -219,6 +225,20 @@ def build_app(
 
 def _client(request: Request) -> str:
     return (request.client or ("-",))[0]
+
+
+def display_locale(settings: Settings) -> str:
+    """The locale marimo's front end formats dates with (its date pickers), as the browser
+    names it (``en-GB``): the dashboards' (``NKDASH_LOCALE``, else the Odoo company's
+    language when the server starts)."""
+    from nkdash.dashboards.engine import Dashboard
+    from nkdash.dashboards.formats import page_formats
+
+    try:
+        return page_formats(Dashboard(settings.lake, meta=None), settings).bcp47
+    except (NKDashError, OSError):
+        log.warning("could not read the company's language from the lake; dates as en-US", exc_info=True)
+        return "en-US"
 
 
 def setup_logging(log_dir: Path) -> None:

@@ -35,6 +35,10 @@ Access
 - Expose the server to untrusted networks only behind a reverse proxy that provides TLS
   (the throttle then sees every client with the proxy's address: see its policies).
 
+The role reaches the notebooks as ``scope["user"]`` (:func:`notebook_user`), set for every
+request, WebSocket included, whatever the request carries: marimo passes it to the
+session's kernel, and the dashboards hide cost and margin from viewers by it.
+
 Notebooks read the lake through ``get_settings()``: :func:`build_app` exports
 ``NKDASH_LAKE`` (absolute) for them, and dashboards must open it with ``read_only=True``.
 """
@@ -123,6 +127,7 @@ class Gate:
         needed = self.needed(scope["path"], scope.get("method", "GET"))
         user, wait = self.identify(headers, address, needed is not None)
         scope["nkdash.user"] = user
+        scope["user"] = notebook_user(user)  # what the notebooks see (mo.app_meta().request.user), set on every request
         refusal = self.refusal(scope, headers, user, needed, wait)
         try:
             if refusal is None and self.notebook(scope["path"]):
@@ -241,6 +246,16 @@ class Gate:
         notebook = self.notebook(path)
         rest = path[len(notebook.path) + 1 :] if notebook else ""
         return rest if rest.startswith("assets/") or rest in MARIMO_STATIC else ""
+
+
+def notebook_user(user: User | None) -> dict[str, str | bool]:
+    """The user as marimo hands it to a notebook's kernel (``mo.app_meta().request.user``):
+    name and role, decided here from the request's credentials and nothing the request says
+    about itself; empty when nobody is logged in. The dashboards hide cost from a viewer by
+    it (:mod:`nkdash.dashboards.audience`)."""
+    if user is None:
+        return {}
+    return {"username": user.name, "role": user.role, "is_authenticated": True}
 
 
 def throttled(headers: dict[str, str], wait: float) -> Response:

@@ -67,13 +67,18 @@ def chromium():
 
 @pytest.fixture
 def browser_login(chromium) -> Iterator[Callable[..., BrowserSession]]:
-    """``browser_login(server, role="viewer", password=None)``: a fresh browser context (own
-    cookies) logged in through the ``/login`` form, recording console errors and page errors.
-    Lands on the index page."""
+    """``browser_login(server, role="viewer", password=None, viewport=(1400, 1000))``: a fresh
+    browser context (own cookies) logged in through the ``/login`` form, recording console
+    errors and page errors. Lands on the index page."""
     contexts = []
 
-    def login(server: NkdashServer, role: str = "viewer", password: str | None = None) -> BrowserSession:
-        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    def login(
+        server: NkdashServer,
+        role: str = "viewer",
+        password: str | None = None,
+        viewport: tuple[int, int] = (1400, 1000),
+    ) -> BrowserSession:
+        context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         contexts.append(context)
         page = context.new_page()
         session = BrowserSession(page, server.url, server)

@@ -114,6 +114,7 @@ class Item:
 class Vendor:
     id: int
     lead: int  # days between confirmation and receipt
+    promised: int  # the lead time the vendor promises (product.supplierinfo.delay): some deliver late
 
 
 @dataclass(eq=False, slots=True)
@@ -126,6 +127,7 @@ class Store:
     open_s: int
     close_s: int
     night: bool  # also sells 23:30-00:30 (session closes after midnight)
+    opened: dt.date | None = None  # first day it sells (None: before the history starts)
     config_id: int = 0
     stock_loc: int = 0
     type_in: int = 0

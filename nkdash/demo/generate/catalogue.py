@@ -422,6 +422,12 @@ EXTRA_COUNT = sum(len(products) for *_rest, products in EXTRAS)
 PRICE_ENDINGS = (0.29, 0.49, 0.79, 0.99)  # of prices VAT included
 
 COMPANY = "NK Retail SA"
+NEW_SHOP_DAYS = 300  # the station night shop opened this many days before the last day (histories longer than that)
+LANG = "en_GB"  # the company's language (its partner's): the dashboards' formats default to it
+LANGUAGES = (  # res.lang: code, name, date format, active
+    ("en_US", "English (US)", "%m/%d/%Y", True),
+    ("en_GB", "English (UK)", "%d/%m/%Y", True),
+)
 SITES = (
     ("Brussels Centre", "BRU"),
     ("Antwerp Central Station", "ANT"),

@@ -21,8 +21,11 @@ from nkdash.demo.generate.catalogue import (
     FIRST_NAMES,
     HOUR,
     HOURLY,
+    LANG,
+    LANGUAGES,
     LAST_NAMES,
     LEGAL_FORMS,
+    NEW_SHOP_DAYS,
     PLACES,
     PRICE_ENDINGS,
     SERVICE,
@@ -85,13 +88,28 @@ class Company:
     # -- company, users, partners
 
     def _company(self) -> None:
-        self.add("res.currency", {"name": "EUR", "symbol": "€"})
+        """The company, in euros; its language (its partner's) is English (UK): what the
+        dashboards' currency and formats default to."""
+        self.add("res.currency", {"name": "EUR", "symbol": "€", "position": "after", "decimal_places": 2})
+        for code, name, date_format, active in LANGUAGES:
+            self.add(
+                "res.lang",
+                {
+                    "name": name,
+                    "code": code,
+                    "date_format": date_format,
+                    "time_format": "%H:%M:%S",
+                    "decimal_point": ".",
+                    "thousands_sep": ",",
+                    "active": active,
+                },
+            )
         self.add("res.company", {"name": COMPANY, "currency_id": 1, "partner_id": 1})
         self.add("ir.config_parameter", {"key": "database.uuid", "value": self.sim.cfg.database_uuid})
         self.add("ir.config_parameter", {"key": "database.create_date", "value": self.setup})
-        self._partner(COMPANY, is_company=True, email="info@nk-retail.example", city="Brussels", company=1)
+        self._partner(COMPANY, is_company=True, email="info@nk-retail.example", city="Brussels", company=1, lang=LANG)
         self._partner("OdooBot", active=False, email="odoobot@example.com", company=1)
-        self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1)
+        self._partner("Administrator", email="admin@nk-retail.example", city="Brussels", company=1, lang=LANG)
 
     def _partner(
         self,
@@ -107,6 +125,7 @@ class Company:
         active: bool = True,
         created: str | None = None,
         written: str | None = None,
+        lang: str | bool = False,
     ) -> int:
         return self.add(
             "res.partner",
@@ -121,6 +140,7 @@ class Company:
                 "parent_id": False,
                 "company_id": company,
                 "active": active,
+                **({"lang": lang} if lang else {}),
             },
             created,
             written,
@@ -221,7 +241,8 @@ class Company:
                 written=created if active else self._before_history(),
             )
             if active:
-                vendors.append(Vendor(pid, 1 + int(rng.random() * 3)))
+                lead = 1 + int(rng.random() * 3)
+                vendors.append(Vendor(pid, lead, lead - 1 if k % 3 == 1 and lead > 1 else lead))
         return vendors
 
     # -- products
@@ -243,8 +264,29 @@ class Company:
                     if item.archive_day >= self.sim.start
                     else self._before_history()
                 )
-            self.add("product.product", record, written=written)
+            template = self.add("product.template", {"name": record["name"], "active": record["active"]}, None, written)
+            self.add("product.product", {**record, "product_tmpl_id": template}, written=written)
+        self._supplierinfo(items)
         return items
+
+    def _supplierinfo(self, items: list[Item]) -> None:
+        """Each purchased product's vendor and the lead time the vendor promises (Odoo's
+        ``product.supplierinfo.delay``), on its template."""
+        promised = {v.id: v.promised for v in self.vendors}
+        for item in items:
+            if item.vendor:
+                self.add(
+                    "product.supplierinfo",
+                    {
+                        "partner_id": item.vendor,
+                        "product_tmpl_id": item.id,  # one template per product, same id
+                        "product_id": False,
+                        "sequence": 1,
+                        "min_qty": float(item.pack),
+                        "price": item.base_cost,
+                        "delay": promised[item.vendor],
+                    },
+                )
 
     def _category(self, name: str, parent: Record | None) -> Record:
         record = {
@@ -400,7 +442,9 @@ class Company:
         )
 
     def _plan_stores(self) -> list[Store]:
-        """Flagship (7/7, 08-22), station night shop (7/7, 07-00:30), high-street shops (Mon-Sat)."""
+        """Flagship (7/7, 08-22), station night shop (7/7, 07-00:30; opened NEW_SHOP_DAYS before the
+        last day, so a longer history starts without it: a like-for-like comparison leaves it
+        out), high-street shops (Mon-Sat)."""
         rng, count = self.rng, self.sim.scale.stores
         stores = []
         for k in range(count):
@@ -409,8 +453,10 @@ class Company:
                 name, code = f"{name} {k // len(SITES) + 1}", f"{code}{k // len(SITES) + 1}"
             if k == 0:
                 store = Store(k, name, code, 1.6, frozenset(range(7)), 8 * HOUR, 22 * HOUR, False)
-            elif k == 1:
+            elif k == 1:  # opened NEW_SHOP_DAYS before the last day: a history longer than that has it as a new shop
                 store = Store(k, name, code, 0.9, frozenset(range(7)), 7 * HOUR, 23 * HOUR + 1800, True)
+                opening = self.sim.end - dt.timedelta(days=NEW_SHOP_DAYS - 1)
+                store.opened = opening if opening > self.sim.start else None
             else:
                 store = Store(
                     k, name, code, 0.6 + 0.6 * rng.random(), frozenset(range(6)), 8 * HOUR + 1800, 20 * HOUR, False

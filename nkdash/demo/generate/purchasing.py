@@ -136,7 +136,7 @@ class Purchasing:
         if delivery:
             state = "done" if billed else "purchase"
             written = max(stamp for stamp in self._events(delivery) if stamp)
-        planned_day = delivery.receipt if delivery else not_sunday(day + dt.timedelta(days=vendor.lead))
+        planned_day = not_sunday(day + dt.timedelta(days=vendor.promised))  # what the vendor promised
         planned = self.sim.at(planned_day, 10 * HOUR)
         po = {
             "name": name,
@@ -148,6 +148,7 @@ class Purchasing:
             "date_order": ordered,
             "date_approve": delivery.approved if delivery else False,
             "date_planned": planned,
+            "effective_date": self._arrival(delivery),
             "invoice_status": "invoiced" if billed else "to invoice" if any(received) else "no",
             "create_date": ordered,
             "write_date": written,
@@ -186,6 +187,15 @@ class Purchasing:
                 store.on_order[item.index] += qty
         po.update(amount_untaxed=round(untaxed, 2), amount_tax=round(tax, 2), amount_total=round(untaxed + tax, 2))
         return lines
+
+    def _arrival(self, d: _Delivery | None) -> str | bool:
+        """When the order's first receipt was done by the last day (Odoo's ``effective_date``)."""
+        end = self.sim.end
+        if d is not None and d.receipt <= end and any(d.first):
+            return d.receipt_at
+        if d is not None and d.backorder is not None and d.backorder <= end and d.backorder_at:
+            return d.backorder_at
+        return False
 
     def _events(self, d: _Delivery) -> list[str | None]:
         end = self.sim.end

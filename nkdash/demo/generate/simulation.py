@@ -66,4 +66,4 @@ class Simulation:
         return self.clock.at(day, int(seconds))
 
     def open_stores(self, day: dt.date) -> list[Store]:
-        return [s for s in self.company.stores if day.weekday() in s.days]
+        return [s for s in self.company.stores if day.weekday() in s.days and (s.opened is None or day >= s.opened)]

@@ -1,10 +1,13 @@
-"""Dimensions: products, categories, partners, locations and stores, as whole tables.
+"""Dimensions: products, categories, partners, locations, stores, and the company, its
+currency, the vendors' lead times and the operation types, as whole tables.
 
 Rules (ARCHITECTURE.md, *Business rules*): read with ``active_test: False`` (archived products still referenced by
 old sales must be in ``dim_product``). Incremental by ``write_date``: only records changed
 after the watermark of their model are read and replace their old rows; the first load,
 ``full=True`` or a missing table reads everything. A store is a point of sale
-(``pos.config``).
+(``pos.config``). A vendor's lead time for a product is ``product.supplierinfo`` (on the
+product's template, or on the product itself); an operation type (``stock.picking.type``)
+belongs to a warehouse: where a purchase order's goods go.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def product_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
         "id": rec["id"],
         "name": rec["name"],
         "default_code": rec["default_code"],
+        "product_tmpl_id": rec["product_tmpl_id"],
         "barcode": rec["barcode"],
         "category_id": rec["categ_id"],
         "list_price": rec["list_price"],
@@ -92,6 +96,7 @@ def partner_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
         "supplier_rank": rec["supplier_rank"],
         "parent_id": rec["parent_id"],
         "active": rec["active"],
+        "lang": rec["lang"],
         "write_date": rec["write_date"],
     }
 
@@ -120,6 +125,51 @@ def store_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
     }
 
 
+def company_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "currency_id": rec["currency_id"],
+        "partner_id": rec["partner_id"],
+        "write_date": rec["write_date"],
+    }
+
+
+def currency_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "symbol": rec["symbol"],
+        "position": rec["position"],
+        "decimal_places": rec["decimal_places"],
+        "write_date": rec["write_date"],
+    }
+
+
+def supplierinfo_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
+    return {
+        "id": rec["id"],
+        "partner_id": rec["partner_id"],
+        "product_tmpl_id": rec["product_tmpl_id"],
+        "product_id": rec["product_id"],
+        "sequence": rec["sequence"],
+        "min_qty": rec["min_qty"],
+        "delay": rec["delay"],
+        "write_date": rec["write_date"],
+    }
+
+
+def picking_type_row(rec: dict[str, Any], profile: VersionProfile) -> dict[str, Any]:
+    return {
+        "id": rec["id"],
+        "name": rec["name"],
+        "code": rec["code"],
+        "warehouse_id": rec["warehouse_id"],
+        "active": rec["active"],
+        "write_date": rec["write_date"],
+    }
+
+
 def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema([("id", pa.int64()), *columns, ("write_date", UTC_TIMESTAMP)])
 
@@ -139,7 +189,7 @@ DIMS: tuple[Dim, ...] = (
                 ("sale_ok", pa.bool_()),
                 ("available_in_pos", pa.bool_()),
                 ("active", pa.bool_()),
-            ),
+            ).append(pa.field("product_tmpl_id", pa.int64())),  # added later: columns go at the end
             checks=(*_keys("name", "category_id"), Relationship("category_id", "dim_category")),
         ),
         Source(
@@ -155,6 +205,7 @@ DIMS: tuple[Dim, ...] = (
                 "available_in_pos",
                 "active",
                 "write_date",
+                "product_tmpl_id",
             ),
             profile_fields=("storable_field",),
             context=ALL_RECORDS,
@@ -182,7 +233,7 @@ DIMS: tuple[Dim, ...] = (
                 ("supplier_rank", pa.int64()),
                 ("parent_id", pa.int64()),
                 ("active", pa.bool_()),
-            ),
+            ).append(pa.field("lang", pa.string())),  # added later: columns go at the end
             checks=(*_keys(), Relationship("parent_id", "dim_partner")),
         ),
         Source(
@@ -197,6 +248,7 @@ DIMS: tuple[Dim, ...] = (
                 "parent_id",
                 "active",
                 "write_date",
+                "lang",
             ),
             context=ALL_RECORDS,
         ),
@@ -238,14 +290,76 @@ DIMS: tuple[Dim, ...] = (
         Source("pos.config", ("name", "warehouse_id", "active", "write_date"), context=ALL_RECORDS),
         store_row,
     ),
+    Dim(
+        Table(
+            "dim_company",
+            _schema(("name", pa.string()), ("currency_id", pa.int64()), ("partner_id", pa.int64())),
+            checks=(
+                *_keys("name"),
+                Relationship("currency_id", "dim_currency"),
+                Relationship("partner_id", "dim_partner"),
+            ),
+        ),
+        Source("res.company", ("name", "currency_id", "partner_id", "write_date"), context=ALL_RECORDS),
+        company_row,
+    ),
+    Dim(
+        Table(
+            "dim_currency",
+            _schema(
+                ("name", pa.string()),
+                ("symbol", pa.string()),
+                ("position", pa.string()),
+                ("decimal_places", pa.int64()),
+            ),
+            checks=(*_keys("name"), AcceptedValues("position", ("before", "after"))),
+        ),
+        Source("res.currency", ("name", "symbol", "position", "decimal_places", "write_date"), context=ALL_RECORDS),
+        currency_row,
+    ),
+    Dim(
+        Table(
+            "dim_supplierinfo",
+            _schema(
+                ("partner_id", pa.int64()),
+                ("product_tmpl_id", pa.int64()),
+                ("product_id", pa.int64()),
+                ("sequence", pa.int64()),
+                ("min_qty", pa.float64()),
+                ("delay", pa.int64()),
+            ),
+            checks=(*_keys("partner_id"), Relationship("partner_id", "dim_partner")),
+        ),
+        Source(
+            "product.supplierinfo",
+            ("partner_id", "product_tmpl_id", "product_id", "sequence", "min_qty", "delay", "write_date"),
+            context=ALL_RECORDS,
+        ),
+        supplierinfo_row,
+    ),
+    Dim(
+        Table(
+            "dim_picking_type",
+            _schema(("name", pa.string()), ("code", pa.string()), ("warehouse_id", pa.int64()), ("active", pa.bool_())),
+            checks=_keys("name"),
+        ),
+        Source("stock.picking.type", ("name", "code", "warehouse_id", "active", "write_date"), context=ALL_RECORDS),
+        picking_type_row,
+    ),
 )
 
 
 def changed(ctx: Context, dim: Dim) -> pa.Table | None:
     """The dimension with Odoo's changes since its watermark applied (all of it on a first
-    or full load, or when the stored table is gone); None when nothing changed."""
+    or full load, when the stored table is gone, or when its contract gained columns since
+    it was written); None when nothing changed."""
     mark = ctx.meta.get_mark(dim.watermark_key)
-    stored = not ctx.full and mark is not None and next(ctx.lake.partition_files(dim.table.name), None) is not None
+    stored = (
+        not ctx.full
+        and mark is not None
+        and next(ctx.lake.partition_files(dim.table.name), None) is not None
+        and _columns(ctx, dim.table.name) == dim.table.schema.names
+    )
     records = list(ctx.read(dim.source, written_since(mark) if stored and mark is not None else []))
     after = advance(mark if stored else None, records)
     if stored and mark is not None:
@@ -260,6 +374,11 @@ def changed(ctx: Context, dim: Dim) -> pa.Table | None:
     old = ctx.lake.read_whole(dim.table.name)
     kept = old.filter(pc.invert(pc.is_in(old.column("id"), value_set=fresh.column("id"))))
     return pa.concat_tables([kept, fresh]).sort_by("id")
+
+
+def _columns(ctx: Context, table: str) -> list[str]:
+    schema = ctx.lake.schema(table)
+    return schema.names if schema is not None else []
 
 
 def extract(ctx: Context, day: dt.date | None) -> dict[str, pa.Table]:

@@ -13,6 +13,13 @@ Rules (ARCHITECTURE.md, *Business rules*):
 - An invoice line without a product (free text) keeps its revenue, with no product,
   category or cost (``cost_source = 'none'``).
 - ``cost_source`` says which cost was used; ``margin = revenue - cost`` exactly.
+- ``local_hour``: the hour (0-23) of the sale in the business timezone: a POS order's
+  ``date_order``; null for invoices (an invoice has a date, no time of sale).
+- ``discount``: the value the line's discount took off, untaxed and signed like the
+  revenue: ``revenue x d / (100 - d)`` for a discount of ``d`` %, ``qty x price_unit`` when
+  ``d`` is 100 (the revenue is then 0), 0 without a discount.
+- Both columns were added to the contract later: partitions written before hold no such
+  column and read as null in it until they are reloaded (``nkdash profit``).
 - ``agg_profit_daily`` holds the sums of ``fact_sales`` per date, channel, store,
   category and product, and nothing else; ``agg_sales_daily`` the same sums without the
   product (per date, channel, store, category: a few hundred rows a day, what the sales
@@ -70,6 +77,8 @@ SALES_SCHEMA = pa.schema(
         ("cost", pa.float64()),
         ("margin", pa.float64()),
         ("cost_source", pa.string()),
+        ("local_hour", pa.int8()),  # added later: null in partitions written before (module docstring)
+        ("discount", pa.float64()),
     ]
 )
 AGG_SCHEMA = pa.schema(
@@ -173,6 +182,20 @@ def standard_prices(ctx: Context, products: Column, rows: Column, needed: Column
     return pc.if_else(pc.fill_null(pc.equal(price, 0.0), True), 0.0, price)  # `price or 0.0`
 
 
+def discount_column(revenue: Column, qty: Column, price_unit: Column, percent: Column) -> Column:
+    """The value a line's discount of ``percent`` took off (module docstring), signed like
+    ``revenue``: ``revenue x d / (100 - d)``; ``qty x price_unit`` at 100 %; 0 without one."""
+    d = pc.fill_null(percent, 0.0)
+    partial = pc.divide(pc.multiply(revenue, d), pc.subtract(100.0, d))
+    full = pc.multiply(qty, pc.fill_null(price_unit, 0.0))
+    return pc.if_else(pc.less_equal(d, 0.0), 0.0, pc.if_else(pc.greater_equal(d, 100.0), full, partial))
+
+
+def local_hours(stamps: Column, tz: dt.tzinfo) -> Column:
+    """The hour (0-23) of UTC ``stamps`` in ``tz`` (null stays null)."""
+    return pc.cast(pc.hour(stamps.cast(pa.timestamp("us", tz=str(tz)))), pa.int8())
+
+
 def sales_table(
     ctx: Context, day: dt.date, channel: Channel, lines: pa.Table, rows: Column, columns: Mapping[str, Column]
 ) -> pa.Table:
@@ -199,6 +222,7 @@ def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
     qty, rows = lines["qty"], product_rows(ctx, lines["product_id"])
     computed = pc.fill_null(lines["is_total_cost_computed"], False)
     price = standard_prices(ctx, lines["product_id"], rows, pc.invert(computed))
+    revenue = signed_column(lines["price_subtotal"], qty)
     return sales_table(
         ctx,
         day,
@@ -209,9 +233,11 @@ def pos_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
             "order_ref": lines["order_ref"],
             "store_id": lines["store_id"],
             "qty": qty,
-            "revenue": signed_column(lines["price_subtotal"], qty),
+            "revenue": revenue,
             "cost": pc.if_else(computed, signed_column(lines["total_cost"], qty), pc.multiply(qty, price)),
             "cost_source": pc.if_else(computed, "pos_total_cost", "standard_price"),
+            "local_hour": local_hours(lines["date_order"], ctx.tz),
+            "discount": discount_column(revenue, qty, lines["price_unit"], lines["discount"]),
         },
     )
 
@@ -256,6 +282,7 @@ def invoice_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
     unit = pc.if_else(has_layer, pa.array(list(layers.values()), pa.float64()).take(layer), price)
     refund = pc.fill_null(pc.equal(lines["move_type"], "out_refund"), False)
     qty = pc.if_else(refund, pc.negate(lines["quantity"]), lines["quantity"])
+    revenue = pc.negate(lines["balance"])
     return sales_table(
         ctx,
         day,
@@ -266,9 +293,11 @@ def invoice_table(ctx: Context, day: dt.date, lines: pa.Table) -> pa.Table:
             "order_ref": lines["move_ref"],
             "store_id": pa.nulls(lines.num_rows, pa.int64()),
             "qty": qty,
-            "revenue": pc.negate(lines["balance"]),
+            "revenue": revenue,
             "cost": pc.multiply(qty, pc.if_else(has_product, unit, 0.0)),
             "cost_source": pc.if_else(has_product, pc.if_else(has_layer, "valuation_layer", "standard_price"), "none"),
+            "local_hour": pa.nulls(lines.num_rows, pa.int8()),
+            "discount": discount_column(revenue, qty, lines["price_unit"], lines["discount"]),
         },
     )
 

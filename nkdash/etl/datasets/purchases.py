@@ -3,6 +3,10 @@
 Rules (ARCHITECTURE.md, *Business rules*): orders in state purchase or done; dated by ``date_approve`` (the
 confirmation) in the business timezone. Section and note lines (``display_type`` set)
 carry no product and are left out.
+
+Added to the contract later (null in partitions written before, until reloaded):
+``date_planned``, the line's expected arrival, and ``date_received``, when the order's first
+receipt was done (Odoo's ``purchase.order.effective_date``, empty until then).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ CONFIRMED = ("purchase", "done")
 
 ORDERS = Source(
     "purchase.order",
-    fields=("name", "partner_id", "picking_type_id", "state", "date_approve", "write_date"),
+    fields=("name", "partner_id", "picking_type_id", "state", "date_approve", "effective_date", "write_date"),
     where=lambda profile: [("state", "in", list(CONFIRMED))],
     date_field="date_approve",
     lake_key=("fact_purchases", "order_id"),
@@ -50,6 +54,7 @@ LINES = Source(
         "price_unit",
         "price_subtotal",
         "price_total",
+        "date_planned",
         "write_date",
     ),
     where=lambda profile: [("display_type", "=", False)],
@@ -75,6 +80,8 @@ SCHEMA = pa.schema(
         ("state", pa.string()),
         ("date_approve", UTC_TIMESTAMP),
         ("write_date", UTC_TIMESTAMP),
+        ("date_planned", UTC_TIMESTAMP),  # added later (module docstring)
+        ("date_received", UTC_TIMESTAMP),
     ]
 )
 
@@ -118,6 +125,8 @@ def table(day: dt.date, orders: pa.Table, lines: pa.Table) -> pa.Table:
             "state": order["state"],
             "date_approve": order["date_approve"],
             "write_date": latest_column(order["write_date"], lines["write_date"]),
+            "date_planned": lines["date_planned"],
+            "date_received": order["effective_date"],
         },
     )
 
