@@ -121,7 +121,7 @@ def test_archive_is_previewed_confirmed_refused_inside_the_retention_and_then_sh
     pos = page.get_by_role("row").filter(has_text=re.compile(r"POS Sales\s*\d{4}-\d\d-\d\d"))
     expect(pos).to_contain_text(str(KEEP_FROM))
     view.open("/sales/")
-    expect(page.get_by_text("Dates before 01 Jan 2024 are archived", exact=False).first).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Dates before 01/01/2024 are archived", exact=False).first).to_be_visible(timeout=WAIT)
     view.assert_clean()
 
 
