@@ -405,6 +405,7 @@ def test_the_gate_tells_notebooks_who_asks_and_nothing_a_request_says_about_itse
     """``scope["user"]`` (what marimo hands a notebook as ``mo.app_meta().request.user``) comes
     from the request's credentials only: a viewer claiming to be an operator stays a viewer."""
     import asyncio
+    import concurrent.futures
 
     from nkdash.notebooks import NOTEBOOKS
     from nkdash.web.gate import Gate
@@ -431,7 +432,8 @@ def test_the_gate_tells_notebooks_who_asks_and_nothing_a_request_says_about_itse
         await Gate(app, auth, list(NOTEBOOKS))(scope, receive, send)
 
     forged = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode()), (b"x-role", b"operator"), (b"user", b"operator")]
-    asyncio.run(call(forged))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own: another test's may run here
+        pool.submit(asyncio.run, call(forged)).result()
     assert seen == [{"username": "viewer", "role": "viewer", "is_authenticated": True}]
 
 
