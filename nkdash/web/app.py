@@ -309,6 +309,9 @@ def setup_logging(log_dir: Path, app_log: str = "web.log") -> None:
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its INFO lines show query strings
+    logging.getLogger("httpx").setLevel(
+        logging.WARNING
+    )  # the workers' proxy: a line per request (the access log has them)
     access = _rotating(web / "access.log", "%(asctime)s %(message)s")
     log_file = _rotating(web / app_log, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     for logger, handler in ((access_log, access), (root, log_file), (logging.getLogger("marimo"), log_file)):

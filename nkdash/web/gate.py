@@ -221,7 +221,7 @@ class Gate:
         if route.template == endpoints.VIRTUAL_FILE:
             if rest in endpoints.EMPTY_FILES:
                 return Response(b"", media_type="application/octet-stream")
-            if not endpoints.virtual_file_known(rest):
+            if self.sessions is not None and not endpoints.virtual_file_known(rest):  # None: the workers check
                 return _denied(headers, 404, "no such file")
         if route.template in endpoints.SESSION_ROUTES and self.sessions is not None:  # None: the workers check
             return session_refusal(headers, self.sessions.get(notebook.path))
@@ -296,8 +296,9 @@ class WorkerGuard:
     """What a worker process serving the notebooks (:mod:`nkdash.web.workers`) puts in front of
     them. Only the gate reaches a worker (a Unix socket in a private directory); the gate drops
     any :data:`USER_HEADER` a client sends and sets its own, which becomes ``scope["user"]``
-    here, as :class:`Gate` sets it in one process. The gate cannot check session ids the
-    workers hold: the kernel API's are checked here (:func:`session_refusal`)."""
+    here, as :class:`Gate` sets it in one process. The gate cannot check what the workers hold:
+    the kernel API's session ids are checked here (:func:`session_refusal`), and the virtual
+    files (a chart's data) a kernel of this worker made."""
 
     def __init__(self, app: ASGIApp, tables: dict[str, list[Endpoint]], sessions: dict[str, Any]):
         self.app, self.tables, self.sessions = app, tables, sessions
@@ -319,9 +320,16 @@ class WorkerGuard:
         path = scope["path"]
         for prefix, table in self.tables.items():
             if path.startswith(prefix + "/"):
-                route = endpoints.route_of(table, path[len(prefix) :], "http", scope.get("method", "GET"))
+                rest = path[len(prefix) :]
+                route = endpoints.route_of(table, rest, "http", scope.get("method", "GET"))
                 if route is not None and route.template in endpoints.SESSION_ROUTES:
                     return session_refusal(headers, self.sessions.get(prefix))
+                if (
+                    route is not None
+                    and route.template == endpoints.VIRTUAL_FILE
+                    and not endpoints.virtual_file_known(rest)
+                ):
+                    return _denied(headers, 404, "no such file")  # made by another worker's kernel, or by none
         return None
 
 

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 300.0  # seconds a worker may take to warm up and listen
 
 
+VIRTUAL_FILE = "/@file/"  # marimo's virtual files: made by one kernel, asked for without its session
+
 HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"host", b"te", b"trailer"}
 
 
@@ -194,18 +196,30 @@ class Proxy:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        request = self.clients[worker].build_request(
-            scope["method"],
-            _target(scope),
-            headers=[*[(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != USER], _user(scope)],
-            content=body,
+        # a virtual file (a chart's data) lives in the worker whose kernel made it, and its
+        # request names no session: ask the others when the first has none
+        tries = (
+            [worker, *(i for i in range(len(self.clients)) if i != worker)]
+            if VIRTUAL_FILE in scope["path"]
+            else [worker]
         )
-        try:
-            response = await self.clients[worker].send(request, stream=True)
-        except httpx.TransportError as exc:
-            log.warning("web worker %d did not answer: %s", worker, exc)
-            await _answer(send, 502, b"the notebook server is not answering")
-            return
+        for attempt, index in enumerate(tries):
+            client = self.clients[index]
+            request = client.build_request(
+                scope["method"],
+                _target(scope),
+                headers=[*[(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and k != USER], _user(scope)],
+                content=body,
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                log.warning("web worker %d did not answer: %s", index, exc)
+                await _answer(send, 502, b"the notebook server is not answering")
+                return
+            if response.status_code != 404 or attempt == len(tries) - 1:
+                break
+            await response.aclose()
         try:
             headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
