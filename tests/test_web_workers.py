@@ -7,6 +7,7 @@ import html
 import json
 import re
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -122,3 +123,21 @@ def test_under_workers_the_notebooks_know_who_asks_and_a_client_cannot_say_it(la
         )
         assert answer.status_code == 404 and answer.json() == {"error": "no such session"}
         assert "Traceback" not in "".join(p.read_text() for p in (server.log_dir / "web").glob("*.log"))
+
+
+def test_the_sockets_directory_is_private_and_short_enough(tmp_path):
+    """Under the state directory when the sockets' paths fit (a Unix socket's path is at most
+    107 bytes), else under the system's temporary directory; mode 0700 either way."""
+    from nkdash.web.workers import SOCKET_PATH_MAX, _socket_dir
+
+    short = Path("/tmp") / f"nk-{tmp_path.name[-8:]}"
+    deep = tmp_path / ("state-" + "x" * 120)
+    try:
+        for state, inside in ((short, True), (deep, False)):
+            where = _socket_dir(state)
+            assert (where.parent == state) is inside
+            assert where.stat().st_mode & 0o777 == 0o700
+            assert len(str(where / "worker-0.sock")) <= SOCKET_PATH_MAX + 7
+            where.rmdir()
+    finally:
+        short.rmdir()

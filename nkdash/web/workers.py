@@ -14,7 +14,8 @@ the browser names it in every request: ``session_id`` in the WebSocket's query s
 the ``Marimo-Session-Id`` header of the kernel API. :func:`pick` maps that id to a
 worker (the same one every time); a request without one (the page, its assets) goes by
 notebook. The workers listen on Unix sockets in a private directory (mode 0700 under
-the state directory): nothing reaches them but the gate.
+the state directory, or the system's temporary one when that path is too long for a
+socket): nothing reaches them but the gate.
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ class Workers:
 
     def __init__(self, settings: Settings, notebooks_dir: Path, count: int, *, show_tracebacks: bool = False) -> None:
         self.count = count
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self.directory = Path(tempfile.mkdtemp(prefix="web-", dir=settings.state_dir))  # mode 0700
+        self.directory = _socket_dir(settings.state_dir)
         self.sockets = [str(self.directory / f"worker-{i}.sock") for i in range(count)]
         context = multiprocessing.get_context("spawn")
         self.processes: list[BaseProcess] = [
@@ -151,6 +151,17 @@ class Workers:
             yield self
         finally:
             self.stop()
+
+
+SOCKET_PATH_MAX = 100  # a Unix socket's path is at most 107 bytes (Linux); "/worker-N.sock" follows
+
+
+def _socket_dir(state_dir: Path) -> Path:
+    """A new private directory (mode 0700) for the workers' sockets: under the state directory,
+    or under the system's temporary directory when that path would be too long for a socket."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    parent = state_dir if len(str(state_dir.absolute())) + 24 <= SOCKET_PATH_MAX else None
+    return Path(tempfile.mkdtemp(prefix="nkdash-web-", dir=parent))
 
 
 def _listening(path: str) -> bool:
