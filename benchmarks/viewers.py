@@ -3,7 +3,7 @@
 A :class:`Tab` does what a browser tab does to the server, without the browser: it opens
 the notebook's marimo WebSocket; in run mode marimo then creates a session (a kernel) and
 runs every cell, sending ``cell-op`` messages. The tab notes when the KPI cards arrive (the
-first cell output holding a ``marimo-stat``: "sees its numbers") and when every cell is
+first cell output holding a KPI card, class ``nk-card``: "sees its numbers") and when every cell is
 back to idle with nothing more for :data:`QUIET_S` ("every cell has run": the time of the
 last message). It can stay connected while others measure, and change a filter like the
 front end does: marimo's front end posts the new value of a UI element to
@@ -34,7 +34,7 @@ import requests
 from benchmarks.servers import Server
 
 QUIET_S = 1.0
-NUMBERS = "marimo-stat"  # what a KPI card is rendered as
+NUMBERS = "nk-card"  # the class of a KPI card (nkdash.dashboards.cards)
 BUSY = ("queued", "running")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -65,7 +65,7 @@ class Cells:
         text = output.get("data")
         if isinstance(text, str) and output.get("mimetype") == "text/html":
             self.outputs[data["cell_id"]] = text
-            if self.numbers_at is None and f"<{NUMBERS}" in text:
+            if self.numbers_at is None and NUMBERS in text:
                 self.numbers_at = now - self.started
 
     @property
@@ -233,11 +233,9 @@ def browser_open(server: Server, notebook: str, timeout: float = 120.0) -> dict[
             cells.started = started
             page.goto(server.page(notebook), timeout=timeout * 1000)
             numbers = None
-            shown = (
-                "cards => cards.some(c => /\\d/.test((c.shadowRoot || c).textContent))"  # rendered in its shadow root
-            )
+            shown = "cards => cards.some(c => /\\d/.test((c.shadowRoot || c).textContent))"  # in a shadow root or not
             while time.monotonic() - started < timeout:
-                if page.eval_on_selector_all(NUMBERS, shown):
+                if page.eval_on_selector_all(f".{NUMBERS}", shown):
                     numbers = time.monotonic() - started
                     break
                 page.wait_for_timeout(20)
