@@ -350,7 +350,7 @@ def test_archive_moves_old_dates_and_freshness_does_not_flag_them(days_lake):
     )
     [fresh] = meta.freshness(["pos"], TODAY)
     assert fresh.missing == [] and fresh.last_loaded == APR[-1]
-    assert archiving.archived_before(meta, "pos") == cutoff
+    assert meta.archived_before("pos") == cutoff
     catalog = json.loads((store.meta_dir / archiving.ARCHIVE_CATALOG).read_text())
     assert len(catalog[0]["partitions"]["pos"]) == len(archived) and catalog[0]["before"] == str(cutoff)
     # the ETL plans no reload of archived dates

@@ -167,11 +167,6 @@ def archive(
     return report
 
 
-def archived_before(meta: MetaStore, dataset: str) -> dt.date | None:
-    """The archive boundary recorded for ``dataset`` (dates before it are in an archive)."""
-    return meta.archived_before(dataset)
-
-
 def _gaps_before(meta: MetaStore, before: dt.date) -> list[tuple[str, dt.date, str]]:
     """(dataset, date, why) for the dates before ``before`` that freshness counts as missing,
     failed or stale: an archive of them would be incomplete or out of date."""
