@@ -42,8 +42,7 @@ from nkdash.dashboards import Dashboard, Filters, inventory, status
 from nkdash.dashboards import purchases as dashboards_purchases
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET_P95_MS, TARGET_COLD_MS, TARGET_SPEEDUP = 100.0, 1000.0, 20.0
-SPEEDUP_BASELINE = "fact_sales"  # the issue's 20x is over pandas reading these files: judged where the baseline does
+TARGET_P95_MS, TARGET_COLD_MS = 100.0, 1000.0  # per query; the page targets are in benchmarks/serve.py
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -645,13 +644,12 @@ def run(
     for s in chosen:
         warm, answer = _warm(db, s, runs)
         hits = repeat(lambda: s.call(db), runs, budget_s=3.0)
-        base, same, judged = None, None, False
+        base, same = None, None
         if s.baseline is not None:
             expected: list[Any] = []
             pandas.tables.clear()
             base_times = repeat(lambda: expected.append(s.baseline(pandas)), baseline_runs, budget_s=20.0, min_runs=1)
             base = median(base_times)
-            judged = SPEEDUP_BASELINE in pandas.tables
             if s.signature is not None:
                 expected, got = s.signature(expected[-1]), s.signature(answer)
                 same = _close(got, expected)
@@ -667,7 +665,7 @@ def run(
             f"pandas {base * 1000 if base else float('nan'):.0f} ms"
             + ("" if same in (None, True) else " (ANSWER DIFFERS)")
         )
-        figures += figures_for(s, warm, hits, base, same, first, cold, judge_speedup=judged)
+        figures += figures_for(s, warm, hits, base, same, first, cold)
         if daily_db is not None and params.span in s.name and params.span.endswith("y"):
             figures += daily_layout(daily_db, daily, params, s, runs, base, cold, log)
     if imports:
@@ -759,15 +757,12 @@ def figures_for(
     same: bool | None,
     first: float | None,
     cold: bool = True,
-    judge_speedup: bool = True,
 ) -> list[Figure]:
-    """Rows: warm (vs pandas; the ratio and the 20x target use the medians), cold, cache hit.
-    ``judge_speedup``: whether the 20x is a target (the baseline reads ``fact_sales``, as the
-    issue defines it) or the ratio is only reported (stock and purchases baselines)."""
+    """Rows: warm (vs pandas: the ratio of the medians, reported; the retired "20x faster than
+    pandas" is no target: a page figure is), cold, cache hit."""
     w50, w95 = ms(median(warm)), ms(p95(warm))
     check = "" if same is None else (", same answer" if same else ", ANSWER DIFFERS")
-    speedup = base / median(warm) if base and judge_speedup else None
-    versus = (f", ≥ {TARGET_SPEEDUP:.0f}x" if judge_speedup else ", vs pandas reported") if base else ""
+    versus = ", vs pandas reported" if base else ""
     warm_row = Figure(
         "queries",
         f"{s.name}: warm p50 / p95",
@@ -778,13 +773,12 @@ def figures_for(
         value_text=f"{w50:.1f} / {w95:.1f} ms",
         baseline_text=f"{ms(base):,.0f} ms (pandas{check})" if base is not None else "",
         target=f"p95 ≤ {TARGET_P95_MS:.0f} ms{versus}",
-        met=w95 <= TARGET_P95_MS and (speedup is None or speedup >= TARGET_SPEEDUP),
+        met=w95 <= TARGET_P95_MS,
         detail={
             "runs": len(warm),
             "p50_ms": w50,
             "p95_ms": w95,
             "same_answer": same,
-            "speedup_judged": bool(base) and judge_speedup,
             "times_ms": [round(t * 1000, 2) for t in warm],
         },
     )

@@ -73,6 +73,18 @@ def queries_table(figures: list[Figure]) -> list[str]:
     return rows
 
 
+def pages_table(figures: list[Figure]) -> list[str]:
+    """What a viewer waits for (nkdash serve against plain marimo run), then what each piece of
+    the read path buys in page time (the ablation): every row, sub-rows included."""
+    rows = ["| figure | nkdash | baseline | ratio | target | met? |", "|---|---|---|---|---|---|"]
+    for f in figures:
+        if f.part in ("pages", "ablation"):
+            cells = [c.replace("|", "\\|") for c in f.cells()]
+            cells[0] = cells[0].strip()
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows if len(rows) > 2 else []
+
+
 def other_table(figures: list[Figure]) -> list[str]:
     """The ETL, memory and layout figures that have a target or a ratio."""
     rows = ["| figure | value | baseline | ratio | target | met? |", "|---|---|---|---|---|---|"]
@@ -92,7 +104,22 @@ def block(results: dict[str, Any]) -> str:
         f"{results['meta']['lake']}; `{results['meta']['command']}` took {results['meta']['seconds']:.0f} s. "
         f"{results['summary'].split(';')[0]}."
     )
-    return "\n".join([START, "", head, "", *queries_table(figures), "", *other_table(figures), "", END])
+    pages = pages_table(figures)
+    return "\n".join(
+        [
+            START,
+            "",
+            head,
+            "",
+            *pages,
+            *([""] if pages else []),
+            *queries_table(figures),
+            "",
+            *other_table(figures),
+            "",
+            END,
+        ]
+    )
 
 
 def update(readme: Path, results: dict[str, Any]) -> str:

@@ -62,6 +62,8 @@ PARTS = {
     "queries": "1. Dashboard queries",
     "etl": "2. ETL throughput",
     "memory": "3. Memory",
+    "ablation": "The read path, piece by piece (each turned off in the server; nkdash as it is in the same run)",
+    "pages": "Pages: what a viewer waits for (nkdash serve vs plain marimo run)",
     "layout": "4. Partition layout",
     "setup": "Setup",
 }

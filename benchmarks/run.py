@@ -5,7 +5,8 @@ Parts (``--only`` takes a part name, or a substring of a query scenario's name):
 - ``queries``  every dashboard query: warm p50/p95, cold, cache hit, vs pandas
 - ``etl``      one day of the full demo company, all datasets, vs a plain paging loop
 - ``memory``   peak RSS of a 31-day vs a 1-day refresh
-- ``serve``    peak RSS of ``nkdash serve`` with 20 concurrent viewers
+- ``ablation`` what each piece of the dashboards' read path buys in page time
+- ``serve``    the pages: 1, 20 and 50 viewers and a filter change, ``nkdash serve`` vs plain ``marimo run``
 - ``layout``   daily partitions vs compacted months
 - ``prototypes`` what the ETL's overlaps (prefetched pages, totals alongside) are worth
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from benchmarks import synthetic
 from benchmarks.report import Figure, environment, markdown, summary, write
 
-PARTS = ("queries", "etl", "memory", "serve", "layout", "prototypes")
+PARTS = ("queries", "etl", "memory", "serve", "ablation", "layout", "prototypes")
 QUICK_SCENARIOS = (
     "category_tree",
     "sales_summary 30d",
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=float, default=3.0, help="years of history in the synthetic lake (default 3)")
     parser.add_argument("--runs", type=int, help="warm runs per query (default 20, --quick 3)")
     parser.add_argument("--viewers", type=int, help="concurrent dashboard viewers (default 20, --quick 4)")
+    parser.add_argument("--crowd", type=int, help="the larger crowd of viewers (default 50, --quick 8)")
     parser.add_argument(
         "--out", type=Path, default=synthetic.OUT, help="where results.md and results.json go (default benchmarks/out)"
     )
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     runs = args.runs or (3 if quick else 20)
     viewers = args.viewers or (4 if quick else 20)
+    crowd = args.crowd or (8 if quick else 50)
     parts, scenario = _selection(args.only)
     log = _logger()
     started = time.perf_counter()
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     notes: list[str] = []
     root = None
-    if {"queries", "serve", "layout", "prototypes"} & parts:
+    if {"queries", "serve", "ablation", "layout", "prototypes"} & parts:
         log(f"lake: {spec.describe()}")
         t = time.perf_counter()
         root = synthetic.build(spec, out=args.cache, log=log)
@@ -141,9 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         return etl.run(quick, work=work, parts=which, log=log)
 
     def run_serve():
-        from benchmarks import serve
+        from benchmarks import layout, serve
 
-        return serve.run(root, n=viewers, log=log)
+        measured = layout.compacted_copy(root, log)  # the layout nkdash maintains (nightly compaction)
+        return serve.run(measured, n=viewers, most=crowd, changes=2 if quick else 10, log=log)
+
+    def run_ablation():
+        from benchmarks import ablation, layout
+
+        measured = layout.compacted_copy(root, log)
+        return ablation.run(measured, n=viewers, changes=2 if quick else 10, log=log)
 
     def run_layout():
         from benchmarks import layout
@@ -167,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             "2-3. ETL throughput and memory",
             lambda: run_etl({p for p in ("etl", "memory") if p in parts}),
         )
-    part("serve", f"3. served app, {viewers} viewers", run_serve)
+    part("serve", f"3b. pages: 1, {viewers} and {crowd} viewers, nkdash serve vs plain marimo run", run_serve)
+    part("ablation", "3c. the read path, piece by piece", run_ablation)
     part("layout", "4. partition layout", run_layout)
     part("prototypes", "5. prototypes of the proposed fixes", run_prototypes)
     seconds = time.perf_counter() - started
@@ -192,7 +203,9 @@ def _selection(only: str | None) -> tuple[set[str], str | None]:
 
 
 def _ordered(figures: list[Figure]) -> list[Figure]:
-    rank = {p: i for i, p in enumerate(("setup", "queries", "etl", "memory", "layout", "prototypes"))}
+    rank = {
+        p: i for i, p in enumerate(("setup", "pages", "ablation", "queries", "etl", "memory", "layout", "prototypes"))
+    }
     return sorted(figures, key=lambda f: rank.get(f.part, 99))  # stable: keeps each part's order
 
 

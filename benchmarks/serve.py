@@ -1,216 +1,250 @@
-"""Part 3 (served app): peak RSS of ``nkdash serve`` with 20 concurrent dashboard viewers.
+"""Part 3b (pages): what a person waits for, ``nkdash serve`` against plain ``marimo run``.
 
-A viewer is what a browser tab does to the server, without the browser: it opens the
-notebook's marimo WebSocket (``/<notebook>/ws?session_id=...``); in run mode marimo then
-creates a session (a kernel thread in the server process) and runs every cell, sending
-``cell-op`` messages. A viewer is done when every cell it saw is back to idle and nothing
-arrived for a second. The 20 viewers are spread over the four dashboards (5 each), all
-connecting at once, against the benchmark lake. The baseline is a fresh server with one
-viewer on the sales dashboard. RSS is sampled every 0.1 s (the server process and its
-children, psutil).
+Every row is measured on both servers in the same run, each freshly started for each
+phase (as after a restart), on the same lake with the same viewers:
+
+1. one viewer in headless Chromium opens the sales dashboard: navigation until a KPI card
+   shows a number, and until every cell has run;
+2. ``n`` viewers (default 20, 5 per dashboard) open the four dashboards at once over
+   marimo's WebSocket (:class:`~benchmarks.viewers.Tab`): until each sees its numbers (the
+   KPI cards' cell output), until every cell has run; peak RSS. Then, with those ``n``
+   still connected, one more viewer of the sales dashboard changes its filters 10 times
+   (a store, the period, in turn): until the cells that reran are idle;
+3. ``most`` viewers (default 50) at once: until every cell has run, p95; peak RSS.
+
+RSS is the server process and its children, sampled every 0.1 s (psutil).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import psutil
-import requests
+from typing import Any
 
 from benchmarks.report import Figure, median, p95
+from benchmarks.servers import DASHBOARDS, Kind, Sampler, Server, rss_mb, running
+from benchmarks.viewers import Tab, browser_open, filter_changes, open_tabs
 
-REPO = Path(__file__).resolve().parent.parent
-DASHBOARDS = ("/sales", "/profit", "/inventory", "/purchases")
-QUIET_S = 1.0
-
-
-@contextlib.contextmanager
-def nkdash_serve(lake: Path, workdir: Path, timeout: float = 90.0) -> Iterator[tuple[str, psutil.Process]]:
-    """``nkdash serve --no-auth`` on a free loopback port; yields (url, process)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "HOME": str(workdir),
-        "PYTHONPATH": str(REPO),
-        "NKDASH_LAKE": str(lake),
-        "NKDASH_STATE_DIR": str(workdir / "state"),
-        "NKDASH_LOG_DIR": str(workdir / "logs"),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nkdash", "serve", "--host", "127.0.0.1", "--port", "0", "--no-auth"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    url = ""
-    try:
-        deadline = time.monotonic() + timeout
-        for line in proc.stdout:
-            lines.append(line)
-            if "serving on http://" in line:
-                url = line.split("serving on ")[1].split()[0].rstrip("/")
-                break
-            if time.monotonic() > deadline:
-                break
-        if not url:
-            raise RuntimeError("nkdash serve did not start:\n" + "".join(lines[-30:]))
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/health", timeout=30).status_code in (200, 503):
-                    break
-            time.sleep(0.1)
-        yield url, psutil.Process(proc.pid)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+KINDS: tuple[Kind, ...] = ("nkdash", "marimo")
+BASELINE = "plain marimo run"
 
 
-def rss_mb(process: psutil.Process) -> float:
-    total = 0
-    for p in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total / 2**20
+def _spread(n: int) -> list[str]:
+    return [DASHBOARDS[i % len(DASHBOARDS)] for i in range(n)]
 
 
-class Sampler:
-    """Peak RSS of a process tree, sampled in a thread."""
-
-    def __init__(self, process: psutil.Process, every: float = 0.1):
-        self.process, self.every, self.peak = process, every, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, rss_mb(self.process))
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+def one_viewer(server: Server) -> dict[str, Any]:
+    return {"idle_mb": rss_mb(server.process), "ready_s": server.ready_s, **browser_open(server, "sales")}
 
 
-async def viewer(url: str, path: str, timeout: float) -> dict:
-    """Open one dashboard like a browser tab; returns seconds until done, cells, errors."""
-    import websockets
+def many_viewers(server: Server, n: int, changes: int, timeout: float) -> dict[str, Any]:
+    """``n`` tabs at once; then, with them connected, ``changes`` filter changes by one more."""
 
-    host = url.split("://", 1)[1]
-    ws_url = f"ws://{host}{path}/ws?session_id=bench-{uuid.uuid4().hex[:12]}"
-    started = time.monotonic()
-    statuses: dict[str, str] = {}
-    errors = 0
-    async with websockets.connect(
-        ws_url, origin=f"http://{host}", max_size=None, open_timeout=timeout, ping_interval=None
-    ) as ws:
-        last = time.monotonic()
-        while time.monotonic() - started < timeout:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=QUIET_S)
-            except TimeoutError:
-                if statuses and all(s not in ("queued", "running") for s in statuses.values()):
-                    break
-                continue
-            last = time.monotonic()
-            message = json.loads(raw)
-            if message.get("op") != "cell-op":
-                continue
-            data = message.get("data") or {}
-            if data.get("status"):
-                statuses[data["cell_id"]] = data["status"]
-            output = data.get("output") or {}
-            if output.get("channel") == "marimo-error":
-                errors += 1
-        done = all(s not in ("queued", "running") for s in statuses.values()) and bool(statuses)
-    return {"path": path, "seconds": last - started, "cells": len(statuses), "errors": errors, "done": done}
+    async def measure() -> dict[str, Any]:
+        with Sampler(server.process) as sampler:
+            tabs = await open_tabs(server, _spread(n), timeout)
+        peak, cpu = sampler.peak, sampler.cpu
+        draining = [asyncio.create_task(t.drain()) for t in tabs]
+        try:
+            times: list[dict[str, Any]] = []
+            if changes:
+                tab = await Tab(server, "sales").open(timeout)
+                if tab.failure or not tab.cells.idle:
+                    raise RuntimeError(f"the viewer changing filters could not open the page: {tab.failure}")
+                for element, value, what in filter_changes(tab, changes):
+                    times.append({"what": what, "seconds": await tab.change(element, value, timeout)})
+                await tab.close()
+        finally:
+            for t in tabs:
+                await t.close()
+            await asyncio.gather(*draining, return_exceptions=True)
+        return {"viewers": [t.result() for t in tabs], "peak_mb": peak, "cpu_s": cpu, "changes": times}
 
-
-async def viewers(url: str, paths: list[str], timeout: float) -> list[dict]:
-    return await asyncio.gather(*(viewer(url, p, timeout) for p in paths))
-
-
-def phase(lake: Path, workdir: Path, paths: list[str], timeout: float) -> dict:
-    with nkdash_serve(lake, workdir) as (url, process):
-        idle = rss_mb(process)
-        with Sampler(process) as sampler:
-            started = time.monotonic()
-            results = asyncio.run(viewers(url, paths, timeout))
-            wall = time.monotonic() - started
-            time.sleep(0.3)
-        return {"idle_mb": idle, "peak_mb": sampler.peak, "wall_s": wall, "viewers": results}
+    return asyncio.run(measure())
 
 
 def run(
-    root: Path, *, n: int = 20, timeout: float = 300.0, log: Callable[[str], None] = print
+    root: Path, *, n: int = 20, most: int = 50, changes: int = 10, timeout: float = 300.0, log: Callable = print
 ) -> tuple[list[Figure], list[str]]:
-    work = Path(tempfile.mkdtemp(prefix="nkdash-serve-bench-"))
-    one = phase(root, work / "one", ["/sales"], timeout)
-    log(
-        f"  1 viewer: idle {one['idle_mb']:.0f} MB, peak {one['peak_mb']:.0f} MB, "
-        f"{one['viewers'][0]['seconds']:.1f} s, {one['viewers'][0]['cells']} cells"
+    work = Path(tempfile.mkdtemp(prefix="nkdash-pages-bench-"))
+    got: dict[Kind, dict[str, Any]] = {}
+    for kind in KINDS:
+        with running(kind, root, work / kind / "one") as server:
+            one = one_viewer(server)
+        log(
+            f"  {kind}: ready in {one['ready_s']:.1f} s, 1 viewer (browser): numbers {_s(one['numbers'])}, "
+            f"every cell {_s(one['seconds'])}, {one['cells']} cells; "
+            + ", ".join(f"{what} {at:.2f} s" for what, at in one.get("timeline", {}).items())
+        )
+        with running(kind, root, work / kind / "many") as server:
+            many = many_viewers(server, n, changes, timeout)
+        log(
+            f"  {kind}: {n} viewers: numbers p95 {_s(_p95(many, 'numbers'))}, every cell p95 "
+            f"{_s(_p95(many, 'seconds'))}, peak {many['peak_mb']:.0f} MB; filter change p95 "
+            f"{_s(p95([c['seconds'] for c in many['changes']]) if many['changes'] else None)}; "
+            f"CPU {many['cpu_s'] / n:.2f} s per viewer"
+        )
+        with running(kind, root, work / kind / "most") as server:
+            crowd = many_viewers(server, most, 0, timeout)
+        log(f"  {kind}: {most} viewers: every cell p95 {_s(_p95(crowd, 'seconds'))}, peak {crowd['peak_mb']:.0f} MB")
+        got[kind] = {"one": one, "many": many, "most": crowd}
+    return figures(got, n, most), notes(got, n, most)
+
+
+def _timeline(one: dict[str, Any]) -> str:
+    return "; ".join(f"{what} {at:.2f}" for what, at in one.get("timeline", {}).items())
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def _p95(phase: dict[str, Any], key: str) -> float | None:
+    values = [v[key] for v in phase["viewers"] if v[key] is not None]
+    return p95(values) if values else None
+
+
+def _median(phase: dict[str, Any], key: str) -> float | None:
+    values = [v[key] for v in phase["viewers"] if v[key] is not None]
+    return median(values) if values else None
+
+
+def _timed(name: str, ours: float | None, theirs: float | None, limit: float, **kw: Any) -> Figure:
+    return Figure(
+        "pages",
+        name,
+        ours,
+        "s",
+        baseline=theirs,
+        baseline_name=BASELINE,
+        target=f"≤ {limit:g} s",
+        met=None if ours is None else ours <= limit,
+        **kw,
     )
-    paths = [DASHBOARDS[i % len(DASHBOARDS)] for i in range(n)]
-    many = phase(root, work / "many", paths, timeout)
-    secs = [v["seconds"] for v in many["viewers"]]
-    done = sum(v["done"] for v in many["viewers"])
-    errors = sum(v["errors"] for v in many["viewers"]) + one["viewers"][0]["errors"]
-    log(
-        f"  {n} viewers: idle {many['idle_mb']:.0f} MB, peak {many['peak_mb']:.0f} MB, pages done p50 "
-        f"{median(secs):.1f} s p95 {p95(secs):.1f} s, {done}/{n} done, {errors} cell errors"
-    )
-    notes = []
-    if errors:
-        notes.append(f"served app: {errors} cell(s) showed an error while the viewers loaded the dashboards")
-    if done < n:
-        notes.append(f"served app: {n - done} viewer(s) not done within {timeout:.0f} s")
+
+
+def figures(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[Figure]:
+    ours, theirs = got["nkdash"], got["marimo"]
+    per = n // len(DASHBOARDS)
+    changes = [c["seconds"] for c in ours["many"]["changes"]]
+    base_changes = [c["seconds"] for c in theirs["many"]["changes"]]
+    many_all, base_many_all = _p95(ours["many"], "seconds"), _p95(theirs["many"], "seconds")
+    speedup = base_many_all / many_all if many_all and base_many_all else None
     return [
+        _timed(
+            "1 viewer (headless Chromium): navigation until the KPI cards show numbers",
+            ours["one"]["numbers"],
+            theirs["one"]["numbers"],
+            1.5,
+            detail=got,
+        ),
+        _timed(
+            "1 viewer (headless Chromium): until every cell has run",
+            ours["one"]["seconds"],
+            theirs["one"]["seconds"],
+            0.8,
+        ),
+        _timed(
+            f"{n} viewers at once ({per} per dashboard): until each sees its numbers, p95",
+            _p95(ours["many"], "numbers"),
+            _p95(theirs["many"], "numbers"),
+            1.5,
+        ),
+        _timed(
+            f"{n} viewers at once: until every cell has run, p50 / p95",
+            many_all,
+            base_many_all,
+            3.0,
+            value_text=f"{_s(_median(ours['many'], 'seconds'))} / {_s(many_all)}",
+            baseline_text=f"{_s(_median(theirs['many'], 'seconds'))} / {_s(base_many_all)} ({BASELINE})",
+        ),
         Figure(
-            "memory",
-            f"served app, {n} concurrent viewers ({n // len(DASHBOARDS)} per dashboard): peak RSS",
-            many["peak_mb"],
+            "pages",
+            f"{n} viewers at once: nkdash serve vs {BASELINE} of the same notebooks (every cell, p95)",
+            speedup,
+            "x",
+            value_text="n/a" if speedup is None else f"{speedup:.2f}x faster",
+            target="≥ 3x faster",
+            met=None if speedup is None else speedup >= 3,
+        ),
+        _timed(
+            f"{most} viewers at once: until every cell has run, p95",
+            _p95(ours["most"], "seconds"),
+            _p95(theirs["most"], "seconds"),
+            8.0,
+        ),
+        Figure(
+            "pages",
+            f"{most} viewers at once: peak RSS",
+            ours["most"]["peak_mb"],
             "MB",
-            baseline=one["peak_mb"],
-            baseline_name="1 viewer",
+            baseline=theirs["most"]["peak_mb"],
+            baseline_name=BASELINE,
+            ratio_kind="overhead",
+            target="≤ 1,536 MB",
+            met=ours["most"]["peak_mb"] <= 1536,
+        ),
+        _timed(
+            f"a filter change (store, period) with {n} other viewers connected, p95",
+            p95(changes) if changes else None,
+            p95(base_changes) if base_changes else None,
+            0.5,
+            note=f"{len(changes)} changes, median {_s(median(changes) if changes else None)}",
+        ),
+        Figure(
+            "pages",
+            "  where the 1 viewer's time went (headless Chromium, seconds from navigation)",
+            None,
+            "s",
+            value_text=_timeline(ours["one"]),
+            baseline_text=_timeline(theirs["one"]),
+        ),
+        Figure(
+            "pages",
+            f"server CPU per viewer opening a dashboard ({n} at once)",
+            ours["many"]["cpu_s"] / n,
+            "s",
+            baseline=theirs["many"]["cpu_s"] / n,
+            baseline_name=BASELINE,
+            ratio_kind="speedup",
+            note="CPU seconds of the server's processes: what the machine's other load hardly moves",
+        ),
+        Figure(
+            "pages",
+            f"served app, {n} concurrent viewers: peak RSS",
+            ours["many"]["peak_mb"],
+            "MB",
+            baseline=theirs["many"]["peak_mb"],
+            baseline_name=BASELINE,
             ratio_kind="overhead",
             target="reported",
-            detail={"one": one, "many": many},
         ),
-        Figure("memory", "  served app idle after start", many["idle_mb"], "MB"),
         Figure(
-            "memory",
-            f"  {n} viewers: time until every cell ran, p50 / p95",
-            p95(secs),
-            "s",
-            baseline=one["viewers"][0]["seconds"],
-            baseline_name="1 viewer",
-            ratio_kind="overhead",
-            value_text=f"{median(secs):.1f} / {p95(secs):.1f} s",
-            note=f"{done}/{n} done",
+            "pages",
+            "  served app idle after start; start until it answers",
+            ours["one"]["idle_mb"],
+            "MB",
+            value_text=f"{ours['one']['idle_mb']:.0f} MB; {ours['one']['ready_s']:.1f} s",
+            baseline_text=f"{theirs['one']['idle_mb']:.0f} MB; {theirs['one']['ready_s']:.1f} s ({BASELINE})",
         ),
-    ], notes
+    ]
+
+
+def notes(got: dict[Kind, dict[str, Any]], n: int, most: int) -> list[str]:
+    out = []
+    for kind, phases in got.items():
+        name = "nkdash serve" if kind == "nkdash" else BASELINE
+        viewers = [phases["one"], *phases["many"]["viewers"], *phases["most"]["viewers"]]
+        errors = sum(v["errors"] for v in viewers)
+        undone = sum(not v["done"] for v in viewers)
+        failures = sorted({v["failure"] for v in viewers if v.get("failure")})
+        if errors:
+            hit = sum(bool(v["errors"]) for v in viewers)
+            out.append(f"pages: {errors} cell error(s) on {hit} of {len(viewers)} viewers of {name}")
+        if failures:
+            out.append(f"pages: connections of {name} ended early: " + "; ".join(failures[:3]))
+        if undone:
+            out.append(f"pages: {undone} viewer(s) of {name} not done within the timeout")
+    return out

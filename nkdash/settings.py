@@ -79,6 +79,7 @@ class Settings:
     # Web app (nkdash serve): two roles, HTTP credentials from .env.
     web_host: str = "127.0.0.1"
     web_port: int = 2718
+    web_workers: int = 2  # processes serving the notebooks (at most one per CPU)
     viewer_user: str = "viewer"
     viewer_password: Secret = field(default_factory=lambda: Secret(""))
     operator_user: str = "operator"
@@ -352,6 +353,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable -> (Setti
     "NKDASH_LOG_DIR": ("log_dir", _dir),
     "NKDASH_WEB_HOST": ("web_host", lambda n, v: v),
     "NKDASH_WEB_PORT": ("web_port", _port),
+    "NKDASH_WEB_WORKERS": ("web_workers", lambda n, v: _at_most(n, _int(n, v, 1), 64)),
     "NKDASH_VIEWER_USER": ("viewer_user", lambda n, v: v),
     "NKDASH_VIEWER_PASSWORD": ("viewer_password", lambda n, v: Secret(v)),
     "NKDASH_OPERATOR_USER": ("operator_user", lambda n, v: v),

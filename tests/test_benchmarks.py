@@ -78,11 +78,13 @@ def test_quick_run_produces_every_figure(tmp_path):
         for kind in ("warm p50 / p95", "cold (first query, new process)", "nkdash cache hit p50 / p95"):
             assert f"{scenario}: {kind}" in names
     parts = {f["part"] for f in figures}
-    assert parts == {"setup", "queries", "etl", "memory", "layout", "prototypes"}
+    assert parts == {"setup", "queries", "etl", "memory", "pages", "ablation", "layout", "prototypes"}
     for start in (
         "ETL 1 day, 6 datasets",
         "peak RSS, refresh pos",
         "served app,",
+        "1 viewer (headless Chromium): navigation until the KPI cards show numbers",
+        "a filter change (store, period)",
         "data files, all dated tables",
         "nkdash.dashboards on the compacted lake",
     ):

@@ -41,7 +41,9 @@ def inline_chart_data() -> None:
     "response already started"). Dashboard charts are aggregates of at most a few thousand rows,
     so inlining costs little and saves a round trip. Altair's transformer choice is global to the
     process: every chart of a ``marimo run`` server (one process) is inlined. Outside marimo (the
-    transformer is not registered) nothing changes. Called when this module is imported.
+    transformer is not registered) nothing changes. Called when this module is imported and
+    for every chart (:func:`configured`): a process that imported it before marimo registered
+    its transformers (a web worker warming up) inlines from its first chart.
     """
     if INLINE_TRANSFORMER in alt.data_transformers.names() and alt.data_transformers.active != INLINE_TRANSFORMER:
         alt.data_transformers.enable(INLINE_TRANSFORMER)
@@ -66,6 +68,7 @@ def d3_format(name: str, tooltip: bool = False) -> str:
 
 def configured(chart: Any, fmt: Formats) -> Any:
     """``chart`` with the page's locale (separators, currency) and sized to its container."""
+    inline_chart_data()  # again: this process may have imported this module before marimo registered it
     return chart.configure(locale=fmt.vega_locale(), autosize={"type": "fit-x", "contains": "padding"}).configure_view(
         strokeWidth=0
     )

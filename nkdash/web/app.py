@@ -4,6 +4,10 @@ One Starlette app: our routes (``/``, ``/login``, ``/logout``, ``/health``) firs
 marimo's multi-notebook ASGI app (run mode; each session's kernel is a thread of this
 process) mounted at ``/``, all behind :class:`~nkdash.web.gate.Gate`, the one place that decides access.
 
+Before it accepts connections, :func:`serve` runs each dashboard once (imports, the default
+views' answers in the shared cache) and runs them again whenever the lake's files change
+(:mod:`nkdash.web.warmup`); a closed tab's kernel is freed after :data:`SESSION_TTL` seconds.
+
 Logs (rotating) in ``<log_dir>/web/``: ``access.log``, one line per request (time, client,
 user, role, method, path, status, duration; never a query string, cookie or credential),
 and ``web.log``, the application log.
@@ -23,8 +27,9 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -36,14 +41,16 @@ from starlette.types import ASGIApp
 from nkdash import alerts
 from nkdash.alerts import CHECK_MINUTES
 from nkdash.errors import ConfigError, InputError, NKDashError
-from nkdash.notebooks import NOTEBOOKS_DIR, available
+from nkdash.notebooks import NOTEBOOKS_DIR, Notebook, available
 from nkdash.ops.health import Health, QueueProbe, check_health, queue_status
 from nkdash.settings import Settings
-from nkdash.web import endpoints, throttle
+from nkdash.web import endpoints, shims, throttle
 from nkdash.web.auth import LOCAL_USER, SESSION_COOKIE, SESSION_SECONDS, Auth, revocations, session_key
-from nkdash.web.gate import Gate, access_log
+from nkdash.web.gate import Gate, WorkerGuard, access_log
 from nkdash.web.pages import index_page, login_page, safe_next
 from nkdash.web.throttle import LoginThrottle
+from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
+from nkdash.web.workers import Proxy, Workers, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,9 @@ HEALTH_TTL = 15.0  # /health is public: a scan at most this often
 
 
 KERNEL_GRACE = 10.0  # seconds the notebooks' kernels get to stop after the server
+
+
+SESSION_TTL = 30  # seconds a closed tab's kernel waits for its page to reconnect (marimo: 120)
 
 
 LOG_BYTES, LOG_BACKUPS = 10 * 1024 * 1024, 5
@@ -105,16 +115,17 @@ def build_app(
     health_ttl: float = HEALTH_TTL,
     alert_every: float | None = ALERT_EVERY,
     login_throttle: LoginThrottle | None = None,
+    proxy: Proxy | None = None,
 ) -> ASGIApp:
     """The web app: our routes, then every available notebook at its path, behind :class:`Gate`.
 
-    Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for the notebooks.
-    Raises :class:`ConfigError` if no password is set and ``no_auth`` is not given.
-    ``login_throttle`` (default: the policies of :mod:`nkdash.web.throttle`) becomes the
+    The notebooks are served in this process, or by the worker processes behind ``proxy``
+    (:mod:`nkdash.web.workers`; the gate still checks every request against marimo's route
+    table, built here). Sets up the logs in ``<log_dir>/web/`` and exports ``NKDASH_LAKE`` for
+    the notebooks. Raises :class:`ConfigError` if no password is set and ``no_auth`` is not
+    given. ``login_throttle`` (default: the policies of :mod:`nkdash.web.throttle`) becomes the
     process's, which ``/health`` and the monitoring page report.
     """
-    import marimo
-
     if not (no_auth or settings.viewer_password or settings.operator_password):
         raise ConfigError(
             "NKDASH_VIEWER_PASSWORD/NKDASH_OPERATOR_PASSWORD",
@@ -182,32 +193,18 @@ def build_app(
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]
-    managers: list = []  # marimo's session managers, one per notebook
-    sessions: dict[str, object] = {}
+    managers: list[Any] = []  # marimo's session managers, one per notebook (in this process)
+    sessions: dict[str, Any] | None = None  # None: the workers hold them (they check session ids)
     tables: dict[str, list[endpoints.Endpoint]] = {}
     if mounted:
-        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks)
-        for nb, file in mounted:
-            builder = builder.with_app(path=nb.path, root=str(file))
-        # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
-        notebook_apps = cast(Starlette, builder.build())
-        mounts = {route.path: cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount)}
-        sessions = {
-            path: app.state.session_manager for path, app in mounts.items() if hasattr(app.state, "session_manager")
-        }
-        managers = list(sessions.values())
-        tables = {path: endpoints.walk(app.routes) for path, app in mounts.items()}
-        for path, table in tables.items():
-            lacking = set(endpoints.ALLOWED) - {e.template for e in table}
-            if lacking:  # a marimo upgrade renamed what pages use: they may not work
-                log.warning("marimo has no route %s under %s", ", ".join(sorted(lacking)), path)
-        locale = display_locale(settings)
-        for mounted_app in mounts.values():  # marimo's date pickers write dates as the dashboards do
-            if hasattr(mounted_app.state, "config_manager"):
-                mounted_app.state.config_manager = mounted_app.state.config_manager.with_overrides(
-                    {"display": {"locale": locale}}
-                )
-        routes.append(Mount("/", notebook_apps))
+        marimo_apps = MarimoApps.build(mounted, settings, show_tracebacks)
+        tables = marimo_apps.tables
+        if proxy is not None:
+            routes.append(Mount("/", proxy))
+        else:
+            sessions = marimo_apps.sessions
+            managers = list(sessions.values())
+            routes.append(Mount("/", marimo_apps.app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -217,6 +214,8 @@ def build_app(
             checks.cancel()
         for manager in managers:  # mounted apps get no lifespan of their own: close their kernels
             await manager.shutdown()
+        if proxy is not None:
+            await proxy.aclose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     log.info("serving %d notebook(s): %s", len(notebooks), ", ".join(nb.path for nb in notebooks) or "none")
@@ -241,8 +240,61 @@ def display_locale(settings: Settings) -> str:
         return "en-US"
 
 
-def setup_logging(log_dir: Path) -> None:
-    """``access.log`` and ``web.log`` in ``<log_dir>/web/``, rotated; replaces earlier ones.
+@dataclass
+class MarimoApps:
+    """marimo's run-mode app of every notebook at its path; per path, its session manager and
+    its route table (what the gate's allow-list checks requests against)."""
+
+    app: Starlette
+    sessions: dict[str, Any]
+    tables: dict[str, list[endpoints.Endpoint]]
+
+    @classmethod
+    def build(cls, mounted: list[tuple[Notebook, Path]], settings: Settings, show_tracebacks: bool) -> MarimoApps:
+        import marimo
+
+        shims.apply()
+        builder = marimo.create_asgi_app(quiet=True, show_tracebacks=show_tracebacks, session_ttl=SESSION_TTL)
+        for nb, file in mounted:
+            builder = builder.with_app(path=nb.path, root=str(file))
+        # marimo types these as any ASGI app: they are Starlette apps (the builder's, and one per notebook)
+        notebook_apps = cast(Starlette, builder.build())
+        mounts = {route.path: cast(Starlette, route.app) for route in notebook_apps.routes if isinstance(route, Mount)}
+        sessions = {
+            path: app.state.session_manager for path, app in mounts.items() if hasattr(app.state, "session_manager")
+        }
+        tables = {path: endpoints.walk(app.routes) for path, app in mounts.items()}
+        for path, table in tables.items():
+            lacking = set(endpoints.ALLOWED) - {e.template for e in table}
+            if lacking:  # a marimo upgrade renamed what pages use: they may not work
+                log.warning("marimo has no route %s under %s", ", ".join(sorted(lacking)), path)
+        locale = display_locale(settings)
+        for mounted_app in mounts.values():  # marimo's date pickers write dates as the dashboards do
+            if hasattr(mounted_app.state, "config_manager"):
+                mounted_app.state.config_manager = mounted_app.state.config_manager.with_overrides(
+                    {"display": {"locale": locale}}
+                )
+        return cls(notebook_apps, sessions, tables)
+
+
+def notebooks_app(settings: Settings, notebooks_dir: Path = NOTEBOOKS_DIR, *, show_tracebacks: bool = False) -> ASGIApp:
+    """Only the notebooks behind a :class:`~nkdash.web.gate.WorkerGuard`: what a worker process
+    serves (only the gate reaches it)."""
+    marimo_apps = MarimoApps.build(available(notebooks_dir), settings, show_tracebacks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        for manager in marimo_apps.sessions.values():
+            await manager.shutdown()
+
+    notebooks = Starlette(routes=[Mount("/", marimo_apps.app)], lifespan=lifespan)
+    return WorkerGuard(notebooks, marimo_apps.tables, marimo_apps.sessions)
+
+
+def setup_logging(log_dir: Path, app_log: str = "web.log") -> None:
+    """``access.log`` and ``app_log`` (``web.log``; a worker process: its own) in
+    ``<log_dir>/web/``, rotated; replaces earlier ones.
 
     ``web.log`` gets INFO and up from every logger (marimo's, which does not propagate,
     included); the console keeps the threshold it had.
@@ -257,9 +309,12 @@ def setup_logging(log_dir: Path) -> None:
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its INFO lines show query strings
+    logging.getLogger("httpx").setLevel(
+        logging.WARNING
+    )  # the workers' proxy: a line per request (the access log has them)
     access = _rotating(web / "access.log", "%(asctime)s %(message)s")
-    app_log = _rotating(web / "web.log", "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for logger, handler in ((access_log, access), (root, app_log), (logging.getLogger("marimo"), app_log)):
+    log_file = _rotating(web / app_log, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for logger, handler in ((access_log, access), (root, log_file), (logging.getLogger("marimo"), log_file)):
         for old in [h for h in logger.handlers if h.get_name() == handler.get_name()]:
             logger.removeHandler(old)
             old.close()
@@ -297,8 +352,12 @@ def serve(
     show_tracebacks: bool = False,
     no_auth: bool = False,
     announce: Callable[[str], None] = print,
+    warm_up: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is bound.
+    """Serve until SIGINT/SIGTERM (then return); ``announce`` gets the URL once the port is
+    bound and the dashboards are warm (``warm_up``: each run once, and again when the lake
+    changes). With ``NKDASH_WEB_WORKERS`` above 1 (and as many CPUs) the notebooks are served
+    by that many worker processes (:mod:`nkdash.web.workers`), each warming itself.
 
     Port 0 picks a free port. Call from the main thread (signal handling).
     """
@@ -313,12 +372,28 @@ def serve(
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
         raise NKDashError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound = sock.getsockname()[1]
+    count = worker_count(settings)
+    workers = None
     try:
-        app = build_app(settings, notebooks_dir, show_tracebacks=show_tracebacks, no_auth=no_auth)
+        workers = (
+            Workers(settings, notebooks_dir, count, show_tracebacks=show_tracebacks).start() if count > 1 else None
+        )
+        app = build_app(
+            settings,
+            notebooks_dir,
+            show_tracebacks=show_tracebacks,
+            no_auth=no_auth,
+            proxy=Proxy(workers.sockets) if workers is not None else None,
+        )
     except BaseException:
         sock.close()
+        if workers is not None:
+            workers.stop()
         raise
-    bound = sock.getsockname()[1]
+    dashboards = serving_dashboards(notebooks_dir) if warm_up and workers is None else []  # workers warm themselves
+    warm(dashboards)
+    rewarmer = Rewarmer(settings.lake.absolute(), dashboards).start() if dashboards else None
     shown = f"[{host}]" if ":" in host else host
     if no_auth:
         log.warning(
@@ -335,11 +410,15 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _join_threads(KERNEL_GRACE)
+        if rewarmer is not None:
+            rewarmer.stop()
+        if workers is not None:
+            workers.stop()
+    join_threads(KERNEL_GRACE)
     log.info("stopped")
 
 
-def _join_threads(timeout: float) -> None:
+def join_threads(timeout: float) -> None:
     """Let the notebooks' kernel threads wind down (exiting under one aborts in DuckDB's code)."""
     deadline = time.monotonic() + timeout
     for thread in threading.enumerate():

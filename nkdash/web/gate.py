@@ -46,6 +46,7 @@ Notebooks read the lake through ``get_settings()``: :func:`build_app` exports
 from __future__ import annotations
 
 import html
+import json
 import logging
 import logging.handlers
 import math
@@ -100,7 +101,7 @@ class Gate:
         self.auth = auth  # None: no_auth
         self.notebooks = notebooks
         self.routes = routes or {}
-        self.sessions = sessions or {}
+        self.sessions = sessions  # None: held by worker processes, which check the ids themselves
         self.throttle = throttle or LoginThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,15 +221,10 @@ class Gate:
         if route.template == endpoints.VIRTUAL_FILE:
             if rest in endpoints.EMPTY_FILES:
                 return Response(b"", media_type="application/octet-stream")
-            if not endpoints.virtual_file_known(rest):
+            if self.sessions is not None and not endpoints.virtual_file_known(rest):  # None: the workers check
                 return _denied(headers, 404, "no such file")
-        if route.template in endpoints.SESSION_ROUTES:
-            session = headers.get("marimo-session-id")
-            if not session:
-                return _denied(headers, 400, "Marimo-Session-Id header required")
-            manager = self.sessions.get(notebook.path)
-            if manager is None or manager.get_session(session) is None:
-                return _denied(headers, 404, "no such session")
+        if route.template in endpoints.SESSION_ROUTES and self.sessions is not None:  # None: the workers check
+            return session_refusal(headers, self.sessions.get(notebook.path))
         return None
 
     def needed(self, path: str, method: str) -> Role | None:
@@ -280,6 +276,61 @@ def _same_origin(headers: dict[str, str]) -> bool:
 
 def _wants_html(scope: Scope, headers: dict[str, str]) -> bool:
     return scope["method"] in ("GET", "HEAD") and "text/html" in headers.get("accept", "")
+
+
+def session_refusal(headers: dict[str, str], manager: Any) -> Response | None:
+    """A kernel API request that names no session (400), or one ``manager`` does not hold
+    (404): marimo would answer both with a 500 and a traceback."""
+    session = headers.get("marimo-session-id")
+    if not session:
+        return _denied(headers, 400, "Marimo-Session-Id header required")
+    if manager is None or manager.get_session(session) is None:
+        return _denied(headers, 404, "no such session")
+    return None
+
+
+USER_HEADER = "x-nkdash-user"  # the user the gate decided, as it passes a request to a worker process
+
+
+class WorkerGuard:
+    """What a worker process serving the notebooks (:mod:`nkdash.web.workers`) puts in front of
+    them. Only the gate reaches a worker (a Unix socket in a private directory); the gate drops
+    any :data:`USER_HEADER` a client sends and sets its own, which becomes ``scope["user"]``
+    here, as :class:`Gate` sets it in one process. The gate cannot check what the workers hold:
+    the kernel API's session ids are checked here (:func:`session_refusal`), and the virtual
+    files (a chart's data) a kernel of this worker made."""
+
+    def __init__(self, app: ASGIApp, tables: dict[str, list[Endpoint]], sessions: dict[str, Any]):
+        self.app, self.tables, self.sessions = app, tables, sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                scope["user"] = json.loads(headers.get(USER_HEADER) or "{}")
+            except ValueError:
+                scope["user"] = {}
+            refusal = self.refusal(scope, headers) if scope["type"] == "http" else None
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: Scope, headers: dict[str, str]) -> Response | None:
+        path = scope["path"]
+        for prefix, table in self.tables.items():
+            if path.startswith(prefix + "/"):
+                rest = path[len(prefix) :]
+                route = endpoints.route_of(table, rest, "http", scope.get("method", "GET"))
+                if route is not None and route.template in endpoints.SESSION_ROUTES:
+                    return session_refusal(headers, self.sessions.get(prefix))
+                if (
+                    route is not None
+                    and route.template == endpoints.VIRTUAL_FILE
+                    and not endpoints.virtual_file_known(rest)
+                ):
+                    return _denied(headers, 404, "no such file")  # made by another worker's kernel, or by none
+        return None
 
 
 def _denied(headers: dict[str, str], status: int, message: str, extra: dict[str, str] | None = None) -> Response:

@@ -67,7 +67,8 @@ class BrowserSession:
 
     def _evidence(self) -> str:
         """What the browser and the server saw, for a failure report."""
-        lines = [f"failed request: {r}" for r in self.failed_requests]
+        lines = [f"console error: {e}" for e in self.console_errors]
+        lines += [f"failed request: {r}" for r in self.failed_requests]
         if self.server is not None:
             lines += [
                 "--- server output (tail):",
