@@ -128,16 +128,19 @@ def test_under_workers_the_notebooks_know_who_asks_and_a_client_cannot_say_it(la
 def test_the_sockets_directory_is_private_and_short_enough(tmp_path):
     """Under the state directory when the sockets' paths fit (a Unix socket's path is at most
     107 bytes), else under the system's temporary directory; mode 0700 either way."""
-    from nkdash.web.workers import SOCKET_PATH_MAX, _socket_dir
+    from nkdash.web.workers import SOCKET_PATH_MAX, SOCKET_TAIL, _socket_dir
 
     short = Path("/tmp") / f"nk-{tmp_path.name[-8:]}"
     deep = tmp_path / ("state-" + "x" * 120)
+    edge = Path("/tmp") / ("e" * (SOCKET_PATH_MAX - SOCKET_TAIL - len("/tmp/")))  # the longest that fits
     try:
-        for state, inside in ((short, True), (deep, False)):
+        for state, inside in ((short, True), (edge, True), (edge / "x", False), (deep, False)):
             where = _socket_dir(state)
             assert (where.parent == state) is inside
             assert where.stat().st_mode & 0o777 == 0o700
-            assert len(str(where / "worker-0.sock")) <= SOCKET_PATH_MAX + 7
+            assert len(str(where / "worker-99.sock")) <= SOCKET_PATH_MAX
             where.rmdir()
     finally:
+        (edge / "x").rmdir()
+        edge.rmdir()
         short.rmdir()

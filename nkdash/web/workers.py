@@ -153,15 +153,17 @@ class Workers:
             self.stop()
 
 
-SOCKET_PATH_MAX = 100  # a Unix socket's path is at most 107 bytes (Linux); "/worker-N.sock" follows
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (Linux: 108 with the final NUL)
+SOCKET_DIR_PREFIX = "nkdash-web-"
+SOCKET_TAIL = len(f"/{SOCKET_DIR_PREFIX}xxxxxxxx/worker-99.sock")  # what follows the parent directory
 
 
 def _socket_dir(state_dir: Path) -> Path:
     """A new private directory (mode 0700) for the workers' sockets: under the state directory,
     or under the system's temporary directory when that path would be too long for a socket."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    parent = state_dir if len(str(state_dir.absolute())) + 24 <= SOCKET_PATH_MAX else None
-    return Path(tempfile.mkdtemp(prefix="nkdash-web-", dir=parent))
+    parent = state_dir if len(str(state_dir.absolute())) + SOCKET_TAIL <= SOCKET_PATH_MAX else None
+    return Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir=parent))
 
 
 def _listening(path: str) -> bool:
