@@ -105,17 +105,23 @@ def measure(lake: Path, work: Path, pieces: tuple[str, ...], n: int, changes: in
 
 
 def run(
-    lake: Path, *, n: int = 20, changes: int = 10, timeout: float = 300.0, log: Callable = print
+    lake: Path,
+    *,
+    n: int = 20,
+    changes: int = 10,
+    timeout: float = 300.0,
+    pieces: tuple[str, ...] = PIECES,
+    log: Callable = print,
 ) -> tuple[list[Figure], list[str]]:
     work = Path(tempfile.mkdtemp(prefix="nkdash-ablation-"))
     got = {(): measure(lake, work, (), n, changes, timeout)}
     log(f"  read path as it is: {_line(got[()])}")
-    for piece in PIECES:
+    for piece in pieces:
         got[(piece,)] = measure(lake, work, (piece,), n, changes, timeout)
         log(f"  without {piece}: {_line(got[(piece,)])}")
     base = got[()]
     figures, notes = [], []
-    for piece in PIECES:
+    for piece in pieces:
         off = got[(piece,)]
         figures.append(
             Figure(

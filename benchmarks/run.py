@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import ablation, layout
 
         measured = layout.compacted_copy(root, log)
-        return ablation.run(measured, n=viewers, changes=2 if quick else 10, log=log)
+        pieces = ablation.PIECES[:1] if quick else ablation.PIECES  # a smoke run: one piece shows the part works
+        return ablation.run(measured, n=viewers, changes=2 if quick else 10, pieces=pieces, log=log)
 
     def run_layout():
         from benchmarks import layout
