@@ -14,8 +14,7 @@ and the page figures it could move are measured against nkdash as it is, in the 
 The pieces: ``memtables`` (the in-memory DuckDB copy of the lake: no table held, every
 query reads the listed parquet files), ``enums`` (channel and move kind held as strings),
 ``rollups`` (no pre-summed copies of held tables: queries sum the held table itself),
-``listing`` (no directory cache: every query lists the lake again), ``pinned`` (listed files
-are not held open: a swapped file fails the read, which is retried with a new listing).
+``listing`` (no directory cache: every query lists the lake again).
 """
 
 from __future__ import annotations
@@ -31,16 +30,12 @@ from benchmarks.report import Figure, median, p95
 from benchmarks.servers import DASHBOARDS, Sampler, running
 from benchmarks.viewers import Tab, filter_changes, open_tabs
 
-PIECES = ("memtables", "enums", "rollups", "listing", "pinned")
+PIECES = ("memtables", "enums", "rollups", "listing")
 HERE = Path(__file__).resolve().parent
 
 
 def apply(pieces: Iterable[str]) -> None:
     """Turn the named pieces of the read path off in this process (before any query)."""
-    import contextlib
-
-    import pyarrow.fs as pafs
-
     from nkdash.dashboards import engine, memtables
     from nkdash.lake import listing
 
@@ -68,10 +63,6 @@ def apply(pieces: Iterable[str]) -> None:
         listing.Listing.data_files = lambda self, table, start=None, end=None: tuple(  # type: ignore[method-assign]
             self.lake.data_files(table, start, end)
         )
-    if "pinned" in pieces:
-        local = pafs.LocalFileSystem()
-        engine.LAKE_FS = memtables.LAKE_FS = local  # type: ignore[attr-defined]
-        engine.pinned = memtables.pinned = lambda paths: contextlib.nullcontext()  # type: ignore[attr-defined]
 
 
 def measure(lake: Path, work: Path, pieces: tuple[str, ...], n: int, changes: int, timeout: float) -> dict[str, Any]:

@@ -267,7 +267,7 @@ def test_stock_is_read_at_one_date(request, root):
 
 
 def test_a_file_swapped_out_after_its_listing_is_listed_again(private_copy):
-    """Memory reads the listed files pinned; one a writer replaced before that fails as
+    """Memory reads the listed files; one a writer replaced since its listing fails as
     'swapped out', and the query lists again and answers the new content."""
     db, lake = Dashboard(private_copy), Lake(private_copy)
     table, day = "agg_sales_daily", DATES[-1]

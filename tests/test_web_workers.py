@@ -144,3 +144,16 @@ def test_the_sockets_directory_is_private_and_short_enough(tmp_path):
         (edge / "x").rmdir()
         edge.rmdir()
         short.rmdir()
+
+
+def test_workers_end_when_the_server_is_killed(lake17, tmp_path):
+    """kill -9 of ``nkdash serve`` (no chance to stop its workers): the workers notice their
+    server is gone and end by themselves, instead of holding their memory for good."""
+    with running_nkdash(lake17, tmp_path / "serve", NKDASH_WEB_WORKERS="2") as server:
+        workers = [p for p in psutil.Process(server.process.pid).children() if "spawn" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        server.kill()
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, [p.pid for p in alive]
+        log = (server.log_dir / "web" / "worker-0.log").read_text()
+        assert f"the server (pid {server.process.pid}) is gone" in log

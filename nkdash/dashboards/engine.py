@@ -62,8 +62,7 @@ from nkdash.lake import WHOLE, DataFile, Lake, Problem
 from nkdash.lake.layout import PARTITION_COLUMNS, READ_ATTEMPTS
 from nkdash.lake.listing import Listing
 from nkdash.lake.months import partition_expression
-from nkdash.lake.pinned import LAKE_FS, pinned
-from nkdash.lake.reader import swapped_out
+from nkdash.lake.reader import LOCAL_FS, swapped_out
 from nkdash.meta import FILE_NAME, MetaStore
 from nkdash.settings import get_settings
 
@@ -233,8 +232,8 @@ class Dashboard:
         compute: Callable[[], pd.DataFrame],
     ) -> pd.DataFrame:
         """``compute()`` with its SQL over ``files``: the held tables loaded (and their rows
-        pinned in memory), the others' files pinned open (read as listed, whatever a writer
-        swaps meanwhile)."""
+        pinned in memory), the others read from the listed files (one a writer swapped out
+        meanwhile fails the query as ``swapped_out``: :meth:`run` lists again)."""
         held = []
         try:
             for table, listed in files.items():
@@ -243,8 +242,7 @@ class Dashboard:
             stack = self._local.__dict__.setdefault("files", [])
             stack.append((files, frozenset(held), filters))
             try:
-                with pinned(f.path for table, listed in files.items() if table not in held for f in listed):
-                    frame = compute()
+                frame = compute()
             finally:
                 stack.pop()
             if any(self.memory.replaced(table) for table in held):
@@ -566,7 +564,7 @@ def _dataset(table: str, files: Sequence[DataFile]) -> ds.Dataset:
         [str(f.path) for f in files],
         schema=schema,
         format=ds.ParquetFileFormat(),
-        filesystem=LAKE_FS,
+        filesystem=LOCAL_FS,
         partitions=partitions,
     )
 

@@ -20,8 +20,8 @@ filter that skips the other dates' row groups), so a 30-day window over two mont
 holds 30 dates, not 60, and evicts per date. A slice is keyed ``(path, date)``, a whole
 file ``(path, None)``; either is stale once its path is no longer listed.
 
-Files are read through :data:`~nkdash.lake.LAKE_FS` while pinned: a writer swapping one
-out after it was listed does not change what is read (readers safe during rewrites).
+Files are read as listed; one a writer swapped out since its listing fails the read as
+``swapped_out`` and the query lists again (readers safe during rewrites).
 
 DuckDB never opens a file here (``enable_external_access = false``, configuration
 locked): pyarrow reads the files and DuckDB receives Arrow tables.
@@ -49,7 +49,7 @@ from nkdash.etl.datasets.base import Channel
 from nkdash.etl.datasets.inventory import MOVE_KINDS
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import DATE_COLUMN, WHOLE, DataFile
-from nkdash.lake.pinned import LAKE_FS, pinned
+from nkdash.lake.reader import LOCAL_FS
 
 SCHEMAS: dict[str, pa.Schema] = {t.name: t.schema for spec in REGISTRY.values() for t in spec.tables}
 
@@ -359,7 +359,7 @@ class Memory:
         return out
 
     def _read(self, table: str, held: Held, units: Sequence[_Unit], ids: Sequence[int]) -> pa.Table:
-        """The rows of ``units`` (pyarrow, threaded; pinned, through LAKE_FS), shaped as
+        """The rows of ``units`` (pyarrow, threaded, arrow's own local filesystem), shaped as
         ``mem_<table>``: whole files in one dataset, each month file's slices with a date
         filter (only the row groups of those dates are read)."""
         schema = SCHEMAS[table]
@@ -372,18 +372,17 @@ class Memory:
                 sliced.setdefault(u.file.path, []).append((u.date, i))
         parts = []
         try:
-            with pinned(u.file.path for u in units):
-                if whole:
-                    dataset = ds.FileSystemDataset.from_paths(
-                        [str(u.file.path) for u, _ in whole],
-                        schema=shape,
-                        format=_format(shape),
-                        filesystem=LAKE_FS,
-                        partitions=[pc.field(FILE_COLUMN) == pa.scalar(i, pa.int64()) for _, i in whole],
-                    )
-                    parts.append(dataset.to_table())
-                for path, wanted in sliced.items():
-                    parts.append(_slices(path, shape, wanted))
+            if whole:
+                dataset = ds.FileSystemDataset.from_paths(
+                    [str(u.file.path) for u, _ in whole],
+                    schema=shape,
+                    format=_format(shape),
+                    filesystem=LOCAL_FS,
+                    partitions=[pc.field(FILE_COLUMN) == pa.scalar(i, pa.int64()) for _, i in whole],
+                )
+                parts.append(dataset.to_table())
+            for path, wanted in sliced.items():
+                parts.append(_slices(path, shape, wanted))
         except (OSError, pa.ArrowException) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LakeError(
@@ -508,7 +507,7 @@ def _slices(path: Path, shape: pa.Schema, wanted: list[tuple[dt.date, int]]) -> 
     the id of its date's slice (row groups of other dates skipped by their statistics)."""
     dates = pa.array([d for d, _ in wanted], pa.date32())
     dataset = ds.FileSystemDataset.from_paths(
-        [str(path)], schema=pa.schema(list(shape)[:-1]), format=_format(shape), filesystem=LAKE_FS
+        [str(path)], schema=pa.schema(list(shape)[:-1]), format=_format(shape), filesystem=LOCAL_FS
     )
     data = dataset.to_table(filter=pc.field(DATE_COLUMN).isin(dates))
     ids = pc.take(pa.array([i for _, i in wanted], pa.int64()), pc.index_in(data.column(DATE_COLUMN), dates))

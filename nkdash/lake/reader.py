@@ -11,13 +11,15 @@ write swaps a whole new one in and then empties the old one. So
   lists again. A month is also re-listed if it was swapped while its days were listed. A
   listing is therefore always the old or the new complete file set, never a mix, never
   empty because of a swap;
-- a file can still be swapped out between its listing and its opening. Readers that hold a
-  listing for a while (the dashboards' DuckDB queries) hold the listed files open meanwhile
-  (:func:`pinned`) and read through :data:`LAKE_FS`, which opens a pinned path through its
-  descriptor: they read exactly what they listed, however often it is rewritten meanwhile.
-  Names are content-addressed, so a pinned path is the same bytes as the listed one.
+- a file can still be swapped out between its listing and its opening. Names are
+  content-addressed, so a listed name that still opens is the very bytes listed; one that
+  no longer does fails the read with "file not found" (:func:`swapped_out`) and the reader
+  lists again: the dashboards' queries run again (``READ_ATTEMPTS``), and
   :meth:`Lake.read_partition` opens the file right after listing it, and lists again in the
-  rare case it lost that race.
+  rare case it lost that race. Readers use arrow's own local filesystem (:data:`LOCAL_FS`),
+  never a Python filesystem handler: DuckDB's pyarrow scan builds its reader with the GIL
+  held while arrow's I/O threads would need the GIL to call such a handler (a deadlock
+  seen under load; ``tests/test_dataset_reads.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from nkdash.errors import LakeError
@@ -67,6 +70,8 @@ from nkdash.lake.layout import (
     partition_date,
 )
 from nkdash.lake.months import month_file, month_index, read_file, read_month_date
+
+LOCAL_FS = pafs.LocalFileSystem()  # what readers of listed files open them with (see above)
 
 
 class LakeReader:

@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 
 START_TIMEOUT = 300.0  # seconds a worker may take to warm up and listen
+PARENT_CHECK_S = 1.0  # how often a worker checks that the server that started it still runs
 
 
 VIRTUAL_FILE = "/@file/"  # marimo's virtual files: made by one kernel, asked for without its session
@@ -73,6 +75,7 @@ def _worker(settings: Settings, notebooks_dir: Path, socket_path: str, show_trac
     from nkdash.web.warmup import Rewarmer, serving_dashboards, warm
 
     setup_logging(settings.log_dir, f"worker-{index}.log")
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), name="nkdash-parent-watch", daemon=True).start()
     os.environ["NKDASH_LAKE"] = str(settings.lake.absolute())
     app = notebooks_app(settings, notebooks_dir, show_tracebacks=show_tracebacks)
     dashboards = serving_dashboards(notebooks_dir)
@@ -96,6 +99,16 @@ def _worker(settings: Settings, notebooks_dir: Path, socket_path: str, show_trac
     join_threads(KERNEL_GRACE)
     logging.shutdown()
     os._exit(0)  # the notebooks' native threads (DuckDB, Arrow) can abort an interpreter's finalization
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker once the server that started it is gone (killed, or stopped while this
+    worker was still warming up): nothing can reach it any more, and it holds memory."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    log.warning("the server (pid %d) is gone: this worker ends", parent)
+    logging.shutdown()
+    os._exit(0)
 
 
 class Workers:

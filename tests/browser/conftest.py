@@ -82,7 +82,7 @@ def browser_login(chromium) -> Iterator[Callable[..., BrowserSession]]:
         contexts.append(context)
         page = context.new_page()
         session = BrowserSession(page, server.url, server)
-        page.on("console", lambda m: m.type == "error" and session.console_errors.append(m.text))
+        page.on("console", session.record_console)
         page.on("request", lambda r: session.requested.append(r.url))
         page.on("requestfailed", lambda r: session.failed_requests.append(f"{r.method} {r.url}: {r.failure}"))
         page.on("pageerror", lambda e: session.console_errors.append(str(e)))

@@ -89,7 +89,7 @@ def test_login_then_notebook_renders_and_reacts(probe_server, chromium):
     context = chromium.new_context()
     page = context.new_page()
     view = BrowserSession(page, probe_server.url)
-    page.on("console", lambda m: m.type == "error" and view.console_errors.append(m.text))
+    page.on("console", view.record_console)
     page.goto(f"{probe_server.url}/sales/")
     assert page.url == f"{probe_server.url}/login?next=/sales/"
     page.fill("input[name=username]", "viewer")

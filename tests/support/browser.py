@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from tests.support.web import NkdashServer
 
 CHROMIUM = "/usr/bin/chromium"
+# Console errors of marimo's own front end that are not failures of a page: its slot-fill
+# library (marimo/_static/assets/JsonOutput-*.js, class with handleFillMount/Unmount) logs
+# this when React unmounts a "Fill" it never mounted (seen when a filter re-renders a cell
+# while the page is still painting, under load). The cell's output is right either way.
+FRONTEND_NOISE = (
+    "[handleFillUnmount] component was expected to be defined",
+    "[handleFillUpdated] component was expected to be defined",
+)
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -31,6 +40,14 @@ class BrowserSession:
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)  # "METHOD url: reason", for failure reports
     requested: list[str] = field(default_factory=list)  # every URL the page asked for
+    frontend_noise: list[str] = field(default_factory=list)  # FRONTEND_NOISE seen (kept for reports)
+
+    def record_console(self, message: object) -> None:
+        """A Playwright console message: errors are recorded, marimo's known noise apart."""
+        if getattr(message, "type", None) != "error":
+            return
+        text = str(getattr(message, "text", message))
+        (self.frontend_noise if text in FRONTEND_NOISE else self.console_errors).append(text)
 
     def open(self, path: str, timeout: float = 90.0) -> float:
         """Go to a notebook, wait for its kernel connection and for every cell to finish;
@@ -68,6 +85,7 @@ class BrowserSession:
     def _evidence(self) -> str:
         """What the browser and the server saw, for a failure report."""
         lines = [f"console error: {e}" for e in self.console_errors]
+        lines += [f"marimo front-end noise (not counted): {e}" for e in self.frontend_noise]
         lines += [f"failed request: {r}" for r in self.failed_requests]
         if self.server is not None:
             lines += [
