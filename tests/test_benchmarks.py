@@ -78,12 +78,16 @@ def test_quick_run_produces_every_figure(tmp_path):
         for kind in ("warm p50 / p95", "cold (first query, new process)", "nkdash cache hit p50 / p95"):
             assert f"{scenario}: {kind}" in names
     parts = {f["part"] for f in figures}
-    assert parts == {"setup", "queries", "etl", "memory", "pages", "ablation", "layout", "prototypes"}
+    assert parts == {"setup", "queries", "etl", "memory", "pages", "ablation", "layout", "prototypes"}, (
+        data.get("notes"),
+        out.stderr[-3000:],
+    )
     for start in (
         "ETL 1 day, 6 datasets",
         "peak RSS, refresh pos",
         "served app,",
         "1 viewer (headless Chromium): navigation until the KPI cards show numbers",
+        "1 viewer returning (marimo's front end in the browser's cache)",
         "a filter change (store, period)",
         "data files, all dated tables",
         "nkdash.dashboards on the compacted lake",

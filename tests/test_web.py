@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
 import os
 import socket
 import subprocess
@@ -24,8 +25,9 @@ from nkdash.lake import Lake
 from nkdash.meta import MetaStore
 from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
-from nkdash.web.app import build_app, serve
+from nkdash.web.app import build_app, listen, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
+from nkdash.web.frontend import marimo_assets
 from nkdash.web.throttle import LoginThrottle, Policy
 from tests.support.processes import REPO
 
@@ -231,6 +233,53 @@ def test_marimo_frontend_files_are_public(serve_app, web_settings):
     asset = index.split('src="./assets/')[1].split('"')[0]
     assert get(f"{url}/sales/assets/{asset}").status_code == 200
     assert requests.post(f"{url}/sales/assets/{asset}", timeout=10).status_code == 401
+
+
+def test_frontend_files_are_served_compressed_cached_and_only_from_marimos_directory(serve_app, web_settings):
+    """The gate's process serves marimo's front-end files: the wheel's very bytes, gzipped
+    when the browser accepts it, immutable with an ETag (a 304 for a cached copy); a name
+    outside marimo's assets directory or unknown is a 404."""
+    url = serve_app(web_settings)
+    index = get(f"{url}/sales/", auth=("viewer", VIEWER_PW)).text
+    asset = index.split('src="./assets/')[1].split('"')[0]
+    wheel = (marimo_assets() / asset).read_bytes()
+    raw = requests.get(f"{url}/sales/assets/{asset}", headers={"Accept-Encoding": "identity"}, stream=True, timeout=10)
+    assert raw.headers.get("content-encoding") is None and raw.raw.read() == wheel
+    zipped = requests.get(f"{url}/sales/assets/{asset}", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
+    body = zipped.raw.read()
+    assert zipped.headers["content-encoding"] == "gzip" and len(body) < len(wheel) / 2
+    assert gzip.decompress(body) == wheel
+    assert "immutable" in zipped.headers["cache-control"] and "javascript" in zipped.headers["content-type"]
+    again = get(f"{url}/sales/assets/{asset}", headers={"If-None-Match": zipped.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    head = requests.head(f"{url}/sales/assets/{asset}", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("no-such-file.js", "..%2F__init__.py", "%2E%2E%2Findex.html", ".hidden"):
+        assert get(f"{url}/sales/assets/{name}").status_code == 404, name
+
+
+def test_the_listening_socket_turns_nagle_off_on_each_connection():
+    """``listen`` makes a TCP socket asyncio knows as TCP: each accepted connection gets
+    TCP_NODELAY, so an answer written in two parts (headers, body) is not held ~40 ms for
+    the client's delayed ACK (``socket.create_server``'s sockets did not get it)."""
+    import asyncio
+
+    sock = listen("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            await reader.read()
+            writer.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
 
 
 def test_viewer_opens_dashboards_not_operations(serve_app, web_settings):

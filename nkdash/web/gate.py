@@ -96,8 +96,10 @@ class Gate:
         routes: dict[str, list[Endpoint]] | None = None,
         sessions: dict[str, Any] | None = None,
         throttle: LoginThrottle | None = None,
+        frontend: ASGIApp | None = None,
     ):
         self.app = app
+        self.frontend = frontend  # serves marimo's front-end files (None: marimo's apps do)
         self.auth = auth  # None: no_auth
         self.notebooks = notebooks
         self.routes = routes or {}
@@ -109,7 +111,8 @@ class Gate:
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), [0]
-        immutable = self.frontend_file(scope["path"]).startswith("assets/")  # names carry a content hash
+        frontend_file = self.frontend_file(scope["path"])
+        immutable = frontend_file.startswith("assets/")  # names carry a content hash
 
         async def send_recording(message: Message) -> None:
             kind = message["type"]
@@ -131,7 +134,10 @@ class Gate:
         scope["user"] = notebook_user(user)  # what the notebooks see (mo.app_meta().request.user), set on every request
         refusal = self.refusal(scope, headers, user, needed, wait)
         try:
-            if refusal is None and self.notebook(scope["path"]):
+            if refusal is None and immutable and self.frontend is not None and scope.get("method") in ("GET", "HEAD"):
+                scope["nkdash.frontend_file"] = frontend_file
+                await self.frontend(scope, receive, send_recording)
+            elif refusal is None and self.notebook(scope["path"]):
                 await self.marimo(scope, receive, send_recording, status)
             else:
                 await (refusal or self.app)(scope, receive, send_recording)
