@@ -65,3 +65,40 @@ def test_a_bar_chart_leaves_room_for_its_labels():
     frame = pd.DataFrame({"store": ["A", "B"], "revenue": [100.0, 40.0]})
     spec = charts.bars(frame, "revenue", "store", FR).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0.0, 125.0]
+
+
+def test_the_same_rows_and_arguments_give_the_same_chart_and_spec_once():
+    """Viewers of a page at the same filters get equal frames (the engine hands each a copy):
+    their charts are built and serialised once; other rows, arguments or locale, a new chart."""
+    frame = pd.DataFrame({"store": ["A", "B"], "revenue": [100.0, 40.0]})
+    first = charts.bars(frame, "revenue", "store", FR)
+    assert charts.bars(frame.copy(), "revenue", "store", FR) is first
+    assert charts.spec(first) is charts.spec(charts.bars(frame.copy(), "revenue", "store", FR))
+    assert json.loads(charts.spec(first))["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0.0, 125.0]
+    changed = frame.assign(revenue=[100.0, 41.0])
+    assert charts.bars(changed, "revenue", "store", FR) is not first
+    assert charts.bars(frame.rename(columns={"store": "label"}), "revenue", "label", FR) is not first
+    assert charts.bars(frame, "revenue", "store", FR, labels=False) is not first
+    assert charts.bars(frame, "revenue", "store", Formats("en_GB", "GBP", "£", False)) is not first
+
+
+def test_a_page_chart_is_its_vega_lite_spec_for_marimo_to_draw():
+    """What a dashboard cell outputs for a chart: marimo's Vega-Lite MIME type and the spec."""
+    from nkdash.dashboards import controls
+
+    built = charts.bars(pd.DataFrame({"store": ["A"], "revenue": [5.0]}), "revenue", "store", FR)
+    mime, text = controls.chart(built)._mime_()
+    assert mime.startswith("application/vnd.vegalite.v") and mime.endswith("+json")
+    assert json.loads(text)["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+
+
+def test_a_spec_never_holds_nan():
+    """A chart whose spec holds a NaN (no finite value to scale) still gives JSON a browser reads."""
+    import altair as alt
+
+    chart = (
+        alt.Chart(pd.DataFrame({"x": [1.0]}))
+        .mark_bar()
+        .encode(x=alt.X("x:Q", scale=alt.Scale(domain=[0, float("nan")])))
+    )
+    assert json.loads(charts.spec(chart))["encoding"]["x"]["scale"]["domain"] == [0, None]

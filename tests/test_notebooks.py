@@ -81,9 +81,9 @@ def test_notebook_runs_headless_without_cell_errors(exports, notebook, lake):
 def test_dashboards_show_charts_or_a_clear_empty_state(exports, notebook):
     _, _, demo = exports[notebook, "demo"]
     _, _, empty = exports[notebook, "empty"]
-    assert "marimo-vega" in demo and "marimo-table" in demo and "nk-card" in demo  # charts, tables, KPI cards
+    assert "vnd.vegalite" in demo and "marimo-table" in demo and "nk-card" in demo  # charts, tables, KPI cards
     assert "Data up to" in demo  # the freshness line
-    assert "marimo-vega" not in empty and "Nothing is loaded yet" in empty and "No data loaded yet" in empty
+    assert "vnd.vegalite" not in empty and "Nothing is loaded yet" in empty and "No data loaded yet" in empty
 
 
 @pytest.mark.slow

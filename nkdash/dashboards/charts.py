@@ -1,17 +1,26 @@
 """Altair charts for the dashboards: presentation only.
 
 Every builder takes a frame from :mod:`nkdash.dashboards` and the page's
-:class:`~nkdash.dashboards.formats.Formats`, and returns a chart (wrap it in
-``mo.ui.altair_chart`` to make it selectable) carrying the page's locale: its separators,
-its currency on money axes and tooltips, its date format. Periods are calendar periods
+:class:`~nkdash.dashboards.formats.Formats`, and returns a chart (a page shows it with
+:func:`nkdash.dashboards.controls.chart`; ``mo.ui.altair_chart`` would make it
+selectable) carrying the page's locale: its separators, its currency on money axes and
+tooltips, its date format. Periods are calendar periods
 (days, ISO weeks from Monday, months) labelled by their first day; a week or month the
 period only partly covers is marked ``*`` and drawn hollow, not as a drop. Charts fill the
 width they are given (a phone's too); their titles are the page's headings, outside them.
+The builders reuse their charts for the same rows and arguments (:func:`reused`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+import hashlib
+import json
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import altair as alt
 import pandas as pd
@@ -50,6 +59,103 @@ def inline_chart_data() -> None:
 
 
 inline_chart_data()
+
+
+# ----------------------------------------------------------------------------- reuse
+REUSED = 128  # charts (and their specs) kept per process, least recently used first out
+P = ParamSpec("P")
+
+
+class _Reused:
+    """The charts built lately, by builder and inputs, each with its spec once asked for.
+
+    Every viewer of a page at the same filters gets the same rows (the engine's cache), so
+    their charts are the same: built (altair) and serialised (its Vega-Lite JSON) once per
+    process, not once per viewer. Charts are never changed after they are built."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._charts: OrderedDict[tuple, Any] = OrderedDict()
+        self._specs: OrderedDict[int, tuple[Any, str]] = OrderedDict()  # id(chart) -> (chart, spec)
+
+    def chart(self, key: tuple, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._charts:
+                self._charts.move_to_end(key)
+                return self._charts[key]
+        built = build()
+        with self._lock:
+            self._charts[key] = built
+            while len(self._charts) > REUSED:
+                self._charts.popitem(last=False)
+        return built
+
+    def spec(self, chart: Any) -> str:
+        with self._lock:
+            held = self._specs.get(id(chart))
+            if held is not None and held[0] is chart:
+                self._specs.move_to_end(id(chart))
+                return held[1]
+        text = _to_json(chart)
+        with self._lock:
+            self._specs[id(chart)] = (chart, text)
+            while len(self._specs) > REUSED:
+                self._specs.popitem(last=False)
+        return text
+
+
+_REUSED = _Reused()
+
+
+def reused(builder: Callable[P, Any]) -> Callable[P, Any]:
+    """``builder`` with its charts reused for the same inputs (frames compared by content)."""
+
+    @functools.wraps(builder)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        try:
+            key = (builder.__name__, _key(args), _key(tuple(sorted(kwargs.items()))))
+        except TypeError:  # an input that cannot be compared by content: built each time
+            return builder(*args, **kwargs)
+        return _REUSED.chart(key, lambda: builder(*args, **kwargs))
+
+    return wrapper
+
+
+def spec(chart: Any) -> str:
+    """The chart's Vega-Lite spec (JSON; rows inline), made once per chart object."""
+    return _REUSED.spec(chart)
+
+
+def _to_json(chart: Any) -> str:
+    """The chart's spec as JSON a browser parses: a NaN or infinity (a scale's domain over no
+    rows, say) becomes null."""
+    try:
+        return str(chart.to_json(validate=False, allow_nan=False, default=str))
+    except ValueError:
+        return json.dumps(_finite(chart.to_dict(validate=False)), default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _key(value: Any) -> Any:
+    """``value`` as a hashable key: frames and series by columns, types and content."""
+    if isinstance(value, pd.DataFrame | pd.Series):
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        content = pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+        names = tuple(map(str, frame.columns)) + tuple(map(str, frame.dtypes)) + (str(frame.index.name),)
+        return (type(value).__name__, names, hashlib.blake2b(content, digest_size=16).digest())
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, *map(_key, value))
+    hash(value)  # TypeError for anything else that cannot be a key
+    return value
 
 
 # ----------------------------------------------------------------------------- formats
@@ -125,6 +231,7 @@ def _x(frame: pd.DataFrame, grain: str) -> alt.X:
 
 
 # ----------------------------------------------------------------------------- builders
+@reused
 def trend(
     frame: pd.DataFrame,
     y: str,
@@ -163,6 +270,7 @@ def trend(
     return configured(alt.layer(*layers).properties(width="container", height=HEIGHT), fmt)
 
 
+@reused
 def bars(
     frame: pd.DataFrame,
     x: str,
@@ -202,6 +310,7 @@ def _room(values: pd.Series) -> alt.Scale:
     return alt.Scale(domain=[low - (0.25 * span if low < 0 else 0), high + 0.25 * span], nice=False)
 
 
+@reused
 def ranked(frame: pd.DataFrame, x: str, y: str, fmt: Formats, rank: str) -> Any:
     """The ``rank`` ('top' or 'bottom') rows of a ranking as bars on their own scale (the
     bottom of a ranking is not drawn on the top's axis, where it would vanish)."""
@@ -222,6 +331,7 @@ def ranked(frame: pd.DataFrame, x: str, y: str, fmt: Formats, rank: str) -> Any:
     return configured(alt.layer(*layers).properties(width="container", height=height), fmt)
 
 
+@reused
 def margin_map(frame: pd.DataFrame, name: str, fmt: Formats, labelled: int = 8) -> Any:
     """Revenue (x) against margin % (y) per ``name``, the ``labelled`` biggest sellers named:
     big sellers with thin margins stand out."""
@@ -243,6 +353,7 @@ def margin_map(frame: pd.DataFrame, name: str, fmt: Formats, labelled: int = 8) 
     return configured(alt.layer(points, text).properties(width="container", height=HEIGHT + 40), fmt)
 
 
+@reused
 def heatmap(by_hour: pd.DataFrame, fmt: Formats, measure: str = "revenue_per_day") -> Any:
     """Weekdays (rows) by hours of the day (columns): the average ``measure`` of that hour on
     that weekday; hours with no sale on any day are left out."""
@@ -273,6 +384,7 @@ def heatmap(by_hour: pd.DataFrame, fmt: Formats, measure: str = "revenue_per_day
     return configured(chart, fmt)
 
 
+@reused
 def moves(frame: pd.DataFrame, fmt: Formats, measure: str = "qty", grain: str = "day") -> Any:
     """Stock moves per period: in above zero, out below, coloured by kind."""
     data = with_labels(frame, grain, fmt) if len(frame) else frame.assign(label=[], order=[], partial=[])
@@ -292,6 +404,7 @@ def moves(frame: pd.DataFrame, fmt: Formats, measure: str = "qty", grain: str = 
     return configured(chart, fmt)
 
 
+@reused
 def fulfilment(frame: pd.DataFrame, fmt: Formats, grain: str = "week", measure: str = "value") -> Any:
     """Ordered vs received vs invoiced per period, side by side (``measure``: value or qty)."""
     data = with_labels(frame, grain, fmt)

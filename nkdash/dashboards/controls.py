@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+import altair as alt
 import marimo as mo
 
-from nkdash.dashboards import cards, status
+from nkdash.dashboards import cards, charts, status
 from nkdash.dashboards import filters as dashboards_filters
 from nkdash.dashboards import options as dashboards_options
 from nkdash.dashboards.audience import Audience, audience_of
@@ -230,9 +231,25 @@ def row(*items: Any) -> Any:
     )
 
 
-def chart(built: Any) -> Any:
-    """An altair chart as the page shows it: a marimo chart element (no selection)."""
-    return mo.ui.altair_chart(built, chart_selection=False, legend_selection=False)
+@dataclass(frozen=True)
+class VegaLite:
+    """A chart as a cell shows it: its Vega-Lite spec, which marimo's front end draws (with
+    vega-embed, as for ``mo.ui.altair_chart``). The dashboards' charts select nothing, so no
+    marimo UI element is made: that copied and serialised every chart again for every viewer
+    (a third of a page's CPU per viewer), where the spec is made once per chart."""
+
+    spec: str
+
+    def _mime_(self) -> tuple[str, str]:
+        return VEGA_LITE_MIME, self.spec
+
+
+VEGA_LITE_MIME = f"application/vnd.vegalite.v{alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
+
+
+def chart(built: Any) -> VegaLite:
+    """An altair chart as the page shows it (no selection)."""
+    return VegaLite(charts.spec(built))
 
 
 def section(title: str, definition: str = "") -> Any:

@@ -41,7 +41,7 @@ INSPECT = """() => {
     }
   };
   walk(document);
-  for (const vega of document.querySelectorAll('marimo-vega')) {
+  for (const vega of document.querySelectorAll('marimo-mime-renderer[data-mime*="vegalite"]')) {
     const canvas = [...(vega.shadowRoot || vega).querySelectorAll('canvas, svg')];
     let painted = 0;
     for (const c of canvas) {
@@ -56,6 +56,8 @@ INSPECT = """() => {
   return JSON.stringify({pageWidth: document.scrollingElement.scrollWidth, viewport: window.innerWidth,
                          clipped, charts, text: texts.join(' | ')});
 }"""
+
+CHARTS = 'marimo-mime-renderer[data-mime*="vegalite"]'  # a dashboard chart: its Vega-Lite spec, drawn
 
 FORBIDDEN = re.compile(r"\bNaN\b|\bNone\b|\bnull\b|float64|datetime64|\bstr\b|\b[a-z]+(?:_[a-z0-9]+)+\b")
 
@@ -80,13 +82,13 @@ def hidden_cost_server(loaded_lake, tmp_path_factory):
 
 def rendered(view) -> tuple[list[str], str]:
     """The charts' specs (those mounted) and the page's text (tables, headings)."""
-    specs = view.page.eval_on_selector_all("marimo-vega", "charts => charts.map(c => c.getAttribute('data-spec'))")
+    specs = view.page.eval_on_selector_all(CHARTS, "charts => charts.map(c => c.getAttribute('data-data'))")
     return specs, view.page.inner_text("#App")
 
 
 def inspect(view) -> dict:
     """:data:`INSPECT` after every chart was scrolled into view (charts draw when seen)."""
-    for chart in view.page.locator("marimo-vega").all():
+    for chart in view.page.locator(CHARTS).all():
         chart.scroll_into_view_if_needed()
         view.page.wait_for_timeout(150)
     view.wait_idle()
