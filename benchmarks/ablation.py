@@ -12,15 +12,13 @@ and the page figures it could move are measured against nkdash as it is, in the 
   from the lake): p95 and the CPU per change.
 
 The pieces: ``memtables`` (the in-memory DuckDB copy of the lake: no table held, every
-query reads the listed parquet files), ``enums`` (channel and move kind held as strings),
-``rollups`` (no pre-summed copies of held tables: queries sum the held table itself),
-``listing`` (no directory cache: every query lists the lake again).
+query reads the listed parquet files), ``rollups`` (no pre-summed copies of held tables:
+queries sum the held table itself), ``listing`` (no directory cache: every query lists the lake again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,7 +28,7 @@ from benchmarks.report import Figure, median, p95
 from benchmarks.servers import DASHBOARDS, Sampler, running
 from benchmarks.viewers import Tab, filter_changes, open_tabs
 
-PIECES = ("memtables", "enums", "rollups", "listing")
+PIECES = ("memtables", "rollups", "listing")
 HERE = Path(__file__).resolve().parent
 
 
@@ -42,9 +40,6 @@ def apply(pieces: Iterable[str]) -> None:
     pieces = set(pieces)
     if "memtables" in pieces:
         memtables.Memory.hold = lambda self, *args, **kwargs: False  # type: ignore[method-assign]
-    if "enums" in pieces:
-        for table, held in list(memtables.HELD.items()):
-            memtables.HELD[table] = dataclasses.replace(held, enums=())
     if "rollups" in pieces:
         rollups = dict(memtables.ROLLUPS)
         memtables.ROLLUPS.clear()  # no rollup tables made or filled

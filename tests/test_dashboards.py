@@ -160,7 +160,7 @@ def test_stock_moves_in_and_out(db, lake17):
         want = moves.loc[moves[usage] == "internal"].groupby("kind")["qty"].sum()
         mine = got[got["direction"] == direction].groupby("kind")["qty"].sum()
         pd.testing.assert_series_equal(mine.sort_index(), want.sort_index(), check_names=False)
-    # kinds are text (held as an enum) in name order within a period and direction; a kinds filter keeps those
+    # kinds are text in name order within a period and direction; a kinds filter keeps those
     assert got["kind"].dtype == d.stores(db)["name"].dtype
     assert got.equals(got.sort_values(["period", "direction", "kind"], kind="stable").reset_index(drop=True))
     only = d.stock_moves(db, F, "day", ("receipt", "delivery"))

@@ -208,27 +208,6 @@ def test_orders_of_a_category_on_month_files(daily, compacted, stores, categorie
         assert got[column] == approx(want[column]), column
 
 
-def test_a_channel_outside_the_contract_is_a_clear_error(private_copy):
-    """fact_sales' channel is held as an enum of the contract's channels (cheaper to read
-    than strings): a line of another channel stops the query with a one-line LakeError,
-    and the held table keeps no row of that partition."""
-    lake = Lake(private_copy)
-    lines = lake.read_partition("fact_sales", END)
-    channels = lines["channel"].to_pylist()
-    lake.write_partition(
-        "fact_sales",
-        END,
-        lines.set_column(
-            lines.schema.get_field_index("channel"), "channel", pa.array(["web", *channels[1:]], lines["channel"].type)
-        ),
-    )
-    db = Dashboard(private_copy)
-    f = Filters(END, END, categories=(category_id(private_copy, "Food"),))
-    with pytest.raises(LakeError, match=r"cannot hold fact_sales: .*'web'.* data contract"):
-        d.sales_summary(db, f)
-    assert db.memory.rows("fact_sales") == 0
-
-
 def test_order_numbers_are_unique_per_file_and_ref():
     table = pa_table({"order_ref": ["a", "b", "a", None, "b", "c"]}, [1, 1, 1, 1, 2, 2])
     numbers = memtables._shape("fact_sales_orders", memtables.Held(("order_ref",), numbered=True), table)[

@@ -131,13 +131,13 @@ def stock_moves(db: Dashboard, f: Filters, grain: Grain = "day", kinds: tuple[st
                    {_in_stock("d", f)} AS is_in, {_in_stock("o", f)} AS is_out
             FROM {MOVES}
             WHERE {in_range("m.")} AND {in_categories("p.category_id", f)}
-              AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind::VARCHAR))
-        )   -- kind: held as an ENUM (memtables); shown and sorted as text
-        SELECT period, kind::VARCHAR AS kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value,
+              AND (len($kinds::VARCHAR[]) = 0 OR list_contains($kinds::VARCHAR[], m.kind))
+        )
+        SELECT period, kind, 'in' AS direction, sum(qty) AS qty, sum(value) AS value,
                count(*) AS moves
         FROM m WHERE is_in GROUP BY period, m.kind
         UNION ALL
-        SELECT period, kind::VARCHAR, 'out', sum(qty), sum(value), count(*) FROM m WHERE is_out GROUP BY period, m.kind
+        SELECT period, kind, 'out', sum(qty), sum(value), count(*) FROM m WHERE is_out GROUP BY period, m.kind
         ORDER BY period, direction, kind""",
         db.bind(f, grain=checked_grain(grain), kinds=list(kinds)),
         {**f.log_params(), "grain": grain, "kinds": list(kinds)},

@@ -37,7 +37,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args
 
 import duckdb
 import pyarrow as pa
@@ -45,8 +44,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from nkdash.errors import LakeError
-from nkdash.etl.datasets.base import Channel
-from nkdash.etl.datasets.inventory import MOVE_KINDS
 from nkdash.etl.datasets.registry import REGISTRY
 from nkdash.lake import DATE_COLUMN, WHOLE, DataFile
 from nkdash.lake.reader import LOCAL_FS
@@ -78,11 +75,6 @@ class Held:
     columns: tuple[str, ...] | None = None
     max_dates: int | None = None
     numbered: bool = False  # ``order_ref`` held as a number (see _shape): only what is grouped on
-    # columns held as a DuckDB ENUM of the contract's values: one byte a row, cheaper to read and
-    # group on than strings (the orders of a category selection: ~3 ms of ~10; stock moves per
-    # kind: ~1/3); a value outside them fails the load (the data contract forbids it). The SQL
-    # casts one to VARCHAR where it is shown or sorted (an ENUM sorts by its values' order)
-    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 HELD: dict[str, Held] = {
@@ -96,13 +88,11 @@ HELD: dict[str, Held] = {
         ("date", "channel", "order_ref", "store_id", "category_id", "revenue", "local_hour", "discount"),
         max_dates=100,
         numbered=True,
-        enums=(("channel", get_args(Channel)),),
     ),
     "fact_stock_quants": Held(("date", "product_id", "location_id", "warehouse_id", "quantity"), max_dates=8),
     "fact_inventory_moves": Held(
         ("date", "kind", "qty", "product_id", "location_id", "location_dest_id", "picking_type_id"),
         max_dates=150,
-        enums=(("kind", MOVE_KINDS),),
     ),
     "fact_purchases": Held(max_dates=200),
     **{dim: Held() for dim in WHOLE},
@@ -213,7 +203,7 @@ class Memory:
         cur = self.con.cursor()
         try:
             cur.register("_empty", _shape(table, HELD[table], SCHEMAS[table].empty_table()))
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {held_name(table)} AS SELECT {_typed(HELD[table])} FROM _empty")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {held_name(table)} AS SELECT * FROM _empty")
             if table in ROLLUPS:
                 rollup = ROLLUPS[table]
                 cur.execute(f"CREATE TABLE IF NOT EXISTS {held_name(rollup.name)} AS {_rollup_sql(rollup, '_empty')}")
@@ -414,31 +404,11 @@ class Memory:
                     cur.execute(f"INSERT INTO {held_name(rollup.name)} {_rollup_sql(rollup, '_new')}")
                 cur.unregister("_new")
             cur.execute("COMMIT")
-        except BaseException as exc:
+        except BaseException:
             cur.execute("ROLLBACK")
-            if isinstance(exc, duckdb.ConversionException):  # e.g. a channel outside the contract
-                raise LakeError(
-                    f"cannot hold {table}: {str(exc).splitlines()[0]} (a value the data contract "
-                    "does not allow: check the partitions of the period)",
-                    None,
-                ) from exc
             raise
         finally:
             cur.close()
-
-
-def _typed(held: Held) -> str:
-    """The columns of a held table's CREATE ... AS SELECT: the enum columns cast."""
-    if not held.enums:
-        return "*"
-    casts = ", ".join(
-        f"CAST({column} AS ENUM({', '.join(_literal(v) for v in values)})) AS {column}" for column, values in held.enums
-    )
-    return f"* REPLACE ({casts})"
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _read_field(f: pa.Field) -> pa.Field:
