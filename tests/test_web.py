@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -278,7 +279,10 @@ def test_the_listening_socket_turns_nagle_off_on_each_connection():
             await reader.read()
             writer.close()
 
-    asyncio.run(main())
+    # in a thread of its own: a browser test of this worker may hold an event loop in this one
+    runner = threading.Thread(target=asyncio.run, args=(main(),))
+    runner.start()
+    runner.join(30)
     assert seen and seen[0] != 0
 
 
