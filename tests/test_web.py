@@ -28,7 +28,7 @@ from nkdash.ops.health import check_health, queue_status
 from nkdash.settings import Secret, Settings
 from nkdash.web.app import build_app, listen, serve
 from nkdash.web.auth import SESSION_COOKIE, Auth, User
-from nkdash.web.frontend import marimo_assets
+from nkdash.web.frontend import FrontEndFiles, marimo_assets
 from nkdash.web.throttle import LoginThrottle, Policy
 from tests.support.processes import REPO
 
@@ -255,6 +255,8 @@ def test_frontend_files_are_served_compressed_cached_and_only_from_marimos_direc
     assert again.status_code == 304 and again.content == b""
     head = requests.head(f"{url}/sales/assets/{asset}", timeout=10)
     assert head.status_code == 200 and head.content == b""
+    held = FrontEndFiles()
+    assert held.load(asset) is held.load(asset)  # read and compressed once, then held
     for name in ("no-such-file.js", "..%2F__init__.py", "%2E%2E%2Findex.html", ".hidden"):
         assert get(f"{url}/sales/assets/{name}").status_code == 404, name
 

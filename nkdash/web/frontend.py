@@ -54,7 +54,9 @@ class FrontEndFiles:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = str(scope.get("nkdash.frontend_file", "")).removeprefix("assets/")
-        file = await asyncio.to_thread(self.load, name) if self._valid(name) else None
+        file = self._held.get(name)  # a held file needs no thread: read once, then from memory
+        if file is None and self._valid(name):
+            file = await asyncio.to_thread(self.load, name)
         if file is None:
             await _send(send, 404, [(b"content-type", b"text/plain")], b"not found", scope)
             return
