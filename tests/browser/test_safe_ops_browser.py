@@ -69,9 +69,18 @@ def set_date(page, label: str, day: dt.date) -> None:
     """Type a date into a marimo date picker (its month, day and year segments)."""
     group = page.get_by_role("group", name=label)
     for part, value in (("month", day.month), ("day", day.day), ("year", day.year)):
-        segment = group.get_by_role("spinbutton", name=re.compile(part, re.I))
-        segment.click()
-        segment.type(str(value))
+        # a segment's keystrokes can each send a value (the year 2, 20, 202...) and the cell's
+        # re-run re-renders the picker under the typing, losing a digit: type until it holds
+        for attempt in range(3):
+            segment = group.get_by_role("spinbutton", name=re.compile(part, re.I))
+            segment.click()
+            segment.type(str(value))
+            try:
+                expect(segment).to_have_attribute("aria-valuenow", str(value), timeout=10_000)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
 
 
 def test_archive_is_previewed_confirmed_refused_inside_the_retention_and_then_shown(archive_server, browser_login):
